@@ -1,0 +1,23 @@
+# tilewise: Mapterhorn-compatible source preparation (and, later, state-level biomass).
+# Run: snakemake --cores 8 --config source=NAME   (see README.md)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/prepare.smk"
+include: "rules/merge.smk"
+include: "rules/tarball.smk"
+include: "rules/plot.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        source_targets(),

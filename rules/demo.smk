@@ -1,0 +1,14 @@
+# The demo source's data, generated here so that a fresh clone runs offline.
+from tilewise.demo import demo_files
+
+DEMO_DATA = Path(workflow.basedir) / "catalog" / "demo" / "data"
+
+
+rule generate_demo_data:
+    output:
+        [str(DEMO_DATA / name) for name in demo_files()],
+    log:
+        "logs/generate_demo_data.log",
+    localrule: True
+    script:
+        "../scripts/generate_demo_data.py"

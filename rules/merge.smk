@@ -1,0 +1,17 @@
+# Merge a source's chunk ledgers into Mapterhorn's bounds.csv and coverage, plus the failure report.
+
+
+rule merge_source:
+    input:
+        ledgers=chunk_ledgers,
+    output:
+        bounds="source-store/{source}/bounds.csv",
+        coverage="polygon-store/{source}.gpkg",
+        failures="reports/{source}/failures.csv",
+    log:
+        "logs/merge_source/{source}.log",
+    params:
+        store="source-store/{source}",
+        coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
+    script:
+        "../scripts/merge_source.py"

@@ -1,0 +1,27 @@
+# One job per chunk of a source's file list: download, unpack, recipe, COG, bounds, coverage.
+
+
+rule prepare_chunk:
+    message:
+        "{wildcards.source}: chunk {wildcards.chunk}"
+    input:
+        lambda wildcards: plan(wildcards).local_inputs(wildcards.chunk),
+    output:
+        ledger="work/{source}/chunks/{chunk}.json",
+    log:
+        "logs/prepare_chunk/{source}/{chunk}.log",
+    params:
+        # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
+        files=lambda wildcards: [
+            [e.line, e.url, e.name, e.group]
+            for e in plan(wildcards).chunks[wildcards.chunk]
+        ],
+        entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
+        recipe=lambda wildcards: plan(wildcards).source.recipe.as_dict(),
+        download=lambda wildcards: plan(wildcards).settings["download"],
+        store="source-store/{source}",
+        scratch="work/{source}/scratch/{chunk}",
+    resources:
+        net=lambda wildcards: plan(wildcards).settings["download"]["connections"],
+    script:
+        "../scripts/prepare_chunk.py"

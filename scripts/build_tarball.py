@@ -1,0 +1,21 @@
+"""Rule build_tarball: the reproducible tarball of one source and its md5."""
+
+from pathlib import Path
+
+from tilewise.logs import log_to
+from tilewise.tarball import build_tarball
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log_to(smk.log[0])
+build_tarball(
+    smk.wildcards.source,
+    license_pdf=Path(smk.input.license),
+    metadata_json=Path(smk.input.metadata),
+    bounds_csv=Path(smk.input.bounds),
+    coverage_gpkg=Path(smk.input.coverage),
+    failures_csv=Path(smk.input.failures),
+    store=Path(smk.params.store),
+    tar_path=Path(smk.output.tar),
+    md5_path=Path(smk.output.md5),
+    allow_incomplete=smk.params.allow_incomplete,
+)

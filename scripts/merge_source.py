@@ -1,0 +1,17 @@
+"""Rule merge_source: bounds.csv, coverage.gpkg and failures.csv of one source."""
+
+from pathlib import Path
+
+from tilewise.logs import log_to
+from tilewise.merge import merge_source
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log_to(smk.log[0])
+merge_source(
+    [Path(p) for p in smk.input.ledgers],
+    store=Path(smk.params.store),
+    bounds_csv=Path(smk.output.bounds),
+    coverage_gpkg=Path(smk.output.coverage),
+    failures_csv=Path(smk.output.failures),
+    wanted_crs=smk.params.coverage_crs,
+)

@@ -1,0 +1,10 @@
+"""Rule plot_coverage: the coverage map PNG of one source."""
+
+from pathlib import Path
+
+from tilewise.logs import log_to
+from tilewise.plot import plot_coverage
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log_to(smk.log[0])
+plot_coverage(smk.wildcards.source, Path(smk.input.bounds), Path(smk.input.coverage), Path(smk.output.png))

@@ -1,0 +1,156 @@
+"""One chunk of a source, end to end, in one process: download → unpack → recipe → COG → bounds, coverage.
+
+Downloads run in a small thread pool a few archive sets ahead of the conversion, so the network
+and the CPU overlap while at most `connections + 1` sets sit on disk. Every set is deleted as
+soon as its COGs are written. The result is the chunk's ledger: for every file of the chunk,
+either its COGs (bounds row, coverage polygon, md5) or its failure (step, error). COGs are
+written under a scratch name and renamed into the store only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tilewise import rasters
+from tilewise.catalog import FileEntry
+from tilewise.download import DownloadSettings, fetch, make_pool
+from tilewise.errors import FileFailure
+from tilewise.recipe import Recipe
+from tilewise.unpack import unpack
+
+log = logging.getLogger(__name__)
+LEDGER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    source: str
+    chunk: str
+    files: tuple[FileEntry, ...]
+    entry_dir: Path  # catalog entry: plain paths in file_list.txt are relative to it
+    recipe: Recipe
+    store: Path  # source-store/{source}
+    scratch: Path  # work/{source}/scratch/{chunk}
+    ledger: Path
+    download: DownloadSettings
+    connections: int = 2
+
+
+def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
+    sets: dict[str, list[FileEntry]] = {}
+    for entry in files:
+        sets.setdefault(entry.group, []).append(entry)
+    return [sorted(v, key=lambda e: e.name) for v in sets.values()]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[Path]:
+    folder = job.scratch / "download" / members[0].group
+    return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
+
+
+def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tuple[list[FileEntry], Future]]:
+    """Yield each set with its download future, keeping only a few downloads ahead."""
+    ahead = job.connections + 1
+    pool = make_pool(job.download, maxsize=job.connections)
+    with ThreadPoolExecutor(max_workers=job.connections, thread_name_prefix="download") as ex:
+        futures: list[Future] = []
+        for i, members in enumerate(sets):
+            while len(futures) < min(i + ahead + 1, len(sets)):
+                futures.append(ex.submit(_download_set, job, sets[len(futures)], pool))
+            yield members, futures[i]
+
+
+def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> list[dict]:
+    group = members[0].group
+    unpacked = job.scratch / "unpacked" / group
+    try:
+        unpack(downloads, unpacked)
+    except FileFailure:
+        raise
+    except Exception as exc:  # anything an archive library raises on a hostile or damaged file
+        raise FileFailure("unpack", f"{group}: {type(exc).__name__}: {exc}") from exc
+    found = rasters.find_rasters(unpacked)
+    if not found:
+        raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
+    outputs: list[dict] = []
+    written: list[Path] = []
+    try:
+        for raster in found:
+            for piece in rasters.plan_pieces(raster, job.recipe):
+                if piece.name in job.recipe.exclude or rasters.window_is_empty(piece, job.recipe):
+                    continue
+                if any(o["filename"] == piece.name for o in outputs):
+                    raise FileFailure("convert", f"{group}: two rasters inside it both become {piece.name}")
+                tmp = job.scratch / "cog" / piece.name
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    rasters.write_cog(piece, job.recipe, tmp)
+                except FileFailure:
+                    raise
+                except Exception as exc:
+                    raise FileFailure("convert", f"{raster.name}: {type(exc).__name__}: {exc}") from exc
+                row = rasters.bounds_row(tmp)
+                geom, crs = rasters.coverage(tmp)
+                md5 = _md5(tmp)
+                final = job.store / piece.name
+                os.replace(tmp, final)  # atomic: no partial COG ever has its final name
+                written.append(final)
+                outputs.append({**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "md5": md5,
+                                "bytes": final.stat().st_size, "raster": str(raster.relative_to(unpacked))})
+    except BaseException:
+        for path in written:  # a file succeeds whole or not at all
+            path.unlink(missing_ok=True)
+        raise
+    if not outputs:
+        raise FileFailure("convert", f"{group}: every raster in it was excluded by the recipe or empty")
+    return outputs
+
+
+def run_chunk(job: ChunkJob) -> dict:
+    """Process every file of the chunk; write and return its ledger."""
+    shutil.rmtree(job.scratch, ignore_errors=True)  # leftovers of a killed run
+    job.store.mkdir(parents=True, exist_ok=True)
+    records: list[dict] = []
+    for members, future in _downloads_ahead(job, _archive_sets(job.files)):
+        base = [{"line": e.line, "url": e.url, "file": e.name} for e in members]
+        try:
+            try:
+                downloads = future.result()
+            except FileFailure:
+                raise
+            except Exception as exc:
+                raise FileFailure("download", f"{type(exc).__name__}: {exc}") from exc
+            outputs = _convert_set(job, members, downloads)
+            log.info("%s: %d COG(s)", members[0].group, len(outputs))
+            for i, rec in enumerate(base):  # the first volume of a set carries its outputs
+                records.append({**rec, "status": "ok", "outputs": outputs if i == 0 else []})
+        except FileFailure as failure:
+            log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
+            records.extend({**rec, "status": "failed", "step": failure.step, "error": str(failure)} for rec in base)
+        finally:
+            shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
+            shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
+    shutil.rmtree(job.scratch, ignore_errors=True)
+    ledger = {"version": LEDGER_VERSION, "source": job.source, "chunk": job.chunk,
+              "recipe": job.recipe.as_dict(), "files": records}
+    job.ledger.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.ledger.with_name(job.ledger.name + ".tmp")
+    tmp.write_text(json.dumps(ledger, indent=1))
+    os.replace(tmp, job.ledger)
+    return ledger

@@ -1,0 +1,69 @@
+"""Mapterhorn's source tarball, made reproducible: fixed member order, times, owners and modes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+
+from tilewise.errors import TilewiseError
+
+
+class _HashingWriter:
+    """File wrapper that computes the md5 of what is written, so the tar is read only once."""
+
+    def __init__(self, f):
+        self.f, self.md5 = f, hashlib.md5()
+
+    def write(self, data: bytes) -> int:
+        self.md5.update(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+
+def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.size = path.stat().st_size
+    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 0, 0o644, 0, 0, "", ""
+    with open(path, "rb") as f:
+        tar.addfile(info, f)
+
+
+def failed_files(failures_csv: Path) -> list[dict]:
+    with open(failures_csv, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def build_tarball(source: str, license_pdf: Path, metadata_json: Path, bounds_csv: Path, coverage_gpkg: Path,
+                  failures_csv: Path, store: Path, tar_path: Path, md5_path: Path, allow_incomplete: bool) -> str:
+    failed = failed_files(failures_csv)
+    if failed and not allow_incomplete:
+        listing = "\n".join(f"  {r['file']} ({r['step']}): {r['error']}" for r in failed[:50])
+        more = f"\n  … and {len(failed) - 50} more" if len(failed) > 50 else ""
+        raise TilewiseError(
+            f"source {source!r} is incomplete: {len(failed)} file(s) failed (see {failures_csv}):\n{listing}{more}\n"
+            "Fix them and rerun, or set allow_incomplete: true to publish the tarball without them."
+        )
+    with open(bounds_csv, newline="") as f:
+        names = sorted(row["filename"] for row in csv.DictReader(f))
+    if not names:
+        raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tar_path.with_name(tar_path.name + ".tmp")
+    with open(tmp, "wb") as raw:
+        writer = _HashingWriter(raw)
+        with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add(tar, license_pdf, "LICENSE.pdf")
+            _add(tar, metadata_json, "metadata.json")
+            _add(tar, bounds_csv, "bounds.csv")
+            _add(tar, coverage_gpkg, "coverage.gpkg")
+            for name in names:
+                _add(tar, store / name, f"files/{name}")
+        digest = writer.md5.hexdigest()
+    os.replace(tmp, tar_path)
+    md5_path.write_text(f"{digest} {tar_path.name}\n")
+    return digest

@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from httpserver import Server, start
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TILEWISE_SHARED_DATA", REPO.parent / "shared" / "data"))
+CATALOG = SHARED / "catalogs" / "mapterhorn"
+
+
+def shared(rel: str) -> Path:
+    path = SHARED / rel
+    if not path.exists():
+        pytest.skip(f"needs the shared test data at {SHARED} (set TILEWISE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def http():
+    server = Server()
+    httpd, thread = start(server)
+    yield server
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real workflow in `workdir` with the repository's Snakefile and default profile."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--workflow-profile", str(REPO / "profiles" / "default"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
