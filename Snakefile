@@ -1,12 +1,14 @@
 # tilewise: Mapterhorn-compatible source preparation (and, later, state-level biomass).
 # Run: snakemake --cores 8 --config source=NAME   (see README.md)
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"

@@ -1,7 +1,7 @@
 # The demo source's data, generated here so that a fresh clone runs offline.
 from tilewise.demo import demo_files
 
-DEMO_DATA = Path(workflow.basedir) / "catalog" / "demo" / "data"
+DEMO_DATA = CATALOG / "demo" / "data"
 
 
 rule generate_demo_data:

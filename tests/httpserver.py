@@ -26,6 +26,7 @@ class Server:
     faults: dict[str, Fault] = field(default_factory=dict)
     log: list[tuple[str, str | None, int]] = field(default_factory=list)  # path, Range header, status
     port: int = 0
+    delay: float = 0.0  # seconds to wait before answering each request
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -43,6 +44,7 @@ def _handler(server: Server):
 
         def do_GET(self):
             path = self.path.split("?")[0]
+            time.sleep(server.delay)
             rng = self.headers.get("Range")
             fault = server.faults.get(path)
             if fault and fault.times > 0:

@@ -25,7 +25,7 @@ from tilewise.errors import FileFailure
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # bytes lost when a body breaks off mid-read are at most this
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def _attempt(url: str, part: Path, pool: urllib3.PoolManager) -> None:
         if length is not None and written != int(length):
             raise _Retryable(f"got {written} of {length} bytes")
     finally:
+        resp.drain_conn()  # an unread error body would spoil the pooled connection
         resp.release_conn()
 
 

@@ -151,7 +151,9 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path) -> None:
         if not north_up and piece.window is not None:
             raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
         nodata = _effective_nodata(ds, recipe)
-        needs_vrt = recipe.crs or nodata != ds.nodata or piece.window is not None
+        # a VRT also drops NBITS (JPEG2000 declares 15 for uint16), which LERC refuses
+        odd_bits = any("NBITS" in ds.tags(b, ns="IMAGE_STRUCTURE") for b in ds.indexes)
+        needs_vrt = recipe.crs or nodata != ds.nodata or piece.window is not None or odd_bits
         opts = {k: v for k, v in recipe.cog.items()}
         src = rasterio.open(_override_vrt(ds, crs, nodata, piece.window)) if needs_vrt else ds
         try:

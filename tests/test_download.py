@@ -1,0 +1,85 @@
+import os
+import time
+
+import pytest
+
+from httpserver import Fault
+from tilewise.download import DownloadSettings, fetch, make_pool
+from tilewise.errors import FileFailure
+
+FAST = DownloadSettings(attempts=4, backoff_seconds=0.05, max_backoff_seconds=0.5,
+                        connect_timeout_seconds=2, read_timeout_seconds=2)
+BODY = os.urandom(300_000)
+
+
+def get(http, tmp_path, settings=FAST, path="f.bin"):
+    return fetch(http.url(path), tmp_path / "out" / "f.bin", None, settings, make_pool(settings))
+
+
+def test_plain_download(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    assert get(http, tmp_path).read_bytes() == BODY
+    assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_dropped_connection_resumes_with_range(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, drop_after=100_000)
+    assert get(http, tmp_path).read_bytes() == BODY
+    reqs = http.requests_for("f.bin")
+    assert reqs[0] == ("/f.bin", None, 200)
+    assert reqs[1][2] == 206 and int(reqs[1][1].removeprefix("bytes=").rstrip("-")) >= 100_000 - 65_536
+
+
+def test_short_body_is_detected_and_resumed(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, claim_extra=1000)
+    assert get(http, tmp_path).read_bytes() == BODY
+    reqs = http.requests_for("f.bin")
+    assert len(reqs) == 2 and reqs[0][2] == 200 and reqs[1][1].startswith("bytes=")
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_retryable_status_then_success(http, tmp_path, status):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=2, status=status)
+    assert get(http, tmp_path).read_bytes() == BODY
+    assert [r[2] for r in http.requests_for("f.bin")] == [status, status, 200]
+
+
+def test_retry_after_is_honoured_but_capped(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, status=503, retry_after="0.4")
+    t0 = time.monotonic()
+    get(http, tmp_path)
+    assert 0.38 <= time.monotonic() - t0 < 2
+
+
+def test_404_fails_at_once(http, tmp_path):
+    with pytest.raises(FileFailure, match=r"HTTP 404") as err:
+        get(http, tmp_path, path="missing.bin")
+    assert err.value.step == "download"
+    assert len(http.requests_for("missing.bin")) == 1
+
+
+def test_attempts_are_bounded(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, status=503)
+    with pytest.raises(FileFailure, match=r"gave up after 4 attempts: HTTP 503"):
+        get(http, tmp_path)
+    assert len(http.requests_for("f.bin")) == 4
+    assert not (tmp_path / "out" / "f.bin").exists()
+
+
+def test_connection_refused_is_a_recorded_failure(tmp_path):
+    s = DownloadSettings(attempts=2, backoff_seconds=0.01, connect_timeout_seconds=1)
+    with pytest.raises(FileFailure, match="connection error"):
+        fetch("http://127.0.0.1:9/x.tif", tmp_path / "x.tif", None, s, make_pool(s))
+
+
+def test_local_copy(tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(BODY)
+    assert fetch(str(src), tmp_path / "o" / "a.bin", src, FAST, None).read_bytes() == BODY
+    with pytest.raises(FileFailure, match="no such file"):
+        fetch("x", tmp_path / "o" / "b.bin", tmp_path / "nope.bin", FAST, None)

@@ -1,0 +1,207 @@
+"""The real workflow, run by snakemake in a temporary folder against a real HTTP server."""
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from pyogrio.raw import read as ogr_read
+
+from conftest import REPO, shared, snakemake
+from rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
+from workflow_helpers import make_entry, md5, serve_tiles
+
+pytestmark = pytest.mark.workflow
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def config(catalog, sources, *extra):
+    src = sources if isinstance(sources, str) else "[" + ",".join(sources) + "]"
+    return ["--config", f"catalog={catalog}", f"source={src}", *extra]
+
+
+def test_real_formats_over_http(tmp_path, http):
+    """Every elevation format of the shared data, plain and in archives, through the whole workflow."""
+    served = {
+        "mixed": ["elevation/geotiff/dem-hills.tiff", "elevation/geotiff/storml_elev_orig.tif",
+                  "elevation/hgt/N10W110.hgt.zip", "archives/aigrid_sta_24bytes.zip",
+                  "archives/dted_n43_n00_e006.7z"],
+        "swiss": ["elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz",
+                  "archives/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz.zip"],
+        "srtm": ["elevation/asc/west_bijou_escarpment_snippet.asc", "archives/SRTMGL3_40.09_-105.56_asc.7z"],
+    }
+    recipes = {"mixed": None, "swiss": {"crs": "EPSG:2056"}, "srtm": {"crs": "EPSG:4326"}}
+    for source, rels in served.items():
+        for rel in rels:
+            http.files[f"/{source}/{shared(rel).name}"] = shared(rel).read_bytes()
+        # the ASC without its .prj needs its recipe CRS: serve it alone
+        make_entry(tmp_path / "catalog", source, [http.url(f"{source}/{shared(r).name}") for r in rels], recipes[source])
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", list(served)))
+
+    originals = {
+        "dem-hills.tif": shared("elevation/geotiff/dem-hills.tiff"),
+        "storml_elev_orig.tif": shared("elevation/geotiff/storml_elev_orig.tif"),
+        "teststa.tif": shared("elevation/aig/aigrid_sta_24bytes/teststa"),
+        "n43.tif": shared("elevation/dted/n43.dt0"),
+        "n00_e006_3arc_v2.tif": shared("elevation/dted/n00_e006_3arc_v2.dt1"),
+        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.tif": shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"),
+        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.tif": shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz"),
+        "west_bijou_escarpment_snippet.tif": shared("elevation/asc/west_bijou_escarpment_snippet.asc"),
+        "SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.tif":
+            shared("elevation/asc/SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.asc"),
+    }
+    with zipfile.ZipFile(shared("elevation/hgt/N10W110.hgt.zip")) as zf:
+        zf.extractall(tmp_path / "hgt")
+    originals["N10W110.tif"] = tmp_path / "hgt" / "N10W110.hgt"
+
+    expected_names = {
+        "mixed": ["N10W110.tif", "dem-hills.tif", "n00_e006_3arc_v2.tif", "n43.tif", "storml_elev_orig.tif", "teststa.tif"],
+        "swiss": ["SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.tif", "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.tif"],
+        "srtm": ["SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.tif", "west_bijou_escarpment_snippet.tif"],
+    }
+    for source, names in expected_names.items():
+        store = work / "source-store" / source
+        bounds = rows(store / "bounds.csv")
+        assert (store / "bounds.csv").read_text().splitlines()[0] == "filename,left,bottom,right,top,width,height"
+        assert [r["filename"] for r in bounds] == names  # sorted by file name
+        for r in bounds:
+            cog = store / r["filename"]
+            assert_mapterhorn_cog(cog)
+            assert_same_pixels(cog, originals[r["filename"]])
+            got = tuple(float(r[k]) for k in ("left", "bottom", "right", "top")) + (int(r["width"]), int(r["height"]))
+            assert got == pytest.approx(expected_bounds_row(cog), rel=1e-12)
+        # one layer, one CRS, valid geometry
+        gpkg = work / "polygon-store" / f"{source}.gpkg"
+        assert [layer[0] for layer in pyogrio.list_layers(gpkg)] == ["union"]
+        meta, _, geoms, _ = ogr_read(gpkg)
+        union = shapely.union_all([shapely.from_wkb(g) for g in geoms])
+        assert union.is_valid and not union.is_empty
+        # tarball: Mapterhorn's members in a fixed order, and its md5 file
+        tar_path = work / "tar-store" / f"{source}.tar"
+        with tarfile.open(tar_path) as tar:
+            members = tar.getnames()
+        assert members == ["LICENSE.pdf", "metadata.json", "bounds.csv", "coverage.gpkg", *(f"files/{n}" for n in names)]
+        assert (work / "tar-store" / f"{source}.tar.md5").read_text() == f"{md5(tar_path)} {source}.tar\n"
+        assert rows(work / "reports" / source / "failures.csv") == []
+        assert (work / "reports" / source / "coverage.png").stat().st_size > 10_000
+    # the Swiss pair shares EPSG:2056: coverage stays in it and covers exactly the valid pixels (2 km²)
+    meta, _, geoms, _ = ogr_read(work / "polygon-store" / "swiss.gpkg")
+    assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 2056
+    assert shapely.from_wkb(geoms[0]).area == pytest.approx(2_000_000, rel=1e-9)
+    # mixed CRSs: one CRS for the whole source (Web Mercator)
+    meta, _, _, _ = ogr_read(work / "polygon-store" / "mixed.gpkg")
+    assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 3857
+    # nothing temporary is left behind: downloads and unpacked files went with their chunk
+    assert not [p for p in (work / "work").rglob("*") if "scratch" in p.parts and p.is_file()]
+    assert not [p for p in work.rglob("*") if p.suffix in (".part", ".tmp")]
+
+
+def test_failures_are_recorded_and_block_the_tarball(tmp_path, http):
+    urls = serve_tiles(http, 6)
+    http.files["/bad/html.tif"] = b"<html><body>Service unavailable</body></html>"
+    http.files["/bad/cut.zip"] = serve_tiles.__globals__["zipped"]("x.tif", b"II*\x00" + b"\x00" * 100)[:60]
+    urls += [http.url("bad/missing.tif"), http.url("bad/html.tif"), http.url("bad/cut.zip")]
+    make_entry(tmp_path / "catalog", "flaky", urls)
+    work = tmp_path / "run"
+    proc = snakemake(work, *config(tmp_path / "catalog", "flaky"), check=False)
+    assert proc.returncode != 0
+    failed = {r["file"]: r for r in rows(work / "reports" / "flaky" / "failures.csv")}
+    assert set(failed) == {"missing.tif", "html.tif", "cut.zip"}
+    assert failed["missing.tif"]["step"] == "download" and "HTTP 404" in failed["missing.tif"]["error"]
+    assert failed["html.tif"]["step"] == "unpack" and "no raster" in failed["html.tif"]["error"]
+    assert failed["cut.zip"]["step"] == "unpack"
+    assert all(r["url"].startswith("http://127.0.0.1") and r["source"] == "flaky" for r in failed.values())
+    assert len(rows(work / "source-store" / "flaky" / "bounds.csv")) == 6  # the others went on
+    log = (work / "logs" / "build_tarball" / "flaky.log").read_text()
+    assert "3 file(s) failed" in log and "missing.tif (download)" in log and "allow_incomplete" in log
+    assert not (work / "tar-store" / "flaky.tar").exists()
+    snakemake(work, *config(tmp_path / "catalog", "flaky", "allow_incomplete=True"))
+    with tarfile.open(work / "tar-store" / "flaky.tar") as tar:
+        assert len([n for n in tar.getnames() if n.startswith("files/")]) == 6
+
+
+def test_bad_config_and_catalog_stop_before_any_work(tmp_path, http):
+    make_entry(tmp_path / "catalog", "ok", serve_tiles(http, 1))
+    work = tmp_path / "run"
+    cases = [
+        (["--config", f"catalog={tmp_path / 'catalog'}", "source=ok", "chunk_size=3"], "chunk_size"),
+        (["--config", f"catalog={tmp_path / 'catalog'}", "source=ok", "allow_incomplete=maybe"], "allow_incomplete"),
+        (config(tmp_path / "catalog", "nope"), "source 'nope': no folder"),
+    ]
+    for args, expected in cases:
+        proc = snakemake(work, *args, check=False)
+        assert proc.returncode != 0 and expected in proc.stdout + proc.stderr, proc.stderr[-2000:]
+    (tmp_path / "catalog" / "ok" / "source.yaml").write_text("crs: EPSG:25832\nslice: 4096\n")
+    proc = snakemake(work, *config(tmp_path / "catalog", "ok"), check=False)
+    assert proc.returncode != 0
+    assert "ok/source.yaml: the recipe does not match" in proc.stderr and "'slice' was unexpected" in proc.stderr
+    assert not (work / "source-store").exists() and not (work / "work").exists()
+
+
+def test_one_added_url_reruns_one_chunk(tmp_path, http):
+    urls = serve_tiles(http, 24)
+    entry = make_entry(tmp_path / "catalog", "grow", urls)
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", "grow"))
+    first = md5(work / "tar-store" / "grow.tar")
+    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls + serve_tiles(http, 1, start=24)))
+    dry = snakemake(work, *config(tmp_path / "catalog", "grow"), "-n", "--quiet", "rules")
+    counts = dict(line.split()[:2] for line in dry.stdout.splitlines()
+                  if len(line.split()) == 2 and line.split()[0] in ("prepare_chunk", "merge_source", "build_tarball"))
+    assert counts == {"prepare_chunk": "1", "merge_source": "1", "build_tarball": "1"}, dry.stdout
+    snakemake(work, *config(tmp_path / "catalog", "grow"))
+    assert len(rows(work / "source-store" / "grow" / "bounds.csv")) == 25
+    assert md5(work / "tar-store" / "grow.tar") != first
+
+
+def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
+    urls = serve_tiles(http, 40)
+    make_entry(tmp_path / "catalog", "crash", urls)
+    args = config(tmp_path / "catalog", "crash", "files_per_chunk=4")
+    clean = tmp_path / "clean"
+    snakemake(clean, *args)
+    http.delay = 0.15  # slow downloads so the kill lands mid-run
+    work = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+           "--workflow-profile", str(REPO / "profiles" / "default"), "--cores", "2", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((work / "work" / "crash" / "chunks").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running jobs, as a crash would
+    proc.wait()
+    done = len(list((work / "work" / "crash" / "chunks").glob("*.json")))
+    assert 0 < done < 16, "the kill should land mid-run"
+    assert not (work / "tar-store" / "crash.tar").exists()
+    http.delay = 0.0
+    snakemake(work, *args, "--unlock")  # the killed run left its lock
+    snakemake(work, *args, "--rerun-incomplete")
+    assert md5(work / "tar-store" / "crash.tar") == md5(clean / "tar-store" / "crash.tar")
+    store_files = sorted(p.name for p in (work / "source-store" / "crash").iterdir())
+    assert store_files == sorted(p.name for p in (clean / "source-store" / "crash").iterdir())
+
+
+def test_demo_runs_offline(tmp_path):
+    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo",
+                    ignore=shutil.ignore_patterns("data"))
+    work = tmp_path / "run"
+    snakemake(work, "--config", "source=demo", f"catalog={tmp_path / 'catalog'}")
+    bounds = rows(work / "source-store" / "demo" / "bounds.csv")
+    assert len(bounds) == 16 and rows(work / "reports" / "demo" / "failures.csv") == []
+    total = sum(valid_area(work / "source-store" / "demo" / r["filename"]) for r in bounds)
+    meta, _, geoms, _ = ogr_read(work / "polygon-store" / "demo.gpkg")
+    assert shapely.from_wkb(geoms[0]).area == pytest.approx(total, rel=1e-9)  # tiles abut, never overlap
