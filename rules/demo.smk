@@ -10,5 +10,7 @@ rule generate_demo_data:
     log:
         "logs/generate_demo_data.log",
     localrule: True
+    conda:
+        "../envs/tilewise.yaml"
     script:
         "../scripts/generate_demo_data.py"

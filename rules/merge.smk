@@ -11,7 +11,8 @@ rule merge_source:
     log:
         "logs/merge_source/{source}.log",
     params:
-        store="source-store/{source}",
         coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
+    conda:
+        "../envs/tilewise.yaml"
     script:
         "../scripts/merge_source.py"

@@ -9,5 +9,7 @@ rule plot_coverage:
         png="reports/{source}/coverage.png",
     log:
         "logs/plot_coverage/{source}.log",
+    conda:
+        "../envs/tilewise.yaml"
     script:
         "../scripts/plot_coverage.py"

@@ -23,5 +23,7 @@ rule prepare_chunk:
         scratch="work/{source}/scratch/{chunk}",
     resources:
         net=lambda wildcards: plan(wildcards).settings["download"]["connections"],
+    conda:
+        "../envs/tilewise.yaml"
     script:
         "../scripts/prepare_chunk.py"

@@ -14,7 +14,8 @@ rule build_tarball:
     log:
         "logs/build_tarball/{source}.log",
     params:
-        store="source-store/{source}",
         allow_incomplete=lambda wildcards: plan(wildcards).settings["allow_incomplete"],
+    conda:
+        "../envs/tilewise.yaml"
     script:
         "../scripts/build_tarball.py"

@@ -5,6 +5,8 @@ from pathlib import Path
 from tilewise.logs import log_to
 from tilewise.tarball import build_tarball
 
+import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to(smk.log[0])
 build_tarball(
@@ -14,7 +16,7 @@ build_tarball(
     bounds_csv=Path(smk.input.bounds),
     coverage_gpkg=Path(smk.input.coverage),
     failures_csv=Path(smk.input.failures),
-    store=Path(smk.params.store),
+    store=Path(smk.input.bounds).parent,
     tar_path=Path(smk.output.tar),
     md5_path=Path(smk.output.md5),
     allow_incomplete=smk.params.allow_incomplete,

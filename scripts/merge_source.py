@@ -5,11 +5,13 @@ from pathlib import Path
 from tilewise.logs import log_to
 from tilewise.merge import merge_source
 
+import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to(smk.log[0])
 merge_source(
     [Path(p) for p in smk.input.ledgers],
-    store=Path(smk.params.store),
+    store=Path(smk.output.bounds).parent,
     bounds_csv=Path(smk.output.bounds),
     coverage_gpkg=Path(smk.output.coverage),
     failures_csv=Path(smk.output.failures),

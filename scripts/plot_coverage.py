@@ -5,6 +5,8 @@ from pathlib import Path
 from tilewise.logs import log_to
 from tilewise.plot import plot_coverage
 
+import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to(smk.log[0])
 plot_coverage(smk.wildcards.source, Path(smk.input.bounds), Path(smk.input.coverage), Path(smk.output.png))

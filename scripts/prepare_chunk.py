@@ -8,6 +8,8 @@ from tilewise.logs import log_to
 from tilewise.prepare import ChunkJob, run_chunk
 from tilewise.recipe import Recipe
 
+import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to(smk.log[0])
 run_chunk(

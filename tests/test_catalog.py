@@ -2,10 +2,11 @@ import time
 
 import pytest
 
-from conftest import CATALOG, REPO, shared
 from tilewise.catalog import file_name, load_source, parse_file_list
 from tilewise.chunks import assign_chunks, chunk_count
 from tilewise.errors import CatalogError
+
+from conftest import CATALOG, REPO, shared
 
 
 def test_file_names_and_volume_groups(tmp_path):
@@ -87,7 +88,9 @@ def test_real_lists_parse_fast_and_chunks_are_stable():
 
 
 def test_multi_volume_sets_share_a_chunk(tmp_path):
-    (tmp_path / "file_list.txt").write_text("".join(f"https://a/t{i}.7z.{j:03d}\n" for i in range(40) for j in (1, 2, 3)))
+    (tmp_path / "file_list.txt").write_text(
+        "".join(f"https://a/t{i}.7z.{j:03d}\n" for i in range(40) for j in (1, 2, 3))
+    )
     for members in assign_chunks(parse_file_list(tmp_path / "file_list.txt")).values():
         groups = {e.group for e in members}
         assert all(sum(e.group == g for e in members) == 3 for g in groups)

@@ -3,12 +3,14 @@ import time
 
 import pytest
 
-from httpserver import Fault
 from tilewise.download import DownloadSettings, fetch, make_pool
 from tilewise.errors import FileFailure
 
-FAST = DownloadSettings(attempts=4, backoff_seconds=0.05, max_backoff_seconds=0.5,
-                        connect_timeout_seconds=2, read_timeout_seconds=2)
+from httpserver import Fault
+
+FAST = DownloadSettings(
+    attempts=4, backoff_seconds=0.05, max_backoff_seconds=0.5, connect_timeout_seconds=2, read_timeout_seconds=2
+)
 BODY = os.urandom(300_000)
 
 

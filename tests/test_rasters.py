@@ -3,11 +3,12 @@ import pytest
 import rasterio
 from rasterio.transform import Affine, from_origin
 
-from conftest import shared
-from rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
 from tilewise.errors import FileFailure
 from tilewise.rasters import Piece, bounds_row, coverage, find_rasters, plan_pieces, window_is_empty, write_cog
 from tilewise.recipe import Recipe
+
+from conftest import shared
+from rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
 
 # Every elevation format of the shared MANIFEST, with the recipe it needs (ASC and XYZ carry no CRS).
 FORMATS = [
@@ -41,7 +42,9 @@ def test_every_format_becomes_a_faithful_cog(tmp_path, rel, recipe):
         if recipe.crs:
             assert ds.crs == rasterio.crs.CRS.from_user_input(recipe.crs)
     row = bounds_row(out)
-    assert (row["left"], row["bottom"], row["right"], row["top"], row["width"], row["height"]) == expected_bounds_row(out)
+    assert (row["left"], row["bottom"], row["right"], row["top"], row["width"], row["height"]) == expected_bounds_row(
+        out
+    )
     geom, _ = coverage(out)
     assert geom.is_valid
     assert geom.area == pytest.approx(valid_area(out), rel=1e-9)
@@ -61,8 +64,18 @@ def test_hgt_inside_its_zip_and_no_crs_failure(tmp_path):
 
 
 def _raster(path, data, transform, nodata=None, crs="EPSG:25832"):
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-                       dtype=data.dtype, transform=transform, nodata=nodata, crs=crs) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        transform=transform,
+        nodata=nodata,
+        crs=crs,
+    ) as ds:
         ds.write(data, 1)
     return path
 
@@ -87,8 +100,11 @@ def test_nodata_assignment_with_and_without_force(tmp_path):
     data = np.array([[0, 1], [2, -5]], dtype="float32")
     has = _raster(tmp_path / "has.tif", data, from_origin(0, 2, 1, 1), nodata=-5)
     none = _raster(tmp_path / "none.tif", data, from_origin(0, 2, 1, 1))
-    for src, recipe, expected in [(has, Recipe(nodata=0), -5), (has, Recipe(nodata=0, force_nodata=True), 0),
-                                  (none, Recipe(nodata=0), 0)]:
+    for src, recipe, expected in [
+        (has, Recipe(nodata=0), -5),
+        (has, Recipe(nodata=0, force_nodata=True), 0),
+        (none, Recipe(nodata=0), 0),
+    ]:
         write_cog(Piece(src, "o.tif"), recipe, tmp_path / "o.tif")
         with rasterio.open(tmp_path / "o.tif") as ds:
             assert ds.nodata == expected

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CATALOG, shared
 from tilewise.errors import CatalogError
 from tilewise.recipe import MAPTERHORN_COG_OPTIONS, Recipe, load_recipe, recipe_from_justfile, recipe_from_yaml
+
+from conftest import CATALOG, shared
 
 
 def justfiles():
@@ -37,7 +38,12 @@ def test_justfile_steps_become_recipe_fields():
     assert get("desachsenanhalt").crs == "EPSG:25832"
     assert get("at1").slice_px == 16384
     hamburg = get("dehamburg")
-    assert (hamburg.crs, hamburg.nodata, hamburg.force_nodata, hamburg.fix_orientation) == ("EPSG:25832", 0.0, False, True)
+    assert (hamburg.crs, hamburg.nodata, hamburg.force_nodata, hamburg.fix_orientation) == (
+        "EPSG:25832",
+        0.0,
+        False,
+        True,
+    )
     assert get("demv").nodata == -9999
     assert get("cy").exclude == ("ETRS89_2000_3250.tif",)
     assert get("denrw") == Recipe()

@@ -3,13 +3,13 @@ import shutil
 import stat
 import zipfile
 
-import py7zr
 import pytest
 
-from conftest import shared
 from tilewise.errors import FileFailure
 from tilewise.rasters import find_rasters
 from tilewise.unpack import unpack
+
+from conftest import shared
 
 
 def copy(rel, tmp_path):

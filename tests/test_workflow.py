@@ -36,11 +36,17 @@ def config(catalog, sources, *extra):
 def test_real_formats_over_http(tmp_path, http):
     """Every elevation format of the shared data, plain and in archives, through the whole workflow."""
     served = {
-        "mixed": ["elevation/geotiff/dem-hills.tiff", "elevation/geotiff/storml_elev_orig.tif",
-                  "elevation/hgt/N10W110.hgt.zip", "archives/aigrid_sta_24bytes.zip",
-                  "archives/dted_n43_n00_e006.7z"],
-        "swiss": ["elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz",
-                  "archives/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz.zip"],
+        "mixed": [
+            "elevation/geotiff/dem-hills.tiff",
+            "elevation/geotiff/storml_elev_orig.tif",
+            "elevation/hgt/N10W110.hgt.zip",
+            "archives/aigrid_sta_24bytes.zip",
+            "archives/dted_n43_n00_e006.7z",
+        ],
+        "swiss": [
+            "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz",
+            "archives/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz.zip",
+        ],
         "srtm": ["elevation/asc/west_bijou_escarpment_snippet.asc", "archives/SRTMGL3_40.09_-105.56_asc.7z"],
     }
     recipes = {"mixed": None, "swiss": {"crs": "EPSG:2056"}, "srtm": {"crs": "EPSG:4326"}}
@@ -48,7 +54,9 @@ def test_real_formats_over_http(tmp_path, http):
         for rel in rels:
             http.files[f"/{source}/{shared(rel).name}"] = shared(rel).read_bytes()
         # the ASC without its .prj needs its recipe CRS: serve it alone
-        make_entry(tmp_path / "catalog", source, [http.url(f"{source}/{shared(r).name}") for r in rels], recipes[source])
+        make_entry(
+            tmp_path / "catalog", source, [http.url(f"{source}/{shared(r).name}") for r in rels], recipes[source]
+        )
     work = tmp_path / "run"
     snakemake(work, *config(tmp_path / "catalog", list(served)))
 
@@ -58,18 +66,30 @@ def test_real_formats_over_http(tmp_path, http):
         "teststa.tif": shared("elevation/aig/aigrid_sta_24bytes/teststa"),
         "n43.tif": shared("elevation/dted/n43.dt0"),
         "n00_e006_3arc_v2.tif": shared("elevation/dted/n00_e006_3arc_v2.dt1"),
-        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.tif": shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"),
-        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.tif": shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz"),
+        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.tif": shared(
+            "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"
+        ),
+        "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.tif": shared(
+            "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.xyz"
+        ),
         "west_bijou_escarpment_snippet.tif": shared("elevation/asc/west_bijou_escarpment_snippet.asc"),
-        "SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.tif":
-            shared("elevation/asc/SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.asc"),
+        "SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.tif": shared(
+            "elevation/asc/SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.asc"
+        ),
     }
     with zipfile.ZipFile(shared("elevation/hgt/N10W110.hgt.zip")) as zf:
         zf.extractall(tmp_path / "hgt")
     originals["N10W110.tif"] = tmp_path / "hgt" / "N10W110.hgt"
 
     expected_names = {
-        "mixed": ["N10W110.tif", "dem-hills.tif", "n00_e006_3arc_v2.tif", "n43.tif", "storml_elev_orig.tif", "teststa.tif"],
+        "mixed": [
+            "N10W110.tif",
+            "dem-hills.tif",
+            "n00_e006_3arc_v2.tif",
+            "n43.tif",
+            "storml_elev_orig.tif",
+            "teststa.tif",
+        ],
         "swiss": ["SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.tif", "SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1197.tif"],
         "srtm": ["SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.tif", "west_bijou_escarpment_snippet.tif"],
     }
@@ -94,7 +114,13 @@ def test_real_formats_over_http(tmp_path, http):
         tar_path = work / "tar-store" / f"{source}.tar"
         with tarfile.open(tar_path) as tar:
             members = tar.getnames()
-        assert members == ["LICENSE.pdf", "metadata.json", "bounds.csv", "coverage.gpkg", *(f"files/{n}" for n in names)]
+        assert members == [
+            "LICENSE.pdf",
+            "metadata.json",
+            "bounds.csv",
+            "coverage.gpkg",
+            *(f"files/{n}" for n in names),
+        ]
         assert (work / "tar-store" / f"{source}.tar.md5").read_text() == f"{md5(tar_path)} {source}.tar\n"
         assert rows(work / "reports" / source / "failures.csv") == []
         assert (work / "reports" / source / "coverage.png").stat().st_size > 10_000
@@ -160,8 +186,11 @@ def test_one_added_url_reruns_one_chunk(tmp_path, http):
     first = md5(work / "tar-store" / "grow.tar")
     (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls + serve_tiles(http, 1, start=24)))
     dry = snakemake(work, *config(tmp_path / "catalog", "grow"), "-n", "--quiet", "rules")
-    counts = dict(line.split()[:2] for line in dry.stdout.splitlines()
-                  if len(line.split()) == 2 and line.split()[0] in ("prepare_chunk", "merge_source", "build_tarball"))
+    counts = dict(
+        line.split()[:2]
+        for line in dry.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[0] in ("prepare_chunk", "merge_source", "build_tarball")
+    )
     assert counts == {"prepare_chunk": "1", "merge_source": "1", "build_tarball": "1"}, dry.stdout
     snakemake(work, *config(tmp_path / "catalog", "grow"))
     assert len(rows(work / "source-store" / "grow" / "bounds.csv")) == 25
@@ -176,8 +205,20 @@ def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
     snakemake(clean, *args)
     http.delay = 0.15  # slow downloads so the kill lands mid-run
     work = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--workflow-profile", str(REPO / "profiles" / "default"), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--workflow-profile",
+        str(REPO / "profiles" / "default"),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((work / "work" / "crash" / "chunks").glob("*.json"))) < 2:
@@ -196,8 +237,7 @@ def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
 
 
 def test_demo_runs_offline(tmp_path):
-    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo",
-                    ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     work = tmp_path / "run"
     snakemake(work, "--config", "source=demo", f"catalog={tmp_path / 'catalog'}")
     bounds = rows(work / "source-store" / "demo" / "bounds.csv")

@@ -62,8 +62,16 @@ def tile(index: int) -> tuple[np.ndarray, object]:
 def geotiff_bytes(index: int, with_crs: bool = True) -> bytes:
     data, transform = tile(index)
     buf = io.BytesIO()
-    profile = dict(driver="GTiff", width=TILE_PX, height=TILE_PX, count=1, dtype="float32",
-                   transform=transform, nodata=NODATA, crs=DEMO_CRS if with_crs else None)
+    profile = dict(
+        driver="GTiff",
+        width=TILE_PX,
+        height=TILE_PX,
+        count=1,
+        dtype="float32",
+        transform=transform,
+        nodata=NODATA,
+        crs=DEMO_CRS if with_crs else None,
+    )
     with rasterio.MemoryFile() as mem:
         with mem.open(**profile) as ds:
             ds.write(data, 1)
@@ -73,8 +81,10 @@ def geotiff_bytes(index: int, with_crs: bool = True) -> bytes:
 
 def asc_text(index: int) -> str:
     data, transform = tile(index)
-    header = (f"ncols {TILE_PX}\nnrows {TILE_PX}\nxllcorner {transform.c}\n"
-              f"yllcorner {transform.f - TILE_PX}\ncellsize 1\nNODATA_value {NODATA:g}\n")
+    header = (
+        f"ncols {TILE_PX}\nnrows {TILE_PX}\nxllcorner {transform.c}\n"
+        f"yllcorner {transform.f - TILE_PX}\ncellsize 1\nNODATA_value {NODATA:g}\n"
+    )
     return header + "\n".join(" ".join(f"{v:.3f}" for v in r) for r in data) + "\n"
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pyogrio
-from pyogrio.raw import write as ogr_write
 import shapely
+from pyogrio.raw import write as ogr_write
 from pyproj import CRS, Transformer
 
 from tilewise.errors import TilewiseError
@@ -49,8 +49,17 @@ def failures_of(ledgers: list[tuple[Path, dict]]) -> list[dict]:
     for path, ledger in ledgers:
         for rec in ledger["files"]:
             if rec["status"] == "failed":
-                rows.append({"source": ledger["source"], "file": rec["file"], "url": rec["url"], "line": rec["line"],
-                             "step": rec["step"], "error": rec["error"], "ledger": str(path)})
+                rows.append(
+                    {
+                        "source": ledger["source"],
+                        "file": rec["file"],
+                        "url": rec["url"],
+                        "line": rec["line"],
+                        "step": rec["step"],
+                        "error": rec["error"],
+                        "ledger": str(path),
+                    }
+                )
     return sorted(rows, key=lambda r: r["line"])
 
 
@@ -86,8 +95,16 @@ def write_coverage(geom: shapely.Geometry, crs: CRS, path: Path) -> None:
     tmp.unlink(missing_ok=True)
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
     ogr_write(
-        tmp, geometry=np.array([geom.wkb], dtype=object), field_data=[], fields=[], layer="union",
-        driver="GPKG", geometry_type="MultiPolygon", crs=crs.to_wkt(), GEOMETRY_NAME="geom", SPATIAL_INDEX="NO",
+        tmp,
+        geometry=np.array([geom.wkb], dtype=object),
+        field_data=[],
+        fields=[],
+        layer="union",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs=crs.to_wkt(),
+        GEOMETRY_NAME="geom",
+        SPATIAL_INDEX="NO",
     )
     os.replace(tmp, path)
 
@@ -113,8 +130,14 @@ def prune_orphans(store: Path, keep: set[str]) -> list[str]:
     return orphans
 
 
-def merge_source(ledger_paths: list[Path], store: Path, bounds_csv: Path, coverage_gpkg: Path,
-                 failures_csv: Path, wanted_crs: str | None) -> dict:
+def merge_source(
+    ledger_paths: list[Path],
+    store: Path,
+    bounds_csv: Path,
+    coverage_gpkg: Path,
+    failures_csv: Path,
+    wanted_crs: str | None,
+) -> dict:
     ledgers = read_ledgers(ledger_paths)
     outputs = outputs_of(ledgers)
     failures = failures_of(ledgers)
@@ -125,7 +148,11 @@ def merge_source(ledger_paths: list[Path], store: Path, bounds_csv: Path, covera
     write_coverage(union_coverage(outputs, crs), crs, coverage_gpkg)
     write_failures(failures, failures_csv)
     orphans = prune_orphans(store, {o["filename"] for o in outputs})
-    summary = {"cogs": len(outputs), "failed_files": len(failures), "coverage_crs": crs.to_string(),
-               "orphans_removed": orphans}
+    summary = {
+        "cogs": len(outputs),
+        "failed_files": len(failures),
+        "coverage_crs": crs.to_string(),
+        "orphans_removed": orphans,
+    }
     log.info("merged %d ledgers: %s", len(ledgers), summary)
     return summary

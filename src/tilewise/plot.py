@@ -10,10 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from pyogrio.raw import read as ogr_read  # noqa: E402
 import shapely  # noqa: E402
 from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
+from pyogrio.raw import read as ogr_read  # noqa: E402
 from pyproj import CRS, Transformer  # noqa: E402
 
 
@@ -35,8 +35,10 @@ def plot_coverage(source: str, bounds_csv: Path, coverage_gpkg: Path, png: Path)
     for wkb in geoms:
         geom = shapely.from_wkb(wkb)
         if crs.to_epsg() != 3857:
-            geom = shapely.transform(shapely.segmentize(geom, max(1e-9, _extent(geom) / 200)),
-                                     lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+            geom = shapely.transform(
+                shapely.segmentize(geom, max(1e-9, _extent(geom) / 200)),
+                lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])),
+            )
         for poly in shapely.get_parts(geom):
             ax.add_patch(_patch(poly, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
         area_km2 += shapely.area(shapely.from_wkb(wkb)) / 1e6 if crs.is_projected else 0.0

@@ -111,8 +111,16 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                 final = job.store / piece.name
                 os.replace(tmp, final)  # atomic: no partial COG ever has its final name
                 written.append(final)
-                outputs.append({**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "md5": md5,
-                                "bytes": final.stat().st_size, "raster": str(raster.relative_to(unpacked))})
+                outputs.append(
+                    {
+                        **row,
+                        "crs": crs,
+                        "coverage_wkb": geom.wkb_hex,
+                        "md5": md5,
+                        "bytes": final.stat().st_size,
+                        "raster": str(raster.relative_to(unpacked)),
+                    }
+                )
     except BaseException:
         for path in written:  # a file succeeds whole or not at all
             path.unlink(missing_ok=True)
@@ -147,8 +155,13 @@ def run_chunk(job: ChunkJob) -> dict:
             shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
     shutil.rmtree(job.scratch, ignore_errors=True)
-    ledger = {"version": LEDGER_VERSION, "source": job.source, "chunk": job.chunk,
-              "recipe": job.recipe.as_dict(), "files": records}
+    ledger = {
+        "version": LEDGER_VERSION,
+        "source": job.source,
+        "chunk": job.chunk,
+        "recipe": job.recipe.as_dict(),
+        "files": records,
+    }
     job.ledger.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.ledger.with_name(job.ledger.name + ".tmp")
     tmp.write_text(json.dumps(ledger, indent=1))

@@ -29,15 +29,55 @@ from tilewise.recipe import Recipe
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
-    ".prj", ".aux", ".xml", ".tfw", ".tfwx", ".jgw", ".j2w", ".wld", ".ovr", ".msk", ".md", ".html",
-    ".htm", ".pdf", ".doc", ".docx", ".dbf", ".shp", ".shx", ".cpg", ".qpj", ".sbn", ".sbx", ".qml",
-    ".sld", ".lyr", ".json", ".geojson", ".kml", ".csv", ".log", ".md5", ".sha256", ".hdr", ".rrd",
+    ".prj",
+    ".aux",
+    ".xml",
+    ".tfw",
+    ".tfwx",
+    ".jgw",
+    ".j2w",
+    ".wld",
+    ".ovr",
+    ".msk",
+    ".md",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".dbf",
+    ".shp",
+    ".shx",
+    ".cpg",
+    ".qpj",
+    ".sbn",
+    ".sbx",
+    ".qml",
+    ".sld",
+    ".lyr",
+    ".json",
+    ".geojson",
+    ".kml",
+    ".csv",
+    ".log",
+    ".md5",
+    ".sha256",
+    ".hdr",
+    ".rrd",
 }
 WEB_MERCATOR_WIDTH = 2 * 20037508.342789244
 BOUNDS_HEADER = "filename,left,bottom,right,top,width,height"
 _GDAL_TYPES = {
-    "uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
-    "int32": "Int32", "uint64": "UInt64", "int64": "Int64", "float32": "Float32", "float64": "Float64",
+    "uint8": "Byte",
+    "int8": "Int8",
+    "uint16": "UInt16",
+    "int16": "Int16",
+    "uint32": "UInt32",
+    "int32": "Int32",
+    "uint64": "UInt64",
+    "int64": "Int64",
+    "float32": "Float32",
+    "float64": "Float64",
 }
 
 
@@ -106,6 +146,7 @@ def _override_vrt(ds, crs: CRS, nodata: float | None, window: Window | None) -> 
     win = window or Window(0, 0, ds.width, ds.height)
     transform = ds.window_transform(win)
     gt = ",".join(repr(v) for v in transform.to_gdal())
+    size = f'xSize="{int(win.width)}" ySize="{int(win.height)}"'
     bands = []
     for b, dtype in enumerate(ds.dtypes, start=1):
         nd = "" if nodata is None else f"<NoDataValue>{_nodata_text(nodata)}</NoDataValue>"
@@ -113,8 +154,8 @@ def _override_vrt(ds, crs: CRS, nodata: float | None, window: Window | None) -> 
             f'<VRTRasterBand dataType="{_GDAL_TYPES[dtype]}" band="{b}">{nd}<SimpleSource>'
             f'<SourceFilename relativeToVRT="0">{escape(ds.name)}</SourceFilename>'
             f"<SourceBand>{b}</SourceBand>"
-            f'<SrcRect xOff="{int(win.col_off)}" yOff="{int(win.row_off)}" xSize="{int(win.width)}" ySize="{int(win.height)}"/>'
-            f'<DstRect xOff="0" yOff="0" xSize="{int(win.width)}" ySize="{int(win.height)}"/>'
+            f'<SrcRect xOff="{int(win.col_off)}" yOff="{int(win.row_off)}" {size}/>'
+            f'<DstRect xOff="0" yOff="0" {size}/>'
             "</SimpleSource></VRTRasterBand>"
         )
     return (
@@ -187,9 +228,18 @@ def bounds_row(cog: Path) -> dict:
     if right - left > 0.9 * WEB_MERCATOR_WIDTH:  # crosses the antimeridian
         left, right = right, left
     if not all(math.isfinite(v) for v in (left, bottom, right, top)):
-        raise FileFailure("bounds", f"{cog.name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})")
-    return {"filename": cog.name, "left": left, "bottom": bottom, "right": right, "top": top,
-            "width": width, "height": height}
+        raise FileFailure(
+            "bounds", f"{cog.name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})"
+        )
+    return {
+        "filename": cog.name,
+        "left": left,
+        "bottom": bottom,
+        "right": right,
+        "top": top,
+        "width": width,
+        "height": height,
+    }
 
 
 def format_bounds_row(row: dict) -> str:
@@ -209,7 +259,9 @@ def coverage(cog: Path) -> tuple[shapely.Geometry, str]:
         geom = shapely.Polygon()
     else:
         valid = mask > 0
-        polys = [shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=transform) if v]
+        polys = [
+            shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=transform) if v
+        ]
         geom = shapely.make_valid(shapely.union_all(polys))
     epsg = crs.to_epsg()
     return geom, f"EPSG:{epsg}" if epsg else crs.to_wkt()

@@ -69,7 +69,8 @@ def recipe_from_yaml(path: Path) -> Recipe:
         raise CatalogError(
             f"{path}: the recipe does not match the recipe schema:\n"
             + "\n".join(lines)
-            + "\nAllowed keys: " + ", ".join(_schema()["properties"])
+            + "\nAllowed keys: "
+            + ", ".join(_schema()["properties"])
         )
     return Recipe.from_dict(data)
 
@@ -96,7 +97,7 @@ def recipe_from_justfile(path: Path, source: str) -> Recipe:
         if not line or line in ("[no-cd]", "default:"):
             continue
 
-        def fail(why: str) -> CatalogError:
+        def fail(why: str, lineno: int = lineno, raw: str = raw) -> CatalogError:
             return CatalogError(
                 f"{path}:{lineno}: cannot map '{raw.strip()}' to a recipe ({why}). "
                 f"Write the recipe as {path.parent / 'source.yaml'} instead."

@@ -38,8 +38,18 @@ def failed_files(failures_csv: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def build_tarball(source: str, license_pdf: Path, metadata_json: Path, bounds_csv: Path, coverage_gpkg: Path,
-                  failures_csv: Path, store: Path, tar_path: Path, md5_path: Path, allow_incomplete: bool) -> str:
+def build_tarball(
+    source: str,
+    license_pdf: Path,
+    metadata_json: Path,
+    bounds_csv: Path,
+    coverage_gpkg: Path,
+    failures_csv: Path,
+    store: Path,
+    tar_path: Path,
+    md5_path: Path,
+    allow_incomplete: bool,
+) -> str:
     failed = failed_files(failures_csv)
     if failed and not allow_incomplete:
         listing = "\n".join(f"  {r['file']} ({r['step']}): {r['error']}" for r in failed[:50])

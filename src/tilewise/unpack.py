@@ -36,7 +36,9 @@ def archive_kind(path: Path) -> str | None:
 def _check_member(name: str, archive: Path) -> None:
     posix = PurePosixPath(name.replace("\\", "/"))
     if posix.is_absolute() or ".." in posix.parts or (posix.parts and posix.parts[0].endswith(":")):
-        raise FileFailure("unpack", f"{archive.name}: member {name!r} would be written outside the target folder; refused")
+        raise FileFailure(
+            "unpack", f"{archive.name}: member {name!r} would be written outside the target folder; refused"
+        )
 
 
 def _unzip(path: Path, target: Path) -> None:
@@ -90,7 +92,9 @@ def unpack(downloads: list[Path], target: Path, depth: int = 0) -> None:
     try:
         if kind == "zip":
             if len(downloads) > 1:
-                raise FileFailure("unpack", f"{first.name}: split zip archives are not supported; ask for a 7z or single zip")
+                raise FileFailure(
+                    "unpack", f"{first.name}: split zip archives are not supported; ask for a 7z or single zip"
+                )
             _unzip(first, target)
         else:
             _un7z(downloads, target)
