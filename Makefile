@@ -22,9 +22,11 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest -n $(CORES) tests
 
-## lint: snakemake's linter and the Python linter
+## lint: snakemake's linter and ruff (lint and format check)
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff check src scripts tests
+	$(BIN)/ruff format --check src scripts tests
 
 ## lock: re-pin requirements.txt from the current environment
 lock:

@@ -34,8 +34,12 @@ def chunk_ledgers(wildcards):
     )
 
 
-def catalog_file(name):
-    return lambda wildcards: str(plan(wildcards).source.folder / name)
+def license_pdf(wildcards):
+    return str(plan(wildcards).source.license_pdf())
+
+
+def metadata_json(wildcards):
+    return str(plan(wildcards).source.folder / "metadata.json")
 
 
 def source_targets():

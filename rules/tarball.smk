@@ -3,8 +3,8 @@
 
 rule build_tarball:
     input:
-        license=catalog_file("LICENSE.pdf"),
-        metadata=catalog_file("metadata.json"),
+        license=license_pdf,
+        metadata=metadata_json,
         bounds="source-store/{source}/bounds.csv",
         coverage="polygon-store/{source}.gpkg",
         failures="reports/{source}/failures.csv",

@@ -42,11 +42,13 @@ def test_entry_needs_license_and_metadata(tmp_path):
     entry.mkdir()
     (entry / "file_list.txt").write_text("https://a/x.tif\n")
     (entry / "metadata.json").write_text('{"name": "x"}')
-    with pytest.raises(CatalogError, match=r"LICENSE.pdf is missing"):
-        load_source(tmp_path, "s")
-    (entry / "LICENSE.pdf").write_bytes(b"%PDF-1.4\n")
     with pytest.raises(CatalogError, match=r"metadata.json: missing keys \['website'"):
         load_source(tmp_path, "s")
+    (entry / "metadata.json").write_text(
+        '{"name": "x", "website": "w", "license": "l", "producer": "p", "resolution": 1, "access_year": 2025}'
+    )
+    with pytest.raises(CatalogError, match=r"LICENSE.pdf is missing; the tarball must carry"):
+        load_source(tmp_path, "s").license_pdf()
     with pytest.raises(CatalogError, match=r"source 'nope': no folder .*nope \(known sources: s\)"):
         load_source(tmp_path, "nope")
 

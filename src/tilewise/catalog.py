@@ -47,6 +47,16 @@ class Source:
     recipe: Recipe
     recipe_file: Path
 
+    def license_pdf(self) -> Path:
+        """Only the tarball needs it, so its absence stops only runs that build one."""
+        path = self.folder / "LICENSE.pdf"
+        if not path.is_file():
+            raise CatalogError(
+                f"source {self.name!r}: {path} is missing; the tarball must carry the producer's license: "
+                "add it (a printout of the license page will do)"
+            )
+        return path
+
 
 def file_name(url: str) -> str:
     """The name a URL's download is stored under: its last path segment, made filesystem-safe."""
@@ -109,7 +119,7 @@ def load_source(catalog: Path, name: str) -> Source:
         known = sorted(p.name for p in catalog.iterdir() if p.is_dir()) if catalog.is_dir() else []
         hint = f"known sources: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}"
         raise CatalogError(f"source {name!r}: no folder {folder} ({hint if known else 'catalog is empty or missing'})")
-    for required in ("file_list.txt", "metadata.json", "LICENSE.pdf"):
+    for required in ("file_list.txt", "metadata.json"):
         if not (folder / required).is_file():
             raise CatalogError(
                 f"source {name!r}: {folder / required} is missing; a catalog entry needs "
