@@ -120,3 +120,13 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert ds.transform.e < 0 and ds.bounds == (1000, 2000, 1040, 2030)
         np.testing.assert_array_equal(ds.read(1), data[::-1])
+
+
+def test_bounds_row_swaps_left_and_right_across_the_antimeridian(tmp_path):
+    data = np.ones((10, 10), dtype="float32")
+    src = _raster(tmp_path / "dateline.tif", data, from_origin(179.5, 61, 0.1, 0.1), crs="EPSG:4326")
+    write_cog(Piece(src, "d.tif"), Recipe(), tmp_path / "d.tif")
+    row = bounds_row(tmp_path / "d.tif")
+    assert row["left"] == pytest.approx(20037508.34, abs=1) and row["right"] == pytest.approx(-20032448.37, abs=1)
+    assert (row["width"], row["height"]) == (10, 10)
+

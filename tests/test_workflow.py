@@ -195,6 +195,12 @@ def test_one_added_url_reruns_one_chunk(tmp_path, http):
     snakemake(work, *config(tmp_path / "catalog", "grow"))
     assert len(rows(work / "source-store" / "grow" / "bounds.csv")) == 25
     assert md5(work / "tar-store" / "grow.tar") != first
+    # removing it again: one chunk reruns, its COG leaves the store, the tarball is the first one again
+    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls))
+    run = snakemake(work, *config(tmp_path / "catalog", "grow"))
+    assert run.stderr.count("(Rule: prepare_chunk)") == 1
+    assert not (work / "source-store" / "grow" / "t024.tif").exists()
+    assert md5(work / "tar-store" / "grow.tar") == first
 
 
 def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
