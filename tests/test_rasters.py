@@ -129,4 +129,3 @@ def test_bounds_row_swaps_left_and_right_across_the_antimeridian(tmp_path):
     row = bounds_row(tmp_path / "d.tif")
     assert row["left"] == pytest.approx(20037508.34, abs=1) and row["right"] == pytest.approx(-20032448.37, abs=1)
     assert (row["width"], row["height"]) == (10, 10)
-
