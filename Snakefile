@@ -1,4 +1,4 @@
-# tilewise: Mapterhorn-compatible source preparation (and, later, state-level biomass).
+# tilewise: Mapterhorn-compatible source preparation and state-level parcel biomass.
 # Run: snakemake --cores 8 --config source=NAME   (see README.md)
 
 import os
@@ -17,9 +17,14 @@ include: "rules/prepare.smk"
 include: "rules/merge.smk"
 include: "rules/tarball.smk"
 include: "rules/plot.smk"
+include: "rules/biomass_index.smk"
+include: "rules/biomass_tiles.smk"
+include: "rules/biomass_county.smk"
+include: "rules/biomass_state.smk"
 
 
 rule all:
     default_target: True
     input:
         source_targets(),
+        state_targets(),

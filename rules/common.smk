@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from tilewise.biomass import plan as biomass_plan
 from tilewise.errors import TilewiseError
 from tilewise.plan import plan_sources
 
@@ -13,13 +14,18 @@ validate(config, "../config/schema.yaml")
 CATALOG = Path(config["catalog"] or Path(workflow.basedir) / "catalog").resolve()
 try:
     PLANS = plan_sources(config, CATALOG)
+    STATES = biomass_plan.state_names(config)
 except TilewiseError as err:
     sys.exit(f"tilewise: {err}")
 
 
 wildcard_constraints:
-    source="|".join(PLANS),
+    source="|".join(PLANS) or "^$",
     chunk=r"\d{4}",
+    state="|".join(STATES) or "^$",
+    county=r"\d{5}",
+    product="sentinel2|worldcover|cdl",
+    key=r"[^/]+",
 
 
 def plan(wildcards):
@@ -51,3 +57,67 @@ def source_targets():
             f"reports/{name}/coverage.png",
         ]
     return targets
+
+
+# --- biomass ---
+
+
+def state_inputs_of(state):
+    return biomass_plan.state_inputs(config, state, CATALOG)
+
+
+def local_state_inputs(wildcards):
+    return biomass_plan.local_state_files(state_inputs_of(wildcards.state))
+
+
+def state_index_dir(wildcards):
+    return checkpoints.index_state.get(state=wildcards.state).output[0]
+
+
+def tile_row(wildcards):
+    tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
+    row = tiles[(tiles["product"] == wildcards.product) & (tiles["key"] == wildcards.key)]
+    return row.iloc[0].to_dict()
+
+
+def local_tile_original(wildcards):
+    href = tile_row(wildcards)["href"]
+    return [] if "://" in href else [href]
+
+
+def county_tile_table(wildcards):
+    rows = biomass_plan.county_tiles(state_index_dir(wildcards), wildcards.county)
+    return [
+        {**r, "path": biomass_plan.tile_path(wildcards.state, r["product"], r["key"])}
+        for r in rows.to_dict("records")
+    ]
+
+
+def county_tile_files(wildcards):
+    return [r["path"] for r in county_tile_table(wildcards)]
+
+
+def county_parcels(wildcards):
+    counties = biomass_plan.read_counties(state_index_dir(wildcards))
+    return int(counties.set_index("county_fips").loc[wildcards.county, "parcels"])
+
+
+def county_outputs(wildcards, ext):
+    counties = biomass_plan.read_counties(state_index_dir(wildcards))["county_fips"]
+    return [f"results/states/{wildcards.state}/counties/{c}.{ext}" for c in counties]
+
+
+def state_tile_manifests(wildcards):
+    tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
+    return [
+        biomass_plan.tile_path(wildcards.state, p, k, "json")
+        for p, k in zip(tiles["product"], tiles["key"])
+    ]
+
+
+def state_targets():
+    return [
+        f"results/states/{s}/{name}"
+        for s in STATES
+        for name in ("DONE.json", "parcels.parquet", "county_summary.csv", "biomass_map.png")
+    ]

@@ -1,0 +1,357 @@
+"""One county: per-parcel land cover, vegetation indices, crop and forest biomass.
+
+Every raster is read only where parcels touch it (blocks.py), in its own CRS, and summarised with
+exact coverage fractions (zonal.py). The model is documented in docs/biomass-model.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from pyproj import CRS
+
+from tilewise.biomass import crops, indices
+from tilewise.biomass.blocks import read_touched_blocks
+from tilewise.biomass.forest import idw_densities
+from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint, to_crs
+from tilewise.biomass.zonal import class_areas, mean_std_count
+
+M2_PER_ACRE = crops.M2_PER_ACRE
+GROUP_PX = 4096  # parcels are processed in windows of about this many pixels a side
+WORLDCOVER_CLASSES = {
+    10: "tree_cover",
+    20: "shrubland",
+    30: "grassland",
+    40: "cropland",
+    50: "built_up",
+    60: "bare_sparse",
+    70: "snow_ice",
+    80: "permanent_water",
+    90: "herbaceous_wetland",
+    95: "mangroves",
+    100: "moss_lichen",
+}
+FOREST_CLASSES = (10, 95)
+S2_BANDS = ("B02", "B03", "B04", "B08")
+
+
+@dataclass
+class S2Tile:
+    tile: str
+    date: str
+    boa_add_offset_dn: float
+    bands: dict[str, Path]  # B02, B03, B04, B08 and optionally SCL
+
+
+@dataclass
+class CountyInputs:
+    parcels: gpd.GeoDataFrame  # parcel_id, geometry (any CRS)
+    worldcover: list[Path]
+    cdl: list[Path]
+    s2: list[S2Tile]
+    fia_plots: pd.DataFrame  # from forest.plot_densities
+    fia_radius_km: float = 15.0
+    idw_power: float = 2.0
+
+
+@dataclass
+class ReadStats:
+    bytes_read: int = 0
+    files: set = field(default_factory=set)
+
+    def add(self, path: Path, n: int) -> None:
+        self.bytes_read += n
+        self.files.add(Path(path))
+
+
+def _laea(geoms: gpd.GeoSeries) -> CRS:
+    """A Lambert azimuthal equal-area projection centred on the parcels: areas exact, distances close."""
+    lon, lat = shapely.centroid(to_crs(shapely.box(*geoms.total_bounds), geoms.crs, 4326)).coords[0]
+    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs")
+
+
+def _cell_areas(ds, mosaic) -> np.ndarray:
+    if ds.crs.is_geographic:
+        return geodesic_row_areas_m2(mosaic.bounds[3], mosaic.transform.e, mosaic.transform.a, mosaic.array.shape[0])[
+            :, None
+        ]
+    return np.array(abs(mosaic.transform.a * mosaic.transform.e))
+
+
+def _groups(boxes: np.ndarray, transform, group_px: int) -> list[np.ndarray]:
+    """Parcel index arrays grouped by the processing window their box centre falls in."""
+    inv = ~transform
+    c, r = inv * ((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2)
+    key = np.floor(r / group_px).astype(np.int64) * 1_000_003 + np.floor(c / group_px).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    splits = np.flatnonzero(np.diff(key[order])) + 1
+    return np.split(order, splits)
+
+
+def _class_areas_over(paths, geoms: gpd.GeoSeries, stats: ReadStats, bytes_per_parcel: np.ndarray) -> pd.DataFrame:
+    """Long table (row, class, area_m2) summed over several categorical rasters, plus valid area per row."""
+    parts, valid = [], np.zeros(len(geoms))
+    for path in paths:
+        with rasterio.open(path) as ds:
+            local = to_crs(geoms.values, geoms.crs, ds.crs)
+            boxes = shapely.bounds(local)
+            nodata = ds.nodata if ds.nodata is not None else 0
+            for idx in _groups(boxes, ds.transform, GROUP_PX):
+                mosaic = read_touched_blocks(ds, 1, boxes[idx], fill=nodata)
+                if mosaic is None:
+                    continue
+                stats.add(path, mosaic.bytes_read)
+                bytes_per_parcel[idx] += mosaic.bytes_per_box
+                wkt = ds.crs.to_wkt()
+                df = class_areas(
+                    shapely.to_wkb(local[idx]), wkt, mosaic.array, _cell_areas(ds, mosaic), mosaic.bounds, nodata
+                )
+                valid[idx] += df["valid_m2"].to_numpy()
+                long = pd.DataFrame({"row": idx, "cls": df["classes"].to_numpy(), "m2": df["area_m2"].to_numpy()})
+                parts.append(long.explode(["cls", "m2"]).dropna())
+    table = pd.concat(parts) if parts else pd.DataFrame({"row": [], "cls": [], "m2": []})
+    table = (
+        table.astype({"row": np.int64, "cls": np.int64, "m2": np.float64}).groupby(["row", "cls"], as_index=False).sum()
+    )
+    return table, valid
+
+
+def _choose_s2_tile(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarray, np.ndarray]:
+    """Index into `tiles` of the tile chosen for each parcel (−1: none) and whether it contains it whole.
+
+    A tile that contains the whole parcel wins; among those, the parcel's own UTM zone first, then
+    the tile whose centre is nearest (the parcel sits deepest inside it)."""
+    n = len(geoms)
+    lon = shapely.get_x(shapely.centroid(to_crs(geoms.values, geoms.crs, 4326)))
+    own_zone = np.floor((lon + 180) / 6).astype(int) + 1
+    best = np.full(n, -1)
+    best_score = np.full(n, np.inf)
+    contained = np.zeros(n, bool)
+    for k, t in enumerate(tiles):
+        epsg, bounds = s2_footprint(t.tile)
+        local = to_crs(geoms.values, geoms.crs, epsg)
+        box = shapely.box(*bounds)
+        inside = shapely.contains(box, local)
+        touches = shapely.intersects(box, local)
+        centre = np.array([(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2])
+        dist = np.hypot(*(shapely.get_coordinates(shapely.centroid(local)) - centre).T)
+        zone_penalty = np.where(own_zone == epsg % 100, 0.0, 1e7)
+        score = np.where(inside, 0.0, 1e8) + zone_penalty + dist
+        better = touches & (score < best_score)
+        best[better], best_score[better], contained[better] = k, score[better], inside[better]
+    return best, contained
+
+
+def _s2_stats(
+    geoms: gpd.GeoSeries, tiles: list[S2Tile], stats: ReadStats, bytes_per_parcel: np.ndarray
+) -> pd.DataFrame:
+    n = len(geoms)
+    out = pd.DataFrame(index=range(n), columns=["s2_tile", "s2_date"], dtype=object)
+    choice, contained = _choose_s2_tile(geoms, tiles)
+    for k, tile in enumerate(tiles):
+        rows = np.flatnonzero(choice == k)
+        if not len(rows):
+            continue
+        with rasterio.open(tile.bands["B04"]) as ref:
+            local = to_crs(geoms.values[rows], geoms.crs, ref.crs)
+            boxes = shapely.bounds(local)
+            wkt = ref.crs.to_wkt()
+            groups = _groups(boxes, ref.transform, GROUP_PX)
+        for idx in groups:
+            bands, mosaic = {}, None
+            for band in S2_BANDS:
+                with rasterio.open(tile.bands[band]) as ds:
+                    mosaic = read_touched_blocks(ds, 1, boxes[idx], fill=0)
+                stats.add(tile.bands[band], mosaic.bytes_read)
+                bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
+                bands[band] = indices.reflectance(mosaic.array, tile.boa_add_offset_dn)
+            scl = _scl_on_grid(tile, boxes[idx], mosaic, stats, bytes_per_parcel, rows[idx])
+            clear = indices.clear_mask(scl, mosaic.array.shape)
+            layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
+            df = mean_std_count(shapely.to_wkb(local[idx]), wkt, layers, mosaic.bounds)
+            for name in layers:
+                out.loc[rows[idx], f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
+                out.loc[rows[idx], f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
+            out.loc[rows[idx], "s2_valid_pixels_count"] = df["ndvi_count"].to_numpy()
+            out.loc[rows[idx], "s2_pixel_area_m2"] = abs(mosaic.transform.a * mosaic.transform.e)
+        out.loc[rows, "s2_tile"] = tile.tile
+        out.loc[rows, "s2_date"] = tile.date
+    out["s2_tile_contains_parcel"] = contained & (choice >= 0)
+    return out
+
+
+def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> np.ndarray | None:
+    """The scene classification read for the same boxes and brought onto the band grid (nearest)."""
+    if "SCL" not in tile.bands:
+        return None
+    with rasterio.open(tile.bands["SCL"]) as ds:
+        scl = read_touched_blocks(ds, 1, boxes, fill=0)
+    stats.add(tile.bands["SCL"], scl.bytes_read)
+    bytes_per_parcel[rows] += scl.bytes_per_box
+    factor = scl.transform.a / mosaic.transform.a
+    if abs(factor - round(factor)) > 1e-9:
+        raise ValueError(f"{tile.bands['SCL']}: SCL pixel size is not a whole multiple of the bands'")
+    f = int(round(factor))
+    up = np.repeat(np.repeat(scl.array, f, axis=0), f, axis=1)
+    # align: offset of the band mosaic's origin inside the upsampled SCL mosaic
+    c0 = int(round((mosaic.transform.c - scl.transform.c) / mosaic.transform.a))
+    r0 = int(round((mosaic.transform.f - scl.transform.f) / mosaic.transform.e))
+    out = np.zeros(mosaic.array.shape, dtype=scl.array.dtype)
+    h = min(out.shape[0], up.shape[0] - r0)
+    w = min(out.shape[1], up.shape[1] - c0)
+    out[:h, :w] = up[r0 : r0 + h, c0 : c0 + w]
+    return out
+
+
+def process_county(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
+    """Per-parcel results, per-parcel crop detail and the county's read statistics."""
+    t0 = time.perf_counter()
+    parcels = inp.parcels.reset_index(drop=True)
+    geoms = parcels.geometry
+    n = len(parcels)
+    stats = ReadStats()
+    bytes_per_parcel = np.zeros(n)
+    laea = _laea(geoms)
+    local = to_crs(geoms.values, geoms.crs, laea)
+    area_acres = shapely.area(local) / M2_PER_ACRE
+    out = pd.DataFrame({"parcel_id": parcels["parcel_id"].to_numpy(), "parcel_area_acres": area_acres})
+
+    # land cover (ESA WorldCover): class areas from geodesic pixel areas
+    wc, wc_valid = _class_areas_over(inp.worldcover, geoms, stats, bytes_per_parcel)
+    out["worldcover_valid_area_acres"] = wc_valid / M2_PER_ACRE
+    wide = wc.pivot_table(index="row", columns="cls", values="m2", aggfunc="sum").reindex(range(n)).fillna(0.0)
+    for code, name in WORLDCOVER_CLASSES.items():
+        out[f"{name}_acres"] = (wide[code].to_numpy() if code in wide.columns else np.zeros(n)) / M2_PER_ACRE
+    forest_acres = sum(out[f"{WORLDCOVER_CLASSES[c]}_acres"] for c in FOREST_CLASSES)
+
+    # vegetation indices (Sentinel-2 L2A), one tile per parcel
+    s2 = _s2_stats(geoms, inp.s2, stats, bytes_per_parcel)
+    out = pd.concat([out, s2], axis=1)
+
+    # crops (USDA CDL)
+    cdl, cdl_valid = _class_areas_over(inp.cdl, geoms, stats, bytes_per_parcel)
+    out["cdl_valid_area_acres"] = cdl_valid / M2_PER_ACRE
+    detail = _crop_detail(cdl, out["parcel_id"].to_numpy())
+    totals = (
+        detail.groupby("row")[
+            [
+                "area_acres",
+                "crop_yield_short_tons",
+                "crop_residue_dry_short_tons",
+                "crop_harvestable_residue_short_tons",
+            ]
+        ]
+        .sum()
+        .reindex(range(n))
+        .fillna(0.0)
+    )
+    out["crop_area_acres"] = totals["area_acres"].to_numpy()
+    for col in ("crop_yield_short_tons", "crop_residue_dry_short_tons", "crop_harvestable_residue_short_tons"):
+        out[col] = totals[col].to_numpy()
+
+    # forest (FIA plots, inverse-distance weighted)
+    out["forest_area_acres"] = forest_acres
+    out = _forest(out, local, laea, inp)
+    out["confidence_0to1"] = confidence(out, inp.fia_radius_km)
+    out["bytes_read"] = bytes_per_parcel
+    seconds = time.perf_counter() - t0
+    result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs)
+    tile_bytes = sum(p.stat().st_size for p in stats.files)
+    return (
+        result,
+        detail.drop(columns="row"),
+        {
+            "parcels": n,
+            "seconds": seconds,
+            "bytes_read": stats.bytes_read,
+            "tile_bytes": tile_bytes,
+            "files_read": len(stats.files),
+        },
+    )
+
+
+def _crop_detail(cdl: pd.DataFrame, parcel_ids: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for code, part in cdl.groupby("cls"):
+        f = crops.crop_factors(int(code))
+        if f is None:
+            continue
+        acres = part["m2"].to_numpy() / M2_PER_ACRE
+        yield_t = acres * f.yield_short_tons_per_acre
+        residue = yield_t * f.residue_to_grain_ratio * (1 - f.residue_moisture_fraction)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "row": part["row"].to_numpy(),
+                    "parcel_id": parcel_ids[part["row"].to_numpy()],
+                    "cdl_code": int(code),
+                    "crop_name": f.name,
+                    "area_acres": acres,
+                    "crop_yield_short_tons": yield_t,
+                    "crop_residue_dry_short_tons": residue,
+                    "crop_harvestable_residue_short_tons": residue * f.harvestable_residue_fraction,
+                    "factors_from_table": int(code) in crops.CROP_TABLE,
+                }
+            )
+        )
+    cols = [
+        "row",
+        "parcel_id",
+        "cdl_code",
+        "crop_name",
+        "area_acres",
+        "crop_yield_short_tons",
+        "crop_residue_dry_short_tons",
+        "crop_harvestable_residue_short_tons",
+        "factors_from_table",
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def _forest(out: pd.DataFrame, local, laea: CRS, inp: CountyInputs) -> pd.DataFrame:
+    # forest density comes from forested plots (with live trees); plots without are not forest
+    plots = inp.fia_plots[inp.fia_plots["live_trees"] > 0]
+    if plots.empty:
+        raise ValueError("the FIA tables hold no plot with live trees: no forest density can be estimated")
+    xy = shapely.get_coordinates(to_crs(shapely.points(plots[["LON", "LAT"]].to_numpy()), 4326, laea))
+    points = shapely.get_coordinates(shapely.centroid(local))
+    ag, bole = plots["aboveground_short_tons_per_acre"].to_numpy(), plots["bole_short_tons_per_acre"].to_numpy()
+    est = idw_densities(points, xy, ag, bole, inp.fia_radius_km, inp.idw_power, float(ag.mean()), float(bole.mean()))
+    acres = out["forest_area_acres"].to_numpy()
+    out["forest_aboveground_short_tons_per_acre"] = est.aboveground_short_tons_per_acre
+    out["forest_aboveground_short_tons"] = est.aboveground_short_tons_per_acre * acres
+    out["forest_bole_short_tons"] = est.bole_short_tons_per_acre * acres
+    out["forest_residue_short_tons"] = (est.aboveground_short_tons_per_acre - est.bole_short_tons_per_acre) * acres
+    out["forest_method"] = est.method
+    out["fia_plots_within_radius_count"] = est.plots_within_radius
+    out["nearest_fia_plot_km"] = est.nearest_plot_km
+    return out
+
+
+def confidence(out: pd.DataFrame, radius_km: float) -> np.ndarray:
+    """Mean of four coverage terms in [0, 1] (docs/biomass-model.md §6)."""
+    area = out["parcel_area_acres"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        landcover = np.clip(out["worldcover_valid_area_acres"].to_numpy() / area, 0, 1)
+        s2_area_acres = (
+            out["s2_valid_pixels_count"].astype(float).fillna(0).to_numpy()
+            * out["s2_pixel_area_m2"].astype(float).fillna(0).to_numpy()
+            / M2_PER_ACRE
+        )
+        imagery = np.clip(s2_area_acres / area, 0, 1)
+        crops_term = np.clip(out["cdl_valid_area_acres"].to_numpy() / area, 0, 1)
+    plots = out["fia_plots_within_radius_count"].to_numpy()
+    forest_term = np.where(
+        out["forest_area_acres"].to_numpy() <= 0,
+        1.0,
+        np.where(out["forest_method"].to_numpy() == "idw", np.minimum(plots / 3.0, 1.0), 0.25),
+    )
+    terms = np.vstack([landcover, imagery, crops_term, forest_term])
+    return np.nan_to_num(terms, nan=0.0).mean(axis=0)

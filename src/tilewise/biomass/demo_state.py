@@ -1,0 +1,268 @@
+"""Generate the demo state (no network): three counties in central Illinois' real Sentinel-2 grid,
+parcels, Sentinel-2 L2A tiles 16TCK and 16TDK (60 m to stay small), an ESA WorldCover tile
+(N39W090, coarsened to 1/1200°), a USDA CDL raster (EPSG:5070, 30 m) and FIADB PLOT/TREE tables.
+
+Land cover is one synthetic field shared by every product, so the products agree with each other
+the way real ones do (forest is dark in red and bright in NIR, has FIA trees, and is not a crop).
+
+    python -m tilewise.biomass.demo_state [catalog/demo_state/data]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+from tilewise.biomass.grids import s2_footprint, to_crs
+
+STATE_FIPS = "99"
+COUNTIES = {  # GEOID: (name, west, south, east, north) in lon/lat
+    "99001": ("Alder", -88.60, 40.00, -88.30, 40.25),
+    "99003": ("Birch", -88.30, 40.00, -88.00, 40.25),
+    "99005": ("Cedar", -88.00, 40.00, -87.75, 40.25),
+}
+S2_TILES = ("16TCK", "16TDK")
+S2_DATE = "20240815"
+S2_RES_M = 60
+WC_RES_DEG = 1 / 1200
+CDL_RES_M = 30
+PARCEL_SIDE_DEG = 0.006  # a parcel grid cell: about 510 m × 670 m (≈ 84 acres)
+
+
+def landcover(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The shared synthetic truth: WorldCover classes as a smooth function of position."""
+    f = np.sin(lon * 37.0) * np.cos(lat * 41.0) + 0.6 * np.sin((lon + lat) * 97.0)
+    out = np.full(lon.shape, 40, np.uint8)  # cropland
+    out[f > 0.9] = 10  # tree cover
+    out[(f > 0.6) & (f <= 0.9)] = 30  # grassland
+    out[f < -1.2] = 80  # water
+    out[(f >= -1.2) & (f < -1.05)] = 50  # built-up
+    return out
+
+
+def crop_code(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """CDL codes on cropland: corn/soy rotation by field, some winter wheat and alfalfa."""
+    field = (np.floor(lon / 0.01) + np.floor(lat / 0.01)).astype(np.int64) % 10
+    return np.choose(np.clip(field, 0, 9), [1, 5, 1, 5, 1, 5, 24, 36, 1, 5]).astype(np.uint8)
+
+
+def _write(path: Path, data: np.ndarray, crs, transform, nodata=None, **opts) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        compress="deflate",
+        **opts,
+    ) as ds:
+        ds.write(data, 1)
+
+
+def _grid_lonlat(crs, transform, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude of every pixel centre."""
+    cols = transform.c + transform.a * (np.arange(shape[1]) + 0.5)
+    rows = transform.f + transform.e * (np.arange(shape[0]) + 0.5)
+    x, y = np.meshgrid(cols, rows)
+    return Transformer.from_crs(crs, 4326, always_xy=True).transform(x, y)
+
+
+def sentinel2(out: Path) -> list[dict]:
+    rows = []
+    reflect = {  # (blue, green, red, nir) surface reflectance per class
+        10: (0.02, 0.04, 0.03, 0.35),
+        30: (0.04, 0.08, 0.06, 0.30),
+        40: (0.05, 0.09, 0.07, 0.40),
+        50: (0.12, 0.13, 0.14, 0.20),
+        80: (0.03, 0.05, 0.03, 0.01),
+    }
+    for tile in S2_TILES:
+        epsg, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
+        n = int((xmax - xmin) / S2_RES_M)
+        transform = from_origin(xmin, ymax, S2_RES_M, S2_RES_M)
+        lon, lat = _grid_lonlat(epsg, transform, (n, n))
+        cls = landcover(lon, lat)
+        noise = np.random.default_rng(int(tile[:2])).normal(0, 0.005, (n, n))
+        cloud = (np.sin(lon * 211) * np.sin(lat * 173)) > 0.97  # a few clouds
+        for b, band in enumerate(("B02", "B03", "B04", "B08")):
+            refl = np.zeros((n, n))
+            for c, values in reflect.items():
+                refl[cls == c] = values[b]
+            refl = np.where(cloud, 0.6, refl + noise)
+            dn = np.clip(np.round(refl * 10000 + 1000), 1, 65535).astype(np.uint16)  # baseline ≥ 04.00: +1000
+            path = out / "sentinel2" / f"T{tile}_{S2_DATE}_{band}.tif"
+            _write(path, dn, epsg, transform)
+            rows.append(
+                {
+                    "tile": tile,
+                    "date": S2_DATE,
+                    "band": band,
+                    "href": str(path.relative_to(out)),
+                    "processing_baseline": "05.10",
+                }
+            )
+        scl = np.where(cls == 80, 6, np.where(cls == 50, 5, 4)).astype(np.uint8)
+        scl[cloud] = 9
+        path = out / "sentinel2" / f"T{tile}_{S2_DATE}_SCL.tif"
+        _write(path, scl, epsg, transform)
+        rows.append(
+            {
+                "tile": tile,
+                "date": S2_DATE,
+                "band": "SCL",
+                "href": str(path.relative_to(out)),
+                "processing_baseline": "05.10",
+            }
+        )
+    return rows
+
+
+def worldcover(out: Path) -> None:
+    n = int(3 / WC_RES_DEG)
+    transform = from_origin(-90.0, 42.0, WC_RES_DEG, WC_RES_DEG)
+    lon, lat = _grid_lonlat(4326, transform, (n, n))
+    cls = landcover(lon, lat)
+    _write(
+        out / "worldcover" / "ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
+        cls,
+        "EPSG:4326",
+        transform,
+        nodata=0,
+        tiled=True,
+        blockxsize=1024,
+        blockysize=1024,
+    )
+
+
+def cdl(out: Path) -> None:
+    box = to_crs(shapely.box(-88.7, 39.95, -87.65, 40.3), 4326, 5070, densify_m=None)
+    xmin, ymin, xmax, ymax = (np.floor(v / CDL_RES_M) * CDL_RES_M for v in box.bounds)
+    w, h = int((xmax - xmin) / CDL_RES_M), int((ymax - ymin) / CDL_RES_M)
+    transform = from_origin(xmin, ymax, CDL_RES_M, CDL_RES_M)
+    lon, lat = _grid_lonlat(5070, transform, (h, w))
+    wc = landcover(lon, lat)
+    codes = np.select([wc == 10, wc == 30, wc == 50, wc == 80], [141, 176, 122, 111], default=0).astype(np.uint8)
+    codes = np.where(wc == 40, crop_code(lon, lat), codes)
+    _write(out / "cdl" / "2023_30m_cdls_demo.tif", codes, "EPSG:5070", transform, nodata=0)
+
+
+def counties_and_parcels(out: Path) -> None:
+    counties = gpd.GeoDataFrame(
+        {
+            "GEOID": list(COUNTIES),
+            "STATEFP": STATE_FIPS,
+            "COUNTYFP": [g[2:] for g in COUNTIES],
+            "NAME": [v[0] for v in COUNTIES.values()],
+        },
+        geometry=[shapely.box(*v[1:]) for v in COUNTIES.values()],
+        crs="EPSG:4269",
+    )
+    counties.to_file(out / "counties.gpkg", layer="counties", driver="GPKG")
+    rng = np.random.default_rng(7)
+    west, south, east, north = -88.60, 40.00, -87.75, 40.25
+    lons = np.arange(west, east - 1e-9, PARCEL_SIDE_DEG)
+    lats = np.arange(south, north - 1e-9, PARCEL_SIDE_DEG)
+    polys = []
+    for x in lons:
+        for y in lats:
+            # split each grid cell into 1–3 strips, like farm parcels along a survey grid
+            parts = rng.integers(1, 4)
+            edges = np.sort(np.concatenate([[0, 1], rng.uniform(0.2, 0.8, parts - 1)]))
+            for a, b in zip(edges[:-1], edges[1:], strict=True):
+                polys.append(shapely.box(x + a * PARCEL_SIDE_DEG, y, x + b * PARCEL_SIDE_DEG, y + PARCEL_SIDE_DEG))
+    parcels = gpd.GeoDataFrame({"parcel_id": [f"P{i:06d}" for i in range(len(polys))]}, geometry=polys, crs="EPSG:4326")
+    parcels.to_parquet(out / "parcels.parquet")
+
+
+def fia(out: Path) -> None:
+    rng = np.random.default_rng(11)
+    n = 400  # FIA's grid: about one plot per 6,000 acres
+    lon = rng.uniform(-88.65, -87.7, n)
+    lat = rng.uniform(39.95, 40.3, n)
+    forested = landcover(lon, lat) == 10
+    plots, trees = [], []
+    for i in range(n):
+        for invyr in (2016, 2021):  # remeasured plots: only the latest visit may count
+            cn = 10_000_000 + i * 10 + (invyr - 2016) // 5
+            plots.append(
+                {
+                    "CN": cn,
+                    "STATECD": 99,
+                    "UNITCD": 1,
+                    "COUNTYCD": 1 + 2 * (i % 3),
+                    "PLOT": i + 1,
+                    "INVYR": invyr,
+                    "LAT": round(lat[i], 5),
+                    "LON": round(lon[i], 5),
+                }
+            )
+            if not forested[i]:
+                continue
+            for t in range(int(rng.integers(4, 12))):
+                dia = rng.uniform(5, 24) * (1.05 if invyr == 2021 else 1.0)  # inches; trees grew
+                # oven-dry pounds from Jenkins et al. (2003) mixed hardwood: ln(kg) = −2.4800 + 2.4835 ln(dbh cm)
+                ag = 2.20462 * np.exp(-2.4800 + 2.4835 * np.log(2.54 * dia))
+                trees.append(
+                    {
+                        "CN": cn * 100 + t,
+                        "PLT_CN": cn,
+                        "INVYR": invyr,
+                        "STATUSCD": 1 if t % 7 else 2,
+                        "DIA": round(dia, 1),
+                        "TPA_UNADJ": 6.018046 if dia >= 5 else 74.965282,
+                        "DRYBIO_AG": round(ag, 2),
+                        "DRYBIO_BOLE": round(0.62 * ag, 2),
+                        "DRYBIO_STUMP": round(0.03 * ag, 2),
+                        "DRYBIO_BRANCH": round(0.35 * ag, 2),
+                    }
+                )
+    pd.DataFrame(plots).to_csv(out / "fia" / "PLOT.csv", index=False)
+    pd.DataFrame(trees).to_csv(out / "fia" / "TREE.csv", index=False)
+
+
+def demo_state_files() -> list[str]:
+    """Every file `generate` writes, relative to its folder (the rule that runs it declares them)."""
+    s2 = [f"sentinel2/T{t}_{S2_DATE}_{b}.tif" for t in S2_TILES for b in ("B02", "B03", "B04", "B08", "SCL")]
+    return [
+        "counties.gpkg",
+        "parcels.parquet",
+        "sentinel2_catalog.csv",
+        *s2,
+        "worldcover/ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
+        "cdl/2023_30m_cdls_demo.tif",
+        "fia/PLOT.csv",
+        "fia/TREE.csv",
+        "COMPLETE",
+    ]
+
+
+def generate(out: Path) -> None:
+    """Write every demo input under `out` (idempotent: an existing complete set is kept)."""
+    marker = out / "COMPLETE"
+    if marker.exists():
+        return
+    (out / "fia").mkdir(parents=True, exist_ok=True)
+    counties_and_parcels(out)
+    pd.DataFrame(sentinel2(out)).to_csv(out / "sentinel2_catalog.csv", index=False)
+    worldcover(out)
+    cdl(out)
+    fia(out)
+    marker.write_text("generated by tilewise.biomass.demo_state\n")
+
+
+if __name__ == "__main__":
+    generate(Path(sys.argv[1] if len(sys.argv) > 1 else "catalog/demo_state/data"))

@@ -1,0 +1,192 @@
+"""The tile index of one state: its counties, their parcels, and every raster tile they need.
+
+Written once per state (a Snakemake checkpoint): `counties.csv`, `tiles.csv` (one row per file to
+convert, with the counties that read it), `parcels/{county}.parquet` and `fia_plots.parquet`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+
+from tilewise.biomass.forest import plot_densities
+from tilewise.biomass.grids import s2_footprint_lonlat, worldcover_tile_box, worldcover_tiles
+from tilewise.biomass.indices import boa_offset
+from tilewise.errors import TilewiseError
+
+log = logging.getLogger(__name__)
+S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
+TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
+
+
+@dataclass(frozen=True)
+class StateInputs:
+    state_fips: str
+    counties: Path
+    parcels: Path
+    sentinel2_catalog: Path
+    worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
+    cdl: tuple[str, ...]
+    fia_plot: Path
+    fia_tree: Path
+    sentinel2_date: str | None = None  # None: the latest date with all bands
+
+
+def resolve(href: str, base: Path) -> str:
+    """Relative paths in a table are relative to the table's folder; URLs stay as they are."""
+    if "://" in href or Path(href).is_absolute():
+        return href
+    return str((base / href).resolve())
+
+
+def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
+    counties = gpd.read_file(path)
+    needed = {"STATEFP", "COUNTYFP"}
+    if not needed <= set(counties.columns):
+        raise TilewiseError(f"{path}: county file needs columns STATEFP and COUNTYFP (has {list(counties.columns)})")
+    counties = counties[counties["STATEFP"].astype(str).str.zfill(2) == state_fips].copy()
+    if counties.empty:
+        raise TilewiseError(f"{path}: no county has STATEFP {state_fips!r}; check the state's fips in the config")
+    counties["county_fips"] = state_fips + counties["COUNTYFP"].astype(str).str.zfill(3)
+    counties["geometry"] = counties.geometry.make_valid()
+    name = counties["NAME"] if "NAME" in counties else counties["county_fips"]
+    return counties.assign(name=name)[["county_fips", "name", "geometry"]].sort_values("county_fips")
+
+
+def assign_parcels(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
+    contains a point inside it. Empty and invalid geometries are repaired or dropped (and counted)."""
+    if "parcel_id" not in parcels.columns:
+        raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
+    if parcels["parcel_id"].duplicated().any():
+        dupes = parcels.loc[parcels["parcel_id"].duplicated(), "parcel_id"].head(5).tolist()
+        raise TilewiseError(f"{path}: parcel_id values repeat, e.g. {dupes}; make them unique")
+    parcels = parcels[~parcels.geometry.isna() & ~parcels.geometry.is_empty].copy()
+    parcels["geometry"] = parcels.geometry.make_valid()
+    parcels = parcels[parcels.geometry.geom_type.isin(["Polygon", "MultiPolygon", "GeometryCollection"])]
+    parcels = parcels[parcels.geometry.area > 0]
+    if "county_fips" in parcels.columns:
+        parcels["county_fips"] = parcels["county_fips"].astype(str).str.zfill(5)
+    elif {"fipsstate", "fipscounty"} <= set(parcels.columns):
+        parcels["county_fips"] = parcels["fipsstate"].astype(str).str.zfill(2) + parcels["fipscounty"].astype(
+            str
+        ).str.zfill(3)
+    else:
+        points = gpd.GeoDataFrame(geometry=parcels.geometry.representative_point(), crs=parcels.crs)
+        joined = gpd.sjoin(points, counties.to_crs(parcels.crs), predicate="within", how="left")
+        parcels["county_fips"] = joined.groupby(level=0)["county_fips"].first()
+    return parcels[parcels["county_fips"].isin(counties["county_fips"])]
+
+
+def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path, date: str | None) -> pd.DataFrame:
+    cat = pd.read_csv(catalog_path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
+    missing = {"tile", "date", "band", "href"} - set(cat.columns)
+    if missing:
+        raise TilewiseError(f"{catalog_path}: the Sentinel-2 catalog needs columns {sorted(missing)}")
+    lonlat = counties.to_crs(4326)
+    rows = []
+    for tile, group in cat.groupby("tile"):
+        footprint = s2_footprint_lonlat(tile)
+        users = lonlat.loc[lonlat.intersects(footprint), "county_fips"].tolist()
+        if not users:
+            continue
+        complete = group.groupby("date")["band"].apply(lambda b: set(S2_BANDS_NEEDED) <= set(b))
+        dates = sorted(complete[complete].index)
+        if date is not None:
+            dates = [d for d in dates if d == date]
+        if not dates:
+            log.warning(
+                "%s: no date with all of %s%s; tile skipped", tile, S2_BANDS_NEEDED, f" on {date}" if date else ""
+            )
+            continue
+        chosen = group[group["date"] == dates[-1]]
+        for _, r in chosen.iterrows():
+            if r["band"] not in (*S2_BANDS_NEEDED, "SCL"):
+                continue
+            declared = r.get("boa_add_offset", np.nan)
+            offset = boa_offset(r.get("processing_baseline"), None if pd.isna(declared) else float(declared))
+            rows.append(
+                {
+                    "product": "sentinel2",
+                    "key": f"{tile}_{r['date']}_{r['band']}",
+                    "href": resolve(str(r["href"]), catalog_path.parent),
+                    "tile": tile,
+                    "band": r["band"],
+                    "date": r["date"],
+                    "boa_add_offset_dn": offset,
+                    "counties": " ".join(users),
+                }
+            )
+    return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def select_worldcover(counties: gpd.GeoDataFrame, template: str, base: Path) -> pd.DataFrame:
+    lonlat = counties.to_crs(4326)
+    rows = []
+    for name in worldcover_tiles(tuple(lonlat.total_bounds)):
+        users = lonlat.loc[lonlat.intersects(worldcover_tile_box(name)), "county_fips"].tolist()
+        if users:
+            rows.append(
+                {
+                    "product": "worldcover",
+                    "key": name,
+                    "href": resolve(template.format(tile=name), base),
+                    "counties": " ".join(users),
+                }
+            )
+    return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...], base: Path) -> pd.DataFrame:
+    rows = []
+    for href in hrefs:
+        href = resolve(href, base)
+        with rasterio.open(href) as ds:
+            box = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=ds.crs)
+        users = counties.loc[counties.to_crs(box.crs).intersects(box.iloc[0]), "county_fips"].tolist()
+        if users:
+            rows.append({"product": "cdl", "key": Path(href).stem, "href": href, "counties": " ".join(users)})
+    return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def index_state(inp: StateInputs, out: Path, base: Path) -> dict:
+    """Write the state's index under `out`; `base` resolves the relative paths of the config."""
+    out.mkdir(parents=True, exist_ok=True)
+    counties = load_counties(inp.counties, inp.state_fips)
+    parcels = assign_parcels(
+        gpd.read_parquet(inp.parcels) if inp.parcels.suffix == ".parquet" else gpd.read_file(inp.parcels),
+        counties,
+        inp.parcels,
+    )
+    tiles = pd.concat(
+        [
+            select_sentinel2(counties, inp.sentinel2_catalog, inp.sentinel2_date),
+            select_worldcover(counties, inp.worldcover_template, base),
+            select_cdl(counties, inp.cdl, base),
+        ],
+        ignore_index=True,
+    )
+    (out / "parcels").mkdir(exist_ok=True)
+    counts = parcels.groupby("county_fips").size()
+    counties["parcels"] = counties["county_fips"].map(counts).fillna(0).astype(int)
+    for fips, group in parcels.groupby("county_fips"):
+        group[["parcel_id", "county_fips", "geometry"]].to_parquet(out / "parcels" / f"{fips}.parquet")
+    counties = counties[counties["parcels"] > 0]
+    for product in ("sentinel2", "worldcover", "cdl"):
+        counties[f"{product}_files"] = [
+            int(tiles.loc[tiles["product"] == product, "counties"].str.split().apply(lambda c, f=f: f in c).sum())
+            for f in counties["county_fips"]
+        ]
+    pd.DataFrame(counties.drop(columns="geometry")).to_csv(out / "counties.csv", index=False)
+    tiles.to_csv(out / "tiles.csv", index=False)
+    plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)).to_parquet(out / "fia_plots.parquet")
+    summary = {"counties": len(counties), "parcels": int(counts.sum()), "tiles": len(tiles)}
+    log.info("state %s: %s", inp.state_fips, summary)
+    return summary
