@@ -27,6 +27,7 @@ class Server:
     log: list[tuple[str, str | None, int]] = field(default_factory=list)  # path, Range header, status
     port: int = 0
     delay: float = 0.0  # seconds to wait before answering each request
+    body_bytes: int = 0  # body bytes sent in all
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -41,6 +42,14 @@ def _handler(server: Server):
 
         def log_message(self, *args):  # keep test output quiet
             pass
+
+        def do_HEAD(self):
+            body = server.files.get(self.path.split("?")[0])
+            server.log.append((self.path, None, 200 if body is not None else 404))
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
 
         def do_GET(self):
             path = self.path.split("?")[0]
@@ -78,8 +87,12 @@ def _handler(server: Server):
             server.log.append((path, rng, status))
             part = body[start:]
             self.send_response(status)
+            end = len(body) - 1
             if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                tail = rng[6:].split("-")[1].split(",")[0]
+                end = min(int(tail), end) if tail else end
+                part = body[start : end + 1]
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
             self.send_header("Accept-Ranges", "bytes")
             extra = fault.claim_extra if fault else 0
             self.send_header("Content-Length", str(len(part) + extra))
@@ -92,6 +105,7 @@ def _handler(server: Server):
                 self.close_connection = True
                 return
             self.wfile.write(part)
+            server.body_bytes += len(part)
 
     return Handler
 

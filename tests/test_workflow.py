@@ -30,7 +30,7 @@ def rows(path):
 
 def config(catalog, sources, *extra):
     src = sources if isinstance(sources, str) else "[" + ",".join(sources) + "]"
-    return ["--config", f"catalog={catalog}", f"source={src}", *extra]
+    return ["--config", f"catalog={catalog}", f"source={src}", "state=[]", *extra]
 
 
 def test_real_formats_over_http(tmp_path, http):
@@ -164,8 +164,8 @@ def test_bad_config_and_catalog_stop_before_any_work(tmp_path, http):
     make_entry(tmp_path / "catalog", "ok", serve_tiles(http, 1))
     work = tmp_path / "run"
     cases = [
-        (["--config", f"catalog={tmp_path / 'catalog'}", "source=ok", "chunk_size=3"], "chunk_size"),
-        (["--config", f"catalog={tmp_path / 'catalog'}", "source=ok", "allow_incomplete=maybe"], "allow_incomplete"),
+        (config(tmp_path / "catalog", "ok", "chunk_size=3"), "chunk_size"),
+        (config(tmp_path / "catalog", "ok", "allow_incomplete=maybe"), "allow_incomplete"),
         (config(tmp_path / "catalog", "nope"), "source 'nope': no folder"),
     ]
     for args, expected in cases:
@@ -245,7 +245,7 @@ def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
 def test_demo_runs_offline(tmp_path):
     shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     work = tmp_path / "run"
-    snakemake(work, "--config", "source=demo", f"catalog={tmp_path / 'catalog'}")
+    snakemake(work, *config(tmp_path / "catalog", "demo"))
     bounds = rows(work / "source-store" / "demo" / "bounds.csv")
     assert len(bounds) == 16 and rows(work / "reports" / "demo" / "failures.csv") == []
     total = sum(valid_area(work / "source-store" / "demo" / r["filename"]) for r in bounds)

@@ -260,7 +260,7 @@ def process_county(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, d
     out["forest_area_acres"] = forest_acres
     out = _forest(out, local, laea, inp)
     out["confidence_0to1"] = confidence(out, inp.fia_radius_km)
-    out["bytes_read"] = bytes_per_parcel
+    out["read_bytes"] = bytes_per_parcel  # this parcel's share of the compressed blocks read
     seconds = time.perf_counter() - t0
     result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs)
     tile_bytes = sum(p.stat().st_size for p in stats.files)
@@ -268,11 +268,11 @@ def process_county(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, d
         result,
         detail.drop(columns="row"),
         {
-            "parcels": n,
-            "seconds": seconds,
-            "bytes_read": stats.bytes_read,
-            "tile_bytes": tile_bytes,
-            "files_read": len(stats.files),
+            "parcels_count": n,
+            "processing_seconds": seconds,
+            "read_bytes": stats.bytes_read,  # compressed bytes of the blocks read
+            "tile_bytes": tile_bytes,  # size of the converted tiles they were read from
+            "files_read_count": len(stats.files),
         },
     )
 

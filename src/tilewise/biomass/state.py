@@ -42,11 +42,10 @@ def summarize_state(
     )
     sums = parcels.groupby("county_fips")[SUMMED].sum().reset_index()
     names = pd.read_csv(counties_csv, dtype={"county_fips": str})[["county_fips", "name"]]
-    summary = names.merge(sums, on="county_fips").merge(
-        stats.rename(columns={"parcels": "parcels_count", "bytes_read": "bytes_read", "tile_bytes": "tile_bytes"}),
-        on="county_fips",
-    )
-    summary = summary[["county_fips", "name", "parcels_count", *SUMMED, "seconds", "bytes_read", "tile_bytes"]]
+    summary = names.merge(sums, on="county_fips").merge(stats, on="county_fips")
+    summary = summary[
+        ["county_fips", "name", "parcels_count", *SUMMED, "processing_seconds", "read_bytes", "tile_bytes"]
+    ]
     summary.to_csv(summary_csv, index=False)
     _map(parcels, state, map_png)
     return summary

@@ -67,8 +67,10 @@ def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: Dow
         with rasterio.open(source) as src:
             opts = {k: v for k, v in cog_options(codec).items() if v is not None}
             if src.dtypes[0].startswith("float"):
-                opts["PREDICTOR"] = "FLOATING_POINT" if codec != "LERC" else None
-            rasterio.shutil.copy(src, tmp, driver="COG", **{k: v for k, v in opts.items() if v is not None})
+                opts["PREDICTOR"] = "FLOATING_POINT"
+            if "NBITS" in src.tags(1, ns="IMAGE_STRUCTURE"):  # JPEG2000 says 15 bits for uint16
+                opts["NBITS"] = int(src.dtypes[0][-2:]) if src.dtypes[0][-2:].isdigit() else 8
+            rasterio.shutil.copy(src, tmp, driver="COG", **opts)
         verify_same_pixels(source, tmp)
         os.replace(tmp, dst)
     finally:

@@ -1,0 +1,98 @@
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from tilewise.biomass.grids import (
+    geodesic_row_areas_m2,
+    s2_footprint,
+    s2_footprint_lonlat,
+    worldcover_tile_box,
+    worldcover_tiles,
+)
+from tilewise.biomass.tile_index import load_counties, select_sentinel2
+
+from conftest import shared
+
+
+def illinois_grid():
+    return json.loads(shared("sentinel2_grid/sentinel2_tiles_illinois.geojson").read_text())["features"]
+
+
+def test_footprints_equal_the_esa_grid_for_all_34_illinois_tiles():
+    features = illinois_grid()
+    assert len(features) == 34
+    for f in features:
+        p = f["properties"]
+        epsg, bounds = s2_footprint(p["tile"])
+        assert (epsg, bounds) == (p["epsg"], tuple(float(v) for v in p["utm_bounds"].strip("()").split(",")))
+        # lon/lat: the grid's corners are ours; our edges are densified (so they bend, by < 0.01°)
+        grid = shapely.geometry.shape(f["geometry"])
+        ours = s2_footprint_lonlat(p["tile"])
+        corners = shapely.points(shapely.get_coordinates(grid))
+        assert shapely.distance(corners, ours.exterior).max() < 1e-7
+        assert ours.hausdorff_distance(grid) < 0.01
+
+
+def test_footprint_of_the_real_sentinel2_product_matches_its_file():
+    import rasterio
+
+    band = shared(
+        "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
+        "L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m/T29UNU_20221005T115411_B04_60m.jp2"
+    )
+    with rasterio.open(band) as ds:
+        assert s2_footprint("29UNU") == (ds.crs.to_epsg(), tuple(ds.bounds))
+
+
+def illinois_catalog(tmp_path):
+    tiles = [f["properties"]["tile"] for f in illinois_grid()]
+    rows = [
+        {"tile": t, "date": "20240815", "band": b, "href": f"{t}_{b}.tif", "processing_baseline": "05.10"}
+        for t in tiles
+        for b in ("B02", "B03", "B04", "B08", "SCL")
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "catalog.csv", index=False)
+    return tmp_path / "catalog.csv"
+
+
+def test_tile_selection_for_real_illinois_counties(tmp_path):
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
+    assert len(counties) == 102
+    chosen = select_sentinel2(counties, illinois_catalog(tmp_path), None)
+    b04 = chosen[chosen["band"] == "B04"].set_index("tile")["counties"].str.split()
+    mclean = sorted(t for t, users in b04.items() if "17113" in users)
+    expected = sorted(f["properties"]["tile"] for f in illinois_grid() if f["properties"]["intersects_mclean_county"])
+    assert mclean == expected == ["16TBK", "16TBL", "16TCK", "16TCL"]
+    # deduplicated across the state: one row per tile and band, every county served, every grid tile used
+    assert not chosen.duplicated(["tile", "band"]).any()
+    assert set(b04.index) == {f["properties"]["tile"] for f in illinois_grid()}
+    served = {c for users in b04 for c in users}
+    assert served == set(counties["county_fips"])
+    assert chosen["boa_add_offset_dn"].eq(-1000.0).all()  # baseline 05.10 ≥ 04.00
+
+
+def test_worldcover_tiles_and_geodesic_pixel_area():
+    assert worldcover_tiles((-91.5, 36.97, -87.5, 42.5)) == [
+        "N36W093",
+        "N36W090",
+        "N39W093",
+        "N39W090",
+        "N42W093",
+        "N42W090",
+    ]
+    assert worldcover_tile_box("N00E006").bounds == (6, 0, 9, 3)
+    counties = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
+    assert worldcover_tiles(tuple(counties[counties.GEOID == "17113"].to_crs(4326).total_bounds)) == ["N39W090"]
+    # hand calculation on the WGS84 ellipsoid: N·cosφ·Δλ × M·Δφ at φ = 40°, Δ = 1/12000°
+    a, e2, phi, d = 6378137.0, 0.00669437999014, math.radians(40 - 0.5 / 12000), math.radians(1 / 12000)
+    w = 1 - e2 * math.sin(phi) ** 2
+    n_radius, m_radius = a / math.sqrt(w), a * (1 - e2) / w**1.5
+    expected = n_radius * math.cos(phi) * d * m_radius * d
+    got = geodesic_row_areas_m2(40.0, -1 / 12000, 1 / 12000, 3)
+    assert got[0] == pytest.approx(expected, rel=1e-6) and got[0] == pytest.approx(65.85, abs=0.01)
+    assert np.all(np.diff(got) > 0)  # rows further south have larger cells

@@ -1,0 +1,140 @@
+"""Block reads and tile conversion on the real WorldCover, CDL and Sentinel-2 files, and over HTTP."""
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+
+from tilewise.biomass import indices
+from tilewise.biomass.blocks import read_touched_blocks
+from tilewise.biomass.county import _cell_areas
+from tilewise.biomass.grids import to_crs
+from tilewise.biomass.tiles import convert_tile, verify_same_pixels
+from tilewise.biomass.zonal import class_areas, mean_std_count
+from tilewise.download import DownloadSettings
+from tilewise.errors import TilewiseError
+
+from conftest import shared
+
+WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
+CDL = "landcover/usda_cdl/2021_30m_cdls_-106095_1807575_15000.tif"
+S2 = (
+    "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
+    "L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m/T29UNU_20221005T115411_{band}_60m.jp2"
+)
+
+
+def areas(path, parcels_lonlat_or_native, native=False):
+    with rasterio.open(path) as ds:
+        geoms = parcels_lonlat_or_native if native else to_crs(parcels_lonlat_or_native, 4326, ds.crs)
+        boxes = shapely.bounds(geoms)
+        mosaic = read_touched_blocks(ds, 1, boxes, fill=ds.nodata or 0)
+        df = class_areas(
+            shapely.to_wkb(geoms), ds.crs.to_wkt(), mosaic.array, _cell_areas(ds, mosaic), mosaic.bounds, ds.nodata or 0
+        )
+        return df, mosaic, ds
+
+
+def test_real_worldcover_class_areas_read_few_blocks():
+    path = shared(WORLDCOVER)
+    # two parcels on São Tomé: 0.01° squares (≈1.23 km²)
+    parcels = np.array([shapely.box(6.60, 0.30, 6.61, 0.31), shapely.box(6.70, 0.20, 6.71, 0.21)])
+    df, mosaic, ds = areas(path, parcels)
+    for i in range(2):
+        classes = set(df["classes"][i].tolist())
+        assert classes <= {10, 20, 30, 40, 50, 60, 80, 90, 95} and classes
+        # the class areas add up to the valid area, and that is the parcel's geodesic area
+        assert df["area_m2"][i].sum() == pytest.approx(df["valid_m2"][i], rel=1e-9)
+        from pyproj import Geod
+
+        geodesic = abs(Geod(ellps="WGS84").geometry_area_perimeter(parcels[i])[0])
+        assert df["valid_m2"][i] == pytest.approx(geodesic, rel=1e-4)
+    assert mosaic.bytes_read < 0.05 * path.stat().st_size  # a 36000² tile; a handful of blocks read
+
+
+def test_real_cdl_class_areas():
+    path = shared(CDL)
+    with rasterio.open(path) as ds:
+        left, bottom, right, top = ds.bounds
+    parcel = np.array([shapely.box(left + 3000, bottom + 3000, left + 3900, bottom + 3600)])  # 0.54 km², 600 px
+    df, mosaic, _ = areas(path, parcel, native=True)
+    assert df["valid_m2"][0] == pytest.approx(900 * 600 * 30 * 30 / 900)
+    assert df["area_m2"][0].sum() == pytest.approx(540_000)
+    assert set(df["classes"][0]) & {1, 5, 24, 176}
+
+
+def test_real_sentinel2_converted_verified_and_read(tmp_path):
+    s = DownloadSettings()
+    for band in ("B04", "B8A", "SCL"):
+        rec = convert_tile(
+            str(shared(S2.format(band=band))), tmp_path / f"{band}.tif", tmp_path / f"{band}.json", "DEFLATE", s
+        )
+        assert rec["verified_pixels_equal"] and rec["bytes"] > 0
+        with rasterio.open(tmp_path / f"{band}.tif") as ds:
+            assert ds.block_shapes == [(512, 512)] and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+    offset = indices.boa_offset("04.00")  # N0400 in the product name; MTD_MSIL2A.xml says BOA_ADD_OFFSET -1000
+    parcel = shapely.box(505980, 5852040, 511980, 5858040)  # 6 km square, 100 × 100 px at 60 m: fields and clouds
+    stats = {}
+    with (
+        rasterio.open(tmp_path / "B04.tif") as b4,
+        rasterio.open(tmp_path / "B8A.tif") as b8,
+        rasterio.open(tmp_path / "SCL.tif") as scl,
+    ):
+        box = np.array([parcel.bounds])
+        red, nir, cls = (read_touched_blocks(d, 1, box, fill=0) for d in (b4, b8, scl))
+        clear = indices.clear_mask(cls.array, cls.array.shape)
+        r, n = indices.reflectance(red.array, offset), indices.reflectance(nir.array, offset)
+        ndvi = indices.vegetation_indices(r, r, r, n, clear)["ndvi"]
+        stats = mean_std_count([shapely.to_wkb(parcel)], b4.crs.to_wkt(), {"ndvi": ndvi}, red.bounds)
+        all_clear = mean_std_count(
+            [shapely.to_wkb(parcel)], b4.crs.to_wkt(), {"ndvi": np.where(cls.array > 0, 1.0, np.nan)}, red.bounds
+        )
+    assert 0.3 <= stats["ndvi_mean"][0] <= 1  # mostly vegetation (SCL 4) once clouds are out
+    assert 0 < stats["ndvi_count"][0] < all_clear["ndvi_count"][0] <= 10_000  # clouds masked out
+
+
+def test_verification_catches_a_changed_pixel(tmp_path):
+    src = shared(CDL)
+    with rasterio.open(src) as ds:
+        profile, data = ds.profile, ds.read(1)
+    data[10, 10] ^= 1
+    with rasterio.open(tmp_path / "changed.tif", "w", **profile) as dst:
+        dst.write(data, 1)
+    with pytest.raises(TilewiseError, match="pixels in rows 0–"):
+        verify_same_pixels(src, tmp_path / "changed.tif")
+
+
+def test_windowed_reads_over_http_fetch_far_fewer_bytes_than_the_tile(tmp_path, http):
+    # a 4096² uint16 band at 10 m (64 blocks of 512²), noisy like real reflectance
+    rng = np.random.default_rng(3)
+    data = (1000 + rng.normal(0, 300, (4096, 4096)).cumsum(axis=1) % 3000).astype(np.uint16)
+    orig = tmp_path / "orig.tif"
+    with rasterio.open(
+        orig,
+        "w",
+        driver="GTiff",
+        width=4096,
+        height=4096,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32616",
+        transform=rasterio.transform.from_origin(300_000, 4_500_000, 10, 10),
+    ) as ds:
+        ds.write(data, 1)
+    tif = tmp_path / "band.tif"
+    convert_tile(str(orig), tif, tmp_path / "m.json", "DEFLATE", DownloadSettings())
+    http.files["/band.tif"] = tif.read_bytes()
+    # 20 parcels of 4 ha in one 5 km stretch, as in a county's corner
+    parcels = [shapely.box(310_000 + 240 * i, 4_480_000, 310_200 + 240 * i, 4_480_200) for i in range(20)]
+    boxes = np.array([p.bounds for p in parcels])
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        with rasterio.open(f"/vsicurl/{http.url('band.tif')}") as ds:
+            mosaic = read_touched_blocks(ds, 1, boxes, fill=0)
+    served, size = http.body_bytes, tif.stat().st_size
+    assert served < 0.05 * size, (served, size)
+    assert mosaic.bytes_read <= served  # the compressed blocks themselves, plus the header
+    assert np.median(mosaic.bytes_per_box) < 0.01 * size
+    with rasterio.open(tif) as ds:
+        local = read_touched_blocks(ds, 1, boxes, fill=0)
+    np.testing.assert_array_equal(local.array, mosaic.array)
+    assert local.bytes_read == mosaic.bytes_read

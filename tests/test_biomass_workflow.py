@@ -1,0 +1,82 @@
+"""The state pipeline run by snakemake on the generated demo state."""
+
+import json
+import re
+import shutil
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.workflow
+UNIT = re.compile(r"_(acres|unitless|count|m2|short_tons|short_tons_per_acre|km|0to1|bytes|seconds)$")
+
+
+def args(tmp_path, *extra):
+    return ["--config", f"catalog={tmp_path / 'catalog'}", "source=[]", "state=demo", *extra]
+
+
+def tiles_on_disk(work):
+    return sorted(
+        p.relative_to(work / "results/states/demo/tiles").as_posix()
+        for p in (work / "results/states/demo/tiles").rglob("*.tif")
+    )
+
+
+def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
+    work = tmp_path / "run"
+    snakemake(work, "results/states/demo/index", *args(tmp_path))
+    index = work / "results/states/demo/index"
+    counties = pd.read_csv(index / "counties.csv", dtype={"county_fips": str})
+    assert counties["county_fips"].tolist() == ["99001", "99003", "99005"]
+    tiles = pd.read_csv(index / "tiles.csv", dtype=str)
+    assert set(tiles.loc[tiles["product"] == "sentinel2", "tile"]) == {"16TCK", "16TDK"}
+
+    # county 99005 cannot be read: it fails, the others finish
+    good = (index / "parcels" / "99005.parquet").read_bytes()
+    (index / "parcels" / "99005.parquet").write_bytes(b"not parquet")
+    proc = snakemake(work, *args(tmp_path), check=False)
+    assert proc.returncode != 0
+    out = work / "results/states/demo"
+    assert (out / "counties/99001.parquet").exists() and (out / "counties/99003.parquet").exists()
+    assert not (out / "counties/99005.parquet").exists() and not (out / "DONE.json").exists()
+    left = tiles_on_disk(work)
+    # 16TDK, WorldCover and CDL are read by 99005: kept; 16TCK is read only by 99001 and 99003: reclaimed
+    assert left and all(not t.startswith("sentinel2/16TCK") for t in left)
+    assert {t for t in left if t.startswith("sentinel2/16TDK")} == {
+        f"sentinel2/16TDK_20240815_{b}.tif" for b in ("B02", "B03", "B04", "B08", "SCL")
+    }
+    assert "worldcover/N39W090.tif" in left and "cdl/2023_30m_cdls_demo.tif" in left
+
+    # fixed: the rerun does only what is missing, then reclaims every tile and writes DONE.json
+    (index / "parcels" / "99005.parquet").write_bytes(good)
+    rerun = snakemake(work, *args(tmp_path))
+    assert "(Rule: convert_tile)" not in rerun.stderr and rerun.stderr.count("(Rule: process_county)") == 1
+    assert tiles_on_disk(work) == []
+    done = json.loads((out / "DONE.json").read_text())
+    assert done["counties"] == ["99001", "99003", "99005"] and len(done["tiles"]) == len(tiles)
+    manifests = [json.loads(p.read_text()) for p in (out / "tiles").rglob("*.json")]
+    assert all(m["verified_pixels_equal"] for m in manifests)
+    assert done["converted_tile_bytes_reclaimed"] == sum(m["bytes"] for m in manifests)
+    assert 0 < done["converted_tile_bytes_peak"] <= done["converted_tile_bytes_reclaimed"]
+
+    # outputs: one row per parcel, a unit in every numeric column name, totals that add up
+    parcels = gpd.read_parquet(out / "parcels.parquet")
+    assert len(parcels) == counties["parcels"].sum() and parcels["parcel_id"].is_unique
+    numeric = parcels.select_dtypes("number").columns
+    assert [c for c in numeric if not UNIT.search(c)] == []
+    assert (parcels["worldcover_valid_area_acres"] <= parcels["parcel_area_acres"] * (1 + 1e-6)).all()
+    assert parcels["s2_tile"].notna().all() and parcels["s2_tile_contains_parcel"].all()
+    forest = parcels[parcels["forest_area_acres"] > 1]
+    assert (forest["forest_aboveground_short_tons"] > 0).all()
+    summary = pd.read_csv(out / "county_summary.csv", dtype={"county_fips": str})
+    assert summary["parcels_count"].sum() == len(parcels)
+    assert summary["crop_yield_short_tons"].sum() == pytest.approx(parcels["crop_yield_short_tons"].sum())
+    assert (summary["read_bytes"] < summary["tile_bytes"]).all()
+    crops = pd.concat(pd.read_parquet(p) for p in sorted((out / "counties").glob("*.crops.parquet")))
+    assert set(crops["cdl_code"]) <= {1, 5, 24, 36} and (crops["crop_yield_short_tons"] > 0).all()
+    assert gpd.read_file(out / "parcels.gpkg").shape[0] == len(parcels)
+    assert (out / "biomass_map.png").stat().st_size > 20_000
+    shutil.rmtree(tmp_path / "catalog")
