@@ -14,9 +14,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-## run: the demo source end to end (data generated locally, no network)
+## run: the demo source and the demo state end to end (data generated locally, no network)
 run: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --config source=demo
+	$(BIN)/snakemake --cores $(CORES)
 
 ## test: the test suite (unit tests and real snakemake runs)
 test: $(BIN)/.installed
@@ -25,8 +25,8 @@ test: $(BIN)/.installed
 ## lint: snakemake's linter and ruff (lint and format check)
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
-	$(BIN)/ruff check src scripts tests
-	$(BIN)/ruff format --check src scripts tests
+	$(BIN)/ruff check src scripts tests bench
+	$(BIN)/ruff format --check src scripts tests bench
 
 ## lock: re-pin requirements.txt from the current environment
 lock:
@@ -34,4 +34,4 @@ lock:
 	  echo "# Refresh: make lock"; $(BIN)/pip freeze --exclude-editable; } > requirements.txt
 
 clean:
-	rm -rf source-store polygon-store tar-store reports work logs .snakemake
+	rm -rf source-store polygon-store tar-store reports work results logs .snakemake

@@ -15,6 +15,7 @@ rule process_county:
         tiles=lambda wildcards: county_tile_table(wildcards),
         fia_radius_km=config["biomass"]["fia_radius_km"],
         idw_power=config["biomass"]["idw_power"],
+    threads: 2
     priority: lambda wildcards: county_parcels(wildcards)
     conda:
         "../envs/tilewise.yaml"

@@ -33,7 +33,8 @@ result, crops, stats = process_county(
         fia_plots=pd.read_parquet(index / "fia_plots.parquet"),
         fia_radius_km=smk.params.fia_radius_km,
         idw_power=smk.params.idw_power,
-    )
+    ),
+    workers=smk.threads,
 )
 result.insert(1, "county_fips", smk.wildcards.county)
 result.to_parquet(smk.output.parcels)

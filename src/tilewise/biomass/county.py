@@ -6,8 +6,10 @@ exact coverage fractions (zonal.py). The model is documented in docs/biomass-mod
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +27,7 @@ from tilewise.biomass.zonal import class_areas, mean_std_count
 
 M2_PER_ACRE = crops.M2_PER_ACRE
 GROUP_PX = 4096  # parcels are processed in windows of about this many pixels a side
+MIN_PARCELS_PER_WORKER = 2000  # below this a second process costs more than it saves
 WORLDCOVER_CLASSES = {
     10: "tree_cover",
     20: "shrubland",
@@ -210,10 +213,40 @@ def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> 
     return out
 
 
-def process_county(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
-    """Per-parcel results, per-parcel crop detail and the county's read statistics."""
+def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
+    """Per-parcel results, per-parcel crop detail and the county's read statistics.
+
+    With several workers the parcels are cut into west-to-east strips, one process each; blocks on
+    a strip edge are then read by both (and counted twice)."""
     t0 = time.perf_counter()
     parcels = inp.parcels.reset_index(drop=True)
+    if workers > 1 and len(parcels) >= MIN_PARCELS_PER_WORKER * 2:
+        order = np.argsort(shapely.get_x(shapely.centroid(parcels.geometry.values)), kind="stable")
+        parts = [replace(inp, parcels=parcels.iloc[idx]) for idx in np.array_split(order, workers)]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            done = list(pool.map(_process, parts))
+        result = gpd.GeoDataFrame(pd.concat([d[0] for d in done]), crs=parcels.crs).sort_index()
+        detail = pd.concat([d[1] for d in done], ignore_index=True)
+        stats = ReadStats(sum(d[2].bytes_read for d in done), set().union(*(d[2].files for d in done)))
+    else:
+        result, detail, stats = _process(inp)
+    return (
+        result,
+        detail,
+        {
+            "parcels_count": len(result),
+            "processing_seconds": time.perf_counter() - t0,
+            "read_bytes": stats.bytes_read,  # compressed bytes of the blocks read
+            "tile_bytes": sum(p.stat().st_size for p in stats.files),  # the converted tiles they came from
+            "files_read_count": len(stats.files),
+        },
+    )
+
+
+def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadStats]:
+    parcels = inp.parcels
+    index = parcels.index
+    parcels = parcels.reset_index(drop=True)
     geoms = parcels.geometry
     n = len(parcels)
     stats = ReadStats()
@@ -261,20 +294,8 @@ def process_county(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, d
     out = _forest(out, local, laea, inp)
     out["confidence_0to1"] = confidence(out, inp.fia_radius_km)
     out["read_bytes"] = bytes_per_parcel  # this parcel's share of the compressed blocks read
-    seconds = time.perf_counter() - t0
-    result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs)
-    tile_bytes = sum(p.stat().st_size for p in stats.files)
-    return (
-        result,
-        detail.drop(columns="row"),
-        {
-            "parcels_count": n,
-            "processing_seconds": seconds,
-            "read_bytes": stats.bytes_read,  # compressed bytes of the blocks read
-            "tile_bytes": tile_bytes,  # size of the converted tiles they were read from
-            "files_read_count": len(stats.files),
-        },
-    )
+    result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs).set_index(index)
+    return result, detail.drop(columns="row"), stats
 
 
 def _crop_detail(cdl: pd.DataFrame, parcel_ids: np.ndarray) -> pd.DataFrame:

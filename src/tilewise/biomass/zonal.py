@@ -74,10 +74,11 @@ def class_areas(wkbs, wkt: str, classes: np.ndarray, cell_area_m2: np.ndarray, b
     Returns columns `classes` (array of class codes), `area_m2` (array, same order), `valid_m2`.
     """
     n = len(wkbs)
-    cls = _source(classes.astype(np.float64), bounds, wkt, "classes", nodata=float(nodata))
-    area = np.broadcast_to(cell_area_m2, classes.shape).astype(np.float64)
+    # exactextract reads any numeric dtype: no float64 copies of county-sized windows
+    cls = _source(classes, bounds, wkt, "classes", nodata=classes.dtype.type(nodata).item())
+    area = np.ascontiguousarray(np.broadcast_to(np.asarray(cell_area_m2, np.float32), classes.shape))
     weights = _source(area, bounds, wkt, "cell_area")
-    valid_area = _source(np.where(classes == nodata, np.nan, area), bounds, wkt, "valid_area")
+    valid_area = _source(np.where(classes == nodata, np.float32(np.nan), area), bounds, wkt, "valid_area")
     ops = [
         Operation("unique", "classes", cls),
         Operation("weighted_frac", "frac", cls, weights),
@@ -98,7 +99,7 @@ def mean_std_count(wkbs, wkt: str, layers: dict[str, np.ndarray], bounds) -> pd.
     the number of valid pixels (Σ coverage fraction), as `{name}_mean`, `{name}_std`, `{name}_count`."""
     n = len(wkbs)
     # the operations point at the sources without owning them: keep every source alive here
-    sources = {name: _source(arr.astype(np.float64, copy=False), bounds, wkt, name) for name, arr in layers.items()}
+    sources = {name: _source(arr, bounds, wkt, name) for name, arr in layers.items()}
     ops = []
     for name, src in sources.items():
         ops += [
