@@ -96,3 +96,14 @@ def test_worldcover_tiles_and_geodesic_pixel_area():
     got = geodesic_row_areas_m2(40.0, -1 / 12000, 1 / 12000, 3)
     assert got[0] == pytest.approx(expected, rel=1e-6) and got[0] == pytest.approx(65.85, abs=0.01)
     assert np.all(np.diff(got) > 0)  # rows further south have larger cells
+
+
+def test_template_catalog_covers_the_tiles_of_real_counties():
+    from tilewise.biomass.tile_index import catalog_from_template
+
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
+    mclean = counties[counties["county_fips"] == "17113"]
+    cat = catalog_from_template(mclean, "https://x/{tile}/{date}/{band}.tif", "20240815", "05.11")
+    chosen = select_sentinel2(mclean, cat, "20240815")
+    assert sorted(chosen["tile"].unique()) == ["16TBK", "16TBL", "16TCK", "16TCL"]
+    assert chosen["href"].str.match(r"https://x/16T[BC][KL]/20240815/(B0[2348]|SCL)\.tif").all()

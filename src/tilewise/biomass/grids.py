@@ -45,6 +45,23 @@ def s2_footprint(tile: str) -> tuple[int, tuple[float, float, float, float]]:
     return epsg, (ulx, uly - S2_TILE_M, ulx + S2_TILE_M, uly)
 
 
+def s2_tiles_near(geom_lonlat: shapely.Geometry, step_deg: float = 0.05, margin_deg: float = 0.15) -> list[str]:
+    """Ids of the MGRS 100 km squares (in each point's own UTM zone) around a lon/lat geometry.
+
+    The tiles of a geometry are among the squares its points fall in and those just west and north
+    of them (a tile reaches 9.8 km past its square's east and south edges)."""
+    west, south, east, north = shapely.buffer(geom_lonlat, margin_deg).bounds
+    m = mgrs.MGRS()
+    ids = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for lon in np.arange(west, east + step_deg, step_deg):
+            for lat in np.arange(south, north + step_deg, step_deg):
+                if abs(lat) < 84:
+                    ids.add(m.toMGRS(float(lat), float(lon), MGRSPrecision=0))
+    return sorted(ids)
+
+
 def to_crs(geom: shapely.Geometry, src: CRS | int | str, dst: CRS | int | str, densify_m: float | None = None):
     """Reproject a geometry; densify first (in source units) so straight edges stay faithful."""
     if densify_m:

@@ -36,7 +36,8 @@ def state_inputs(config: dict, state: str, base: Path) -> StateInputs:
 
 
 def local_state_files(inp: StateInputs) -> list[str]:
-    return [str(x) for x in (inp.counties, inp.parcels, inp.sentinel2_catalog, inp.fia_plot, inp.fia_tree)]
+    files = (inp.counties, inp.parcels, inp.sentinel2_catalog, inp.fia_plot, inp.fia_tree)
+    return [str(x) for x in files if x is not None]
 
 
 def read_tiles(index_dir: str | Path) -> pd.DataFrame:

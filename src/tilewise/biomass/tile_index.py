@@ -17,7 +17,7 @@ import rasterio
 import shapely
 
 from tilewise.biomass.forest import plot_densities
-from tilewise.biomass.grids import s2_footprint_lonlat, worldcover_tile_box, worldcover_tiles
+from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
 from tilewise.errors import TilewiseError
 
@@ -31,12 +31,14 @@ class StateInputs:
     state_fips: str
     counties: Path
     parcels: Path
-    sentinel2_catalog: Path
+    sentinel2_catalog: Path | None  # a table of tile, date, band, href, processing_baseline …
     worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
     cdl: tuple[str, ...]
     fia_plot: Path
     fia_tree: Path
     sentinel2_date: str | None = None  # None: the latest date with all bands
+    sentinel2_template: str | None = None  # … or an href with {tile}, {date}, {band} (needs the date)
+    sentinel2_processing_baseline: str | None = None  # with the template
 
 
 def resolve(href: str, base: Path) -> str:
@@ -85,8 +87,29 @@ def assign_parcels(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: 
     return parcels[parcels["county_fips"].isin(counties["county_fips"])]
 
 
-def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path, date: str | None) -> pd.DataFrame:
-    cat = pd.read_csv(catalog_path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
+def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, baseline: str) -> pd.DataFrame:
+    """A Sentinel-2 catalog for every tile near the counties, from an href template."""
+    tiles = s2_tiles_near(counties.to_crs(4326).union_all())
+    return pd.DataFrame(
+        [
+            {
+                "tile": t,
+                "date": date,
+                "band": b,
+                "href": template.format(tile=t, date=date, band=b),
+                "processing_baseline": baseline,
+            }
+            for t in tiles
+            for b in (*S2_BANDS_NEEDED, "SCL")
+        ]
+    )
+
+
+def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path | pd.DataFrame, date: str | None) -> pd.DataFrame:
+    if isinstance(catalog_path, pd.DataFrame):
+        cat, catalog_path = catalog_path, Path(".")
+    else:
+        cat = pd.read_csv(catalog_path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
     missing = {"tile", "date", "band", "href"} - set(cat.columns)
     if missing:
         raise TilewiseError(f"{catalog_path}: the Sentinel-2 catalog needs columns {sorted(missing)}")
