@@ -1,5 +1,5 @@
 # The tile index of a state (a checkpoint: which counties, parcels and tiles exist is data).
-from tilewise.biomass.demo_state import demo_state_files
+from tilewise.biomass.demo_layout import demo_state_files
 
 DEMO_STATE_DATA = CATALOG / "demo_state" / "data"
 

@@ -76,8 +76,7 @@ def state_index_dir(wildcards):
 
 def tile_row(wildcards):
     tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
-    row = tiles[(tiles["product"] == wildcards.product) & (tiles["key"] == wildcards.key)]
-    return row.iloc[0].to_dict()
+    return next(t for t in tiles if (t["product"], t["key"]) == (wildcards.product, wildcards.key))
 
 
 def local_tile_original(wildcards):
@@ -89,7 +88,7 @@ def county_tile_table(wildcards):
     rows = biomass_plan.county_tiles(state_index_dir(wildcards), wildcards.county)
     return [
         {**r, "path": biomass_plan.tile_path(wildcards.state, r["product"], r["key"])}
-        for r in rows.to_dict("records")
+        for r in rows
     ]
 
 
@@ -99,19 +98,22 @@ def county_tile_files(wildcards):
 
 def county_parcels(wildcards):
     counties = biomass_plan.read_counties(state_index_dir(wildcards))
-    return int(counties.set_index("county_fips").loc[wildcards.county, "parcels"])
+    return next(int(c["parcels"]) for c in counties if c["county_fips"] == wildcards.county)
 
 
 def county_outputs(wildcards, ext):
-    counties = biomass_plan.read_counties(state_index_dir(wildcards))["county_fips"]
-    return [f"results/states/{wildcards.state}/counties/{c}.{ext}" for c in counties]
+    counties = biomass_plan.read_counties(state_index_dir(wildcards))
+    return [
+        f"results/states/{wildcards.state}/counties/{c['county_fips']}.{ext}"
+        for c in counties
+    ]
 
 
 def state_tile_manifests(wildcards):
     tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
     return [
-        biomass_plan.tile_path(wildcards.state, p, k, "json")
-        for p, k in zip(tiles["product"], tiles["key"])
+        biomass_plan.tile_path(wildcards.state, t["product"], t["key"], "json")
+        for t in tiles
     ]
 
 

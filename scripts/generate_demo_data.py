@@ -2,10 +2,14 @@
 
 from pathlib import Path
 
-from tilewise.demo import generate
+from tilewise.demo import demo_files, generate
 from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
-log_to(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
-generate(Path(snakemake.output[0]).parent)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log_to(smk.log[0])
+unknown = sorted({Path(p).name for p in smk.output} - set(demo_files()))
+if unknown:
+    raise SystemExit(f"catalog/demo/file_list.txt names files the demo generator does not make: {unknown}")
+generate(Path(smk.output[0]).parent)

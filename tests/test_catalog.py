@@ -60,7 +60,8 @@ def test_demo_entry_loads():
 
 def test_chunk_count_keeps_large_sources_in_the_hundreds():
     assert chunk_count(1) == 1
-    assert chunk_count(200) == 8
+    assert chunk_count(200) == 4
+    assert chunk_count(1000) == 8
     assert chunk_count(35_861) == 512
     assert chunk_count(72_000) == 1024  # debayern, the largest entry
     assert chunk_count(1000, files_per_chunk=50) == 32

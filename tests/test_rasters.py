@@ -4,7 +4,7 @@ import rasterio
 from rasterio.transform import Affine, from_origin
 
 from tilewise.errors import FileFailure
-from tilewise.rasters import Piece, bounds_row, coverage, find_rasters, plan_pieces, window_is_empty, write_cog
+from tilewise.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_cog
 from tilewise.recipe import Recipe
 
 from conftest import shared
@@ -41,11 +41,10 @@ def test_every_format_becomes_a_faithful_cog(tmp_path, rel, recipe):
     with rasterio.open(out) as ds:
         if recipe.crs:
             assert ds.crs == rasterio.crs.CRS.from_user_input(recipe.crs)
-    row = bounds_row(out)
+    row, geom, _ = describe(out)
     assert (row["left"], row["bottom"], row["right"], row["top"], row["width"], row["height"]) == expected_bounds_row(
         out
     )
-    geom, _ = coverage(out)
     assert geom.is_valid
     assert geom.area == pytest.approx(valid_area(out), rel=1e-9)
 
@@ -126,6 +125,6 @@ def test_bounds_row_swaps_left_and_right_across_the_antimeridian(tmp_path):
     data = np.ones((10, 10), dtype="float32")
     src = _raster(tmp_path / "dateline.tif", data, from_origin(179.5, 61, 0.1, 0.1), crs="EPSG:4326")
     write_cog(Piece(src, "d.tif"), Recipe(), tmp_path / "d.tif")
-    row = bounds_row(tmp_path / "d.tif")
+    row, _, _ = describe(tmp_path / "d.tif")
     assert row["left"] == pytest.approx(20037508.34, abs=1) and row["right"] == pytest.approx(-20032448.37, abs=1)
     assert (row["width"], row["height"]) == (10, 10)

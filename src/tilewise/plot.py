@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
+from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from pyogrio.raw import read as ogr_read  # noqa: E402
@@ -34,17 +35,23 @@ def plot_coverage(source: str, bounds_csv: Path, coverage_gpkg: Path, png: Path)
     area_km2 = 0.0
     for wkb in geoms:
         geom = shapely.from_wkb(wkb)
+        # what an 800 px map can show: simplify to about a pixel, then reproject the few vertices left
+        tolerance = max(1e-9, _extent(geom) / 1000)
+        geom = shapely.segmentize(shapely.simplify(geom, tolerance), tolerance * 50)
         if crs.to_epsg() != 3857:
-            geom = shapely.transform(
-                shapely.segmentize(geom, max(1e-9, _extent(geom) / 200)),
-                lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])),
-            )
+            geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
         for poly in shapely.get_parts(geom):
             ax.add_patch(_patch(poly, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
         area_km2 += shapely.area(shapely.from_wkb(wkb)) / 1e6 if crs.is_projected else 0.0
-    for r in rows:
-        left, bottom, right, top = (float(r[k]) for k in ("left", "bottom", "right", "top"))
-        ax.add_patch(Rectangle((left, bottom), right - left, top - bottom, fill=False, lw=0.5, edgecolor="#333"))
+    boxes = [
+        Rectangle(
+            (float(r["left"]), float(r["bottom"])),
+            float(r["right"]) - float(r["left"]),
+            float(r["top"]) - float(r["bottom"]),
+        )
+        for r in rows
+    ]
+    ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="#333", linewidth=0.5))
     if rows:
         xs = [float(r[k]) for r in rows for k in ("left", "right")]
         ys = [float(r[k]) for r in rows for k in ("bottom", "top")]
@@ -52,6 +59,7 @@ def plot_coverage(source: str, bounds_csv: Path, coverage_gpkg: Path, png: Path)
         ax.set_xlim(min(xs) - pad, max(xs) + pad)
         ax.set_ylim(min(ys) - pad, max(ys) + pad)
     ax.set_aspect("equal")
+    ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel("x (EPSG:3857, m)")
     ax.set_ylabel("y (EPSG:3857, m)")
     area = f", {area_km2:,.1f} km² covered" if crs.is_projected else ""

@@ -9,7 +9,6 @@ written under a scratch name and renamed into the store only when complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -49,14 +48,6 @@ def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
     for entry in files:
         sets.setdefault(entry.group, []).append(entry)
     return [sorted(v, key=lambda e: e.name) for v in sets.values()]
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[Path]:
@@ -105,9 +96,8 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                     raise
                 except Exception as exc:
                     raise FileFailure("convert", f"{raster.name}: {type(exc).__name__}: {exc}") from exc
-                row = rasters.bounds_row(tmp)
-                geom, crs = rasters.coverage(tmp)
-                md5 = _md5(tmp)
+                row, geom, crs = rasters.describe(tmp)
+                row["filename"] = piece.name
                 final = job.store / piece.name
                 os.replace(tmp, final)  # atomic: no partial COG ever has its final name
                 written.append(final)
@@ -116,7 +106,6 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                         **row,
                         "crs": crs,
                         "coverage_wkb": geom.wkb_hex,
-                        "md5": md5,
                         "bytes": final.stat().st_size,
                         "raster": str(raster.relative_to(unpacked)),
                     }

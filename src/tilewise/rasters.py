@@ -220,25 +220,28 @@ def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
     return bool(np.all(np.isnan(data)) if math.isnan(nodata) else np.all(data == nodata))
 
 
-def bounds_row(cog: Path) -> dict:
-    """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
+def describe(cog: Path) -> tuple[dict, shapely.Geometry, str]:
+    """A COG's bounds.csv row and its coverage polygons, from one open."""
     with rasterio.open(cog) as ds:
-        left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)
-        width, height = ds.width, ds.height
+        return bounds_row(ds), coverage(ds), _crs_text(ds.crs)
+
+
+def bounds_row(ds) -> dict:
+    """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
+    left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)
     if right - left > 0.9 * WEB_MERCATOR_WIDTH:  # crosses the antimeridian
         left, right = right, left
     if not all(math.isfinite(v) for v in (left, bottom, right, top)):
-        raise FileFailure(
-            "bounds", f"{cog.name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})"
-        )
+        name = Path(ds.name).name
+        raise FileFailure("bounds", f"{name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})")
     return {
-        "filename": cog.name,
+        "filename": Path(ds.name).name,
         "left": left,
         "bottom": bottom,
         "right": right,
         "top": top,
-        "width": width,
-        "height": height,
+        "width": ds.width,
+        "height": ds.height,
     }
 
 
@@ -246,22 +249,20 @@ def format_bounds_row(row: dict) -> str:
     return f"{row['filename']},{row['left']},{row['bottom']},{row['right']},{row['top']},{row['width']},{row['height']}"
 
 
-def coverage(cog: Path) -> tuple[shapely.Geometry, str]:
-    """Polygons of the valid-data mask, in the COG's CRS (its WKT, or EPSG:n when it has one)."""
-    with rasterio.open(cog) as ds:
-        mask = ds.dataset_mask()
-        transform = ds.transform
-        crs = ds.crs
-        full = shapely.box(*ds.bounds)
+def coverage(ds) -> shapely.Geometry:
+    """Polygons of the valid-data mask, in the raster's CRS."""
+    mask = ds.dataset_mask()
     if mask.all():
-        geom = full
-    elif not mask.any():
-        geom = shapely.Polygon()
-    else:
-        valid = mask > 0
-        polys = [
-            shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=transform) if v
-        ]
-        geom = shapely.make_valid(shapely.union_all(polys))
+        return shapely.box(*ds.bounds)
+    if not mask.any():
+        return shapely.Polygon()
+    valid = mask > 0
+    polys = [
+        shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=ds.transform) if v
+    ]
+    return shapely.make_valid(shapely.union_all(polys))
+
+
+def _crs_text(crs) -> str:
     epsg = crs.to_epsg()
-    return geom, f"EPSG:{epsg}" if epsg else crs.to_wkt()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

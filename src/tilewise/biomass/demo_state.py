@@ -21,16 +21,9 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
+from tilewise.biomass.demo_layout import CDL, COUNTIES, S2_DATE, S2_TILES, STATE_FIPS, WORLDCOVER, s2_file
 from tilewise.biomass.grids import s2_footprint, to_crs
 
-STATE_FIPS = "99"
-COUNTIES = {  # GEOID: (name, west, south, east, north) in lon/lat
-    "99001": ("Alder", -88.60, 40.00, -88.30, 40.25),
-    "99003": ("Birch", -88.30, 40.00, -88.00, 40.25),
-    "99005": ("Cedar", -88.00, 40.00, -87.75, 40.25),
-}
-S2_TILES = ("16TCK", "16TDK")
-S2_DATE = "20240815"
 S2_RES_M = 60
 WC_RES_DEG = 1 / 1200
 CDL_RES_M = 30
@@ -104,7 +97,7 @@ def sentinel2(out: Path) -> list[dict]:
                 refl[cls == c] = values[b]
             refl = np.where(cloud, 0.6, refl + noise)
             dn = np.clip(np.round(refl * 10000 + 1000), 1, 65535).astype(np.uint16)  # baseline ≥ 04.00: +1000
-            path = out / "sentinel2" / f"T{tile}_{S2_DATE}_{band}.tif"
+            path = out / s2_file(tile, band)
             _write(path, dn, epsg, transform)
             rows.append(
                 {
@@ -117,7 +110,7 @@ def sentinel2(out: Path) -> list[dict]:
             )
         scl = np.where(cls == 80, 6, np.where(cls == 50, 5, 4)).astype(np.uint8)
         scl[cloud] = 9
-        path = out / "sentinel2" / f"T{tile}_{S2_DATE}_SCL.tif"
+        path = out / s2_file(tile, "SCL")
         _write(path, scl, epsg, transform)
         rows.append(
             {
@@ -137,7 +130,7 @@ def worldcover(out: Path) -> None:
     lon, lat = _grid_lonlat(4326, transform, (n, n))
     cls = landcover(lon, lat)
     _write(
-        out / "worldcover" / "ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
+        out / WORLDCOVER,
         cls,
         "EPSG:4326",
         transform,
@@ -157,7 +150,7 @@ def cdl(out: Path) -> None:
     wc = landcover(lon, lat)
     codes = np.select([wc == 10, wc == 30, wc == 50, wc == 80], [141, 176, 122, 111], default=0).astype(np.uint8)
     codes = np.where(wc == 40, crop_code(lon, lat), codes)
-    _write(out / "cdl" / "2023_30m_cdls_demo.tif", codes, "EPSG:5070", transform, nodata=0)
+    _write(out / CDL, codes, "EPSG:5070", transform, nodata=0)
 
 
 def counties_and_parcels(out: Path) -> None:
@@ -232,22 +225,6 @@ def fia(out: Path) -> None:
                 )
     pd.DataFrame(plots).to_csv(out / "fia" / "PLOT.csv", index=False)
     pd.DataFrame(trees).to_csv(out / "fia" / "TREE.csv", index=False)
-
-
-def demo_state_files() -> list[str]:
-    """Every file `generate` writes, relative to its folder (the rule that runs it declares them)."""
-    s2 = [f"sentinel2/T{t}_{S2_DATE}_{b}.tif" for t in S2_TILES for b in ("B02", "B03", "B04", "B08", "SCL")]
-    return [
-        "counties.gpkg",
-        "parcels.parquet",
-        "sentinel2_catalog.csv",
-        *s2,
-        "worldcover/ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
-        "cdl/2023_30m_cdls_demo.tif",
-        "fia/PLOT.csv",
-        "fia/TREE.csv",
-        "COMPLETE",
-    ]
 
 
 def generate(out: Path) -> None:

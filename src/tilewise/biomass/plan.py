@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from tilewise.biomass.tile_index import StateInputs
 from tilewise.errors import TilewiseError
+
+
+@dataclass(frozen=True)
+class StateInputs:
+    state_fips: str
+    counties: Path
+    parcels: Path
+    sentinel2_catalog: Path | None  # a table of tile, date, band, href, processing_baseline …
+    worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
+    cdl: tuple[str, ...]
+    fia_plot: Path
+    fia_tree: Path
+    sentinel2_date: str | None = None  # None: the latest date with all bands
+    sentinel2_template: str | None = None  # … or an href with {tile}, {date}, {band} (needs the date)
+    sentinel2_processing_baseline: str | None = None  # with the template
 
 
 def state_names(config: dict) -> list[str]:
@@ -40,18 +54,22 @@ def local_state_files(inp: StateInputs) -> list[str]:
     return [str(x) for x in files if x is not None]
 
 
-def read_tiles(index_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(index_dir) / "tiles.csv", dtype=str, keep_default_na=False)
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
-def read_counties(index_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(index_dir) / "counties.csv", dtype={"county_fips": str})
+def read_tiles(index_dir: str | Path) -> list[dict]:
+    return _rows(Path(index_dir) / "tiles.csv")
+
+
+def read_counties(index_dir: str | Path) -> list[dict]:
+    return _rows(Path(index_dir) / "counties.csv")
 
 
 def tile_path(state: str, product: str, key: str, ext: str = "tif") -> str:
     return f"results/states/{state}/tiles/{product}/{key}.{ext}"
 
 
-def county_tiles(index_dir: str | Path, county: str) -> pd.DataFrame:
-    tiles = read_tiles(index_dir)
-    return tiles[tiles["counties"].str.split().apply(lambda users: county in users)]
+def county_tiles(index_dir: str | Path, county: str) -> list[dict]:
+    return [t for t in read_tiles(index_dir) if county in t["counties"].split()]

@@ -7,7 +7,6 @@ convert, with the counties that read it), `parcels/{county}.parquet` and `fia_pl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,26 +18,12 @@ import shapely
 from tilewise.biomass.forest import plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
+from tilewise.biomass.plan import StateInputs
 from tilewise.errors import TilewiseError
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
 TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
-
-
-@dataclass(frozen=True)
-class StateInputs:
-    state_fips: str
-    counties: Path
-    parcels: Path
-    sentinel2_catalog: Path | None  # a table of tile, date, band, href, processing_baseline …
-    worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
-    cdl: tuple[str, ...]
-    fia_plot: Path
-    fia_tree: Path
-    sentinel2_date: str | None = None  # None: the latest date with all bands
-    sentinel2_template: str | None = None  # … or an href with {tile}, {date}, {band} (needs the date)
-    sentinel2_processing_baseline: str | None = None  # with the template
 
 
 def resolve(href: str, base: Path) -> str:

@@ -1,0 +1,248 @@
+"""Benchmark: the source pipeline against the floor, on one generated source served on 127.0.0.1.
+
+The source is N zipped float32 tiles (1000×1000 by default) in EPSG:25832 with 1 m pixels and
+smooth terrain, one in seven with a ragged nodata collar, like a German 1 m state DEM. In the same
+run it measures
+
+- the workflow from a cold start (`snakemake --cores C`): wall and CPU time, peak disk (sampled
+  while it runs), final disk, the number of jobs;
+- the floor: a bare process pool on the same cores that per file downloads from the same server,
+  unzips, writes the COG with the same options and polygonizes the valid-data mask, then writes one
+  tar of all COGs;
+
+and prints the ratio workflow/floor. Not a test.
+
+    .venv/bin/python bench/source_pipeline.py --files 200 [--px 1000] [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import json
+import multiprocessing as mp
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import shapely
+from rasterio.features import shapes
+from rasterio.transform import from_origin
+
+from tilewise.demo import ragged_collar, terrain
+from tilewise.recipe import MAPTERHORN_COG_OPTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+NODATA = -9999.0
+
+
+def tile_zip(i: int, px: int) -> bytes:
+    col, row = i % 40, i // 40
+    data = terrain(col * px, row * px, px, px)
+    if i % 7 == 3:
+        data = ragged_collar(data, i)
+    with rasterio.MemoryFile() as mem:
+        with mem.open(
+            driver="GTiff",
+            width=px,
+            height=px,
+            count=1,
+            dtype="float32",
+            crs="EPSG:25832",
+            transform=from_origin(400_000 + col * px, 5_700_000 - row * px, 1, 1),
+            nodata=NODATA,
+        ) as ds:
+            ds.write(data, 1)
+        tif = mem.read()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"dgm1_{i:05d}.tif", tif)
+    return buf.getvalue()
+
+
+def make_source(root: Path, served: Path, n: int, px: int, base_url: str) -> None:
+    with mp.Pool() as pool:
+        for i, data in enumerate(pool.imap(functools.partial(tile_zip, px=px), range(n), chunksize=8)):
+            (served / f"dgm1_{i:05d}.zip").write_bytes(data)
+    entry = root / "catalog" / "bench"
+    entry.mkdir(parents=True)
+    (entry / "file_list.txt").write_text("".join(f"{base_url}/dgm1_{i:05d}.zip\n" for i in range(n)))
+    (entry / "metadata.json").write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "website": "-",
+                "license": "CC0-1.0",
+                "producer": "bench",
+                "resolution": 1.0,
+                "access_year": 2026,
+            }
+        )
+    )
+    shutil.copy(REPO / "catalog" / "demo" / "LICENSE.pdf", entry / "LICENSE.pdf")
+
+
+def serve(folder: Path) -> ThreadingHTTPServer:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    SimpleHTTPRequestHandler.log_message = lambda *a: None  # quiet
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def disk_bytes(folder: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total
+
+
+class DiskSampler(threading.Thread):
+    def __init__(self, folder: Path, every: float = 0.1):
+        super().__init__(daemon=True)
+        self.folder, self.every, self.peak, self.stop = folder, every, 0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, disk_bytes(self.folder))
+            time.sleep(self.every)
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_workflow(work: Path, catalog: Path, cores: int, extra: list[str]) -> dict:
+    work.mkdir(parents=True)
+    sampler = DiskSampler(work)
+    sampler.start()
+    cpu0, t0 = children_cpu(), time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--workflow-profile",
+            str(REPO / "profiles" / "default"),
+            "--cores",
+            str(cores),
+            "--config",
+            f"catalog={catalog}",
+            "source=bench",
+            "state=[]",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode:
+        sys.exit(proc.stderr[-3000:])
+    jobs = int(re.findall(r"(\d+) of (\d+) steps", proc.stderr)[-1][1])
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_disk_bytes": sampler.peak,
+        "final_disk_bytes": disk_bytes(work),
+        "jobs": jobs,
+        "outputs_bytes": sum(disk_bytes(work / d) for d in ("source-store", "polygon-store", "tar-store", "reports")),
+    }
+
+
+# --- the floor: the same per-file work with nothing around it ---
+
+
+def floor_one(url: str, out: str) -> str:
+    name = url.rsplit("/", 1)[-1]
+    with urllib.request.urlopen(url) as r:
+        data = r.read()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        member = zf.namelist()[0]
+        tif = zf.read(member)
+    cog = Path(out) / (Path(member).stem + ".tif")
+    with rasterio.MemoryFile(tif) as mem, mem.open() as src:
+        rasterio.shutil.copy(src, cog, driver="COG", **MAPTERHORN_COG_OPTIONS)
+    with rasterio.open(cog) as ds:
+        mask = ds.dataset_mask() > 0
+        polys = [
+            shapely.geometry.shape(g) for g, v in shapes(mask.astype(np.uint8), mask=mask, transform=ds.transform) if v
+        ]
+    shapely.union_all(polys)
+    return name
+
+
+def run_floor(urls: list[str], work: Path, cores: int) -> dict:
+    work.mkdir(parents=True)
+    cpu0, t0 = children_cpu(), time.perf_counter()
+    with mp.get_context("fork").Pool(cores) as pool:
+        pool.map(functools.partial(floor_one, out=str(work)), urls, chunksize=4)
+    with tarfile.open(work / "all.tar", "w") as tar:
+        for cog in sorted(work.glob("*.tif")):
+            tar.add(cog, f"files/{cog.name}")
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": children_cpu() - cpu0 + time.process_time()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--px", type=int, default=1000, help="tile width and height in pixels")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--keep", type=Path, help="work here and keep everything")
+    ap.add_argument("snakemake_args", nargs="*", help="extra snakemake arguments, after --")
+    args = ap.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="tilewise-bench-"))
+    try:
+        served = root / "served"
+        served.mkdir(parents=True)
+        httpd = serve(served)
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        make_source(root, served, args.files, args.px, base)
+        urls = (root / "catalog" / "bench" / "file_list.txt").read_text().split()
+        floor = run_floor(urls, root / "floor", args.cores)
+        wf = run_workflow(root / "workflow", root / "catalog", args.cores, args.snakemake_args)
+        per_file_ms = (wf["wall_s"] - floor["wall_s"]) / args.files * 1000
+        print(f"source: {args.files} zipped {args.px}×{args.px} float32 tiles, {args.cores} cores")
+        print(f"{'':24}{'wall s':>9}{'CPU s':>9}")
+        print(f"{'floor (process pool)':24}{floor['wall_s']:9.2f}{floor['cpu_s']:9.2f}")
+        print(f"{'workflow (snakemake)':24}{wf['wall_s']:9.2f}{wf['cpu_s']:9.2f}")
+        print(f"ratio workflow/floor    {wf['wall_s'] / floor['wall_s']:.2f}")
+        print(f"orchestration per file  {per_file_ms:.1f} ms (wall above the floor / files)")
+        print(f"jobs                    {wf['jobs']}")
+        final, outputs = wf["final_disk_bytes"] / 1e6, wf["outputs_bytes"] / 1e6
+        print(f"final disk              {final:.1f} MB (outputs {outputs:.1f} MB)")
+        print(f"peak disk (sampled)     {wf['peak_disk_bytes'] / 1e6:.1f} MB")
+        inflight = wf["peak_disk_bytes"] - wf["final_disk_bytes"]
+        print(f"peak − final            {inflight / 1e6:.1f} MB (downloads, unpacked files and COGs in flight)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
