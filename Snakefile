@@ -23,6 +23,14 @@ include: "rules/biomass_county.smk"
 include: "rules/biomass_state.smk"
 
 
+onsuccess:
+    release_rate_limiter_timer()
+
+
+onerror:
+    release_rate_limiter_timer()
+
+
 rule all:
     default_target: True
     input:

@@ -1,5 +1,6 @@
 # Helpers only (no rules): config validation, the parse-time plan, and path functions.
 import sys
+import threading
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -26,6 +27,14 @@ wildcard_constraints:
     county=r"\d{5}",
     product="sentinel2|worldcover|cdl",
     key=r"[^/]+",
+
+
+def release_rate_limiter_timer():
+    """Snakemake's job rate limiter leaves a 1 s threading.Timer (not a daemon) behind, and the
+    interpreter waits for it before exiting: cancelling it saves about a second per run (measured)."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
 
 
 def plan(wildcards):

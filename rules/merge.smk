@@ -10,6 +10,8 @@ rule merge_source:
         failures="reports/{source}/failures.csv",
     log:
         "logs/merge_source/{source}.log",
+    benchmark:
+        "benchmarks/merge_source/{source}.tsv"
     params:
         coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     conda:

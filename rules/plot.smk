@@ -4,11 +4,13 @@
 rule plot_coverage:
     input:
         bounds="source-store/{source}/bounds.csv",
-        coverage="polygon-store/{source}.gpkg",
+        ledgers=chunk_ledgers,
     output:
         png="reports/{source}/coverage.png",
     log:
         "logs/plot_coverage/{source}.log",
+    benchmark:
+        "benchmarks/plot_coverage/{source}.tsv"
     conda:
         "../envs/tilewise.yaml"
     script:

@@ -10,6 +10,8 @@ rule prepare_chunk:
         ledger="work/{source}/chunks/{chunk}.json",
     log:
         "logs/prepare_chunk/{source}/{chunk}.log",
+    benchmark:
+        "benchmarks/prepare_chunk/{source}/{chunk}.tsv"
     params:
         # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
         files=lambda wildcards: [

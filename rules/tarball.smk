@@ -13,6 +13,8 @@ rule build_tarball:
         md5="tar-store/{source}.tar.md5",
     log:
         "logs/build_tarball/{source}.log",
+    benchmark:
+        "benchmarks/build_tarball/{source}.tsv"
     params:
         allow_incomplete=lambda wildcards: plan(wildcards).settings["allow_incomplete"],
     conda:

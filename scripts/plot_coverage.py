@@ -9,4 +9,4 @@ import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to(smk.log[0])
-plot_coverage(smk.wildcards.source, Path(smk.input.bounds), Path(smk.input.coverage), Path(smk.output.png))
+plot_coverage(smk.wildcards.source, Path(smk.input.bounds), [Path(p) for p in smk.input.ledgers], Path(smk.output.png))

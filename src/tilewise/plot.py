@@ -1,8 +1,12 @@
-"""The coverage map of a source: valid-data coverage drawn over the file footprints (EPSG:3857)."""
+"""The coverage map of a source: valid-data coverage drawn over the file footprints (EPSG:3857).
+
+It reads the chunk ledgers, not coverage.gpkg, so it runs beside the tarball and needs no OGR.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import matplotlib
@@ -14,35 +18,27 @@ import shapely  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
-from pyogrio.raw import read as ogr_read  # noqa: E402
 from pyproj import CRS, Transformer  # noqa: E402
 
 
-def _patch(poly: shapely.Polygon, **style) -> PathPatch:
-    rings = [np.asarray(poly.exterior.coords), *(np.asarray(r.coords) for r in poly.interiors)]
-    verts = np.concatenate(rings)
-    codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(r) - 2) + [MplPath.CLOSEPOLY] for r in rings])
-    return PathPatch(MplPath(verts, codes), **style)
-
-
-def plot_coverage(source: str, bounds_csv: Path, coverage_gpkg: Path, png: Path) -> None:
+def plot_coverage(source: str, bounds_csv: Path, ledgers: list[Path], png: Path) -> None:
     with open(bounds_csv, newline="") as f:
         rows = list(csv.DictReader(f))
-    meta, _, geoms, _ = ogr_read(coverage_gpkg)
-    crs = CRS.from_user_input(meta["crs"])
-    t = Transformer.from_crs(crs, 3857, always_xy=True)
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
-    area_km2 = 0.0
-    for wkb in geoms:
-        geom = shapely.from_wkb(wkb)
+    patches, area_km2, projected = [], 0.0, True
+    for crs_text, geoms in _coverage_by_crs(ledgers).items():
+        crs = CRS.from_user_input(crs_text)
+        merged = shapely.union_all(geoms)
+        projected &= crs.is_projected
+        area_km2 += shapely.area(merged) / 1e6 if crs.is_projected else 0.0
         # what an 800 px map can show: simplify to about a pixel, then reproject the few vertices left
-        tolerance = max(1e-9, _extent(geom) / 1000)
-        geom = shapely.segmentize(shapely.simplify(geom, tolerance), tolerance * 50)
+        tolerance = max(1e-9, _extent(merged) / 1000)
+        shown = shapely.segmentize(shapely.simplify(merged, tolerance), tolerance * 50)
         if crs.to_epsg() != 3857:
-            geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-        for poly in shapely.get_parts(geom):
-            ax.add_patch(_patch(poly, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
-        area_km2 += shapely.area(shapely.from_wkb(wkb)) / 1e6 if crs.is_projected else 0.0
+            t = Transformer.from_crs(crs, 3857, always_xy=True)
+            shown = shapely.transform(shown, lambda xy, t=t: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        patches += [_patch(p) for p in shapely.get_parts(shown) if p.geom_type == "Polygon"]
+    ax.add_collection(PatchCollection(patches, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
     boxes = [
         Rectangle(
             (float(r["left"]), float(r["bottom"])),
@@ -62,12 +58,28 @@ def plot_coverage(source: str, bounds_csv: Path, coverage_gpkg: Path, png: Path)
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel("x (EPSG:3857, m)")
     ax.set_ylabel("y (EPSG:3857, m)")
-    area = f", {area_km2:,.1f} km² covered" if crs.is_projected else ""
+    area = f", {area_km2:,.1f} km² covered" if projected and patches else ""
     ax.set_title(f"{source}: valid-data coverage (green) over {len(rows)} file footprints{area}")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
     plt.close(fig)
+
+
+def _coverage_by_crs(ledgers: list[Path]) -> dict[str, list]:
+    by_crs: dict[str, list] = {}
+    for path in ledgers:
+        for rec in json.loads(Path(path).read_text())["files"]:
+            for out in rec.get("outputs", []):
+                by_crs.setdefault(out["crs"], []).append(shapely.from_wkb(bytes.fromhex(out["coverage_wkb"])))
+    return by_crs
+
+
+def _patch(poly: shapely.Polygon) -> PathPatch:
+    rings = [np.asarray(poly.exterior.coords), *(np.asarray(r.coords) for r in poly.interiors)]
+    verts = np.concatenate(rings)
+    codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(r) - 2) + [MplPath.CLOSEPOLY] for r in rings])
+    return PathPatch(MplPath(verts, codes))
 
 
 def _extent(geom: shapely.Geometry) -> float:

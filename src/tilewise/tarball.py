@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tilewise.errors import TilewiseError
 
+COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
+
 
 class _HashingWriter:
     """File wrapper that computes the md5 of what is written, so the tar is read only once."""
@@ -66,7 +68,7 @@ def build_tarball(
     tmp = tar_path.with_name(tar_path.name + ".tmp")
     with open(tmp, "wb") as raw:
         writer = _HashingWriter(raw)
-        with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
             _add(tar, license_pdf, "LICENSE.pdf")
             _add(tar, metadata_json, "metadata.json")
             _add(tar, bounds_csv, "bounds.csv")
