@@ -49,6 +49,7 @@ from tilewise.recipe import MAPTERHORN_COG_OPTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 NODATA = -9999.0
+DOWNLOAD_CONNECTIONS = 2  # config/config.yaml download.connections
 
 
 def tile_zip(i: int, px: int) -> bytes:
@@ -239,6 +240,15 @@ def main() -> None:
         print(f"peak disk (sampled)     {wf['peak_disk_bytes'] / 1e6:.1f} MB")
         inflight = wf["peak_disk_bytes"] - wf["final_disk_bytes"]
         print(f"peak − final            {inflight / 1e6:.1f} MB (downloads, unpacked files and COGs in flight)")
+        # a running chunk holds at most `connections + 1` archive sets: archive, unpacked raster, COG
+        zips = sorted(served.glob("*.zip"))
+        per_set = np.mean([z.stat().st_size for z in zips]) + args.px**2 * 4 + wf["outputs_bytes"] / 2 / len(zips)
+        bound = args.cores * (DOWNLOAD_CONNECTIONS + 1) * per_set
+        print(
+            f"working-set bound       {bound / 1e6:.1f} MB ({args.cores} chunks × {DOWNLOAD_CONNECTIONS + 1} "
+            "archive sets in flight); peak ≤ final + bound: "
+            f"{'yes' if wf['peak_disk_bytes'] <= wf['final_disk_bytes'] + bound else 'NO'}"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

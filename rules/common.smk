@@ -59,12 +59,16 @@ def metadata_json(wildcards):
 
 def source_targets():
     targets = []
-    for name in PLANS:
-        targets += [
-            f"tar-store/{name}.tar",
-            f"tar-store/{name}.tar.md5",
-            f"reports/{name}/coverage.png",
-        ]
+    for name, source_plan in PLANS.items():
+        targets.append(f"reports/{name}/coverage.png")
+        if (source_plan.source.folder / "LICENSE.pdf").is_file():
+            targets += [f"tar-store/{name}.tar", f"tar-store/{name}.tar.md5"]
+        else:
+            print(
+                f"tilewise: {source_plan.source.folder / 'LICENSE.pdf'} is missing: source {name!r} is "
+                "prepared up to bounds.csv and coverage, without its tarball; add the license to build it",
+                file=sys.stderr,
+            )
     return targets
 
 

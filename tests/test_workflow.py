@@ -251,3 +251,17 @@ def test_demo_runs_offline(tmp_path):
     total = sum(valid_area(work / "source-store" / "demo" / r["filename"]) for r in bounds)
     meta, _, geoms, _ = ogr_read(work / "polygon-store" / "demo.gpkg")
     assert shapely.from_wkb(geoms[0]).area == pytest.approx(total, rel=1e-9)  # tiles abut, never overlap
+
+
+@pytest.mark.parametrize("source, chunks", [("denrw", 512), ("glo30", 256)])
+def test_dry_run_of_a_real_large_entry_lists_its_chunk_jobs(tmp_path, source, chunks):
+    from conftest import CATALOG
+
+    shared(f"catalogs/mapterhorn/{source}/file_list.txt")
+    t0 = time.monotonic()
+    proc = snakemake(tmp_path, "-n", "--config", f"catalog={CATALOG}", f"source={source}", "state=[]")
+    assert time.monotonic() - t0 < 20
+    counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if len(line.split()) == 2)
+    assert counts["prepare_chunk"] == str(chunks) and counts["merge_source"] == "1"
+    # this copy of the catalog has no LICENSE.pdf: everything but the tarball is planned, and said so
+    assert "LICENSE.pdf is missing" in proc.stderr and "build_tarball" not in counts
