@@ -21,6 +21,7 @@ rule prepare_chunk:
         entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
         recipe=lambda wildcards: plan(wildcards).source.recipe.as_dict(),
         download=lambda wildcards: plan(wildcards).settings["download"],
+        unpack=config["unpack"],
         store="source-store/{source}",
         scratch="work/{source}/scratch/{chunk}",
     resources:

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from tilewise.logs import log_to
+from tilewise import job
 from tilewise.tarball import build_tarball
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 build_tarball(
     smk.wildcards.source,
     license_pdf=Path(smk.input.license),

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
+from tilewise import job
 from tilewise.biomass.tiles import convert_tile
 from tilewise.download import DownloadSettings
-from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 convert_tile(
     smk.params.href,
     Path(smk.output.tif),

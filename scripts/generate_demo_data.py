@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from tilewise import job
 from tilewise.demo import demo_files, generate
-from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 unknown = sorted({Path(p).name for p in smk.output} - set(demo_files()))
 if unknown:
     raise SystemExit(f"catalog/demo/file_list.txt names files the demo generator does not make: {unknown}")

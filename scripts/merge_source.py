@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from tilewise.logs import log_to
+from tilewise import job
 from tilewise.merge import merge_source
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 merge_source(
     [Path(p) for p in smk.input.ledgers],
     store=Path(smk.output.bounds).parent,

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from tilewise.logs import log_to
+from tilewise import job
 from tilewise.plot import plot_coverage
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 plot_coverage(smk.wildcards.source, Path(smk.input.bounds), [Path(p) for p in smk.input.ledgers], Path(smk.output.png))

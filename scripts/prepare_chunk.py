@@ -2,16 +2,17 @@
 
 from pathlib import Path
 
+from tilewise import job
 from tilewise.catalog import FileEntry
 from tilewise.download import DownloadSettings
-from tilewise.logs import log_to
 from tilewise.prepare import ChunkJob, run_chunk
 from tilewise.recipe import Recipe
+from tilewise.unpack import UnpackLimits
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 run_chunk(
     ChunkJob(
         source=smk.wildcards.source,
@@ -24,5 +25,6 @@ run_chunk(
         ledger=Path(smk.output.ledger),
         download=DownloadSettings.from_config(smk.params.download),
         connections=smk.params.download["connections"],
+        limits=UnpackLimits.from_config(smk.params.unpack),
     )
 )

@@ -6,13 +6,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from tilewise import job
 from tilewise.biomass.county import CountyInputs, S2Tile, process_county
-from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 index = Path(smk.input.index)
 tiles = pd.DataFrame(smk.params.tiles)
 s2 = [

@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
+from tilewise import job
 from tilewise.biomass.state import done_record
-from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 record = done_record(smk.wildcards.state, smk.input.parcels, smk.input.manifests, smk.params.tiles)
 Path(smk.output[0]).write_text(json.dumps(record, indent=1))

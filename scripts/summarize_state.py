@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from tilewise import job
 from tilewise.biomass.state import summarize_state
-from tilewise.logs import log_to
 
 import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log_to(smk.log[0])
+job.start(smk)
 summarize_state(
     [Path(p) for p in smk.input.parcels],
     [Path(p) for p in smk.input.stats],

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Fault:
     retry_after: str | None = None
     drop_after: int | None = None  # send this many body bytes, then close the connection
     claim_extra: int = 0  # announce this many more bytes than are sent (then close)
+    stall: float = 0.0  # send the first body bytes, then go silent this many seconds
+    redirect_to: str | None = None  # answer 302 with this Location
 
 
 @dataclass
@@ -44,7 +47,7 @@ def _handler(server: Server):
             pass
 
         def do_HEAD(self):
-            body = server.files.get(self.path.split("?")[0])
+            body = server.files.get(unquote(self.path.split("?")[0]))
             server.log.append((self.path, None, 200 if body is not None else 404))
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Length", str(len(body or b"")))
@@ -52,12 +55,19 @@ def _handler(server: Server):
             self.end_headers()
 
         def do_GET(self):
-            path = self.path.split("?")[0]
+            path = unquote(self.path.split("?")[0])
             time.sleep(server.delay)
             rng = self.headers.get("Range")
             fault = server.faults.get(path)
             if fault and fault.times > 0:
                 fault.times -= 1
+                if fault.redirect_to:
+                    server.log.append((path, rng, 302))
+                    self.send_response(302)
+                    self.send_header("Location", fault.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fault.status:
                     server.log.append((path, rng, fault.status))
                     self.send_response(fault.status)
@@ -97,6 +107,12 @@ def _handler(server: Server):
             extra = fault.claim_extra if fault else 0
             self.send_header("Content-Length", str(len(part) + extra))
             self.end_headers()
+            if fault and fault.stall:
+                self.wfile.write(part[:1000])
+                self.wfile.flush()
+                time.sleep(fault.stall)
+                self.close_connection = True
+                return
             if fault and (fault.drop_after is not None or extra):
                 cut = fault.drop_after if fault.drop_after is not None else len(part)
                 self.wfile.write(part[:cut])

@@ -85,3 +85,39 @@ def test_local_copy(tmp_path):
     assert fetch(str(src), tmp_path / "o" / "a.bin", src, FAST, None).read_bytes() == BODY
     with pytest.raises(FileFailure, match="no such file"):
         fetch("x", tmp_path / "o" / "b.bin", tmp_path / "nope.bin", FAST, None)
+
+
+def test_a_stalled_body_times_out_and_is_retried(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, stall=3.0)  # longer than the 2 s read timeout
+    t0 = time.monotonic()
+    assert get(http, tmp_path).read_bytes() == BODY
+    assert time.monotonic() - t0 < 4
+    assert len(http.requests_for("f.bin")) == 2
+
+
+def test_a_body_that_always_stalls_is_a_bounded_failure(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, stall=3.0)
+    s = DownloadSettings(attempts=3, backoff_seconds=0.05, read_timeout_seconds=0.5, max_seconds_per_file=30)
+    t0 = time.monotonic()
+    with pytest.raises(FileFailure, match="gave up after 3 attempts"):
+        fetch(http.url("f.bin"), tmp_path / "f.bin", None, s, make_pool(s))
+    assert time.monotonic() - t0 < 3 * 0.5 + 1  # three timeouts and two short waits
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_redirects_are_followed(http, tmp_path):
+    http.files["/real.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, redirect_to=http.url("real.bin"))
+    assert get(http, tmp_path).read_bytes() == BODY
+
+
+def test_time_budget_stops_retries(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, status=503, retry_after="5")
+    s = DownloadSettings(attempts=10, backoff_seconds=0.1, max_backoff_seconds=5, max_seconds_per_file=1)
+    t0 = time.monotonic()
+    with pytest.raises(FileFailure, match="HTTP 503"):
+        fetch(http.url("f.bin"), tmp_path / "f.bin", None, s, make_pool(s))
+    assert time.monotonic() - t0 < 1.5 and len(http.requests_for("f.bin")) == 1

@@ -23,7 +23,7 @@ from tilewise.catalog import FileEntry
 from tilewise.download import DownloadSettings, fetch, make_pool
 from tilewise.errors import FileFailure
 from tilewise.recipe import Recipe
-from tilewise.unpack import unpack
+from tilewise.unpack import UnpackLimits, unpack
 
 log = logging.getLogger(__name__)
 LEDGER_VERSION = 1
@@ -41,6 +41,7 @@ class ChunkJob:
     ledger: Path
     download: DownloadSettings
     connections: int = 2
+    limits: UnpackLimits = UnpackLimits()
 
 
 def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
@@ -71,7 +72,7 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
     group = members[0].group
     unpacked = job.scratch / "unpacked" / group
     try:
-        unpack(downloads, unpacked)
+        unpack(downloads, unpacked, job.limits)
     except FileFailure:
         raise
     except Exception as exc:  # anything an archive library raises on a hostile or damaged file

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import multivolumefile
@@ -21,6 +22,34 @@ from tilewise.errors import FileFailure
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class UnpackLimits:
+    """Decompression-bomb caps, checked against the sizes an archive declares before anything is
+    written (zipfile and py7zr then refuse to produce more than they declared)."""
+
+    max_unpacked_bytes: int = 64 << 30
+    max_ratio: float = 10_000.0  # unpacked / packed; an all-nodata float32 tile deflates ~1,000×
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> UnpackLimits:
+        cfg = cfg or {}
+        return cls(int(cfg.get("max_unpacked_gb", 64) * (1 << 30)), float(cfg.get("max_ratio", 10_000)))
+
+    def check(self, archive: Path, packed: int, unpacked: int) -> None:
+        if unpacked > self.max_unpacked_bytes:
+            raise FileFailure(
+                "unpack",
+                f"{archive.name}: declares {unpacked:,} unpacked bytes, over the cap of "
+                f"{self.max_unpacked_bytes:,} (unpack.max_unpacked_gb); refused",
+            )
+        if packed and unpacked / packed > self.max_ratio:
+            raise FileFailure(
+                "unpack",
+                f"{archive.name}: would unpack {unpacked / packed:,.0f}× its size, over the "
+                f"cap of {self.max_ratio:,.0f}× (unpack.max_ratio): a decompression bomb?",
+            )
 
 
 def archive_kind(path: Path) -> str | None:
@@ -41,39 +70,47 @@ def _check_member(name: str, archive: Path) -> None:
         )
 
 
-def _unzip(path: Path, target: Path) -> None:
+def _unzip(path: Path, target: Path, limits: UnpackLimits) -> None:
     with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+        for info in infos:
             _check_member(info.filename, path)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
+        limits.check(path, path.stat().st_size, sum(i.file_size for i in infos))
         zf.extractall(target)
 
 
-def _un7z(volumes: list[Path], target: Path) -> None:
+def _un7z(volumes: list[Path], target: Path, limits: UnpackLimits) -> None:
     if len(volumes) > 1:
         # multivolumefile joins name.7z.0001… ; give it links with the names it expects
         base = volumes[0].with_name(volumes[0].name.rsplit(".", 1)[0])
         for i, vol in enumerate(volumes, start=1):
             os.replace(vol, base.with_name(f"{base.name}.{i:04d}"))
         with multivolumefile.open(base, mode="rb") as joined, py7zr.SevenZipFile(joined) as archive:
-            _extract_7z(archive, base, target)
-        for i in range(1, len(volumes) + 1):
-            base.with_name(f"{base.name}.{i:04d}").unlink()
+            _extract_7z(archive, base, target, limits, sum(v.stat().st_size for v in _volumes(base, len(volumes))))
+        for vol in _volumes(base, len(volumes)):
+            vol.unlink()
         return
     with py7zr.SevenZipFile(volumes[0]) as archive:
-        _extract_7z(archive, volumes[0], target)
+        _extract_7z(archive, volumes[0], target, limits, volumes[0].stat().st_size)
 
 
-def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path) -> None:
-    for info in archive.list():
+def _volumes(base: Path, n: int) -> list[Path]:
+    return [base.with_name(f"{base.name}.{i:04d}") for i in range(1, n + 1)]
+
+
+def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, limits: UnpackLimits, packed: int) -> None:
+    infos = archive.list()
+    for info in infos:
         _check_member(info.filename, path)
         if info.is_symlink:
             raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
+    limits.check(path, packed, sum(i.uncompressed or 0 for i in infos))
     archive.extractall(path=target)
 
 
-def unpack(downloads: list[Path], target: Path, depth: int = 0) -> None:
+def unpack(downloads: list[Path], target: Path, limits: UnpackLimits = UnpackLimits(), depth: int = 0) -> None:
     """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`.
 
     Archives are deleted once unpacked, nested ones unpack into `{name}-x/` beside them. A download
@@ -95,13 +132,13 @@ def unpack(downloads: list[Path], target: Path, depth: int = 0) -> None:
                 raise FileFailure(
                     "unpack", f"{first.name}: split zip archives are not supported; ask for a 7z or single zip"
                 )
-            _unzip(first, target)
+            _unzip(first, target, limits)
         else:
-            _un7z(downloads, target)
+            _un7z(downloads, target, limits)
     except (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as exc:
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
     for d in downloads:
         d.unlink(missing_ok=True)
     for path in sorted(target.rglob("*")):
         if path.is_file() and not path.is_symlink() and archive_kind(path):
-            unpack([path], path.with_name(path.name + "-x"), depth + 1)
+            unpack([path], path.with_name(path.name + "-x"), limits, depth + 1)

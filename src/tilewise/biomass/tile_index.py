@@ -33,6 +33,16 @@ def resolve(href: str, base: Path) -> str:
     return str((base / href).resolve())
 
 
+def read_parcels(path: Path) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
+    except Exception as exc:
+        raise TilewiseError(
+            f"{path}: cannot read the parcels ({type(exc).__name__}: {exc}); "
+            "give a GeoParquet or GeoPackage with parcel_id and geometry"
+        ) from exc
+
+
 def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
     counties = gpd.read_file(path)
     needed = {"STATEFP", "COUNTYFP"}
@@ -47,18 +57,32 @@ def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
     return counties.assign(name=name)[["county_fips", "name", "geometry"]].sort_values("county_fips")
 
 
-def assign_parcels(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+def assign_parcels(
+    parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: Path
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
-    contains a point inside it. Empty and invalid geometries are repaired or dropped (and counted)."""
+    contains a point inside it. Invalid geometries are repaired (make_valid); parcels that cannot be
+    used are returned apart with the reason (empty, not a polygon, no area, outside the counties)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
     if parcels["parcel_id"].duplicated().any():
         dupes = parcels.loc[parcels["parcel_id"].duplicated(), "parcel_id"].head(5).tolist()
         raise TilewiseError(f"{path}: parcel_id values repeat, e.g. {dupes}; make them unique")
-    parcels = parcels[~parcels.geometry.isna() & ~parcels.geometry.is_empty].copy()
-    parcels["geometry"] = parcels.geometry.make_valid()
-    parcels = parcels[parcels.geometry.geom_type.isin(["Polygon", "MultiPolygon", "GeometryCollection"])]
-    parcels = parcels[parcels.geometry.area > 0]
+    parcels = parcels.copy()
+    reason = pd.Series("", index=parcels.index, dtype=object)
+    empty = parcels.geometry.isna() | parcels.geometry.is_empty
+    reason[empty] = "empty geometry"
+    repaired = parcels.geometry.copy()
+    repaired[~empty] = parcels.geometry[~empty].make_valid()
+    # make_valid can turn a self-touching ring into a collection: keep its polygons only
+    repaired[~empty] = repaired[~empty].apply(
+        lambda g: shapely.union_all(
+            [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")] or [shapely.Polygon()]
+        )
+    )
+    parcels["geometry"] = repaired
+    flat = (reason == "") & (parcels.geometry.is_empty | (parcels.geometry.area <= 0))
+    reason[flat] = "no polygon with area (after make_valid)"
     if "county_fips" in parcels.columns:
         parcels["county_fips"] = parcels["county_fips"].astype(str).str.zfill(5)
     elif {"fipsstate", "fipscounty"} <= set(parcels.columns):
@@ -66,10 +90,15 @@ def assign_parcels(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: 
             str
         ).str.zfill(3)
     else:
-        points = gpd.GeoDataFrame(geometry=parcels.geometry.representative_point(), crs=parcels.crs)
+        usable = parcels[reason == ""]
+        points = gpd.GeoDataFrame(geometry=usable.geometry.representative_point(), crs=parcels.crs)
         joined = gpd.sjoin(points, counties.to_crs(parcels.crs), predicate="within", how="left")
         parcels["county_fips"] = joined.groupby(level=0)["county_fips"].first()
-    return parcels[parcels["county_fips"].isin(counties["county_fips"])]
+    reason[(reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])] = "outside the state's counties"
+    dropped = pd.DataFrame({"parcel_id": parcels["parcel_id"], "reason": reason})[reason != ""]
+    if len(dropped):
+        log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
+    return parcels[reason == ""], dropped
 
 
 def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, baseline: str) -> pd.DataFrame:
@@ -168,11 +197,8 @@ def index_state(inp: StateInputs, out: Path, base: Path) -> dict:
     """Write the state's index under `out`; `base` resolves the relative paths of the config."""
     out.mkdir(parents=True, exist_ok=True)
     counties = load_counties(inp.counties, inp.state_fips)
-    parcels = assign_parcels(
-        gpd.read_parquet(inp.parcels) if inp.parcels.suffix == ".parquet" else gpd.read_file(inp.parcels),
-        counties,
-        inp.parcels,
-    )
+    parcels, dropped = assign_parcels(read_parcels(inp.parcels), counties, inp.parcels)
+    dropped.to_csv(out / "dropped_parcels.csv", index=False)
     tiles = pd.concat(
         [
             select_sentinel2(counties, inp.sentinel2_catalog, inp.sentinel2_date),
@@ -195,6 +221,11 @@ def index_state(inp: StateInputs, out: Path, base: Path) -> dict:
     pd.DataFrame(counties.drop(columns="geometry")).to_csv(out / "counties.csv", index=False)
     tiles.to_csv(out / "tiles.csv", index=False)
     plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)).to_parquet(out / "fia_plots.parquet")
-    summary = {"counties": len(counties), "parcels": int(counts.sum()), "tiles": len(tiles)}
+    summary = {
+        "counties": len(counties),
+        "parcels": int(counts.sum()),
+        "parcels_dropped": len(dropped),
+        "tiles": len(tiles),
+    }
     log.info("state %s: %s", inp.state_fips, summary)
     return summary

@@ -1,0 +1,204 @@
+"""Faults, hostile input and a full disk: the workflow finishes correctly or says exactly what failed,
+and never writes outside its working folder or loses what it already produced."""
+
+import csv
+import io
+import stat
+import zipfile
+
+import geopandas as gpd
+import pandas as pd
+import py7zr
+import pytest
+import shapely
+import yaml
+
+from tilewise.biomass.tile_index import assign_parcels
+
+from conftest import shared, snakemake
+from httpserver import Fault
+from rasterchecks import assert_mapterhorn_cog
+from workflow_helpers import make_entry, serve_tiles, zipped
+
+pytestmark = pytest.mark.workflow
+FAST_DOWNLOADS = {
+    "connections": 2,
+    "attempts": 3,
+    "backoff_seconds": 0.05,
+    "max_backoff_seconds": 0.5,
+    "connect_timeout_seconds": 2,
+    "read_timeout_seconds": 1,
+    "max_seconds_per_file": 20,
+}
+
+
+def run(tmp_path, work, sources, extra=None, check=True):
+    cfg = {
+        "catalog": str(tmp_path / "catalog"),
+        "source": sources,
+        "state": [],
+        "download": FAST_DOWNLOADS,
+        **(extra or {}),
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(cfg))
+    return snakemake(work, "--configfile", str(tmp_path / "test.yaml"), check=check)
+
+
+def failures(work, source):
+    with open(work / "reports" / source / "failures.csv", newline="") as f:
+        return {r["file"]: r for r in csv.DictReader(f)}
+
+
+def test_network_faults_end_as_success_or_a_recorded_failure(tmp_path, http):
+    urls = serve_tiles(http, 8)
+    paths = [u.split("/", 3)[3] for u in urls]
+    faults = {
+        paths[0]: Fault(times=1, drop_after=50_000),  # connection dropped mid-body: resumed
+        paths[1]: Fault(times=2, status=503),  # 503 without Retry-After: retried
+        paths[2]: Fault(times=1, status=503, retry_after="0.2"),
+        paths[3]: Fault(times=1, status=429, retry_after="0.2"),
+        paths[4]: Fault(times=1, claim_extra=500),  # wrong Content-Length: detected, resumed
+        paths[5]: Fault(times=1, redirect_to=urls[5] + "?moved"),
+        paths[6]: Fault(times=1, stall=2.0),  # slower than the 1 s read timeout once
+    }
+    for path, fault in faults.items():
+        http.faults["/" + path] = fault
+    http.faults["/bad/always500.zip"] = Fault(times=100, status=500)
+    http.faults["/bad/stalls.zip"] = Fault(times=100, stall=3.0)
+    http.files["/bad/always500.zip"] = http.files["/bad/stalls.zip"] = http.files["/" + paths[7]]
+    bad = [http.url("bad/always500.zip"), http.url("bad/stalls.zip"), http.url("bad/gone.zip")]
+    make_entry(tmp_path / "catalog", "net", urls + bad)
+    work = tmp_path / "run"
+    proc = run(tmp_path, work, "net", check=False)
+    assert proc.returncode != 0  # the tarball refuses the incomplete source
+    failed = failures(work, "net")
+    assert set(failed) == {"always500.zip", "stalls.zip", "gone.zip"}
+    assert all(r["step"] == "download" for r in failed.values())
+    assert "gave up after 3 attempts: HTTP 500" in failed["always500.zip"]["error"]
+    assert "HTTP 404" in failed["gone.zip"]["error"]
+    # three attempts each, no more
+    assert len(http.requests_for("bad/always500.zip")) == 3 and len(http.requests_for("bad/gone.zip")) == 1
+    store = work / "source-store" / "net"
+    with open(store / "bounds.csv", newline="") as f:
+        names = [r["filename"] for r in csv.DictReader(f)]
+    assert names == [f"t{i:03d}.tif" for i in range(8)]
+    for name in names:
+        assert_mapterhorn_cog(store / name)
+    assert not [p for p in work.rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+def _zip_with(members: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+def _hostile_7z(name: str) -> bytes:
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive._writef(io.BytesIO(b"II*\0" + b"\0" * 64), name)  # bypasses py7zr's own name check
+    return buf.getvalue()
+
+
+def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http):
+    good = serve_tiles(http, 3)[:2]
+    tif = http.files["/tiles/t000.zip"]
+    with zipfile.ZipFile(io.BytesIO(tif)) as zf:
+        raw_tif = zf.read("t000.tif")
+    hostile = {
+        "slip.zip": _zip_with({"../../escaped.tif": raw_tif}),
+        "absolute.zip": _zip_with({str(tmp_path / "outside" / "abs.tif"): raw_tif}),
+        "link.zip": _zip_with({"ok.txt": b"x"}, symlink="link.tif"),
+        "slip.7z": _hostile_7z("../../escaped7z.tif"),
+        "bomb.zip": _zip_with({"zeros.tif": b"\0" * 50_000_000}),  # 50 MB of zeros in ~50 KB
+        "noraster.zip": _zip_with({"README.txt": b"no data here"}),
+        "truncated.zip": zipped("t.tif", raw_tif)[:5000],
+        "corrupt.tif": b"II*\x00" + bytes(range(256)) * 40,
+        "empty.tif": b"",
+        "errorpage.tif": b"<!DOCTYPE html><html><body>503 Service Unavailable</body></html>",
+        "nocrs.asc": shared("elevation/asc/west_bijou_escarpment_snippet.asc").read_bytes(),
+        "$(touch PWNED);`touch PWNED2`.zip": http.files["/tiles/t002.zip"],  # shell metacharacters
+    }
+    for name, data in hostile.items():
+        http.files["/h/" + name] = data
+    urls = good + [http.url("h/" + name) for name in hostile]
+    make_entry(tmp_path / "catalog", "hostile", urls)
+    (tmp_path / "outside").mkdir()
+    work = tmp_path / "run"
+    run(tmp_path, work, "hostile", {"unpack": {"max_unpacked_gb": 64, "max_ratio": 100}}, check=False)
+    failed = failures(work, "hostile")
+    expect = {
+        "slip.zip": "outside the target folder",
+        "absolute.zip": "outside the target folder",
+        "link.zip": "symlink",
+        "slip.7z": "outside the target folder",
+        "bomb.zip": "decompression bomb",
+        "noraster.zip": "no raster",
+        "truncated.zip": "damaged zip",
+        "corrupt.tif": "no raster",
+        "empty.tif": "no raster",
+        "errorpage.tif": "no raster",
+        "nocrs.asc": "has no CRS; set `crs:`",
+    }
+    for name, reason in expect.items():
+        assert name in failed, name
+        assert reason in failed[name]["error"], (name, failed[name]["error"])
+        assert failed[name]["url"].endswith(name) and failed[name]["source"] == "hostile"
+    assert set(failed) == set(expect)
+    # the good files and the oddly named one went through
+    with open(work / "source-store" / "hostile" / "bounds.csv", newline="") as f:
+        assert sorted(r["filename"] for r in csv.DictReader(f)) == ["t000.tif", "t001.tif", "t002.tif"]
+    # nothing was written outside the working folder, and no shell ran anything
+    assert list((tmp_path / "outside").iterdir()) == []
+    assert not list(tmp_path.rglob("escaped*.tif")) and not list(tmp_path.parent.glob("escaped*"))
+    assert not list(tmp_path.rglob("PWNED*")) and not list(work.parent.glob("PWNED*"))
+
+
+def test_unusable_parcels_are_reported_with_their_reason(tmp_path):
+    counties = gpd.GeoDataFrame(
+        {"county_fips": ["99001"], "name": ["A"]}, geometry=[shapely.box(0, 0, 10, 10)], crs=4326
+    )
+    bowtie = shapely.Polygon([(1, 1), (3, 3), (3, 1), (1, 3)])  # self-intersecting: repaired
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["ok", "bowtie", "empty", "point", "line", "far"]},
+        geometry=[
+            shapely.box(1, 1, 2, 2),
+            bowtie,
+            shapely.Polygon(),
+            shapely.Point(5, 5),
+            shapely.LineString([(1, 1), (2, 2)]),
+            shapely.box(50, 50, 51, 51),
+        ],
+        crs=4326,
+    )
+    kept, dropped = assign_parcels(parcels, counties, tmp_path / "parcels.parquet")
+    assert kept["parcel_id"].tolist() == ["ok", "bowtie"] and kept.geometry.is_valid.all()
+    assert kept.geometry.area.tolist() == pytest.approx([1.0, 2.0])
+    reasons = dict(zip(dropped["parcel_id"], dropped["reason"], strict=True))
+    assert reasons == {
+        "empty": "empty geometry",
+        "point": "no polygon with area (after make_valid)",
+        "line": "no polygon with area (after make_valid)",
+        "far": "outside the state's counties",
+    }
+
+
+def test_a_full_disk_stops_a_job_before_it_writes(tmp_path, http):
+    make_entry(tmp_path / "catalog", "full", serve_tiles(http, 2))
+    work = tmp_path / "run"
+    proc = run(tmp_path, work, "full", {"min_free_disk_gb": 10**9}, check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (work / "logs").rglob("*.log"))
+    assert "below min_free_disk_gb = 1000000000: free some space" in logs
+    assert not list((work / "source-store").glob("*/*.tif")) if (work / "source-store").exists() else True
+    assert not list((work / "work").rglob("*.json")) if (work / "work").exists() else True
+    # and with room again, the same run completes
+    run(tmp_path, work, "full")
+    assert (work / "tar-store" / "full.tar").exists()
+    assert pd.read_csv(work / "source-store" / "full" / "bounds.csv").shape[0] == 2
