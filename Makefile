@@ -22,16 +22,17 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest -n $(CORES) tests
 
-## lint: snakemake's linter and ruff (lint and format check)
+## lint: snakemake's linter, snakefmt, and ruff (lint and format check)
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/ruff check src scripts tests bench
 	$(BIN)/ruff format --check src scripts tests bench
 
 ## lock: re-pin requirements.txt from the current environment
 lock:
 	{ echo "# Exact pins of every Python package the workflow and its tests use (pip freeze of a working venv)."; \
-	  echo "# Refresh: make lock"; $(BIN)/pip freeze --exclude-editable; } > requirements.txt
+	  echo "# Refresh: make lock"; $(BIN)/pip freeze --exclude-editable | grep -v '^py-spy=='; } > requirements.txt
 
 clean:
 	rm -rf source-store polygon-store tar-store reports work results logs .snakemake

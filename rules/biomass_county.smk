@@ -11,13 +11,13 @@ rule process_county:
         stats="results/states/{state}/counties/{county}.stats.json",
     log:
         "logs/process_county/{state}/{county}.log",
+    priority: lambda wildcards: county_parcels(wildcards)
+    conda:
+        "../envs/tilewise.yaml"
+    threads: 2
     params:
         tiles=lambda wildcards: county_tile_table(wildcards),
         fia_radius_km=config["biomass"]["fia_radius_km"],
         idw_power=config["biomass"]["idw_power"],
-    threads: 2
-    priority: lambda wildcards: county_parcels(wildcards)
-    conda:
-        "../envs/tilewise.yaml"
     script:
         "../scripts/process_county.py"

@@ -23,10 +23,10 @@ checkpoint index_state:
         directory("results/states/{state}/index"),
     log:
         "logs/index_state/{state}.log",
+    conda:
+        "../envs/tilewise.yaml"
     params:
         inputs=lambda wildcards: state_inputs_of(wildcards.state),
         base=str(CATALOG),
-    conda:
-        "../envs/tilewise.yaml"
     script:
         "../scripts/index_state.py"

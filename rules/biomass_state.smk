@@ -9,8 +9,18 @@ rule summarize_state:
     output:
         parquet="results/states/{state}/parcels.parquet",
         gpkg="results/states/{state}/parcels.gpkg",
-        summary="results/states/{state}/county_summary.csv",
-        png="results/states/{state}/biomass_map.png",
+        summary=report(
+            "results/states/{state}/county_summary.csv",
+            caption="../report/county_summary.rst",
+            category="Biomass",
+            subcategory="{state}",
+        ),
+        png=report(
+            "results/states/{state}/biomass_map.png",
+            caption="../report/biomass_map.rst",
+            category="Biomass",
+            subcategory="{state}",
+        ),
     log:
         "logs/summarize_state/{state}.log",
     conda:
@@ -28,9 +38,11 @@ rule state_done:
         "results/states/{state}/DONE.json",
     log:
         "logs/state_done/{state}.log",
-    params:
-        tiles=lambda wildcards, input: [m[: -len(".json")] + ".tif" for m in input.manifests],
     conda:
         "../envs/tilewise.yaml"
+    params:
+        tiles=lambda wildcards, input: [
+            m[: -len(".json")] + ".tif" for m in input.manifests
+        ],
     script:
         "../scripts/state_done.py"

@@ -10,13 +10,13 @@ rule convert_tile:
         manifest="results/states/{state}/tiles/{product}/{key}.json",
     log:
         "logs/convert_tile/{state}/{product}/{key}.log",
+    conda:
+        "../envs/tilewise.yaml"
+    resources:
+        net=1,
     params:
         href=lambda wildcards: tile_row(wildcards)["href"],
         codec=config["biomass"]["tile_codec"],
         download=config["download"],
-    resources:
-        net=1,
-    conda:
-        "../envs/tilewise.yaml"
     script:
         "../scripts/convert_tile.py"

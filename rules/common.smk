@@ -9,7 +9,6 @@ from tilewise.biomass import plan as biomass_plan
 from tilewise.errors import TilewiseError
 from tilewise.plan import plan_sources
 
-
 validate(config, "../config/schema.yaml")
 
 CATALOG = Path(config["catalog"] or Path(workflow.basedir) / "catalog").resolve()
@@ -31,7 +30,8 @@ wildcard_constraints:
 
 def release_rate_limiter_timer():
     """Snakemake's job rate limiter leaves a 1 s threading.Timer (not a daemon) behind, and the
-    interpreter waits for it before exiting: cancelling it saves about a second per run (measured)."""
+    interpreter waits for it before exiting: cancelling it saves about a second per run (measured).
+    """
     for thread in threading.enumerate():
         if isinstance(thread, threading.Timer):
             thread.cancel()
@@ -89,7 +89,11 @@ def state_index_dir(wildcards):
 
 def tile_row(wildcards):
     tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
-    return next(t for t in tiles if (t["product"], t["key"]) == (wildcards.product, wildcards.key))
+    return next(
+        t
+        for t in tiles
+        if (t["product"], t["key"]) == (wildcards.product, wildcards.key)
+    )
 
 
 def local_tile_original(wildcards):
@@ -111,7 +115,9 @@ def county_tile_files(wildcards):
 
 def county_parcels(wildcards):
     counties = biomass_plan.read_counties(state_index_dir(wildcards))
-    return next(int(c["parcels"]) for c in counties if c["county_fips"] == wildcards.county)
+    return next(
+        int(c["parcels"]) for c in counties if c["county_fips"] == wildcards.county
+    )
 
 
 def county_outputs(wildcards, ext):
@@ -134,5 +140,10 @@ def state_targets():
     return [
         f"results/states/{s}/{name}"
         for s in STATES
-        for name in ("DONE.json", "parcels.parquet", "county_summary.csv", "biomass_map.png")
+        for name in (
+            "DONE.json",
+            "parcels.parquet",
+            "county_summary.csv",
+            "biomass_map.png",
+        )
     ]

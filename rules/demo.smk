@@ -4,7 +4,10 @@ from tilewise.catalog import parse_file_list
 
 DEMO_ENTRY = CATALOG / "demo"
 DEMO_FILES = (
-    [str(e.local_path(DEMO_ENTRY)) for e in parse_file_list(DEMO_ENTRY / "file_list.txt")]
+    [
+        str(e.local_path(DEMO_ENTRY))
+        for e in parse_file_list(DEMO_ENTRY / "file_list.txt")
+    ]
     if (DEMO_ENTRY / "file_list.txt").is_file()
     else []
 )

@@ -7,14 +7,19 @@ rule merge_source:
     output:
         bounds="source-store/{source}/bounds.csv",
         coverage="polygon-store/{source}.gpkg",
-        failures="reports/{source}/failures.csv",
+        failures=report(
+            "reports/{source}/failures.csv",
+            caption="../report/failures.rst",
+            category="Sources",
+            subcategory="{source}",
+        ),
     log:
         "logs/merge_source/{source}.log",
     benchmark:
         "benchmarks/merge_source/{source}.tsv"
-    params:
-        coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     conda:
         "../envs/tilewise.yaml"
+    params:
+        coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     script:
         "../scripts/merge_source.py"

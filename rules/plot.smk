@@ -6,7 +6,12 @@ rule plot_coverage:
         bounds="source-store/{source}/bounds.csv",
         ledgers=chunk_ledgers,
     output:
-        png="reports/{source}/coverage.png",
+        png=report(
+            "reports/{source}/coverage.png",
+            caption="../report/coverage.rst",
+            category="Sources",
+            subcategory="{source}",
+        ),
     log:
         "logs/plot_coverage/{source}.log",
     benchmark:

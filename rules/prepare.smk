@@ -2,8 +2,6 @@
 
 
 rule prepare_chunk:
-    message:
-        "{wildcards.source}: chunk {wildcards.chunk}"
     input:
         lambda wildcards: plan(wildcards).local_inputs(wildcards.chunk),
     output:
@@ -12,6 +10,10 @@ rule prepare_chunk:
         "logs/prepare_chunk/{source}/{chunk}.log",
     benchmark:
         "benchmarks/prepare_chunk/{source}/{chunk}.tsv"
+    conda:
+        "../envs/tilewise.yaml"
+    resources:
+        net=lambda wildcards: plan(wildcards).settings["download"]["connections"],
     params:
         # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
         files=lambda wildcards: [
@@ -24,9 +26,7 @@ rule prepare_chunk:
         unpack=config["unpack"],
         store="source-store/{source}",
         scratch="work/{source}/scratch/{chunk}",
-    resources:
-        net=lambda wildcards: plan(wildcards).settings["download"]["connections"],
-    conda:
-        "../envs/tilewise.yaml"
+    message:
+        "{wildcards.source}: chunk {wildcards.chunk}"
     script:
         "../scripts/prepare_chunk.py"

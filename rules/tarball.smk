@@ -15,9 +15,9 @@ rule build_tarball:
         "logs/build_tarball/{source}.log",
     benchmark:
         "benchmarks/build_tarball/{source}.tsv"
-    params:
-        allow_incomplete=lambda wildcards: plan(wildcards).settings["allow_incomplete"],
     conda:
         "../envs/tilewise.yaml"
+    params:
+        allow_incomplete=lambda wildcards: plan(wildcards).settings["allow_incomplete"],
     script:
         "../scripts/build_tarball.py"

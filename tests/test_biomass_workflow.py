@@ -79,4 +79,33 @@ def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
     assert set(crops["cdl_code"]) <= {1, 5, 24, 36} and (crops["crop_yield_short_tons"] > 0).all()
     assert gpd.read_file(out / "parcels.gpkg").shape[0] == len(parcels)
     assert (out / "biomass_map.png").stat().st_size > 20_000
+    snakemake(work, *args(tmp_path), "--report", str(work / "report.html"))
+    html = (work / "report.html").read_text()
+    for expected in ("Parcel biomass density in state", "biomass_map.png", "county_summary.csv"):
+        assert expected in html, expected
     shutil.rmtree(tmp_path / "catalog")
+
+
+def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path):
+    work = tmp_path / "run"
+    snakemake(work, "results/states/demo/index", *args(tmp_path))
+    original = tmp_path / "catalog/demo_state/data/sentinel2/T16TDK_20240815_B04.tif"
+    good = original.read_bytes()
+    original.write_bytes(good[: len(good) // 3])  # a truncated download left in place by someone
+    proc = snakemake(work, *args(tmp_path), check=False)
+    assert proc.returncode != 0
+    log = (work / "logs/convert_tile/demo/sentinel2/16TDK_20240815_B04.log").read_text()
+    assert "T16TDK_20240815_B04.tif" in log
+    out = work / "results/states/demo"
+    # 16TDK is read by 99003 and 99005: they fail; 99001 does not need it and finishes
+    assert (out / "counties/99001.parquet").exists()
+    assert not (out / "counties/99003.parquet").exists() and not (out / "counties/99005.parquet").exists()
+    assert not (out / "DONE.json").exists()
+    left = tiles_on_disk(work)
+    assert "sentinel2/16TCK_20240815_B04.tif" in left  # 99003 still needs it
+    assert "worldcover/N39W090.tif" in left and "sentinel2/16TDK_20240815_B02.tif" in left
+    # the fault fixed, the rerun finishes everything and only then reclaims the tiles
+    original.write_bytes(good)
+    snakemake(work, *args(tmp_path))
+    assert tiles_on_disk(work) == []
+    assert json.loads((out / "DONE.json").read_text())["counties"] == ["99001", "99003", "99005"]

@@ -251,6 +251,16 @@ def test_demo_runs_offline(tmp_path):
     total = sum(valid_area(work / "source-store" / "demo" / r["filename"]) for r in bounds)
     meta, _, geoms, _ = ogr_read(work / "polygon-store" / "demo.gpkg")
     assert shapely.from_wkb(geoms[0]).area == pytest.approx(total, rel=1e-9)  # tiles abut, never overlap
+    # the report shows the workflow, the coverage map and the failure report with their captions
+    snakemake(work, *config(tmp_path / "catalog", "demo"), "--report", str(work / "report.html"))
+    html = (work / "report.html").read_text()
+    for expected in (
+        "prepared the selected elevation",
+        "Valid-data coverage of source",
+        "coverage.png",
+        "failures.csv",
+    ):
+        assert expected in html, expected
 
 
 @pytest.mark.parametrize("source, chunks", [("denrw", 512), ("glo30", 256)])
