@@ -24,6 +24,7 @@ include: "rules/biomass_index.smk"
 include: "rules/biomass_tiles.smk"
 include: "rules/biomass_county.smk"
 include: "rules/biomass_state.smk"
+include: "rules/postgis.smk"
 
 
 onsuccess:

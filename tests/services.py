@@ -1,0 +1,172 @@
+"""Real external services for the tests: a PostgreSQL with PostGIS, a single-node SLURM.
+
+Both need Debian packages and root (.ci/run installs them when CI=true). Outside CI a test that
+cannot have them skips and says what it needs; under CI=true it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
+
+
+def need(condition: bool, what: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must provide {what} (.ci/run installs it)")
+    pytest.skip(f"needs {what}; run as root with the Debian packages that .ci/run installs under CI=true")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostGIS:
+    """initdb + postgres on 127.0.0.1:<free port>, trust auth, run as the `postgres` system user."""
+
+    def __init__(self):
+        need(os.geteuid() == 0, "root (PostgreSQL runs as the postgres user)")
+        need(
+            (PG_BIN / "initdb").exists() and POSTGIS_CONTROL.exists(),
+            "Debian's postgresql-15 and postgresql-15-postgis-3",
+        )
+        # pytest's temporary folders are private to root: the server gets its own, owned by postgres
+        self.root = root = Path(tempfile.mkdtemp(prefix="tilewise-pg-"))
+        self.data, self.sock, self.port = root / "pgdata", root / "pgsock", free_port()
+        for d in (self.data, self.sock):
+            d.mkdir()
+        for d in (root, self.data, self.sock):
+            shutil.chown(d, "postgres")
+        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres"])
+        self._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-w",
+                "-l",
+                str(root / "pg.log"),
+                "-o",
+                f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1",
+                "start",
+            ]
+        )
+        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def _as_postgres(self, cmd: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, cwd="/")
+
+    def stop(self) -> None:
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_for(seconds: float, check) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"gave up waiting after {seconds} s")
+
+
+class Slurm:
+    """A single-node SLURM on localhost (munge, slurmctld, slurmd; no accounting), as root.
+
+    Follows shared/notes/slurm-on-localhost.md: node named localhost (slurmd -N), MinJobAge 300 so
+    squeue can report finished jobs, proctrack/linuxproc and task/none (no cgroups, no systemd)."""
+
+    def __init__(self):
+        need(os.geteuid() == 0, "root (slurmd starts jobs as root)")
+        need(
+            all(shutil.which(t) for t in ("slurmctld", "slurmd", "munged", "sbatch", "squeue", "sinfo")),
+            "Debian's slurmctld, slurmd, slurm-client and munge",
+        )
+        self.root = Path(tempfile.mkdtemp(prefix="tilewise-slurm-"))
+        for d in ("pids", "state", "spool", "log"):
+            (self.root / d).mkdir()
+        for d in ("state", "log", "pids"):
+            shutil.chown(self.root / d, "slurm")
+        os.chmod(self.root, 0o755)
+        cpus = os.cpu_count()
+        mem_mb = int(int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) / 1024 * 0.7)
+        Path("/etc/slurm").mkdir(exist_ok=True)
+        Path("/etc/slurm/slurm.conf").write_text(f"""ClusterName=tilewise
+SlurmctldHost=localhost
+SlurmUser=slurm
+SlurmdUser=root
+AuthType=auth/munge
+CryptoType=crypto/munge
+MpiDefault=none
+MailProg=/bin/true
+SlurmctldPort=6817
+SlurmdPort=6818
+StateSaveLocation={self.root}/state
+SlurmdSpoolDir={self.root}/spool
+SlurmctldPidFile={self.root}/pids/slurmctld.pid
+SlurmdPidFile={self.root}/pids/slurmd.pid
+SlurmctldLogFile={self.root}/log/slurmctld.log
+SlurmdLogFile={self.root}/log/slurmd.log
+ReturnToService=2
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+InactiveLimit=0
+MinJobAge=300
+KillWait=5
+Waittime=0
+NodeName=localhost NodeHostname=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+""")
+        key = Path("/etc/munge/munge.key")
+        if not key.exists() or key.stat().st_size == 0:
+            subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True)
+        shutil.chown(key, "munge", "munge")
+        os.chmod(key, 0o400)
+        Path("/run/munge").mkdir(exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        subprocess.run(
+            ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--pid-file=/run/munge/munged.pid"], check=True
+        )
+        wait_for(10, lambda: subprocess.run(["munge", "-n"], capture_output=True).returncode == 0)
+        subprocess.run(["/usr/sbin/slurmctld"], check=True)
+        wait_for(30, lambda: b"is UP" in subprocess.run(["scontrol", "ping"], capture_output=True).stdout)
+        subprocess.run(["/usr/sbin/slurmd", "-N", "localhost"], check=True)
+        wait_for(
+            60,
+            lambda: (
+                subprocess.run(
+                    ["sinfo", "-h", "-n", "localhost", "-o", "%t"], capture_output=True, text=True
+                ).stdout.strip()
+                == "idle"
+            ),
+        )
+
+    def stop(self) -> None:
+        # by recorded pid, never by name: other daemons on the machine are not ours
+        for pidfile in (self.root / "pids/slurmd.pid", self.root / "pids/slurmctld.pid", Path("/run/munge/munged.pid")):
+            if pidfile.exists():
+                try:
+                    os.kill(int(pidfile.read_text().split()[0]), 15)
+                except (ProcessLookupError, ValueError):
+                    pass
+        time.sleep(1)
+        shutil.rmtree(self.root, ignore_errors=True)
