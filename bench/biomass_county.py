@@ -17,7 +17,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from rasterio.transform import from_origin
 
@@ -27,27 +26,10 @@ from tilewise.biomass.forest import plot_densities
 from tilewise.biomass.grids import s2_footprint, to_crs
 from tilewise.biomass.tiles import convert_tile
 from tilewise.download import DownloadSettings
+from tilewise.rasters import write_band
 
 TILE = "16TCK"
 SIDE_M = 40_000  # the county: 40 km × 40 km in the middle of the tile (1,600 km², like a large Illinois county)
-
-
-def write(path: Path, data, crs, transform, nodata=None) -> None:
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        compress="deflate",
-        tiled=True,
-    ) as ds:
-        ds.write(data, 1)
 
 
 def lonlat(crs, transform, shape):
@@ -85,10 +67,10 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
             refl[cls == c] = v[b]
         dn = np.clip((refl + rng.normal(0, 0.01, (n, n))) * 10000 + 1000, 1, 65535).astype(np.uint16)
         originals[band] = work / f"orig_{band}.tif"
-        write(originals[band], dn, epsg, transform)
+        write_band(originals[band], dn, epsg, transform)
     scl = np.where(cls == 80, 6, 4).astype(np.uint8)
     originals["SCL"] = work / "orig_SCL.tif"
-    write(originals["SCL"], scl, epsg, transform)
+    write_band(originals["SCL"], scl, epsg, transform)
     # WorldCover at its real 1/12000° and CDL at 30 m over the county
     box = to_crs(shapely.box(x0 - 1000, y0 - 1000, x0 + SIDE_M + 1000, y0 + SIDE_M + 1000), epsg, 4326, 1000)
     w, s, e, nn = box.bounds
@@ -97,7 +79,7 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     shape = (int((nn - s) / d) + 2, int((e - w) / d) + 2)
     wl, wla = lonlat(4326, wt, shape)
     originals["WC"] = work / "orig_wc.tif"
-    write(originals["WC"], landcover(wl, wla), "EPSG:4326", wt, nodata=0)
+    write_band(originals["WC"], landcover(wl, wla), "EPSG:4326", wt, nodata=0)
     cbox = to_crs(box, 4326, 5070, None).bounds
     ct = from_origin(np.floor(cbox[0] / 30) * 30, np.ceil(cbox[3] / 30) * 30, 30, 30)
     cshape = (int((cbox[3] - cbox[1]) / 30) + 2, int((cbox[2] - cbox[0]) / 30) + 2)
@@ -105,7 +87,9 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     wc = landcover(cl, cla)
     codes = np.select([wc == 10, wc == 30, wc == 80], [141, 176, 111], default=0).astype(np.uint8)
     originals["CDL"] = work / "orig_cdl.tif"
-    write(originals["CDL"], np.where(wc == 40, crop_code(cl, cla), codes).astype(np.uint8), "EPSG:5070", ct, nodata=0)
+    write_band(
+        originals["CDL"], np.where(wc == 40, crop_code(cl, cla), codes).astype(np.uint8), "EPSG:5070", ct, nodata=0
+    )
     timings["generate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -13,7 +13,6 @@ import argparse
 import functools
 import hashlib
 import io
-import json
 import random
 import shutil
 import subprocess
@@ -26,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
-from tilewise.crash import partial_files, resume, run_killed, snakemake_cmd
+from tilewise.catalog import write_entry
+from tilewise.crash import partial_files, resume, run_killed
 from tilewise.demo import geotiff_bytes
+from tilewise.runner import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,22 +50,15 @@ def make_source(root: Path, n: int) -> Path:
             zf.writestr(f"t{i:03d}.tif", geotiff_bytes(i % 16))
         (served / f"t{i:03d}.zip").write_bytes(buf.getvalue())
         urls.append(f"http://127.0.0.1:{httpd.server_address[1]}/t{i:03d}.zip")
-    entry = root / "catalog" / "crash"
-    entry.mkdir(parents=True)
-    (entry / "file_list.txt").write_text("\n".join(urls) + "\n")
-    (entry / "metadata.json").write_text(
-        json.dumps(
-            {
-                "name": "crash",
-                "website": "-",
-                "license": "CC0-1.0",
-                "producer": "bench",
-                "resolution": 1.0,
-                "access_year": 2026,
-            }
-        )
-    )
-    shutil.copy(REPO / "catalog" / "demo" / "LICENSE.pdf", entry / "LICENSE.pdf")
+    metadata = {
+        "name": "crash",
+        "website": "-",
+        "license": "CC0-1.0",
+        "producer": "bench",
+        "resolution": 1.0,
+        "access_year": 2026,
+    }
+    write_entry(root / "catalog", "crash", urls, metadata, REPO / "catalog" / "demo" / "LICENSE.pdf")
     cfg = root / "crash.yaml"
     cfg.write_text(
         yaml.safe_dump({"catalog": str(root / "catalog"), "source": "crash", "state": [], "files_per_chunk": 2})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import json
 import multiprocessing as mp
 import os
 import re
@@ -44,8 +43,10 @@ import shapely
 from rasterio.features import shapes
 from rasterio.transform import from_origin
 
+from tilewise.catalog import write_entry
 from tilewise.demo import ragged_collar, terrain
 from tilewise.recipe import MAPTERHORN_COG_OPTIONS
+from tilewise.runner import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 NODATA = -9999.0
@@ -80,22 +81,16 @@ def make_source(root: Path, served: Path, n: int, px: int, base_url: str) -> Non
     with mp.Pool() as pool:
         for i, data in enumerate(pool.imap(functools.partial(tile_zip, px=px), range(n), chunksize=8)):
             (served / f"dgm1_{i:05d}.zip").write_bytes(data)
-    entry = root / "catalog" / "bench"
-    entry.mkdir(parents=True)
-    (entry / "file_list.txt").write_text("".join(f"{base_url}/dgm1_{i:05d}.zip\n" for i in range(n)))
-    (entry / "metadata.json").write_text(
-        json.dumps(
-            {
-                "name": "bench",
-                "website": "-",
-                "license": "CC0-1.0",
-                "producer": "bench",
-                "resolution": 1.0,
-                "access_year": 2026,
-            }
-        )
-    )
-    shutil.copy(REPO / "catalog" / "demo" / "LICENSE.pdf", entry / "LICENSE.pdf")
+    urls = [f"{base_url}/dgm1_{i:05d}.zip" for i in range(n)]
+    metadata = {
+        "name": "bench",
+        "website": "-",
+        "license": "CC0-1.0",
+        "producer": "bench",
+        "resolution": 1.0,
+        "access_year": 2026,
+    }
+    write_entry(root / "catalog", "bench", urls, metadata, REPO / "catalog" / "demo" / "LICENSE.pdf")
 
 
 def serve(folder: Path) -> ThreadingHTTPServer:
@@ -138,28 +133,8 @@ def run_workflow(work: Path, catalog: Path, cores: int, extra: list[str]) -> dic
     sampler = DiskSampler(work)
     sampler.start()
     cpu0, t0 = children_cpu(), time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(work),
-            "--workflow-profile",
-            str(REPO / "profiles" / "default"),
-            "--cores",
-            str(cores),
-            "--config",
-            f"catalog={catalog}",
-            "source=bench",
-            "state=[]",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    config = ["--config", f"catalog={catalog}", "source=bench", "state=[]"]
+    proc = subprocess.run(snakemake_cmd(REPO, work, *config, *extra, cores=cores), capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     sampler.stop.set()
     sampler.join()

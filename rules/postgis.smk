@@ -8,11 +8,11 @@ rule load_postgis:
         "results/states/{state}/postgis_load.json",
     log:
         "logs/load_postgis/{state}.log",
+    conda:
+        "../envs/tilewise.yaml"
     params:
         dsn=config["postgis"]["dsn"],
         schema=config["postgis"]["schema"],
         table=config["postgis"]["table"],
-    conda:
-        "../envs/tilewise.yaml"
     script:
         "../scripts/load_postgis.py"

@@ -1,9 +1,10 @@
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tilewise.runner import snakemake_cmd
 
 from httpserver import Server, start
 
@@ -34,21 +35,7 @@ def http():
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real workflow in `workdir` with the repository's Snakefile and default profile."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--workflow-profile",
-        str(REPO / "profiles" / "default"),
-        "--cores",
-        "2",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(snakemake_cmd(REPO, workdir, *args), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tilewise.crash import partial_files, resume, run_killed, snakemake_cmd
+from tilewise.crash import partial_files, resume, run_killed
+from tilewise.runner import snakemake_cmd
 
 from conftest import REPO
 from httpserver import Server, start

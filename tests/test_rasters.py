@@ -4,7 +4,7 @@ import rasterio
 from rasterio.transform import Affine, from_origin
 
 from tilewise.errors import FileFailure
-from tilewise.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_cog
+from tilewise.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_band, write_cog
 from tilewise.recipe import Recipe
 
 from conftest import shared
@@ -63,20 +63,7 @@ def test_hgt_inside_its_zip_and_no_crs_failure(tmp_path):
 
 
 def _raster(path, data, transform, nodata=None, crs="EPSG:25832"):
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype,
-        transform=transform,
-        nodata=nodata,
-        crs=crs,
-    ) as ds:
-        ds.write(data, 1)
-    return path
+    return write_band(path, data, crs, transform, nodata)
 
 
 def test_slices_follow_mapterhorn_names_and_skip_empty_tiles(tmp_path):

@@ -2,12 +2,13 @@
 
 import shutil
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
 from services import Slurm
+
+from tilewise.runner import snakemake_cmd
 
 from conftest import REPO, snakemake
 from workflow_helpers import md5
@@ -29,31 +30,10 @@ def test_slurm_profile_gives_the_local_outputs(tmp_path, slurm):
     local = tmp_path / "local"
     snakemake(local, "--configfile", str(cfg))
     cluster = tmp_path / "cluster"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(cluster),
-            "--profile",
-            str(REPO / "profiles" / "slurm"),
-            "--workflow-profile",
-            "none",
-            "--configfile",
-            str(cfg),
-            # a test cluster answers at once: poll it often
-            "--slurm-init-seconds-before-status-checks",
-            "2",
-            "--seconds-between-status-checks",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    # a test cluster answers at once: poll it often
+    poll = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
+    cmd = snakemake_cmd(REPO, cluster, "--configfile", str(cfg), *poll, profile="slurm")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Job " in proc.stderr and "submitted" in proc.stderr.lower()  # jobs went through sbatch
     assert md5(cluster / "tar-store/demo.tar") == md5(local / "tar-store/demo.tar")

@@ -1,11 +1,7 @@
 """The real workflow, run by snakemake in a temporary folder against a real HTTP server."""
 
 import csv
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
 import time
 import zipfile
@@ -201,45 +197,6 @@ def test_one_added_url_reruns_one_chunk(tmp_path, http):
     assert run.stderr.count("(Rule: prepare_chunk)") == 1
     assert not (work / "source-store" / "grow" / "t024.tif").exists()
     assert md5(work / "tar-store" / "grow.tar") == first
-
-
-def test_kill_9_then_rerun_incomplete_gives_the_same_tarball(tmp_path, http):
-    urls = serve_tiles(http, 40)
-    make_entry(tmp_path / "catalog", "crash", urls)
-    args = config(tmp_path / "catalog", "crash", "files_per_chunk=4")
-    clean = tmp_path / "clean"
-    snakemake(clean, *args)
-    http.delay = 0.15  # slow downloads so the kill lands mid-run
-    work = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--workflow-profile",
-        str(REPO / "profiles" / "default"),
-        "--cores",
-        "2",
-        *args,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((work / "work" / "crash" / "chunks").glob("*.json"))) < 2:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running jobs, as a crash would
-    proc.wait()
-    done = len(list((work / "work" / "crash" / "chunks").glob("*.json")))
-    assert 0 < done < 16, "the kill should land mid-run"
-    assert not (work / "tar-store" / "crash.tar").exists()
-    http.delay = 0.0
-    snakemake(work, *args, "--unlock")  # the killed run left its lock
-    snakemake(work, *args, "--rerun-incomplete")
-    assert md5(work / "tar-store" / "crash.tar") == md5(clean / "tar-store" / "crash.tar")
-    store_files = sorted(p.name for p in (work / "source-store" / "crash").iterdir())
-    assert store_files == sorted(p.name for p in (clean / "source-store" / "crash").iterdir())
 
 
 def test_demo_runs_offline(tmp_path):

@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from pathlib import Path
 
-import yaml
+from tilewise.catalog import write_entry
 
 from conftest import REPO
 
 
 def make_entry(catalog: Path, name: str, urls: list[str], recipe: dict | None = None) -> Path:
-    entry = catalog / name
-    entry.mkdir(parents=True, exist_ok=True)
-    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls))
-    (entry / "metadata.json").write_text(
-        json.dumps(
-            {
-                "name": name,
-                "website": "http://127.0.0.1/",
-                "license": "CC0-1.0",
-                "producer": "tilewise tests",
-                "resolution": 1.0,
-                "access_year": 2026,
-            }
-        )
-    )
-    (entry / "LICENSE.pdf").write_bytes((REPO / "catalog" / "demo" / "LICENSE.pdf").read_bytes())
-    if recipe is not None:
-        (entry / "source.yaml").write_text(yaml.safe_dump(recipe))
-    return entry
+    metadata = {
+        "name": name,
+        "website": "http://127.0.0.1/",
+        "license": "CC0-1.0",
+        "producer": "tilewise tests",
+        "resolution": 1.0,
+        "access_year": 2026,
+    }
+    return write_entry(catalog, name, urls, metadata, REPO / "catalog" / "demo" / "LICENSE.pdf", recipe)
 
 
 def zipped(name: str, data: bytes) -> bytes:

@@ -9,27 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 PARTIAL_MARKERS = (".part", ".tmp", ".download")
-
-
-def snakemake_cmd(repo: Path, workdir: Path, *args: str, cores: int = 2) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(repo / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--workflow-profile",
-        str(repo / "profiles" / "default"),
-        "--cores",
-        str(cores),
-        *args,
-    ]
 
 
 def run_killed(cmd: list[str], kill_after_s: float) -> bool:

@@ -16,13 +16,13 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from tilewise.biomass.demo_layout import CDL, COUNTIES, S2_DATE, S2_TILES, STATE_FIPS, WORLDCOVER, s2_file
 from tilewise.biomass.grids import s2_footprint, to_crs
+from tilewise.rasters import write_band
 
 S2_RES_M = 60
 WC_RES_DEG = 1 / 1200
@@ -45,25 +45,6 @@ def crop_code(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """CDL codes on cropland: corn/soy rotation by field, some winter wheat and alfalfa."""
     field = (np.floor(lon / 0.01) + np.floor(lat / 0.01)).astype(np.int64) % 10
     return np.choose(np.clip(field, 0, 9), [1, 5, 1, 5, 1, 5, 24, 36, 1, 5]).astype(np.uint8)
-
-
-def _write(path: Path, data: np.ndarray, crs, transform, nodata=None, **opts) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        compress="deflate",
-        **opts,
-    ) as ds:
-        ds.write(data, 1)
 
 
 def _grid_lonlat(crs, transform, shape) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +79,7 @@ def sentinel2(out: Path) -> list[dict]:
             refl = np.where(cloud, 0.6, refl + noise)
             dn = np.clip(np.round(refl * 10000 + 1000), 1, 65535).astype(np.uint16)  # baseline ≥ 04.00: +1000
             path = out / s2_file(tile, band)
-            _write(path, dn, epsg, transform)
+            write_band(path, dn, epsg, transform)
             rows.append(
                 {
                     "tile": tile,
@@ -111,7 +92,7 @@ def sentinel2(out: Path) -> list[dict]:
         scl = np.where(cls == 80, 6, np.where(cls == 50, 5, 4)).astype(np.uint8)
         scl[cloud] = 9
         path = out / s2_file(tile, "SCL")
-        _write(path, scl, epsg, transform)
+        write_band(path, scl, epsg, transform)
         rows.append(
             {
                 "tile": tile,
@@ -129,7 +110,7 @@ def worldcover(out: Path) -> None:
     transform = from_origin(-90.0, 42.0, WC_RES_DEG, WC_RES_DEG)
     lon, lat = _grid_lonlat(4326, transform, (n, n))
     cls = landcover(lon, lat)
-    _write(
+    write_band(
         out / WORLDCOVER,
         cls,
         "EPSG:4326",
@@ -150,7 +131,7 @@ def cdl(out: Path) -> None:
     wc = landcover(lon, lat)
     codes = np.select([wc == 10, wc == 30, wc == 50, wc == 80], [141, 176, 122, 111], default=0).astype(np.uint8)
     codes = np.where(wc == 40, crop_code(lon, lat), codes)
-    _write(out / CDL, codes, "EPSG:5070", transform, nodata=0)
+    write_band(out / CDL, codes, "EPSG:5070", transform, nodata=0)
 
 
 def counties_and_parcels(out: Path) -> None:
