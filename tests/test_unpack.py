@@ -3,6 +3,7 @@ import shutil
 import stat
 import zipfile
 
+import py7zr
 import pytest
 
 from tilewise.errors import FileFailure
@@ -94,3 +95,32 @@ def test_truncated_archive_is_a_failure(tmp_path):
     with pytest.raises(FileFailure, match="damaged 7z archive") as err:
         unpack([z], tmp_path / "x")
     assert err.value.step == "unpack"
+
+
+def _crafted_7z(tmp_path, member):
+    z = tmp_path / "crafted.7z"
+    with py7zr.SevenZipFile(z, "w") as archive:
+        archive._writef(io.BytesIO(b"x" * 100), member)  # bypasses py7zr's own name check
+    return z
+
+
+@pytest.mark.parametrize("member", ["../evil.tif", "/tmp/evil7z.tif"])
+def test_7z_members_outside_target_are_refused(tmp_path, member):
+    with pytest.raises(FileFailure, match="outside the target folder"):
+        unpack([_crafted_7z(tmp_path, member)], tmp_path / "x")
+    assert not (tmp_path / "evil.tif").exists()
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())  # nothing written
+
+
+def test_size_and_ratio_caps(tmp_path):
+    from tilewise.unpack import UnpackLimits
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.tif", b"\0" * 5_000_000)
+    with pytest.raises(FileFailure, match="over the cap of 1,000,000"):
+        unpack([z], tmp_path / "a", UnpackLimits(max_unpacked_bytes=1_000_000))
+    with pytest.raises(FileFailure, match="decompression bomb"):
+        unpack([z], tmp_path / "b", UnpackLimits(max_ratio=50))
+    unpack([z], tmp_path / "c", UnpackLimits())  # within the defaults
+    assert (tmp_path / "c" / "zeros.tif").stat().st_size == 5_000_000
