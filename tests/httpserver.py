@@ -31,6 +31,7 @@ class Server:
     port: int = 0
     delay: float = 0.0  # seconds to wait before answering each request
     body_bytes: int = 0  # body bytes sent in all
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -120,8 +121,9 @@ def _handler(server: Server):
                 time.sleep(0.05)
                 self.close_connection = True
                 return
+            with server.lock:  # handler threads run at once: count before sending, under a lock
+                server.body_bytes += len(part)
             self.wfile.write(part)
-            server.body_bytes += len(part)
 
     return Handler
 
