@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,17 @@ class ChunkJob:
     limits: UnpackLimits = UnpackLimits()
 
 
+@contextmanager
+def failing_as(step: str, what: str) -> Iterator[None]:
+    """Turn any unexpected error of one file's step into that file's recorded failure."""
+    try:
+        yield
+    except FileFailure:
+        raise
+    except Exception as exc:
+        raise FileFailure(step, f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
 def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
     sets: dict[str, list[FileEntry]] = {}
     for entry in files:
@@ -71,12 +83,8 @@ def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tup
 def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> list[dict]:
     group = members[0].group
     unpacked = job.scratch / "unpacked" / group
-    try:
+    with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         unpack(downloads, unpacked, job.limits)
-    except FileFailure:
-        raise
-    except Exception as exc:  # anything an archive library raises on a hostile or damaged file
-        raise FileFailure("unpack", f"{group}: {type(exc).__name__}: {exc}") from exc
     found = rasters.find_rasters(unpacked)
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
@@ -91,12 +99,8 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                     raise FileFailure("convert", f"{group}: two rasters inside it both become {piece.name}")
                 tmp = job.scratch / "cog" / piece.name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
-                try:
+                with failing_as("convert", raster.name):
                     rasters.write_cog(piece, job.recipe, tmp)
-                except FileFailure:
-                    raise
-                except Exception as exc:
-                    raise FileFailure("convert", f"{raster.name}: {type(exc).__name__}: {exc}") from exc
                 row, geom, crs = rasters.describe(tmp)
                 row["filename"] = piece.name
                 final = job.store / piece.name
@@ -128,12 +132,8 @@ def run_chunk(job: ChunkJob) -> dict:
     for members, future in _downloads_ahead(job, _archive_sets(job.files)):
         base = [{"line": e.line, "url": e.url, "file": e.name} for e in members]
         try:
-            try:
+            with failing_as("download", members[0].group):
                 downloads = future.result()
-            except FileFailure:
-                raise
-            except Exception as exc:
-                raise FileFailure("download", f"{type(exc).__name__}: {exc}") from exc
             outputs = _convert_set(job, members, downloads)
             log.info("%s: %d COG(s)", members[0].group, len(outputs))
             for i, rec in enumerate(base):  # the first volume of a set carries its outputs
