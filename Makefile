@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test lint lock clean
+.PHONY: run test slurm lint lock clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -12,6 +12,10 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
+	$(BIN)/pip install --quiet -r requirements-slurm.txt
 	touch $@
 
 ## run: the demo source and the demo state end to end (data generated locally, no network)
@@ -22,6 +26,9 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest -n $(CORES) tests
 
+## slurm: add the SLURM executor plugin (for profiles/slurm and its test; not needed locally)
+slurm: $(BIN)/.installed-slurm
+
 ## lint: snakemake's linter, snakefmt, and ruff (lint and format check)
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
@@ -29,10 +36,15 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check src scripts tests bench
 	$(BIN)/ruff format --check src scripts tests bench
 
-## lock: re-pin requirements.txt from the current environment
+## lock: re-pin requirements.txt and requirements-slurm.txt from the current environment
+SLURM_PINS := ^snakemake-executor-plugin-slurm
 lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^py-spy==' > .freeze
 	{ echo "# Exact pins of every Python package the workflow and its tests use (pip freeze of a working venv)."; \
-	  echo "# Refresh: make lock"; $(BIN)/pip freeze --exclude-editable | grep -v '^py-spy=='; } > requirements.txt
+	  echo "# Refresh: make lock"; grep -v '$(SLURM_PINS)' .freeze; } > requirements.txt
+	{ grep '^#' requirements-slurm.txt; grep '$(SLURM_PINS)' .freeze; } > requirements-slurm.txt.new
+	mv requirements-slurm.txt.new requirements-slurm.txt
+	rm .freeze
 
 clean:
 	rm -rf source-store polygon-store tar-store reports work results logs .snakemake

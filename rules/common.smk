@@ -60,7 +60,11 @@ def metadata_json(wildcards):
 def source_targets():
     targets = []
     for name, source_plan in PLANS.items():
-        targets.append(f"reports/{name}/coverage.png")
+        targets += [
+            f"source-store/{name}/bounds.csv",
+            f"polygon-store/{name}.gpkg",
+            f"reports/{name}/coverage.png",
+        ]
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
             targets += [f"tar-store/{name}.tar", f"tar-store/{name}.tar.md5"]
         else:

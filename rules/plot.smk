@@ -3,7 +3,6 @@
 
 rule plot_coverage:
     input:
-        bounds="source-store/{source}/bounds.csv",
         ledgers=chunk_ledgers,
     output:
         png=report(

@@ -10,6 +10,8 @@ rule prepare_chunk:
         "logs/prepare_chunk/{source}/{chunk}.log",
     benchmark:
         "benchmarks/prepare_chunk/{source}/{chunk}.tsv"
+    # largest chunks first, so the last round of a source is not one big chunk alone on a core
+    priority: lambda wildcards: len(plan(wildcards).chunks[wildcards.chunk])
     conda:
         "../envs/tilewise.yaml"
     resources:

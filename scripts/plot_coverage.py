@@ -9,4 +9,4 @@ import _paths  # noqa: F401 (tilewise importable under --sdm conda)
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
-plot_coverage(smk.wildcards.source, Path(smk.input.bounds), [Path(p) for p in smk.input.ledgers], Path(smk.output.png))
+plot_coverage(smk.wildcards.source, [Path(p) for p in smk.input.ledgers], Path(smk.output.png))

@@ -6,6 +6,7 @@ cannot have them skips and says what it needs; under CI=true it fails instead.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -18,6 +19,8 @@ import pytest
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
+SLURM_CONF = Path("/etc/slurm/slurm.conf")
+CLUSTER = "ClusterName=tilewise\n"
 
 
 def need(condition: bool, what: str) -> None:
@@ -95,6 +98,9 @@ class Slurm:
             all(shutil.which(t) for t in ("slurmctld", "slurmd", "munged", "sbatch", "squeue", "sinfo")),
             "Debian's slurmctld, slurmd, slurm-client and munge",
         )
+        need(importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None, "the SLURM executor (make slurm)")
+        ours = not SLURM_CONF.exists() or SLURM_CONF.read_text().startswith(CLUSTER)
+        need(ours, f"no {SLURM_CONF} of another cluster")
         self.root = Path(tempfile.mkdtemp(prefix="tilewise-slurm-"))
         for d in ("pids", "state", "spool", "log"):
             (self.root / d).mkdir()
@@ -103,8 +109,11 @@ class Slurm:
         os.chmod(self.root, 0o755)
         cpus = os.cpu_count()
         mem_mb = int(int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) / 1024 * 0.7)
-        Path("/etc/slurm").mkdir(exist_ok=True)
-        Path("/etc/slurm/slurm.conf").write_text(f"""ClusterName=tilewise
+        # jobs' own srun calls find the config only at the standard place; stop() removes it again, as
+        # a slurm.conf naming a controller that is no longer running makes every later snakemake start
+        # wait ~10 s (the SLURM executor plugin runs `scontrol show config` at import, which retries)
+        SLURM_CONF.parent.mkdir(exist_ok=True)
+        SLURM_CONF.write_text(f"""{CLUSTER}
 SlurmctldHost=localhost
 SlurmUser=slurm
 SlurmdUser=root
@@ -169,4 +178,5 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                 except (ProcessLookupError, ValueError):
                     pass
         time.sleep(1)
+        SLURM_CONF.unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -1,6 +1,8 @@
 """The real workflow, run by snakemake in a temporary folder against a real HTTP server."""
 
 import csv
+import json
+import re
 import shutil
 import tarfile
 import time
@@ -178,8 +180,13 @@ def test_one_added_url_reruns_one_chunk(tmp_path, http):
     urls = serve_tiles(http, 24)
     entry = make_entry(tmp_path / "catalog", "grow", urls)
     work = tmp_path / "run"
-    snakemake(work, *config(tmp_path / "catalog", "grow"))
+    proc = snakemake(work, *config(tmp_path / "catalog", "grow"), "--cores", "1")
     first = md5(work / "tar-store" / "grow.tar")
+    # largest chunks start first (rule priority), so no big chunk is left alone at the end (one core:
+    # the start order is the priority order)
+    started = re.findall(r"grow: chunk (\d{4})", proc.stderr)
+    sizes = [len(json.loads((work / f"work/grow/chunks/{c}.json").read_text())["files"]) for c in started]
+    assert len(set(sizes)) > 1 and sizes == sorted(sizes, reverse=True), (started, sizes)
     (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls + serve_tiles(http, 1, start=24)))
     dry = snakemake(work, *config(tmp_path / "catalog", "grow"), "-n", "--quiet", "rules")
     counts = dict(

@@ -7,21 +7,18 @@ import json
 import logging
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 import shapely
-from pyogrio.raw import write as ogr_write
 from pyproj import CRS, Transformer
 
 from tilewise.errors import TilewiseError
-from tilewise.rasters import BOUNDS_HEADER, format_bounds_row
 
 log = logging.getLogger(__name__)
 FAILURE_FIELDS = ("source", "file", "url", "line", "step", "error", "ledger")
-# GPKG stores a last-change time; a fixed one keeps coverage.gpkg, and so the tarball, reproducible.
-FIXED_GPKG_DATE = "2000-01-01T00:00:00Z"
+BOUNDS_FIELDS = ("filename", "left", "bottom", "right", "top", "width", "height")  # Mapterhorn's bounds.csv
 
 
 def read_ledgers(paths: list[Path]) -> list[tuple[Path, dict]]:
@@ -90,28 +87,10 @@ def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])
 
 
-def write_coverage(geom: shapely.Geometry, crs: CRS, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
-    ogr_write(
-        tmp,
-        geometry=np.array([geom.wkb], dtype=object),
-        field_data=[],
-        fields=[],
-        layer="union",
-        driver="GPKG",
-        geometry_type="MultiPolygon",
-        crs=crs.to_wkt(),
-        GEOMETRY_NAME="geom",
-        SPATIAL_INDEX="NO",
-    )
-    os.replace(tmp, path)
-
-
 def write_bounds(outputs: list[dict], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join([BOUNDS_HEADER, *(format_bounds_row(o) for o in outputs)]) + "\n")
+    rows = (",".join(str(o[field]) for field in BOUNDS_FIELDS) for o in outputs)
+    tmp.write_text("\n".join([",".join(BOUNDS_FIELDS), *rows]) + "\n")
     os.replace(tmp, path)
 
 
@@ -145,8 +124,14 @@ def merge_source(
     for path in (bounds_csv, coverage_gpkg, failures_csv):
         path.parent.mkdir(parents=True, exist_ok=True)
     write_bounds(outputs, bounds_csv)
-    write_coverage(union_coverage(outputs, crs), crs, coverage_gpkg)
     write_failures(failures, failures_csv)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # GEOS unions without holding the GIL, so it runs while pyogrio is imported: about half a
+        # second each for a small source (pyogrio imports pandas and geopandas when they are installed)
+        union = pool.submit(union_coverage, outputs, crs)
+        from tilewise.gpkg import write_coverage
+
+        write_coverage(union.result(), crs, coverage_gpkg)
     orphans = prune_orphans(store, {o["filename"] for o in outputs})
     summary = {
         "cogs": len(outputs),

@@ -1,11 +1,11 @@
 """The coverage map of a source: valid-data coverage drawn over the file footprints (EPSG:3857).
 
-It reads the chunk ledgers, not coverage.gpkg, so it runs beside the tarball and needs no OGR.
+It reads only the chunk ledgers (footprints and coverage of every COG), so it runs beside the merge
+and the tarball and needs no OGR.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -21,12 +21,11 @@ from matplotlib.path import Path as MplPath  # noqa: E402
 from pyproj import CRS, Transformer  # noqa: E402
 
 
-def plot_coverage(source: str, bounds_csv: Path, ledgers: list[Path], png: Path) -> None:
-    with open(bounds_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
+    rows = [out for path in ledgers for out in _outputs(path)]  # their bounds rows, as in bounds.csv
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
     patches, area_km2, projected = [], 0.0, True
-    for crs_text, geoms in _coverage_by_crs(ledgers).items():
+    for crs_text, geoms in _coverage_by_crs(rows).items():
         crs = CRS.from_user_input(crs_text)
         merged = shapely.union_all(geoms)
         projected &= crs.is_projected
@@ -66,12 +65,14 @@ def plot_coverage(source: str, bounds_csv: Path, ledgers: list[Path], png: Path)
     plt.close(fig)
 
 
-def _coverage_by_crs(ledgers: list[Path]) -> dict[str, list]:
+def _outputs(ledger: Path) -> list[dict]:
+    return [out for rec in json.loads(Path(ledger).read_text())["files"] for out in rec.get("outputs", [])]
+
+
+def _coverage_by_crs(outputs: list[dict]) -> dict[str, list]:
     by_crs: dict[str, list] = {}
-    for path in ledgers:
-        for rec in json.loads(Path(path).read_text())["files"]:
-            for out in rec.get("outputs", []):
-                by_crs.setdefault(out["crs"], []).append(shapely.from_wkb(bytes.fromhex(out["coverage_wkb"])))
+    for out in outputs:
+        by_crs.setdefault(out["crs"], []).append(shapely.from_wkb(bytes.fromhex(out["coverage_wkb"])))
     return by_crs
 
 

@@ -66,7 +66,6 @@ SIDECAR_SUFFIXES = {
     ".rrd",
 }
 WEB_MERCATOR_WIDTH = 2 * 20037508.342789244
-BOUNDS_HEADER = "filename,left,bottom,right,top,width,height"
 _GDAL_TYPES = {
     "uint8": "Byte",
     "int8": "Int8",
@@ -262,10 +261,6 @@ def bounds_row(ds) -> dict:
         "width": ds.width,
         "height": ds.height,
     }
-
-
-def format_bounds_row(row: dict) -> str:
-    return f"{row['filename']},{row['left']},{row['bottom']},{row['right']},{row['top']},{row['width']},{row['height']}"
 
 
 def coverage(ds) -> shapely.Geometry:
