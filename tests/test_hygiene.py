@@ -1,4 +1,4 @@
-"""The conda environment for `--sdm conda` users pins what requirements.txt pins."""
+"""Pins and rules: the conda environment agrees with requirements.txt, extras stay extras, rules log."""
 
 import re
 
@@ -9,9 +9,9 @@ from conftest import REPO
 CONDA_TO_PYPI = {"snakemake-minimal": "snakemake", "matplotlib-base": "matplotlib", "geopandas-base": "geopandas"}
 
 
-def pins() -> dict[str, str]:
+def pins(name: str = "requirements.txt") -> dict[str, str]:
     out = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    for line in (REPO / name).read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)$", line.strip())
         if m:
             out[m[1].lower().replace("_", "-")] = m[2]
@@ -35,6 +35,15 @@ def test_conda_env_agrees_with_the_pip_pins():
     declared = re.findall(r'"([A-Za-z0-9_.-]+)[<>=]', project)
     missing = {d.lower() for d in declared} - set(checked)
     assert not missing, f"pyproject dependencies missing from envs/tilewise.yaml: {sorted(missing)}"
+
+
+def test_the_slurm_executor_is_an_extra():
+    # Snakemake imports every installed executor plugin at start-up; local runs must not pay for this one
+    assert not [p for p in pins() if p.startswith("snakemake-executor-plugin-slurm")]
+    assert set(pins("requirements-slurm.txt")) == {
+        "snakemake-executor-plugin-slurm",
+        "snakemake-executor-plugin-slurm-jobstep",
+    }
 
 
 def test_every_rule_has_a_log_and_a_conda_env():
