@@ -1,0 +1,38 @@
+"""The benchmark scripts still run and print their figures (tiny sizes; the timings are not checked)."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+
+
+def run_bench(*args: str) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def figure(out: str, label: str) -> str:
+    m = re.search(rf"^{label}\s+(.+)$", out, re.M)
+    assert m, f"no line {label!r} in:\n{out}"
+    return m[1]
+
+
+def test_source_pipeline_bench_measures_both_sides():
+    out = run_bench("bench/source_pipeline.py", "--files", "12", "--px", "64", "--repeat", "2")
+    assert len(re.findall(r"^run \d: floor [\d.]+ s, workflow [\d.]+ s$", out, re.M)) == 2
+    assert float(figure(out, "ratio workflow/floor")) > 0
+    assert figure(out, "jobs") == "8"  # 4 chunks, merge, tarball, map, all
+    assert figure(out, "working-set bound").endswith("peak ≤ final + bound: yes")
+
+
+def test_biomass_county_bench_reports_its_targets():
+    out = run_bench("bench/biomass_county.py", "--parcels", "300", "--workers", "1")
+    assert figure(out, "parcels").replace(",", "").isdigit()
+    assert float(figure(out, "parcels per second").split()[0].replace(",", "")) > 0
+    assert float(figure(out, "bytes read, median parcel").split()[0]) > 0
