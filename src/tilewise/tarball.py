@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import queue
 import tarfile
-import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from tilewise.errors import TilewiseError
@@ -18,22 +18,19 @@ COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source
 class _HashingWriter:
     """File wrapper that computes the md5 of what is written, so the tar is read only once.
 
-    The md5 runs in a thread (hashlib drops the GIL on large buffers) while the next member is
-    read and written: the tarball costs about its md5 instead of md5 + copy.
+    The md5 runs in one thread (in order; hashlib drops the GIL on large buffers) while the next
+    block is read and written: the tarball costs about its md5 instead of md5 + copy.
     """
 
     def __init__(self, f):
         self.f, self.md5 = f, hashlib.md5()
-        self._blocks: queue.Queue = queue.Queue(maxsize=4)  # at most a few copy buffers in memory
-        self._hasher = threading.Thread(target=self._hash, name="md5", daemon=True)
-        self._hasher.start()
-
-    def _hash(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            self.md5.update(block)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
+        self._pending: deque[Future] = deque()
 
     def write(self, data) -> int:
-        self._blocks.put(bytes(data))  # a copy only if the caller passed a mutable buffer
+        if len(self._pending) >= 4:  # a few copy buffers in memory at most; a hashing error surfaces here
+            self._pending.popleft().result()
+        self._pending.append(self._hasher.submit(self.md5.update, bytes(data)))  # bytes: copy a mutable buffer
         return self.f.write(data)
 
     def tell(self) -> int:
@@ -41,8 +38,11 @@ class _HashingWriter:
 
     def finish(self) -> str:
         """Wait for the hashing thread and return the md5 of everything written."""
-        self._blocks.put(None)
-        self._hasher.join()
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._hasher.shutdown(cancel_futures=True)
         return self.md5.hexdigest()
 
 
@@ -85,18 +85,22 @@ def build_tarball(
         raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tar_path.with_name(tar_path.name + ".tmp")
-    with open(tmp, "wb") as raw:
-        writer = _HashingWriter(raw)
-        try:
-            with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
-                _add(tar, license_pdf, "LICENSE.pdf")
-                _add(tar, metadata_json, "metadata.json")
-                _add(tar, bounds_csv, "bounds.csv")
-                _add(tar, coverage_gpkg, "coverage.gpkg")
-                for name in names:
-                    _add(tar, store / name, f"files/{name}")
-        finally:
-            digest = writer.finish()
+    try:
+        with open(tmp, "wb") as raw:
+            writer = _HashingWriter(raw)
+            try:
+                with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
+                    _add(tar, license_pdf, "LICENSE.pdf")
+                    _add(tar, metadata_json, "metadata.json")
+                    _add(tar, bounds_csv, "bounds.csv")
+                    _add(tar, coverage_gpkg, "coverage.gpkg")
+                    for name in names:
+                        _add(tar, store / name, f"files/{name}")
+            finally:
+                digest = writer.finish()
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a tarball is most of a source's bytes again: leave no partial one
+        raise
     os.replace(tmp, tar_path)
     md5_path.write_text(f"{digest} {tar_path.name}\n")
     return digest
