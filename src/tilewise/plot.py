@@ -27,12 +27,12 @@ def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
     patches, area_km2, projected = [], 0.0, True
     for crs_text, geoms in _coverage_by_crs(rows).items():
         crs = CRS.from_user_input(crs_text)
-        merged = shapely.union_all(geoms)
         projected &= crs.is_projected
-        area_km2 += shapely.area(merged) / 1e6 if crs.is_projected else 0.0
-        # what an 800 px map can show: simplify to about a pixel, then reproject the few vertices left
-        tolerance = max(1e-9, _extent(merged) / 1000)
-        shown = shapely.segmentize(shapely.simplify(merged, tolerance), tolerance * 50)
+        area_km2 += _union_area(geoms) / 1e6 if crs.is_projected else 0.0
+        # what an 800 px map can show: simplify to about a pixel, then union and reproject the few
+        # vertices left (the exact union of pixel-edged polygons costs ten times more)
+        tolerance = max(1e-9, _extent(shapely.total_bounds(geoms)) / 1000)
+        shown = shapely.segmentize(shapely.union_all(shapely.simplify(geoms, tolerance)), tolerance * 50)
         if crs.to_epsg() != 3857:
             t = Transformer.from_crs(crs, 3857, always_xy=True)
             shown = shapely.transform(shown, lambda xy, t=t: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
@@ -83,6 +83,19 @@ def _patch(poly: shapely.Polygon) -> PathPatch:
     return PathPatch(MplPath(verts, codes))
 
 
-def _extent(geom: shapely.Geometry) -> float:
-    xmin, ymin, xmax, ymax = geom.bounds if not geom.is_empty else (0, 0, 0, 0)
-    return max(xmax - xmin, ymax - ymin)
+def _extent(bounds) -> float:
+    xmin, ymin, xmax, ymax = bounds
+    return float(max(xmax - xmin, ymax - ymin)) if np.all(np.isfinite(bounds)) else 0.0
+
+
+def _union_area(geoms: list) -> float:
+    """The exact area of the union, without the union: polygons whose interiors meet no other one
+    (tiles that only share edges) add their own areas; only the others are unioned."""
+    geoms = np.asarray(geoms)
+    tree = shapely.STRtree(geoms)
+    meet = set(zip(*tree.query(geoms, predicate="intersects"), strict=True))
+    touch = set(zip(*tree.query(geoms, predicate="touches"), strict=True))
+    overlapping = sorted({i for a, b in meet - touch if a != b for i in (a, b)})
+    alone = np.setdiff1d(np.arange(len(geoms)), overlapping)
+    overlap_area = shapely.area(shapely.union_all(geoms[overlapping])) if overlapping else 0.0
+    return float(shapely.area(geoms[alone]).sum() + overlap_area)

@@ -1,0 +1,39 @@
+"""The coverage map without Snakemake: its covered area is the exact area of the union."""
+
+import json
+
+import pytest
+import shapely
+
+from tilewise.plot import _union_area, plot_coverage
+
+
+def staircase(x0: float, steps: int = 50) -> shapely.Polygon:
+    """A 100 × 100 tile at x0 whose top edge is a pixel staircase (like a ragged nodata collar)."""
+    top = [(x0 + i * 2 + dx, 100 - (i % 3)) for i in range(steps) for dx in (0, 2)]
+    return shapely.Polygon([(x0, 0), (x0 + 100, 0), *reversed(top)])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],  # tiles that only share edges
+        [shapely.box(150, 10, 250, 60)],  # one overlapping two tiles
+        [shapely.box(20, 20, 30, 30)],  # one inside another
+    ],
+)
+def test_union_area_is_exact(extra):
+    geoms = [staircase(x) for x in (0, 100, 200)] + extra
+    assert _union_area(geoms) == pytest.approx(shapely.union_all(geoms).area, rel=1e-12)
+
+
+def test_map_of_ledgers(tmp_path):
+    outputs = [
+        {"left": x, "bottom": 0, "right": x + 100, "top": 100, "crs": "EPSG:3857", "coverage_wkb": staircase(x).wkb_hex}
+        for x in (0, 100)
+    ]
+    ledger = tmp_path / "0000.json"
+    ledger.write_text(json.dumps({"files": [{"status": "ok", "outputs": outputs}, {"status": "failed"}]}))
+    png = tmp_path / "map" / "coverage.png"
+    plot_coverage("s", [ledger], png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
