@@ -20,7 +20,7 @@ $(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
 
 ## run: the demo source and the demo state end to end (data generated locally, no network)
 run: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --config source=demo state=demo
 
 ## test: the test suite (unit tests and real snakemake runs)
 test: $(BIN)/.installed
@@ -47,4 +47,4 @@ lock:
 	rm .freeze
 
 clean:
-	rm -rf source-store polygon-store tar-store reports work results logs .snakemake
+	rm -rf source-store polygon-store tar-store reports work results resources logs benchmarks .snakemake

@@ -1,11 +1,15 @@
 # tilewise: Mapterhorn-compatible source preparation and state-level parcel biomass.
-# Run: snakemake --cores 8 --config source=NAME   (see README.md)
+# Run: snakemake --cores 8 --config source=NAME catalog=FOLDER, or state=NAME   (see README.md)
 
 import os
+import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# the workflow's own package, also where it is not installed (scripts/_paths.py does the same for jobs)
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
@@ -29,10 +33,12 @@ include: "rules/postgis.smk"
 
 onsuccess:
     release_rate_limiter_timer()
+    print_run_end(log, failed=False)
 
 
 onerror:
     release_rate_limiter_timer()
+    print_run_end(log, failed=True)
 
 
 rule all:

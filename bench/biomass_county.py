@@ -21,12 +21,15 @@ import shapely
 from rasterio.transform import from_origin
 
 from tilewise.biomass.county import CountyInputs, S2Tile, process_county
-from tilewise.biomass.demo_state import crop_code, fia, landcover
 from tilewise.biomass.forest import plot_densities
-from tilewise.biomass.grids import s2_footprint, to_crs
+from tilewise.biomass.grids import s2_footprint
 from tilewise.biomass.tiles import convert_tile
-from tilewise.download import DownloadSettings
-from tilewise.rasters import write_band
+from tilewise.shared.geometry import to_crs
+from tilewise_demo.rasters import write_band
+from tilewise_demo.state import crop_code, fia, landcover
+
+import _support_path  # noqa: F401 (tests/support on sys.path)
+from support.config import defaults, download_settings
 
 TILE = "16TCK"
 SIDE_M = 40_000  # the county: 40 km × 40 km in the middle of the tile (1,600 km², like a large Illinois county)
@@ -96,7 +99,7 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     converted = {}
     for key, path in originals.items():
         converted[key] = work / f"{key}.tif"
-        convert_tile(str(path), converted[key], work / f"{key}.json", "DEFLATE", DownloadSettings())
+        convert_tile(str(path), converted[key], work / f"{key}.json", "DEFLATE", download_settings(), tiles_dir=work)
     timings["convert_and_verify_s"] = time.perf_counter() - t
 
     # parcels: a survey grid of cells split into strips, in lon/lat like county parcel layers
@@ -117,7 +120,10 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     fia(work)
     plots = plot_densities(pd.read_csv(work / "fia" / "PLOT.csv"), pd.read_csv(work / "fia" / "TREE.csv"))
     s2 = S2Tile(TILE, "20240815", -1000.0, {b: converted[b] for b in ("B02", "B03", "B04", "B08", "SCL")})
-    inputs = CountyInputs(parcels, [converted["WC"]], [converted["CDL"]], [s2], plots)
+    biomass = defaults()["biomass"]
+    inputs = CountyInputs(
+        parcels, [converted["WC"]], [converted["CDL"]], [s2], plots, biomass["fia_radius_km"], biomass["idw_power"]
+    )
     return inputs, timings
 
 

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import yaml
 
-from tilewise.catalog import write_entry
-from tilewise.crash import partial_files, resume, run_killed
-from tilewise.demo import geotiff_bytes
-from tilewise.runner import snakemake_cmd
+from tilewise_demo.source import geotiff_bytes
+
+import _support_path  # noqa: F401 (tests/support on sys.path)
+from support.catalog import write_entry
+from support.crash import partial_files, resume, run_killed
+from support.snakemake import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -44,10 +44,12 @@ import shapely
 from rasterio.features import shapes
 from rasterio.transform import from_origin
 
-from tilewise.catalog import write_entry
-from tilewise.demo import ragged_collar, terrain
-from tilewise.recipe import MAPTERHORN_COG_OPTIONS
-from tilewise.runner import snakemake_cmd
+from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+from tilewise_demo.source import ragged_collar, terrain
+
+import _support_path  # noqa: F401 (tests/support on sys.path)
+from support.catalog import write_entry
+from support.snakemake import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 NODATA = -9999.0

@@ -6,9 +6,9 @@ rule process_county:
         index=state_index_dir,
         tiles=county_tile_files,
     output:
-        parcels="results/states/{state}/counties/{county}.parquet",
-        crops="results/states/{state}/counties/{county}.crops.parquet",
-        stats="results/states/{state}/counties/{county}.stats.json",
+        parcels=COUNTY_PARCELS,
+        crops=COUNTY_CROPS,
+        stats=COUNTY_STATS,
     log:
         "logs/process_county/{state}/{county}.log",
     priority: lambda wildcards: county_parcels(wildcards)
@@ -16,8 +16,8 @@ rule process_county:
         "../envs/tilewise.yaml"
     threads: 2
     params:
-        tiles=lambda wildcards: county_tile_table(wildcards),
-        fia_radius_km=config["biomass"]["fia_radius_km"],
-        idw_power=config["biomass"]["idw_power"],
+        tiles=county_tile_table,
+        fia_radius_km=BIOMASS.fia_radius_km,
+        idw_power=BIOMASS.idw_power,
     script:
         "../scripts/process_county.py"

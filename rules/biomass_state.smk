@@ -4,19 +4,19 @@
 rule summarize_state:
     input:
         index=state_index_dir,
-        parcels=lambda wildcards: county_outputs(wildcards, "parquet"),
-        stats=lambda wildcards: county_outputs(wildcards, "stats.json"),
+        parcels=lambda wildcards: county_outputs(wildcards, COUNTY_PARCELS),
+        stats=lambda wildcards: county_outputs(wildcards, COUNTY_STATS),
     output:
-        parquet="results/states/{state}/parcels.parquet",
-        gpkg="results/states/{state}/parcels.gpkg",
+        parquet=STATE_PARCELS,
+        gpkg=STATE_PARCELS_GPKG,
         summary=report(
-            "results/states/{state}/county_summary.csv",
+            COUNTY_SUMMARY,
             caption="../report/county_summary.rst",
             category="Biomass",
             subcategory="{state}",
         ),
         png=report(
-            "results/states/{state}/biomass_map.png",
+            BIOMASS_MAP,
             caption="../report/biomass_map.rst",
             category="Biomass",
             subcategory="{state}",
@@ -31,18 +31,16 @@ rule summarize_state:
 
 rule state_done:
     input:
-        parcels=lambda wildcards: county_outputs(wildcards, "parquet"),
-        summary="results/states/{state}/county_summary.csv",
-        manifests=state_tile_manifests,
+        parcels=lambda wildcards: county_outputs(wildcards, COUNTY_PARCELS),
+        summary=COUNTY_SUMMARY,
+        manifests=lambda wildcards: state_tiles(wildcards, TILE_MANIFEST),
     output:
-        "results/states/{state}/DONE.json",
+        STATE_DONE,
     log:
         "logs/state_done/{state}.log",
     conda:
         "../envs/tilewise.yaml"
     params:
-        tiles=lambda wildcards, input: [
-            m[: -len(".json")] + ".tif" for m in input.manifests
-        ],
+        tiles=lambda wildcards: state_tiles(wildcards, TILE),
     script:
         "../scripts/state_done.py"

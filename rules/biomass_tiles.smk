@@ -6,8 +6,8 @@ rule convert_tile:
         index=state_index_dir,
         original=local_tile_original,
     output:
-        tif=temp("results/states/{state}/tiles/{product}/{key}.tif"),
-        manifest="results/states/{state}/tiles/{product}/{key}.json",
+        tif=temp(TILE),
+        manifest=TILE_MANIFEST,
     log:
         "logs/convert_tile/{state}/{product}/{key}.log",
     conda:
@@ -16,7 +16,8 @@ rule convert_tile:
         net=1,
     params:
         href=lambda wildcards: tile_row(wildcards)["href"],
-        codec=config["biomass"]["tile_codec"],
+        codec=BIOMASS.tile_codec,
         download=config["download"],
+        tiles_dir=lambda wildcards: TILES.format(state=wildcards.state),
     script:
         "../scripts/convert_tile.py"

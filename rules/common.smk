@@ -1,4 +1,4 @@
-# Helpers only (no rules): config validation, the parse-time plan, and path functions.
+# Helpers only (no rules): config validation, the parse-time plan, output paths, input functions.
 import sys
 import threading
 from pathlib import Path
@@ -6,17 +6,27 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
-from tilewise.errors import TilewiseError
-from tilewise.plan import plan_sources
+from tilewise.biomass import state_index
+from tilewise.shared.errors import TilewiseError
+from tilewise.sources.plan import catalog_folder, plan_sources
 
 validate(config, "../config/schema.yaml")
 
-CATALOG = Path(config["catalog"] or Path(workflow.basedir) / "catalog").resolve()
+CATALOG = catalog_folder(config, Path(workflow.basedir))
 try:
     PLANS = plan_sources(config, CATALOG)
-    STATES = biomass_plan.state_names(config)
+    STATES = biomass_plan.state_inputs(config)
+    BIOMASS = biomass_plan.BiomassSettings.from_config(config)
+    POSTGIS = biomass_plan.postgis_settings(config)
 except TilewiseError as err:
     sys.exit(f"tilewise: {err}")
+
+if not PLANS and not STATES:
+    print(
+        "tilewise: nothing selected. Name a source (--config source=NAME catalog=FOLDER) or a state "
+        "(--config state=NAME); `make run` runs both demos.",
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:
@@ -28,6 +38,32 @@ wildcard_constraints:
     key=r"[^/]+",
 
 
+# Output paths: decided here once; rules, input functions and scripts take them from here.
+LEDGER = "work/{source}/chunks/{chunk}.json"
+SCRATCH = "work/{source}/scratch/{chunk}"
+STORE = "source-store/{source}"
+BOUNDS = "source-store/{source}/bounds.csv"
+COVERAGE = "polygon-store/{source}.gpkg"
+FAILURES = "reports/{source}/failures.csv"
+COVERAGE_MAP = "reports/{source}/coverage.png"
+TARBALL = "tar-store/{source}.tar"
+TARBALL_MD5 = "tar-store/{source}.tar.md5"
+STATE_INDEX = "results/states/{state}/index"
+TILES = "results/states/{state}/tiles"
+TILE = "results/states/{state}/tiles/{product}/{key}.tif"
+TILE_MANIFEST = "results/states/{state}/tiles/{product}/{key}.json"
+COUNTY_PARCELS = "results/states/{state}/counties/{county}.parquet"
+COUNTY_CROPS = "results/states/{state}/counties/{county}.crops.parquet"
+COUNTY_STATS = "results/states/{state}/counties/{county}.stats.json"
+STATE_PARCELS = "results/states/{state}/parcels.parquet"
+STATE_PARCELS_GPKG = "results/states/{state}/parcels.gpkg"
+COUNTY_SUMMARY = "results/states/{state}/county_summary.csv"
+BIOMASS_MAP = "results/states/{state}/biomass_map.png"
+STATE_DONE = "results/states/{state}/DONE.json"
+POSTGIS_LOAD = "results/states/{state}/postgis_load.json"
+DEMO_STATE_DATA = "resources/demo_state"
+
+
 def release_rate_limiter_timer():
     """Snakemake's job rate limiter leaves a 1 s threading.Timer (not a daemon) behind, and the
     interpreter waits for it before exiting: cancelling it saves about a second per run (measured).
@@ -37,16 +73,15 @@ def release_rate_limiter_timer():
             thread.cancel()
 
 
+# --- sources ---
+
+
 def plan(wildcards):
     return PLANS[wildcards.source]
 
 
 def chunk_ledgers(wildcards):
-    return expand(
-        "work/{source}/chunks/{chunk}.json",
-        source=wildcards.source,
-        chunk=plan(wildcards).chunk_ids(),
-    )
+    return expand(LEDGER, source=wildcards.source, chunk=plan(wildcards).chunk_ids())
 
 
 def license_pdf(wildcards):
@@ -60,13 +95,9 @@ def metadata_json(wildcards):
 def source_targets():
     targets = []
     for name, source_plan in PLANS.items():
-        targets += [
-            f"source-store/{name}/bounds.csv",
-            f"polygon-store/{name}.gpkg",
-            f"reports/{name}/coverage.png",
-        ]
+        targets += [p.format(source=name) for p in (BOUNDS, COVERAGE, COVERAGE_MAP)]
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
-            targets += [f"tar-store/{name}.tar", f"tar-store/{name}.tar.md5"]
+            targets += [TARBALL.format(source=name), TARBALL_MD5.format(source=name)]
         else:
             print(
                 f"tilewise: {source_plan.source.folder / 'LICENSE.pdf'} is missing: source {name!r} is "
@@ -79,23 +110,14 @@ def source_targets():
 # --- biomass ---
 
 
-def state_inputs_of(state):
-    return biomass_plan.state_inputs(config, state, CATALOG)
-
-
-def local_state_inputs(wildcards):
-    return biomass_plan.local_state_files(state_inputs_of(wildcards.state))
-
-
 def state_index_dir(wildcards):
     return checkpoints.index_state.get(state=wildcards.state).output[0]
 
 
 def tile_row(wildcards):
-    tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
     return next(
         t
-        for t in tiles
+        for t in state_index.read_tiles(state_index_dir(wildcards))
         if (t["product"], t["key"]) == (wildcards.product, wildcards.key)
     )
 
@@ -106,9 +128,14 @@ def local_tile_original(wildcards):
 
 
 def county_tile_table(wildcards):
-    rows = biomass_plan.county_tiles(state_index_dir(wildcards), wildcards.county)
+    rows = state_index.county_tiles(state_index_dir(wildcards), wildcards.county)
     return [
-        {**r, "path": biomass_plan.tile_path(wildcards.state, r["product"], r["key"])}
+        {
+            **r,
+            "path": TILE.format(
+                state=wildcards.state, product=r["product"], key=r["key"]
+            ),
+        }
         for r in rows
     ]
 
@@ -118,36 +145,70 @@ def county_tile_files(wildcards):
 
 
 def county_parcels(wildcards):
-    counties = biomass_plan.read_counties(state_index_dir(wildcards))
+    counties = state_index.read_counties(state_index_dir(wildcards))
     return next(
         int(c["parcels"]) for c in counties if c["county_fips"] == wildcards.county
     )
 
 
-def county_outputs(wildcards, ext):
-    counties = biomass_plan.read_counties(state_index_dir(wildcards))
+def county_outputs(wildcards, pattern):
+    counties = state_index.read_counties(state_index_dir(wildcards))
     return [
-        f"results/states/{wildcards.state}/counties/{c['county_fips']}.{ext}"
-        for c in counties
+        pattern.format(state=wildcards.state, county=c["county_fips"]) for c in counties
     ]
 
 
-def state_tile_manifests(wildcards):
-    tiles = biomass_plan.read_tiles(state_index_dir(wildcards))
+def state_tiles(wildcards, pattern):
     return [
-        biomass_plan.tile_path(wildcards.state, t["product"], t["key"], "json")
-        for t in tiles
+        pattern.format(state=wildcards.state, product=t["product"], key=t["key"])
+        for t in state_index.read_tiles(state_index_dir(wildcards))
     ]
 
 
 def state_targets():
     return [
-        f"results/states/{s}/{name}"
+        pattern.format(state=s)
         for s in STATES
-        for name in (
-            "DONE.json",
-            "parcels.parquet",
-            "county_summary.csv",
-            "biomass_map.png",
-        )
+        for pattern in (STATE_DONE, STATE_PARCELS, COUNTY_SUMMARY, BIOMASS_MAP)
     ]
+
+
+# --- the end of a run ---
+
+
+def print_run_end(snakemake_log, failed):
+    """Per source and state: what was done and where it is; on failure, each failed job's reason."""
+    from tilewise.biomass.summary import state_lines
+    from tilewise.shared.run_end import failure_lines
+    from tilewise.sources.summary import source_lines
+
+    lines = []
+    for name, source_plan in PLANS.items():
+        ledgers = [
+            Path(p) for p in expand(LEDGER, source=name, chunk=source_plan.chunk_ids())
+        ]
+        outputs = {
+            what: Path(pattern.format(source=name))
+            for what, pattern in (
+                ("tarball", TARBALL),
+                ("bounds", BOUNDS),
+                ("coverage", COVERAGE),
+                ("map", COVERAGE_MAP),
+                ("failures", FAILURES),
+            )
+        }
+        lines += source_lines(name, ledgers, outputs)
+    for name in STATES:
+        lines += state_lines(
+            name,
+            Path(STATE_INDEX.format(state=name)),
+            COUNTY_PARCELS.format(state=name, county="{county}"),
+            Path(STATE_DONE.format(state=name)),
+        )
+    logs = (
+        [snakemake_log] if isinstance(snakemake_log, str) else list(snakemake_log or [])
+    )
+    if failed and logs:  # Snakemake hands over its log file(s); the last is this run's
+        lines += ["", "What failed, and why:"] + failure_lines(Path(logs[-1]))
+    if lines:
+        print("\n".join(["", "tilewise summary", *lines]), file=sys.stderr)

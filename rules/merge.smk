@@ -5,10 +5,10 @@ rule merge_source:
     input:
         ledgers=chunk_ledgers,
     output:
-        bounds="source-store/{source}/bounds.csv",
-        coverage="polygon-store/{source}.gpkg",
+        bounds=BOUNDS,
+        coverage=COVERAGE,
         failures=report(
-            "reports/{source}/failures.csv",
+            FAILURES,
             caption="../report/failures.rst",
             category="Sources",
             subcategory="{source}",
@@ -20,6 +20,7 @@ rule merge_source:
     conda:
         "../envs/tilewise.yaml"
     params:
+        store=lambda wildcards, output: os.path.dirname(output.bounds),
         coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     script:
         "../scripts/merge_source.py"

@@ -6,7 +6,7 @@ rule plot_coverage:
         ledgers=chunk_ledgers,
     output:
         png=report(
-            "reports/{source}/coverage.png",
+            COVERAGE_MAP,
             caption="../report/coverage.rst",
             category="Sources",
             subcategory="{source}",

@@ -3,16 +3,16 @@
 
 rule load_postgis:
     input:
-        parcels=lambda wildcards: county_outputs(wildcards, "parquet"),
+        parcels=lambda wildcards: county_outputs(wildcards, COUNTY_PARCELS),
     output:
-        "results/states/{state}/postgis_load.json",
+        POSTGIS_LOAD,
     log:
         "logs/load_postgis/{state}.log",
     conda:
         "../envs/tilewise.yaml"
     params:
-        dsn=config["postgis"]["dsn"],
-        schema=config["postgis"]["schema"],
-        table=config["postgis"]["table"],
+        dsn=POSTGIS["dsn"],
+        schema=POSTGIS["schema"],
+        table=POSTGIS["table"],
     script:
         "../scripts/load_postgis.py"

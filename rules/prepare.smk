@@ -5,7 +5,7 @@ rule prepare_chunk:
     input:
         lambda wildcards: plan(wildcards).local_inputs(wildcards.chunk),
     output:
-        ledger="work/{source}/chunks/{chunk}.json",
+        ledger=LEDGER,
     log:
         "logs/prepare_chunk/{source}/{chunk}.log",
     benchmark:
@@ -15,7 +15,7 @@ rule prepare_chunk:
     conda:
         "../envs/tilewise.yaml"
     resources:
-        net=lambda wildcards: plan(wildcards).settings["download"]["connections"],
+        net=lambda wildcards: plan(wildcards).settings.download["connections"],
     params:
         # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
         files=lambda wildcards: [
@@ -24,10 +24,10 @@ rule prepare_chunk:
         ],
         entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
         recipe=lambda wildcards: plan(wildcards).source.recipe.as_dict(),
-        download=lambda wildcards: plan(wildcards).settings["download"],
+        download=lambda wildcards: plan(wildcards).settings.download,
         unpack=config["unpack"],
-        store="source-store/{source}",
-        scratch="work/{source}/scratch/{chunk}",
+        store=STORE,
+        scratch=SCRATCH,
     message:
         "{wildcards.source}: chunk {wildcards.chunk}"
     script:

@@ -5,12 +5,12 @@ rule build_tarball:
     input:
         license=license_pdf,
         metadata=metadata_json,
-        bounds="source-store/{source}/bounds.csv",
-        coverage="polygon-store/{source}.gpkg",
-        failures="reports/{source}/failures.csv",
+        bounds=BOUNDS,
+        coverage=COVERAGE,
+        failures=FAILURES,
     output:
-        tar="tar-store/{source}.tar",
-        md5="tar-store/{source}.tar.md5",
+        tar=TARBALL,
+        md5=TARBALL_MD5,
     log:
         "logs/build_tarball/{source}.log",
     benchmark:
@@ -18,6 +18,7 @@ rule build_tarball:
     conda:
         "../envs/tilewise.yaml"
     params:
-        allow_incomplete=lambda wildcards: plan(wildcards).settings["allow_incomplete"],
+        store=lambda wildcards, input: os.path.dirname(input.bounds),
+        allow_incomplete=lambda wildcards: plan(wildcards).settings.allow_incomplete,
     script:
         "../scripts/build_tarball.py"

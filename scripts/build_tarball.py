@@ -1,11 +1,12 @@
 """Rule build_tarball: the reproducible tarball of one source and its md5."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
-from tilewise.tarball import build_tarball
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
+from tilewise.sources.tarball import build_tarball
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
@@ -16,7 +17,7 @@ build_tarball(
     bounds_csv=Path(smk.input.bounds),
     coverage_gpkg=Path(smk.input.coverage),
     failures_csv=Path(smk.input.failures),
-    store=Path(smk.input.bounds).parent,
+    store=Path(smk.params.store),
     tar_path=Path(smk.output.tar),
     md5_path=Path(smk.output.md5),
     allow_incomplete=smk.params.allow_incomplete,

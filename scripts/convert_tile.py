@@ -1,12 +1,13 @@
 """Rule convert_tile: one tile as a verified, internally tiled, lossless COG."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
 from tilewise.biomass.tiles import convert_tile
-from tilewise.download import DownloadSettings
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
+from tilewise.shared.download import DownloadSettings
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
@@ -16,4 +17,5 @@ convert_tile(
     Path(smk.output.manifest),
     smk.params.codec,
     DownloadSettings.from_config(smk.params.download),
+    tiles_dir=Path(smk.params.tiles_dir),
 )

@@ -1,11 +1,12 @@
 """Rule generate_demo_data: write the demo source's synthetic data (no network)."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
-from tilewise.demo import demo_files, generate
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
+from tilewise_demo.source import demo_files, generate
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)

@@ -1,11 +1,12 @@
 """Rule generate_demo_state: write the demo state's synthetic inputs (no network)."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
-from tilewise.biomass.demo_state import generate
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
+from tilewise_demo.state import generate
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)

@@ -1,12 +1,14 @@
 """Rule index_state: counties, parcels per county, needed tiles and FIA plot densities of one state."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
+from tilewise.biomass.plan import StateInputs
 from tilewise.biomass.tile_index import index_state
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
-index_state(smk.params.inputs, Path(smk.output[0]), Path(smk.params.base))
+index_state(StateInputs.from_params(smk.params.inputs), Path(smk.output[0]))

@@ -1,12 +1,13 @@
 """Rule load_postgis: the state's parcels into PostGIS, one transaction per county, idempotent."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 import json
 from pathlib import Path
 
-from tilewise import job
 from tilewise.biomass.postgis import load_state
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)

@@ -1,15 +1,16 @@
 """Rule prepare_chunk: every file of one chunk, end to end; writes the chunk's ledger."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
-from tilewise.catalog import FileEntry
-from tilewise.download import DownloadSettings
-from tilewise.prepare import ChunkJob, run_chunk
-from tilewise.recipe import Recipe
-from tilewise.unpack import UnpackLimits
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
+from tilewise.shared.download import DownloadSettings
+from tilewise.sources.catalog import FileEntry
+from tilewise.sources.prepare import ChunkJob, run_chunk
+from tilewise.sources.recipe import Recipe
+from tilewise.sources.unpack import UnpackLimits
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
@@ -24,7 +25,6 @@ run_chunk(
         scratch=Path(smk.params.scratch),
         ledger=Path(smk.output.ledger),
         download=DownloadSettings.from_config(smk.params.download),
-        connections=smk.params.download["connections"],
         limits=UnpackLimits.from_config(smk.params.unpack),
     )
 )

@@ -1,14 +1,20 @@
 """Rule state_done: the DONE record, written only when every county of the state succeeded."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 import json
 from pathlib import Path
 
-from tilewise import job
 from tilewise.biomass.state import done_record
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
-record = done_record(smk.wildcards.state, smk.input.parcels, smk.input.manifests, smk.params.tiles)
+record = done_record(
+    smk.wildcards.state,
+    [Path(p) for p in smk.input.parcels],
+    [Path(p) for p in smk.input.manifests],
+    [Path(p) for p in smk.params.tiles],
+)
 Path(smk.output[0]).write_text(json.dumps(record, indent=1))

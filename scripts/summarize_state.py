@@ -1,18 +1,19 @@
 """Rule summarize_state: all parcels of the state, the county summary and the biomass map."""
 
+import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
+
+# isort: split
 from pathlib import Path
 
-from tilewise import job
 from tilewise.biomass.state import summarize_state
-
-import _paths  # noqa: F401 (tilewise importable under --sdm conda)
+from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
 summarize_state(
     [Path(p) for p in smk.input.parcels],
     [Path(p) for p in smk.input.stats],
-    Path(smk.input.index) / "counties.csv",
+    Path(smk.input.index),
     Path(smk.output.parquet),
     Path(smk.output.gpkg),
     Path(smk.output.summary),

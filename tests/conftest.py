@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tilewise.runner import snakemake_cmd
-
-from httpserver import Server, start
+from support.httpserver import Server, start
+from support.snakemake import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TILEWISE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -63,7 +64,8 @@ def illinois_catalog(tmp_path):
 def test_tile_selection_for_real_illinois_counties(tmp_path):
     counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
     assert len(counties) == 102
-    chosen = select_sentinel2(counties, illinois_catalog(tmp_path), None)
+    catalog = illinois_catalog(tmp_path)
+    chosen = select_sentinel2(counties, pd.read_csv(catalog, dtype=str), catalog.parent, None)
     b04 = chosen[chosen["band"] == "B04"].set_index("tile")["counties"].str.split()
     mclean = sorted(t for t, users in b04.items() if "17113" in users)
     expected = sorted(f["properties"]["tile"] for f in illinois_grid() if f["properties"]["intersects_mclean_county"])
@@ -104,6 +106,6 @@ def test_template_catalog_covers_the_tiles_of_real_counties():
     counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
     mclean = counties[counties["county_fips"] == "17113"]
     cat = catalog_from_template(mclean, "https://x/{tile}/{date}/{band}.tif", "20240815", "05.11")
-    chosen = select_sentinel2(mclean, cat, "20240815")
+    chosen = select_sentinel2(mclean, cat, Path("."), "20240815")
     assert sorted(chosen["tile"].unique()) == ["16TBK", "16TBL", "16TCK", "16TCL"]
     assert chosen["href"].str.match(r"https://x/16T[BC][KL]/20240815/(B0[2348]|SCL)\.tif").all()

@@ -7,8 +7,8 @@ import shapely
 from pyproj import CRS
 
 from tilewise.biomass import crops, indices
-from tilewise.biomass.county import confidence
 from tilewise.biomass.forest import idw_densities, plot_densities
+from tilewise.biomass.quality import confidence
 from tilewise.biomass.zonal import class_areas, mean_std_count
 
 UTM = CRS.from_epsg(32616).to_wkt()

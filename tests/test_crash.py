@@ -16,12 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tilewise.crash import partial_files, resume, run_killed
-from tilewise.runner import snakemake_cmd
-
 from conftest import REPO
-from httpserver import Server, start
-from workflow_helpers import make_entry, md5, serve_tiles
+from support.catalog import make_entry, md5, serve_tiles
+from support.crash import partial_files, resume, run_killed
+from support.httpserver import Server, start
+from support.snakemake import snakemake_cmd
 
 pytestmark = pytest.mark.workflow
 SOURCE_TRIALS = int(os.environ.get("TILEWISE_CRASH_TRIALS", 14))
@@ -69,9 +68,8 @@ def test_source_pipeline_survives_sigkill(source_case, trial):
 @pytest.fixture(scope="module")
 def state_case(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash_state")
-    shutil.copytree(REPO / "catalog" / "demo", root / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     cfg = root / "state.yaml"
-    cfg.write_text(yaml.safe_dump({"catalog": str(root / "catalog"), "source": [], "state": "demo"}))
+    cfg.write_text(yaml.safe_dump({"state": "demo"}))
     clean = root / "clean"
     subprocess.run(snakemake_cmd(REPO, clean, "--configfile", str(cfg)), check=True, capture_output=True)
     return root, cfg, clean

@@ -1,11 +1,10 @@
 """The coverage map without Snakemake: its covered area is the exact area of the union."""
 
-import json
-
 import pytest
 import shapely
 
-from tilewise.plot import _union_area, plot_coverage
+from tilewise.sources import ledger
+from tilewise.sources.plot import _union_area, plot_coverage
 
 
 def staircase(x0: float, steps: int = 50) -> shapely.Polygon:
@@ -32,8 +31,8 @@ def test_map_of_ledgers(tmp_path):
         {"left": x, "bottom": 0, "right": x + 100, "top": 100, "crs": "EPSG:3857", "coverage_wkb": staircase(x).wkb_hex}
         for x in (0, 100)
     ]
-    ledger = tmp_path / "0000.json"
-    ledger.write_text(json.dumps({"files": [{"status": "ok", "outputs": outputs}, {"status": "failed"}]}))
+    path = tmp_path / "0000.json"
+    ledger.write(path, ledger.Ledger("s", "0000", {}, [{"status": "ok", "outputs": outputs}, {"status": "failed"}]))
     png = tmp_path / "map" / "coverage.png"
-    plot_coverage("s", [ledger], png)
+    plot_coverage("s", [path], png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000

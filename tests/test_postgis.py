@@ -1,14 +1,13 @@
 """The optional PostGIS load, against a real PostgreSQL with PostGIS started here."""
 
-import shutil
 
 import geopandas as gpd
 import psycopg
 import pytest
 import yaml
-from services import PostGIS
 
-from conftest import REPO, snakemake
+from conftest import snakemake
+from support.services import PostGIS
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/states/demo/postgis_load.json"
@@ -22,18 +21,9 @@ def postgis():
 
 
 def test_state_loads_into_postgis_idempotently(tmp_path, postgis):
-    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     cfg = tmp_path / "pg.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "catalog": str(tmp_path / "catalog"),
-                "source": [],
-                "state": "demo",
-                "postgis": {"dsn": postgis.dsn, "schema": "tilewise", "table": "parcel_biomass"},
-            }
-        )
-    )
+    settings = {"dsn": postgis.dsn, "schema": "tilewise", "table": "parcel_biomass"}
+    cfg.write_text(yaml.safe_dump({"state": "demo", "postgis": settings}))
     work = tmp_path / "run"
     snakemake(work, TARGET, "--configfile", str(cfg))
     counties = [gpd.read_parquet(p) for p in sorted((work / "results/states/demo/counties").glob("99???.parquet"))]

@@ -3,12 +3,13 @@ import pytest
 import rasterio
 from rasterio.transform import Affine, from_origin
 
-from tilewise.errors import FileFailure
-from tilewise.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_band, write_cog
-from tilewise.recipe import Recipe
+from tilewise.shared.errors import FileFailure
+from tilewise.sources.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_cog
+from tilewise.sources.recipe import Recipe
+from tilewise_demo.rasters import write_band
 
 from conftest import shared
-from rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
+from support.rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
 
 # Every elevation format of the shared MANIFEST, with the recipe it needs (ASC and XYZ carry no CRS).
 FORMATS = [

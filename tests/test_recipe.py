@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from tilewise.errors import CatalogError
-from tilewise.recipe import MAPTERHORN_COG_OPTIONS, Recipe, load_recipe, recipe_from_justfile, recipe_from_yaml
+from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+from tilewise.shared.errors import CatalogError
+from tilewise.sources.recipe import Recipe, load_recipe, recipe_from_justfile, recipe_from_yaml
 
 from conftest import CATALOG, shared
 

@@ -16,9 +16,9 @@ import yaml
 from tilewise.biomass.tile_index import assign_parcels
 
 from conftest import shared, snakemake
-from httpserver import Fault
-from rasterchecks import assert_mapterhorn_cog
-from workflow_helpers import make_entry, serve_tiles, zipped
+from support.catalog import make_entry, serve_tiles, zipped
+from support.httpserver import Fault
+from support.rasterchecks import assert_mapterhorn_cog
 
 pytestmark = pytest.mark.workflow
 FAST_DOWNLOADS = {

@@ -6,12 +6,11 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from services import Slurm
-
-from tilewise.runner import snakemake_cmd
 
 from conftest import REPO, snakemake
-from workflow_helpers import md5
+from support.catalog import md5
+from support.services import Slurm
+from support.snakemake import snakemake_cmd
 
 pytestmark = pytest.mark.workflow
 

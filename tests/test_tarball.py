@@ -6,9 +6,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from tilewise.errors import TilewiseError
-from tilewise.merge import FAILURE_FIELDS
-from tilewise.tarball import COPY_BUFFER, build_tarball
+from tilewise.shared.errors import TilewiseError
+from tilewise.sources.failures_csv import FIELDS as FAILURE_FIELDS
+from tilewise.sources.tarball import COPY_BUFFER, build_tarball
 
 
 @pytest.fixture

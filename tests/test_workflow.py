@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import tarfile
-import time
 import zipfile
 
 import pyogrio
@@ -15,8 +14,8 @@ import shapely
 from pyogrio.raw import read as ogr_read
 
 from conftest import REPO, shared, snakemake
-from rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
-from workflow_helpers import make_entry, md5, serve_tiles
+from support.catalog import make_entry, md5, serve_tiles
+from support.rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
 
 pytestmark = pytest.mark.workflow
 
@@ -232,9 +231,7 @@ def test_dry_run_of_a_real_large_entry_lists_its_chunk_jobs(tmp_path, source, ch
     from conftest import CATALOG
 
     shared(f"catalogs/mapterhorn/{source}/file_list.txt")
-    t0 = time.monotonic()
-    proc = snakemake(tmp_path, "-n", "--config", f"catalog={CATALOG}", f"source={source}", "state=[]")
-    assert time.monotonic() - t0 < 20
+    proc = snakemake(tmp_path, "-n", "--config", f"catalog={CATALOG}", f"source={source}")
     counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if len(line.split()) == 2)
     assert counts["prepare_chunk"] == str(chunks) and counts["merge_source"] == "1"
     # this copy of the catalog has no LICENSE.pdf: everything but the tarball is planned, and said so

@@ -19,11 +19,13 @@ import rasterio
 import shapely
 from pyproj import CRS
 
-from tilewise.biomass import crops, indices
+from tilewise.biomass import crops, indices, state_index
 from tilewise.biomass.blocks import read_touched_blocks
-from tilewise.biomass.forest import idw_densities
-from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint, to_crs
+from tilewise.biomass.forest import forest_columns
+from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
+from tilewise.biomass.quality import confidence
 from tilewise.biomass.zonal import class_areas, mean_std_count
+from tilewise.shared.geometry import to_crs
 
 M2_PER_ACRE = crops.M2_PER_ACRE
 GROUP_PX = 4096  # parcels are processed in windows of about this many pixels a side
@@ -60,8 +62,30 @@ class CountyInputs:
     cdl: list[Path]
     s2: list[S2Tile]
     fia_plots: pd.DataFrame  # from forest.plot_densities
-    fia_radius_km: float = 15.0
-    idw_power: float = 2.0
+    fia_radius_km: float
+    idw_power: float
+
+    @classmethod
+    def from_index(
+        cls, index_dir: Path, county: str, tiles: list[dict], fia_radius_km: float, idw_power: float
+    ) -> CountyInputs:
+        """A county's inputs: its parcels and the FIA plots from the state index, and `tiles` (rows of
+        the index's tile table with `path`, the converted tile to read)."""
+        s2: dict[tuple[str, str], S2Tile] = {}
+        for t in (t for t in tiles if t["product"] == "sentinel2"):
+            tile = s2.setdefault(
+                (t["tile"], t["date"]), S2Tile(t["tile"], t["date"], float(t["boa_add_offset_dn"]), {})
+            )
+            tile.bands[t["band"]] = Path(t["path"])
+        return cls(
+            parcels=state_index.read_county_parcels(index_dir, county),
+            worldcover=[Path(t["path"]) for t in tiles if t["product"] == "worldcover"],
+            cdl=[Path(t["path"]) for t in tiles if t["product"] == "cdl"],
+            s2=[s2[k] for k in sorted(s2)],
+            fia_plots=state_index.read_fia_plots(index_dir),
+            fia_radius_km=fia_radius_km,
+            idw_power=idw_power,
+        )
 
 
 @dataclass
@@ -271,7 +295,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     # crops (USDA CDL)
     cdl, cdl_valid = _class_areas_over(inp.cdl, geoms, stats, bytes_per_parcel)
     out["cdl_valid_area_acres"] = cdl_valid / M2_PER_ACRE
-    detail = _crop_detail(cdl, out["parcel_id"].to_numpy())
+    detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy())
     totals = (
         detail.groupby("row")[
             [
@@ -291,88 +315,10 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
 
     # forest (FIA plots, inverse-distance weighted)
     out["forest_area_acres"] = forest_acres
-    out = _forest(out, local, laea, inp)
+    centroids = shapely.get_coordinates(shapely.centroid(local))
+    forest = forest_columns(centroids, laea, inp.fia_plots, forest_acres.to_numpy(), inp.fia_radius_km, inp.idw_power)
+    out = out.assign(**forest)
     out["confidence_0to1"] = confidence(out, inp.fia_radius_km)
     out["read_bytes"] = bytes_per_parcel  # this parcel's share of the compressed blocks read
     result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs).set_index(index)
     return result, detail.drop(columns="row"), stats
-
-
-def _crop_detail(cdl: pd.DataFrame, parcel_ids: np.ndarray) -> pd.DataFrame:
-    rows = []
-    for code, part in cdl.groupby("cls"):
-        f = crops.crop_factors(int(code))
-        if f is None:
-            continue
-        acres = part["m2"].to_numpy() / M2_PER_ACRE
-        yield_t = acres * f.yield_short_tons_per_acre
-        residue = yield_t * f.residue_to_grain_ratio * (1 - f.residue_moisture_fraction)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "row": part["row"].to_numpy(),
-                    "parcel_id": parcel_ids[part["row"].to_numpy()],
-                    "cdl_code": int(code),
-                    "crop_name": f.name,
-                    "area_acres": acres,
-                    "crop_yield_short_tons": yield_t,
-                    "crop_residue_dry_short_tons": residue,
-                    "crop_harvestable_residue_short_tons": residue * f.harvestable_residue_fraction,
-                    "factors_from_table": int(code) in crops.CROP_TABLE,
-                }
-            )
-        )
-    cols = [
-        "row",
-        "parcel_id",
-        "cdl_code",
-        "crop_name",
-        "area_acres",
-        "crop_yield_short_tons",
-        "crop_residue_dry_short_tons",
-        "crop_harvestable_residue_short_tons",
-        "factors_from_table",
-    ]
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
-
-
-def _forest(out: pd.DataFrame, local, laea: CRS, inp: CountyInputs) -> pd.DataFrame:
-    # forest density comes from forested plots (with live trees); plots without are not forest
-    plots = inp.fia_plots[inp.fia_plots["live_trees"] > 0]
-    if plots.empty:
-        raise ValueError("the FIA tables hold no plot with live trees: no forest density can be estimated")
-    xy = shapely.get_coordinates(to_crs(shapely.points(plots[["LON", "LAT"]].to_numpy()), 4326, laea))
-    points = shapely.get_coordinates(shapely.centroid(local))
-    ag, bole = plots["aboveground_short_tons_per_acre"].to_numpy(), plots["bole_short_tons_per_acre"].to_numpy()
-    est = idw_densities(points, xy, ag, bole, inp.fia_radius_km, inp.idw_power, float(ag.mean()), float(bole.mean()))
-    acres = out["forest_area_acres"].to_numpy()
-    out["forest_aboveground_short_tons_per_acre"] = est.aboveground_short_tons_per_acre
-    out["forest_aboveground_short_tons"] = est.aboveground_short_tons_per_acre * acres
-    out["forest_bole_short_tons"] = est.bole_short_tons_per_acre * acres
-    out["forest_residue_short_tons"] = (est.aboveground_short_tons_per_acre - est.bole_short_tons_per_acre) * acres
-    out["forest_method"] = est.method
-    out["fia_plots_within_radius_count"] = est.plots_within_radius
-    out["nearest_fia_plot_km"] = est.nearest_plot_km
-    return out
-
-
-def confidence(out: pd.DataFrame, radius_km: float) -> np.ndarray:
-    """Mean of four coverage terms in [0, 1] (docs/biomass-model.md §6)."""
-    area = out["parcel_area_acres"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        landcover = np.clip(out["worldcover_valid_area_acres"].to_numpy() / area, 0, 1)
-        s2_area_acres = (
-            out["s2_valid_pixels_count"].astype(float).fillna(0).to_numpy()
-            * out["s2_pixel_area_m2"].astype(float).fillna(0).to_numpy()
-            / M2_PER_ACRE
-        )
-        imagery = np.clip(s2_area_acres / area, 0, 1)
-        crops_term = np.clip(out["cdl_valid_area_acres"].to_numpy() / area, 0, 1)
-    plots = out["fia_plots_within_radius_count"].to_numpy()
-    forest_term = np.where(
-        out["forest_area_acres"].to_numpy() <= 0,
-        1.0,
-        np.where(out["forest_method"].to_numpy() == "idw", np.minimum(plots / 3.0, 1.0), 0.25),
-    )
-    terms = np.vstack([landcover, imagery, crops_term, forest_term])
-    return np.nan_to_num(terms, nan=0.0).mean(axis=0)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 M2_PER_ACRE = 4046.8564224  # international acre
 
 
@@ -45,12 +48,13 @@ def crop_factors(code: int) -> CropFactors | None:
     return CROP_TABLE.get(code, OTHER_CROP)
 
 
-def crop_biomass(code: int, area_acres: float) -> dict | None:
-    """Yield, dry residue and harvestable residue (short tons) of `area_acres` of CDL class `code`."""
+def crop_biomass(code: int, area_acres):
+    """Yield, dry residue and harvestable residue (short tons) of `area_acres` (a number or an array)
+    of CDL class `code`; None when the class is not a crop."""
     f = crop_factors(code)
     if f is None:
         return None
-    yield_t = area_acres * f.yield_short_tons_per_acre
+    yield_t = np.multiply(area_acres, f.yield_short_tons_per_acre)
     residue_dry_t = yield_t * f.residue_to_grain_ratio * (1 - f.residue_moisture_fraction)
     return {
         "crop_name": f.name,
@@ -59,3 +63,34 @@ def crop_biomass(code: int, area_acres: float) -> dict | None:
         "crop_harvestable_residue_short_tons": residue_dry_t * f.harvestable_residue_fraction,
         "factors_from_table": code in CROP_TABLE,
     }
+
+
+DETAIL_COLUMNS = [
+    "row",
+    "parcel_id",
+    "cdl_code",
+    "crop_name",
+    "area_acres",
+    "crop_yield_short_tons",
+    "crop_residue_dry_short_tons",
+    "crop_harvestable_residue_short_tons",
+    "factors_from_table",
+]
+
+
+def crop_detail(class_areas: pd.DataFrame, parcel_ids: np.ndarray) -> pd.DataFrame:
+    """One row per parcel and crop from CDL class areas (`row`, `cls`, `m2`: parcel position, CDL
+    code, area in m²); classes that are not crops are left out."""
+    parts = []
+    for code, part in class_areas.groupby("cls"):
+        acres = part["m2"].to_numpy() / M2_PER_ACRE
+        crop = crop_biomass(int(code), acres)
+        if crop is None:
+            continue
+        rows = part["row"].to_numpy()
+        parts.append(
+            pd.DataFrame(
+                {"row": rows, "parcel_id": parcel_ids[rows], "cdl_code": int(code), "area_acres": acres, **crop}
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[DETAIL_COLUMNS] if parts else pd.DataFrame(columns=DETAIL_COLUMNS)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from tilewise.shared.geometry import to_crs
+
 LB_PER_SHORT_TON = 2000.0
 PLOT_KEYS = ["STATECD", "UNITCD", "COUNTYCD", "PLOT"]
 
@@ -85,3 +87,32 @@ def idw_densities(
             first = np.unique(pi[order], return_index=True)[1]
             nearest[pi[order][first]] = d_km[order][first]
     return ForestEstimate(ag, bole, count, nearest, method)
+
+
+def forest_columns(
+    centroids_xy_m: np.ndarray,
+    local_crs,
+    fia_plots: pd.DataFrame,
+    forest_acres: np.ndarray,
+    radius_km: float,
+    power: float,
+) -> dict[str, np.ndarray]:
+    """Per parcel (centroids in metres of `local_crs`): forest densities from the FIA plots and the
+    standing biomass of its forest acres."""
+    # forest density comes from forested plots (with live trees); plots without are not forest
+    plots = fia_plots[fia_plots["live_trees"] > 0]
+    if plots.empty:
+        raise ValueError("the FIA tables hold no plot with live trees: no forest density can be estimated")
+    xy = shapely.get_coordinates(to_crs(shapely.points(plots[["LON", "LAT"]].to_numpy()), 4326, local_crs))
+    ag, bole = plots["aboveground_short_tons_per_acre"].to_numpy(), plots["bole_short_tons_per_acre"].to_numpy()
+    est = idw_densities(centroids_xy_m, xy, ag, bole, radius_km, power, float(ag.mean()), float(bole.mean()))
+    return {
+        "forest_aboveground_short_tons_per_acre": est.aboveground_short_tons_per_acre,
+        "forest_aboveground_short_tons": est.aboveground_short_tons_per_acre * forest_acres,
+        "forest_bole_short_tons": est.bole_short_tons_per_acre * forest_acres,
+        "forest_residue_short_tons": (est.aboveground_short_tons_per_acre - est.bole_short_tons_per_acre)
+        * forest_acres,
+        "forest_method": est.method,
+        "fia_plots_within_radius_count": est.plots_within_radius,
+        "nearest_fia_plot_km": est.nearest_plot_km,
+    }

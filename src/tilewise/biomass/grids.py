@@ -10,7 +10,9 @@ from functools import lru_cache
 import mgrs
 import numpy as np
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import Geod, Transformer
+
+from tilewise.shared.geometry import to_crs
 
 S2_TILE_M = 109_800  # a Sentinel-2 tile is 109.8 km square in its UTM zone
 S2_GRID_M = 60  # and its upper-left corner sits on a 60 m grid
@@ -62,18 +64,10 @@ def s2_tiles_near(geom_lonlat: shapely.Geometry, step_deg: float = 0.05, margin_
     return sorted(ids)
 
 
-def to_crs(geom: shapely.Geometry, src: CRS | int | str, dst: CRS | int | str, densify_m: float | None = None):
-    """Reproject a geometry; densify first (in source units) so straight edges stay faithful."""
-    if densify_m:
-        geom = shapely.segmentize(geom, densify_m)
-    t = Transformer.from_crs(src, dst, always_xy=True)
-    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-
-
 def s2_footprint_lonlat(tile: str) -> shapely.Polygon:
     """The footprint in EPSG:4326 (lon/lat), edges densified every kilometre before reprojecting."""
     epsg, bounds = s2_footprint(tile)
-    return to_crs(shapely.box(*bounds), epsg, 4326, densify_m=1000)
+    return to_crs(shapely.box(*bounds), epsg, 4326, densify=1000)
 
 
 def worldcover_tiles(bounds_lonlat: tuple[float, float, float, float]) -> list[str]:

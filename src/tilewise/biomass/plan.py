@@ -1,31 +1,88 @@
-"""Paths and tables the Snakemake rules of the biomass pipeline need (kept out of the .smk files)."""
+"""The biomass pipeline's part of the config, read once into typed settings (no defaults here:
+config/config.yaml holds every default, checked against config/schema.yaml at start).
+
+Rules pass plain dicts to their scripts (`as_params()`), and scripts rebuild the typed objects, so a
+job never unpickles a tilewise class before `scripts/_paths.py` has made the package importable.
+Relative paths of a state's inputs are relative to the working directory, like every Snakemake path.
+"""
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
-from tilewise.errors import TilewiseError
+from tilewise.shared.errors import TilewiseError
+
+
+def _is_url(href: str) -> bool:
+    return "://" in href
 
 
 @dataclass(frozen=True)
 class StateInputs:
     state_fips: str
-    counties: Path
-    parcels: Path
-    sentinel2_catalog: Path | None  # a table of tile, date, band, href, processing_baseline …
+    counties: str
+    parcels: str
     worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
     cdl: tuple[str, ...]
-    fia_plot: Path
-    fia_tree: Path
-    sentinel2_date: str | None = None  # None: the latest date with all bands
-    sentinel2_template: str | None = None  # … or an href with {tile}, {date}, {band} (needs the date)
-    sentinel2_processing_baseline: str | None = None  # with the template
+    fia_plot: str
+    fia_tree: str
+    sentinel2_catalog: str | None  # a table of tile, date, band, href, processing_baseline …
+    sentinel2_template: str | None  # … or an href with {tile}, {date}, {band}
+    sentinel2_date: str | None  # None: the latest date with every band (catalog only)
+    sentinel2_processing_baseline: str | None  # with the template
+
+    @classmethod
+    def from_config(cls, entry: dict) -> StateInputs:
+        return cls(
+            state_fips=entry["fips"],
+            counties=entry["counties"],
+            parcels=entry["parcels"],
+            worldcover_template=entry["worldcover"],
+            cdl=tuple(entry["cdl"]),
+            fia_plot=entry["fia_plot"],
+            fia_tree=entry["fia_tree"],
+            sentinel2_catalog=entry.get("sentinel2_catalog"),
+            sentinel2_template=entry.get("sentinel2_template"),
+            sentinel2_date=entry.get("sentinel2_date"),
+            sentinel2_processing_baseline=entry.get("sentinel2_processing_baseline"),
+        )
+
+    def as_params(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict) -> StateInputs:
+        return cls(**{**params, "cdl": tuple(params["cdl"])})
+
+    def local_files(self) -> list[str]:
+        """Inputs on this machine that Snakemake must see (a change reruns the index)."""
+        files = [self.counties, self.parcels, self.fia_plot, self.fia_tree, self.sentinel2_catalog, *self.cdl]
+        return [f for f in files if f is not None and not _is_url(f)]
+
+
+class _Section:
+    """A settings dataclass read from one config section: every field is a key of `SECTION`."""
+
+    SECTION: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**{f.name: config[cls.SECTION][f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class BiomassSettings(_Section):
+    """The model's settings (docs/biomass-model.md) and the codec of the converted tiles."""
+
+    SECTION = "biomass"
+    fia_radius_km: float
+    idw_power: float
+    tile_codec: str
 
 
 def state_names(config: dict) -> list[str]:
-    value = config.get("state") or []
+    value = config["state"]
     names = [value] if isinstance(value, str) else list(value)
     unknown = [n for n in names if n not in config["states"]]
     if unknown:
@@ -33,43 +90,11 @@ def state_names(config: dict) -> list[str]:
     return names
 
 
-def state_inputs(config: dict, state: str, base: Path) -> StateInputs:
-    s = config["states"][state]
-    p = lambda rel: base / rel  # noqa: E731 (relative to the catalog folder)
-    return StateInputs(
-        state_fips=s["fips"],
-        counties=p(s["counties"]),
-        parcels=p(s["parcels"]),
-        sentinel2_catalog=p(s["sentinel2_catalog"]),
-        worldcover_template=s["worldcover"],
-        cdl=tuple(s["cdl"]),
-        fia_plot=p(s["fia_plot"]),
-        fia_tree=p(s["fia_tree"]),
-        sentinel2_date=s.get("sentinel2_date"),
-    )
+def state_inputs(config: dict) -> dict[str, StateInputs]:
+    """Every selected state's inputs."""
+    return {name: StateInputs.from_config(config["states"][name]) for name in state_names(config)}
 
 
-def local_state_files(inp: StateInputs) -> list[str]:
-    files = (inp.counties, inp.parcels, inp.sentinel2_catalog, inp.fia_plot, inp.fia_tree)
-    return [str(x) for x in files if x is not None]
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def read_tiles(index_dir: str | Path) -> list[dict]:
-    return _rows(Path(index_dir) / "tiles.csv")
-
-
-def read_counties(index_dir: str | Path) -> list[dict]:
-    return _rows(Path(index_dir) / "counties.csv")
-
-
-def tile_path(state: str, product: str, key: str, ext: str = "tif") -> str:
-    return f"results/states/{state}/tiles/{product}/{key}.{ext}"
-
-
-def county_tiles(index_dir: str | Path, county: str) -> list[dict]:
-    return [t for t in read_tiles(index_dir) if county in t["counties"].split()]
+def postgis_settings(config: dict) -> dict:
+    """Where `load_postgis` writes a state's parcels: dsn (never a password), schema and table."""
+    return {key: config["postgis"][key] for key in ("dsn", "schema", "table")}

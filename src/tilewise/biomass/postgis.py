@@ -17,6 +17,8 @@ import psycopg
 import shapely
 from psycopg import sql
 
+from tilewise.biomass import county_files
+
 log = logging.getLogger(__name__)
 _TYPES = {"f": "double precision", "i": "bigint", "u": "bigint", "b": "boolean", "O": "text", "U": "text"}
 
@@ -74,14 +76,15 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def load_state(dsn: str, schema: str, table: str, state: str, county_files: list[Path]) -> dict:
+def load_state(dsn: str, schema: str, table: str, state: str, county_paths: list[Path]) -> dict:
     counts = {}
     with psycopg.connect(dsn or "", autocommit=True) as conn:
-        for i, path in enumerate(sorted(county_files)):
-            frame = gpd.read_parquet(path)
+        for i, path in enumerate(sorted(county_paths)):
+            frame = county_files.read_parcels([path])
             srid = frame.crs.to_epsg() or 4326
             if i == 0:
                 ensure_table(conn, schema, table, frame, srid)
-            counts[Path(path).name.split(".")[0]] = load_county(conn, schema, table, state, frame, srid)
-            log.info("%s: %d parcels loaded into %s.%s", path, counts[Path(path).name.split(".")[0]], schema, table)
+            county = county_files.county_of(path)
+            counts[county] = load_county(conn, schema, table, state, frame, srid)
+            log.info("%s: %d parcels loaded into %s.%s", path, counts[county], schema, table)
     return {"state": state, "table": f"{schema}.{table}", "rows_per_county": counts}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,6 +10,10 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from tilewise.biomass import county_files as county_files_io  # noqa: E402
+from tilewise.biomass import state_index  # noqa: E402
+from tilewise.biomass.tiles import read_manifest  # noqa: E402
 
 SUMMED = [
     "parcel_area_acres",
@@ -26,22 +29,19 @@ SUMMED = [
 def summarize_state(
     county_files: list[Path],
     stats_files: list[Path],
-    counties_csv: Path,
+    index_dir: Path,
     out_parquet: Path,
     out_gpkg: Path,
     summary_csv: Path,
     map_png: Path,
     state: str,
 ) -> pd.DataFrame:
-    parcels = pd.concat([gpd.read_parquet(p) for p in county_files], ignore_index=True)
-    parcels = gpd.GeoDataFrame(parcels, geometry="geometry", crs=gpd.read_parquet(county_files[0]).crs)
+    parcels = county_files_io.read_parcels(county_files)
     parcels.to_parquet(out_parquet)
     parcels.to_file(out_gpkg, layer="parcels", driver="GPKG")
-    stats = pd.DataFrame(
-        [{"county_fips": Path(p).name.split(".")[0], **json.loads(Path(p).read_text())} for p in stats_files]
-    )
+    stats = county_files_io.read_stats(stats_files)
     sums = parcels.groupby("county_fips")[SUMMED].sum().reset_index()
-    names = pd.read_csv(counties_csv, dtype={"county_fips": str})[["county_fips", "name"]]
+    names = pd.DataFrame(state_index.read_counties(index_dir))[["county_fips", "name"]]
     summary = names.merge(sums, on="county_fips").merge(stats, on="county_fips")
     summary = summary[
         ["county_fips", "name", "parcels_count", *SUMMED, "processing_seconds", "read_bytes", "tile_bytes"]
@@ -74,16 +74,18 @@ def _map(parcels: gpd.GeoDataFrame, state: str, png: Path) -> None:
     plt.close(fig)
 
 
-def done_record(state: str, county_files: list[Path], manifests: list[Path], tile_paths: list[Path]) -> dict:
-    """Written only once every county succeeded (the rule's inputs say so): what was reclaimed."""
-    records = {Path(m): json.loads(Path(m).read_text()) for m in manifests}
-    remaining = [str(t) for t in tile_paths if Path(t).exists()]
-    reclaimed = sum(r["bytes"] for m, r in records.items() if not Path(str(m)[: -len(".json")] + ".tif").exists())
+def done_record(state: str, county_files: list[Path], manifests: list[Path], tiles: list[Path]) -> dict:
+    """Written only once every county succeeded (the rule's inputs say so): what was reclaimed.
+    `manifests[i]` describes the converted tile `tiles[i]`."""
+    records = [read_manifest(m) for m in manifests]
+    remaining = [str(t) for t in tiles if t.exists()]
     return {
         "state": state,
-        "counties": sorted(Path(p).name.split(".")[0] for p in county_files),
-        "tiles": sorted(Path(m).parent.name + "/" + Path(m).stem for m in manifests),
-        "converted_tile_bytes_reclaimed": reclaimed,
-        "converted_tile_bytes_peak": max((r["state_tile_bytes_after"] for r in records.values()), default=0),
+        "counties": sorted(county_files_io.county_of(p) for p in county_files),
+        "tiles": sorted(f"{t.parent.name}/{t.stem}" for t in tiles),
+        "converted_tile_bytes_reclaimed": sum(
+            r["bytes"] for r, t in zip(records, tiles, strict=True) if not t.exists()
+        ),
+        "converted_tile_bytes_peak": max((r["state_tile_bytes_after"] for r in records), default=0),
         "converted_tiles_still_on_disk": remaining,
     }

@@ -15,15 +15,16 @@ import pandas as pd
 import rasterio
 import shapely
 
+from tilewise.biomass import state_index
 from tilewise.biomass.forest import plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StateInputs
-from tilewise.errors import TilewiseError
+from tilewise.biomass.state_index import TILE_COLUMNS
+from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
-TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
 
 
 def resolve(href: str, base: Path) -> str:
@@ -119,14 +120,14 @@ def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, 
     )
 
 
-def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path | pd.DataFrame, date: str | None) -> pd.DataFrame:
-    if isinstance(catalog_path, pd.DataFrame):
-        cat, catalog_path = catalog_path, Path(".")
-    else:
-        cat = pd.read_csv(catalog_path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
+def select_sentinel2(
+    counties: gpd.GeoDataFrame, cat: pd.DataFrame, catalog_dir: Path, date: str | None
+) -> pd.DataFrame:
+    """Per Sentinel-2 tile the counties' polygons touch: the bands of its latest complete date
+    (or of `date`). Relative hrefs are relative to `catalog_dir`."""
     missing = {"tile", "date", "band", "href"} - set(cat.columns)
     if missing:
-        raise TilewiseError(f"{catalog_path}: the Sentinel-2 catalog needs columns {sorted(missing)}")
+        raise TilewiseError(f"{catalog_dir}: the Sentinel-2 catalog needs columns {sorted(missing)}")
     lonlat = counties.to_crs(4326)
     rows = []
     for tile, group in cat.groupby("tile"):
@@ -153,7 +154,7 @@ def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path | pd.DataFra
                 {
                     "product": "sentinel2",
                     "key": f"{tile}_{r['date']}_{r['band']}",
-                    "href": resolve(str(r["href"]), catalog_path.parent),
+                    "href": resolve(str(r["href"]), catalog_dir),
                     "tile": tile,
                     "band": r["band"],
                     "date": r["date"],
@@ -164,7 +165,7 @@ def select_sentinel2(counties: gpd.GeoDataFrame, catalog_path: Path | pd.DataFra
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
-def select_worldcover(counties: gpd.GeoDataFrame, template: str, base: Path) -> pd.DataFrame:
+def select_worldcover(counties: gpd.GeoDataFrame, template: str) -> pd.DataFrame:
     lonlat = counties.to_crs(4326)
     rows = []
     for name in worldcover_tiles(tuple(lonlat.total_bounds)):
@@ -174,17 +175,16 @@ def select_worldcover(counties: gpd.GeoDataFrame, template: str, base: Path) -> 
                 {
                     "product": "worldcover",
                     "key": name,
-                    "href": resolve(template.format(tile=name), base),
+                    "href": template.format(tile=name),
                     "counties": " ".join(users),
                 }
             )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
-def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...], base: Path) -> pd.DataFrame:
+def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for href in hrefs:
-        href = resolve(href, base)
         with rasterio.open(href) as ds:
             box = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=ds.crs)
         users = counties.loc[counties.to_crs(box.crs).intersects(box.iloc[0]), "county_fips"].tolist()
@@ -193,39 +193,53 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...], base: Path) -
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
-def index_state(inp: StateInputs, out: Path, base: Path) -> dict:
-    """Write the state's index under `out`; `base` resolves the relative paths of the config."""
-    out.mkdir(parents=True, exist_ok=True)
-    counties = load_counties(inp.counties, inp.state_fips)
-    parcels, dropped = assign_parcels(read_parcels(inp.parcels), counties, inp.parcels)
-    dropped.to_csv(out / "dropped_parcels.csv", index=False)
+def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.DataFrame, Path]:
+    """The Sentinel-2 catalog table and the folder its relative hrefs are relative to."""
+    if inp.sentinel2_template:
+        table = catalog_from_template(
+            counties, inp.sentinel2_template, inp.sentinel2_date, inp.sentinel2_processing_baseline
+        )
+        return table, Path(".")
+    path = Path(inp.sentinel2_catalog)
+    table = pd.read_csv(path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
+    return table, path.parent
+
+
+def index_state(inp: StateInputs, out: Path) -> dict:
+    """Write the state's index under `out`."""
+    counties = load_counties(Path(inp.counties), inp.state_fips)
+    parcels, dropped = assign_parcels(read_parcels(Path(inp.parcels)), counties, Path(inp.parcels))
+    catalog, catalog_dir = sentinel2_catalog(inp, counties)
     tiles = pd.concat(
         [
-            select_sentinel2(counties, inp.sentinel2_catalog, inp.sentinel2_date),
-            select_worldcover(counties, inp.worldcover_template, base),
-            select_cdl(counties, inp.cdl, base),
+            select_sentinel2(counties, catalog, catalog_dir, inp.sentinel2_date),
+            select_worldcover(counties, inp.worldcover_template),
+            select_cdl(counties, inp.cdl),
         ],
         ignore_index=True,
     )
-    (out / "parcels").mkdir(exist_ok=True)
     counts = parcels.groupby("county_fips").size()
     counties["parcels"] = counties["county_fips"].map(counts).fillna(0).astype(int)
-    for fips, group in parcels.groupby("county_fips"):
-        group[["parcel_id", "county_fips", "geometry"]].to_parquet(out / "parcels" / f"{fips}.parquet")
     counties = counties[counties["parcels"] > 0]
     for product in ("sentinel2", "worldcover", "cdl"):
         counties[f"{product}_files"] = [
             int(tiles.loc[tiles["product"] == product, "counties"].str.split().apply(lambda c, f=f: f in c).sum())
             for f in counties["county_fips"]
         ]
-    pd.DataFrame(counties.drop(columns="geometry")).to_csv(out / "counties.csv", index=False)
-    tiles.to_csv(out / "tiles.csv", index=False)
-    plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)).to_parquet(out / "fia_plots.parquet")
     summary = {
         "counties": len(counties),
         "parcels": int(counts.sum()),
         "parcels_dropped": len(dropped),
         "tiles": len(tiles),
     }
+    state_index.write(
+        out,
+        counties=pd.DataFrame(counties.drop(columns="geometry")),
+        tiles=tiles,
+        parcels=parcels,
+        fia_plots=plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)),
+        dropped=dropped,
+        summary=summary,
+    )
     log.info("state %s: %s", inp.state_fips, summary)
     return summary

@@ -18,21 +18,11 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from tilewise.download import DownloadSettings, fetch, is_remote, make_pool
-from tilewise.errors import TilewiseError
+from tilewise.shared.cog import full_width_nbits, tile_cog_options
+from tilewise.shared.download import DownloadSettings, fetch, is_remote, make_pool
+from tilewise.shared.errors import TilewiseError
 
 ROWS_PER_CHECK = 1024
-
-
-def cog_options(codec: str) -> dict:
-    return {
-        "BLOCKSIZE": 512,
-        "COMPRESS": codec,
-        "PREDICTOR": "YES",
-        "OVERVIEWS": "NONE",
-        "BIGTIFF": "IF_SAFER",
-        "LEVEL": 6 if codec in ("DEFLATE", "ZSTD") else None,
-    }
 
 
 def verify_same_pixels(original, converted) -> None:
@@ -55,7 +45,8 @@ def verify_same_pixels(original, converted) -> None:
                 raise TilewiseError(f"{converted}: pixels in rows {row}–{row + win.height} differ from {original}")
 
 
-def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: DownloadSettings) -> dict:
+def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: DownloadSettings, tiles_dir: Path) -> dict:
+    """Convert and verify one tile; `tiles_dir` holds the state's converted tiles (for their peak bytes)."""
     t0 = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
     scratch = dst.with_name(dst.name + ".download")
@@ -65,11 +56,7 @@ def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: Dow
     tmp = dst.with_name(dst.name + ".part.tif")
     try:
         with rasterio.open(source) as src:
-            opts = {k: v for k, v in cog_options(codec).items() if v is not None}
-            if src.dtypes[0].startswith("float"):
-                opts["PREDICTOR"] = "FLOATING_POINT"
-            if "NBITS" in src.tags(1, ns="IMAGE_STRUCTURE"):  # JPEG2000 says 15 bits for uint16
-                opts["NBITS"] = int(src.dtypes[0][-2:]) if src.dtypes[0][-2:].isdigit() else 8
+            opts = {**tile_cog_options(codec, src.dtypes[0]), **full_width_nbits(src)}
             rasterio.shutil.copy(src, tmp, driver="COG", **opts)
         verify_same_pixels(source, tmp)
         os.replace(tmp, dst)
@@ -84,7 +71,18 @@ def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: Dow
         "verified_pixels_equal": True,
         "seconds": round(time.perf_counter() - t0, 3),
         # converted tiles of the state on disk right after this one was written: their peak is the max of these
-        "state_tile_bytes_after": sum(p.stat().st_size for p in dst.parent.parent.glob("*/*.tif")),
+        "state_tile_bytes_after": sum(p.stat().st_size for p in tiles_dir.rglob("*.tif")),
     }
-    manifest.write_text(json.dumps(record, indent=1))
+    write_manifest(manifest, record)
     return record
+
+
+def write_manifest(path: Path, record: dict) -> None:
+    """The tile manifest ({key}.json beside the tile): this module writes and reads it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+
+
+def read_manifest(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from exactextract import exact_extract
-from exactextract._exactextract import Feature
-from exactextract.feature import FeatureSource
+from exactextract.feature import Feature, FeatureSource
 from exactextract.operation import Operation
 from exactextract.raster import NumPyRasterSource
 

@@ -9,7 +9,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
 
-from tilewise.rasters import WEB_MERCATOR_WIDTH
+from tilewise.sources.rasters import WEB_MERCATOR_WIDTH
 
 
 def assert_mapterhorn_cog(path) -> None:

@@ -1,4 +1,6 @@
-"""The source's coverage GeoPackage: one MultiPolygon feature, written reproducibly."""
+"""The coverage GeoPackage `polygon-store/{source}.gpkg`: the one module that writes it.
+
+One layer `union` with one MultiPolygon feature, in one CRS, written reproducibly."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pyproj import CRS
 FIXED_GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
-def write_coverage(geom: shapely.Geometry, crs: CRS, path: Path) -> None:
+def write(geom: shapely.Geometry, crs: CRS, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.gpkg")
     tmp.unlink(missing_ok=True)
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})

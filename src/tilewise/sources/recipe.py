@@ -15,17 +15,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from tilewise.errors import CatalogError
-
-# Mapterhorn's COG creation options (source_to_cog.py); LERC with a 1 mm error bound.
-MAPTERHORN_COG_OPTIONS = {
-    "BLOCKSIZE": 512,
-    "OVERVIEWS": "NONE",
-    "SPARSE_OK": "YES",
-    "BIGTIFF": "YES",
-    "COMPRESS": "LERC",
-    "MAX_Z_ERROR": 0.001,
-}
+from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+from tilewise.shared.errors import CatalogError
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ class Recipe:
 
 
 def _schema() -> dict:
-    text = resources.files("tilewise").joinpath("schemas/recipe.schema.yaml").read_text()
+    text = resources.files("tilewise.sources").joinpath("schemas/recipe.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 

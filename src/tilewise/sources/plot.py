@@ -6,7 +6,6 @@ and the tarball and needs no OGR.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -20,9 +19,11 @@ from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from pyproj import CRS, Transformer  # noqa: E402
 
+from tilewise.sources import ledger  # noqa: E402
+
 
 def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
-    rows = [out for path in ledgers for out in _outputs(path)]  # their bounds rows, as in bounds.csv
+    rows = [out for path in ledgers for out in ledger.read(path).outputs()]  # bounds rows, as in bounds.csv
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
     patches, area_km2, projected = [], 0.0, True
     for crs_text, geoms in _coverage_by_crs(rows).items():
@@ -63,10 +64,6 @@ def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
     plt.close(fig)
-
-
-def _outputs(ledger: Path) -> list[dict]:
-    return [out for rec in json.loads(Path(ledger).read_text())["files"] for out in rec.get("outputs", [])]
 
 
 def _coverage_by_crs(outputs: list[dict]) -> dict[str, list]:

@@ -2,7 +2,7 @@
 real producers ship — zip, 7z, multi-volume 7z, a zip inside a zip, a bare GeoTIFF, an ASCII grid
 without CRS — so the demo exercises every path of the pipeline.
 
-    python -m tilewise.demo [catalog/demo/data]
+    python -m tilewise_demo.source [catalog/demo/data]
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import multivolumefile
 import py7zr
 
-from tilewise.errors import FileFailure
+from tilewise.shared.errors import FileFailure
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -29,13 +29,13 @@ class UnpackLimits:
     """Decompression-bomb caps, checked against the sizes an archive declares before anything is
     written (zipfile and py7zr then refuse to produce more than they declared)."""
 
-    max_unpacked_bytes: int = 64 << 30
-    max_ratio: float = 10_000.0  # unpacked / packed; an all-nodata float32 tile deflates ~1,000×
+    max_unpacked_bytes: int
+    max_ratio: float  # unpacked / packed; an all-nodata float32 tile deflates ~1,000×
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> UnpackLimits:
-        cfg = cfg or {}
-        return cls(int(cfg.get("max_unpacked_gb", 64) * (1 << 30)), float(cfg.get("max_ratio", 10_000)))
+    def from_config(cls, section: dict) -> UnpackLimits:
+        """From the `unpack:` section of the config (its defaults live in config/config.yaml only)."""
+        return cls(int(section["max_unpacked_gb"] * (1 << 30)), float(section["max_ratio"]))
 
     def check(self, archive: Path, packed: int, unpacked: int) -> None:
         if unpacked > self.max_unpacked_bytes:
@@ -110,7 +110,7 @@ def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, limits: U
     archive.extractall(path=target)
 
 
-def unpack(downloads: list[Path], target: Path, limits: UnpackLimits = UnpackLimits(), depth: int = 0) -> None:
+def unpack(downloads: list[Path], target: Path, limits: UnpackLimits, depth: int = 0) -> None:
     """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`.
 
     Archives are deleted once unpacked, nested ones unpack into `{name}-x/` beside them. A download

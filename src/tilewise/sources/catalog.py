@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import yaml
-
-from tilewise.errors import CatalogError
-from tilewise.recipe import Recipe, load_recipe
+from tilewise.shared.errors import CatalogError
+from tilewise.sources.recipe import Recipe, load_recipe
 
 SCHEMES = ("http", "https", "file")
 METADATA_KEYS = ("name", "website", "license", "producer", "resolution", "access_year")
@@ -113,20 +110,6 @@ def read_metadata(path: Path) -> dict:
     if not isinstance(data, dict) or missing:
         raise CatalogError(f"{path}: missing keys {missing}; Mapterhorn needs {list(METADATA_KEYS)}")
     return data
-
-
-def write_entry(
-    catalog: Path, name: str, urls: list[str], metadata: dict, license_pdf: Path, recipe: dict | None = None
-) -> Path:
-    """Write a catalog entry in Mapterhorn's layout (plus source.yaml when a recipe is given)."""
-    entry = catalog / name
-    entry.mkdir(parents=True, exist_ok=True)
-    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls))
-    (entry / "metadata.json").write_text(json.dumps({k: metadata[k] for k in METADATA_KEYS}, indent=4))
-    shutil.copyfile(license_pdf, entry / "LICENSE.pdf")
-    if recipe is not None:
-        (entry / "source.yaml").write_text(yaml.safe_dump(recipe))
-    return entry
 
 
 def load_source(catalog: Path, name: str) -> Source:

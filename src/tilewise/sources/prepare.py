@@ -9,7 +9,6 @@ written under a scratch name and renamed into the store only when complete.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,15 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tilewise import rasters
-from tilewise.catalog import FileEntry
-from tilewise.download import DownloadSettings, fetch, make_pool
-from tilewise.errors import FileFailure
-from tilewise.recipe import Recipe
-from tilewise.unpack import UnpackLimits, unpack
+from tilewise.shared.download import DownloadSettings, fetch, make_pool
+from tilewise.shared.errors import FileFailure
+from tilewise.sources import ledger, rasters
+from tilewise.sources.catalog import FileEntry
+from tilewise.sources.ledger import Ledger
+from tilewise.sources.recipe import Recipe
+from tilewise.sources.unpack import UnpackLimits, unpack
 
 log = logging.getLogger(__name__)
-LEDGER_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,7 @@ class ChunkJob:
     scratch: Path  # work/{source}/scratch/{chunk}
     ledger: Path
     download: DownloadSettings
-    connections: int = 2
-    limits: UnpackLimits = UnpackLimits()
+    limits: UnpackLimits
 
 
 @contextmanager
@@ -70,9 +68,9 @@ def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[Path]:
 
 def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tuple[list[FileEntry], Future]]:
     """Yield each set with its download future, keeping only a few downloads ahead."""
-    ahead = job.connections + 1
-    pool = make_pool(job.download, maxsize=job.connections)
-    with ThreadPoolExecutor(max_workers=job.connections, thread_name_prefix="download") as ex:
+    ahead = job.download.connections + 1
+    pool = make_pool(job.download, maxsize=job.download.connections)
+    with ThreadPoolExecutor(max_workers=job.download.connections, thread_name_prefix="download") as ex:
         futures: list[Future] = []
         for i, members in enumerate(sets):
             while len(futures) < min(i + ahead + 1, len(sets)):
@@ -124,7 +122,7 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
     return outputs
 
 
-def run_chunk(job: ChunkJob) -> dict:
+def run_chunk(job: ChunkJob) -> Ledger:
     """Process every file of the chunk; write and return its ledger."""
     shutil.rmtree(job.scratch, ignore_errors=True)  # leftovers of a killed run
     job.store.mkdir(parents=True, exist_ok=True)
@@ -145,15 +143,6 @@ def run_chunk(job: ChunkJob) -> dict:
             shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
     shutil.rmtree(job.scratch, ignore_errors=True)
-    ledger = {
-        "version": LEDGER_VERSION,
-        "source": job.source,
-        "chunk": job.chunk,
-        "recipe": job.recipe.as_dict(),
-        "files": records,
-    }
-    job.ledger.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job.ledger.with_name(job.ledger.name + ".tmp")
-    tmp.write_text(json.dumps(ledger, indent=1))
-    os.replace(tmp, job.ledger)
-    return ledger
+    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
+    ledger.write(job.ledger, record)
+    return record

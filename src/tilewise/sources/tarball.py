@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import tarfile
@@ -10,7 +9,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from tilewise.errors import TilewiseError
+from tilewise.shared.errors import TilewiseError
+from tilewise.sources import bounds_csv as bounds_file
+from tilewise.sources import failures_csv as failures_file
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
@@ -54,11 +55,6 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info, f)
 
 
-def failed_files(failures_csv: Path) -> list[dict]:
-    with open(failures_csv, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def build_tarball(
     source: str,
     license_pdf: Path,
@@ -71,7 +67,7 @@ def build_tarball(
     md5_path: Path,
     allow_incomplete: bool,
 ) -> str:
-    failed = failed_files(failures_csv)
+    failed = failures_file.read(failures_csv)
     if failed and not allow_incomplete:
         listing = "\n".join(f"  {r['file']} ({r['step']}): {r['error']}" for r in failed[:50])
         more = f"\n  … and {len(failed) - 50} more" if len(failed) > 50 else ""
@@ -79,8 +75,7 @@ def build_tarball(
             f"source {source!r} is incomplete: {len(failed)} file(s) failed (see {failures_csv}):\n{listing}{more}\n"
             "Fix them and rerun, or set allow_incomplete: true to publish the tarball without them."
         )
-    with open(bounds_csv, newline="") as f:
-        names = sorted(row["filename"] for row in csv.DictReader(f))
+    names = sorted(row["filename"] for row in bounds_file.read(bounds_csv))
     if not names:
         raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
     tar_path.parent.mkdir(parents=True, exist_ok=True)

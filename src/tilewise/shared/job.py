@@ -7,13 +7,13 @@ import os
 import shutil
 import sys
 
-from tilewise.errors import TilewiseError
+from tilewise.shared.errors import TilewiseError
 
 
 def start(smk) -> None:
     """Set up logging for a Snakemake script job and check the free-space threshold."""
     log_to(smk.log[0] if smk.log else None)
-    check_free_disk(".", smk.config.get("min_free_disk_gb", 0))
+    check_free_disk(".", smk.config["min_free_disk_gb"])
 
 
 def log_to(path: str | None) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections import defaultdict
 
-from tilewise.catalog import FileEntry
+from tilewise.sources.catalog import FileEntry
 
 # Automatic size: ~128 files a chunk keeps a 36,000-file source at a few hundred jobs, while
 # small sources still get a few chunks to keep the cores busy (each job costs ~0.4 s of start-up).

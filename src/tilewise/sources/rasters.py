@@ -24,8 +24,9 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from tilewise.errors import FileFailure
-from tilewise.recipe import Recipe
+from tilewise.shared.cog import full_width_nbits
+from tilewise.shared.errors import FileFailure
+from tilewise.sources.recipe import Recipe
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
@@ -78,25 +79,6 @@ _GDAL_TYPES = {
     "float32": "Float32",
     "float64": "Float64",
 }
-
-
-def write_band(path: Path, data: np.ndarray, crs, transform, nodata=None, **creation) -> Path:
-    """Write a one-band GeoTIFF (deflate-compressed; `creation` adds GDAL creation options)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        compress="deflate",
-    )
-    with rasterio.open(path, "w", **{**profile, **creation}) as ds:
-        ds.write(data, 1)
-    return path
 
 
 def find_rasters(root: Path) -> list[Path]:
@@ -210,10 +192,8 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path) -> None:
         if not north_up and piece.window is not None:
             raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
         nodata = _effective_nodata(ds, recipe)
-        # a VRT also drops NBITS (JPEG2000 declares 15 for uint16), which LERC refuses
-        odd_bits = any("NBITS" in ds.tags(b, ns="IMAGE_STRUCTURE") for b in ds.indexes)
-        needs_vrt = recipe.crs or nodata != ds.nodata or piece.window is not None or odd_bits
-        opts = {k: v for k, v in recipe.cog.items()}
+        needs_vrt = recipe.crs or nodata != ds.nodata or piece.window is not None
+        opts = {**recipe.cog, **full_width_nbits(ds)}
         src = rasterio.open(_override_vrt(ds, crs, nodata, piece.window)) if needs_vrt else ds
         try:
             if not north_up:

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
-from tilewise.errors import TilewiseError
+from tilewise.shared.errors import TilewiseError
+from tilewise.shared.geometry import to_crs
+from tilewise.sources import bounds_csv as bounds_file
+from tilewise.sources import failures_csv as failures_file
+from tilewise.sources import ledger
+from tilewise.sources.ledger import Ledger
 
 log = logging.getLogger(__name__)
-FAILURE_FIELDS = ("source", "file", "url", "line", "step", "error", "ledger")
-BOUNDS_FIELDS = ("filename", "left", "bottom", "right", "top", "width", "height")  # Mapterhorn's bounds.csv
 
 
-def read_ledgers(paths: list[Path]) -> list[tuple[Path, dict]]:
-    return [(Path(p), json.loads(Path(p).read_text())) for p in paths]
-
-
-def outputs_of(ledgers: list[tuple[Path, dict]]) -> list[dict]:
+def outputs_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
     """Every COG of the source, sorted by file name; a name made by two URLs is an error."""
     outputs, makers = [], {}
-    for _, ledger in ledgers:
-        for rec in ledger["files"]:
+    for _, led in ledgers:
+        for rec in led.files:
             for out in rec.get("outputs", []):
                 if out["filename"] in makers:
                     raise TilewiseError(
@@ -41,23 +36,20 @@ def outputs_of(ledgers: list[tuple[Path, dict]]) -> list[dict]:
     return sorted(outputs, key=lambda o: o["filename"])
 
 
-def failures_of(ledgers: list[tuple[Path, dict]]) -> list[dict]:
-    rows = []
-    for path, ledger in ledgers:
-        for rec in ledger["files"]:
-            if rec["status"] == "failed":
-                rows.append(
-                    {
-                        "source": ledger["source"],
-                        "file": rec["file"],
-                        "url": rec["url"],
-                        "line": rec["line"],
-                        "step": rec["step"],
-                        "error": rec["error"],
-                        "ledger": str(path),
-                    }
-                )
-    return sorted(rows, key=lambda r: r["line"])
+def failures_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
+    return [
+        {
+            "source": led.source,
+            "file": rec["file"],
+            "url": rec["url"],
+            "line": rec["line"],
+            "step": rec["step"],
+            "error": rec["error"],
+            "ledger": str(path),
+        }
+        for path, led in ledgers
+        for rec in led.failures()
+    ]
 
 
 def coverage_crs(outputs: list[dict], wanted: str | None) -> CRS:
@@ -73,11 +65,8 @@ def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
     src_crs = CRS.from_user_input(src)
     if src_crs == dst or geom.is_empty:
         return geom
-    # densify first so straight edges stay faithful after a curved projection
     xmin, ymin, xmax, ymax = geom.bounds
-    geom = shapely.segmentize(geom, max(xmax - xmin, ymax - ymin) / 64 or 1)
-    t = Transformer.from_crs(src_crs, dst, always_xy=True)
-    return shapely.make_valid(shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))))
+    return shapely.make_valid(to_crs(geom, src_crs, dst, densify=max(xmax - xmin, ymax - ymin) / 64 or 1))
 
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
@@ -85,20 +74,6 @@ def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
     merged = shapely.make_valid(shapely.union_all(geoms)) if geoms else shapely.MultiPolygon()
     polys = [g for g in shapely.get_parts(merged) if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])
-
-
-def write_bounds(outputs: list[dict], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    rows = (",".join(str(o[field]) for field in BOUNDS_FIELDS) for o in outputs)
-    tmp.write_text("\n".join([",".join(BOUNDS_FIELDS), *rows]) + "\n")
-    os.replace(tmp, path)
-
-
-def write_failures(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, FAILURE_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def prune_orphans(store: Path, keep: set[str]) -> list[str]:
@@ -117,21 +92,20 @@ def merge_source(
     failures_csv: Path,
     wanted_crs: str | None,
 ) -> dict:
-    ledgers = read_ledgers(ledger_paths)
+    ledgers = ledger.read_all(ledger_paths)
     outputs = outputs_of(ledgers)
     failures = failures_of(ledgers)
     crs = coverage_crs(outputs, wanted_crs)
-    for path in (bounds_csv, coverage_gpkg, failures_csv):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_bounds(outputs, bounds_csv)
-    write_failures(failures, failures_csv)
+    coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
+    bounds_file.write(outputs, bounds_csv)
+    failures_file.write(failures, failures_csv)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # GEOS unions without holding the GIL, so it runs while pyogrio is imported: about half a
         # second each for a small source (pyogrio imports pandas and geopandas when they are installed)
         union = pool.submit(union_coverage, outputs, crs)
-        from tilewise.gpkg import write_coverage
+        from tilewise.sources import coverage_gpkg as coverage_file
 
-        write_coverage(union.result(), crs, coverage_gpkg)
+        coverage_file.write(union.result(), crs, coverage_gpkg)
     orphans = prune_orphans(store, {o["filename"] for o in outputs})
     summary = {
         "cogs": len(outputs),

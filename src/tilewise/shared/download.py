@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from tilewise.errors import FileFailure
+from tilewise.shared.errors import FileFailure
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,19 @@ _CHUNK = 1 << 16  # bytes lost when a body breaks off mid-read are at most this
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    attempts: int = 6
-    backoff_seconds: float = 1.0
-    max_backoff_seconds: float = 60.0
-    connect_timeout_seconds: float = 30.0
-    read_timeout_seconds: float = 120.0
-    max_seconds_per_file: float = 3600.0
+    """The `download:` section of the config (its defaults live in config/config.yaml only)."""
+
+    connections: int  # parallel downloads inside one job
+    attempts: int
+    backoff_seconds: float
+    max_backoff_seconds: float
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    max_seconds_per_file: float
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> DownloadSettings:
-        cfg = dict(cfg or {})
-        cfg.pop("connections", None)
-        return cls(**cfg)
+    def from_config(cls, section: dict) -> DownloadSettings:
+        return cls(**section)
 
 
 class _Retryable(Exception):

@@ -1,0 +1,78 @@
+"""The state index folder (`results/states/{state}/index/`): the one module that writes and reads it.
+
+    index.json              format version and counts
+    counties.csv            county_fips, name, parcels, {product}_files
+    tiles.csv               one row per tile file to convert: product, key, href, tile, band, date,
+                            boa_add_offset_dn, counties (space-separated FIPS that read it)
+    parcels/{county}.parquet  parcel_id, county_fips, geometry (GeoParquet)
+    fia_plots.parquet       per FIA plot location: LAT, LON, densities (forest.plot_densities)
+    dropped_parcels.csv     parcel_id, reason
+
+The CSV readers use only the csv module: Snakemake calls them while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tilewise.shared.errors import TilewiseError
+
+VERSION = 1
+TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
+
+
+def write(out: Path, counties, tiles, parcels, fia_plots, dropped, summary: dict) -> None:
+    """Write every file of the index (pandas/geopandas frames) under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "parcels").mkdir(exist_ok=True)
+    for fips, group in parcels.groupby("county_fips"):
+        group[["parcel_id", "county_fips", "geometry"]].to_parquet(out / "parcels" / f"{fips}.parquet")
+    counties.to_csv(out / "counties.csv", index=False)
+    tiles[TILE_COLUMNS].to_csv(out / "tiles.csv", index=False)
+    fia_plots.to_parquet(out / "fia_plots.parquet")
+    dropped.to_csv(out / "dropped_parcels.csv", index=False)
+    (out / "index.json").write_text(json.dumps({"version": VERSION, **summary}, indent=1))
+
+
+def _checked(index_dir: str | Path) -> Path:
+    folder = Path(index_dir)
+    try:
+        version = json.loads((folder / "index.json").read_text()).get("version")
+    except (OSError, ValueError) as exc:
+        raise TilewiseError(f"{folder}: not a complete state index ({exc}); delete the folder to rebuild it") from exc
+    if version != VERSION:
+        raise TilewiseError(
+            f"{folder}: state index format {version!r}, this tilewise reads {VERSION}; delete the folder to rebuild it"
+        )
+    return folder
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_tiles(index_dir: str | Path) -> list[dict]:
+    return _rows(_checked(index_dir) / "tiles.csv")
+
+
+def read_counties(index_dir: str | Path) -> list[dict]:
+    return _rows(_checked(index_dir) / "counties.csv")
+
+
+def county_tiles(index_dir: str | Path, county: str) -> list[dict]:
+    return [t for t in read_tiles(index_dir) if county in t["counties"].split()]
+
+
+def read_county_parcels(index_dir: str | Path, county: str):
+    import geopandas as gpd
+
+    return gpd.read_parquet(_checked(index_dir) / "parcels" / f"{county}.parquet")
+
+
+def read_fia_plots(index_dir: str | Path):
+    import pandas as pd
+
+    return pd.read_parquet(_checked(index_dir) / "fia_plots.parquet")

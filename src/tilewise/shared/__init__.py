@@ -1,0 +1,1 @@
+"""What both pipelines use: downloads, errors, job start-up, COG creation options, geometry."""

@@ -1,0 +1,65 @@
+"""What the source pipeline will do, decided once at parse time: the sources, their settings and chunks.
+
+Kept out of the Snakefile so it is cheap (each file list is read once, nothing is globbed) and
+unit-testable without Snakemake. Settings come from the validated config alone: config/config.yaml
+holds every default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tilewise.sources.catalog import FileEntry, Source, load_source
+from tilewise.sources.chunks import assign_chunks
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The config keys that may differ per source (`per_source:` overrides applied)."""
+
+    files_per_chunk: int | str
+    allow_incomplete: bool
+    download: dict  # the `download:` section, for shared.download.DownloadSettings.from_config
+
+    @classmethod
+    def from_config(cls, config, name: str) -> SourceSettings:
+        override = config["per_source"].get(name, {})
+        return cls(
+            files_per_chunk=override.get("files_per_chunk", config["files_per_chunk"]),
+            allow_incomplete=override.get("allow_incomplete", config["allow_incomplete"]),
+            download={**config["download"], **override.get("download", {})},
+        )
+
+
+def source_names(config: dict) -> list[str]:
+    value = config["source"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def catalog_folder(config: dict, repository: Path) -> Path:
+    """The catalog named by `catalog:`, or the repository's own catalog/ (the demo source's)."""
+    return Path(config["catalog"] or repository / "catalog").resolve()
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    source: Source
+    settings: SourceSettings
+    chunks: dict[str, list[FileEntry]]
+
+    def chunk_ids(self) -> list[str]:
+        return list(self.chunks)
+
+    def local_inputs(self, chunk: str) -> list[str]:
+        paths = (e.local_path(self.source.folder) for e in self.chunks[chunk])
+        return sorted(str(p) for p in paths if p is not None)
+
+
+def plan_sources(config: dict, catalog: Path) -> dict[str, SourcePlan]:
+    plans = {}
+    for name in source_names(config):
+        settings = SourceSettings.from_config(config, name)
+        source = load_source(catalog, name)
+        plans[name] = SourcePlan(source, settings, assign_chunks(source.files, settings.files_per_chunk))
+    return plans

@@ -1,0 +1,29 @@
+"""The closing lines of a run for one source: files converted and failed, and where the outputs are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tilewise.sources import ledger
+
+
+def source_lines(name: str, ledgers: list[Path], outputs: dict[str, Path]) -> list[str]:
+    """`outputs` names the source's output paths (bounds, coverage, failures, tarball, …)."""
+    done = [p for p in ledgers if p.exists()]
+    files = converted = failed = cogs = 0
+    for path in done:
+        try:
+            record = ledger.read(path)
+        except ledger.LedgerError:
+            continue
+        files += len(record.files)
+        failed += len(record.failures())
+        converted += sum(1 for r in record.files if r["status"] == "ok")
+        cogs += len(record.outputs())
+    head = f"source {name}: {converted} of {files} files converted into {cogs} COGs, {failed} failed"
+    if len(done) < len(ledgers):
+        head += f" ({len(ledgers) - len(done)} of {len(ledgers)} chunks not prepared yet)"
+    lines = [head]
+    for what, path in outputs.items():
+        lines.append(f"  {what:<9} {path}{'' if path.exists() else '  (not written)'}")
+    return lines

@@ -1,0 +1,110 @@
+"""The config contract: every key the schema accepts reaches the code, and defaults live in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from tilewise.biomass.plan import BiomassSettings, StateInputs, postgis_settings, state_inputs
+from tilewise.shared.download import DownloadSettings
+from tilewise.sources.plan import plan_sources
+from tilewise.sources.unpack import UnpackLimits
+
+from conftest import REPO
+
+SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+
+
+class Tracked(Mapping):
+    """A read-only view of a config that records the path of every key the code reads."""
+
+    def __init__(self, data: dict, seen: set, path: tuple = ()):
+        self.data, self.seen, self.path = data, seen, path
+
+    def __getitem__(self, key):
+        value = self.data[key]
+        self.seen.add((*self.path, key))
+        return Tracked(value, self.seen, (*self.path, key)) if isinstance(value, dict) else value
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+
+def schema_leaves(node: dict, path: tuple = ()) -> set[tuple]:
+    """Every key path the schema accepts; `*` stands for a name of the user's (a source, a state)."""
+    if "$ref" in node:
+        node = {**SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    if node.get("properties"):
+        return set().union(*(schema_leaves(v, (*path, k)) for k, v in node["properties"].items()))
+    if isinstance(node.get("additionalProperties"), dict):
+        return schema_leaves(node["additionalProperties"], (*path, "*"))
+    return {path}
+
+
+def test_every_key_the_schema_accepts_reaches_the_code():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    demo = config["states"]["demo"]
+    templated = {k: v for k, v in demo.items() if k != "sentinel2_catalog"}
+    templated |= {
+        "sentinel2_template": "https://example.org/{tile}/{date}/{band}.tif",
+        "sentinel2_date": "20240815",
+        "sentinel2_processing_baseline": "05.10",
+    }
+    config |= {
+        "source": ["demo"],
+        "state": ["demo", "templated"],
+        "states": {"demo": demo, "templated": templated},
+        "per_source": {
+            "demo": {"files_per_chunk": 2, "allow_incomplete": True, "download": {**config["download"], "attempts": 2}}
+        },
+    }
+    seen: set[tuple] = set()
+    tracked = Tracked(config, seen)
+    # what the Snakefile reads at parse time, and what the scripts build from the rules' params
+    plans = plan_sources(tracked, REPO / "catalog")
+    states = state_inputs(tracked)
+    BiomassSettings.from_config(tracked)
+    postgis_settings(tracked)
+    DownloadSettings.from_config(plans["demo"].settings.download)
+    UnpackLimits.from_config(tracked["unpack"])
+    tracked["catalog"], tracked["min_free_disk_gb"]  # read by common.smk and shared.job
+    read = {tuple("*" if i == 1 and p[0] in ("states", "per_source") else k for i, k in enumerate(p)) for p in seen}
+    leaves = schema_leaves(SCHEMA)
+    missing = {p for p in leaves if not any(r[: len(p)] == p for r in read)}
+    assert not missing, f"schema keys no code reads: {sorted(missing)}"
+    # the per-source override and the template state really took effect
+    assert plans["demo"].settings.files_per_chunk == 2 and plans["demo"].settings.download["attempts"] == 2
+    assert (
+        states["templated"].sentinel2_template.startswith("https://") and states["templated"].sentinel2_catalog is None
+    )
+
+
+def test_every_default_is_documented_in_config_yaml_only():
+    # the settings classes carry no defaults of their own: config/config.yaml is the one place
+    for cls in (DownloadSettings, UnpackLimits, StateInputs, BiomassSettings):
+        defaulted = [f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING]
+        assert not defaulted, f"{cls.__name__} has defaults {defaulted}; they belong in config/config.yaml"
+    # and config.yaml sets every key the schema requires
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert set(SCHEMA["required"]) <= set(config)
+    for key in ("download", "unpack", "biomass", "postgis"):
+        node = SCHEMA["properties"][key]
+        required = node.get("required") or SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]].get("required", [])
+        required = node.get("required", required)
+        assert set(required) == set(config[key]), key
+
+
+def test_settings_dataclasses_are_built_from_plain_params():
+    # rules hand scripts plain dicts (no tilewise class is unpickled before scripts/_paths.py runs)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    inputs = StateInputs.from_config(config["states"]["demo"])
+    params = inputs.as_params()
+    assert all(type(v) in (str, list, tuple, type(None)) for v in params.values())
+    assert StateInputs.from_params(params) == inputs
+    assert Path(inputs.counties).parts[0] == "resources"  # relative to the working folder
