@@ -1,6 +1,5 @@
 """The optional PostGIS load, against a real PostgreSQL with PostGIS started here."""
 
-
 import geopandas as gpd
 import psycopg
 import pytest
