@@ -45,6 +45,7 @@ STORE = "source-store/{source}"
 BOUNDS = "source-store/{source}/bounds.csv"
 COVERAGE = "polygon-store/{source}.gpkg"
 FAILURES = "reports/{source}/failures.csv"
+SKIPPED = "reports/{source}/skipped.csv"
 COVERAGE_MAP = "reports/{source}/coverage.png"
 TARBALL = "tar-store/{source}.tar"
 TARBALL_MD5 = "tar-store/{source}.tar.md5"
@@ -195,6 +196,7 @@ def print_run_end(snakemake_log, failed):
                 ("coverage", COVERAGE),
                 ("map", COVERAGE_MAP),
                 ("failures", FAILURES),
+                ("skipped", SKIPPED),
             )
         }
         lines += source_lines(name, ledgers, outputs)

@@ -1,4 +1,4 @@
-# Merge a source's chunk ledgers into Mapterhorn's bounds.csv and coverage, plus the failure report.
+# Merge a source's chunk ledgers into Mapterhorn's bounds.csv and coverage, plus the failure and skip reports.
 
 
 rule merge_source:
@@ -10,6 +10,12 @@ rule merge_source:
         failures=report(
             FAILURES,
             caption="../report/failures.rst",
+            category="Sources",
+            subcategory="{source}",
+        ),
+        skipped=report(
+            SKIPPED,
+            caption="../report/skipped.rst",
             category="Sources",
             subcategory="{source}",
         ),

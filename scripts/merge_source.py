@@ -16,5 +16,6 @@ merge_source(
     bounds_csv=Path(smk.output.bounds),
     coverage_gpkg=Path(smk.output.coverage),
     failures_csv=Path(smk.output.failures),
+    skipped_csv=Path(smk.output.skipped),
     wanted_crs=smk.params.coverage_crs,
 )

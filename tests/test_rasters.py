@@ -4,7 +4,9 @@ import rasterio
 from rasterio.transform import Affine, from_origin
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.rasters import Piece, describe, find_rasters, plan_pieces, window_is_empty, write_cog
+from tilewise.sources.raster_describe import describe
+from tilewise.sources.raster_find import find_rasters
+from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_cog
 from tilewise.sources.recipe import Recipe
 from tilewise_demo.rasters import write_band
 
@@ -36,7 +38,7 @@ def test_every_format_becomes_a_faithful_cog(tmp_path, rel, recipe):
     (piece,) = plan_pieces(src, recipe)
     assert piece.name == (src.name if src.is_dir() else src.stem) + ".tif"
     out = tmp_path / piece.name
-    write_cog(piece, recipe, out)
+    write_cog(piece, recipe, out, tmp_path)
     assert_mapterhorn_cog(out)
     assert_same_pixels(out, src)
     with rasterio.open(out) as ds:
@@ -56,11 +58,11 @@ def test_hgt_inside_its_zip_and_no_crs_failure(tmp_path):
     with zipfile.ZipFile(shared("elevation/hgt/N10W110.hgt.zip")) as zf:
         zf.extractall(tmp_path)
     (hgt,) = find_rasters(tmp_path)
-    write_cog(Piece(hgt, "N10W110.tif"), Recipe(), tmp_path / "N10W110.tif")
+    write_cog(Piece(hgt, "N10W110.tif"), Recipe(), tmp_path / "N10W110.tif", tmp_path)
     assert_same_pixels(tmp_path / "N10W110.tif", hgt)
     asc = shared("elevation/asc/west_bijou_escarpment_snippet.asc")
     with pytest.raises(FileFailure, match=r"has no CRS; set `crs:` in the recipe"):
-        write_cog(Piece(asc, "x.tif"), Recipe(), tmp_path / "x.tif")
+        write_cog(Piece(asc, "x.tif"), Recipe(), tmp_path / "x.tif", tmp_path)
 
 
 def _raster(path, data, transform, nodata=None, crs="EPSG:25832"):
@@ -77,7 +79,7 @@ def test_slices_follow_mapterhorn_names_and_skip_empty_tiles(tmp_path):
     kept = [p for p in pieces if not window_is_empty(p, recipe)]
     assert "big_tile_0_512.tif" not in [p.name for p in kept] and len(kept) == 5
     for p in kept:
-        write_cog(p, recipe, tmp_path / p.name)
+        write_cog(p, recipe, tmp_path / p.name, tmp_path)
         assert_same_pixels(tmp_path / p.name, src, window=p.window)
         with rasterio.open(tmp_path / p.name) as ds:
             assert ds.bounds.left == 500000 + p.window.col_off and ds.bounds.top == 5600000 - p.window.row_off
@@ -92,7 +94,7 @@ def test_nodata_assignment_with_and_without_force(tmp_path):
         (has, Recipe(nodata=0, force_nodata=True), 0),
         (none, Recipe(nodata=0), 0),
     ]:
-        write_cog(Piece(src, "o.tif"), recipe, tmp_path / "o.tif")
+        write_cog(Piece(src, "o.tif"), recipe, tmp_path / "o.tif", tmp_path)
         with rasterio.open(tmp_path / "o.tif") as ds:
             assert ds.nodata == expected
         assert_same_pixels(tmp_path / "o.tif", src, nodata=expected)
@@ -102,8 +104,8 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
     data = np.arange(12, dtype="float32").reshape(3, 4)
     src = _raster(tmp_path / "s.tif", data, Affine(10, 0, 1000, 0, 10, 2000))  # rows run south to north
     with pytest.raises(FileFailure, match="fix_orientation: true"):
-        write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif")
-    write_cog(Piece(src, "o.tif"), Recipe(fix_orientation=True), tmp_path / "o.tif")
+        write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    write_cog(Piece(src, "o.tif"), Recipe(fix_orientation=True), tmp_path / "o.tif", tmp_path)
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert ds.transform.e < 0 and ds.bounds == (1000, 2000, 1040, 2030)
         np.testing.assert_array_equal(ds.read(1), data[::-1])
@@ -112,7 +114,7 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
 def test_bounds_row_swaps_left_and_right_across_the_antimeridian(tmp_path):
     data = np.ones((10, 10), dtype="float32")
     src = _raster(tmp_path / "dateline.tif", data, from_origin(179.5, 61, 0.1, 0.1), crs="EPSG:4326")
-    write_cog(Piece(src, "d.tif"), Recipe(), tmp_path / "d.tif")
+    write_cog(Piece(src, "d.tif"), Recipe(), tmp_path / "d.tif", tmp_path)
     row, _, _ = describe(tmp_path / "d.tif")
     assert row["left"] == pytest.approx(20037508.34, abs=1) and row["right"] == pytest.approx(-20032448.37, abs=1)
     assert (row["width"], row["height"]) == (10, 10)

@@ -47,7 +47,7 @@ def test_justfile_steps_become_recipe_fields():
     )
     assert get("demv").nodata == -9999
     assert get("cy").exclude == ("ETRS89_2000_3250.tif",)
-    assert get("denrw") == Recipe()
+    assert get("denrw") == Recipe(keep_original=True)
     assert get("denrw").cog == MAPTERHORN_COG_OPTIONS
 
 

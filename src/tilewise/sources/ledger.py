@@ -1,7 +1,8 @@
 """The chunk ledger (`work/{source}/chunks/{chunk}.json`): the one module that writes and reads it.
 
 A ledger is the record of one chunk job: for every file of the chunk either its outputs (COG name,
-bounds row, CRS, coverage polygon as WKB hex, bytes) or its failure (step, error). prepare writes it;
+bounds row, CRS, coverage polygon as WKB hex, bytes) or its failure (step, error), and, when there
+are any, the rasters inside it that were skipped or converted with a warning (`skipped`). prepare writes it;
 merge, the coverage map and the tarball read it. Readers check the format version, so a ledger of
 another version is redone rather than misread.
 """
@@ -27,13 +28,18 @@ class Ledger:
     source: str
     chunk: str
     recipe: dict
-    files: list[dict]  # per file: line, url, file, status ("ok" | "failed"), outputs | step, error
+    files: list[dict]  # per file: line, url, file, status ("ok" | "failed"), outputs | step, error; [skipped]
 
     def outputs(self) -> list[dict]:
         return [out for rec in self.files for out in rec.get("outputs", [])]
 
     def failures(self) -> list[dict]:
         return [rec for rec in self.files if rec["status"] == "failed"]
+
+    def skipped(self) -> list[tuple[dict, dict]]:
+        """(file record, note) for every raster skipped or converted with a warning (the optional
+        per-file `skipped` list: raster, kind "skipped" | "warning", reason)."""
+        return [(rec, note) for rec in self.files for note in rec.get("skipped", [])]
 
 
 def write(path: Path, ledger: Ledger) -> None:

@@ -1,4 +1,4 @@
-"""Merge the chunk ledgers of a source: bounds.csv, coverage.gpkg (one CRS), failures.csv."""
+"""Merge the chunk ledgers of a source: bounds.csv, coverage.gpkg (one CRS), failures.csv, skipped.csv."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import shapely
 from pyproj import CRS
 
 from tilewise.shared.errors import TilewiseError
-from tilewise.shared.geometry import to_crs
 from tilewise.sources import bounds_csv as bounds_file
+from tilewise.sources import coverage_reproject, ledger
 from tilewise.sources import failures_csv as failures_file
-from tilewise.sources import ledger
+from tilewise.sources import skipped_csv as skipped_file
 from tilewise.sources.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,14 @@ def failures_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
     ]
 
 
+def skipped_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
+    return [
+        {"source": led.source, "file": rec["file"], "url": rec["url"], "line": rec["line"], **note}
+        for _, led in ledgers
+        for rec, note in led.skipped()
+    ]
+
+
 def coverage_crs(outputs: list[dict], wanted: str | None) -> CRS:
     if wanted:
         return CRS.from_user_input(wanted)
@@ -62,11 +70,7 @@ def coverage_crs(outputs: list[dict], wanted: str | None) -> CRS:
 
 
 def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
-    src_crs = CRS.from_user_input(src)
-    if src_crs == dst or geom.is_empty:
-        return geom
-    xmin, ymin, xmax, ymax = geom.bounds
-    return shapely.make_valid(to_crs(geom, src_crs, dst, densify=max(xmax - xmin, ymax - ymin) / 64 or 1))
+    return coverage_reproject.reproject(geom, CRS.from_user_input(src), dst)
 
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
@@ -90,6 +94,7 @@ def merge_source(
     bounds_csv: Path,
     coverage_gpkg: Path,
     failures_csv: Path,
+    skipped_csv: Path,
     wanted_crs: str | None,
 ) -> dict:
     ledgers = ledger.read_all(ledger_paths)
@@ -99,6 +104,8 @@ def merge_source(
     coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
     bounds_file.write(outputs, bounds_csv)
     failures_file.write(failures, failures_csv)
+    skipped = skipped_of(ledgers)
+    skipped_file.write(skipped, skipped_csv)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # GEOS unions without holding the GIL, so it runs while pyogrio is imported: about half a
         # second each for a small source (pyogrio imports pandas and geopandas when they are installed)
@@ -110,6 +117,7 @@ def merge_source(
     summary = {
         "cogs": len(outputs),
         "failed_files": len(failures),
+        "skipped_rasters": sum(1 for r in skipped if r["kind"] == "skipped"),
         "coverage_crs": crs.to_string(),
         "orphans_removed": orphans,
     }

@@ -3,7 +3,8 @@
 Downloads run in a small thread pool a few archive sets ahead of the conversion, so the network
 and the CPU overlap while at most `connections + 1` sets sit on disk. Every set is deleted as
 soon as its COGs are written. The result is the chunk's ledger: for every file of the chunk,
-either its COGs (bounds row, coverage polygon, md5) or its failure (step, error). COGs are
+either its COGs (bounds row, coverage polygon, md5) or its failure (step, error), and the rasters
+it skipped or converted with a warning. COGs are
 written under a scratch name and renamed into the store only when complete.
 """
 
@@ -20,9 +21,10 @@ from pathlib import Path
 
 from tilewise.shared.download import DownloadSettings, fetch, make_pool
 from tilewise.shared.errors import FileFailure
-from tilewise.sources import ledger, rasters
+from tilewise.sources import ledger, raster_describe, raster_find, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.ledger import Ledger
+from tilewise.sources.raster_find import Note
 from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits, unpack
 
@@ -78,18 +80,34 @@ def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tup
             yield members, futures[i]
 
 
-def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> list[dict]:
+def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note]]:
+    """The rasters of a download that become outputs, and the notes on all of them."""
+    found = raster_find.find_rasters(unpacked)
+    if not found:
+        raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
+    kept, notes = [], []
+    for raster in found:
+        with failing_as("convert", raster.name):
+            raster_notes = raster_find.judge(raster, str(raster.relative_to(unpacked)), job.recipe.crs)
+        notes += raster_notes
+        if not any(n.kind == "skipped" for n in raster_notes):
+            kept.append(raster)
+    if not kept:
+        raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
+    return kept, notes
+
+
+def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> tuple[list[dict], list[Note]]:
     group = members[0].group
     unpacked = job.scratch / "unpacked" / group
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         unpack(downloads, unpacked, job.limits)
-    found = rasters.find_rasters(unpacked)
-    if not found:
-        raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
+    found, notes = _elevation_rasters(job, unpacked, group)
     outputs: list[dict] = []
     written: list[Path] = []
     try:
         for raster in found:
+            rel = str(raster.relative_to(unpacked))
             for piece in rasters.plan_pieces(raster, job.recipe):
                 if piece.name in job.recipe.exclude or rasters.window_is_empty(piece, job.recipe):
                     continue
@@ -98,8 +116,10 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                 tmp = job.scratch / "cog" / piece.name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with failing_as("convert", raster.name):
-                    rasters.write_cog(piece, job.recipe, tmp)
-                row, geom, crs = rasters.describe(tmp)
+                    warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
+                if warning:
+                    notes.append(Note(rel, "warning", warning))
+                row, geom, crs = raster_describe.describe(tmp)
                 row["filename"] = piece.name
                 final = job.store / piece.name
                 os.replace(tmp, final)  # atomic: no partial COG ever has its final name
@@ -110,7 +130,7 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                         "crs": crs,
                         "coverage_wkb": geom.wkb_hex,
                         "bytes": final.stat().st_size,
-                        "raster": str(raster.relative_to(unpacked)),
+                        "raster": rel,
                     }
                 )
     except BaseException:
@@ -118,8 +138,13 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
             path.unlink(missing_ok=True)
         raise
     if not outputs:
-        raise FileFailure("convert", f"{group}: every raster in it was excluded by the recipe or empty")
-    return outputs
+        raise raster_find.NoElevationRaster(group, "every raster in it was excluded by the recipe or empty", notes)
+    return outputs, notes
+
+
+def _skipped(notes: list[Note]) -> dict:
+    """The ledger's per-file list of rasters skipped or converted with a warning (absent when none)."""
+    return {"skipped": [n.as_dict() for n in notes]} if notes else {}
 
 
 def run_chunk(job: ChunkJob) -> Ledger:
@@ -132,13 +157,17 @@ def run_chunk(job: ChunkJob) -> Ledger:
         try:
             with failing_as("download", members[0].group):
                 downloads = future.result()
-            outputs = _convert_set(job, members, downloads)
-            log.info("%s: %d COG(s)", members[0].group, len(outputs))
-            for i, rec in enumerate(base):  # the first volume of a set carries its outputs
-                records.append({**rec, "status": "ok", "outputs": outputs if i == 0 else []})
+            outputs, notes = _convert_set(job, members, downloads)
+            log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
+            for i, rec in enumerate(base):  # the first volume of a set carries its outputs and notes
+                records.append(
+                    {**rec, "status": "ok", "outputs": outputs if i == 0 else [], **_skipped(notes if i == 0 else [])}
+                )
         except FileFailure as failure:
             log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
-            records.extend({**rec, "status": "failed", "step": failure.step, "error": str(failure)} for rec in base)
+            failed = {"status": "failed", "step": failure.step, "error": str(failure)}
+            notes = getattr(failure, "notes", [])  # a download whose rasters were all skipped says why
+            records.extend({**rec, **failed, **_skipped(notes if i == 0 else [])} for i, rec in enumerate(base))
         finally:
             shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)

@@ -1,111 +1,35 @@
-"""Find rasters, apply the recipe, write COGs, and describe them (bounds row, coverage polygon).
+"""Apply a source's recipe to one raster and write the output: a COG, or the producer's file unchanged.
 
-Everything runs in-process through rasterio's GDAL: overrides (CRS, nodata, slice window) are a
-VRT around the source (what `gdal_translate -a_srs -a_nodata -srcwin` does), orientation fixes
-a WarpedVRT (what `gdalwarp` does), and the COG is GDAL's COG driver via CreateCopy.
+Everything runs in-process through rasterio's GDAL, doing what Mapterhorn's command-line steps do:
+
+* `crs`, `nodata`, `slice_px` are `gdal_translate -a_srs / -a_nodata / -srcwin`: GDAL's own VRT copy
+  of the raster (so every band property GDAL knows survives: masks, alpha, scale, offset, units,
+  descriptions, metadata, colour interpretation), with only the window and the overrides changed;
+* `fix_orientation` is `gdalwarp` (nearest neighbour, GDAL's suggested north-up grid). The corners
+  a rotation fills are marked invalid: with the raster's nodata value when it has one (declared or
+  assigned by the recipe), else with the COG's internal mask, so no value is ever invented;
+* the COG is GDAL's COG driver (CreateCopy), which keeps a per-dataset mask as the COG's mask;
+* `keep_original` stores the producer's GeoTIFF byte for byte (Mapterhorn's download-only recipes).
 """
 
 from __future__ import annotations
 
-import math
-import os
+import shutil
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-import numpy as np
 import rasterio
 import rasterio.shutil
-import shapely
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
-from rasterio.features import shapes
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from tilewise.shared.cog import full_width_nbits
 from tilewise.shared.errors import FileFailure
+from tilewise.sources.raster_describe import valid_pixels
 from tilewise.sources.recipe import Recipe
-
-# Files that never are rasters on their own (sidecars, documents); everything else is tried.
-SIDECAR_SUFFIXES = {
-    ".prj",
-    ".aux",
-    ".xml",
-    ".tfw",
-    ".tfwx",
-    ".jgw",
-    ".j2w",
-    ".wld",
-    ".ovr",
-    ".msk",
-    ".md",
-    ".html",
-    ".htm",
-    ".pdf",
-    ".doc",
-    ".docx",
-    ".dbf",
-    ".shp",
-    ".shx",
-    ".cpg",
-    ".qpj",
-    ".sbn",
-    ".sbx",
-    ".qml",
-    ".sld",
-    ".lyr",
-    ".json",
-    ".geojson",
-    ".kml",
-    ".csv",
-    ".log",
-    ".md5",
-    ".sha256",
-    ".hdr",
-    ".rrd",
-}
-WEB_MERCATOR_WIDTH = 2 * 20037508.342789244
-_GDAL_TYPES = {
-    "uint8": "Byte",
-    "int8": "Int8",
-    "uint16": "UInt16",
-    "int16": "Int16",
-    "uint32": "UInt32",
-    "int32": "Int32",
-    "uint64": "UInt64",
-    "int64": "Int64",
-    "float32": "Float32",
-    "float64": "Float64",
-}
-
-
-def find_rasters(root: Path) -> list[Path]:
-    """Every raster GDAL can open under `root`; Arc/Info grid folders count as one raster."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if "hdr.adf" in {f.lower() for f in filenames}:
-            found.append(here)  # an AIG coverage: the folder is the dataset
-            dirnames.clear()
-            continue
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = here / name
-            if path.suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml"):
-                continue
-            if _opens_as_raster(path):
-                found.append(path)
-    return found
-
-
-def _opens_as_raster(path: Path) -> bool:
-    try:
-        with rasterio.open(path) as ds:
-            return ds.count > 0 and ds.width > 0 and ds.height > 0
-    except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
-        return False
 
 
 def output_stem(raster: Path) -> str:
@@ -115,7 +39,7 @@ def output_stem(raster: Path) -> str:
 
 @dataclass(frozen=True)
 class Piece:
-    """One output COG: a whole raster or one slice of it."""
+    """One output: a whole raster or one slice of it."""
 
     raster: Path
     name: str
@@ -124,12 +48,12 @@ class Piece:
 
 def plan_pieces(raster: Path, recipe: Recipe) -> list[Piece]:
     stem = output_stem(raster)
+    n = recipe.slice_px
+    if not n:
+        return [Piece(raster, f"{stem}.tif")]
     with rasterio.open(raster) as ds:
         width, height = ds.width, ds.height
-    n = recipe.slice_px
-    if not n or (width <= n and height <= n):
-        return [Piece(raster, f"{stem}.tif")]
-    # Mapterhorn's source_slice.py: {stem}_tile_{x}_{y}.tif with pixel offsets x, y
+    # Mapterhorn's source_slice.py: {stem}_tile_{x}_{y}.tif with pixel offsets x, y, also for one slice
     return [
         Piece(raster, f"{stem}_tile_{x}_{y}.tif", Window(x, y, min(n, width - x), min(n, height - y)))
         for x in range(0, width, n)
@@ -141,44 +65,64 @@ def is_north_up(transform) -> bool:
     return transform.b == 0 and transform.d == 0 and transform.a > 0 and transform.e < 0
 
 
-def _override_vrt(ds, crs: CRS, nodata: float | None, window: Window | None) -> str:
-    """A VRT that shows `ds` (or a window of it) with another CRS and nodata."""
-    win = window or Window(0, 0, ds.width, ds.height)
-    transform = ds.window_transform(win)
-    gt = ",".join(repr(v) for v in transform.to_gdal())
-    size = f'xSize="{int(win.width)}" ySize="{int(win.height)}"'
-    bands = []
-    for b, dtype in enumerate(ds.dtypes, start=1):
-        nd = "" if nodata is None else f"<NoDataValue>{_nodata_text(nodata)}</NoDataValue>"
-        bands.append(
-            f'<VRTRasterBand dataType="{_GDAL_TYPES[dtype]}" band="{b}">{nd}<SimpleSource>'
-            f'<SourceFilename relativeToVRT="0">{escape(ds.name)}</SourceFilename>'
-            f"<SourceBand>{b}</SourceBand>"
-            f'<SrcRect xOff="{int(win.col_off)}" yOff="{int(win.row_off)}" {size}/>'
-            f'<DstRect xOff="0" yOff="0" {size}/>'
-            "</SimpleSource></VRTRasterBand>"
-        )
-    return (
-        f'<VRTDataset rasterXSize="{int(win.width)}" rasterYSize="{int(win.height)}">'
-        f"<SRS>{escape(crs.to_wkt())}</SRS><GeoTransform>{gt}</GeoTransform>{''.join(bands)}</VRTDataset>"
-    )
-
-
-def _nodata_text(v: float) -> str:
-    return "nan" if math.isnan(v) else repr(float(v))
-
-
-def _effective_nodata(ds, recipe: Recipe) -> float | None:
+def effective_nodata(ds, recipe: Recipe) -> float | None:
     if recipe.nodata is not None and (recipe.force_nodata or ds.nodata is None):
         return recipe.nodata
     return ds.nodata
 
 
-def write_cog(piece: Piece, recipe: Recipe, dst: Path) -> None:
-    """Write one COG at `dst` (the caller renames it into place once complete)."""
+def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
+    """A slice with no valid pixel (nodata, masked or NaN) is dropped; a raster that is not sliced never is."""
+    if piece.window is None:
+        return False
     with rasterio.open(piece.raster) as ds:
-        crs = CRS.from_user_input(recipe.crs) if recipe.crs else ds.crs
-        if crs is None:
+        return not valid_pixels(ds, piece.window, effective_nodata(ds, recipe)).any()
+
+
+def write_output(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> str | None:
+    """Write one output at `dst` (the caller renames it into place); returns a warning about it, if any."""
+    if recipe.keep_original and piece.window is None:
+        reason = _keep_original(piece.raster, dst)
+        if reason is None:
+            return None
+        write_cog(piece, recipe, dst, scratch)
+        return f"{reason}: converted to a COG although the recipe keeps originals"
+    write_cog(piece, recipe, dst, scratch)
+    return None
+
+
+def _georeferencing(ds) -> tuple:
+    return ds.crs, ds.transform, ds.nodata, ds.count, ds.dtypes, ds.mask_flag_enums
+
+
+def _keep_original(raster: Path, dst: Path) -> str | None:
+    """Copy the producer's file to `dst` byte for byte; or say why it has to be converted instead."""
+    with rasterio.open(raster) as ds:
+        if ds.driver != "GTiff":
+            return f"not a GeoTIFF ({ds.driver})"
+        if ds.crs is None:
+            raise FileFailure(
+                "convert", f"{raster.name} has no CRS; drop `keep_original` and set `crs:` in the recipe to assign one"
+            )
+        if not is_north_up(ds.transform):
+            raise FileFailure(
+                "convert",
+                f"{raster.name} is not north-up (transform {tuple(ds.transform)[:6]}); drop `keep_original` and "
+                "set `fix_orientation: true` in the recipe to warp it",
+            )
+        wanted = _georeferencing(ds)
+    shutil.copyfile(raster, dst)
+    with rasterio.open(dst) as alone:  # without the sidecars that may have sat beside it
+        if _georeferencing(alone) == wanted:
+            return None
+    dst.unlink()
+    return "georeferenced through sidecar files (.tfw, .prj, .aux.xml)"
+
+
+def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
+    """Write one COG at `dst`; `scratch` holds the job's intermediate files."""
+    with rasterio.open(piece.raster) as ds:
+        if recipe.crs is None and ds.crs is None:
             raise FileFailure(
                 "convert", f"{piece.raster.name} has no CRS; set `crs:` in the recipe (source.yaml) to assign one"
             )
@@ -191,72 +135,104 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path) -> None:
             )
         if not north_up and piece.window is not None:
             raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
-        nodata = _effective_nodata(ds, recipe)
-        needs_vrt = recipe.crs or nodata != ds.nodata or piece.window is not None
+        nodata = effective_nodata(ds, recipe)
         opts = {**recipe.cog, **full_width_nbits(ds)}
-        src = rasterio.open(_override_vrt(ds, crs, nodata, piece.window)) if needs_vrt else ds
-        try:
-            if not north_up:
-                with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata) as warped:
-                    rasterio.shutil.copy(warped, dst, driver="COG", **opts)
-            else:
-                rasterio.shutil.copy(src, dst, driver="COG", **opts)
-        finally:
-            if src is not ds:
-                src.close()
+        band_mask = _band_mask_only(ds)
+        if recipe.crs or nodata != ds.nodata or piece.window is not None or band_mask:
+            vrt = _translate_vrt(ds, scratch / f"{piece.name}.vrt", recipe.crs, nodata, piece.window, band_mask)
+            with rasterio.open(vrt) as src:
+                _to_cog(src, north_up, nodata, dst, scratch, opts)
+            vrt.unlink()
+        else:
+            _to_cog(ds, north_up, nodata, dst, scratch, opts)
 
 
-def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
-    """Slices with no valid pixel are skipped, as Mapterhorn's source_slice.py does."""
-    if piece.window is None:
-        return False
-    with rasterio.open(piece.raster) as ds:
-        nodata = _effective_nodata(ds, recipe)
-        data = ds.read(1, window=piece.window)
-    if nodata is None:
-        return False
-    return bool(np.all(np.isnan(data)) if math.isnan(nodata) else np.all(data == nodata))
+def _to_cog(src, north_up: bool, nodata: float | None, dst: Path, scratch: Path, opts: dict) -> None:
+    if north_up:
+        rasterio.shutil.copy(src, dst, driver="COG", **opts)
+    else:
+        tmp = scratch / f"{dst.name}.warped.tif"
+        _warp_north_up(src, nodata, tmp)
+        rasterio.shutil.copy(tmp, dst, driver="COG", **opts)
+        tmp.unlink()
 
 
-def describe(cog: Path) -> tuple[dict, shapely.Geometry, str]:
-    """A COG's bounds.csv row and its coverage polygons, from one open."""
-    with rasterio.open(cog) as ds:
-        return bounds_row(ds), coverage(ds), _crs_text(ds.crs)
+def _has_real_mask(ds) -> bool:
+    return not set(ds.mask_flag_enums[0]) & {MaskFlags.all_valid, MaskFlags.nodata}
 
 
-def bounds_row(ds) -> dict:
-    """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
-    left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)
-    if right - left > 0.9 * WEB_MERCATOR_WIDTH:  # crosses the antimeridian
-        left, right = right, left
-    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
-        name = Path(ds.name).name
-        raise FileFailure("bounds", f"{name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})")
-    return {
-        "filename": Path(ds.name).name,
-        "left": left,
-        "bottom": bottom,
-        "right": right,
-        "top": top,
-        "width": ds.width,
-        "height": ds.height,
-    }
+def _band_mask_only(ds) -> bool:
+    """Band 1 has its own mask that is neither per-dataset nor alpha: a GeoTIFF can only store it per dataset."""
+    return _has_real_mask(ds) and not set(ds.mask_flag_enums[0]) & {MaskFlags.per_dataset, MaskFlags.alpha}
 
 
-def coverage(ds) -> shapely.Geometry:
-    """Polygons of the valid-data mask, in the raster's CRS."""
-    mask = ds.dataset_mask()
-    if mask.all():
-        return shapely.box(*ds.bounds)
-    if not mask.any():
-        return shapely.Polygon()
-    valid = mask > 0
-    polys = [
-        shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=ds.transform) if v
-    ]
-    return shapely.make_valid(shapely.union_all(polys))
+def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | None, band_mask: bool) -> Path:
+    """`gdal_translate -of VRT [-a_srs crs] [-a_nodata nodata] [-srcwin window]`, written to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rasterio.shutil.copy(ds, path, driver="VRT")  # GDAL's description of the raster, every property kept
+    tree = ET.parse(path)
+    root = tree.getroot()
+    if window is not None:
+        _cut_window(ds, root, window)
+    if band_mask:  # band 1's own mask becomes the dataset's, the one mask a COG stores
+        own = root.find("VRTRasterBand/MaskBand")
+        root.find("VRTRasterBand").remove(own)
+        root.append(own)
+    tree.write(path)
+    with rasterio.open(path, "r+") as vrt:  # GDAL writes the SRS (with its axis mapping) and nodata
+        if crs:
+            vrt.crs = CRS.from_user_input(crs)
+        if nodata != ds.nodata:
+            vrt.nodata = nodata
+    return path
 
 
-def _crs_text(crs) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+def _cut_window(ds, root: ET.Element, window: Window) -> None:
+    full = {"xOff": "0", "yOff": "0", "xSize": str(ds.width), "ySize": str(ds.height)}
+    rects = list(root.iter("SrcRect")) + list(root.iter("DstRect"))
+    if any({k: r.get(k) for k in full} != full for r in rects):
+        raise FileFailure("convert", f"{Path(ds.name).name} is a VRT mosaic; list its tiles instead of slicing it")
+    root.set("rasterXSize", str(int(window.width)))
+    root.set("rasterYSize", str(int(window.height)))
+    root.find("GeoTransform").text = ",".join(repr(v) for v in ds.window_transform(window).to_gdal())
+    cut = {"xOff": window.col_off, "yOff": window.row_off, "xSize": window.width, "ySize": window.height}
+    for rect in root.iter("SrcRect"):
+        for k, v in cut.items():
+            rect.set(k, str(int(v)))
+    for rect in root.iter("DstRect"):
+        for k, v in {**cut, "xOff": 0, "yOff": 0}.items():
+            rect.set(k, str(int(v)))
+
+
+def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
+    """gdalwarp to GDAL's north-up grid into a plain GeoTIFF at `tmp`, the fill and masked pixels invalid."""
+    # without a nodata value, an alpha band says which pixels the warp filled (or the source masked)
+    alpha = nodata is None and (src.transform.b != 0 or src.transform.d != 0 or _has_real_mask(src))
+    bands = list(range(1, src.count + 1))
+    with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata, add_alpha=alpha) as warped:
+        profile = dict(
+            driver="GTiff",
+            width=warped.width,
+            height=warped.height,
+            count=src.count,
+            dtype=src.dtypes[0],
+            crs=warped.crs,
+            transform=warped.transform,
+            nodata=nodata,
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+            compress="deflate",
+            zlevel=1,
+            bigtiff="yes",
+        )
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as out:
+            for _, win in out.block_windows(1):
+                out.write(warped.read(bands, window=win), window=win)
+                if alpha:
+                    out.write_mask(warped.read(src.count + 1, window=win), window=win)
+            out.update_tags(**src.tags())
+            for b in bands:
+                out.update_tags(b, **src.tags(b))
+            out.scales, out.offsets, out.units, out.descriptions = src.scales, src.offsets, src.units, src.descriptions
+            out.colorinterp = src.colorinterp

@@ -28,6 +28,7 @@ class Recipe:
     slice_px: int | None = None
     exclude: tuple[str, ...] = ()
     coverage_crs: str | None = None
+    keep_original: bool = False  # store each downloaded GeoTIFF as it is (Mapterhorn's download-only recipes)
     cog: dict = field(default_factory=lambda: dict(MAPTERHORN_COG_OPTIONS))
 
     def as_dict(self) -> dict:
@@ -63,7 +64,23 @@ def recipe_from_yaml(path: Path) -> Recipe:
             + "\nAllowed keys: "
             + ", ".join(_schema()["properties"])
         )
+    _check_keep_original(data, path)
     return Recipe.from_dict(data)
+
+
+# Recipe keys that change pixels or grids, so they cannot go with keep_original
+_CONVERTING_KEYS = ("crs", "nodata", "fix_orientation", "slice_px")
+
+
+def _check_keep_original(data: dict, path: Path) -> None:
+    if not data.get("keep_original"):
+        return
+    clash = [k for k in _CONVERTING_KEYS if data.get(k) not in (None, False)]
+    if clash:
+        raise CatalogError(
+            f"{path}: `keep_original: true` stores the producer's files unchanged, but {', '.join(clash)} "
+            "convert them; remove keep_original or those keys"
+        )
 
 
 # Mapterhorn scripts whose work this workflow always does (download, unpack, COG, bounds,
@@ -76,6 +93,15 @@ _ALWAYS_DONE = {
     "source_polygonize.py",
     "source_create_tarball.py",
 }
+# Mapterhorn scripts that rewrite the downloaded files: a Justfile without any keeps them byte for byte
+_CONVERTING_SCRIPTS = {
+    "source_unzip.py",
+    "source_to_cog.py",
+    "source_set_crs.py",
+    "source_set_nodata.py",
+    "source_fix_orientation.py",
+    "source_slice.py",
+}
 _RM_LINE = re.compile(r"^rm\s+(-f\s+)?source-store/(?P<source>[^/\s]+)/(?P<name>[^/\s]+)$")
 
 
@@ -83,6 +109,7 @@ def recipe_from_justfile(path: Path, source: str) -> Recipe:
     """Translate a Mapterhorn Justfile into a recipe, or fail naming the line it cannot map."""
     values: dict = {}
     exclude: list[str] = []
+    converts = False
     for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line or line in ("[no-cd]", "default:"):
@@ -107,6 +134,7 @@ def recipe_from_justfile(path: Path, source: str) -> Recipe:
         if not args or args[0] != source:
             raise fail(f"its first argument is not the source name {source!r}")
         args = args[1:]
+        converts = converts or script in _CONVERTING_SCRIPTS
         if script in _ALWAYS_DONE:
             continue
         if script == "source_set_crs.py" and len(args) == 1:
@@ -124,6 +152,8 @@ def recipe_from_justfile(path: Path, source: str) -> Recipe:
             raise fail(f"{script} with arguments {args} has no equivalent here")
     if exclude:
         values["exclude"] = tuple(exclude)
+    if not converts:  # download → bounds → polygonize → tarball: Mapterhorn ships the downloads as they are
+        values["keep_original"] = True
     return Recipe.from_dict(values)
 
 

@@ -1,4 +1,4 @@
-"""The closing lines of a run for one source: files converted and failed, and where the outputs are."""
+"""The closing lines of a run for one source: files converted and failed, rasters skipped, where the outputs are."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tilewise.sources import ledger
 def source_lines(name: str, ledgers: list[Path], outputs: dict[str, Path]) -> list[str]:
     """`outputs` names the source's output paths (bounds, coverage, failures, tarball, …)."""
     done = [p for p in ledgers if p.exists()]
-    files = converted = failed = cogs = 0
+    files = converted = failed = cogs = skipped = warnings = 0
     for path in done:
         try:
             record = ledger.read(path)
@@ -20,7 +20,12 @@ def source_lines(name: str, ledgers: list[Path], outputs: dict[str, Path]) -> li
         failed += len(record.failures())
         converted += sum(1 for r in record.files if r["status"] == "ok")
         cogs += len(record.outputs())
+        kinds = [note["kind"] for _, note in record.skipped()]
+        skipped += kinds.count("skipped")
+        warnings += kinds.count("warning")
     head = f"source {name}: {converted} of {files} files converted into {cogs} COGs, {failed} failed"
+    if skipped or warnings:
+        head += f"; {skipped} rasters inside them skipped, {warnings} converted with a warning (see skipped.csv)"
     if len(done) < len(ledgers):
         head += f" ({len(ledgers) - len(done)} of {len(ledgers)} chunks not prepared yet)"
     lines = [head]

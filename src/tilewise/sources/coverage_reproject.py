@@ -1,0 +1,81 @@
+"""Reproject a coverage polygon into the source's coverage CRS, valid also across ±180° and the poles.
+
+Vertex by vertex, a polygon that crosses the antimeridian becomes a band around the whole globe
+in longitudes, and one around a pole (a polar stereographic raster, EPSG:3031 or 3413) a polygon
+whose ring runs off at ±90°, which Web Mercator cannot even hold. Into a geographic CRS or Web
+Mercator such polygons go through longitudes made continuous ring by ring: a ring that winds
+around a pole is closed along that pole, the result is cut at ±180° and the pieces are moved back
+into −180…180; Web Mercator keeps what lies within ±85.0511°. Every other polygon (all of them,
+for a source away from ±180° and the poles) is reprojected vertex by vertex, as before.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+import shapely.affinity
+from pyproj import CRS, Transformer
+
+from tilewise.shared.geometry import to_crs
+from tilewise.sources.raster_describe import MERCATOR_MAX_LAT, lonlat_bounds
+
+WEB_MERCATOR = CRS.from_epsg(3857)
+_LONLAT_STEP_DEG = 0.25  # vertex spacing along edges drawn in longitudes, before they are projected
+
+
+def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
+    if src == dst or geom.is_empty:
+        return geom
+    xmin, ymin, xmax, ymax = geom.bounds
+    densify = max(xmax - xmin, ymax - ymin) / 64 or 1
+    if (dst.is_geographic or dst == WEB_MERCATOR) and _wraps(geom, src):
+        return _through_lonlat(shapely.segmentize(geom, densify), src, dst)
+    return shapely.make_valid(to_crs(geom, src, dst, densify=densify))
+
+
+def _wraps(geom: shapely.Geometry, src: CRS) -> bool:
+    """Crosses ±180°, spans every longitude (a pole inside) or reaches beyond Web Mercator's latitudes."""
+    geo = lonlat_bounds(src, geom.bounds)
+    if geo is None:
+        return True
+    west, south, east, north = geo
+    return not (west < east and east - west < 360 and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT)
+
+
+def _through_lonlat(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
+    to_lonlat = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    unwrapped = shapely.union_all([_polygon_lonlat(p, to_lonlat) for p in _polygons(geom)])
+    lo, _, hi, _ = unwrapped.bounds
+    pieces = []
+    for turn in range(math.floor((lo + 180) / 360), math.floor((hi + 180) / 360) + 1):
+        window = shapely.box(360 * turn - 180, -90, 360 * turn + 180, 90)
+        pieces.append(shapely.affinity.translate(unwrapped.intersection(window), xoff=-360 * turn))
+    lonlat = shapely.make_valid(shapely.union_all(pieces))
+    if dst == WEB_MERCATOR:
+        lonlat = lonlat.intersection(shapely.box(-180, -MERCATOR_MAX_LAT, 180, MERCATOR_MAX_LAT))
+    return shapely.make_valid(to_crs(lonlat, "EPSG:4326", dst, densify=_LONLAT_STEP_DEG))
+
+
+def _polygons(geom: shapely.Geometry) -> list[shapely.Polygon]:
+    return [p for p in shapely.get_parts(geom) if isinstance(p, shapely.Polygon) and not p.is_empty]
+
+
+def _polygon_lonlat(poly: shapely.Polygon, to_lonlat: Transformer) -> shapely.Geometry:
+    shell = _ring_lonlat(poly.exterior, to_lonlat)
+    holes = [_ring_lonlat(r, to_lonlat) for r in poly.interiors]
+    return shapely.make_valid(shell).difference(shapely.union_all([shapely.make_valid(h) for h in holes]))
+
+
+def _ring_lonlat(ring: shapely.LinearRing, to_lonlat: Transformer) -> shapely.Polygon:
+    """The ring in continuous longitudes; a ring that winds once around a pole is closed along it."""
+    xy = np.asarray(ring.coords)
+    lon, lat = to_lonlat.transform(xy[:, 0], xy[:, 1])
+    lon = np.unwrap(np.asarray(lon), period=360)
+    lat = np.asarray(lat)
+    if abs(lon[-1] - lon[0]) > 180:  # wound around the pole on its side of the equator
+        pole = math.copysign(90.0, float(np.mean(lat)))
+        lon = np.append(lon, [lon[-1], lon[0]])
+        lat = np.append(lat, [pole, pole])
+    return shapely.Polygon(np.column_stack([lon, lat]))

@@ -1,0 +1,118 @@
+"""Describe a raster: which pixels are valid, its bounds.csv row (EPSG:3857), its coverage polygons.
+
+A pixel is valid when GDAL's mask of band 1 says so (per-dataset mask, per-band mask, alpha or
+nodata), when it does not equal a declared nodata value (a mask and a nodata value may both be
+declared), and, in a float band, when it is not NaN, whether or not NaN is the declared nodata.
+Band 1 is the elevation, as for Mapterhorn's polygonize and downstream stage.
+
+Bounds follow Mapterhorn's source_bounds.py (rasterio's transform_bounds, 21 points per edge) where
+that is right, and fix it where it is not (see README, "Where tilewise differs from Mapterhorn"):
+
+* latitudes beyond ±85.0511° (Web Mercator's limit) are clamped: y stays within ±20037508.34 m;
+* a raster that spans all longitudes (−180…180, or a pole inside it) gets left = −20037508.34,
+  right = +20037508.34, never swapped;
+* a raster that crosses the antimeridian gets left > right: left is its true west edge (east of
+  the antimeridian's west side, a positive x), right its true east edge (a negative x). Mapterhorn's
+  aggregation_covering.split_at_antimeridian reads such a row as [left, +X_MAX] + [−X_MAX, right].
+  The crossing is found in longitudes (EPSG:4326, where GDAL's transform_bounds detects it), not
+  from the width in EPSG:3857, which also fires for poles and global rasters and keeps only slivers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.enums import MaskFlags
+from rasterio.features import shapes
+from rasterio.warp import transform, transform_bounds
+
+from tilewise.shared.errors import FileFailure
+
+X_MAX_3857 = 20037508.342789244  # Mapterhorn's utils.X_MAX_3857: half the width of Web Mercator
+MERCATOR_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…°: y = ±X_MAX_3857
+_KEEP = object()
+
+
+def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
+    """Boolean array of band 1's valid pixels; `nodata` replaces the declared value (a recipe's)."""
+    declared = ds.nodata if nodata is _KEEP else nodata
+    flags = set(ds.mask_flag_enums[0])
+    data = ds.read(1, window=window)
+    valid = np.ones(data.shape, bool)
+    if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:  # a real mask: per-dataset, per-band or alpha
+        valid &= ds.read_masks(1, window=window) > 0
+    if declared is not None and not math.isnan(declared):
+        valid &= data != declared
+    if data.dtype.kind == "f":
+        valid &= ~np.isnan(data)
+    return valid
+
+
+def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees, west > east across the antimeridian, full width as
+    −180…180; None when the raster lies entirely beyond Web Mercator's latitudes."""
+    west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds)
+    if east - west >= 360:
+        west, east = -180.0, 180.0
+    elif west < -180 or east > 180:  # a geographic raster overhanging ±180 (glo30 W180 tiles by half a pixel)
+        west = (west + 180) % 360 - 180
+        east = -((180 - east) % 360 - 180)
+    if south >= MERCATOR_MAX_LAT or north <= -MERCATOR_MAX_LAT:
+        return None
+    return west, south, east, north
+
+
+def bounds_row(ds) -> dict:
+    """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
+    name = Path(ds.name).name
+    geo = lonlat_bounds(ds.crs, ds.bounds)
+    if geo is None:
+        raise FileFailure("bounds", f"{name} lies entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: no tile shows it")
+    west, south, east, north = geo
+    if west < east and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT and east - west < 360:
+        left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)  # Mapterhorn's own
+    else:  # crosses ±180, spans all longitudes or reaches beyond the Mercator latitudes
+        south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)
+        (left, right), (bottom, top) = transform("EPSG:4326", "EPSG:3857", [west, east], [south, north])
+        if west == -180.0 and east == 180.0:
+            left, right = -X_MAX_3857, X_MAX_3857
+        bottom, top = max(bottom, -X_MAX_3857), min(top, X_MAX_3857)
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise FileFailure("bounds", f"{name}: bounds in EPSG:3857 are not finite ({left}, {bottom}, {right}, {top})")
+    return {
+        "filename": name,
+        "left": left,
+        "bottom": bottom,
+        "right": right,
+        "top": top,
+        "width": ds.width,
+        "height": ds.height,
+    }
+
+
+def coverage(ds) -> shapely.Geometry:
+    """Polygons of the valid pixels, in the raster's CRS."""
+    valid = valid_pixels(ds)
+    if valid.all():
+        return shapely.box(*ds.bounds)
+    if not valid.any():
+        return shapely.Polygon()
+    polys = [
+        shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=ds.transform) if v
+    ]
+    return shapely.make_valid(shapely.union_all(polys))
+
+
+def describe(path: Path) -> tuple[dict, shapely.Geometry, str]:
+    """A written raster's bounds.csv row, its coverage polygons and its CRS, from one open."""
+    with rasterio.open(path) as ds:
+        return bounds_row(ds), coverage(ds), crs_text(ds.crs)
+
+
+def crs_text(crs) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()

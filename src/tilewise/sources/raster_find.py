@@ -1,0 +1,185 @@
+"""Find the rasters of an unpacked download and judge which of them are georeferenced elevation.
+
+Every file GDAL opens is a candidate (sidecars and documents are not even tried). A candidate
+becomes an output only if it is georeferenced by a geotransform and is not a colour image; the
+others are skipped with their reason, and a few odd ones are converted with a warning:
+
+* no geotransform and no GCPs or RPCs (a preview PNG/JPEG, a PDF page, a TIFF without geotags):
+  skipped, not georeferenced;
+* a colour image, i.e. red/green/blue/…/palette bands (orthophoto, quicklook, coloured relief):
+  skipped, not elevation;
+* georeferenced only by GCPs or RPCs, without a geotransform: the file fails; warp it onto a grid
+  first (an approximation tilewise does not make silently);
+* entirely beyond ±85.0511° latitude: skipped, outside Web Mercator (no tile can show it);
+* several bands, not colour: converted with all bands (as Mapterhorn), warning: band 1 is the
+  elevation;
+* one 8-bit band: converted, warning: a hillshade or a scanned map is 8-bit too.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import rasterio
+from rasterio.enums import ColorInterp
+from rasterio.errors import NotGeoreferencedWarning
+
+from tilewise.shared.errors import FileFailure
+from tilewise.sources.raster_describe import MERCATOR_MAX_LAT, lonlat_bounds
+
+# Files that never are rasters on their own (sidecars, documents); everything else is tried.
+SIDECAR_SUFFIXES = {
+    ".prj",
+    ".aux",
+    ".xml",
+    ".tfw",
+    ".tfwx",
+    ".jgw",
+    ".j2w",
+    ".pgw",
+    ".wld",
+    ".ovr",
+    ".msk",
+    ".md",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".dbf",
+    ".shp",
+    ".shx",
+    ".cpg",
+    ".qpj",
+    ".sbn",
+    ".sbx",
+    ".qml",
+    ".sld",
+    ".lyr",
+    ".json",
+    ".geojson",
+    ".kml",
+    ".csv",
+    ".log",
+    ".md5",
+    ".sha256",
+    ".hdr",
+    ".rrd",
+}
+_COLOUR = {
+    ColorInterp.red,
+    ColorInterp.green,
+    ColorInterp.blue,
+    ColorInterp.palette,
+    ColorInterp.cyan,
+    ColorInterp.magenta,
+    ColorInterp.yellow,
+    ColorInterp.black,
+    ColorInterp.hue,
+    ColorInterp.saturation,
+    ColorInterp.lightness,
+    ColorInterp.Y,
+    ColorInterp.Cb,
+    ColorInterp.Cr,
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A raster of a download that was skipped, or converted with a warning (reports/{source}/skipped.csv)."""
+
+    raster: str  # path inside the download (its unpacked folder)
+    kind: str  # "skipped" or "warning"
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"raster": self.raster, "kind": self.kind, "reason": self.reason}
+
+
+class NoElevationRaster(FileFailure):
+    """A download none of whose rasters became an output: the file fails, its notes say why each was skipped."""
+
+    def __init__(self, what: str, why: str, notes: list[Note]):
+        listing = "; ".join(f"{n.raster}: {n.reason}" for n in notes if n.kind == "skipped")
+        super().__init__("convert", f"{what}: {why}" + (f" ({listing})" if listing else ""))
+        self.notes = notes
+
+
+def find_rasters(root: Path) -> list[Path]:
+    """Every raster GDAL can open under `root`; Arc/Info grid folders count as one raster."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if "hdr.adf" in {f.lower() for f in filenames}:
+            found.append(here)  # an AIG coverage: the folder is the dataset
+            dirnames.clear()
+            continue
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = here / name
+            if path.suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml"):
+                continue
+            if _opens_as_raster(path):
+                found.append(path)
+    return found
+
+
+def _opens_as_raster(path: Path) -> bool:
+    try:
+        with quiet(), rasterio.open(path) as ds:
+            return ds.count > 0 and ds.width > 0 and ds.height > 0
+    except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
+        return False
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Not being georeferenced is judged here, not warned about by rasterio."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
+def has_geotransform(ds) -> bool:
+    """GDAL reports a missing geotransform as the identity; no real grid has that one (rows run south)."""
+    return not ds.transform.is_identity
+
+
+def judge(path: Path, rel: str, crs: str | None) -> list[Note]:
+    """The notes on one raster (`crs`: the recipe's): a "skipped" note means it is not converted.
+
+    Raises FileFailure for a raster georeferenced only by GCPs or RPCs."""
+    with quiet(), rasterio.open(path) as ds:
+        interps = set(ds.colorinterp)
+        if not has_geotransform(ds):
+            gcps, _ = ds.gcps
+            if not gcps and not ds.rpcs:
+                return [Note(rel, "skipped", "not georeferenced: no geotransform and no GCPs (an image, not a grid)")]
+            if not interps & _COLOUR:
+                raise FileFailure(
+                    "convert",
+                    f"{path.name} is georeferenced only by {'GCPs' if gcps else 'RPCs'}, not by a geotransform; "
+                    "warp it onto a grid first (gdalwarp -r near) and list the warped file",
+                )
+        if interps & _COLOUR:
+            names = "/".join(sorted(c.name for c in interps & _COLOUR))
+            return [Note(rel, "skipped", f"colour image ({names} bands), not elevation")]
+        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
+            return [Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")]
+        if ds.count > 1:
+            return [
+                Note(
+                    rel,
+                    "warning",
+                    f"{ds.count} bands: band 1 is taken as the elevation (as Mapterhorn's downstream stage does), "
+                    "the other bands are kept unchanged",
+                )
+            ]
+        if ds.dtypes[0] == "uint8":
+            return [Note(rel, "warning", "one 8-bit band: converted as elevation; a hillshade or a map is 8-bit too")]
+    return []

@@ -1,0 +1,31 @@
+"""The report of skipped rasters `reports/{source}/skipped.csv`: the one module that writes and reads it.
+
+One row per raster inside a download that did not become an output (`kind` "skipped": a preview
+image, a colour photo, a raster beyond Web Mercator's latitudes) or became one with a warning
+(`kind` "warning": several bands, one 8-bit band, a kept original that had to be converted):
+`source,file,url,line,raster,kind,reason` (`raster` is its path inside the download). The rows
+come from the chunk ledgers, so they survive reruns. A header only when there is nothing to say.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+FIELDS = ("source", "file", "url", "line", "raster", "kind", "reason")
+
+
+def write(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: (int(r["line"]), r["raster"])))
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
