@@ -96,7 +96,9 @@ def metadata_json(wildcards):
 def source_targets():
     targets = []
     for name, source_plan in PLANS.items():
-        targets += [p.format(source=name) for p in (BOUNDS, COVERAGE, COVERAGE_MAP)]
+        targets += [
+            p.format(source=name) for p in (BOUNDS, COVERAGE, COVERAGE_MAP, SKIPPED)
+        ]
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
             targets += [TARBALL.format(source=name), TARBALL_MD5.format(source=name)]
         else:

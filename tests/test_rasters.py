@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import rasterio
@@ -111,10 +113,69 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
         np.testing.assert_array_equal(ds.read(1), data[::-1])
 
 
-def test_bounds_row_swaps_left_and_right_across_the_antimeridian(tmp_path):
-    data = np.ones((10, 10), dtype="float32")
-    src = _raster(tmp_path / "dateline.tif", data, from_origin(179.5, 61, 0.1, 0.1), crs="EPSG:4326")
-    write_cog(Piece(src, "d.tif"), Recipe(), tmp_path / "d.tif", tmp_path)
-    row, _, _ = describe(tmp_path / "d.tif")
-    assert row["left"] == pytest.approx(20037508.34, abs=1) and row["right"] == pytest.approx(-20032448.37, abs=1)
-    assert (row["width"], row["height"]) == (10, 10)
+X_MAX = 20037508.342789244
+
+
+def _x(lon):
+    return lon * X_MAX / 180
+
+
+def _y(lat):
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137
+
+
+# (case, crs, transform, size, expected (left, bottom, right, top) or None: no row, outside Web Mercator)
+POLE_3031 = from_origin(-500000, 500000, 10000, 10000)  # ±500 km around the south pole
+BOUNDS_CASES = [
+    ("crosses at 180 in lon/lat", "EPSG:4326", from_origin(179.5, 61, 0.1, 0.1), (10, 10), (179.5, 60, -179.5, 61)),
+    # a Copernicus GLO-30 W180 tile: its origin is half a pixel west of −180
+    (
+        "glo30 W180 half a pixel over",
+        "EPSG:4326",
+        from_origin(-180.000138888889, 52.000138888889, 1 / 3600, 1 / 3600),
+        (3600, 3600),
+        (179.999861111111, 51.000138888889, -179.000138888889, 52.000138888889),
+    ),
+    (
+        "UTM 60N tile across 180",
+        "EPSG:32660",
+        from_origin(600000, 6100000, 1000, 1000),
+        (100, 100),
+        (178.5307, 54.1092, -179.8724, 55.0367),
+    ),
+    (
+        "EPSG:3031 tile across 180, no pole",
+        "EPSG:3031",
+        from_origin(-100000, -1500000, 1000, 1000),
+        (200, 500),
+        (176.1859, -76.2581, -176.1859, -71.7201),
+    ),
+    ("whole globe", "EPSG:4326", from_origin(-180, 90, 1, 1), (360, 180), (-180, -90, 180, 90)),
+    ("reaches the north pole", "EPSG:4326", from_origin(10, 90, 0.5, 0.5), (4, 20), (10, 80, 12, 90)),
+    ("south pole inside (EPSG:3031)", "EPSG:3031", POLE_3031, (100, 100), (-180, -90, 180, -83.4987)),
+    ("north pole inside (EPSG:3413)", "EPSG:3413", from_origin(-500000, 500000, 10000, 10000), (100, 100), None),
+    ("entirely beyond 85.0511°N", "EPSG:4326", from_origin(0, 90, 0.1, 0.1), (10, 40), "outside"),
+]
+
+
+@pytest.mark.parametrize("case, crs, transform, size, expected", BOUNDS_CASES, ids=[c[0] for c in BOUNDS_CASES])
+def test_bounds_stay_inside_web_mercator(tmp_path, case, crs, transform, size, expected):
+    """Clamped at ±85.0511°, never swapped for a full-width raster, true edges (left > right) across ±180."""
+    from tilewise.sources.raster_describe import bounds_row, lonlat_bounds
+
+    src = _raster(tmp_path / "r.tif", np.ones(size[::-1], dtype="float32"), transform, crs=crs)
+    with rasterio.open(src) as ds:
+        if expected == "outside":
+            assert lonlat_bounds(ds.crs, ds.bounds) is None
+            return
+        row = bounds_row(ds)
+    got = (row["left"], row["bottom"], row["right"], row["top"])
+    assert all(math.isfinite(v) and abs(v) <= X_MAX for v in got)
+    if expected is None:  # the north pole: every longitude, up to the Mercator limit
+        assert (got[0], got[2], got[3]) == (-X_MAX, X_MAX, X_MAX) and got[1] > _y(83)
+        return
+    west, south, east, north = expected
+    lat = lambda v: max(min(v, 85.0511287798), -85.0511287798)  # noqa: E731
+    want = (_x(west), _y(lat(south)), _x(east), _y(lat(north)))
+    assert got == pytest.approx(want, abs=50)  # 50 m: pyproj's ellipsoid tweaks and 4-decimal expectations
+    assert (got[0] > got[2]) == (west > east)  # only a real crossing has left > right
