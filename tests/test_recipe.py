@@ -81,3 +81,25 @@ def test_source_yaml_wins_over_justfile(tmp_path):
     (tmp_path / "source.yaml").write_text("crs: EPSG:25833\n")
     assert load_recipe(tmp_path)[0].crs == "EPSG:25833"
     assert load_recipe(Path(tmp_path / "missing"))[0] == Recipe()
+
+
+def test_download_only_justfiles_keep_the_producer_files():
+    """Mapterhorn's download-only entries (no unzip, to_cog, set_*, fix_orientation or slice step; parity
+    notes §3, groups A and B) keep their files byte for byte; every other entry converts."""
+    kept = set()
+    for jf in justfiles():
+        try:
+            if recipe_from_justfile(jf, jf.parent.name).keep_original:
+                kept.add(jf.parent.name)
+        except CatalogError:
+            pass
+    group_a = {"at10", "atburgenland", "beflanders", "debayern", "debug-glo30", "debug-swissalti3d"}
+    group_a |= {"deniedersachsen", "denrw", "derlp", "ee", "fi", "glo30", "swissalti3d"}
+    assert kept == group_a | {"es2a", "es2b", "es2c"}
+
+
+@pytest.mark.parametrize("key", ["crs: EPSG:25832", "nodata: 0", "fix_orientation: true", "slice_px: 4096"])
+def test_keep_original_refuses_converting_keys(tmp_path, key):
+    (tmp_path / "source.yaml").write_text(f"keep_original: true\n{key}\n")
+    with pytest.raises(CatalogError, match=rf"source.yaml: `keep_original: true` .* but {key.split(':')[0]} convert"):
+        recipe_from_yaml(tmp_path / "source.yaml")

@@ -3,7 +3,6 @@ the recipe, producer files kept byte for byte, bounds and coverage inside Web Me
 
 import csv
 import io
-import math
 import tarfile
 import zipfile
 
@@ -15,8 +14,8 @@ from pyogrio.raw import read as ogr_read
 from rasterio.transform import Affine, from_origin
 
 from conftest import shared, snakemake
-from support.catalog import make_entry, md5
-from support.rasterchecks import expected_bounds_row
+from support.catalog import make_entry
+from support.rasterchecks import assert_mapterhorn_cog, expected_bounds_row
 
 pytestmark = pytest.mark.workflow
 X_MAX = 20037508.342789244
@@ -141,3 +140,204 @@ def test_only_georeferenced_elevation_rasters_become_outputs(tmp_path, http):
     (work / "reports/producer/skipped.csv").unlink()
     proc = snakemake(work, *config(tmp_path / "catalog", ["producer"]))
     assert "rule prepare_chunk" not in proc.stderr and (work / "reports/producer/skipped.csv").read_text() == before
+
+
+def _valid(path, window=None):
+    """Independent rule: GDAL's mask of band 1, not the declared nodata, not NaN."""
+    with rasterio.open(path) as ds:
+        data = ds.read(1, window=window)
+        valid = ds.read_masks(1, window=window) > 0
+        if ds.nodata is not None:
+            valid &= data != ds.nodata
+    return valid & ~np.isnan(data.astype("float64"))
+
+
+def _props(path):
+    with rasterio.open(path) as ds:
+        return ds.scales, ds.offsets, ds.units, ds.descriptions, ds.tags().get("PRODUCER")
+
+
+def _covered_m2(work, source):
+    _, _, geoms, _ = ogr_read(work / "polygon-store" / f"{source}.gpkg")
+    union = shapely.union_all([shapely.from_wkb(g) for g in geoms])
+    assert union.is_valid
+    return union.area
+
+
+def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    props = dict(scales=(0.01,), offsets=(100.0,), units=("metre",), descriptions=("elevation",))
+    props["tags"] = {"PRODUCER": "survey"}
+    # masked: int16 with a per-dataset mask over garbage, scale 0.01, no nodata
+    a = (np.arange(600 * 700).reshape(600, 700) % 3000).astype("int16")
+    mask_a = np.full(a.shape, 255, "uint8")
+    mask_a[:100, :100] = mask_a[550:, 600:] = 0
+    a[mask_a == 0] = 1234
+    tiff(g / "masked.tif", a, from_origin(500000, 5600000, 1, 1), UTM, mask=mask_a, **props)
+    # float with a nodata value and a mask, NaN and nodata pixels inside the mask's valid part
+    b = elevation((300, 300), 2)
+    mask_b = np.full(b.shape, 255, "uint8")
+    mask_b[:50, :] = 0
+    b[100:110, 100:110] = np.nan
+    b[200:205, 200:205] = -32767
+    tiff(g / "nodata_mask.tif", b, from_origin(501000, 5600000, 1, 1), UTM, nodata=-32767, mask=mask_b, **props)
+    # float without nodata: NaN over a whole 512-column band (two empty slices) and a small patch
+    c = elevation((600, 1100), 3)
+    c[:, 512:1024] = np.nan
+    c[:10, :10] = np.nan
+    tiff(g / "nan.tif", c, from_origin(502000, 5600000, 1, 1), UTM, **props)
+    # gray + alpha
+    e = np.stack([elevation((80, 80), 4, "uint16"), np.full((80, 80), 255, "uint16")])
+    e[1, :20, :] = 0
+    tiff(g / "alpha.tif", e, from_origin(504000, 5600000, 1, 1), UTM, creation={"alpha": "yes"})
+    tiff(g / "small.tif", elevation((200, 300), 5), from_origin(505000, 5600000, 1, 1), UTM, **props)
+    # rotated, masked garbage, no nodata
+    d = np.full((64, 64), 7, "float32")
+    mask_d = np.full(d.shape, 255, "uint8")
+    mask_d[:8] = 0
+    d[:8] = 999
+    rotated = Affine(0.94, 0.34, 506000, 0.34, -0.94, 5600000)
+    tiff(g / "rotated.tif", d, rotated, UTM, mask=mask_d, **props)
+
+    files = {p: read(g / p) for p in ("masked.tif", "nodata_mask.tif", "nan.tif", "alpha.tif", "small.tif")}
+    recipes = {
+        "plain": ({}, ["masked.tif", "nodata_mask.tif", "nan.tif", "alpha.tif"]),
+        "assign": ({"crs": "EPSG:25833", "nodata": -9999}, ["masked.tif", "nodata_mask.tif", "nan.tif"]),
+        "force": ({"nodata": 0, "force_nodata": True}, ["nodata_mask.tif"]),
+        "sliced": ({"slice_px": 512}, ["masked.tif", "nan.tif", "small.tif"]),
+        "orient": ({"fix_orientation": True}, ["rotated.tif"]),
+        "orientnd": ({"fix_orientation": True, "nodata": -9999}, ["rotated.tif"]),
+    }
+    files["rotated.tif"] = read(g / "rotated.tif")
+    for source, (recipe, names) in recipes.items():
+        make_entry(tmp_path / "catalog", source, serve(http, source, {n: files[n] for n in names}), recipe)
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", list(recipes)))
+    store = work / "source-store"
+
+    # every path keeps the mask (as the COG's mask), scale, offset, units, descriptions, metadata
+    for source, name, nodata in [
+        ("plain", "masked.tif", None),
+        ("plain", "nodata_mask.tif", -32767),
+        ("assign", "masked.tif", -9999),
+        ("assign", "nodata_mask.tif", -32767),
+        ("force", "nodata_mask.tif", 0),
+    ]:
+        out = store / source / name
+        assert _props(out) == _props(g / name), (source, name)
+        with rasterio.open(out) as ds, rasterio.open(g / name) as src:
+            assert ds.nodata == nodata and (ds.crs.to_epsg() == 25833) == (source == "assign")
+            np.testing.assert_array_equal(ds.dataset_mask(), src.dataset_mask())  # masked garbage stays masked
+    # NaN never counts, declared nodata or not; force makes the old nodata pixels valid (gdal_translate -a_nodata)
+    b_valid = (mask_b > 0) & (b != -32767) & ~np.isnan(b)
+    assert _covered_m2(work, "force") == b_valid.sum() + 25
+    assert (
+        _covered_m2(work, "plain")
+        == sum(_valid(g / n).sum() for n in ("masked.tif", "nodata_mask.tif", "nan.tif")) + 80 * 60
+    )
+    assert _covered_m2(work, "assign") == _covered_m2(work, "plain") - 80 * 60
+    with rasterio.open(store / "plain/alpha.tif") as ds:
+        assert ds.count == 2 and (ds.dataset_mask() == 0).sum() == 20 * 80
+    assert [r["kind"] for r in rows(work / "reports/plain/skipped.csv")] == ["warning"]
+
+    # slices: Mapterhorn's names, also for a raster of one slice; all-NaN slices dropped; each slice keeps it all
+    names = [r["filename"] for r in rows(store / "sliced/bounds.csv")]
+    assert names == sorted(
+        [f"masked_tile_{x}_{y}.tif" for x in (0, 512) for y in (0, 512)]
+        + ["nan_tile_0_0.tif", "nan_tile_0_512.tif", "nan_tile_1024_0.tif", "nan_tile_1024_512.tif"]
+        + ["small_tile_0_0.tif"]
+    )
+    for name in names:
+        stem, x, y = name[:-4].rsplit("_", 2)
+        stem = stem.removesuffix("_tile")
+        with rasterio.open(store / "sliced" / name) as ds:
+            window = rasterio.windows.Window(int(x), int(y), ds.width, ds.height)
+            with rasterio.open(g / f"{stem}.tif") as src:
+                np.testing.assert_array_equal(ds.dataset_mask(), src.dataset_mask(window=window))
+                assert ds.transform == src.window_transform(window)
+        assert _props(store / "sliced" / name) == _props(g / f"{stem}.tif")
+    assert _covered_m2(work, "sliced") == _valid(g / "masked.tif").sum() + _valid(g / "nan.tif").sum() + 200 * 300
+
+    # the orientation fix: its fill and the masked garbage are invalid, as a mask (no nodata) or as nodata
+    for source, nodata in (("orient", None), ("orientnd", -9999)):
+        out = store / source / "rotated.tif"
+        with rasterio.open(out) as ds:
+            assert ds.transform.b == ds.transform.d == 0 and ds.nodata == nodata
+            data, valid = ds.read(1), ds.dataset_mask() > 0
+            assert (data[valid] == 7).all() and 0 < valid.sum() and (~valid).sum() > 0
+            if nodata is not None:
+                assert (data[~valid] == nodata).all()
+        assert _props(out) == _props(g / "rotated.tif")
+        assert _covered_m2(work, source) == pytest.approx(valid.sum() * abs(ds.transform.a * ds.transform.e))
+
+
+DOWNLOAD_ONLY_JUSTFILE = """# Source preparation pipeline to be run from mapterhorn/pipelines folder
+[no-cd]
+default:
+    uv run python source_download.py {s}
+    uv run python source_bounds.py {s}
+    uv run python source_polygonize.py {s} 32
+    uv run python source_create_tarball.py {s}"""
+
+
+TFW = {"profile": "BASELINE", "tfw": "YES"}
+
+
+def test_download_only_recipe_keeps_producer_files_byte_for_byte(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    # a producer COG: LERC at 0.1 mm, internal overviews, values finer than tilewise's 1 mm
+    fine = elevation((1024, 1024), 6).astype("float64") + 0.0004321
+    tiff(
+        g / "producer.tif",
+        fine.astype("float32"),
+        ORIGIN,
+        UTM,
+        nodata=-9999,
+        creation=dict(tiled=True, blockxsize=256, blockysize=256, compress="LERC", max_z_error=0.0001),
+    )
+    with rasterio.open(g / "producer.tif", "r+") as ds:
+        ds.build_overviews([2, 4], rasterio.enums.Resampling.average)
+    # a baseline TIFF georeferenced only by its sidecars (.tfw, .aux.xml): the stored file alone would lose them
+    (g / "w").mkdir()
+    tiff(g / "w" / "world.tif", elevation((40, 40), 7), from_origin(600000, 5600000, 1, 1), UTM, creation=TFW)
+    sidecars = {p.name: read(p) for p in sorted((g / "w").iterdir())}
+    assert sorted(sidecars) == ["world.tfw", "world.tif", "world.tif.aux.xml"]
+    files = {
+        "storml_elev_orig.tif": read(shared("elevation/geotiff/storml_elev_orig.tif")),
+        "dem-hills.tiff": read(shared("elevation/geotiff/dem-hills.tiff")),
+        "producer.tif": read(g / "producer.tif"),
+        "n43.dt0": read(shared("elevation/dted/n43.dt0")),
+        "world.zip": zip_of(sidecars),
+    }
+    entry = make_entry(tmp_path / "catalog", "glo", serve(http, "glo", files))
+    (entry / "Justfile").write_text(DOWNLOAD_ONLY_JUSTFILE.format(s="glo"))
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", ["glo"]))
+    store = work / "source-store/glo"
+    bounds = {r["filename"]: r for r in rows(store / "bounds.csv")}
+    assert sorted(bounds) == ["dem-hills.tif", "n43.tif", "producer.tif", "storml_elev_orig.tif", "world.tif"]
+    kept = {
+        "storml_elev_orig.tif": "storml_elev_orig.tif",
+        "dem-hills.tif": "dem-hills.tiff",
+        "producer.tif": "producer.tif",
+    }
+    with tarfile.open(work / "tar-store/glo.tar") as tar:
+        for name, served in kept.items():
+            assert (store / name).read_bytes() == files[served], name  # byte for byte, in the store and the tar
+            assert tar.extractfile(f"files/{name}").read() == files[served], name
+    with rasterio.open(store / "producer.tif") as ds:
+        assert len(ds.overviews(1)) == 2  # the producer's overviews are kept
+        error_m = np.abs(ds.read(1).astype("float64") - fine).max()
+        assert error_m < 0.00015  # the producer's own 0.1 mm, not tilewise's 1 mm re-encoding on top
+    for name, r in bounds.items():  # bounds computed from the stored file itself
+        got = tuple(float(r[k]) for k in ("left", "bottom", "right", "top")) + (int(r["width"]), int(r["height"]))
+        assert got == pytest.approx(expected_bounds_row(store / name), rel=1e-12)
+    # the others are not GeoTIFFs carrying their georeferencing: converted, and said so
+    notes = {r["raster"]: r for r in rows(work / "reports/glo/skipped.csv")}
+    assert "not a GeoTIFF (DTED)" in notes["n43.dt0"]["reason"] and notes["n43.dt0"]["kind"] == "warning"
+    assert "sidecar files" in notes["world.tif"]["reason"]
+    assert_mapterhorn_cog(store / "n43.tif")
+    with rasterio.open(store / "world.tif") as ds:
+        assert ds.crs.to_epsg() == 25832 and ds.bounds.left == 600000

@@ -121,6 +121,7 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
 
 def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
     """Write one COG at `dst`; `scratch` holds the job's intermediate files."""
+    scratch.mkdir(parents=True, exist_ok=True)
     with rasterio.open(piece.raster) as ds:
         if recipe.crs is None and ds.crs is None:
             raise FileFailure(
@@ -168,7 +169,6 @@ def _band_mask_only(ds) -> bool:
 
 def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | None, band_mask: bool) -> Path:
     """`gdal_translate -of VRT [-a_srs crs] [-a_nodata nodata] [-srcwin window]`, written to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     rasterio.shutil.copy(ds, path, driver="VRT")  # GDAL's description of the raster, every property kept
     tree = ET.parse(path)
     root = tree.getroot()

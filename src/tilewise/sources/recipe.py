@@ -75,7 +75,7 @@ _CONVERTING_KEYS = ("crs", "nodata", "fix_orientation", "slice_px")
 def _check_keep_original(data: dict, path: Path) -> None:
     if not data.get("keep_original"):
         return
-    clash = [k for k in _CONVERTING_KEYS if data.get(k) not in (None, False)]
+    clash = [k for k in _CONVERTING_KEYS if data.get(k) is not None and data.get(k) is not False]  # nodata 0 counts
     if clash:
         raise CatalogError(
             f"{path}: `keep_original: true` stores the producer's files unchanged, but {', '.join(clash)} "
