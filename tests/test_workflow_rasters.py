@@ -3,6 +3,7 @@ the recipe, producer files kept byte for byte, bounds and coverage inside Web Me
 
 import csv
 import io
+import math
 import tarfile
 import zipfile
 
@@ -341,3 +342,74 @@ def test_download_only_recipe_keeps_producer_files_byte_for_byte(tmp_path, http)
     assert_mapterhorn_cog(store / "n43.tif")
     with rasterio.open(store / "world.tif") as ds:
         assert ds.crs.to_epsg() == 25832 and ds.bounds.left == 600000
+
+
+def _bounds(row):
+    return tuple(float(row[k]) for k in ("left", "bottom", "right", "top"))
+
+
+def test_bounds_and_coverage_stay_inside_web_mercator(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    # REMA-like (EPSG:3031): ±1000 km around the south pole with a data hole at the pole, a tile across
+    # 180° (Ross Sea) and one entirely beyond 85.0511°S; an Arctic square (EPSG:3413) around the north pole
+    pole = elevation((200, 200), 8)
+    yy, xx = np.mgrid[:200, :200]
+    pole[(yy - 99.5) ** 2 + (xx - 99.5) ** 2 < 30**2] = -9999
+    tiff(g / "rema_pole.tif", pole, from_origin(-1000000, 1000000, 10000, 10000), "EPSG:3031", nodata=-9999)
+    tiff(g / "rema_ross.tif", elevation((50, 20), 9), from_origin(-100000, -1500000, 10000, 10000), "EPSG:3031")
+    tiff(g / "rema_inner.tif", elevation((10, 10), 10), from_origin(0, 100000, 10000, 10000), "EPSG:3031")
+    tiff(g / "arctic.tif", elevation((100, 100), 11), from_origin(-500000, 500000, 10000, 10000), "EPSG:3413")
+    # across the antimeridian: a GLO-30 W180 tile (half a pixel over −180°) and a UTM 60N tile
+    glo = from_origin(-180.000138888889, 52.000138888889, 1 / 360, 1 / 360)
+    tiff(g / "Copernicus_N51_00_W180_00_DEM.tif", elevation((360, 360), 12), glo, "EPSG:4326")
+    tiff(g / "utm60.tif", elevation((100, 100), 13), from_origin(600000, 6100000, 1000, 1000), "EPSG:32660")
+    tiff(g / "world.tif", elevation((18, 36), 14), from_origin(-180, 90, 10, 10), "EPSG:4326")
+    rema = ["rema_pole.tif", "rema_ross.tif", "rema_inner.tif"]
+    mixed = ["rema_pole.tif", "arctic.tif", "Copernicus_N51_00_W180_00_DEM.tif", "utm60.tif"]
+    for source, names in (("rema", rema), ("mixed", mixed), ("world", ["world.tif"])):
+        make_entry(tmp_path / "catalog", source, serve(http, source, {n: read(g / n) for n in names}))
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", ["rema", "mixed", "world"]))
+
+    rows_by = {
+        s: {r["filename"]: _bounds(r) for r in rows(work / f"source-store/{s}/bounds.csv")}
+        for s in ("rema", "mixed", "world")
+    }
+    for bounds in rows_by.values():
+        for name, b in bounds.items():
+            assert all(math.isfinite(v) and abs(v) <= X_MAX for v in b), (name, b)
+            assert b[1] < b[3], name
+    # the pole inside: every longitude, bottom at the Mercator limit; never swapped
+    assert rows_by["rema"]["rema_pole.tif"][::2] == (-X_MAX, X_MAX) and rows_by["rema"]["rema_pole.tif"][1] == -X_MAX
+    assert rows_by["mixed"]["arctic.tif"][::2] == (-X_MAX, X_MAX) and rows_by["mixed"]["arctic.tif"][3] == X_MAX
+    assert rows_by["world"]["world.tif"] == (-X_MAX, -X_MAX, X_MAX, X_MAX)
+    # across ±180: left > right, the true west edge east of 176° and the true east edge west of −176°
+    for source, name in (
+        ("rema", "rema_ross.tif"),
+        ("mixed", "Copernicus_N51_00_W180_00_DEM.tif"),
+        ("mixed", "utm60.tif"),
+    ):
+        left, _, right, _ = rows_by[source][name]
+        assert left > 176 / 180 * X_MAX and right < -176 / 180 * X_MAX, (name, left, right)
+    assert rows_by["mixed"]["Copernicus_N51_00_W180_00_DEM.tif"][2] == pytest.approx(-179.000139 / 180 * X_MAX, abs=1)
+    # beyond 85.0511°S entirely: no row, said so
+    assert "rema_inner.tif" not in rows_by["rema"]
+    (note,) = rows(work / "reports/rema/skipped.csv")
+    assert note["raster"] == "rema_inner.tif" and "outside Web Mercator" in note["reason"]
+
+    # coverage: valid in its CRS; EPSG:3031 kept for the REMA-like source, Web Mercator for the mixed one
+    meta, _, geoms, _ = ogr_read(work / "polygon-store/rema.gpkg")
+    rema_cover = shapely.from_wkb(geoms[0])
+    assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 3031 and rema_cover.is_valid
+    assert not rema_cover.contains(shapely.Point(0, 0))  # the hole at the pole
+    meta, _, geoms, _ = ogr_read(work / "polygon-store/mixed.gpkg")
+    cover = shapely.from_wkb(geoms[0])
+    assert rasterio.crs.CRS.from_user_input(meta["crs"]).to_epsg() == 3857 and cover.is_valid and not cover.is_empty
+    xmin, ymin, xmax, ymax = cover.bounds
+    assert -X_MAX - 1 <= xmin and xmax <= X_MAX + 1 and -X_MAX - 1 <= ymin and ymax <= X_MAX + 1
+    y52 = math.log(math.tan(math.pi / 4 + math.radians(51.5) / 2)) * 6378137
+    assert cover.contains(shapely.Point(-179.5 / 180 * X_MAX, y52))  # the GLO-30 tile, east of −180
+    assert cover.contains(shapely.Point(179.9 / 180 * X_MAX, 7.3e6))  # the UTM tile, west of 180
+    assert not cover.contains(shapely.Point(0, y52))  # neither is smeared around the globe
+    assert cover.contains(shapely.Point(0, -19.5e6)) and cover.contains(shapely.Point(-X_MAX / 2, 19.5e6))  # both poles

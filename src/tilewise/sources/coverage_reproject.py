@@ -19,7 +19,7 @@ import shapely.affinity
 from pyproj import CRS, Transformer
 
 from tilewise.shared.geometry import to_crs
-from tilewise.sources.raster_describe import MERCATOR_MAX_LAT, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, is_plain, lonlat_bounds
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _LONLAT_STEP_DEG = 0.25  # vertex spacing along edges drawn in longitudes, before they are projected
@@ -30,18 +30,9 @@ def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
         return geom
     xmin, ymin, xmax, ymax = geom.bounds
     densify = max(xmax - xmin, ymax - ymin) / 64 or 1
-    if (dst.is_geographic or dst == WEB_MERCATOR) and _wraps(geom, src):
+    if (dst.is_geographic or dst == WEB_MERCATOR) and not is_plain(lonlat_bounds(src, geom.bounds)):
         return _through_lonlat(shapely.segmentize(geom, densify), src, dst)
     return shapely.make_valid(to_crs(geom, src, dst, densify=densify))
-
-
-def _wraps(geom: shapely.Geometry, src: CRS) -> bool:
-    """Crosses ±180°, spans every longitude (a pole inside) or reaches beyond Web Mercator's latitudes."""
-    geo = lonlat_bounds(src, geom.bounds)
-    if geo is None:
-        return True
-    west, south, east, north = geo
-    return not (west < east and east - west < 360 and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT)
 
 
 def _through_lonlat(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:

@@ -17,9 +17,10 @@ import shapely  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
-from pyproj import CRS, Transformer  # noqa: E402
+from pyproj import CRS  # noqa: E402
 
-from tilewise.sources import ledger  # noqa: E402
+from tilewise.sources import coverage_reproject, ledger  # noqa: E402
+from tilewise.sources.web_mercator import X_MAX_3857  # noqa: E402
 
 
 def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
@@ -34,22 +35,17 @@ def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
         # vertices left (the exact union of pixel-edged polygons costs ten times more)
         tolerance = max(1e-9, _extent(shapely.total_bounds(geoms)) / 1000)
         shown = shapely.segmentize(shapely.union_all(shapely.simplify(geoms, tolerance)), tolerance * 50)
-        if crs.to_epsg() != 3857:
-            t = Transformer.from_crs(crs, 3857, always_xy=True)
-            shown = shapely.transform(shown, lambda xy, t=t: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        shown = coverage_reproject.reproject(shown, crs, coverage_reproject.WEB_MERCATOR)  # ±180° and poles too
         patches += [_patch(p) for p in shapely.get_parts(shown) if p.geom_type == "Polygon"]
     ax.add_collection(PatchCollection(patches, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
     boxes = [
-        Rectangle(
-            (float(r["left"]), float(r["bottom"])),
-            float(r["right"]) - float(r["left"]),
-            float(r["top"]) - float(r["bottom"]),
-        )
+        Rectangle((left, float(r["bottom"])), right - left, float(r["top"]) - float(r["bottom"]))
         for r in rows
+        for left, right in _x_ranges(float(r["left"]), float(r["right"]))
     ]
     ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="#333", linewidth=0.5))
     if rows:
-        xs = [float(r[k]) for r in rows for k in ("left", "right")]
+        xs = [x for r in rows for pair in _x_ranges(float(r["left"]), float(r["right"])) for x in pair]
         ys = [float(r[k]) for r in rows for k in ("bottom", "top")]
         pad = 0.03 * max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
         ax.set_xlim(min(xs) - pad, max(xs) + pad)
@@ -64,6 +60,13 @@ def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
     plt.close(fig)
+
+
+def _x_ranges(left: float, right: float) -> list[tuple[float, float]]:
+    """A bounds row across the antimeridian (left > right) is drawn as its two parts."""
+    if left <= right:
+        return [(left, right)]
+    return [(left, X_MAX_3857), (-X_MAX_3857, right)]
 
 
 def _coverage_by_crs(outputs: list[dict]) -> dict[str, list]:

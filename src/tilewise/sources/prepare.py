@@ -80,21 +80,27 @@ def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tup
             yield members, futures[i]
 
 
-def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note]]:
-    """The rasters of a download that become outputs, and the notes on all of them."""
+def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
+    """The rasters of a download that become outputs, the notes on all of them, and whether it held
+    elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
     found = raster_find.find_rasters(unpacked)
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
-    kept, notes = [], []
+    kept, notes, elevation = [], [], False
     for raster in found:
+        rel = str(raster.relative_to(unpacked))
         with failing_as("convert", raster.name):
-            raster_notes = raster_find.judge(raster, str(raster.relative_to(unpacked)), job.recipe.crs)
+            raster_notes = raster_find.judge(raster, rel, job.recipe.crs)
+            if not any(n.kind == "skipped" for n in raster_notes):
+                elevation = True
+                outside = raster_find.outside_web_mercator(raster, rel, job.recipe.crs)
+                raster_notes += [outside] if outside else []
         notes += raster_notes
         if not any(n.kind == "skipped" for n in raster_notes):
             kept.append(raster)
-    if not kept:
+    if not elevation:
         raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
-    return kept, notes
+    return kept, notes, bool(kept)
 
 
 def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> tuple[list[dict], list[Note]]:
@@ -102,7 +108,7 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
     unpacked = job.scratch / "unpacked" / group
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         unpack(downloads, unpacked, job.limits)
-    found, notes = _elevation_rasters(job, unpacked, group)
+    found, notes, inside = _elevation_rasters(job, unpacked, group)
     outputs: list[dict] = []
     written: list[Path] = []
     try:
@@ -137,7 +143,7 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
         for path in written:  # a file succeeds whole or not at all
             path.unlink(missing_ok=True)
         raise
-    if not outputs:
+    if not outputs and inside:
         raise raster_find.NoElevationRaster(group, "every raster in it was excluded by the recipe or empty", notes)
     return outputs, notes
 

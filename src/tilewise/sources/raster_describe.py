@@ -31,9 +31,8 @@ from rasterio.features import shapes
 from rasterio.warp import transform, transform_bounds
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds
 
-X_MAX_3857 = 20037508.342789244  # Mapterhorn's utils.X_MAX_3857: half the width of Web Mercator
-MERCATOR_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…°: y = ±X_MAX_3857
 _KEEP = object()
 
 
@@ -52,20 +51,6 @@ def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
     return valid
 
 
-def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) in degrees, west > east across the antimeridian, full width as
-    −180…180; None when the raster lies entirely beyond Web Mercator's latitudes."""
-    west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds)
-    if east - west >= 360:
-        west, east = -180.0, 180.0
-    elif west < -180 or east > 180:  # a geographic raster overhanging ±180 (glo30 W180 tiles by half a pixel)
-        west = (west + 180) % 360 - 180
-        east = -((180 - east) % 360 - 180)
-    if south >= MERCATOR_MAX_LAT or north <= -MERCATOR_MAX_LAT:
-        return None
-    return west, south, east, north
-
-
 def bounds_row(ds) -> dict:
     """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
     name = Path(ds.name).name
@@ -73,7 +58,7 @@ def bounds_row(ds) -> dict:
     if geo is None:
         raise FileFailure("bounds", f"{name} lies entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: no tile shows it")
     west, south, east, north = geo
-    if west < east and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT and east - west < 360:
+    if is_plain(geo):
         left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)  # Mapterhorn's own
     else:  # crosses ±180, spans all longitudes or reaches beyond the Mercator latitudes
         south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)

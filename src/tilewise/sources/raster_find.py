@@ -10,7 +10,8 @@ others are skipped with their reason, and a few odd ones are converted with a wa
   skipped, not elevation;
 * georeferenced only by GCPs or RPCs, without a geotransform: the file fails; warp it onto a grid
   first (an approximation tilewise does not make silently);
-* entirely beyond ±85.0511° latitude: skipped, outside Web Mercator (no tile can show it);
+* entirely beyond ±85.0511° latitude: skipped, outside Web Mercator (no tile can show it); this
+  alone does not fail its download;
 * several bands, not colour: converted with all bands (as Mapterhorn), warning: band 1 is the
   elevation;
 * one 8-bit band: converted, warning: a hillshade or a scanned map is 8-bit too.
@@ -30,7 +31,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.raster_describe import MERCATOR_MAX_LAT, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
@@ -145,6 +146,15 @@ def quiet() -> Iterator[None]:
         yield
 
 
+def outside_web_mercator(path: Path, rel: str, crs: str | None) -> Note | None:
+    """An elevation raster entirely beyond ±85.0511° has no place in Web Mercator tiles: skipped, but its
+    download does not fail for it (a polar mosaic has many such tiles)."""
+    with quiet(), rasterio.open(path) as ds:
+        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
+            return Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
+    return None
+
+
 def has_geotransform(ds) -> bool:
     """GDAL reports a missing geotransform as the identity; no real grid has that one (rows run south)."""
     return not ds.transform.is_identity
@@ -169,8 +179,6 @@ def judge(path: Path, rel: str, crs: str | None) -> list[Note]:
         if interps & _COLOUR:
             names = "/".join(sorted(c.name for c in interps & _COLOUR))
             return [Note(rel, "skipped", f"colour image ({names} bands), not elevation")]
-        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
-            return [Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")]
         if ds.count > 1:
             return [
                 Note(
