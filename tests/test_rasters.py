@@ -180,3 +180,38 @@ def test_bounds_stay_inside_web_mercator(tmp_path, case, crs, transform, size, e
     want = (_x(west), _y(lat(south)), _x(east), _y(lat(north)))
     assert got == pytest.approx(want, abs=50)  # 50 m: pyproj's ellipsoid tweaks and 4-decimal expectations
     assert (got[0] > got[2]) == (west > east)  # only a real crossing has left > right
+
+
+def _band_masked_vrt(folder):
+    """A producer's VRT whose band has its own mask (not per dataset), in files named relative to it."""
+    folder.mkdir()
+    _raster(folder / "d.tif", np.full((20, 20), 5, "uint16"), from_origin(0, 100, 1, 1))
+    mask = np.full((20, 20), 255, "uint8")
+    mask[:5] = 0
+    with rasterio.open(folder / "m.tif", "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8") as ds:
+        ds.write(mask, 1)
+    source = (
+        '<SimpleSource><SourceFilename relativeToVRT="1">{}</SourceFilename><SourceBand>1</SourceBand></SimpleSource>'
+    )
+    (folder / "p.vrt").write_text(
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1</GeoTransform>'
+        f'<VRTRasterBand dataType="UInt16" band="1">{source.format("d.tif")}'
+        f'<MaskBand><VRTRasterBand dataType="Byte">{source.format("m.tif")}</VRTRasterBand></MaskBand>'
+        "</VRTRasterBand></VRTDataset>"
+    )
+    return folder / "p.vrt"
+
+
+@pytest.mark.parametrize("recipe", [Recipe(), Recipe(nodata=0), Recipe(crs="EPSG:25833", slice_px=512)])
+def test_a_band_mask_becomes_the_cogs_mask(tmp_path, recipe):
+    vrt = _band_masked_vrt(tmp_path / "in")
+    (piece,) = plan_pieces(vrt, recipe)
+    write_cog(piece, recipe, tmp_path / "o.tif", tmp_path / "scratch")
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert (ds.dataset_mask() == 0).sum() == 100 and ds.nodata == recipe.nodata
+
+
+def test_a_nodata_the_band_cannot_hold_fails_loudly(tmp_path):
+    src = _raster(tmp_path / "u.tif", np.ones((4, 4), "uint16"), from_origin(0, 4, 1, 1))
+    with pytest.raises(FileFailure, match=r"u.tif: its uint16 band cannot hold the recipe's nodata -9999"):
+        write_cog(Piece(src, "o.tif"), Recipe(nodata=-9999), tmp_path / "o.tif", tmp_path)

@@ -14,11 +14,13 @@ Everything runs in-process through rasterio's GDAL, doing what Mapterhorn's comm
 
 from __future__ import annotations
 
+import math
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
@@ -137,15 +139,30 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
         if not north_up and piece.window is not None:
             raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
         nodata = effective_nodata(ds, recipe)
+        if nodata != ds.nodata and not _holds(ds.dtypes[0], nodata):
+            raise FileFailure(
+                "convert",
+                f"{piece.raster.name}: its {ds.dtypes[0]} band cannot hold the recipe's nodata {nodata}; "
+                "set `nodata:` to a value of that type in the recipe",
+            )
         opts = {**recipe.cog, **full_width_nbits(ds)}
         band_mask = _band_mask_only(ds)
         if recipe.crs or nodata != ds.nodata or piece.window is not None or band_mask:
-            vrt = _translate_vrt(ds, scratch / f"{piece.name}.vrt", recipe.crs, nodata, piece.window, band_mask)
+            # beside the raster: a producer's VRT names its files relative to itself, and so does the copy
+            vrt = piece.raster.parent / f"{piece.name}.tilewise.vrt"
+            _translate_vrt(ds, vrt, recipe.crs, nodata, piece.window, band_mask)
             with rasterio.open(vrt) as src:
                 _to_cog(src, north_up, nodata, dst, scratch, opts)
             vrt.unlink()
         else:
             _to_cog(ds, north_up, nodata, dst, scratch, opts)
+
+
+def _holds(dtype: str, value: float) -> bool:
+    if np.dtype(dtype).kind == "f":
+        return math.isnan(value) or abs(value) <= np.finfo(dtype).max
+    info = np.iinfo(dtype)
+    return float(value).is_integer() and info.min <= value <= info.max
 
 
 def _to_cog(src, north_up: bool, nodata: float | None, dst: Path, scratch: Path, opts: dict) -> None:
@@ -167,7 +184,7 @@ def _band_mask_only(ds) -> bool:
     return _has_real_mask(ds) and not set(ds.mask_flag_enums[0]) & {MaskFlags.per_dataset, MaskFlags.alpha}
 
 
-def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | None, band_mask: bool) -> Path:
+def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | None, band_mask: bool) -> None:
     """`gdal_translate -of VRT [-a_srs crs] [-a_nodata nodata] [-srcwin window]`, written to `path`."""
     rasterio.shutil.copy(ds, path, driver="VRT")  # GDAL's description of the raster, every property kept
     tree = ET.parse(path)
@@ -184,7 +201,6 @@ def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | Non
             vrt.crs = CRS.from_user_input(crs)
         if nodata != ds.nodata:
             vrt.nodata = nodata
-    return path
 
 
 def _cut_window(ds, root: ET.Element, window: Window) -> None:
