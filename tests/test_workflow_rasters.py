@@ -338,7 +338,7 @@ def test_download_only_recipe_keeps_producer_files_byte_for_byte(tmp_path, http)
     # the others are not GeoTIFFs carrying their georeferencing: converted, and said so
     notes = {r["raster"]: r for r in rows(work / "reports/glo/skipped.csv")}
     assert "not a GeoTIFF (DTED)" in notes["n43.dt0"]["reason"] and notes["n43.dt0"]["kind"] == "warning"
-    assert "sidecar files" in notes["world.tif"]["reason"]
+    assert "sidecar files" in notes["world.tif"]["reason"] and notes["world.tif"]["kind"] == "warning"
     assert_mapterhorn_cog(store / "n43.tif")
     with rasterio.open(store / "world.tif") as ds:
         assert ds.crs.to_epsg() == 25832 and ds.bounds.left == 600000

@@ -6,23 +6,16 @@ rerun once the cause is fixed). A header only when nothing failed.
 
 from __future__ import annotations
 
-import csv
-import os
 from pathlib import Path
+
+from tilewise.sources import report_csv
 
 FIELDS = ("source", "file", "url", "line", "step", "error", "ledger")
 
 
 def write(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, FIELDS)
-        w.writeheader()
-        w.writerows(sorted(rows, key=lambda r: int(r["line"])))
-    os.replace(tmp, path)
+    report_csv.write(rows, path, FIELDS, order=lambda r: int(r["line"]))
 
 
 def read(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return report_csv.read(path)

@@ -2,7 +2,8 @@
 
 A pixel is valid when GDAL's mask of band 1 says so (per-dataset mask, per-band mask, alpha or
 nodata), when it does not equal a declared nodata value (a mask and a nodata value may both be
-declared), and, in a float band, when it is not NaN, whether or not NaN is the declared nodata.
+declared), and, in a float band, when it is not NaN (whether or not NaN is the declared nodata)
+nor ±inf.
 Band 1 is the elevation, as for Mapterhorn's polygonize and downstream stage.
 
 Bounds follow Mapterhorn's source_bounds.py (rasterio's transform_bounds, 21 points per edge) where
@@ -47,7 +48,7 @@ def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
     if declared is not None and not math.isnan(declared):
         valid &= data != declared
     if data.dtype.kind == "f":
-        valid &= ~np.isnan(data)
+        valid &= np.isfinite(data)  # NaN and ±inf are never elevations
     return valid
 
 

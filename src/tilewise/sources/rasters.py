@@ -118,7 +118,7 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
         if _georeferencing(alone) == wanted:
             return None
     dst.unlink()
-    return "georeferenced through sidecar files (.tfw, .prj, .aux.xml)"
+    return "its georeferencing, nodata or mask comes from sidecar files (.tfw, .aux.xml, .msk) the store does not carry"
 
 
 def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:

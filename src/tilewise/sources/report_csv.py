@@ -1,0 +1,24 @@
+"""Writing and reading the per-source CSV reports (failures.csv, skipped.csv): atomic, with a header."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write(rows: list[dict], path: Path, fields: tuple[str, ...], order: Callable[[dict], object]) -> None:
+    """Write `rows` sorted by `order` under a temporary name, then rename: never a partial report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        w.writerows(sorted(rows, key=order))
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
