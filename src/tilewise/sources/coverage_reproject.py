@@ -19,34 +19,34 @@ import shapely.affinity
 from pyproj import CRS, Transformer
 
 from tilewise.shared.geometry import to_crs
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, is_plain, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _LONLAT_STEP_DEG = 0.25  # vertex spacing along edges drawn in longitudes, before they are projected
 
 
 def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
-    if src == dst or geom.is_empty:
+    """`geom` from `src` into `dst`; into longitudes or Web Mercator also when `src` is `dst` and the
+    polygon reaches past ±180° (a GLO-30 W180 tile, a raster in 0…360° longitudes)."""
+    if geom.is_empty:
         return geom
     xmin, ymin, xmax, ymax = geom.bounds
     densify = max(xmax - xmin, ymax - ymin) / 64 or 1
     if (dst.is_geographic or dst == WEB_MERCATOR) and not is_plain(lonlat_bounds(src, geom.bounds)):
         return _through_lonlat(shapely.segmentize(geom, densify), src, dst)
+    if src == dst:
+        return geom
     return shapely.make_valid(to_crs(geom, src, dst, densify=densify))
 
 
 def _through_lonlat(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
     to_lonlat = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
-    unwrapped = shapely.union_all([_polygon_lonlat(p, to_lonlat) for p in _polygons(geom)])
-    lo, _, hi, _ = unwrapped.bounds
-    pieces = []
-    for turn in range(math.floor((lo + 180) / 360), math.floor((hi + 180) / 360) + 1):
-        window = shapely.box(360 * turn - 180, -90, 360 * turn + 180, 90)
-        pieces.append(shapely.affinity.translate(unwrapped.intersection(window), xoff=-360 * turn))
-    lonlat = shapely.make_valid(shapely.union_all(pieces))
-    if dst == WEB_MERCATOR:
-        lonlat = lonlat.intersection(shapely.box(-180, -MERCATOR_MAX_LAT, 180, MERCATOR_MAX_LAT))
-    return shapely.make_valid(to_crs(lonlat, "EPSG:4326", dst, densify=_LONLAT_STEP_DEG))
+    lonlat = shapely.make_valid(shapely.union_all([_polygon_lonlat(p, to_lonlat) for p in _polygons(geom)]))
+    if dst != WEB_MERCATOR:
+        return shapely.make_valid(to_crs(lonlat, "EPSG:4326", dst, densify=_LONLAT_STEP_DEG))
+    lonlat = lonlat.intersection(shapely.box(-180, -MERCATOR_MAX_LAT, 180, MERCATOR_MAX_LAT))
+    projected = to_crs(lonlat, "EPSG:4326", dst, densify=_LONLAT_STEP_DEG)
+    return shapely.make_valid(shapely.clip_by_rect(projected, -X_MAX_3857, -X_MAX_3857, X_MAX_3857, X_MAX_3857))
 
 
 def _polygons(geom: shapely.Geometry) -> list[shapely.Polygon]:
@@ -56,11 +56,22 @@ def _polygons(geom: shapely.Geometry) -> list[shapely.Polygon]:
 def _polygon_lonlat(poly: shapely.Polygon, to_lonlat: Transformer) -> shapely.Geometry:
     shell = _ring_lonlat(poly.exterior, to_lonlat)
     holes = [_ring_lonlat(r, to_lonlat) for r in poly.interiors]
-    return shapely.make_valid(shell).difference(shapely.union_all([shapely.make_valid(h) for h in holes]))
+    return shell.difference(shapely.union_all(holes)) if holes else shell
 
 
-def _ring_lonlat(ring: shapely.LinearRing, to_lonlat: Transformer) -> shapely.Polygon:
-    """The ring in continuous longitudes; a ring that winds once around a pole is closed along it."""
+def _into_180(unwrapped: shapely.Geometry) -> shapely.Geometry:
+    """Cut a polygon drawn in continuous longitudes at every ±180° and move the pieces into −180…180."""
+    lo, _, hi, _ = unwrapped.bounds
+    pieces = []
+    for turn in range(math.floor((lo + 180) / 360), math.floor((hi + 180) / 360) + 1):
+        window = shapely.box(360 * turn - 180, -90, 360 * turn + 180, 90)
+        pieces.append(shapely.affinity.translate(unwrapped.intersection(window), xoff=-360 * turn))
+    return shapely.make_valid(shapely.union_all(pieces))
+
+
+def _ring_lonlat(ring: shapely.LinearRing, to_lonlat: Transformer) -> shapely.Geometry:
+    """The area a ring encloses, in longitudes within −180…180: drawn in continuous longitudes (a
+    ring that winds once around a pole is closed along it), then cut at ±180°."""
     xy = np.asarray(ring.coords)
     lon, lat = to_lonlat.transform(xy[:, 0], xy[:, 1])
     lon = np.unwrap(np.asarray(lon), period=360)
@@ -69,4 +80,4 @@ def _ring_lonlat(ring: shapely.LinearRing, to_lonlat: Transformer) -> shapely.Po
         pole = math.copysign(90.0, float(np.mean(lat)))
         lon = np.append(lon, [lon[-1], lon[0]])
         lat = np.append(lat, [pole, pole])
-    return shapely.Polygon(np.column_stack([lon, lat]))
+    return _into_180(shapely.make_valid(shapely.Polygon(np.column_stack([lon, lat]))))
