@@ -215,3 +215,20 @@ def test_a_nodata_the_band_cannot_hold_fails_loudly(tmp_path):
     src = _raster(tmp_path / "u.tif", np.ones((4, 4), "uint16"), from_origin(0, 4, 1, 1))
     with pytest.raises(FileFailure, match=r"u.tif: its uint16 band cannot hold the recipe's nodata -9999"):
         write_cog(Piece(src, "o.tif"), Recipe(nodata=-9999), tmp_path / "o.tif", tmp_path)
+
+
+@pytest.mark.parametrize("nodata", [float("nan"), None, -9999.0])
+def test_nan_and_inf_are_never_valid(tmp_path, nodata):
+    data = np.ones((600, 700), "float32")
+    data[:, 512:] = np.nan  # the second slice column holds nothing else
+    data[:4, :4], data[4:6, :4] = np.inf, -np.inf
+    data[10:12, :3] = -9999
+    src = _raster(tmp_path / "n.tif", data, from_origin(500000, 5600000, 1, 1), nodata=nodata)
+    recipe = Recipe(slice_px=512)
+    pieces = [p for p in plan_pieces(src, recipe) if not window_is_empty(p, recipe)]
+    assert [p.name for p in pieces] == ["n_tile_0_0.tif", "n_tile_0_512.tif"]
+    write_cog(Piece(src, "n.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    _, geom, _ = describe(tmp_path / "o.tif")
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert (ds.nodata is None and nodata is None) or ds.nodata == nodata or np.isnan(ds.nodata)
+    assert geom.area == 600 * 512 - 16 - 8 - (6 if nodata == -9999 else 0)

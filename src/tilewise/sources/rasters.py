@@ -33,6 +33,8 @@ from tilewise.shared.errors import FileFailure
 from tilewise.sources.raster_describe import valid_pixels
 from tilewise.sources.recipe import Recipe
 
+_KEEP = object()  # the raster's own nodata stays
+
 
 def output_stem(raster: Path) -> str:
     """Mapterhorn's naming: the file name without its last suffix (a grid folder keeps its name)."""
@@ -139,7 +141,8 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
         if not north_up and piece.window is not None:
             raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
         nodata = effective_nodata(ds, recipe)
-        if nodata != ds.nodata and not _holds(ds.dtypes[0], nodata):
+        new_nodata = not _same_value(nodata, ds.nodata)
+        if new_nodata and not _holds(ds.dtypes[0], nodata):
             raise FileFailure(
                 "convert",
                 f"{piece.raster.name}: its {ds.dtypes[0]} band cannot hold the recipe's nodata {nodata}; "
@@ -147,15 +150,22 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
             )
         opts = {**recipe.cog, **full_width_nbits(ds)}
         band_mask = _band_mask_only(ds)
-        if recipe.crs or nodata != ds.nodata or piece.window is not None or band_mask:
+        if recipe.crs or new_nodata or piece.window is not None or band_mask:
             # beside the raster: a producer's VRT names its files relative to itself, and so does the copy
             vrt = piece.raster.parent / f"{piece.name}.tilewise.vrt"
-            _translate_vrt(ds, vrt, recipe.crs, nodata, piece.window, band_mask)
+            _translate_vrt(ds, vrt, recipe.crs, nodata if new_nodata else _KEEP, piece.window, band_mask)
             with rasterio.open(vrt) as src:
                 _to_cog(src, north_up, nodata, dst, scratch, opts)
             vrt.unlink()
         else:
             _to_cog(ds, north_up, nodata, dst, scratch, opts)
+
+
+def _same_value(a: float | None, b: float | None) -> bool:
+    """Nodata values compared as GDAL does: NaN is NaN."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _holds(dtype: str, value: float) -> bool:
@@ -199,7 +209,7 @@ def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | Non
     with rasterio.open(path, "r+") as vrt:  # GDAL writes the SRS (with its axis mapping) and nodata
         if crs:
             vrt.crs = CRS.from_user_input(crs)
-        if nodata != ds.nodata:
+        if nodata is not _KEEP:
             vrt.nodata = nodata
 
 
