@@ -232,3 +232,21 @@ def test_nan_and_inf_are_never_valid(tmp_path, nodata):
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert (ds.nodata is None and nodata is None) or ds.nodata == nodata or np.isnan(ds.nodata)
     assert geom.area == 600 * 512 - 16 - 8 - (6 if nodata == -9999 else 0)
+
+
+@pytest.mark.parametrize("nodata", [None, 0])
+def test_orientation_fix_of_a_raster_with_an_alpha_band(tmp_path, nodata):
+    """The alpha band stays (gdalwarp's rule) and marks the fill; masked garbage never becomes data."""
+    data = np.stack([np.full((64, 64), 7, "uint16"), np.full((64, 64), 255, "uint16")])
+    data[1, :10], data[0, :10] = 0, 999
+    rotated = Affine(0.94, 0.34, 506000, 0.34, -0.94, 5600000)
+    profile = dict(driver="GTiff", width=64, height=64, count=2, dtype="uint16", crs="EPSG:25832", transform=rotated)
+    with rasterio.open(tmp_path / "a.tif", "w", alpha="yes", **profile) as ds:
+        ds.write(data)
+    write_cog(
+        Piece(tmp_path / "a.tif", "o.tif"), Recipe(fix_orientation=True, nodata=nodata), tmp_path / "o.tif", tmp_path
+    )
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        valid = ds.dataset_mask() > 0
+        assert ds.transform.b == 0 and ds.colorinterp[1] == rasterio.enums.ColorInterp.alpha
+        assert (ds.read(1)[valid] == 7).all() and 0 < valid.sum() < valid.size

@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
@@ -232,10 +232,13 @@ def _cut_window(ds, root: ET.Element, window: Window) -> None:
 
 def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
     """gdalwarp to GDAL's north-up grid into a plain GeoTIFF at `tmp`, the fill and masked pixels invalid."""
-    # without a nodata value, an alpha band says which pixels the warp filled (or the source masked)
-    alpha = nodata is None and (src.transform.b != 0 or src.transform.d != 0 or _has_real_mask(src))
+    # an alpha band is warped as gdalwarp does (it stays the last band and says what the warp filled);
+    # else, without a nodata value, an added alpha band says it and becomes the COG's mask
+    has_alpha = ColorInterp.alpha in src.colorinterp
+    rotated = src.transform.b != 0 or src.transform.d != 0
+    add_alpha = nodata is None and not has_alpha and (rotated or _has_real_mask(src))
     bands = list(range(1, src.count + 1))
-    with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata, add_alpha=alpha) as warped:
+    with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata, add_alpha=add_alpha) as warped:
         profile = dict(
             driver="GTiff",
             width=warped.width,
@@ -253,12 +256,12 @@ def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
             bigtiff="yes",
         )
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as out:
+            out.colorinterp = src.colorinterp
             for _, win in out.block_windows(1):
                 out.write(warped.read(bands, window=win), window=win)
-                if alpha:
+                if add_alpha:
                     out.write_mask(warped.read(src.count + 1, window=win), window=win)
             out.update_tags(**src.tags())
             for b in bands:
                 out.update_tags(b, **src.tags(b))
             out.scales, out.offsets, out.units, out.descriptions = src.scales, src.offsets, src.units, src.descriptions
-            out.colorinterp = src.colorinterp
