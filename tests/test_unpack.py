@@ -7,7 +7,7 @@ import py7zr
 import pytest
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.rasters import find_rasters
+from tilewise.sources.raster_find import find_rasters
 from tilewise.sources.unpack import unpack
 
 from conftest import shared
