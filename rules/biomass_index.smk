@@ -12,5 +12,7 @@ checkpoint index_state:
         "../envs/tilewise.yaml"
     params:
         inputs=lambda wildcards: STATES[wildcards.state].as_params(),
+        fia_missing=BIOMASS.fia_missing,
+        nass_national_yields=BIOMASS.nass_national_yields,
     script:
         "../scripts/index_state.py"
