@@ -55,6 +55,7 @@ def test_hand_example_per_forested_acre():
         "locations": 8,
         "nonsampled_locations": 1,
         "older_visit_used": 1,
+        "phase3_off_subpanel_visits_ignored": 0,
         "dead_or_cut_trees_ignored": 2,
         "live_trees_on_nonforest_conditions_ignored": 1,
         "forest_plots": 5,
@@ -122,6 +123,16 @@ def test_inconsistent_tables_fail_naming_the_rows():
     odd.loc[odd["PLT_CN"] == "1001", "COND_STATUS_CD"] = 2  # PLOT says forest, COND says none
     with pytest.raises(FIADataError, match=r"PLOT_STATUS_CD 1 but COND gives no accessible forest proportion.*1001"):
         plot_densities(plots, odd, trees, missing="error")
+    unknown = plots.copy()
+    unknown.loc[unknown["CN"] == "1000", "PLOT_STATUS_CD"] = np.nan  # older than the visit used: no matter
+    by, _, _ = densities(unknown, conds, trees, missing="error")
+    assert by.loc[101, "CN"] == "1001"
+    unknown.loc[unknown["CN"] == "8001", "PLOT_STATUS_CD"] = np.nan  # newer than 108's 2017 visit: undecidable
+    with pytest.raises(FIADataError, match=r"PLOT_STATUS_CD not 1, 2 or 3 on a plot's latest visits \(CN\): 8001"):
+        plot_densities(unknown, conds, trees, missing="error")
+    phase3 = pd.concat([plots, plots[plots["CN"] == "1001"].assign(CN="1002", INVYR=9999)])
+    by, stats, _ = densities(phase3, conds, trees, missing="error")
+    assert by.loc[101, "CN"] == "1001" and stats["phase3_off_subpanel_visits_ignored"] == 1
     twice = pd.concat([plots, plots.iloc[:1]])
     with pytest.raises(FIADataError, match=r"the same plot location and INVYR more than once \(CN\): 1000; 1000"):
         plot_densities(twice, conds, trees, missing="error")

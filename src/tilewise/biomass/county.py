@@ -152,7 +152,7 @@ def _class_areas_over(
                     extra[idx] += df["extra_m2"].to_numpy()
                 long = pd.DataFrame({"row": idx, "cls": df["classes"].to_numpy(), "m2": df["area_m2"].to_numpy()})
                 parts.append(long.explode(["cls", "m2"]).dropna())
-                unknown = set(parts[-1]["cls"]) - set(known)
+                unknown = {int(c) for c in parts[-1]["cls"]} - {int(c) for c in known}
                 if unknown:
                     raise TilewiseError(
                         f"{path}: class values {sorted(unknown)} inside parcels are not in the product's "

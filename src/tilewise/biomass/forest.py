@@ -26,6 +26,7 @@ from tilewise.shared.geometry import to_crs
 LB_PER_SHORT_TON = 2000.0
 PLOT_KEYS = ["STATECD", "UNITCD", "COUNTYCD", "PLOT"]
 SAPLING_MAX_DIA_IN = 5.0  # saplings (1.0–4.9 in) are tallied on the microplot (FIADB93 TREE.TPA_UNADJ)
+PHASE3_OFF_SUBPANEL_INVYR = 9999
 ROOT_COLLAR = 2  # DIAHTCD: diameter at the root collar, i.e. a woodland species (no DRYBIO_BOLE by definition)
 MISSING_POLICIES = ("error", "exclude_plot")
 SHOWN = 20  # offending rows named in an error message
@@ -51,21 +52,31 @@ def _fail(table: str, what: str, rows: list[str]) -> None:
 
 def latest_sampled_visits(plots: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per plot location its latest visit with PLOT_STATUS_CD 1 or 2, and how many locations had none
-    or used an older visit because the latest was not sampled."""
+    or used an older visit because the latest was not sampled. INVYR 9999 marks western Phase 3 plots
+    "off subpanel", for Phase 3 analyses only (FIADB93 §2.1.2): left out, counted."""
+    off_subpanel = plots["INVYR"] == PHASE3_OFF_SUBPANEL_INVYR
+    plots = plots[~off_subpanel]
     dupes = plots[plots.duplicated([*PLOT_KEYS, "INVYR"], keep=False)]
     if len(dupes):
-        _fail("PLOT", "the same plot location and INVYR more than once (CN)", dupes["CN"].astype(str).tolist())
-    bad = plots[~plots["PLOT_STATUS_CD"].isin([1, 2, 3]) | plots[[*PLOT_KEYS, "INVYR"]].isna().any(axis=1)]
-    if len(bad):
-        _fail("PLOT", "PLOT_STATUS_CD not 1, 2 or 3, or a key or INVYR missing (CN)", bad["CN"].astype(str).tolist())
+        _fail("PLOT", "the same plot location and INVYR more than once (CN)", dupes["CN"].tolist())
+    keyless = plots[plots[[*PLOT_KEYS, "INVYR"]].isna().any(axis=1)]
+    if len(keyless):
+        _fail("PLOT", "STATECD, UNITCD, COUNTYCD, PLOT or INVYR missing (CN)", keyless["CN"].tolist())
     ordered = plots.sort_values("INVYR")
     latest = ordered.groupby(PLOT_KEYS).tail(1)
     chosen = ordered[ordered["PLOT_STATUS_CD"].isin([1, 2])].groupby(PLOT_KEYS).tail(1)
+    # a visit of unknown status newer than the one chosen might have been the one to use
+    unknown = ordered[~ordered["PLOT_STATUS_CD"].isin([1, 2, 3])]
+    since = unknown.merge(chosen[[*PLOT_KEYS, "INVYR"]], on=PLOT_KEYS, how="left", suffixes=("", "_chosen"))
+    undecided = since[~(since["INVYR"] < since["INVYR_chosen"])]
+    if len(undecided):
+        _fail("PLOT", "PLOT_STATUS_CD not 1, 2 or 3 on a plot's latest visits (CN)", undecided["CN"].tolist())
     older = ~chosen["CN"].isin(latest["CN"])
     return chosen, {
         "locations": len(latest),
         "nonsampled_locations": len(latest) - len(chosen),
         "older_visit_used": int(older.sum()),
+        "phase3_off_subpanel_visits_ignored": int(off_subpanel.sum()),
     }
 
 
