@@ -10,8 +10,11 @@ import pytest
 from conftest import snakemake
 
 pytestmark = pytest.mark.workflow
-# every number carries its unit, and a mass its basis: dry matter, a stock or a flow per year
-UNIT = re.compile(r"_(acres|unitless|count|m2|dry_short_tons(_per_acre|_per_year)?|km|fraction|year|bytes|seconds)$")
+# every number carries its unit, and a mass its basis: dry matter, a stock or a flow per year (`_code`:
+# a class code, a name in numbers)
+UNIT = re.compile(
+    r"_(acres|unitless|count|m2|dry_short_tons(_per_acre|_per_year)?|km|fraction|year|bytes|seconds|code)$"
+)
 
 
 def args(tmp_path, *extra):
