@@ -4,6 +4,7 @@
 checkpoint index_state:
     input:
         lambda wildcards: STATES[wildcards.state].local_files(),
+        [BIOMASS.nass_national_yields] if BIOMASS.nass_national_yields else [],
     output:
         directory(STATE_INDEX),
     log:
