@@ -16,17 +16,18 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from rasterio.transform import from_origin
 
+from tilewise.biomass import crop_tables, crops
 from tilewise.biomass.county import CountyInputs, S2Tile, process_county
-from tilewise.biomass.forest import plot_densities
+from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint
 from tilewise.biomass.tiles import convert_tile
 from tilewise.shared.geometry import to_crs
+from tilewise_demo.layout import CDL_YEAR, NASS_YIELDS, STATE_FIPS
 from tilewise_demo.rasters import write_band
-from tilewise_demo.state import crop_code, fia, landcover
+from tilewise_demo.state import crop_code, fia, landcover, yields
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
 from support.config import defaults, download_settings
@@ -117,12 +118,25 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     geoms = to_crs(np.array(polys), epsg, 4326)
     parcels = gpd.GeoDataFrame({"parcel_id": [f"P{i:07d}" for i in range(len(polys))]}, geometry=geoms, crs=4326)
     (work / "fia").mkdir(exist_ok=True)
+    (work / NASS_YIELDS).parent.mkdir(exist_ok=True)
     fia(work)
-    plots = plot_densities(pd.read_csv(work / "fia" / "PLOT.csv"), pd.read_csv(work / "fia" / "TREE.csv"))
-    s2 = S2Tile(TILE, "20240815", -1000.0, {b: converted[b] for b in ("B02", "B03", "B04", "B08", "SCL")})
+    yields(work)
     biomass = defaults()["biomass"]
+    fia_tables = [work / "fia" / f"{t}.csv" for t in ("PLOT", "COND", "TREE")]
+    plots, _, _ = state_plot_densities(*fia_tables, biomass["fia_missing"])
+    files = [str(work / NASS_YIELDS), str(crop_tables.NATIONAL_YIELDS)]
+    year_yields = crops.Yields(CDL_YEAR, crops.yields_table(*files, STATE_FIPS, CDL_YEAR), files)
+    bands = ("B02", "B03", "B04", "B08", "SCL")
+    s2 = S2Tile(TILE, "20240815", dict.fromkeys(bands, -1000.0), {b: converted[b] for b in bands})
     inputs = CountyInputs(
-        parcels, [converted["WC"]], [converted["CDL"]], [s2], plots, biomass["fia_radius_km"], biomass["idw_power"]
+        parcels,
+        [converted["WC"]],
+        [converted["CDL"]],
+        [s2],
+        plots,
+        year_yields,
+        biomass["fia_radius_km"],
+        biomass["idw_power"],
     )
     return inputs, timings
 

@@ -1,4 +1,4 @@
-"""Rule index_state: counties, parcels per county, needed tiles and FIA plot densities of one state."""
+"""Rule index_state: counties, parcels per county, needed tiles, FIA plot densities and crop yields of one state."""
 
 import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
 
@@ -11,4 +11,9 @@ from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
-index_state(StateInputs.from_params(smk.params.inputs), Path(smk.output[0]))
+index_state(
+    StateInputs.from_params(smk.params.inputs),
+    Path(smk.output[0]),
+    smk.params.fia_missing,
+    smk.params.nass_national_yields,
+)

@@ -10,7 +10,11 @@ import pytest
 from conftest import snakemake
 
 pytestmark = pytest.mark.workflow
-UNIT = re.compile(r"_(acres|unitless|count|m2|short_tons|short_tons_per_acre|km|0to1|bytes|seconds)$")
+# every number carries its unit, and a mass its basis: dry matter, a stock or a flow per year (`_code`:
+# a class code, a name in numbers)
+UNIT = re.compile(
+    r"_(acres|unitless|count|m2|dry_short_tons(_per_acre|_per_year)?|km|fraction|year|bytes|seconds|code)$"
+)
 
 
 def args(tmp_path, *extra):
@@ -64,23 +68,54 @@ def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
     # outputs: one row per parcel, a unit in every numeric column name, totals that add up
     parcels = gpd.read_parquet(out / "parcels.parquet")
     assert len(parcels) == counties["parcels"].sum() and parcels["parcel_id"].is_unique
-    numeric = parcels.select_dtypes("number").columns
-    assert [c for c in numeric if not UNIT.search(c)] == []
-    assert (parcels["worldcover_valid_area_acres"] <= parcels["parcel_area_acres"] * (1 + 1e-6)).all()
-    assert parcels["s2_tile"].notna().all() and parcels["s2_tile_contains_parcel"].all()
-    forest = parcels[parcels["forest_area_acres"] > 1]
-    assert (forest["forest_aboveground_short_tons"] > 0).all()
     summary = pd.read_csv(out / "county_summary.csv", dtype={"county_fips": str})
-    assert summary["parcels_count"].sum() == len(parcels)
-    assert summary["crop_yield_short_tons"].sum() == pytest.approx(parcels["crop_yield_short_tons"].sum())
-    assert (summary["read_bytes"] < summary["tile_bytes"]).all()
     crops = pd.concat(pd.read_parquet(p) for p in sorted((out / "counties").glob("*.crops.parquet")))
-    assert set(crops["cdl_code"]) <= {1, 5, 24, 36} and (crops["crop_yield_short_tons"] > 0).all()
+    for table in (parcels, summary, crops):
+        assert [c for c in table.select_dtypes("number").columns if not UNIT.search(c)] == []
+    # a stock (forest, dry short tons) and a flow (crops, dry short tons per year) are never one number
+    masses = [c for c in (*parcels.columns, *summary.columns) if "short_tons" in c]
+    assert masses and not [c for c in masses if "forest" in c and "crop" in c]
+    assert not [c for c in masses if c.startswith("crop") and not c.endswith("_per_year")]
+    assert "confidence_0to1" not in parcels
+    assert (parcels["worldcover_valid_area_acres"] <= parcels["parcel_area_acres"] * (1 + 1e-6)).all()
+    assert (
+        parcels["forest_area_acres"] + parcels["crop_area_acres"] <= parcels["parcel_area_acres"] * (1 + 1e-9)
+    ).all()
+    assert parcels["s2_tile"].notna().all() and parcels["s2_tile_contains_parcel"].all()
+    for name in ("ndvi", "evi", "savi", "ndwi"):
+        assert parcels[f"{name}_mean_unitless"].dropna().abs().max() <= 1
+    for fraction in (
+        "s2_clear_fraction",
+        "s2_coverage_fraction",
+        "worldcover_coverage_fraction",
+        "cdl_coverage_fraction",
+    ):
+        assert parcels[fraction].between(0, 1).all(), fraction
+    assert (parcels["s2_clear_fraction"] < 0.9).any()  # the demo's clouds
+    forest = parcels[parcels["forest_area_acres"] > 1]
+    assert (forest["forest_aboveground_dry_short_tons"] > 0).all()
+    assert forest["forest_aboveground_density_sd_dry_short_tons_per_acre"].notna().all()
+    assert summary["parcels_count"].sum() == len(parcels)
+    for column in ("forest_aboveground_dry_short_tons", "crop_production_dry_short_tons_per_year", "crop_area_acres"):
+        assert summary[column].sum() == pytest.approx(parcels[column].sum())
+    assert (summary["crop_year"] == 2023).all() and (summary["fia_plot_last_year"] == 2021).all()
+    assert summary["forest_crop_conflict_acres"].notna().all()
+    assert (summary["read_bytes"] < summary["tile_bytes"]).all()
+    # the demo's crops: corn and soybeans from its own Quick Stats table, winter wheat (withheld there)
+    # from the national one, alfalfa without a sourced hay moisture: area, no made-up dry matter
+    assert set(crops["cdl_code"]) <= {1, 5, 24, 36}
+    by_crop = crops.groupby("cdl_code")
+    assert set(by_crop["yield_source"].first().dropna().items()) == {(1, "state"), (5, "state"), (24, "national")}
+    assert crops.loc[crops["cdl_code"] == 36, "production_dry_short_tons_per_year"].isna().all()
+    assert (crops.loc[crops["cdl_code"] != 36, "production_dry_short_tons_per_year"] > 0).all()
+    index = json.loads((out / "index" / "index.json").read_text())
+    assert index["fia"]["forest_plots_zero_biomass"] >= 1 and index["fia"]["older_visit_used"] >= 1
+    assert index["fia"]["live_trees_on_nonforest_conditions_ignored"] >= 1
     assert gpd.read_file(out / "parcels.gpkg").shape[0] == len(parcels)
     assert (out / "biomass_map.png").stat().st_size > 20_000
     snakemake(work, *args(tmp_path), "--report", str(work / "report.html"))
     html = (work / "report.html").read_text()
-    for expected in ("Parcel biomass density in state", "biomass_map.png", "county_summary.csv"):
+    for expected in ("Forest biomass (a stock) and crop production", "biomass_map.png", "county_summary.csv"):
         assert expected in html, expected
 
 

@@ -105,6 +105,6 @@ def test_settings_dataclasses_are_built_from_plain_params():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     inputs = StateInputs.from_config(config["states"]["demo"])
     params = inputs.as_params()
-    assert all(type(v) in (str, list, tuple, type(None)) for v in params.values())
+    assert all(type(v) in (str, int, list, tuple, type(None)) for v in params.values())
     assert StateInputs.from_params(params) == inputs
     assert Path(inputs.counties).parts[0] == "resources"  # relative to the working folder

@@ -27,10 +27,10 @@ def test_state_loads_into_postgis_idempotently(tmp_path, postgis):
     snakemake(work, TARGET, "--configfile", str(cfg))
     counties = [gpd.read_parquet(p) for p in sorted((work / "results/states/demo/counties").glob("99???.parquet"))]
     expected_rows = sum(len(c) for c in counties)
-    expected_yield = sum(c["crop_yield_short_tons"].sum() for c in counties)
+    expected_yield = sum(c["crop_production_dry_short_tons_per_year"].sum() for c in counties)
     query = (
         "SELECT count(*), count(DISTINCT county_fips), min(ST_SRID(geom)), bool_and(ST_IsValid(geom)), "
-        "sum(crop_yield_short_tons) FROM tilewise.parcel_biomass WHERE state = 'demo'"
+        "sum(crop_production_dry_short_tons_per_year) FROM tilewise.parcel_biomass WHERE state = 'demo'"
     )
     with psycopg.connect(postgis.dsn) as conn:
         rows, n_counties, srid, valid, total_yield = conn.execute(query).fetchone()

@@ -13,7 +13,9 @@ S2_TILES = ("16TCK", "16TDK")
 S2_DATE = "20240815"
 S2_BANDS = ("B02", "B03", "B04", "B08", "SCL")
 WORLDCOVER = "worldcover/ESA_WorldCover_10m_2021_v200_N39W090_Map.tif"
-CDL = "cdl/2023_30m_cdls_demo.tif"
+CDL_YEAR = 2023
+CDL = f"cdl/{CDL_YEAR}_30m_cdls_demo.tif"
+NASS_YIELDS = "nass/quickstats_yields.csv"
 
 
 def s2_file(tile: str, band: str) -> str:
@@ -31,6 +33,8 @@ def demo_state_files() -> list[str]:
         WORLDCOVER,
         CDL,
         "fia/PLOT.csv",
+        "fia/COND.csv",
         "fia/TREE.csv",
+        NASS_YIELDS,
         "COMPLETE",
     ]

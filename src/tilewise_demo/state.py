@@ -1,6 +1,7 @@
 """Generate the demo state (no network): three counties in central Illinois' real Sentinel-2 grid,
 parcels, Sentinel-2 L2A tiles 16TCK and 16TDK (60 m to stay small), an ESA WorldCover tile
-(N39W090, coarsened to 1/1200°), a USDA CDL raster (EPSG:5070, 30 m) and FIADB PLOT/TREE tables.
+(N39W090, coarsened to 1/1200°), a USDA CDL raster (EPSG:5070, 30 m), FIADB PLOT/COND/TREE tables
+and the state's NASS yields (a Quick Stats export).
 
 Land cover is one synthetic field shared by every product, so the products agree with each other
 the way real ones do (forest is dark in red and bright in NIR, has FIA trees, and is not a crop).
@@ -10,6 +11,7 @@ the way real ones do (forest is dark in red and bright in NIR, has FIA trees, an
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -21,8 +23,19 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from tilewise.biomass.grids import s2_footprint
+from tilewise.biomass.quickstats import COLUMNS as QUICKSTATS_COLUMNS
 from tilewise.shared.geometry import to_crs
-from tilewise_demo.layout import CDL, COUNTIES, S2_DATE, S2_TILES, STATE_FIPS, WORLDCOVER, s2_file
+from tilewise_demo.layout import (
+    CDL,
+    CDL_YEAR,
+    COUNTIES,
+    NASS_YIELDS,
+    S2_DATE,
+    S2_TILES,
+    STATE_FIPS,
+    WORLDCOVER,
+    s2_file,
+)
 from tilewise_demo.rasters import write_band
 
 S2_RES_M = 60
@@ -164,15 +177,20 @@ def counties_and_parcels(out: Path) -> None:
 
 
 def fia(out: Path) -> None:
+    """FIADB PLOT, COND and TREE tables: forest plots (some partly forested, with a yard tree on the
+    nonforest part; some harvested: no live tree at the last visit), nonforest plots, and plots whose
+    last visit was not sampled."""
     rng = np.random.default_rng(11)
     n = 400  # FIA's grid: about one plot per 6,000 acres
     lon = rng.uniform(-88.65, -87.7, n)
     lat = rng.uniform(39.95, 40.3, n)
     forested = landcover(lon, lat) == 10
-    plots, trees = [], []
+    plots, conds, trees = [], [], []
     for i in range(n):
-        for invyr in (2016, 2021):  # remeasured plots: only the latest visit may count
+        for invyr in (2016, 2021):  # remeasured plots: only the latest sampled visit counts
             cn = 10_000_000 + i * 10 + (invyr - 2016) // 5
+            nonsampled = invyr == 2021 and i % 37 == 0  # denied access, hazardous: PLOT_STATUS_CD 3
+            status = 3 if nonsampled else (1 if forested[i] else 2)
             plots.append(
                 {
                     "CN": cn,
@@ -181,14 +199,37 @@ def fia(out: Path) -> None:
                     "COUNTYCD": 1 + 2 * (i % 3),
                     "PLOT": i + 1,
                     "INVYR": invyr,
+                    "PLOT_STATUS_CD": status,
+                    "DESIGNCD": 1,
                     "LAT": round(lat[i], 5),
                     "LON": round(lon[i], 5),
+                    "MACRO_BREAKPOINT_DIA": None,
                 }
             )
-            if not forested[i]:
+            partial = forested[i] and i % 5 == 0  # 60 % forest, 40 % a field
+            shares = [(1, 5 if nonsampled else (1 if forested[i] else 2), 0.6 if partial else 1.0)]
+            if partial and not nonsampled:
+                shares.append((2, 2, 0.4))
+            for condid, cond_status, share in shares:
+                conds.append(
+                    {
+                        "CN": cn * 10 + condid,
+                        "PLT_CN": cn,
+                        "CONDID": condid,
+                        "COND_STATUS_CD": cond_status,
+                        "CONDPROP_UNADJ": share,
+                        "SUBPPROP_UNADJ": share,
+                        "MICRPROP_UNADJ": share,
+                        "MACRPROP_UNADJ": None,
+                        "PROP_BASIS": "SUBP",
+                    }
+                )
+            if status != 1:
                 continue
+            harvested = invyr == 2021 and i % 23 == 0
             for t in range(int(rng.integers(4, 12))):
-                dia = rng.uniform(5, 24) * (1.05 if invyr == 2021 else 1.0)  # inches; trees grew
+                sapling = t == 0
+                dia = rng.uniform(1, 4.9) if sapling else rng.uniform(5, 24) * (1.05 if invyr == 2021 else 1.0)
                 # oven-dry pounds from Jenkins et al. (2003) mixed hardwood: ln(kg) = −2.4800 + 2.4835 ln(dbh cm)
                 ag = 2.20462 * np.exp(-2.4800 + 2.4835 * np.log(2.54 * dia))
                 trees.append(
@@ -196,17 +237,53 @@ def fia(out: Path) -> None:
                         "CN": cn * 100 + t,
                         "PLT_CN": cn,
                         "INVYR": invyr,
-                        "STATUSCD": 1 if t % 7 else 2,
+                        "CONDID": 2 if partial and t == 1 else 1,  # a yard tree on the field: not forest
+                        "STATUSCD": 2 if harvested or t % 7 == 6 else 1,
                         "DIA": round(dia, 1),
-                        "TPA_UNADJ": 6.018046 if dia >= 5 else 74.965282,
+                        "DIAHTCD": 1,
+                        "TPA_UNADJ": 74.965282 if sapling else 6.018046,
                         "DRYBIO_AG": round(ag, 2),
-                        "DRYBIO_BOLE": round(0.62 * ag, 2),
-                        "DRYBIO_STUMP": round(0.03 * ag, 2),
+                        "DRYBIO_BOLE": None if sapling else round(0.62 * ag, 2),
+                        "DRYBIO_STUMP": None if sapling else round(0.03 * ag, 2),
                         "DRYBIO_BRANCH": round(0.35 * ag, 2),
                     }
                 )
     pd.DataFrame(plots).to_csv(out / "fia" / "PLOT.csv", index=False)
+    pd.DataFrame(conds).to_csv(out / "fia" / "COND.csv", index=False)
     pd.DataFrame(trees).to_csv(out / "fia" / "TREE.csv", index=False)
+
+
+def yields(out: Path) -> None:
+    """The demo state's yields as a NASS Quick Stats export. The values are made up for the demo (it is
+    not a real state): corn and soybeans come from here, winter wheat is withheld ("(D)") so the
+    national table's value is used, and a forecast row shows what the reader leaves out."""
+    rows = [
+        ("YEAR", "CORN", "CORN, GRAIN - YIELD, MEASURED IN BU / ACRE", "205.0"),
+        ("YEAR - AUG FORECAST", "CORN", "CORN, GRAIN - YIELD, MEASURED IN BU / ACRE", "190.0"),
+        ("YEAR", "SOYBEANS", "SOYBEANS - YIELD, MEASURED IN BU / ACRE", "63.0"),
+        ("YEAR", "WHEAT", "WHEAT, WINTER - YIELD, MEASURED IN BU / ACRE", "(D)"),
+    ]
+    table = pd.DataFrame(
+        [
+            {
+                **dict.fromkeys(QUICKSTATS_COLUMNS, ""),
+                "Program": "SURVEY",
+                "Year": str(CDL_YEAR),
+                "Period": period,
+                "Geo Level": "STATE",
+                "State": "DEMO",
+                "State ANSI": STATE_FIPS,
+                "watershed_code": "00000000",
+                "Commodity": commodity,
+                "Data Item": item,
+                "Domain": "TOTAL",
+                "Domain Category": "NOT SPECIFIED",
+                "Value": value,
+            }
+            for period, commodity, item, value in rows
+        ]
+    )
+    table.to_csv(out / NASS_YIELDS, index=False, quoting=csv.QUOTE_ALL)
 
 
 def generate(out: Path) -> None:
@@ -215,11 +292,13 @@ def generate(out: Path) -> None:
     if marker.exists():
         return
     (out / "fia").mkdir(parents=True, exist_ok=True)
+    (out / NASS_YIELDS).parent.mkdir(exist_ok=True)
     counties_and_parcels(out)
     pd.DataFrame(sentinel2(out)).to_csv(out / "sentinel2_catalog.csv", index=False)
     worldcover(out)
     cdl(out)
     fia(out)
+    yields(out)
     marker.write_text("generated by tilewise_demo.state\n")
 
 

@@ -17,14 +17,16 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
-from tilewise.biomass import crops, indices, state_index
+from tilewise.biomass import crop_tables, crops, indices, state_index
+from tilewise.biomass.areas import reconcile
 from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.forest import forest_columns
 from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
-from tilewise.biomass.quality import confidence
+from tilewise.biomass.quality import area_fraction, pixels_to_acres
 from tilewise.biomass.zonal import class_areas, mean_std_count
+from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 
 M2_PER_ACRE = crops.M2_PER_ACRE
@@ -44,15 +46,14 @@ WORLDCOVER_CLASSES = {
     100: "moss_lichen",
 }
 FOREST_CLASSES = (10, 95)
-S2_BANDS = ("B02", "B03", "B04", "B08")
 
 
 @dataclass
 class S2Tile:
     tile: str
     date: str
-    boa_add_offset_dn: float
-    bands: dict[str, Path]  # B02, B03, B04, B08 and optionally SCL
+    boa_add_offset_dn: dict[str, float]  # per band
+    bands: dict[str, Path]  # B02, B03, B04, B08 and SCL
 
 
 @dataclass
@@ -62,6 +63,7 @@ class CountyInputs:
     cdl: list[Path]
     s2: list[S2Tile]
     fia_plots: pd.DataFrame  # from forest.plot_densities
+    yields: crops.Yields
     fia_radius_km: float
     idw_power: float
 
@@ -73,16 +75,16 @@ class CountyInputs:
         the index's tile table with `path`, the converted tile to read)."""
         s2: dict[tuple[str, str], S2Tile] = {}
         for t in (t for t in tiles if t["product"] == "sentinel2"):
-            tile = s2.setdefault(
-                (t["tile"], t["date"]), S2Tile(t["tile"], t["date"], float(t["boa_add_offset_dn"]), {})
-            )
+            tile = s2.setdefault((t["tile"], t["date"]), S2Tile(t["tile"], t["date"], {}, {}))
             tile.bands[t["band"]] = Path(t["path"])
+            tile.boa_add_offset_dn[t["band"]] = float(t["boa_add_offset_dn"])
         return cls(
             parcels=state_index.read_county_parcels(index_dir, county),
             worldcover=[Path(t["path"]) for t in tiles if t["product"] == "worldcover"],
             cdl=[Path(t["path"]) for t in tiles if t["product"] == "cdl"],
             s2=[s2[k] for k in sorted(s2)],
             fia_plots=state_index.read_fia_plots(index_dir),
+            yields=state_index.read_yields(index_dir),
             fia_radius_km=fia_radius_km,
             idw_power=idw_power,
         )
@@ -122,9 +124,13 @@ def _groups(boxes: np.ndarray, transform, group_px: int) -> list[np.ndarray]:
     return np.split(order, splits)
 
 
-def _class_areas_over(paths, geoms: gpd.GeoSeries, stats: ReadStats, bytes_per_parcel: np.ndarray) -> pd.DataFrame:
-    """Long table (row, class, area_m2) summed over several categorical rasters, plus valid area per row."""
-    parts, valid = [], np.zeros(len(geoms))
+def _class_areas_over(
+    paths, geoms: gpd.GeoSeries, stats: ReadStats, bytes_per_parcel: np.ndarray, known, on_mosaic=None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Long table (row, cls, m2) summed over several categorical rasters, the valid area per row, and
+    per row the sum of the extra m² layer `on_mosaic(mosaic, ds, idx)` returns (None: nothing).
+    A class not in `known` is an error naming the file: it has no rule."""
+    parts, valid, extra = [], np.zeros(len(geoms)), np.zeros(len(geoms))
     for path in paths:
         with rasterio.open(path) as ds:
             local = to_crs(geoms.values, geoms.crs, ds.crs)
@@ -136,18 +142,75 @@ def _class_areas_over(paths, geoms: gpd.GeoSeries, stats: ReadStats, bytes_per_p
                     continue
                 stats.add(path, mosaic.bytes_read)
                 bytes_per_parcel[idx] += mosaic.bytes_per_box
-                wkt = ds.crs.to_wkt()
+                cells = _cell_areas(ds, mosaic)
+                layer = on_mosaic(mosaic, ds, idx, cells) if on_mosaic else None
                 df = class_areas(
-                    shapely.to_wkb(local[idx]), wkt, mosaic.array, _cell_areas(ds, mosaic), mosaic.bounds, nodata
+                    shapely.to_wkb(local[idx]), ds.crs.to_wkt(), mosaic.array, cells, mosaic.bounds, nodata, layer
                 )
                 valid[idx] += df["valid_m2"].to_numpy()
+                if layer is not None:
+                    extra[idx] += df["extra_m2"].to_numpy()
                 long = pd.DataFrame({"row": idx, "cls": df["classes"].to_numpy(), "m2": df["area_m2"].to_numpy()})
                 parts.append(long.explode(["cls", "m2"]).dropna())
+                unknown = {int(c) for c in parts[-1]["cls"]} - {int(c) for c in known}
+                if unknown:
+                    raise TilewiseError(
+                        f"{path}: class values {sorted(unknown)} inside parcels are not in the product's "
+                        "legend (docs/biomass-model.md): is this the right file?"
+                    )
     table = pd.concat(parts) if parts else pd.DataFrame({"row": [], "cls": [], "m2": []})
     table = (
         table.astype({"row": np.int64, "cls": np.int64, "m2": np.float64}).groupby(["row", "cls"], as_index=False).sum()
     )
-    return table, valid
+    return table, valid, extra
+
+
+class CropAreaLookup:
+    """The CDL crop-area pixels read for a county, to look up under other rasters' cells (nearest)."""
+
+    def __init__(self):
+        self.parts: list[tuple] = []  # (crs, inverse transform, bool array)
+        self.crop_codes = crop_tables.legend().index[crop_tables.legend()["is_crop_area"]].to_numpy()
+
+    def keep(self, mosaic, ds, idx, cells) -> None:
+        self.parts.append((ds.crs, ~mosaic.transform, _member(mosaic.array, self.crop_codes)))
+
+    def at(self, x: np.ndarray, y: np.ndarray, crs) -> np.ndarray:
+        """Whether the CDL pixel under each point (in `crs`) is crop area (False where none was read)."""
+        out = np.zeros(len(x), bool)
+        for part_crs, inverse, mask in self.parts:
+            px, py = Transformer.from_crs(crs, part_crs, always_xy=True).transform(x, y)
+            c, r = inverse * (px, py)
+            c, r = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
+            inside = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
+            out[inside] |= mask[r[inside], c[inside]]
+        return out
+
+
+def _member(array: np.ndarray, codes) -> np.ndarray:
+    """np.isin for class rasters: a lookup table for 8- and 16-bit unsigned codes (several times faster)."""
+    if array.dtype.kind == "u" and array.dtype.itemsize <= 2:
+        table = np.zeros(2 ** (8 * array.dtype.itemsize), bool)
+        table[[c for c in codes if 0 <= c < len(table)]] = True
+        return table[array]
+    return np.isin(array, codes)
+
+
+def _forest_on_crop(lookup: CropAreaLookup, has_crop: np.ndarray):
+    """An `on_mosaic` for WorldCover: m² of each forest cell (tree cover, mangroves) whose CDL pixel is
+    crop area — only where some parcel of the group has crop area at all."""
+
+    def layer(mosaic, ds, idx, cells):
+        if not has_crop[idx].any():
+            return None
+        r, c = np.nonzero(_member(mosaic.array, FOREST_CLASSES))
+        x, y = mosaic.transform * (c + 0.5, r + 0.5)
+        hit = lookup.at(np.asarray(x), np.asarray(y), ds.crs)
+        out = np.zeros(mosaic.array.shape, np.float32)
+        out[r[hit], c[hit]] = np.broadcast_to(cells, mosaic.array.shape)[r[hit], c[hit]]
+        return out
+
+    return layer
 
 
 def _choose_s2_tile(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarray, np.ndarray]:
@@ -181,11 +244,20 @@ def _s2_stats(
 ) -> pd.DataFrame:
     n = len(geoms)
     out = pd.DataFrame(index=range(n), columns=["s2_tile", "s2_date"], dtype=object)
+    counts = ("s2_data_pixels_count", "s2_clear_pixels_count", "s2_nonphysical_pixels_count")
+    for column in (*counts, "s2_evi_outside_range_pixels_count"):
+        out[column] = 0.0
+    out["s2_pixel_area_m2"] = np.nan
     choice, contained = _choose_s2_tile(geoms, tiles)
     for k, tile in enumerate(tiles):
         rows = np.flatnonzero(choice == k)
         if not len(rows):
             continue
+        if "SCL" not in tile.bands:
+            raise TilewiseError(
+                f"Sentinel-2 tile {tile.tile} {tile.date}: no SCL band in the catalog, so clouds cannot be told "
+                "from the ground; add the tile's SCL (scene classification) file"
+            )
         with rasterio.open(tile.bands["B04"]) as ref:
             local = to_crs(geoms.values[rows], geoms.crs, ref.crs)
             boxes = shapely.bounds(local)
@@ -193,20 +265,26 @@ def _s2_stats(
             groups = _groups(boxes, ref.transform, GROUP_PX)
         for idx in groups:
             bands, mosaic = {}, None
-            for band in S2_BANDS:
+            for band in indices.INDEX_BANDS:
                 with rasterio.open(tile.bands[band]) as ds:
                     mosaic = read_touched_blocks(ds, 1, boxes[idx], fill=0)
                 stats.add(tile.bands[band], mosaic.bytes_read)
                 bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
-                bands[band] = indices.reflectance(mosaic.array, tile.boa_add_offset_dn)
+                bands[band] = indices.reflectance(mosaic.array, tile.boa_add_offset_dn[band])
             scl = _scl_on_grid(tile, boxes[idx], mosaic, stats, bytes_per_parcel, rows[idx])
-            clear = indices.clear_mask(scl, mosaic.array.shape)
+            data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
             layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
-            df = mean_std_count(shapely.to_wkb(local[idx]), wkt, layers, mosaic.bounds)
+            # one tally for two counts: its count is the data pixels, its sum those of them not physical
+            tally = {"data": np.where(data, nonphysical.astype(np.float32), np.float32(np.nan))}
+            df = mean_std_count(shapely.to_wkb(local[idx]), wkt, layers, mosaic.bounds, tally)
+            df = df.fillna({c: 0.0 for c in df.columns if c.endswith(("_count", "_sum"))})
             for name in layers:
                 out.loc[rows[idx], f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
                 out.loc[rows[idx], f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
-            out.loc[rows[idx], "s2_valid_pixels_count"] = df["ndvi_count"].to_numpy()
+            # NDVI is defined on every clear pixel (0 < red, NIR ≤ 1): its count is the clear count
+            for column, values in zip(counts, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
+                out.loc[rows[idx], column] = values.to_numpy()
+            out.loc[rows[idx], "s2_evi_outside_range_pixels_count"] = (df["ndvi_count"] - df["evi_count"]).to_numpy()
             out.loc[rows[idx], "s2_pixel_area_m2"] = abs(mosaic.transform.a * mosaic.transform.e)
         out.loc[rows, "s2_tile"] = tile.tile
         out.loc[rows, "s2_date"] = tile.date
@@ -214,10 +292,8 @@ def _s2_stats(
     return out
 
 
-def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> np.ndarray | None:
+def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> np.ndarray:
     """The scene classification read for the same boxes and brought onto the band grid (nearest)."""
-    if "SCL" not in tile.bands:
-        return None
     with rasterio.open(tile.bands["SCL"]) as ds:
         scl = read_touched_blocks(ds, 1, boxes, fill=0)
     stats.add(tile.bands["SCL"], scl.bytes_read)
@@ -280,45 +356,52 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     area_acres = shapely.area(local) / M2_PER_ACRE
     out = pd.DataFrame({"parcel_id": parcels["parcel_id"].to_numpy(), "parcel_area_acres": area_acres})
 
-    # land cover (ESA WorldCover): class areas from geodesic pixel areas
-    wc, wc_valid = _class_areas_over(inp.worldcover, geoms, stats, bytes_per_parcel)
+    # crops (USDA CDL): crop-area pixels kept to compare with WorldCover's forest below
+    lookup = CropAreaLookup()
+    cdl, _, _ = _class_areas_over(
+        inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, on_mosaic=lookup.keep
+    )
+    detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy(), inp.yields)
+    crop = crops.parcel_columns(cdl, detail, n, inp.yields.year)
+
+    # land cover (ESA WorldCover): class areas from geodesic pixel areas, and its forest on CDL crop area
+    has_crop = crop["cdl_crop_area_acres"] > 0
+    wc, wc_valid, overlap_m2 = _class_areas_over(
+        inp.worldcover, geoms, stats, bytes_per_parcel, WORLDCOVER_CLASSES, _forest_on_crop(lookup, has_crop)
+    )
     out["worldcover_valid_area_acres"] = wc_valid / M2_PER_ACRE
     wide = wc.pivot_table(index="row", columns="cls", values="m2", aggfunc="sum").reindex(range(n)).fillna(0.0)
     for code, name in WORLDCOVER_CLASSES.items():
         out[f"{name}_acres"] = (wide[code].to_numpy() if code in wide.columns else np.zeros(n)) / M2_PER_ACRE
-    forest_acres = sum(out[f"{WORLDCOVER_CLASSES[c]}_acres"] for c in FOREST_CLASSES)
+    out["worldcover_forest_acres"] = sum(out[f"{WORLDCOVER_CLASSES[c]}_acres"] for c in FOREST_CLASSES)
+    out["cdl_valid_area_acres"] = crop.pop("cdl_valid_area_acres")
+    out["cdl_forest_acres"] = crop.pop("cdl_forest_acres")
+
+    # one parcel's acres: CDL wins on its crop area, WorldCover's forest keeps the rest
+    areas = reconcile(
+        area_acres, out["worldcover_forest_acres"], crop.pop("cdl_crop_area_acres"), overlap_m2 / M2_PER_ACRE
+    )
+    out = out.assign(**areas)
 
     # vegetation indices (Sentinel-2 L2A), one tile per parcel
-    s2 = _s2_stats(geoms, inp.s2, stats, bytes_per_parcel)
-    out = pd.concat([out, s2], axis=1)
+    out = pd.concat([out, _s2_stats(geoms, inp.s2, stats, bytes_per_parcel)], axis=1)
 
-    # crops (USDA CDL)
-    cdl, cdl_valid = _class_areas_over(inp.cdl, geoms, stats, bytes_per_parcel)
-    out["cdl_valid_area_acres"] = cdl_valid / M2_PER_ACRE
-    detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy())
-    totals = (
-        detail.groupby("row")[
-            [
-                "area_acres",
-                "crop_yield_short_tons",
-                "crop_residue_dry_short_tons",
-                "crop_harvestable_residue_short_tons",
-            ]
-        ]
-        .sum()
-        .reindex(range(n))
-        .fillna(0.0)
-    )
-    out["crop_area_acres"] = totals["area_acres"].to_numpy()
-    for col in ("crop_yield_short_tons", "crop_residue_dry_short_tons", "crop_harvestable_residue_short_tons"):
-        out[col] = totals[col].to_numpy()
+    # flows: annual crop production and residue (dry short tons per year)
+    out = out.assign(**crop)
 
-    # forest (FIA plots, inverse-distance weighted)
-    out["forest_area_acres"] = forest_acres
+    # stock: standing forest biomass (dry short tons), FIA plots, inverse-distance weighted
     centroids = shapely.get_coordinates(shapely.centroid(local))
-    forest = forest_columns(centroids, laea, inp.fia_plots, forest_acres.to_numpy(), inp.fia_radius_km, inp.idw_power)
+    forest = forest_columns(
+        centroids, laea, inp.fia_plots, out["forest_area_acres"].to_numpy(), inp.fia_radius_km, inp.idw_power
+    )
     out = out.assign(**forest)
-    out["confidence_0to1"] = confidence(out, inp.fia_radius_km)
+
+    # measured quality: how much of the parcel each product saw
+    s2_area = out["s2_pixel_area_m2"].astype(float).to_numpy()
+    out["s2_clear_fraction"] = area_fraction(pixels_to_acres(out["s2_clear_pixels_count"], s2_area), area_acres)
+    out["s2_coverage_fraction"] = area_fraction(pixels_to_acres(out["s2_data_pixels_count"], s2_area), area_acres)
+    out["worldcover_coverage_fraction"] = area_fraction(out["worldcover_valid_area_acres"], area_acres)
+    out["cdl_coverage_fraction"] = area_fraction(out["cdl_valid_area_acres"], area_acres)
     out["read_bytes"] = bytes_per_parcel  # this parcel's share of the compressed blocks read
     result = gpd.GeoDataFrame(out, geometry=geoms.values, crs=geoms.crs).set_index(index)
     return result, detail.drop(columns="row"), stats

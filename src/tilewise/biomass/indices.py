@@ -1,13 +1,23 @@
-"""Sentinel-2 L2A reflectance, cloud mask and vegetation indices (docs/biomass-model.md §2)."""
+"""Sentinel-2 L2A reflectance, clear-pixel mask and vegetation indices (docs/biomass-model.md §2).
+
+A pixel is clear when its scene classification is vegetation, not-vegetated or water (SCL 4, 5, 6) and
+every band the indices use has a physical reflectance, 0 < ρ ≤ 1. Excluded classes: 0 no data,
+1 saturated/defective, 2 dark area or topographic cast shadow (lit by skylight only: ρ biased dark),
+3 cloud shadow, 7 unclassified (on the real tile 29UNU, 99 % of class-7 pixels lie within 600 m of a
+cloud and are 3.5× brighter in red than vegetation: cloud fringes), 8/9 cloud, 10 thin cirrus, 11 snow.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE
-# Scene classification classes that are not a clear view of the ground: no data, saturated/defective,
-# cloud shadow, cloud (medium, high probability), thin cirrus, snow/ice.
-SCL_EXCLUDED = (0, 1, 3, 8, 9, 10, 11)
+QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE (MTD_MSIL2A.xml)
+SCL_CLEAR = (4, 5, 6)
+# Bright-surface limit: a reflectance factor above 1 needs a non-Lambertian target (specular glint, a
+# sun-facing snow slope, light scattered by a nearby cloud) — in SCL 4–6 a misclassified cloud edge or
+# a glint. With every band in (0, 1], NDVI, NDWI and SAVI stay inside [−1, 1].
+MAX_REFLECTANCE = 1.0
+INDEX_BANDS = ("B02", "B03", "B04", "B08")
 
 
 def boa_offset(processing_baseline: str | float | None, declared: float | None = None) -> float:
@@ -26,14 +36,28 @@ def reflectance(dn: np.ndarray, offset: float) -> np.ndarray:
     return out
 
 
-def clear_mask(scl: np.ndarray | None, shape) -> np.ndarray:
-    if scl is None:
-        return np.ones(shape, bool)
-    return ~np.isin(scl, SCL_EXCLUDED)
+def physical(rho: np.ndarray) -> np.ndarray:
+    """0 < ρ ≤ MAX_REFLECTANCE (NaN: no)."""
+    with np.errstate(invalid="ignore"):
+        return (rho > 0) & (rho <= MAX_REFLECTANCE)
+
+
+def masks(scl: np.ndarray, bands: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: has data (every band and the SCL), clear (SCL 4–6 and every band physical), and
+    rejected by the physical-range test alone (SCL 4–6 but some band ≤ 0 or above the limit)."""
+    data = scl != 0
+    in_range = np.ones(scl.shape, bool)
+    for rho in bands:
+        data &= ~np.isnan(rho)
+        in_range &= physical(rho)
+    scene_clear = data & ((scl == 4) | (scl == 5) | (scl == 6))  # SCL_CLEAR
+    return data, scene_clear & in_range, scene_clear & ~in_range
 
 
 def vegetation_indices(blue, green, red, nir, clear) -> dict[str, np.ndarray]:
-    """NDVI, EVI, SAVI (L = 0.5) and NDWI (McFeeters) from reflectance; NaN where not clear or undefined."""
+    """NDVI, EVI, SAVI (L = 0.5) and NDWI (McFeeters) from reflectance; NaN where not clear or undefined.
+    EVI can leave [−1, 1] even for physical reflectances (blue brighter than red under a bright NIR: haze
+    at a cloud edge); such a value is an artefact, so it is NaN, not clipped."""
     with np.errstate(divide="ignore", invalid="ignore"):
         indices = {
             "ndvi": (nir - red) / (nir + red),
@@ -42,5 +66,6 @@ def vegetation_indices(blue, green, red, nir, clear) -> dict[str, np.ndarray]:
             "ndwi": (green - nir) / (green + nir),
         }
     for arr in indices.values():
-        arr[~clear | ~np.isfinite(arr)] = np.nan
+        with np.errstate(invalid="ignore"):
+            arr[~clear | ~np.isfinite(arr) | (np.abs(arr) > 1)] = np.nan
     return indices

@@ -25,7 +25,10 @@ class StateInputs:
     parcels: str
     worldcover_template: str  # href with {tile}, e.g. .../ESA_WorldCover_10m_2021_v200_{tile}_Map.tif
     cdl: tuple[str, ...]
+    cdl_year: int  # the crop year of the CDL files and of the NASS yields used with them
+    nass_yields: str | None  # the state's NASS Quick Stats export (None: the national table only)
     fia_plot: str
+    fia_cond: str
     fia_tree: str
     sentinel2_catalog: str | None  # a table of tile, date, band, href, processing_baseline …
     sentinel2_template: str | None  # … or an href with {tile}, {date}, {band}
@@ -40,7 +43,10 @@ class StateInputs:
             parcels=entry["parcels"],
             worldcover_template=entry["worldcover"],
             cdl=tuple(entry["cdl"]),
+            cdl_year=entry["cdl_year"],
+            nass_yields=entry["nass_yields"],
             fia_plot=entry["fia_plot"],
+            fia_cond=entry["fia_cond"],
             fia_tree=entry["fia_tree"],
             sentinel2_catalog=entry.get("sentinel2_catalog"),
             sentinel2_template=entry.get("sentinel2_template"),
@@ -57,7 +63,8 @@ class StateInputs:
 
     def local_files(self) -> list[str]:
         """Inputs on this machine that Snakemake must see (a change reruns the index)."""
-        files = [self.counties, self.parcels, self.fia_plot, self.fia_tree, self.sentinel2_catalog, *self.cdl]
+        files = [self.counties, self.parcels, self.fia_plot, self.fia_cond, self.fia_tree, self.nass_yields]
+        files += [self.sentinel2_catalog, *self.cdl]
         return [f for f in files if f is not None and not _is_url(f)]
 
 
@@ -78,6 +85,8 @@ class BiomassSettings(_Section):
     SECTION = "biomass"
     fia_radius_km: float
     idw_power: float
+    fia_missing: str  # error | exclude_plot
+    nass_national_yields: str | None  # None: the national table shipped with tilewise
     tile_codec: str
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tilewise.biomass import state_index
-from tilewise.biomass.forest import plot_densities
+from tilewise.biomass import crop_tables, crops, state_index
+from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StateInputs
@@ -205,8 +205,9 @@ def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.
     return table, path.parent
 
 
-def index_state(inp: StateInputs, out: Path) -> dict:
-    """Write the state's index under `out`."""
+def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: str | None) -> dict:
+    """Write the state's index under `out`; `national_yields` None: the national table shipped with tilewise."""
+    crops.check_cdl_year(inp.cdl, inp.cdl_year)
     counties = load_counties(Path(inp.counties), inp.state_fips)
     parcels, dropped = assign_parcels(read_parcels(Path(inp.parcels)), counties, Path(inp.parcels))
     catalog, catalog_dir = sentinel2_catalog(inp, counties)
@@ -232,12 +233,15 @@ def index_state(inp: StateInputs, out: Path) -> dict:
         "parcels_dropped": len(dropped),
         "tiles": len(tiles),
     }
+    national = national_yields or str(crop_tables.NATIONAL_YIELDS)
+    yields = crops.yields_table(inp.nass_yields, national, inp.state_fips, inp.cdl_year)
     state_index.write(
         out,
-        counties=pd.DataFrame(counties.drop(columns="geometry")),
+        counties=counties,
         tiles=tiles,
         parcels=parcels,
-        fia_plots=plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)),
+        fia=state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing),
+        yields=(inp.cdl_year, yields, [f for f in (inp.nass_yields, national) if f]),
         dropped=dropped,
         summary=summary,
     )

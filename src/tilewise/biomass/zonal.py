@@ -67,10 +67,13 @@ def _run(features: WkbFeatureSource, ops: list[Operation], n: int) -> pd.DataFra
     return df.set_index("row").reindex(range(n))
 
 
-def class_areas(wkbs, wkt: str, classes: np.ndarray, cell_area_m2: np.ndarray, bounds, nodata) -> pd.DataFrame:
+def class_areas(
+    wkbs, wkt: str, classes: np.ndarray, cell_area_m2: np.ndarray, bounds, nodata, extra_m2: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per parcel: area in m² of each class (coverage × cell area) and of all valid cells.
 
-    Returns columns `classes` (array of class codes), `area_m2` (array, same order), `valid_m2`.
+    Returns columns `classes` (array of class codes), `area_m2` (array, same order), `valid_m2`, and
+    with `extra_m2` (m² per cell, on the same grid) `extra_m2`: its coverage-weighted sum.
     """
     n = len(wkbs)
     # exactextract reads any numeric dtype: no float64 copies of county-sized windows
@@ -83,6 +86,9 @@ def class_areas(wkbs, wkt: str, classes: np.ndarray, cell_area_m2: np.ndarray, b
         Operation("weighted_frac", "frac", cls, weights),
         Operation("sum", "valid_m2", valid_area),
     ]
+    if extra_m2 is not None:
+        extra = _source(np.ascontiguousarray(extra_m2, np.float32), bounds, wkt, "extra")
+        ops.append(Operation("sum", "extra_m2", extra))
     df = _run(WkbFeatureSource(wkbs, wkt), ops, n)
     df["valid_m2"] = df["valid_m2"].fillna(0.0)
     df["area_m2"] = [
@@ -90,15 +96,21 @@ def class_areas(wkbs, wkt: str, classes: np.ndarray, cell_area_m2: np.ndarray, b
         for f, v in zip(df["frac"], df["valid_m2"], strict=True)
     ]
     df["classes"] = [c.astype(np.int64) if isinstance(c, np.ndarray) else np.array([], np.int64) for c in df["classes"]]
-    return df[["classes", "area_m2", "valid_m2"]]
+    return df[["classes", "area_m2", "valid_m2"] + (["extra_m2"] if extra_m2 is not None else [])].fillna(
+        {"extra_m2": 0.0}
+    )
 
 
-def mean_std_count(wkbs, wkt: str, layers: dict[str, np.ndarray], bounds) -> pd.DataFrame:
+def mean_std_count(
+    wkbs, wkt: str, layers: dict[str, np.ndarray], bounds, tallies: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
     """Per parcel and layer (NaN = invalid pixel): coverage-weighted mean, standard deviation and
-    the number of valid pixels (Σ coverage fraction), as `{name}_mean`, `{name}_std`, `{name}_count`."""
+    the number of valid pixels (Σ coverage fraction), as `{name}_mean`, `{name}_std`, `{name}_count`;
+    per tally layer only `{name}_count` and `{name}_sum` (Σ coverage fraction × value)."""
     n = len(wkbs)
     # the operations point at the sources without owning them: keep every source alive here
     sources = {name: _source(arr, bounds, wkt, name) for name, arr in layers.items()}
+    tallied = {name: _source(arr, bounds, wkt, name) for name, arr in (tallies or {}).items()}
     ops = []
     for name, src in sources.items():
         ops += [
@@ -106,4 +118,6 @@ def mean_std_count(wkbs, wkt: str, layers: dict[str, np.ndarray], bounds) -> pd.
             Operation("stdev", f"{name}_std", src),
             Operation("count", f"{name}_count", src),
         ]
+    for name, src in tallied.items():
+        ops += [Operation("count", f"{name}_count", src), Operation("sum", f"{name}_sum", src)]
     return _run(WkbFeatureSource(wkbs, wkt), ops, n)
