@@ -110,7 +110,7 @@ def test_stale_files_leave_with_their_url_found_by_provenance(tmp_path, http):
     entry = make_entry(tmp_path / "catalog", "stale", urls)
     work = tmp_path / "run"
     assert run(tmp_path, "stale", "files_per_chunk=1", check=False).returncode != 0  # the collision
-    for removed, kept in (("A.zip", 9), ("B.zip", 3)):
+    for removed, kept in (("A.zip", 9),):  # (the other way round is the same code path, and slow)
         (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls if not u.endswith(removed)))
         run(tmp_path, "stale", "files_per_chunk=1")
         with rasterio.MemoryFile(geotiff_bytes(kept)) as mf, mf.open() as ds:
@@ -233,6 +233,20 @@ def test_a_store_that_drifts_from_its_ledgers_is_noticed_and_rebuilt(tmp_path, h
     assert md5(work / "tar-store" / "drift.tar") == clean
     assert "Nothing to be done" in run(tmp_path, "drift", "-n").stdout
 
+    # same size, same modification time, other bytes: planning cannot see it; the md5 check while the
+    # tarball is written does, fails it (no partial tar) and removes the chunk's ledger: the same
+    # command again rebuilds that chunk
+    cog, t006_ledger = store / "t006.tif", chunks / f"{owner('t006.tif')}.json"
+    st = cog.stat()
+    _overwrite_a_byte(cog)
+    os.utime(cog, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "Nothing to be done" in run(tmp_path, "drift", "-n").stdout
+    proc = run(tmp_path, "drift", "--forcerun", "build_tarball", check=False)
+    assert proc.returncode != 0 and "t006.tif: md5" in proc.stderr and "run the same command again" in proc.stderr
+    assert not list((work / "tar-store").glob("*.tmp")) and not t006_ledger.exists()
+    run(tmp_path, "drift")
+    assert md5(work / "tar-store" / "drift.tar") == clean
+
 
 def _overwrite_a_byte(path):
     with path.open("r+b") as f:  # same size; the modification time moves on, as with any write
@@ -240,33 +254,6 @@ def _overwrite_a_byte(path):
         byte = f.read(1)[0]
         f.seek(1000)
         f.write(bytes([byte ^ 0xFF]))
-
-
-def test_damage_that_planning_cannot_see_fails_the_tarball_and_the_next_run_repairs_it(tmp_path, http):
-    make_entry(tmp_path / "catalog", "tamper", serve_tiles(http, 4))
-    work = tmp_path / "run"
-    run(tmp_path, "tamper")
-    clean = md5(work / "tar-store" / "tamper.tar")
-    # same size, same modification time, other bytes: only the md5 check while the tar is written sees it
-    cog = work / "source-store" / "tamper" / "t002.tif"
-    st = cog.stat()
-    _overwrite_a_byte(cog)
-    os.utime(cog, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert "Nothing to be done" in run(tmp_path, "tamper", "-n").stdout
-    proc = run(tmp_path, "tamper", "--forcerun", "build_tarball", check=False)
-    assert proc.returncode != 0 and "t002.tif: md5" in proc.stderr and "run the same command again" in proc.stderr
-    assert not (work / "tar-store" / "tamper.tar").exists() and not list((work / "tar-store").glob("*.tmp"))
-    run(tmp_path, "tamper")
-    assert md5(work / "tar-store" / "tamper.tar") == clean
-    # a ledger whose middle is garbage (its ends look fine): the merge removes it, the next run redoes it
-    ledger = sorted((work / "work" / "tamper" / "chunks").glob("*.json"))[0]
-    text = ledger.read_text()
-    ledger.write_text(text[:40] + "#" * 10 + text[50:])
-    # its first and last bytes are fine, so planning passes it; the merge, run for whatever reason, cannot
-    proc = run(tmp_path, "tamper", "--forcerun", "merge_source", check=False)
-    assert proc.returncode != 0 and "unreadable chunk ledger" in proc.stderr and not ledger.exists()
-    run(tmp_path, "tamper")
-    assert md5(work / "tar-store" / "tamper.tar") == clean
 
 
 def test_one_url_one_chunk_wherever_it_is_in_the_list(tmp_path, http):
@@ -281,21 +268,19 @@ def test_one_url_one_chunk_wherever_it_is_in_the_list(tmp_path, http):
             return [int(r["line"]) for r in csv.DictReader(f)]
 
     assert failure_line() == [6]
+    new = serve_tiles(http, 1, start=16)[0]
     edits = {
-        "first line removed": [*urls[1:5], gone, *urls[5:]],
-        "a URL inserted at the top": [serve_tiles(http, 1, start=16)[0], *urls[1:5], gone, *urls[5:]],
-        "a line moved to the end": [serve_tiles(http, 1, start=16)[0], *urls[2:5], gone, *urls[5:], urls[1]],
+        "first line removed": ([*urls[1:5], gone, *urls[5:]], 5),
+        "a URL inserted at the top": ([new, *urls[1:5], gone, *urls[5:]], 6),
     }
-    expected_line = {"first line removed": 5, "a URL inserted at the top": 6}
-    for what, listed in edits.items():
+    for what, (listed, line) in edits.items():
         (entry / "file_list.txt").write_text("".join(u + "\n" for u in listed))
-        counts = jobs(run(tmp_path, "order", "allow_incomplete=True", "-n"))
-        assert counts.get("prepare_chunk", 0) == (0 if what == "a line moved to the end" else 1), (what, counts)
-        run(tmp_path, "order", "allow_incomplete=True")
-        if what in expected_line:  # (a move changes no chunk, so nothing is merged again)
-            assert failure_line() == [expected_line[what]], what
-    # blank lines and comments change no chunk and do not rebuild the tarball
-    (entry / "file_list.txt").write_text("\n# a comment\n" + (entry / "file_list.txt").read_text())
+        proc = run(tmp_path, "order", "allow_incomplete=True")
+        assert proc.stderr.count("(Rule: prepare_chunk)") == 1, what
+        assert failure_line() == [line], what  # looked up when the source is merged
+    # a line moved, blank lines and a comment: no chunk changes, the tarball is not rebuilt
+    moved = [new, *urls[2:5], gone, *urls[5:], urls[1]]
+    (entry / "file_list.txt").write_text("\n# a comment\n" + "".join(u + "\n\n" for u in moved))
     assert "Nothing to be done" in run(tmp_path, "order", "allow_incomplete=True", "-n").stdout
 
 
@@ -327,7 +312,6 @@ def test_catalog_text_and_local_files(tmp_path, http):
     "files, message",
     [
         ({"metadata.json": b"null"}, r"metadata.json:1: the top level is null"),
-        ({"metadata.json": b"[]"}, r"metadata.json:1: the top level is list"),
         ({"file_list.txt": b"http://h/a.tif\n\xff\xfe\n"}, r"file_list.txt:2: not UTF-8 text"),
         (
             {"source.yaml": b"cog:\n  COMPRESS: NOSUCHCODEC\n"},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -78,8 +77,11 @@ def archive_group(name: str) -> str:
     return m["base"] if m else name
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode's Cc, Zl and Zp: no URL holds them
+
+
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def parse_file_list(path: Path) -> tuple[FileEntry, ...]:

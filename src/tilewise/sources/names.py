@@ -21,19 +21,23 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 import unicodedata
 from urllib.parse import unquote_to_bytes, urlsplit
 
 MAX_NAME_BYTES = 236  # wget's limit (NAME_MAX 255 − its CHOMP_BUFFER 19): room for `.part` and `.tmp`
 _WGET_ESCAPED = frozenset(range(0x20)) | {0x2F, 0x7F}
+_WGET_ESCAPED_RE = re.compile(rb"[\x00-\x1f/\x7f]")
 _ALWAYS_ESCAPED = frozenset('/\\,"')
 _LEADING_ESCAPED = frozenset("-.")
 
 
 def wget_name(url: str) -> str:
     """The name `wget --continue "{url}"` saves an http(s) URL's download under."""
-    parts = urlsplit(url)
-    segment = _simplified_path(parts.path).rsplit("/", 1)[-1] or "index.html"
+    path = urlsplit(url).path
+    if "/." in path or path in ("", ".", ".."):  # (a test first: normpath costs, and planning names every URL)
+        path = _simplified_path(path)
+    segment = path.rsplit("/", 1)[-1] or "index.html"
     before_fragment = url.split("#", 1)[0]
     if "?" in before_fragment:  # wget keeps even an empty query
         segment += "?" + before_fragment.split("?", 1)[1]
@@ -42,13 +46,21 @@ def wget_name(url: str) -> str:
         raw = b"%2E%2E"
     elif raw == b".":  # wget would fail to write this name; give it the same treatment as ".."
         raw = b"%2E"
+    escaped = _WGET_ESCAPED_RE.sub(lambda m: b"%%%02X" % m[0][0], raw)
+    if len(escaped) > MAX_NAME_BYTES:
+        escaped = _wget_cut(raw)
+    return os.fsdecode(escaped)
+
+
+def _wget_cut(raw: bytes) -> bytes:
+    """wget cuts a long name at 236 bytes, suffix and all, but never inside one of its escapes."""
     out = bytearray()
     for byte in raw:
         piece = b"%%%02X" % byte if byte in _WGET_ESCAPED else bytes([byte])
         if len(out) + len(piece) > MAX_NAME_BYTES:
-            break  # wget cuts here, suffix and all (an escape is never split)
+            break
         out += piece
-    return os.fsdecode(bytes(out))
+    return bytes(out)
 
 
 def _simplified_path(path: str) -> str:

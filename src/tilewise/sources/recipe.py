@@ -133,11 +133,11 @@ def _where(where: dict[str, str], path: Path, key_path) -> str:
 def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
     problems = []
     if recipe.crs:
-        why = _rasterio_crs_problem(recipe.crs)
+        why = _crs_problem(recipe.crs, "rasterio")
         if why:
             problems.append(("crs", f"{recipe.crs!r} is not a CRS GDAL knows ({why}); use e.g. EPSG:25832"))
     if recipe.coverage_crs:
-        why = _pyproj_crs_problem(recipe.coverage_crs)
+        why = _crs_problem(recipe.coverage_crs, "pyproj")
         if why:
             problems.append(("coverage_crs", f"{recipe.coverage_crs!r} is not a CRS PROJ knows ({why})"))
     if recipe.cog != MAPTERHORN_COG_OPTIONS:  # Mapterhorn's options are known good (tested): no GDAL call
@@ -149,24 +149,15 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
 
 
 @cache
-def _rasterio_crs_problem(text: str) -> str | None:
-    """Checked with rasterio, which assigns it (imported only for recipes that set a CRS)."""
-    from rasterio.crs import CRS
-    from rasterio.errors import CRSError
-
-    try:
-        CRS.from_user_input(text)
-    except CRSError as exc:
-        return str(exc)
-    return None
-
-
-@cache
-def _pyproj_crs_problem(text: str) -> str | None:
-    """Checked with pyproj, which the merge uses to project the coverage."""
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
-
+def _crs_problem(text: str, library: str) -> str | None:
+    """Checked with the library that uses the value: rasterio assigns `crs`, the merge projects the
+    coverage to `coverage_crs` with pyproj (each imported only for recipes that set the key)."""
+    if library == "rasterio":
+        from rasterio.crs import CRS
+        from rasterio.errors import CRSError
+    else:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
     try:
         CRS.from_user_input(text)
     except CRSError as exc:
