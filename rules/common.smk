@@ -1,4 +1,5 @@
 # Helpers only (no rules): config validation, the parse-time plan, output paths, input functions.
+import os
 import sys
 import threading
 from pathlib import Path
@@ -8,13 +9,14 @@ from snakemake.utils import validate
 from tilewise.biomass import plan as biomass_plan
 from tilewise.biomass import state_index
 from tilewise.shared.errors import TilewiseError
+from tilewise.sources import store_index
 from tilewise.sources.plan import catalog_folder, plan_sources
 
 validate(config, "../config/schema.yaml")
 
 CATALOG = catalog_folder(config, Path(workflow.basedir))
 try:
-    PLANS = plan_sources(config, CATALOG)
+    PLANS = plan_sources(config, CATALOG, check_values=workflow.is_main_process)
     STATES = biomass_plan.state_inputs(config)
     BIOMASS = biomass_plan.BiomassSettings.from_config(config)
     POSTGIS = biomass_plan.postgis_settings(config)
@@ -32,6 +34,7 @@ if not PLANS and not STATES:
 wildcard_constraints:
     source="|".join(PLANS) or "^$",
     chunk=r"\d{4}",
+    token=r"[0-9a-f]{16}",
     state="|".join(STATES) or "^$",
     county=r"\d{5}",
     product="sentinel2|worldcover|cdl",
@@ -41,6 +44,11 @@ wildcard_constraints:
 # Output paths: decided here once; rules, input functions and scripts take them from here.
 LEDGER = "work/{source}/chunks/{chunk}.json"
 SCRATCH = "work/{source}/scratch/{chunk}"
+STAGING = (
+    "work/{source}/staging"  # one folder per chunk: its COGs until the merge moves them
+)
+STORE_INDEX = "work/{source}/store-index.json"
+REBUILD = "work/{source}/rebuild/{chunk}.{token}"  # why a chunk is prepared again (see rebuild_flags)
 STORE = "source-store/{source}"
 BOUNDS = "source-store/{source}/bounds.csv"
 COVERAGE = "polygon-store/{source}.gpkg"
@@ -83,6 +91,72 @@ def plan(wildcards):
 
 def chunk_ledgers(wildcards):
     return expand(LEDGER, source=wildcards.source, chunk=plan(wildcards).chunk_ids())
+
+
+def file_list(wildcards):
+    # ancient: the merge reads it for failures.csv's line numbers, but an edit that changes no chunk
+    # (a blank line, a comment) must not rebuild the tarball
+    return ancient(str(plan(wildcards).source.folder / "file_list.txt"))
+
+
+def damaged_chunks():
+    """Per source, the chunks whose ledger is cut off or whose COGs were deleted or changed in the
+    store since the merge that recorded them (checked with one stat per COG, main process only).
+    """
+    damaged = {}
+    for name, source_plan in PLANS.items():
+        ledgers = {
+            c: Path(LEDGER.format(source=name, chunk=c))
+            for c in source_plan.chunk_ids()
+        }
+        found = store_index.damaged_chunks(
+            Path(STORE_INDEX.format(source=name)),
+            ledgers,
+            Path(STORE.format(source=name)),
+        )
+        for chunk, why in sorted(found.items()):
+            print(
+                f"tilewise: source {name}: chunk {chunk} is prepared again: {why}",
+                file=sys.stderr,
+            )
+        damaged[name] = found
+    return damaged
+
+
+DAMAGED = damaged_chunks() if workflow.is_main_process else {}
+
+
+def rebuild_flags(wildcards):
+    """A damaged chunk gets a new input file, written by rule flag_rebuild, so Snakemake reruns it
+    (the flag is newer than its ledger) and shows it in a dry-run. Flags stay: once the chunk was
+    prepared again its input set is the same as in its last run, so it does not rerun again.
+    """
+    folder = Path(REBUILD.format(source=wildcards.source, chunk="x", token="x")).parent
+    flags = sorted(
+        str(folder / f) for f in _listdir(folder) if f.startswith(f"{wildcards.chunk}.")
+    )
+    why = DAMAGED.get(wildcards.source, {}).get(wildcards.chunk)
+    if why:
+        flags.append(
+            REBUILD.format(
+                source=wildcards.source,
+                chunk=wildcards.chunk,
+                token=store_index.damage_token(
+                    why,
+                    Path(LEDGER.format(source=wildcards.source, chunk=wildcards.chunk)),
+                ),
+            )
+        )
+    return sorted(set(flags))
+
+
+_LISTINGS = {}
+
+
+def _listdir(folder):
+    if folder not in _LISTINGS:
+        _LISTINGS[folder] = os.listdir(folder) if folder.is_dir() else []
+    return _LISTINGS[folder]
 
 
 def license_pdf(wildcards):

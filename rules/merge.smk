@@ -1,9 +1,11 @@
-# Merge a source's chunk ledgers into Mapterhorn's bounds.csv and coverage, plus the failure and skip reports.
+# Merge a source's chunk ledgers: the COGs into the store, Mapterhorn's bounds.csv and coverage,
+# the failure and skip reports, and the store index that the next run's planning checks the store against.
 
 
 rule merge_source:
     input:
         ledgers=chunk_ledgers,
+        file_list=file_list,
     output:
         bounds=BOUNDS,
         coverage=COVERAGE,
@@ -19,6 +21,7 @@ rule merge_source:
             category="Sources",
             subcategory="{source}",
         ),
+        store_index=STORE_INDEX,
     log:
         "logs/merge_source/{source}.log",
     benchmark:
@@ -26,7 +29,9 @@ rule merge_source:
     conda:
         "../envs/tilewise.yaml"
     params:
-        store=lambda wildcards, output: os.path.dirname(output.bounds),
+        store=STORE,
+        staging=STAGING,
+        recipe_file=lambda wildcards: str(plan(wildcards).source.recipe_file),
         coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     script:
         "../scripts/merge_source.py"

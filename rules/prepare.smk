@@ -3,7 +3,10 @@
 
 rule prepare_chunk:
     input:
-        lambda wildcards: plan(wildcards).local_inputs(wildcards.chunk),
+        local=lambda wildcards: plan(wildcards).local_inputs(
+            wildcards.chunk, frozenset(DEMO_FILES)
+        ),
+        rebuild=rebuild_flags,
     output:
         ledger=LEDGER,
     log:
@@ -18,17 +21,30 @@ rule prepare_chunk:
         net=lambda wildcards: plan(wildcards).settings.download["connections"],
     params:
         # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
-        files=lambda wildcards: [
-            [e.line, e.url, e.name, e.group]
-            for e in plan(wildcards).chunks[wildcards.chunk]
-        ],
+        # (no line numbers: a line added or removed elsewhere in the list changes no other chunk)
+        files=lambda wildcards: plan(wildcards).job_files(wildcards.chunk),
         entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
-        recipe=lambda wildcards: plan(wildcards).source.recipe.as_dict(),
+        recipe=lambda wildcards: plan(wildcards).job_recipe(wildcards.chunk),
         download=lambda wildcards: plan(wildcards).settings.download,
         unpack=config["unpack"],
-        store=STORE,
+        staging=lambda wildcards: f"{STAGING.format(source=wildcards.source)}/{wildcards.chunk}",
         scratch=SCRATCH,
     message:
         "{wildcards.source}: chunk {wildcards.chunk}"
     script:
         "../scripts/prepare_chunk.py"
+
+
+# A chunk whose COGs were deleted or changed in the store, or whose ledger was cut off, gets this
+# empty flag as a new input, so the run prepares it again (see rebuild_flags in common.smk; the
+# reason is printed when the run is planned). No params: they would rerun it once the damage is gone.
+rule flag_rebuild:
+    output:
+        REBUILD,
+    log:
+        "logs/flag_rebuild/{source}/{chunk}.{token}.log",
+    localrule: True
+    conda:
+        "../envs/tilewise.yaml"
+    shell:
+        "touch {output:q} 2> {log:q}"

@@ -8,6 +8,7 @@ rule build_tarball:
         bounds=BOUNDS,
         coverage=COVERAGE,
         failures=FAILURES,
+        ledgers=chunk_ledgers,
     output:
         tar=TARBALL,
         md5=TARBALL_MD5,

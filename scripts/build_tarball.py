@@ -18,6 +18,7 @@ build_tarball(
     coverage_gpkg=Path(smk.input.coverage),
     failures_csv=Path(smk.input.failures),
     store=Path(smk.params.store),
+    ledgers=[Path(p) for p in smk.input.ledgers],
     tar_path=Path(smk.output.tar),
     md5_path=Path(smk.output.md5),
     allow_incomplete=smk.params.allow_incomplete,

@@ -18,10 +18,10 @@ run_chunk(
     ChunkJob(
         source=smk.wildcards.source,
         chunk=smk.wildcards.chunk,
-        files=tuple(FileEntry(*f) for f in smk.params.files),
+        files=tuple(FileEntry(None, *f) for f in smk.params.files),
         entry_dir=Path(smk.params.entry_dir),
         recipe=Recipe.from_dict(smk.params.recipe),
-        store=Path(smk.params.store),
+        staging=Path(smk.params.staging),
         scratch=Path(smk.params.scratch),
         ledger=Path(smk.output.ledger),
         download=DownloadSettings.from_config(smk.params.download),

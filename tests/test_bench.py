@@ -36,3 +36,9 @@ def test_biomass_county_bench_reports_its_targets():
     assert figure(out, "parcels").replace(",", "").isdigit()
     assert float(figure(out, "parcels per second").split()[0].replace(",", "")) > 0
     assert float(figure(out, "bytes read, median parcel").split()[0]) > 0
+
+
+def test_store_check_bench_finds_the_damage_it_makes():
+    out = run_bench("bench/store_check.py", "--files", "200", "--chunks", "8", "--repeat", "1")
+    assert float(figure(out, r"check with the store index").split()[0]) > 0
+    assert figure(out, "damage found") == "0001, 0007"  # the deleted COG's chunk and the cut-off ledger

@@ -9,30 +9,85 @@ from conftest import CATALOG, REPO, shared
 
 def test_file_names_and_volume_groups(tmp_path):
     fl = tmp_path / "file_list.txt"
-    fl.write_text("https://x.org/a/DTM%20one.7z.001\nhttps://x.org/a/DTM%20one.7z.002\n\nfile:///data/b.zip\nc/d.tif\n")
+    fl.write_text(
+        "https://x.org/a/DTM%20one.7z.001\nhttps://x.org/a/DTM%20one.7z.002\n\nfile:///data/b%20c.zip\nc/d%20e.tif\n"
+    )
     entries = parse_file_list(fl)
-    assert [e.name for e in entries] == ["DTM_one.7z.001", "DTM_one.7z.002", "b.zip", "d.tif"]
-    assert entries[0].group == entries[1].group == "DTM_one.7z"
+    assert [e.name for e in entries] == ["DTM one.7z.001", "DTM one.7z.002", "b c.zip", "d%20e.tif"]
+    assert entries[0].group == entries[1].group == "DTM one.7z"
     assert [e.line for e in entries] == [1, 2, 4, 5]
-    assert entries[2].local_path(tmp_path).as_posix() == "/data/b.zip"
-    assert entries[3].local_path(tmp_path) == tmp_path / "c/d.tif"
+    assert entries[2].local_path(tmp_path).as_posix() == "/data/b c.zip"
+    assert entries[3].local_path(tmp_path) == tmp_path / "c/d%20e.tif"  # a plain path is a name, not a URL
     assert entries[0].local_path(tmp_path) is None
-    assert file_name("https://h/x/$(rm -rf ~);.tif") == "__rm_-rf_~__.tif"
+    assert file_name("https://h/x/$(rm -rf ~);.tif") == "$(rm -rf ~);.tif"  # wget's name; no shell ever sees it
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("https://a/x.tif\nhttps://b/x.tif\n", r"file_list.txt:2: file name 'x.tif' repeats line 1"),
+        (
+            "https://a/x.tif\nhttps://b/x.tif\n",
+            r"file_list.txt:2: 'https://b/x.tif' would be saved as 'x.tif', like line 1",
+        ),
+        ("https://a/d?x=1\n\nhttps://a/e/d?x=1\n", r"file_list.txt:3: .* would be saved as 'd\?x=1', like line 1"),
         ("ftp://a/x.tif\n", r"file_list.txt:1: unsupported URL scheme 'ftp'"),
         ("\n\n", r"no URLs"),
-        ("https://a/dir/\n", r"has no file name"),
+        ("https://a/x.tif\nhttps://a/y\x0b.tif\n", r"file_list.txt:2: control character"),
+        ("https://a/x.tif\nhttps://a/y\x85z.tif\n", r"file_list.txt:2: control character"),
+        ("https://a/x.tif\nhttps://a/y\u2028z.tif\n", r"file_list.txt:2: control character"),
     ],
 )
 def test_bad_file_lists_name_file_and_line(tmp_path, text, message):
     (tmp_path / "file_list.txt").write_text(text)
     with pytest.raises(CatalogError, match=message):
         parse_file_list(tmp_path / "file_list.txt")
+
+
+def test_file_list_text_rules(tmp_path):
+    fl = tmp_path / "file_list.txt"
+    # a BOM is not part of the first URL; CRLF and CR endings count lines as editors do; the same URL
+    # twice is one download (wget --continue fetches it once), kept under its first line
+    fl.write_bytes(b"\xef\xbb\xbfhttps://a/x.tif\r\n  \r\nhttps://a/y.tif\rhttps://a/x.tif\nhttps://a/z.tif?k=1")
+    entries = parse_file_list(fl)
+    assert [(e.line, e.name) for e in entries] == [(1, "x.tif"), (3, "y.tif"), (5, "z.tif?k=1")]
+    # URLs that differ only in their query string are different files (wget keeps the query)
+    fl.write_text("https://a/dl?f=1.zip\nhttps://a/dl?f=2.zip\nhttps://a/dl\n")
+    assert [e.name for e in parse_file_list(fl)] == ["dl?f=1.zip", "dl?f=2.zip", "dl"]
+    # not UTF-8: the file and the line of the first bad byte
+    fl.write_bytes(b"https://a/x.tif\nhttps://a/\xe9t\xe9.tif\n")
+    with pytest.raises(CatalogError, match=r"file_list.txt:2: not UTF-8 text \(byte 0xE9 at column 11\)"):
+        parse_file_list(fl)
+    fl.write_bytes("https://a/x.tif\n".encode("utf-16"))
+    with pytest.raises(CatalogError, match=r"file_list.txt:1: not UTF-8 text"):
+        parse_file_list(fl)
+
+
+METADATA = '{"name": "x", "website": "w", "license": "l", "producer": "p", "resolution": 1, "access_year": 2025}'
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"null", r"metadata.json:1: the top level is null, not a JSON object"),
+        (b"42", r"metadata.json:1: the top level is int, not a JSON object"),
+        (b"[1, 2]", r"metadata.json:1: the top level is list"),
+        (b'"text"', r"metadata.json:1: the top level is str"),
+        (b'{\n "name": "x",\n}', r"metadata.json:3: not valid JSON"),
+        (b"", r"metadata.json:1: not valid JSON"),
+        (b'{"name": "caf\xe9"}', r"metadata.json:1: not UTF-8 text"),
+        (b"\xef\xbb\xbf" + METADATA.encode(), r"metadata.json:1: starts with a UTF-8 byte-order mark"),
+        (METADATA.replace("1,", '"1 m",').encode(), r"key 'resolution' is '1 m'; it must be an integer or a number"),
+        (METADATA.replace("2025", "2025.5").encode(), r"key 'access_year' is 2025.5; it must be an integer"),
+        (METADATA.replace('"l"', "null").encode(), r"key 'license' is None; it must be a string"),
+    ],
+)
+def test_bad_metadata_names_file_and_line(tmp_path, raw, message):
+    entry = tmp_path / "s"
+    entry.mkdir()
+    (entry / "file_list.txt").write_text("https://a/x.tif\n")
+    (entry / "metadata.json").write_bytes(raw)
+    with pytest.raises(CatalogError, match=message):
+        load_source(tmp_path, "s")
 
 
 def test_entry_needs_license_and_metadata(tmp_path):
@@ -49,6 +104,24 @@ def test_entry_needs_license_and_metadata(tmp_path):
         load_source(tmp_path, "s").license_pdf()
     with pytest.raises(CatalogError, match=r"source 'nope': no folder .*nope \(known sources: s\)"):
         load_source(tmp_path, "nope")
+
+
+def test_every_real_catalog_entry_with_a_file_list_plans():
+    """desaarland (six URLs that differ only in their query string) included; ro's custom unzip script
+    is the one Justfile line with no equivalent."""
+    shared("catalogs/mapterhorn")
+    planned, refused = [], {}
+    for entry in sorted(p for p in CATALOG.iterdir() if (p / "file_list.txt").is_file()):
+        try:
+            source = load_source(CATALOG, entry.name)
+            planned.append(entry.name)
+            assert len({e.name for e in source.files}) == len(source.files)
+        except CatalogError as err:
+            refused[entry.name] = str(err)
+    assert "desaarland" in planned and "atburgenland" in planned and len(planned) >= 69
+    assert list(refused) == ["ro"] and "source_unzip_ro.py" in refused["ro"]
+    names = [e.name for e in load_source(CATALOG, "desaarland").files]
+    assert names[0] == "download?path=%2FOD_DGM1_tiff_LK&files=DGM1_tif_MZG_25832.zip" and len(set(names)) == 6
 
 
 def test_demo_entry_loads():

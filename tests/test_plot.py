@@ -29,10 +29,13 @@ def test_union_area_is_exact(extra):
 def test_map_of_ledgers(tmp_path):
     outputs = [
         {"left": x, "bottom": 0, "right": x + 100, "top": 100, "crs": "EPSG:3857", "coverage_wkb": staircase(x).wkb_hex}
+        | {"filename": f"{x}.tif", "bytes": 1, "md5": "0" * 32, "staged": f"00000-{x}.tif", "raster": f"{x}.tif"}
         for x in (0, 100)
     ]
     path = tmp_path / "0000.json"
-    ledger.write(path, ledger.Ledger("s", "0000", {}, [{"status": "ok", "outputs": outputs}, {"status": "failed"}]))
+    files = [{"url": "u", "file": "a.zip", "status": "ok", "outputs": outputs}]
+    files.append({"url": "v", "file": "b.zip", "status": "failed", "step": "download", "error": "HTTP 404"})
+    ledger.write(path, ledger.Ledger("s", "0000", {}, files))
     png = tmp_path / "map" / "coverage.png"
     plot_coverage("s", [path], png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000

@@ -5,7 +5,7 @@ import pytest
 
 from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
 from tilewise.shared.errors import CatalogError
-from tilewise.sources.recipe import Recipe, load_recipe, recipe_from_justfile, recipe_from_yaml
+from tilewise.sources.recipe import Recipe, glob_match, load_recipe, recipe_from_justfile, recipe_from_yaml
 
 from conftest import CATALOG, shared
 
@@ -47,6 +47,7 @@ def test_justfile_steps_become_recipe_fields():
     )
     assert get("demv").nodata == -9999
     assert get("cy").exclude == ("ETRS89_2000_3250.tif",)
+    assert get("ukengland").exclude == ("*.tfw", "*.xml", "*.ovr")  # globs, as the shell expands them
     assert get("denrw") == Recipe(keep_original=True)
     assert get("denrw").cog == MAPTERHORN_COG_OPTIONS
 
@@ -103,3 +104,120 @@ def test_keep_original_refuses_converting_keys(tmp_path, key):
     (tmp_path / "source.yaml").write_text(f"keep_original: true\n{key}\n")
     with pytest.raises(CatalogError, match=rf"source.yaml: `keep_original: true` .* but {key.split(':')[0]} convert"):
         recipe_from_yaml(tmp_path / "source.yaml")
+
+
+def justfile(tmp_path, *body: str) -> Path:
+    jf = tmp_path / "x" / "Justfile"
+    jf.parent.mkdir(exist_ok=True)
+    jf.write_text("# header\n[no-cd]\ndefault:\n" + "".join(f"    {line}\n" for line in body))
+    return jf
+
+
+@pytest.mark.parametrize(
+    "line, exclude",
+    [
+        ("rm source-store/x/*.tfw", ("*.tfw",)),
+        ("rm -f source-store/x/a.tif source-store/x/b?.tif  # two files, one glob", ("a.tif", "b?.tif")),
+        ("rm -fv -- source-store/x/-odd.tif", ("-odd.tif",)),
+        ("rm 'source-store/x/a b.tif'", ("a b.tif",)),
+        ('rm "source-store/x/*.tif"', ("[*].tif",)),  # quoted: a file literally named *.tif
+        ("rm source-store/x/\\*.tif", ("[*].tif",)),
+        ("rm source-store/x/'[1]'*.tif", ("[[]1]*.tif",)),
+        ("rm source-store/x/a#b.tif", ("a#b.tif",)),  # # inside a word is not a comment in sh
+        ("@rm source-store/x/[0-9]*.xml", ("[0-9]*.xml",)),
+        ("-rm --force source-store/x/*.ovr", ("*.ovr",)),
+    ],
+)
+def test_rm_lines_become_glob_excludes(tmp_path, line, exclude):
+    assert recipe_from_justfile(justfile(tmp_path, line), "x").exclude == exclude
+
+
+def test_excludes_match_as_the_shell_globs():
+    r = Recipe(exclude=("*.tfw", "[*].tif", "ETRS89_2000_3250.tif", "b?.TIF"))
+    assert r.excludes("a.tfw") and r.excludes("*.tif") and not r.excludes("a.tif")
+    assert not r.excludes(".hidden.tfw")  # * does not match a leading dot
+    assert r.excludes("b1.TIF") and not r.excludes("b1.tif") and not r.excludes("b12.TIF")  # case-sensitive
+    assert r.excludes("x.zip", "ETRS89_2000_3250.tif")  # any of a file's names
+    assert glob_match(".x", ".*") and glob_match(".x", ".?")
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("rm -r source-store/x/sub", "rm option '-r' has no equivalent"),
+        ("rm source-store/y/a.tif", "removes a file of another source, y"),
+        ("rm source-store/x/sub/a.tif", "other than files directly in source-store"),
+        ("rm source-store/*/a.tif", "other than files directly in source-store"),
+        ("rm source-store/x/", "other than files directly in source-store"),
+        ("rm source-store/x/$NAME.tif", "shell syntax '\\$'"),
+        ("rm source-store/x/a.tif; rm source-store/x/b.tif", "shell syntax ';'"),
+        ("rm source-store/x/`ls`", "shell syntax"),
+        ("rm 'source-store/x/a.tif", "unclosed single quote"),
+        ('uv run python source_set_crs.py x "EPSG:25832', "unclosed double quote"),
+        ("uv run python source_set_nodata.py x minus9999", "nodata 'minus9999' is not a number"),
+        ("uv run python source_set_nodata.py x -9999 --forse", "unknown option '--forse'"),
+        ("uv run python source_slice.py x 16k", "slice size '16k' is not a whole number"),
+        ("uv run python source_set_crs.py x {{crs}}", "Just interpolation"),
+        ("rm", "rm names no file"),
+    ],
+)
+def test_justfile_lines_that_cannot_map_name_their_line(tmp_path, line, message):
+    with pytest.raises(CatalogError, match=rf"Justfile:5: cannot map .*{message}"):
+        recipe_from_justfile(justfile(tmp_path, "uv run python source_download.py x", line), "x")
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (["uv run python source_slice.py x 100"], r"Justfile:4: \$.slice_px: 100 is less than the minimum of 512"),
+        (["uv run python source_set_crs.py x WGS84"], r"Justfile:4: \$.crs: 'WGS84' does not match"),
+        (["uv run python source_set_crs.py x EPSG:999999"], r"Justfile:4: crs: 'EPSG:999999' is not a CRS"),
+        (
+            ["uv run python source_set_crs.py x EPSG:25832", "uv run python source_set_crs.py x EPSG:25833"],
+            r"Justfile:5: cannot map .*crs is already set by .*Justfile:4",
+        ),
+    ],
+)
+def test_justfile_recipes_pass_the_schema_and_value_checks(tmp_path, body, message):
+    with pytest.raises(CatalogError, match=message):
+        recipe_from_justfile(justfile(tmp_path, *body), "x")
+
+
+def test_justfile_that_is_not_utf8(tmp_path):
+    jf = justfile(tmp_path, "uv run python source_download.py x")
+    jf.write_bytes(jf.read_bytes() + b"    rm source-store/x/caf\xe9.tif\n")
+    with pytest.raises(CatalogError, match=r"Justfile:5: not UTF-8 text"):
+        recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("cog:\n  COMPRESS: NOSUCHCODEC\n", r"source.yaml:2: cog.COMPRESS: 'NOSUCHCODEC' is not one of NONE, LZW"),
+        ("cog:\n  COMPRES: LERC\n", r"source.yaml:2: cog.COMPRES: not a creation option of GDAL's COG driver"),
+        ("cog:\n  BLOCKSIZE: 64\n", r"cog.BLOCKSIZE: 64 is below the minimum 128"),
+        ("cog:\n  BLOCKSIZE: abc\n", r"cog.BLOCKSIZE: 'abc' is not an integer"),
+        ("cog:\n  MAX_Z_ERROR: 1mm\n", r"cog.MAX_Z_ERROR: '1mm' is not a number"),
+        ("cog:\n  SPARSE_OK: maybe\n", r"cog.SPARSE_OK: 'maybe' is not a boolean"),
+        ("cog:\n  SPARSE_OK: yes\n", r"\$.cog.SPARSE_OK: True is not of type"),  # YAML's yes is a bool
+        ("nodata: 0\ncrs: EPSG:999999\n", r"source.yaml:2: crs: 'EPSG:999999' is not a CRS GDAL knows"),
+        ("crs: ESRI:1\n", r"crs: 'ESRI:1' is not a CRS"),
+        ("coverage_crs: EPSG:123456\n", r"source.yaml:1: coverage_crs: 'EPSG:123456' is not a CRS PROJ knows"),
+        ("- crs\n", r"source.yaml:1: a recipe is a mapping"),
+        ("crs: [EPSG:1\n", r"source.yaml:\d: not valid YAML"),
+        ("exclude: [a/b.tif]\n", r"source.yaml:1: \$.exclude\[0\]: 'a/b.tif' does not match"),
+    ],
+)
+def test_source_yaml_values_are_checked_before_any_download(tmp_path, text, message):
+    (tmp_path / "source.yaml").write_text(text)
+    with pytest.raises(CatalogError, match=message):
+        load_recipe(tmp_path)
+
+
+def test_good_cog_options_pass_and_mapterhorns_need_no_gdal_call(tmp_path):
+    (tmp_path / "source.yaml").write_text("cog:\n  COMPRESS: deflate\n  PREDICTOR: 2\n  LEVEL: 9\n  BLOCKSIZE: 256\n")
+    recipe, _ = load_recipe(tmp_path)
+    assert recipe.cog["COMPRESS"] == "deflate" and recipe.cog["BLOCKSIZE"] == 256
+    from tilewise.shared.cog import cog_option_problems
+
+    assert cog_option_problems(MAPTERHORN_COG_OPTIONS) == []

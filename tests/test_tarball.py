@@ -1,12 +1,14 @@
 """The source tarball without Snakemake: md5 beside the copy, reproducible, nothing partial left."""
 
 import hashlib
+import os
 import tarfile
 
 import numpy as np
 import pytest
 
 from tilewise.shared.errors import TilewiseError
+from tilewise.sources import ledger
 from tilewise.sources.failures_csv import FIELDS as FAILURE_FIELDS
 from tilewise.sources.tarball import COPY_BUFFER, build_tarball
 
@@ -26,6 +28,16 @@ def source(tmp_path):
     )
     (tmp_path / "coverage.gpkg").write_bytes(b"gpkg")
     (tmp_path / "failures.csv").write_text(",".join(FAILURE_FIELDS) + "\n")
+    for chunk, names in (("0000", ["a.tif", "b.tif", "c.tif"]), ("0001", ["d.tif", "e.tif"])):
+        outputs = [
+            {"filename": n, "bytes": sizes[n], "md5": hashlib.md5((store / n).read_bytes()).hexdigest()}
+            | {"staged": f"00000-{n}", "raster": n, "crs": "EPSG:3857", "coverage_wkb": ""}
+            for n in names
+        ]
+        files = [
+            {"url": f"http://h/{o['filename']}", "file": o["filename"], "status": "ok", "outputs": [o]} for o in outputs
+        ]
+        ledger.write(tmp_path / "chunks" / f"{chunk}.json", ledger.Ledger("s", chunk, {}, files))
     return tmp_path, sizes
 
 
@@ -38,6 +50,7 @@ def build(root, tar_name="s.tar", allow_incomplete=False):
         root / "coverage.gpkg",
         root / "failures.csv",
         root / "store",
+        sorted((root / "chunks").glob("*.json")),
         root / "out" / tar_name,
         root / "out" / f"{tar_name}.md5",
         allow_incomplete,
@@ -58,12 +71,45 @@ def test_md5_is_the_tars_and_the_tar_is_reproducible(source):
     assert build(root, "again.tar") == digest
 
 
-def test_a_failing_member_leaves_no_partial_tarball(source):
+def test_a_missing_or_resized_cog_fails_before_anything_is_written(source):
     root, _ = source
+    build(root)
+    old = (root / "out" / "s.tar").read_bytes()
     (root / "store" / "d.tif").unlink()
-    with pytest.raises(FileNotFoundError):
+    with (root / "store" / "a.tif").open("ab") as f:
+        f.write(b"x")
+    with pytest.raises(TilewiseError, match=r"(?s)store/a.tif: 11 bytes, its ledger says 10.*store/d.tif: missing"):
+        build(root)
+    # the old tarball stays as it was, no partial one; both chunks' ledgers are gone, so a rerun redoes them
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["s.tar", "s.tar.md5"]
+    assert (root / "out" / "s.tar").read_bytes() == old
+    assert not list((root / "chunks").glob("*.json"))
+
+
+@pytest.mark.parametrize("member", ["a.tif", "d.tif", "e.tif"])  # small, three copy buffers, the last one
+def test_a_cog_changed_in_place_fails_while_it_is_copied(source, member):
+    root, sizes = source
+    path = root / "store" / member
+    stat = path.stat()
+    with path.open("r+b") as f:  # same size, same modification time: only its bytes differ
+        f.seek(sizes[member] // 2)
+        f.write(bytes([f.read(1)[0] ^ 0xFF]))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(TilewiseError, match=rf"store/{member}: md5 [0-9a-f]{{32}}, its ledger says"):
         build(root)
     assert not list((root / "out").iterdir())
+    chunk = "0000.json" if member == "a.tif" else "0001.json"
+    assert not (root / "chunks" / chunk).exists() and len(list((root / "chunks").iterdir())) == 1
+
+
+def test_bounds_and_ledgers_must_name_the_same_cogs(source):
+    root, _ = source
+    with open(root / "bounds.csv", "a") as f:
+        f.write("stray.tif,0,0,1,1,1,1\n")
+    (root / "store" / "stray.tif").write_bytes(b"x")
+    with pytest.raises(TilewiseError, match="name different COGs \\(stray.tif\\).*merge the source again"):
+        build(root)
+    assert not (root / "bounds.csv").exists()
 
 
 def test_an_incomplete_source_is_refused_unless_allowed(source):

@@ -5,6 +5,8 @@ GDAL's COG driver takes these as creation options (`rasterio.shutil.copy(..., dr
 
 from __future__ import annotations
 
+import os
+
 # Source outputs: Mapterhorn's source_to_cog.py options — LERC with a 1 mm error bound, 512² blocks,
 # no overviews (Mapterhorn's downstream stage builds its own pyramid).
 MAPTERHORN_COG_OPTIONS = {
@@ -45,3 +47,99 @@ def full_width_nbits(ds) -> dict:
     declared = any("NBITS" in ds.tags(b, ns="IMAGE_STRUCTURE") for b in ds.indexes)
     width = "".join(c for c in ds.dtypes[0] if c.isdigit())
     return {"NBITS": int(width)} if declared and width else {}
+
+
+def cog_option_problems(options: dict) -> list[str]:
+    """What GDAL's COG driver would refuse or ignore in `options`, checked against the driver's own
+    creation option list (names, and values of each option's type), without writing anything.
+
+    GDAL itself only warns about an unknown option or value and goes on (COMPRESS=NOSUCHCODEC gives
+    an uncompressed COG), and a bad integer can even abort the process, so the options are checked
+    here before any file is converted. rasterio passes values upper-cased, as compared here.
+    """
+    known = _cog_creation_options()
+    problems = []
+    for key, value in options.items():
+        spec = known.get(str(key).upper())
+        if spec is None:
+            problems.append(f"{key}: not a creation option of GDAL's COG driver (it has {', '.join(sorted(known))})")
+            continue
+        why = _value_problem(spec, str(value).upper())
+        if why:
+            problems.append(f"{key}: {value!r} {why}")
+    return problems
+
+
+_BOOLEAN = ("YES", "NO", "TRUE", "FALSE", "ON", "OFF", "1", "0")
+
+
+def _value_problem(spec, text: str) -> str | None:
+    kind = spec.get("type", "string")
+    if kind == "string-select":
+        allowed = {v.text.upper() for v in spec.findall("Value") if v.text}
+        allowed |= {v.get("alias").upper() for v in spec.findall("Value") if v.get("alias")}
+        return None if text in allowed else f"is not one of {', '.join(v.text for v in spec.findall('Value'))}"
+    if kind == "boolean":
+        return None if text in _BOOLEAN else "is not a boolean (YES or NO)"
+    if kind in ("int", "integer", "float"):
+        try:
+            number = int(text) if kind != "float" else float(text)
+        except ValueError:
+            return f"is not {'an integer' if kind != 'float' else 'a number'}"
+        if spec.get("min") is not None and number < float(spec.get("min")):
+            return f"is below the minimum {spec.get('min')}"
+        if spec.get("max") is not None and number > float(spec.get("max")):
+            return f"is above the maximum {spec.get('max')}"
+    return None
+
+
+def _cog_creation_options() -> dict:
+    """Option name (and alias) → its <Option> element, from the COG driver of the GDAL rasterio runs."""
+    import xml.etree.ElementTree as ET
+
+    text = _driver_metadata_item("COG", "DMD_CREATIONOPTIONLIST")
+    options = {}
+    for option in ET.fromstring(text).iter("Option"):
+        for attr in ("name", "alias", "deprecated_alias"):
+            if option.get(attr):
+                options[option.get(attr).upper()] = option
+    return options
+
+
+def _driver_metadata_item(driver: str, item: str) -> str:
+    """A GDAL driver's metadata item through GDAL's C API: rasterio has no Python call for it, so this
+    asks the very libgdal rasterio loaded (GDALGetDriverByName, GDALGetMetadataItem)."""
+    import ctypes
+
+    import rasterio
+
+    lib = ctypes.CDLL(_loaded_libgdal(rasterio))
+    lib.GDALGetDriverByName.restype = ctypes.c_void_p
+    lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
+    lib.GDALGetMetadataItem.restype = ctypes.c_char_p
+    lib.GDALGetMetadataItem.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    with rasterio.Env():  # registers the drivers
+        handle = lib.GDALGetDriverByName(driver.encode())
+        value = lib.GDALGetMetadataItem(handle, item.encode(), None) if handle else None
+    if not value:
+        raise RuntimeError(f"GDAL {rasterio.__gdal_version__} has no {driver} driver or no {item}")
+    return value.decode()
+
+
+def _loaded_libgdal(rasterio) -> str:
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if os.path.basename(path).startswith("libgdal"):
+                    return path
+    except OSError:
+        pass
+    import ctypes.util
+    from pathlib import Path
+
+    bundled = sorted((Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libgdal*"))
+    found = str(bundled[0]) if bundled else ctypes.util.find_library("gdal")
+    if not found:
+        raise RuntimeError("cannot find the GDAL library rasterio uses, to read the COG driver's options")
+    return found

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from tilewise.shared.errors import CatalogError
+from tilewise.sources.names import local_name, wget_name
 from tilewise.sources.recipe import Recipe, load_recipe
+from tilewise.sources.text_files import lines, read_text
 
 SCHEMES = ("http", "https", "file")
 METADATA_KEYS = ("name", "website", "license", "producer", "resolution", "access_year")
+# what Mapterhorn's downstream stage reads from metadata.json, by type
+_METADATA_TYPES = {"resolution": (int, float), "access_year": (int,)}
 # Multi-volume archives (name.7z.001, name.zip.002, …) must stay together in one chunk.
 _VOLUME = re.compile(r"^(?P<base>.+\.(7z|zip))\.(?P<part>\d{3})$", re.IGNORECASE)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+=,@~-]")
 
 
 @dataclass(frozen=True)
 class FileEntry:
     """One line of file_list.txt."""
 
-    line: int
+    line: int | None  # None in a chunk job: its line is looked up when the source is merged
     url: str
     name: str  # file name the download is stored under
     group: str  # archive set: the volumes of one multi-volume archive share it
@@ -31,7 +35,7 @@ class FileEntry:
         """The file on this machine for file:// URLs and plain paths, else None."""
         parts = urlsplit(self.url)
         if parts.scheme == "file":
-            return Path(unquote(parts.path))
+            return Path(os.fsdecode(unquote_to_bytes(parts.path)))
         if parts.scheme in ("http", "https"):
             return None
         path = Path(self.url)
@@ -59,10 +63,13 @@ class Source:
 
 
 def file_name(url: str) -> str:
-    """The name a URL's download is stored under: its last path segment, made filesystem-safe."""
-    path = urlsplit(url).path if urlsplit(url).scheme else url
-    base = unquote(path.rsplit("/", 1)[-1])
-    return _UNSAFE.sub("_", base).lstrip(".")
+    """The name a URL's download is stored under: wget's for http(s), the file's own for local paths."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return wget_name(url)
+    if parts.scheme == "file":
+        return local_name(os.fsdecode(unquote_to_bytes(parts.path)))
+    return local_name(url)
 
 
 def archive_group(name: str) -> str:
@@ -70,49 +77,80 @@ def archive_group(name: str) -> str:
     return m["base"] if m else name
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode's Cc, Zl and Zp: no URL holds them
+
+
+def _has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def parse_file_list(path: Path) -> tuple[FileEntry, ...]:
+    """The downloads of a source. The same URL twice is one download (Mapterhorn's wget --continue
+    fetches it once); two different URLs that wget would save under one name are refused."""
     entries: list[FileEntry] = []
-    seen: dict[str, int] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    seen: dict[str, tuple[int, str]] = {}
+    for lineno, raw in enumerate(lines(read_text(path)), start=1):
         url = raw.strip()
         if not url or url.startswith("#"):
             continue
         where = f"{path}:{lineno}"
+        if _has_control(url):
+            raise CatalogError(f"{where}: control character in {url!r}; remove it")
         scheme = urlsplit(url).scheme
         if len(scheme) > 1 and scheme not in SCHEMES:
             raise CatalogError(
                 f"{where}: unsupported URL scheme {scheme!r} in {url!r}; "
                 f"use one of {', '.join(SCHEMES)} or a plain path"
             )
-        if any(c in url for c in "\x00\r\n\t"):
-            raise CatalogError(f"{where}: control character in {url!r}; remove it")
         name = file_name(url)
-        if not name:
+        if not name or name in (".", ".."):
             raise CatalogError(f"{where}: {url!r} has no file name; point it at a file")
         if name in seen:
+            first, first_url = seen[name]
+            if first_url == url:
+                continue  # listed twice: one download, recorded under its first line
             raise CatalogError(
-                f"{where}: file name {name!r} repeats line {seen[name]}; file names must be "
-                "unique within a source (Mapterhorn's rule): remove or rename one line"
+                f"{where}: {url!r} would be saved as {name!r}, like line {first} ({first_url!r}); "
+                "file names must be unique within a source (Mapterhorn's wget --continue would splice the "
+                "two into one file): remove one of the lines"
             )
-        seen[name] = lineno
+        seen[name] = (lineno, url)
         entries.append(FileEntry(lineno, url, name, archive_group(name)))
     if not entries:
         raise CatalogError(f"{path}: no URLs; list one download URL per line")
     return tuple(entries)
 
 
+def line_numbers(path: Path) -> dict[str, int]:
+    """URL → its line in the file list as it is now (failures.csv reports it)."""
+    return {e.url: e.line for e in parse_file_list(path)}
+
+
 def read_metadata(path: Path) -> dict:
+    text = read_text(path, bom_ok=False)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: not valid JSON ({exc}); fix the syntax") from exc
+        raise CatalogError(
+            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno}); fix the syntax"
+        ) from None
+    if not isinstance(data, dict):
+        raise CatalogError(
+            f"{path}:1: the top level is {type(data).__name__ if data is not None else 'null'}, not a JSON object; "
+            f"Mapterhorn needs an object with the keys {list(METADATA_KEYS)}"
+        )
     missing = [k for k in METADATA_KEYS if k not in data]
-    if not isinstance(data, dict) or missing:
+    if missing:
         raise CatalogError(f"{path}: missing keys {missing}; Mapterhorn needs {list(METADATA_KEYS)}")
+    for key in METADATA_KEYS:
+        types = _METADATA_TYPES.get(key, (str,))
+        if isinstance(data[key], bool) or not isinstance(data[key], types):
+            wanted = " or ".join("a number" if t is float else "an integer" if t is int else "a string" for t in types)
+            raise CatalogError(f"{path}: key {key!r} is {data[key]!r}; it must be {wanted}")
     return data
 
 
-def load_source(catalog: Path, name: str) -> Source:
+def load_source(catalog: Path, name: str, check_values: bool = True) -> Source:
     """Read and check one catalog entry; every problem is a CatalogError naming the file."""
     folder = catalog / name
     if not folder.is_dir():
@@ -127,5 +165,5 @@ def load_source(catalog: Path, name: str) -> Source:
             )
     files = parse_file_list(folder / "file_list.txt")
     metadata = read_metadata(folder / "metadata.json")
-    recipe, recipe_file = load_recipe(folder)
+    recipe, recipe_file = load_recipe(folder, check_values)
     return Source(name, folder, files, metadata, recipe, recipe_file)

@@ -1,7 +1,8 @@
 """The failure report `reports/{source}/failures.csv`: the one module that writes and reads it.
 
-One row per file that failed: `source,file,url,line,step,error,ledger` (the ledger is the chunk to
-rerun once the cause is fixed). A header only when nothing failed.
+One row per file that failed: `source,file,url,line,step,error,ledger` (`line`: the URL's line in
+file_list.txt when the source was last merged; the ledger is the chunk to rerun once the cause is
+fixed). A header only when nothing failed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ FIELDS = ("source", "file", "url", "line", "step", "error", "ledger")
 
 
 def write(rows: list[dict], path: Path) -> None:
-    report_csv.write(rows, path, FIELDS, order=lambda r: int(r["line"]))
+    report_csv.write(rows, path, FIELDS, order=report_csv.by_line)
 
 
 def read(path: Path) -> list[dict]:

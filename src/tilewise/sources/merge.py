@@ -1,48 +1,191 @@
-"""Merge the chunk ledgers of a source: bounds.csv, coverage.gpkg (one CRS), failures.csv, skipped.csv."""
+"""Merge the chunk ledgers of a source: the store, bounds.csv, coverage.gpkg (one CRS), failures.csv, skipped.csv.
+
+The merge is the only writer of `source-store/{source}/`. Chunks stage their COGs in
+`work/{source}/staging/{chunk}/`; the merge first checks every name against every other chunk's
+(a collision stops it before anything in the store changes, with a fix that works), then moves the
+staged COGs into the store and deletes every store file no current ledger names: what a URL that
+left the list produced leaves with it, found by provenance, and a name now made by another URL
+holds that URL's pixels.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+import shutil
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import shapely
+import yaml
 from pyproj import CRS
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
-from tilewise.sources import coverage_reproject, ledger
+from tilewise.sources import coverage_reproject, ledger, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
+from tilewise.sources.catalog import archive_group, line_numbers
 from tilewise.sources.ledger import Ledger
+from tilewise.sources.names import collision_key, safe_name
+from tilewise.sources.recipe import Recipe, glob_match
 
 log = logging.getLogger(__name__)
 
 
-def outputs_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
-    """Every COG of the source, sorted by file name; a name made by two URLs is an error."""
-    outputs, makers = [], {}
-    for _, led in ledgers:
-        for rec in led.files:
-            for out in rec.get("outputs", []):
-                if out["filename"] in makers:
-                    raise TilewiseError(
-                        f"{out['filename']} is made by two files of the source: {makers[out['filename']]} and "
-                        f"{rec['url']}; file names must be unique — exclude one (recipe `exclude:`) or fix the list"
-                    )
-                makers[out["filename"]] = rec["url"]
-                outputs.append(out)
-    return sorted(outputs, key=lambda o: o["filename"])
+@dataclass(frozen=True)
+class Made:
+    """One COG with its provenance: the chunk, the URL and the download it came from."""
+
+    ledger: Path
+    chunk: str
+    url: str
+    file: str
+    out: dict
+
+    @property
+    def name(self) -> str:
+        return self.out["filename"]
 
 
-def failures_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
+def outputs_of(ledgers: list[tuple[Path, Ledger]]) -> list[Made]:
+    made = [
+        Made(path, led.chunk, rec["url"], rec["file"], out)
+        for path, led in ledgers
+        for rec in led.files
+        for out in rec.get("outputs", [])
+    ]
+    return sorted(made, key=lambda m: m.name)
+
+
+def _recipe_of(ledgers: list[tuple[Path, Ledger]]) -> Recipe:
+    """The source's recipe as the chunks ran it (each chunk sees only its own prefix_names_from)."""
+    if not ledgers:
+        return Recipe()
+    recipe = Recipe.from_dict(ledgers[0][1].recipe)
+    prefixes = sorted({p for _, led in ledgers for p in led.recipe.get("prefix_names_from", [])})
+    return replace(recipe, prefix_names_from=tuple(prefixes))
+
+
+def check_names(made: list[Made], lines: dict[str, int], recipe_file: Path, recipe: Recipe, store: Path) -> None:
+    """Refuse names that collide (also in case only): say who makes them and how to keep both."""
+    by_key: dict[str, list[Made]] = defaultdict(list)
+    for m in made:
+        by_key[collision_key(m.name)].append(m)
+    clashes = [group for group in by_key.values() if len(group) > 1]
+    if not clashes:
+        return
+    listing = []
+    for group in clashes[:20]:
+        listing.append(f"  {group[0].name}:")
+        listing += [f"    {m.out['raster']} in {m.file} (line {lines.get(m.url, '?')}, chunk {m.chunk})" for m in group]
+    more = f"\n  … and {len(clashes) - 20} more" if len(clashes) > 20 else ""
+    raise TilewiseError(
+        f"{len(clashes)} output name(s) of the source are made by more than one raster (names that differ only "
+        f"in case count as one):\n"
+        + "\n".join(listing)
+        + more
+        + f"\nNothing in {store}/ was changed. "
+        + _fixes(clashes, made, recipe_file, recipe)
+    )
+
+
+def _fixes(clashes: list[list[Made]], made: list[Made], recipe_file: Path, recipe: Recipe) -> str:
+    downloads = sorted({archive_group(m.file) for group in clashes for m in group})
+    clashing = {collision_key(group[0].name) for group in clashes}
+    others = {collision_key(m.name) for m in made} - clashing
+    prefixed = [collision_key(_prefixed(m)) for group in clashes for m in group]
+    if len(set(prefixed)) == len(prefixed) and not others & set(prefixed):
+        how = "To keep them all, name the rasters of these downloads after them ({download stem}_{folders}_{name})"
+        key, value = "prefix_names_from", downloads
+    else:
+        how = (
+            f"Even named after their downloads they would collide: keep one download ({downloads[0]}), drop the others"
+        )
+        key, value = "exclude", downloads[1:]
+    fixed = replace(recipe, **{key: tuple(sorted(set(getattr(recipe, key)) | set(value)))})
+    if recipe_file.name == "source.yaml":
+        where, text = f"set in {recipe_file}:", yaml.safe_dump({key: list(getattr(fixed, key))})
+    else:
+        entry = recipe_file.parent if recipe_file.is_file() else recipe_file
+        origin = f"the recipe comes from {recipe_file}" if recipe_file.is_file() else "the source has no recipe"
+        where, text = f"{origin}; write it as {entry / 'source.yaml'}:", yaml.safe_dump(fixed.non_defaults())
+    return f"{how}; {where}\n" + "".join(f"    {line}\n" for line in text.splitlines()) + "then rerun."
+
+
+def _prefixed(m: Made) -> str:
+    """The name `prefix_names_from` would give this output."""
+    folders = list(Path(m.out["raster"]).parent.parts)
+    return safe_name("_".join([Path(archive_group(m.file)).stem, *folders, m.name]))
+
+
+def place_in_store(made: list[Made], staging: Path, store: Path) -> None:
+    """Move staged COGs into the store; a COG neither staged nor in the store as its ledger says
+    was deleted or changed: remove that chunk's ledger (the next run prepares it again) and stop."""
+    moves, lost = [], defaultdict(list)
+    for m in made:
+        staged = staging / m.chunk / m.out["staged"]
+        found = staged if staged.is_file() else store / m.name
+        try:
+            size = found.stat().st_size
+        except FileNotFoundError:
+            lost[m.ledger].append(f"{store / m.name}: missing")
+            continue
+        if size != m.out["bytes"]:
+            lost[m.ledger].append(f"{found}: {size:,} bytes, its ledger says {m.out['bytes']:,}")
+        elif found == staged:
+            moves.append((staged, store / m.name))
+    if lost:
+        listing = "\n".join(f"  {why}" for whys in lost.values() for why in whys[:5])
+        raise ledger.discard(
+            lost, f"COGs do not match their ledgers (deleted or changed after their chunk made them):\n{listing}"
+        )
+    store.mkdir(parents=True, exist_ok=True)
+    for staged, final in moves:
+        staged.replace(final)
+
+
+def prune(store: Path, staging: Path, keep: set[str], keep_bounds: str, ledgers: list[Path]) -> list[str]:
+    """Delete store files no current ledger names (COGs of URLs that left the list, of an older
+    recipe, of a name now made by another URL), and the ledgers and staging of chunks that are no
+    longer planned (should such a chunk come back, it is prepared again, not trusted)."""
+    chunks = {p.stem for p in ledgers}
+    for folder in {p.parent for p in ledgers}:
+        for old in folder.glob("*.json"):
+            if old not in ledgers:
+                old.unlink()
+    removed = []
+    for path in sorted(store.iterdir()) if store.is_dir() else []:
+        if (
+            path.is_file()
+            and path.name not in keep
+            and path.name != keep_bounds
+            and path.name.endswith((".tif", ".tmp"))
+        ):
+            path.unlink()
+            removed.append(path.name)
+    for folder in staging.iterdir() if staging.is_dir() else []:
+        if folder.name not in chunks:
+            shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def unused_patterns(ledgers: list[tuple[Path, Ledger]]) -> list[str]:
+    """Recipe `exclude` patterns that dropped nothing in the whole source: a typo would otherwise ship
+    the very file it meant to drop (Mapterhorn's `rm` without -f would stop the recipe)."""
+    recipe = _recipe_of(ledgers)
+    dropped = {Path(n).name for _, led in ledgers for rec in led.files for n in rec.get("excluded", [])}
+    return [p for p in recipe.exclude if not any(glob_match(n, p) for n in dropped)]
+
+
+def failures_of(ledgers: list[tuple[Path, Ledger]], lines: dict[str, int]) -> list[dict]:
     return [
         {
             "source": led.source,
             "file": rec["file"],
             "url": rec["url"],
-            "line": rec["line"],
+            "line": lines.get(rec["url"], ""),
             "step": rec["step"],
             "error": rec["error"],
             "ledger": str(path),
@@ -52,9 +195,9 @@ def failures_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
     ]
 
 
-def skipped_of(ledgers: list[tuple[Path, Ledger]]) -> list[dict]:
+def skipped_of(ledgers: list[tuple[Path, Ledger]], lines: dict[str, int]) -> list[dict]:
     return [
-        {"source": led.source, "file": rec["file"], "url": rec["url"], "line": rec["line"], **note}
+        {"source": led.source, "file": rec["file"], "url": rec["url"], "line": lines.get(rec["url"], ""), **note}
         for _, led in ledgers
         for rec, note in led.skipped()
     ]
@@ -80,46 +223,53 @@ def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])
 
 
-def prune_orphans(store: Path, keep: set[str]) -> list[str]:
-    """COGs left in the store by URLs that were removed from the list (or by an older recipe)."""
-    orphans = sorted(p.name for p in store.glob("*.tif") if p.name not in keep)
-    for name in orphans:
-        (store / name).unlink()
-    return orphans
+@dataclass(frozen=True)
+class MergePaths:
+    store: Path  # source-store/{source}
+    staging: Path  # work/{source}/staging (one folder per chunk)
+    store_index: Path
+    bounds_csv: Path
+    coverage_gpkg: Path
+    failures_csv: Path
+    skipped_csv: Path
 
 
 def merge_source(
-    ledger_paths: list[Path],
-    store: Path,
-    bounds_csv: Path,
-    coverage_gpkg: Path,
-    failures_csv: Path,
-    skipped_csv: Path,
-    wanted_crs: str | None,
+    ledger_paths: list[Path], paths: MergePaths, file_list: Path, recipe_file: Path, wanted_crs: str | None
 ) -> dict:
     ledgers = ledger.read_all(ledger_paths)
-    outputs = outputs_of(ledgers)
-    failures = failures_of(ledgers)
+    made = outputs_of(ledgers)
+    lines = line_numbers(file_list)
+    check_names(made, lines, recipe_file, _recipe_of(ledgers), paths.store)
+    for pattern in unused_patterns(ledgers):
+        log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
+    place_in_store(made, paths.staging, paths.store)
+    removed = prune(paths.store, paths.staging, {m.name for m in made}, paths.bounds_csv.name, [p for p, _ in ledgers])
+    cogs = defaultdict(list)
+    for m in made:
+        cogs[m.chunk].append(paths.store / m.name)
+    store_index.write(paths.store_index, {led.chunk: {"ledger": p, "files": cogs[led.chunk]} for p, led in ledgers})
+    outputs = [m.out for m in made]
+    failures = failures_of(ledgers, lines)
     crs = coverage_crs(outputs, wanted_crs)
-    coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
-    bounds_file.write(outputs, bounds_csv)
-    failures_file.write(failures, failures_csv)
-    skipped = skipped_of(ledgers)
-    skipped_file.write(skipped, skipped_csv)
+    paths.coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
+    bounds_file.write(outputs, paths.bounds_csv)
+    failures_file.write(failures, paths.failures_csv)
+    skipped = skipped_of(ledgers, lines)
+    skipped_file.write(skipped, paths.skipped_csv)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # GEOS unions without holding the GIL, so it runs while pyogrio is imported: about half a
         # second each for a small source (pyogrio imports pandas and geopandas when they are installed)
         union = pool.submit(union_coverage, outputs, crs)
         from tilewise.sources import coverage_gpkg as coverage_file
 
-        coverage_file.write(union.result(), crs, coverage_gpkg)
-    orphans = prune_orphans(store, {o["filename"] for o in outputs})
+        coverage_file.write(union.result(), crs, paths.coverage_gpkg)
     summary = {
         "cogs": len(outputs),
         "failed_files": len(failures),
         "skipped_rasters": sum(1 for r in skipped if r["kind"] == "skipped"),
         "coverage_crs": crs.to_string(),
-        "orphans_removed": orphans,
+        "removed_from_store": removed,
     }
     log.info("merged %d ledgers: %s", len(ledgers), summary)
     return summary

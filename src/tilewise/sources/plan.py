@@ -51,15 +51,29 @@ class SourcePlan:
     def chunk_ids(self) -> list[str]:
         return list(self.chunks)
 
-    def local_inputs(self, chunk: str) -> list[str]:
+    def local_inputs(self, chunk: str, produced: frozenset[str] = frozenset()) -> list[str]:
+        """The chunk's local files that exist or that a rule makes (`produced`, the demo's): Snakemake
+        reruns the chunk when one changes or appears; one that does not exist is that file's
+        recorded failure, not a stop of the whole run."""
         paths = (e.local_path(self.source.folder) for e in self.chunks[chunk])
-        return sorted(str(p) for p in paths if p is not None)
+        return sorted(str(p) for p in paths if p is not None and (p.is_file() or str(p) in produced))
+
+    def job_files(self, chunk: str) -> list[list[str]]:
+        """What the chunk job gets of each file, by name: no line number and no list order, so that a
+        line inserted, removed or moved elsewhere in the list does not rerun it (failures.csv looks
+        lines up at merge time)."""
+        return [[e.url, e.name, e.group] for e in sorted(self.chunks[chunk], key=lambda e: e.name)]
+
+    def job_recipe(self, chunk: str) -> dict:
+        names = [n for e in self.chunks[chunk] for n in (e.name, e.group)]
+        return self.source.recipe.for_downloads(names).as_dict()
 
 
-def plan_sources(config: dict, catalog: Path) -> dict[str, SourcePlan]:
+def plan_sources(config: dict, catalog: Path, check_values: bool = True) -> dict[str, SourcePlan]:
+    """`check_values`: check CRSs and COG options too (the main process; jobs trust its check)."""
     plans = {}
     for name in source_names(config):
         settings = SourceSettings.from_config(config, name)
-        source = load_source(catalog, name)
+        source = load_source(catalog, name, check_values)
         plans[name] = SourcePlan(source, settings, assign_chunks(source.files, settings.files_per_chunk))
     return plans

@@ -3,13 +3,16 @@
 Downloads run in a small thread pool a few archive sets ahead of the conversion, so the network
 and the CPU overlap while at most `connections + 1` sets sit on disk. Every set is deleted as
 soon as its COGs are written. The result is the chunk's ledger: for every file of the chunk,
-either its COGs (bounds row, coverage polygon, md5) or its failure (step, error), and the rasters
-it skipped or converted with a warning. COGs are
-written under a scratch name and renamed into the store only when complete.
+either its COGs (bounds row, coverage polygon, bytes, md5, where it came from) or its failure
+(step, error), or its exclusion by the recipe, and the rasters it skipped or converted with a
+warning. COGs are written under a scratch name and renamed, once complete, into the chunk's own
+staging folder: a chunk never writes into source-store/, so it cannot overwrite another chunk's
+COG of the same name; the merge moves them into the store after it has seen every chunk's names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -24,6 +27,7 @@ from tilewise.shared.errors import FileFailure
 from tilewise.sources import ledger, raster_describe, raster_find, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.ledger import Ledger
+from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.raster_find import Note
 from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits, unpack
@@ -38,7 +42,7 @@ class ChunkJob:
     files: tuple[FileEntry, ...]
     entry_dir: Path  # catalog entry: plain paths in file_list.txt are relative to it
     recipe: Recipe
-    store: Path  # source-store/{source}
+    staging: Path  # work/{source}/staging/{chunk}: the chunk's COGs until the merge moves them
     scratch: Path  # work/{source}/scratch/{chunk}
     ledger: Path
     download: DownloadSettings
@@ -103,49 +107,96 @@ def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[
     return kept, notes, bool(kept)
 
 
-def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path]) -> tuple[list[dict], list[Note]]:
+def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
+    """Delete the unpacked files the recipe excludes (as `rm` in the store would, before to_cog)."""
+    dropped = []
+    for path in sorted(unpacked.rglob("*")):
+        if path.is_file() and job.recipe.excludes(path.name):
+            path.unlink()
+            dropped.append(str(path.relative_to(unpacked)))
+    return dropped
+
+
+def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_name: str) -> str:
+    """The store name of one piece: Mapterhorn's `{stem}.tif` (or the slice name), prefixed with the
+    download's stem and the raster's folders when the recipe says so, made safe by the one rule."""
+    group = members[0].group
+    if job.recipe.prefixes(group, *(e.name for e in members)):
+        folders = list(raster.parent.parts) if raster.parent != Path(".") else []
+        piece_name = "_".join([Path(group).stem, *folders, piece_name])
+    return safe_name(piece_name)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _convert_set(
+    job: ChunkJob, number: int, members: list[FileEntry], downloads: list[Path]
+) -> tuple[list[dict], list[Note], list[str]]:
+    """The set's outputs (staged as `{number}-{name}`), its notes, and the names the recipe excluded."""
     group = members[0].group
     unpacked = job.scratch / "unpacked" / group
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         unpack(downloads, unpacked, job.limits)
+    excluded = _drop_excluded_files(job, unpacked)
     found, notes, inside = _elevation_rasters(job, unpacked, group)
     outputs: list[dict] = []
-    written: list[Path] = []
+    made_by: dict[str, str] = {}  # collision key → the raster (inside the download) that has it
     try:
         for raster in found:
             rel = str(raster.relative_to(unpacked))
             for piece in rasters.plan_pieces(raster, job.recipe):
-                if piece.name in job.recipe.exclude or rasters.window_is_empty(piece, job.recipe):
+                name = output_name(job, members, Path(rel), piece.name)
+                if job.recipe.excludes(piece.name, name):
+                    excluded.append(name)
                     continue
-                if any(o["filename"] == piece.name for o in outputs):
-                    raise FileFailure("convert", f"{group}: two rasters inside it both become {piece.name}")
-                tmp = job.scratch / "cog" / piece.name
+                if rasters.window_is_empty(piece, job.recipe):
+                    continue
+                key = collision_key(name)
+                if key in made_by:
+                    raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
+                made_by[key] = rel
+                tmp = job.scratch / "cog" / name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with failing_as("convert", raster.name):
                     warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
                 if warning:
                     notes.append(Note(rel, "warning", warning))
                 row, geom, crs = raster_describe.describe(tmp)
-                row["filename"] = piece.name
-                final = job.store / piece.name
-                os.replace(tmp, final)  # atomic: no partial COG ever has its final name
-                written.append(final)
-                outputs.append(
-                    {
-                        **row,
-                        "crs": crs,
-                        "coverage_wkb": geom.wkb_hex,
-                        "bytes": final.stat().st_size,
-                        "raster": rel,
-                    }
-                )
+                row["filename"] = name
+                staged = f"{number:05d}-{name}"
+                record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
+                record.update(md5=_md5(tmp), raster=rel, staged=staged)
+                os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
+                outputs.append(record)
     except BaseException:
-        for path in written:  # a file succeeds whole or not at all
-            path.unlink(missing_ok=True)
+        for out in outputs:  # a file succeeds whole or not at all
+            (job.staging / out["staged"]).unlink(missing_ok=True)
         raise
-    if not outputs and inside:
-        raise raster_find.NoElevationRaster(group, "every raster in it was excluded by the recipe or empty", notes)
-    return outputs, notes
+    if not outputs and inside and not excluded:
+        raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
+    return outputs, notes, excluded
+
+
+def _collision_in_one_file(job: ChunkJob, members: list[FileEntry], name: str, first: str, second: str) -> str:
+    """Two rasters of one download would get one name: say which, and how to keep both or one."""
+    group = members[0].group
+    fixes = []
+    if Path(first).parent != Path(second).parent and not job.recipe.prefixes(group, *(e.name for e in members)):
+        fixes.append(f"keep both, named after their folders: prefix_names_from: [{group!r}]")
+    if Path(first).name != Path(second).name:  # an exclude pattern matches names, not folders
+        fixes.append(f"drop one by its name inside the download: exclude: [{Path(second).name!r}]")
+    if not fixes:
+        fixes.append(f"exclude: [{group!r}] drops the whole download")
+    return (
+        f"{group}: two rasters inside it, {first} and {second}, would both be stored as {name} "
+        f"(names that differ only in case count as one); in the recipe (source.yaml) " + " or ".join(fixes)
+    )
 
 
 def _skipped(notes: list[Note]) -> dict:
@@ -155,20 +206,26 @@ def _skipped(notes: list[Note]) -> dict:
 
 def run_chunk(job: ChunkJob) -> Ledger:
     """Process every file of the chunk; write and return its ledger."""
-    shutil.rmtree(job.scratch, ignore_errors=True)  # leftovers of a killed run
-    job.store.mkdir(parents=True, exist_ok=True)
+    for leftover in (job.scratch, job.staging):  # of a killed run, or of this chunk's previous run
+        shutil.rmtree(leftover, ignore_errors=True)
+    job.staging.mkdir(parents=True)
     records: list[dict] = []
-    for members, future in _downloads_ahead(job, _archive_sets(job.files)):
-        base = [{"line": e.line, "url": e.url, "file": e.name} for e in members]
+    sets = _archive_sets(job.files)
+    wanted = [m for m in sets if not job.recipe.excludes(*(e.name for e in m))]
+    for members in sets:
+        if members not in wanted:  # the recipe drops the download itself: not even fetched
+            records += [{"url": e.url, "file": e.name, "status": "excluded", "excluded": [e.name]} for e in members]
+    for number, (members, future) in enumerate(_downloads_ahead(job, wanted)):
+        base = [{"url": e.url, "file": e.name} for e in members]
         try:
             with failing_as("download", members[0].group):
                 downloads = future.result()
-            outputs, notes = _convert_set(job, members, downloads)
+            outputs, notes, excluded = _convert_set(job, number, members, downloads)
             log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
+            status = "ok" if outputs or not excluded else "excluded"
             for i, rec in enumerate(base):  # the first volume of a set carries its outputs and notes
-                records.append(
-                    {**rec, "status": "ok", "outputs": outputs if i == 0 else [], **_skipped(notes if i == 0 else [])}
-                )
+                mine = (outputs, excluded, notes) if i == 0 else ([], [], [])
+                records.append({**rec, "status": status, "outputs": mine[0], "excluded": mine[1]} | _skipped(mine[2]))
         except FileFailure as failure:
             log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
             failed = {"status": "failed", "step": failure.step, "error": str(failure)}

@@ -1,14 +1,16 @@
 """The recipe of a source: what to do to its rasters before they become COGs.
 
 A recipe comes from `source.yaml` in the catalog entry or, when there is none, from the entry's
-Mapterhorn `Justfile`, whose lines name Mapterhorn's per-source scripts.
+Mapterhorn `Justfile`, whose lines name Mapterhorn's per-source scripts. Both pass one schema and
+the same value checks before anything is downloaded: the CRS must be one PROJ knows, the COG
+options ones GDAL's COG driver takes. An error names the file, the line and the key.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import asdict, dataclass, field
+import fnmatch
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import yaml
 
 from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
 from tilewise.shared.errors import CatalogError
+from tilewise.sources import shell_words
+from tilewise.sources.text_files import lines, read_text
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class Recipe:
     force_nodata: bool = False
     fix_orientation: bool = False
     slice_px: int | None = None
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # shell glob patterns (see `excludes`)
+    prefix_names_from: tuple[str, ...] = ()  # patterns of download names (see `prefixes`)
     coverage_crs: str | None = None
     keep_original: bool = False  # store each downloaded GeoTIFF as it is (Mapterhorn's download-only recipes)
     cog: dict = field(default_factory=lambda: dict(MAPTERHORN_COG_OPTIONS))
@@ -34,38 +39,72 @@ class Recipe:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["exclude"] = list(self.exclude)
+        d["prefix_names_from"] = list(self.prefix_names_from)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
         d = dict(d)
         d["exclude"] = tuple(d.get("exclude", ()))
+        d["prefix_names_from"] = tuple(d.get("prefix_names_from", ()))
         d["cog"] = {**MAPTERHORN_COG_OPTIONS, **(d.get("cog") or {})}
         return cls(**d)
 
+    def non_defaults(self) -> dict:
+        """The keys that differ from a recipe with no steps (what a source.yaml needs to say)."""
+        default = Recipe().as_dict()
+        return {k: v for k, v in self.as_dict().items() if v != default[k]}
 
+    def excludes(self, *names: str) -> bool:
+        """Whether a file is dropped: one of its names (as downloaded, inside its archive, or as an
+        output COG) matches an `exclude` pattern, as a shell expands `rm source-store/{source}/PATTERN`."""
+        return any(glob_match(name, pattern) for name in names for pattern in self.exclude)
+
+    def prefixes(self, *downloads: str) -> bool:
+        """Whether the rasters of a download (its name, or its volumes' names and their set's) are
+        named `{download stem}_{folders}_{stem}.tif`."""
+        return any(glob_match(d, pattern) for d in downloads for pattern in self.prefix_names_from)
+
+    def for_downloads(self, downloads: list[str]) -> Recipe:
+        """The recipe as one chunk sees it: only the `prefix_names_from` patterns that name one of its
+        downloads, so adding an archive to that list reruns only the chunk that holds it."""
+        kept = tuple(p for p in self.prefix_names_from if any(glob_match(d, p) for d in downloads))
+        return replace(self, prefix_names_from=kept)
+
+
+def glob_match(name: str, pattern: str) -> bool:
+    """A shell glob: `*`, `?`, `[…]`; case-sensitive; a leading dot is matched only by a leading dot."""
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+@cache
 def _schema() -> dict:
     text = resources.files("tilewise.sources").joinpath("schemas/recipe.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 
-def recipe_from_yaml(path: Path) -> Recipe:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML ({exc}); fix the syntax") from exc
+def _validated(data: dict, path: Path, where: dict[str, str], check_values: bool) -> Recipe:
+    """Schema first, then the values the schema cannot judge (CRS, COG options)."""
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
     if errors:
-        lines = [f"  {e.json_path}: {e.message}" for e in errors]
+        lines_ = [f"  {_where(where, path, e.path)}{e.json_path}: {e.message}" for e in errors]
         raise CatalogError(
             f"{path}: the recipe does not match the recipe schema:\n"
-            + "\n".join(lines)
+            + "\n".join(lines_)
             + "\nAllowed keys: "
             + ", ".join(_schema()["properties"])
         )
     _check_keep_original(data, path)
-    return Recipe.from_dict(data)
+    recipe = Recipe.from_dict(data)
+    if check_values:
+        problems = _value_problems(recipe)
+        if problems:
+            listing = "\n".join(f"  {_where(where, path, key.split('.'))}{key}: {why}" for key, why in problems)
+            raise CatalogError(f"{path}: the recipe has values that cannot work:\n{listing}")
+    return recipe
 
 
 # Recipe keys that change pixels or grids, so they cannot go with keep_original
@@ -81,6 +120,79 @@ def _check_keep_original(data: dict, path: Path) -> None:
             f"{path}: `keep_original: true` stores the producer's files unchanged, but {', '.join(clash)} "
             "convert them; remove keep_original or those keys"
         )
+
+
+def _where(where: dict[str, str], path: Path, key_path) -> str:
+    keys = [str(k) for k in key_path]
+    for n in range(len(keys), 0, -1):
+        if ".".join(keys[:n]) in where:
+            return f"{where['.'.join(keys[:n])]}: "
+    return ""
+
+
+def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
+    problems = []
+    if recipe.crs:
+        why = _crs_problem(recipe.crs, "rasterio")
+        if why:
+            problems.append(("crs", f"{recipe.crs!r} is not a CRS GDAL knows ({why}); use e.g. EPSG:25832"))
+    if recipe.coverage_crs:
+        why = _crs_problem(recipe.coverage_crs, "pyproj")
+        if why:
+            problems.append(("coverage_crs", f"{recipe.coverage_crs!r} is not a CRS PROJ knows ({why})"))
+    if recipe.cog != MAPTERHORN_COG_OPTIONS:  # Mapterhorn's options are known good (tested): no GDAL call
+        from tilewise.shared.cog import cog_option_problems
+
+        custom = {k: v for k, v in recipe.cog.items() if MAPTERHORN_COG_OPTIONS.get(k) != v}
+        problems += [(f"cog.{p.split(':', 1)[0]}", p.split(": ", 1)[1]) for p in cog_option_problems(custom)]
+    return problems
+
+
+@cache
+def _crs_problem(text: str, library: str) -> str | None:
+    """Checked with the library that uses the value: rasterio assigns `crs`, the merge projects the
+    coverage to `coverage_crs` with pyproj (each imported only for recipes that set the key)."""
+    if library == "rasterio":
+        from rasterio.crs import CRS
+        from rasterio.errors import CRSError
+    else:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    try:
+        CRS.from_user_input(text)
+    except CRSError as exc:
+        return str(exc)
+    return None
+
+
+def recipe_from_yaml(path: Path, check_values: bool = True) -> Recipe:
+    text = read_text(path)
+    try:
+        data = yaml.safe_load(text)
+        where = _key_lines(path, yaml.compose(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise CatalogError(f"{path}{line}: not valid YAML ({exc}); fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}:1: a recipe is a mapping of keys (crs:, nodata:, …), not {type(data).__name__}")
+    return _validated(data, path, where, check_values)
+
+
+def _key_lines(path: Path, node, prefix: str = "") -> dict[str, str]:
+    """`key` / `key.subkey` → `file:line` of a YAML mapping's keys, for messages."""
+    found: dict[str, str] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{prefix}{key.value}"
+            found[name] = f"{path}:{key.start_mark.line + 1}"
+            found.update(_key_lines(path, value, name + "."))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found[f"{prefix}{i}"] = f"{path}:{item.start_mark.line + 1}"
+    return found
 
 
 # Mapterhorn scripts whose work this workflow always does (download, unpack, COG, bounds,
@@ -102,68 +214,116 @@ _CONVERTING_SCRIPTS = {
     "source_fix_orientation.py",
     "source_slice.py",
 }
-_RM_LINE = re.compile(r"^rm\s+(-f\s+)?source-store/(?P<source>[^/\s]+)/(?P<name>[^/\s]+)$")
+_RECIPE_HEADERS = ("[no-cd]", "default:")
+_RM_OPTIONS = {"-f", "-v", "-fv", "-vf", "--force", "--verbose"}
 
 
-def recipe_from_justfile(path: Path, source: str) -> Recipe:
+def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> Recipe:
     """Translate a Mapterhorn Justfile into a recipe, or fail naming the line it cannot map."""
     values: dict = {}
+    where: dict[str, str] = {}
     exclude: list[str] = []
     converts = False
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line or line in ("[no-cd]", "default:"):
+    for lineno, raw in enumerate(lines(read_text(path)), start=1):
+        text = raw.strip()
+        if not text or text.startswith("#") or text in _RECIPE_HEADERS:
             continue
 
-        def fail(why: str, lineno: int = lineno, raw: str = raw) -> CatalogError:
+        def fail(why: str, lineno: int = lineno, text: str = text) -> CatalogError:
             return CatalogError(
-                f"{path}:{lineno}: cannot map '{raw.strip()}' to a recipe ({why}). "
+                f"{path}:{lineno}: cannot map '{text}' to a recipe ({why}). "
                 f"Write the recipe as {path.parent / 'source.yaml'} instead."
             )
 
-        rm = _RM_LINE.match(line)
-        if rm:
-            if rm["source"] != source:
-                raise fail(f"it removes a file of another source, {rm['source']}")
-            exclude.append(Path(rm["name"]).stem + ".tif")
+        if raw[:1].isspace():
+            text = text.lstrip("@-")  # Just's line prefixes: quiet, and go on after an error
+        try:
+            words = shell_words.split(text)
+        except shell_words.ShellSyntaxError as exc:
+            raise fail(str(exc)) from None
+        if not words:
             continue
-        words = shlex.split(line)
-        if words[:3] != ["uv", "run", "python"] or len(words) < 4:
+        if words[0].value == "rm":
+            for pattern in _rm_patterns(words[1:], source, fail):
+                where.setdefault("exclude", f"{path}:{lineno}")
+                where[f"exclude.{len(exclude)}"] = f"{path}:{lineno}"
+                exclude.append(pattern)
+            continue
+        args = [w.value for w in words]
+        if args[:3] != ["uv", "run", "python"] or len(args) < 4:
             raise fail("not a Mapterhorn source script call")
-        script, args = words[3], words[4:]
+        script, args = args[3], args[4:]
         if not args or args[0] != source:
             raise fail(f"its first argument is not the source name {source!r}")
         args = args[1:]
         converts = converts or script in _CONVERTING_SCRIPTS
         if script in _ALWAYS_DONE:
             continue
-        if script == "source_set_crs.py" and len(args) == 1:
-            values["crs"] = args[0]
-        elif script == "source_set_nodata.py" and len(args) in (1, 2):
-            if len(args) == 2 and args[1] != "--force":
-                raise fail(f"unknown option {args[1]!r}")
-            values["nodata"] = float(args[0])
-            values["force_nodata"] = len(args) == 2
-        elif script == "source_fix_orientation.py" and not args:
-            values["fix_orientation"] = True
-        elif script == "source_slice.py" and len(args) == 1 and args[0].isdigit():
-            values["slice_px"] = int(args[0])
-        else:
-            raise fail(f"{script} with arguments {args} has no equivalent here")
+        step = _script_values(script, args, fail)
+        for key, value in step.items():
+            if key in values:
+                raise fail(f"{key} is already set by {where[key]}")
+            values[key] = value
+            where[key] = f"{path}:{lineno}"
     if exclude:
-        values["exclude"] = tuple(exclude)
+        values["exclude"] = exclude
     if not converts:  # download → bounds → polygonize → tarball: Mapterhorn ships the downloads as they are
         values["keep_original"] = True
-    return Recipe.from_dict(values)
+    return _validated(values, path, where, check_values)
 
 
-def load_recipe(entry: Path) -> tuple[Recipe, Path]:
+def _script_values(script: str, args: list[str], fail) -> dict:
+    if script == "source_set_crs.py" and len(args) == 1:
+        return {"crs": args[0]}
+    if script == "source_set_nodata.py" and len(args) in (1, 2):
+        if len(args) == 2 and args[1] != "--force":
+            raise fail(f"unknown option {args[1]!r}")
+        try:
+            nodata = float(args[0])
+        except ValueError:
+            raise fail(f"nodata {args[0]!r} is not a number") from None
+        return {"nodata": nodata, "force_nodata": len(args) == 2}
+    if script == "source_fix_orientation.py" and not args:
+        return {"fix_orientation": True}
+    if script == "source_slice.py" and len(args) == 1:
+        if not args[0].isdigit():
+            raise fail(f"slice size {args[0]!r} is not a whole number of pixels")
+        return {"slice_px": int(args[0])}
+    raise fail(f"{script} with arguments {args} has no equivalent here")
+
+
+def _rm_patterns(words: list[shell_words.Word], source: str, fail) -> list[str]:
+    """`rm [-f] source-store/{source}/PATTERN …` → the patterns, globbing as the shell would."""
+    patterns = []
+    options_done = False
+    for word in words:
+        if not options_done and word.value == "--":
+            options_done = True
+            continue
+        if not options_done and word.value.startswith("-") and word.value != "-":
+            if word.value not in _RM_OPTIONS:
+                raise fail(f"rm option {word.value!r} has no equivalent (only -f and -v)")
+            continue
+        parts, globbed = word.value.split("/"), word.pattern.split("/")
+        if (
+            len(parts) != 3
+            or parts[0] != "source-store"
+            or globbed[:2] != [shell_words.literal(p) for p in parts[:2]]
+            or parts[2] in ("", ".", "..")
+        ):
+            raise fail("it removes something other than files directly in source-store/{source}/")
+        if parts[1] != source:
+            raise fail(f"it removes a file of another source, {parts[1]}")
+        patterns.append(globbed[2])
+    if not patterns:
+        raise fail("rm names no file")
+    return patterns
+
+
+def load_recipe(entry: Path, check_values: bool = True) -> tuple[Recipe, Path]:
     """The recipe of a catalog entry and the file it came from."""
-    for name, loader in (
-        ("source.yaml", lambda p: recipe_from_yaml(p)),
-        ("Justfile", lambda p: recipe_from_justfile(p, entry.name)),
-    ):
-        path = entry / name
-        if path.is_file():
-            return loader(path), path
+    if (entry / "source.yaml").is_file():
+        return recipe_from_yaml(entry / "source.yaml", check_values), entry / "source.yaml"
+    if (entry / "Justfile").is_file():
+        return recipe_from_justfile(entry / "Justfile", entry.name, check_values), entry / "Justfile"
     return Recipe(), entry

@@ -19,6 +19,11 @@ def write(rows: list[dict], path: Path, fields: tuple[str, ...], order: Callable
     os.replace(tmp, path)
 
 
+def by_line(row: dict) -> tuple:
+    """File-list order (`line` is looked up when the source is merged); a URL no longer listed last."""
+    return (row["line"] == "", row["line"] or 0, row["url"])
+
+
 def read(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -17,7 +17,7 @@ FIELDS = ("source", "file", "url", "line", "raster", "kind", "reason")
 
 
 def write(rows: list[dict], path: Path) -> None:
-    report_csv.write(rows, path, FIELDS, order=lambda r: (int(r["line"]), r["raster"]))
+    report_csv.write(rows, path, FIELDS, order=lambda r: (*report_csv.by_line(r), r["raster"]))
 
 
 def read(path: Path) -> list[dict]:

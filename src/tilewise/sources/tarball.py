@@ -1,4 +1,10 @@
-"""Mapterhorn's source tarball, made reproducible: fixed member order, times, owners and modes."""
+"""Mapterhorn's source tarball, made reproducible: fixed member order, times, owners and modes.
+
+Every COG goes in only as its ledger describes it: sizes are compared before the first byte is
+written, and each member's md5 is computed while it is copied; a COG that differs fails the
+tarball (no partial tar is left, the old one stays) and removes its chunk's ledger, so that the
+same command run again prepares that chunk again.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import failures_csv as failures_file
+from tilewise.sources import ledger
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
@@ -47,12 +54,70 @@ class _HashingWriter:
         return self.md5.hexdigest()
 
 
-def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+class _HashingReader:
+    """File wrapper that computes the md5 of what the tar copies out of it."""
+
+    def __init__(self, f):
+        self.f, self.md5 = f, hashlib.md5()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.md5.update(data)
+        return data
+
+
+class MemberMismatch(TilewiseError):
+    """A COG differs from its ledger record."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path}: {why}")
+        self.path = path
+
+
+def _add(tar: tarfile.TarFile, path: Path, arcname: str, size: int | None = None, md5: str | None = None) -> None:
     info = tarfile.TarInfo(arcname)
-    info.size = path.stat().st_size
+    info.size = path.stat().st_size if size is None else size
     info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 0, 0o644, 0, 0, "", ""
     with open(path, "rb") as f:
-        tar.addfile(info, f)
+        reader = _HashingReader(f)
+        try:
+            tar.addfile(info, reader)
+        except OSError as exc:  # shorter than its size: changed while it was copied
+            raise MemberMismatch(path, str(exc)) from None
+        if md5 is not None and (reader.md5.hexdigest() != md5 or f.read(1)):
+            raise MemberMismatch(path, f"md5 {reader.md5.hexdigest()}, its ledger says {md5}")
+
+
+def _expected_members(names: list[str], ledgers: list[Path], bounds_csv: Path) -> dict[str, tuple[dict, Path]]:
+    """Per COG of bounds.csv: its ledger record and ledger; bounds.csv and the ledgers must agree."""
+    records = {out["filename"]: (out, path) for path, led in ledger.read_all(ledgers) for out in led.outputs()}
+    if set(records) != set(names):
+        odd = sorted(set(records) ^ set(names))
+        bounds_csv.unlink(missing_ok=True)
+        raise TilewiseError(
+            f"{bounds_csv} and the chunk ledgers name different COGs ({', '.join(odd[:10])}); it was removed: "
+            "run the same command again to merge the source again"
+        )
+    return records
+
+
+def _check_sizes(store: Path, records: dict[str, tuple[dict, Path]]) -> None:
+    """Before the first byte is written: every COG is there, with the size its ledger records."""
+    wrong = {}
+    for name, (out, path) in records.items():
+        try:
+            size = (store / name).stat().st_size
+        except FileNotFoundError:
+            wrong[store / name] = (path, "missing")
+            continue
+        if size != out["bytes"]:
+            wrong[store / name] = (path, f"{size:,} bytes, its ledger says {out['bytes']:,}")
+    if wrong:
+        listing = "\n".join(f"  {cog}: {why}" for cog, (_, why) in list(wrong.items())[:20])
+        raise ledger.discard(
+            (p for p, _ in wrong.values()),
+            f"COGs do not match their ledgers (deleted or changed after the run):\n{listing}",
+        )
 
 
 def build_tarball(
@@ -63,6 +128,7 @@ def build_tarball(
     coverage_gpkg: Path,
     failures_csv: Path,
     store: Path,
+    ledgers: list[Path],
     tar_path: Path,
     md5_path: Path,
     allow_incomplete: bool,
@@ -78,6 +144,8 @@ def build_tarball(
     names = sorted(row["filename"] for row in bounds_file.read(bounds_csv))
     if not names:
         raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
+    records = _expected_members(names, ledgers, bounds_csv)
+    _check_sizes(store, records)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tar_path.with_name(tar_path.name + ".tmp")
     try:
@@ -90,9 +158,14 @@ def build_tarball(
                     _add(tar, bounds_csv, "bounds.csv")
                     _add(tar, coverage_gpkg, "coverage.gpkg")
                     for name in names:
-                        _add(tar, store / name, f"files/{name}")
+                        out = records[name][0]
+                        _add(tar, store / name, f"files/{name}", out["bytes"], out["md5"])
             finally:
                 digest = writer.finish()
+    except MemberMismatch as exc:
+        tmp.unlink(missing_ok=True)
+        why = f"a COG does not match its ledger (changed after the run): {exc}"
+        raise ledger.discard([records[exc.path.name][1]], why) from None
     except BaseException:
         tmp.unlink(missing_ok=True)  # a tarball is most of a source's bytes again: leave no partial one
         raise

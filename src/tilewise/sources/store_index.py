@@ -1,0 +1,91 @@
+"""The store index `work/{source}/store-index.json`: the one module that writes and reads it.
+
+The merge writes it after it has placed every COG in `source-store/{source}/`: per chunk, the size
+and modification time of its ledger as the merge read it, and the size and modification time of
+each of its COGs in the store. Planning compares the store with it (one stat per file, no ledger
+read), so a COG deleted or changed after a run is noticed by the next run, and a ledger that was
+cut off or replaced since is checked again. Sizes and md5s themselves live in the ledgers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from tilewise.sources import ledger
+
+VERSION = 1
+
+
+def write(path: Path, chunks: dict[str, dict]) -> None:
+    """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths]}; sizes and times read here."""
+    data = {"version": VERSION, "chunks": {}}
+    for chunk, entry in sorted(chunks.items()):
+        st = os.stat(entry["ledger"])
+        files = []
+        for cog in entry["files"]:
+            cst = os.stat(cog)
+            files.append([Path(cog).name, cst.st_size, cst.st_mtime_ns])
+        data["chunks"][chunk] = {"ledger": [st.st_size, st.st_mtime_ns], "files": files}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> dict | None:
+    """The index, or None when there is none or it cannot be read (then nothing is trusted)."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("chunks"), dict):
+        return None
+    return data["chunks"]
+
+
+def damaged_chunks(index: Path, ledgers: dict[str, Path], store: Path) -> dict[str, str]:
+    """Chunk id → why it must be prepared again: its ledger is cut off, unreadable or of another
+    version, or a COG it made was deleted or changed (size or modification time) since the merge
+    that recorded it. Chunks without a ledger are not listed: Snakemake reruns them anyway."""
+    recorded = read(index) or {}
+    damaged = {}
+    for chunk, path in ledgers.items():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        entry = recorded.get(chunk)
+        if entry is None or entry["ledger"] != [st.st_size, st.st_mtime_ns]:
+            why = ledger.damage(path)  # written after the last merge: only its bytes can be judged now
+            if why:
+                damaged[chunk] = f"its ledger {path} is {why}"
+            continue
+        folder = os.fspath(store)
+        for name, size, mtime_ns in entry["files"]:
+            why = _changed(os.path.join(folder, name), size, mtime_ns)  # str paths: a third of Path's cost
+            if why:
+                damaged[chunk] = f"{store / name} {why} after the run that made it"
+                break
+    return damaged
+
+
+def _changed(path: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "was deleted"
+    if st.st_size != size:
+        return f"changed size ({size:,} → {st.st_size:,} bytes)"
+    if st.st_mtime_ns != mtime_ns:
+        return "was modified (its modification time changed)"
+    return None
+
+
+def damage_token(why: str, ledger_path: Path) -> str:
+    """Names one damage: the same damage gives the same token (a dry-run and the run agree), the same
+    words about a ledger written later give a new one."""
+    st = os.stat(ledger_path)
+    text = f"{why}\0{st.st_size}\0{st.st_mtime_ns}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()

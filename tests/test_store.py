@@ -1,0 +1,341 @@
+"""The store through the real workflow: names, collisions, a store that cannot drift from its ledgers,
+stale files that leave with their URL, and one URL one chunk."""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from tilewise.sources.catalog import parse_file_list
+from tilewise.sources.chunks import assign_chunks
+from tilewise_demo.source import asc_text, geotiff_bytes
+
+from conftest import snakemake
+from support.catalog import make_entry, md5, serve_tiles
+
+pytestmark = pytest.mark.workflow
+
+
+def run(tmp_path, source, *extra, check=True, work=None):
+    args = ["--config", f"catalog={tmp_path / 'catalog'}", f"source={source}", "state=[]", *extra]
+    proc = snakemake(work or tmp_path / "run", *args, check=check)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
+
+
+def bounds_names(work, source):
+    with open(work / "source-store" / source / "bounds.csv", newline="") as f:
+        return [r["filename"] for r in csv.DictReader(f)]
+
+
+def pixels(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def tar_member(work, source, name):
+    with tarfile.open(work / "tar-store" / f"{source}.tar") as tar:
+        return tar.extractfile(f"files/{name}").read()
+
+
+def jobs(proc) -> dict[str, int]:
+    """Job counts of a dry-run (`-n`)."""
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_a_name_made_by_two_archives_in_two_chunks_is_refused_before_the_store_changes(tmp_path, http):
+    """dem.tif in A.zip and DEM.tif in B.zip (one name where case is ignored), in different chunks."""
+    http.files["/A.zip"] = zip_of({"dem.tif": geotiff_bytes(0)})
+    http.files["/B.zip"] = zip_of({"sub/DEM.tif": geotiff_bytes(1)})
+    urls = [http.url("A.zip"), http.url("B.zip")] + serve_tiles(http, 2)
+    (tmp_path / "list.txt").write_text("".join(u + "\n" for u in urls))
+    chunk_of = {e.name: c for c, es in assign_chunks(parse_file_list(tmp_path / "list.txt"), 1).items() for e in es}
+    assert chunk_of["A.zip"] != chunk_of["B.zip"]  # the point of the test
+    entry = make_entry(tmp_path / "catalog", "clash", [u for u in urls if not u.endswith("B.zip")])
+    work = tmp_path / "run"
+    run(tmp_path, "clash", "files_per_chunk=1")
+    store = work / "source-store" / "clash"
+    a_pixels, a_tar = pixels(store / "dem.tif"), md5(work / "tar-store" / "clash.tar")
+
+    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls))
+    proc = run(tmp_path, "clash", "files_per_chunk=1", check=False)
+    assert proc.returncode != 0
+    log = (work / "logs" / "merge_source" / "clash.log").read_text()
+    assert "dem.tif in A.zip (line 1, chunk" in log and "sub/DEM.tif in B.zip (line 2, chunk" in log
+    assert f"Nothing in {store}/ was changed" in log or "Nothing in source-store/clash/ was changed" in log
+    assert "prefix_names_from" in log and "- A.zip" in log and "- B.zip" in log
+    # the store still holds A's pixels and nothing of B
+    assert np.array_equal(pixels(store / "dem.tif"), a_pixels) and not (store / "DEM.tif").exists()
+    assert md5(work / "tar-store" / "clash.tar") == a_tar
+
+    # the fix the message offers works: only the two chunks of A and B are prepared again
+    (entry / "source.yaml").write_text(yaml.safe_dump({"prefix_names_from": ["A.zip", "B.zip"]}))
+    assert jobs(run(tmp_path, "clash", "files_per_chunk=1", "-n"))["prepare_chunk"] == 2
+    run(tmp_path, "clash", "files_per_chunk=1")
+    assert bounds_names(work, "clash") == ["A_dem.tif", "B_sub_DEM.tif", "t000.tif", "t001.tif"]
+    assert sorted(p.name for p in store.glob("*.tif")) == bounds_names(work, "clash")  # dem.tif left
+    assert np.array_equal(pixels(store / "A_dem.tif"), a_pixels)
+    with rasterio.MemoryFile(geotiff_bytes(1)) as mf, mf.open() as ds:
+        assert np.allclose(pixels(store / "B_sub_DEM.tif"), ds.read(1), atol=0.001)
+
+
+def test_stale_files_leave_with_their_url_found_by_provenance(tmp_path, http):
+    """Two URLs in different chunks make x.tif; the user removes one: the store holds the other's
+    pixels (and the tarball too), whichever chunk ran last."""
+    http.files["/A.zip"] = zip_of({"x.tif": geotiff_bytes(3)})
+    http.files["/B.zip"] = zip_of({"x.tif": geotiff_bytes(9)})
+    urls = [http.url("A.zip"), http.url("B.zip")] + serve_tiles(http, 2)
+    entry = make_entry(tmp_path / "catalog", "stale", urls)
+    work = tmp_path / "run"
+    assert run(tmp_path, "stale", "files_per_chunk=1", check=False).returncode != 0  # the collision
+    for removed, kept in (("A.zip", 9),):  # (the other way round is the same code path, and slow)
+        (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls if not u.endswith(removed)))
+        run(tmp_path, "stale", "files_per_chunk=1")
+        with rasterio.MemoryFile(geotiff_bytes(kept)) as mf, mf.open() as ds:
+            expected = ds.read(1)
+        store = work / "source-store" / "stale"
+        assert np.allclose(pixels(store / "x.tif"), expected, atol=0.001)
+        with rasterio.MemoryFile(tar_member(work, "stale", "x.tif")) as mf, mf.open() as ds:
+            assert np.allclose(ds.read(1), expected, atol=0.001)
+    # a URL that leaves takes every file it made out of the store
+    (entry / "file_list.txt").write_text("".join(u + "\n" for u in urls[2:]))
+    run(tmp_path, "stale", "files_per_chunk=1")
+    assert sorted(p.name for p in (work / "source-store" / "stale").iterdir()) == ["bounds.csv", "t000.tif", "t001.tif"]
+    assert not [p for p in (work / "work" / "stale" / "staging").rglob("*") if p.is_file()]
+
+
+def test_two_rasters_of_one_archive_with_one_name(tmp_path, http):
+    """X.tif beside X.asc (one stem) and a/y.tif beside b/y.tif: that file fails with a fix that works."""
+    http.files["/same_stem.zip"] = zip_of({"X.tif": geotiff_bytes(0), "X.asc": asc_text(1).encode()})
+    http.files["/folders.zip"] = zip_of({"a/y.tif": geotiff_bytes(2), "b/y.tif": geotiff_bytes(3)})
+    entry = make_entry(
+        tmp_path / "catalog", "inner", [http.url("same_stem.zip"), http.url("folders.zip")], {"crs": "EPSG:25832"}
+    )
+    work = tmp_path / "run"
+    assert run(tmp_path, "inner", check=False).returncode != 0
+    with open(work / "reports" / "inner" / "failures.csv", newline="") as f:
+        failed = {r["file"]: r["error"] for r in csv.DictReader(f)}
+    assert "X.asc and X.tif, would both be stored as X.tif" in failed["same_stem.zip"]
+    assert "exclude: ['X.tif']" in failed["same_stem.zip"] and "prefix_names_from" not in failed["same_stem.zip"]
+    assert "a/y.tif and b/y.tif, would both be stored as y.tif" in failed["folders.zip"]
+    assert "prefix_names_from: ['folders.zip']" in failed["folders.zip"]
+    assert not list((work / "source-store" / "inner").glob("*.tif"))
+    (entry / "source.yaml").write_text(
+        yaml.safe_dump({"crs": "EPSG:25832", "exclude": ["X.asc", "typo*.tif"], "prefix_names_from": ["folders.zip"]})
+    )
+    run(tmp_path, "inner")
+    assert bounds_names(work, "inner") == ["X.tif", "folders_a_y.tif", "folders_b_y.tif"]
+    assert "exclude pattern 'typo*.tif' matched no file" in (work / "logs" / "merge_source" / "inner.log").read_text()
+    ledgers = [json.loads(p.read_text()) for p in (work / "work" / "inner" / "chunks").glob("*.json")]
+    records = {r["file"]: r for led in ledgers for r in led["files"]}
+    assert records["same_stem.zip"]["excluded"] == ["X.asc"]
+    assert [o["raster"] for o in records["folders.zip"]["outputs"]] == ["a/y.tif", "b/y.tif"]
+
+
+HOSTILE_MEMBERS = [
+    "left,right.tif",
+    "-rf.tif",
+    ".hidden.tif",
+    'quote"d.tif',
+    "back\\slash.tif",
+    "new\nline.tif",
+    "tab\tname.tif",
+    "bell\x07.tif",
+    " space.tif",
+    "n" * 250 + ".tif",
+]
+
+
+def test_names_that_would_break_bounds_csv_a_tar_or_a_file_system(tmp_path, http):
+    http.files["/odd.zip"] = zip_of({name: geotiff_bytes(i) for i, name in enumerate(HOSTILE_MEMBERS)})
+    http.files["/dl"] = geotiff_bytes(11)  # three URLs that differ only in their query: three files
+    urls = [http.url("odd.zip")] + [http.url(f"dl?f={k}.tif&x=%2F") for k in (1, 2)] + [http.url("dl")]
+    make_entry(tmp_path / "catalog", "names", urls)
+    work = tmp_path / "run"
+    run(tmp_path, "names")
+    store = work / "source-store" / "names"
+    names = bounds_names(work, "names")
+    assert len(names) == len(HOSTILE_MEMBERS) + 3
+    assert {"dl.tif", "dl?f=1.tif", "dl?f=2.tif"} <= set(names)  # {stem}.tif of wget's names dl?f=1.tif&x=%2F, …
+    assert {"left%2Cright.tif", "%2Drf.tif", "%2Ehidden.tif", "quote%22d.tif", "back%5Cslash.tif"} <= set(names)
+    assert {"new%0Aline.tif", "tab%09name.tif", "bell%07.tif", "%20space.tif"} <= set(names)
+    assert all(len(n.encode()) <= 236 for n in names) and any(n.startswith("n" * 200) for n in names)
+    # Mapterhorn's reader: one row per line, seven fields, the name is a file of the store
+    lines = (store / "bounds.csv").read_text().split("\n")
+    assert lines[-1] == "" and len(lines) == len(names) + 2
+    for line in lines[1:-1]:
+        fields = line.strip().split(",")
+        assert len(fields) == 7 and (store / fields[0]).is_file()
+    with tarfile.open(work / "tar-store" / "names.tar") as tar:
+        assert sorted(tar.getnames()[4:]) == sorted(f"files/{n}" for n in names)
+
+
+def test_a_store_that_drifts_from_its_ledgers_is_noticed_and_rebuilt(tmp_path, http):
+    urls = serve_tiles(http, 8)
+    make_entry(tmp_path / "catalog", "drift", urls)
+    work = tmp_path / "run"
+    run(tmp_path, "drift")
+    clean = md5(work / "tar-store" / "drift.tar")
+    store, chunks = work / "source-store" / "drift", work / "work" / "drift" / "chunks"
+    # every COG's size and md5 are in its ledger
+    outputs = {
+        o["filename"]: o
+        for p in chunks.glob("*.json")
+        for r in json.loads(p.read_text())["files"]
+        for o in r["outputs"]
+    }
+    for name, out in outputs.items():
+        assert out["bytes"] == (store / name).stat().st_size
+        assert out["md5"] == hashlib.md5((store / name).read_bytes()).hexdigest()
+
+    def owner(name):
+        return next(p.stem for p in chunks.glob("*.json") if name in p.read_text())
+
+    damages = {  # each on its own chunk where possible; all at once, then one run repairs them
+        "t001.tif was deleted": lambda: (store / "t001.tif").unlink(),
+        "t002.tif changed size": lambda: (store / "t002.tif").open("ab").write(b"\0"),
+        "t003.tif was modified": lambda: _overwrite_a_byte(store / "t003.tif"),
+        "is truncated": lambda: (chunks / f"{owner('t005.tif')}.json").write_bytes(
+            (chunks / f"{owner('t005.tif')}.json").read_bytes()[:200]
+        ),
+    }
+    damaged_chunks = {owner(n) for n in ("t001.tif", "t002.tif", "t003.tif", "t005.tif")}
+    assert len(damaged_chunks) == 4  # four chunks, so each damage is reported on its own
+    for damage in damages.values():
+        damage()
+    dry = run(tmp_path, "drift", "-n")
+    for what in damages:
+        assert re.search(rf"chunk \d{{4}} is prepared again: .*{what}", dry.stderr), (what, dry.stderr[-2000:])
+    assert jobs(dry)["prepare_chunk"] == len(damaged_chunks) and jobs(dry)["build_tarball"] == 1, dry.stdout
+    run(tmp_path, "drift")
+    assert md5(work / "tar-store" / "drift.tar") == clean
+    assert "Nothing to be done" in run(tmp_path, "drift", "-n").stdout
+
+    # same size, same modification time, other bytes: planning cannot see it; the md5 check while the
+    # tarball is written does, fails it (no partial tar) and removes the chunk's ledger: the same
+    # command again rebuilds that chunk
+    cog, t006_ledger = store / "t006.tif", chunks / f"{owner('t006.tif')}.json"
+    st = cog.stat()
+    _overwrite_a_byte(cog)
+    os.utime(cog, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "Nothing to be done" in run(tmp_path, "drift", "-n").stdout
+    proc = run(tmp_path, "drift", "--forcerun", "build_tarball", check=False)
+    assert proc.returncode != 0 and "t006.tif: md5" in proc.stderr and "run the same command again" in proc.stderr
+    assert not list((work / "tar-store").glob("*.tmp")) and not t006_ledger.exists()
+    run(tmp_path, "drift")
+    assert md5(work / "tar-store" / "drift.tar") == clean
+
+
+def _overwrite_a_byte(path):
+    with path.open("r+b") as f:  # same size; the modification time moves on, as with any write
+        f.seek(1000)
+        byte = f.read(1)[0]
+        f.seek(1000)
+        f.write(bytes([byte ^ 0xFF]))
+
+
+def test_one_url_one_chunk_wherever_it_is_in_the_list(tmp_path, http):
+    urls = serve_tiles(http, 16)
+    gone = http.url("gone/missing.zip")
+    entry = make_entry(tmp_path / "catalog", "order", [*urls[:5], gone, *urls[5:]])
+    work = tmp_path / "run"
+    run(tmp_path, "order", "allow_incomplete=True")
+
+    def failure_line():
+        with open(work / "reports" / "order" / "failures.csv", newline="") as f:
+            return [int(r["line"]) for r in csv.DictReader(f)]
+
+    assert failure_line() == [6]
+    new = serve_tiles(http, 1, start=16)[0]
+    edits = {
+        "first line removed": ([*urls[1:5], gone, *urls[5:]], 5),
+        "a URL inserted at the top": ([new, *urls[1:5], gone, *urls[5:]], 6),
+    }
+    for what, (listed, line) in edits.items():
+        (entry / "file_list.txt").write_text("".join(u + "\n" for u in listed))
+        proc = run(tmp_path, "order", "allow_incomplete=True")
+        assert proc.stderr.count("(Rule: prepare_chunk)") == 1, what
+        assert failure_line() == [line], what  # looked up when the source is merged
+    # a line moved, blank lines and a comment: no chunk changes, the tarball is not rebuilt
+    moved = [new, *urls[2:5], gone, *urls[5:], urls[1]]
+    (entry / "file_list.txt").write_text("\n# a comment\n" + "".join(u + "\n\n" for u in moved))
+    assert "Nothing to be done" in run(tmp_path, "order", "allow_incomplete=True", "-n").stdout
+
+
+def test_catalog_text_and_local_files(tmp_path, http):
+    """A BOM is ignored; a local path that does not exist is that file's failure, not a stop."""
+    tile = tmp_path / "local" / "here.tif"
+    tile.parent.mkdir()
+    tile.write_bytes(geotiff_bytes(5))
+    entry = make_entry(tmp_path / "catalog", "local", [])
+    (entry / "file_list.txt").write_bytes(
+        b"\xef\xbb\xbf" + f"{tile}\r\n{tmp_path / 'local' / 'absent.tif'}\r\n{http.url('tiles/t000.zip')}\r\n".encode()
+    )
+    serve_tiles(http, 1)
+    make_entry(tmp_path / "catalog", "other", serve_tiles(http, 2, start=1))
+    work = tmp_path / "run"
+    proc = run(tmp_path, "[local,other]", check=False)
+    assert proc.returncode != 0 and "MissingInputException" not in proc.stderr + proc.stdout
+    with open(work / "reports" / "local" / "failures.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["file"], row["line"], row["step"]) == ("absent.tif", "2", "download") and "no such file" in row["error"]
+    assert bounds_names(work, "local") == ["here.tif", "t000.tif"]
+    assert (work / "tar-store" / "other.tar").exists()  # the other source is not held up
+    (tmp_path / "local" / "absent.tif").write_bytes(geotiff_bytes(6))  # the file appears: its chunk reruns
+    run(tmp_path, "local")
+    assert bounds_names(work, "local") == ["absent.tif", "here.tif", "t000.tif"]
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"metadata.json": b"null"}, r"metadata.json:1: the top level is null"),
+        ({"file_list.txt": b"http://h/a.tif\n\xff\xfe\n"}, r"file_list.txt:2: not UTF-8 text"),
+        (
+            {"source.yaml": b"cog:\n  COMPRESS: NOSUCHCODEC\n"},
+            r"source.yaml:2: cog.COMPRESS: 'NOSUCHCODEC' is not one of",
+        ),
+        ({"source.yaml": b"crs: EPSG:999999\n"}, r"source.yaml:1: crs: 'EPSG:999999' is not a CRS"),
+        (
+            {"Justfile": b"default:\n    uv run python source_set_crs.py bad EPSG:999999\n"},
+            r"Justfile:2: crs: 'EPSG:999999'",
+        ),
+        (
+            {"Justfile": b"default:\n    uv run python source_set_nodata.py bad 'minus\n"},
+            r"Justfile:2: .*unclosed single quote",
+        ),
+        (
+            {"Justfile": b"default:\n    uv run python source_set_nodata.py bad nine\n"},
+            r"Justfile:2: .*'nine' is not a number",
+        ),
+    ],
+)
+def test_bad_catalog_text_stops_at_planning_naming_file_and_line(tmp_path, http, files, message):
+    entry = make_entry(tmp_path / "catalog", "bad", serve_tiles(http, 2))
+    for name, data in files.items():
+        (entry / name).write_bytes(data)
+    proc = run(tmp_path, "bad", check=False)
+    assert proc.returncode != 0 and re.search(message, proc.stderr), proc.stderr[-2000:]
+    assert not http.log and not (tmp_path / "run" / "work").exists()  # nothing was downloaded or written
