@@ -16,6 +16,8 @@ CATALOG = catalog_folder(config, Path(workflow.basedir))
 try:
     PLANS = plan_sources(config, CATALOG)
     STATES = biomass_plan.state_inputs(config)
+    NATIONAL = bool(STATES) and biomass_plan.is_national(config)
+    STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)
     BIOMASS = biomass_plan.BiomassSettings.from_config(config)
     POSTGIS = biomass_plan.postgis_settings(config)
 except TilewiseError as err:
@@ -49,9 +51,10 @@ COVERAGE_MAP = "reports/{source}/coverage.png"
 TARBALL = "tar-store/{source}.tar"
 TARBALL_MD5 = "tar-store/{source}.tar.md5"
 STATE_INDEX = "results/states/{state}/index"
-TILES = "results/states/{state}/tiles"
-TILE = "results/states/{state}/tiles/{product}/{key}.tif"
+TILE = "results/states/{state}/tiles/{product}/{key}.tif"  # written and deleted by tilewise, not Snakemake
 TILE_MANIFEST = "results/states/{state}/tiles/{product}/{key}.json"
+COUNTY_RUN = "results/states/{state}/county_runs/{county}.json"
+COUNTY_STAGED = "results/states/{state}/county_runs/{county}"
 COUNTY_PARCELS = "results/states/{state}/counties/{county}.parquet"
 COUNTY_CROPS = "results/states/{state}/counties/{county}.crops.parquet"
 COUNTY_STATS = "results/states/{state}/counties/{county}.stats.json"
@@ -59,7 +62,10 @@ STATE_PARCELS = "results/states/{state}/parcels.parquet"
 STATE_PARCELS_GPKG = "results/states/{state}/parcels.gpkg"
 COUNTY_SUMMARY = "results/states/{state}/county_summary.csv"
 BIOMASS_MAP = "results/states/{state}/biomass_map.png"
+STATE_ENDED = "results/states/{state}/ended.json"
 STATE_DONE = "results/states/{state}/DONE.json"
+NATIONAL_SUMMARY = "results/national_summary.csv"
+NATIONAL_MAP = "results/national_map.png"
 POSTGIS_LOAD = "results/states/{state}/postgis_load.json"
 DEMO_STATE_DATA = "resources/demo_state"
 
@@ -127,21 +133,32 @@ def local_tile_original(wildcards):
     return [] if "://" in href else [href]
 
 
-def county_tile_table(wildcards):
-    rows = state_index.county_tiles(state_index_dir(wildcards), wildcards.county)
+def _with_paths(state, rows):
+    """Tile rows of the index with the paths of their manifest and converted COG."""
     return [
         {
             **r,
-            "path": TILE.format(
-                state=wildcards.state, product=r["product"], key=r["key"]
+            "manifest": TILE_MANIFEST.format(
+                state=state, product=r["product"], key=r["key"]
             ),
+            "tif": TILE.format(state=state, product=r["product"], key=r["key"]),
         }
         for r in rows
     ]
 
 
-def county_tile_files(wildcards):
-    return [r["path"] for r in county_tile_table(wildcards)]
+def county_tile_table(wildcards):
+    rows = state_index.county_tiles(state_index_dir(wildcards), wildcards.county)
+    return _with_paths(wildcards.state, rows)
+
+
+def county_tile_manifests(wildcards):
+    return [r["manifest"] for r in county_tile_table(wildcards)]
+
+
+def state_tile_table(wildcards):
+    rows = state_index.read_tiles(state_index_dir(wildcards))
+    return _with_paths(wildcards.state, rows)
 
 
 def county_parcels(wildcards):
@@ -165,12 +182,52 @@ def state_tiles(wildcards, pattern):
     ]
 
 
+def runs_of(wildcards):
+    """Where the state's county outcomes are, with `{county}` left in."""
+    return COUNTY_RUN.format(state=wildcards.state, county="{county}")
+
+
+def state_order():
+    """The selected states, largest first (parcels in their index: every state's index comes first)."""
+    if len(STATES) == 1:
+        return list(STATES)
+    parcels = {
+        name: state_index.read_summary(
+            checkpoints.index_state.get(state=name).output[0]
+        )["parcels"]
+        for name in STATES
+    }
+    return sorted(STATES, key=lambda name: (-parcels[name], name))
+
+
+def state_turn(wildcards):
+    """What a state's tile jobs wait for: the end (every county succeeded or failed) of the state
+    `states_in_flight` places before it. ancient(): when that state's failed county is run again
+    later, its new end does not make this state's finished work run again."""
+    order = state_order()
+    rank = order.index(wildcards.state)
+    if rank < STATES_IN_FLIGHT:
+        return []
+    return [ancient(STATE_ENDED.format(state=order[rank - STATES_IN_FLIGHT]))]
+
+
+def tile_settings():
+    """How tiles are read and converted (tilewise.biomass.tiles.TileSettings), as plain params."""
+    return {
+        "codec": BIOMASS.tile_codec,
+        "local_copy": BIOMASS.local_copy,
+        "signed_href_min_ttl_seconds": BIOMASS.signed_href_min_ttl_seconds,
+        "download": config["download"],
+    }
+
+
 def state_targets():
-    return [
+    targets = [
         pattern.format(state=s)
         for s in STATES
         for pattern in (STATE_DONE, STATE_PARCELS, COUNTY_SUMMARY, BIOMASS_MAP)
     ]
+    return targets + ([NATIONAL_SUMMARY, NATIONAL_MAP] if NATIONAL else [])
 
 
 # --- the end of a run ---

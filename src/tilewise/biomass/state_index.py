@@ -2,8 +2,10 @@
 
     index.json              format version and counts
     counties.csv            county_fips, name, parcels, {product}_files
-    tiles.csv               one row per tile file to convert: product, key, href, tile, band, date,
-                            boa_add_offset_dn, counties (space-separated FIPS that read it)
+    counties.parquet        county_fips, name, parcels, geometry (GeoParquet, for the national map)
+    tiles.csv               one row per tile file to read: product, key, href, tile, band, date,
+                            boa_add_offset_dn, counties (space-separated FIPS that read it), sign
+                            (none or planetary-computer), window_lonlat (`west south east north`)
     parcels/{county}.parquet  parcel_id, county_fips, geometry (GeoParquet)
     fia_plots.parquet       per FIA plot location: LAT, LON, densities (forest.plot_densities)
     dropped_parcels.csv     parcel_id, reason
@@ -19,17 +21,29 @@ from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
 
-VERSION = 1
-TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
+VERSION = 2
+TILE_COLUMNS = [
+    "product",
+    "key",
+    "href",
+    "tile",
+    "band",
+    "date",
+    "boa_add_offset_dn",
+    "counties",
+    "sign",
+    "window_lonlat",
+]
 
 
 def write(out: Path, counties, tiles, parcels, fia_plots, dropped, summary: dict) -> None:
-    """Write every file of the index (pandas/geopandas frames) under `out`."""
+    """Write every file of the index (pandas/geopandas frames; counties with geometry) under `out`."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "parcels").mkdir(exist_ok=True)
     for fips, group in parcels.groupby("county_fips"):
         group[["parcel_id", "county_fips", "geometry"]].to_parquet(out / "parcels" / f"{fips}.parquet")
-    counties.to_csv(out / "counties.csv", index=False)
+    counties.drop(columns="geometry").to_csv(out / "counties.csv", index=False)
+    counties[["county_fips", "name", "parcels", "geometry"]].to_parquet(out / "counties.parquet")
     tiles[TILE_COLUMNS].to_csv(out / "tiles.csv", index=False)
     fia_plots.to_parquet(out / "fia_plots.parquet")
     dropped.to_csv(out / "dropped_parcels.csv", index=False)
@@ -60,6 +74,17 @@ def read_tiles(index_dir: str | Path) -> list[dict]:
 
 def read_counties(index_dir: str | Path) -> list[dict]:
     return _rows(_checked(index_dir) / "counties.csv")
+
+
+def read_summary(index_dir: str | Path) -> dict:
+    """index.json: the counts (counties, parcels, parcels_dropped, tiles)."""
+    return json.loads((_checked(index_dir) / "index.json").read_text())
+
+
+def read_county_shapes(index_dir: str | Path):
+    import geopandas as gpd
+
+    return gpd.read_parquet(_checked(index_dir) / "counties.parquet")
 
 
 def county_tiles(index_dir: str | Path, county: str) -> list[dict]:
