@@ -20,6 +20,7 @@ rule process_county:
         tiles=county_tile_table,
         runs=runs_of,
         settings=tile_settings(),
+        failed_before=lambda wildcards: failed_attempts(COUNTY_RUN, wildcards),
         states_root=lambda wildcards, output: str(Path(output.run).parents[2]),
         fia_radius_km=BIOMASS.fia_radius_km,
         idw_power=BIOMASS.idw_power,

@@ -20,6 +20,7 @@ rule convert_tile:
         row=tile_row,
         tif=TILE,
         settings=tile_settings(),
+        failed_before=lambda wildcards: failed_attempts(TILE_MANIFEST, wildcards),
         # every state's tiles (results/states), where the manifest records what is on disk
         states_root=lambda wildcards, output: str(Path(output.manifest).parents[3]),
     script:

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
-from tilewise.biomass import state_index
+from tilewise.biomass import outcomes, state_index
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources.plan import catalog_folder, plan_sources
 
@@ -180,6 +180,11 @@ def state_tiles(wildcards, pattern):
         pattern.format(state=wildcards.state, product=t["product"], key=t["key"])
         for t in state_index.read_tiles(state_index_dir(wildcards))
     ]
+
+
+def failed_attempts(pattern, wildcards):
+    """How often this job's record says it failed: a param, so a failed county or tile runs again."""
+    return outcomes.failed_attempts(pattern.format(**wildcards))
 
 
 def runs_of(wildcards):

@@ -16,4 +16,5 @@ prepare_tile(
     Path(smk.output.manifest),
     TileSettings.from_params(smk.params.settings),
     Path(smk.params.states_root),
+    smk.params.failed_before,
 )

@@ -37,5 +37,5 @@ status, reason, stats = outcomes.run_isolated(work)
 if status != outcomes.OK:
     shutil.rmtree(staged)  # nothing half-written is left to publish
     staged.mkdir()
-outcomes.write_outcome(Path(smk.output.run), status, reason, started, **stats)
+outcomes.write_outcome(Path(smk.output.run), status, reason, started, smk.params.failed_before, **stats)
 tiles.release(list(smk.params.tiles), smk.params.runs)

@@ -14,5 +14,8 @@ job.start(smk)
 record = outcomes.read_outcome(Path(smk.input.run))
 if record is None or record["status"] != outcomes.OK:
     reason = record["reason"] if record else "no outcome recorded"
-    raise TilewiseError(f"county {smk.wildcards.county} of state {smk.wildcards.state} failed: {reason}")
+    raise TilewiseError(
+        f"county {smk.wildcards.county} of state {smk.wildcards.state} failed: {reason} (the next run tries it "
+        f"again; to force that: snakemake -f {smk.input.run} …)"
+    )
 county_files.publish(Path(smk.input.staged), Path(smk.output.parcels), Path(smk.output.crops), Path(smk.output.stats))

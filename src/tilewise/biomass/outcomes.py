@@ -27,14 +27,23 @@ from tilewise.shared.errors import TilewiseError
 log = logging.getLogger(__name__)
 VERSION = 1
 OK, FAILED = "ok", "failed"
-DATED_BACK = 1  # seconds after the epoch: older than any input (0 would read as "no time" to Snakemake)
 
 
-def write_outcome(path: Path, status: str, reason: str, started_unix: float, **extra) -> dict:
+def failed_attempts(path: str | Path) -> int:
+    """`failed_attempts` of a county outcome or tile manifest (0 when there is none yet): a rule param,
+    read while Snakemake builds the DAG, so that a job whose last attempt failed runs again."""
+    try:
+        return int(json.loads(Path(path).read_text()).get("failed_attempts", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def write_outcome(path: Path, status: str, reason: str, started_unix: float, failed_before: int, **extra) -> dict:
     record = {
         "version": VERSION,
         "status": status,
         "reason": reason,
+        "failed_attempts": failed_before + (status == FAILED),
         "started_unix": round(started_unix, 3),
         "ended_unix": round(time.time(), 3),
         **extra,
@@ -42,14 +51,7 @@ def write_outcome(path: Path, status: str, reason: str, started_unix: float, **e
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, path)
-    if status == FAILED:
-        date_back(path)
     return record
-
-
-def date_back(path: Path) -> None:
-    """A failed record is older than every input, so the next run retries it."""
-    os.utime(path, (DATED_BACK, DATED_BACK))
 
 
 def read_outcome(path: Path) -> dict | None:

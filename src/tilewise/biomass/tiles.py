@@ -141,9 +141,12 @@ def window_of(row: dict) -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
-def prepare_tile(row: dict, tif: Path, manifest: Path, settings: TileSettings, states_root: Path) -> dict:
+def prepare_tile(
+    row: dict, tif: Path, manifest: Path, settings: TileSettings, states_root: Path, failed_before: int = 0
+) -> dict:
     """Read-in-place check, or clip/convert and verify, one tile row of the state index; always writes
-    the manifest (a failure too: its counties fail, nothing else does)."""
+    the manifest (a failure too: its counties fail, nothing else does; `failed_attempts` counts the
+    failures so far, so that the next run tries again: see outcomes)."""
     started = time.time()
     tif.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -162,6 +165,7 @@ def prepare_tile(row: dict, tif: Path, manifest: Path, settings: TileSettings, s
         "href": row["href"],  # as the index has it: never signed
         "sign": row.get("sign") or "none",
         **record,
+        "failed_attempts": failed_before + (record["status"] != "ok"),
         "started_unix": round(started, 3),
         "finished_unix": round(finished, 3),
         "seconds": round(finished - started, 3),
@@ -170,8 +174,6 @@ def prepare_tile(row: dict, tif: Path, manifest: Path, settings: TileSettings, s
         "tile_bytes_on_disk_after": tile_bytes_on_disk(states_root),
     }
     write_manifest(manifest, record)
-    if record["status"] != "ok":
-        outcomes.date_back(manifest)  # so the next run prepares it again
     return record
 
 
