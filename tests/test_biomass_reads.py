@@ -8,13 +8,12 @@ import shapely
 from tilewise.biomass import indices
 from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.county import _cell_areas
-from tilewise.biomass.tiles import convert_tile, verify_same_pixels
+from tilewise.biomass.tiles import verify_same_pixels, write_cog
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 
 from conftest import shared
-from support.config import download_settings
 
 WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
 CDL = "landcover/usda_cdl/2021_30m_cdls_-106095_1807575_15000.tif"
@@ -64,17 +63,9 @@ def test_real_cdl_class_areas():
 
 
 def test_real_sentinel2_converted_verified_and_read(tmp_path):
-    s = download_settings()
     for band in ("B04", "B8A", "SCL"):
-        rec = convert_tile(
-            str(shared(S2.format(band=band))),
-            tmp_path / f"{band}.tif",
-            tmp_path / f"{band}.json",
-            "DEFLATE",
-            s,
-            tiles_dir=tmp_path,
-        )
-        assert rec["verified_pixels_equal"] and rec["bytes"] > 0
+        rec = write_cog(str(shared(S2.format(band=band))), tmp_path / f"{band}.tif", None, "DEFLATE")
+        assert rec["verified_pixels_equal"] and rec["bytes"] > 0 and rec["read"] == "convert"
         with rasterio.open(tmp_path / f"{band}.tif") as ds:
             assert ds.block_shapes == [(512, 512)] and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
     offset = indices.boa_offset("04.00")  # N0400 in the product name; MTD_MSIL2A.xml says BOA_ADD_OFFSET -1000
@@ -127,7 +118,7 @@ def test_windowed_reads_over_http_fetch_far_fewer_bytes_than_the_tile(tmp_path, 
     ) as ds:
         ds.write(data, 1)
     tif = tmp_path / "band.tif"
-    convert_tile(str(orig), tif, tmp_path / "m.json", "DEFLATE", download_settings(), tiles_dir=tmp_path)
+    write_cog(str(orig), tif, None, "DEFLATE")
     http.files["/band.tif"] = tif.read_bytes()
     # 20 parcels of 4 ha in one 5 km stretch, as in a county's corner
     parcels = [shapely.box(310_000 + 240 * i, 4_480_000, 310_200 + 240 * i, 4_480_200) for i in range(20)]
