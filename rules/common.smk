@@ -121,11 +121,23 @@ def state_index_dir(wildcards):
 
 
 def tile_row(wildcards):
-    return next(
+    """The tile's row of the index; a Sentinel-2 band's also names its tile's other bands (group_hrefs:
+    a tile's bands are read in place together or converted together)."""
+    rows = state_index.read_tiles(state_index_dir(wildcards))
+    row = next(
         t
-        for t in state_index.read_tiles(state_index_dir(wildcards))
+        for t in rows
         if (t["product"], t["key"]) == (wildcards.product, wildcards.key)
     )
+    if row["product"] != "sentinel2":
+        return row
+    group = [
+        t["href"]
+        for t in rows
+        if t["product"] == "sentinel2"
+        and (t["tile"], t["date"]) == (row["tile"], row["date"])
+    ]
+    return {**row, "group_hrefs": group}
 
 
 def local_tile_original(wildcards):

@@ -47,7 +47,7 @@ ASSET_KEYS = {  # per band: Planetary Computer's key, then Earth Search's
     "SCL": ("SCL", "scl"),
 }
 BOA_ADD_OFFSET_DN = -1000  # processing baseline 04.00 on: reflectance = (DN + offset) / 10000
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # items per page of a search (pystac-client follows the `next` links)
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ def pick_items(
     tiles: list[str],
     bbox: list[float] | None = None,
     client: pystac_client.Client | None = None,
+    limit: int = PAGE_SIZE,
 ) -> dict[str, Pick]:
     """Per tile, the clearest item in `interval` with eo:cloud_cover <= `max_cloud_cover` and all BANDS.
     Tiles without one are left out (the caller says which). `bbox` narrows the search of a server
@@ -152,7 +153,7 @@ def pick_items(
     except Exception as exc:  # noqa: BLE001 (network, HTTP and JSON errors alike)
         raise TilewiseError(f"{url}: cannot open the STAC API ({type(exc).__name__}: {exc})") from exc
     start, end = parse_interval(interval)
-    base = {"collections": [collection], "datetime": f"{_rfc3339(start)}/{_rfc3339(end)}", "limit": PAGE_SIZE}
+    base = {"collections": [collection], "datetime": f"{_rfc3339(start)}/{_rfc3339(end)}", "limit": limit}
     if bbox is not None:
         base["bbox"] = bbox
     cache: list[pystac.Item] | None = None  # the client-side strategy fetches the window once

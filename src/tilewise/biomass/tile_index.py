@@ -24,6 +24,7 @@ from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StateInputs
 from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
+from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
 from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ three paths, decided from the file itself:
   and written as a verified, internally tiled, lossless COG;
 - `convert`: the same for a raster the state reads whole.
 
-A remote file that cannot be read by ranges (a JPEG2000, a striped GeoTIFF) is downloaded first (and
-the download deleted after). Each tile has a manifest (`{key}.json`; this module writes and reads it)
+A remote GeoTIFF that is not internally tiled (a national CDL in strips) is clipped by range reads
+of the strips the window crosses; a remote file of another format (a JPEG2000) is downloaded first,
+and the download deleted after. Each tile has a manifest (`{key}.json`; this module writes and reads it)
 with the path taken and what it cost; a tile that fails gets one too, with the reason, and its
 counties then fail while everything else goes on. The converted COGs are not Snakemake files: a tile
 is deleted as soon as every county that reads it has succeeded (`release`), and kept while one of them
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import rasterio.shutil
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
@@ -93,7 +95,7 @@ def verify_same_pixels(original, converted, window: Window | None = None) -> Non
 def streamable_layout(ds) -> str | None:
     """None when `ds` can be read block by block where it lives, else why not."""
     if ds.driver != "GTiff":
-        return f"a {ds.driver} file, not a GeoTIFF"
+        return f"a {ds.driver} file, not a GeoTIFF (downloaded before it is converted)"
     if not ds.profile.get("tiled"):
         return "a GeoTIFF in strips, not internally tiled"
     height, width = ds.block_shapes[0]
@@ -152,11 +154,11 @@ def prepare_tile(
     try:
         record = {"status": "ok", **_prepare(row, tif, settings)}
     except Exception as exc:  # noqa: BLE001 (any failure is this tile's, recorded for its counties)
-        log.error("%s %s: %s", row["product"], row["key"], exc, exc_info=not isinstance(exc, TilewiseError))
-        record = {
-            "status": "failed",
-            "error": f"{exc}" if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}",
-        }
+        error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
+        if row["href"] not in error:
+            error = f"{row['href']}: {error}"
+        log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))
+        record = {"status": "failed", "error": error}
     finished = time.time()
     record = {
         "version": VERSION,
@@ -185,10 +187,13 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
     scratch = tif.with_name(tif.name + ".download")
     try:
         if gdal_vsi.is_streamable_href(href):
-            source = gdal_vsi.gdal_path(signer(row.get("sign"), settings.signed_href_min_ttl_seconds)(href))
+            signed = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)(href)
+            source = gdal_vsi.gdal_path(signed)
             with rasterio.open(source) as ds:
-                why_not = streamable_layout(ds)
+                why_not, driver = streamable_layout(ds), ds.driver
             remote_bytes = gdal_vsi.file_size(source)
+            if why_not is None and not settings.local_copy:
+                why_not = _group_not_streamable(row, settings)
             if why_not is None and not settings.local_copy:
                 return {
                     "read": IN_PLACE,
@@ -197,9 +202,11 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
                     "network_bytes": gdal_vsi.network_bytes(),
                     "remote_bytes": remote_bytes,
                 }
-            if why_not is not None and is_remote(href):  # cannot be read by ranges: fetch it whole
-                log.info("%s: %s; downloading it", href, why_not)
-                source = str(fetch(href, scratch, None, settings.download, make_pool(settings.download, maxsize=1)))
+            if why_not is not None:
+                log.info("%s: %s", href, why_not)
+            if driver != "GTiff" and is_remote(href):  # no useful range reads: fetch it whole
+                log.info("%s: downloading it", href)
+                source = str(fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1)))
                 downloaded = scratch.stat().st_size
         record = write_cog(source, tif, window_of(row), settings.codec)
     finally:
@@ -210,6 +217,26 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
         "remote_bytes": remote_bytes,
         "original_bytes": None if remote_bytes is not None else Path(href).stat().st_size,
     }
+
+
+def _group_not_streamable(row: dict, settings: TileSettings) -> str | None:
+    """Why a band must be converted although it could be read in place: another band of its Sentinel-2
+    tile cannot be (the county reads a tile's bands on one grid and block layout, so they are read in
+    place all together or converted all together, with the same window). None when all can."""
+    sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
+    for href in row.get("group_hrefs") or []:
+        if href == row["href"]:
+            continue
+        if not gdal_vsi.is_streamable_href(href):
+            return f"its sibling band {href} is a local file"
+        try:
+            with rasterio.open(gdal_vsi.gdal_path(sign(href))) as ds:
+                why_not = streamable_layout(ds)
+        except rasterio.errors.RasterioIOError as exc:
+            return f"its sibling band {href} cannot be opened ({exc})"
+        if why_not is not None:
+            return f"its sibling band {href} is {why_not}"
+    return None
 
 
 def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
