@@ -283,6 +283,10 @@ def index_state(inp: StateInputs, out: Path) -> dict:
     counts = parcels.groupby("county_fips").size()
     counties["parcels"] = counties["county_fips"].map(counts).fillna(0).astype(int)
     counties = counties[counties["parcels"] > 0]
+    # a county without parcels runs no job: it reads no tile (a tile only it read is not needed)
+    with_parcels = set(counties["county_fips"])
+    tiles["counties"] = [" ".join(c for c in readers.split() if c in with_parcels) for readers in tiles["counties"]]
+    tiles = tiles[tiles["counties"] != ""].reset_index(drop=True)
     boxes = county_boxes_lonlat(counties, parcels)
     tiles["window_lonlat"] = [window_text(boxes, c.split()) for c in tiles["counties"]]
     tiles["sign"] = tiles["sign"].fillna("none")
