@@ -26,7 +26,7 @@ def _is_url(href: str) -> bool:
 class StacSearch:
     """Sentinel-2 from a STAC API: per MGRS tile the clearest item of `collection` in `datetime`."""
 
-    url: str
+    stac: str  # the API's root URL
     collection: str
     datetime: str  # "2024-06-01/2024-09-30" (dates are whole UTC days) or RFC 3339 instants
     max_cloud_cover: float  # percent, the items' eo:cloud_cover
@@ -34,13 +34,7 @@ class StacSearch:
 
     @classmethod
     def from_config(cls, section: dict) -> StacSearch:
-        return cls(
-            url=section["stac"],
-            collection=section["collection"],
-            datetime=section["datetime"],
-            max_cloud_cover=float(section["max_cloud_cover"]),
-            sign=section["sign"],
-        )
+        return cls(**{f.name: section[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)

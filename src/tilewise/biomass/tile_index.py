@@ -21,7 +21,7 @@ from tilewise.biomass import fiadb, stac, state_index
 from tilewise.biomass.forest import plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
-from tilewise.biomass.plan import StateInputs
+from tilewise.biomass.plan import StacSearch, StateInputs
 from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
@@ -194,18 +194,18 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
-def catalog_from_stac(counties: gpd.GeoDataFrame, search: stac.StacSearch) -> pd.DataFrame:
+def catalog_from_stac(counties: gpd.GeoDataFrame, search: StacSearch) -> pd.DataFrame:
     """A Sentinel-2 catalog of the clearest item per MGRS tile near the counties, from a STAC API."""
     lonlat = counties.to_crs(4326)
     tiles = s2_tiles_near(lonlat.union_all())
     bbox = [float(v) for v in lonlat.total_bounds]
-    picks = stac.pick_items(search.url, search.collection, search.datetime, search.max_cloud_cover, tiles, bbox=bbox)
+    picks = stac.pick_items(search.stac, search.collection, search.datetime, search.max_cloud_cover, tiles, bbox=bbox)
     missing = [t for t in tiles if t not in picks]
     if missing:
         log.warning(
             "%s: no %s item with eo:cloud_cover <= %s and bands %s in %s for tile(s) %s; parcels there use the "
             "neighbouring tiles (MGRS tiles overlap)",
-            search.url,
+            search.stac,
             search.collection,
             search.max_cloud_cover,
             ", ".join(stac.BANDS),
