@@ -279,6 +279,12 @@ def print_run_end(snakemake_log, failed):
             COUNTY_PARCELS.format(state=name, county="{county}"),
             Path(STATE_DONE.format(state=name)),
         )
+    if NATIONAL:
+        written = Path(NATIONAL_SUMMARY).exists()
+        lines.append(
+            f"national: {NATIONAL_SUMMARY}, {NATIONAL_MAP}"
+            + ("" if written else "  (not written yet)")
+        )
     logs = (
         [snakemake_log] if isinstance(snakemake_log, str) else list(snakemake_log or [])
     )

@@ -109,3 +109,9 @@ def test_a_failed_county_keeps_its_tiles_and_the_next_state_still_runs(tmp_path)
     assert rerun.stderr.count("(Rule: process_county)") == 1 and "(Rule: convert_tile)" not in rerun.stderr
     assert tifs(work, "north") == [] and ended(work, "north")["counties_failed"] == {}
     assert pd.read_csv(work / "results/national_summary.csv")["counties_failed_count"].sum() == 0
+
+    # a finished county forced to run again converts the tiles it needs again, then reclaims them
+    forced = snakemake(work, "-f", "results/states/east/county_runs/92001.json", "--configfile", str(cfg))
+    assert forced.stderr.count("(Rule: process_county)") == 1 and "(Rule: convert_tile)" not in forced.stderr
+    assert "converting it again" in (work / "logs/process_county/east/92001.log").read_text()
+    assert tifs(work, "east") == [] and ended(work, "east")["counties_ok"] == ["92001"]

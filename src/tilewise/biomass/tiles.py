@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -315,9 +315,9 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
             out.append({**row, "path": gdal_vsi.gdal_path(sign(row["href"]))})
             continue
         tif = Path(row["tif"])
-        if not tif.exists():
+        if not tif.exists():  # the same window again: a local copy is what the manifest says it was
             log.info("%s: reclaimed after an earlier run; converting it again", tif)
-            _prepare(row, tif, settings)
+            _prepare(row, tif, replace(settings, local_copy=True))
         out.append({**row, "path": str(tif)})
     return out
 
