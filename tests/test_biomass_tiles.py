@@ -68,6 +68,26 @@ def test_a_remote_cog_is_read_in_place_by_blocks(tmp_path, http):
     assert tiles.tile_size_bytes(read["path"]) == len(body)  # what the county reports as the tile's bytes
 
 
+def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
+    # GDAL's S3 client pointed at the project's HTTP server as the S3 endpoint (path-style, unsigned)
+    body = shared(WORLDCOVER).read_bytes()
+    http.files["/esa-worldcover/v200/wc.tif"] = body
+    for name, value in {
+        "AWS_S3_ENDPOINT": f"127.0.0.1:{http.port}",
+        "AWS_HTTPS": "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_NO_SIGN_REQUEST": "YES",
+    }.items():
+        monkeypatch.setenv(name, value)
+    record = prepare(tmp_path, row("s3://esa-worldcover/v200/wc.tif"))
+    assert record["read"] == "in_place" and record["remote_bytes"] == len(body)
+    assert 0 < record["network_bytes"] == http.body_bytes <= 64 * 1024
+    (read,) = tiles.county_read_paths(
+        [{**row("s3://esa-worldcover/v200/wc.tif"), "manifest": tmp_path / "N00E006.json"}], settings(), tmp_path
+    )
+    assert read["path"] == "/vsis3/esa-worldcover/v200/wc.tif"
+
+
 def test_the_bands_of_a_sentinel2_tile_are_read_in_place_together_or_not_at_all(tmp_path, http):
     # a county reads a tile's bands on one grid and block layout: one local band converts them all
     data = np.arange(1024 * 1024, dtype=np.uint16).reshape(1024, 1024) % 5000
