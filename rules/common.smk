@@ -204,17 +204,22 @@ def runs_of(wildcards):
     return COUNTY_RUN.format(state=wildcards.state, county="{county}")
 
 
+_ORDER = []  # known once every index exists (they do not change during a run)
+
+
 def state_order():
     """The selected states, largest first (parcels in their index: every state's index comes first)."""
     if len(STATES) == 1:
         return list(STATES)
-    parcels = {
-        name: state_index.read_summary(
-            checkpoints.index_state.get(state=name).output[0]
-        )["parcels"]
-        for name in STATES
-    }
-    return sorted(STATES, key=lambda name: (-parcels[name], name))
+    if not _ORDER:
+        parcels = {
+            name: state_index.read_summary(
+                checkpoints.index_state.get(state=name).output[0]
+            )["parcels"]
+            for name in STATES
+        }
+        _ORDER.extend(sorted(STATES, key=lambda name: (-parcels[name], name)))
+    return _ORDER
 
 
 def state_turn(wildcards):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
@@ -64,8 +65,16 @@ def _checked(index_dir: str | Path) -> Path:
 
 
 def _rows(path: Path) -> list[dict]:
+    """The rows of an index CSV. Snakemake asks for them once per job while it builds the DAG (10,000s
+    of times in a national run): parsed once per file version, handed out as copies."""
+    stat = path.stat()
+    return [dict(r) for r in _parsed(str(path), stat.st_mtime_ns, stat.st_size)]
+
+
+@lru_cache(maxsize=256)
+def _parsed(path: str, mtime_ns: int, size: int) -> tuple[dict, ...]:
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return tuple(csv.DictReader(f))
 
 
 def read_tiles(index_dir: str | Path) -> list[dict]:
