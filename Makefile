@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test slurm lint lock clean
+.PHONY: run test slurm stac-server lint lock clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -18,6 +18,10 @@ $(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
 	$(BIN)/pip install --quiet -r requirements-slurm.txt
 	touch $@
 
+$(BIN)/.installed-stac-server: $(BIN)/.installed requirements-stac-server.txt
+	$(BIN)/pip install --quiet -r requirements-stac-server.txt
+	touch $@
+
 ## run: the demo source and the demo state end to end (data generated locally, no network)
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --config source=demo state=demo
@@ -29,6 +33,9 @@ test: $(BIN)/.installed
 ## slurm: add the SLURM executor plugin (for profiles/slurm and its test; not needed locally)
 slurm: $(BIN)/.installed-slurm
 
+## stac-server: add stac-fastapi-pgstac, the STAC API server of the root-only pgstac test
+stac-server: $(BIN)/.installed-stac-server
+
 ## lint: snakemake's linter, snakefmt, and ruff (lint and format check)
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
@@ -36,15 +43,19 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check src scripts tests bench
 	$(BIN)/ruff format --check src scripts tests bench
 
-## lock: re-pin requirements.txt and requirements-slurm.txt from the current environment
-SLURM_PINS := ^snakemake-executor-plugin-slurm
+## lock: re-pin requirements.txt and the extras (requirements-slurm.txt, requirements-stac-server.txt)
+## from the current environment; a package listed in an extra stays there (pinned as before if absent)
+EXTRAS := requirements-slurm.txt requirements-stac-server.txt
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^py-spy==' > .freeze
+	for f in $(EXTRAS); do \
+	  awk -F'==' 'NR == FNR { pin[tolower($$1)] = $$0; next } \
+	    /^#/ || !(tolower($$1) in pin) { print; next } { print pin[tolower($$1)] }' .freeze $$f > $$f.new; \
+	  mv $$f.new $$f; done
+	cat $(EXTRAS) | grep -v '^#' | sed 's/==.*/==/' > .names
 	{ echo "# Exact pins of every Python package the workflow and its tests use (pip freeze of a working venv)."; \
-	  echo "# Refresh: make lock"; grep -v '$(SLURM_PINS)' .freeze; } > requirements.txt
-	{ grep '^#' requirements-slurm.txt; grep '$(SLURM_PINS)' .freeze; } > requirements-slurm.txt.new
-	mv requirements-slurm.txt.new requirements-slurm.txt
-	rm .freeze
+	  echo "# Refresh: make lock"; grep -v -i -F -f .names .freeze; } > requirements.txt
+	rm .freeze .names
 
 clean:
 	rm -rf source-store polygon-store tar-store reports work results resources logs benchmarks .snakemake

@@ -23,14 +23,14 @@ from tilewise.biomass import crop_tables, crops
 from tilewise.biomass.county import CountyInputs, S2Tile, process_county
 from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint
-from tilewise.biomass.tiles import convert_tile
+from tilewise.biomass.tiles import write_cog
 from tilewise.shared.geometry import to_crs
 from tilewise_demo.layout import CDL_YEAR, NASS_YIELDS, STATE_FIPS
 from tilewise_demo.rasters import write_band
 from tilewise_demo.state import crop_code, fia, landcover, yields
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
-from support.config import defaults, download_settings
+from support.config import defaults
 
 TILE = "16TCK"
 SIDE_M = 40_000  # the county: 40 km × 40 km in the middle of the tile (1,600 km², like a large Illinois county)
@@ -100,7 +100,7 @@ def make_inputs(work: Path, n_parcels: int) -> tuple[CountyInputs, dict]:
     converted = {}
     for key, path in originals.items():
         converted[key] = work / f"{key}.tif"
-        convert_tile(str(path), converted[key], work / f"{key}.json", "DEFLATE", download_settings(), tiles_dir=work)
+        write_cog(str(path), converted[key], None, "DEFLATE")
     timings["convert_and_verify_s"] = time.perf_counter() - t
 
     # parcels: a survey grid of cells split into strips, in lon/lat like county parcel layers

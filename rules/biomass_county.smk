@@ -1,14 +1,15 @@
-# One job per county, largest first: per-parcel land cover, indices, crop and forest biomass.
+# One job per county, largest first: per-parcel land cover, indices, crop and forest biomass. The job
+# records its outcome and never fails itself (a national run goes on to the next state once every
+# county has ended); publish_county then fails for a failed county, with its reason.
 
 
 rule process_county:
     input:
         index=state_index_dir,
-        tiles=county_tile_files,
+        manifests=county_tile_manifests,
     output:
-        parcels=COUNTY_PARCELS,
-        crops=COUNTY_CROPS,
-        stats=COUNTY_STATS,
+        run=COUNTY_RUN,
+        staged=directory(COUNTY_STAGED),
     log:
         "logs/process_county/{state}/{county}.log",
     priority: lambda wildcards: county_parcels(wildcards)
@@ -17,7 +18,27 @@ rule process_county:
     threads: 2
     params:
         tiles=county_tile_table,
+        runs=runs_of,
+        settings=tile_settings(),
+        failed_before=lambda wildcards: failed_attempts(COUNTY_RUN, wildcards),
+        states_root=lambda wildcards, output: str(Path(output.run).parents[2]),
         fia_radius_km=BIOMASS.fia_radius_km,
         idw_power=BIOMASS.idw_power,
     script:
         "../scripts/process_county.py"
+
+
+rule publish_county:
+    input:
+        run=COUNTY_RUN,
+        staged=COUNTY_STAGED,
+    output:
+        parcels=COUNTY_PARCELS,
+        crops=COUNTY_CROPS,
+        stats=COUNTY_STATS,
+    log:
+        "logs/publish_county/{state}/{county}.log",
+    conda:
+        "../envs/tilewise.yaml"
+    script:
+        "../scripts/publish_county.py"

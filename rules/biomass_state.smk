@@ -1,4 +1,23 @@
-# State outputs, and the DONE record once every county succeeded and its tiles were reclaimed.
+# The end of a state's turn (every county succeeded or failed), state outputs, the DONE record once
+# every county succeeded and its tiles were reclaimed, and the national summary and map.
+
+
+rule end_state:
+    input:
+        index=state_index_dir,
+        runs=lambda wildcards: county_outputs(wildcards, COUNTY_RUN),
+        manifests=lambda wildcards: state_tiles(wildcards, TILE_MANIFEST),
+    output:
+        STATE_ENDED,
+    log:
+        "logs/end_state/{state}.log",
+    conda:
+        "../envs/tilewise.yaml"
+    params:
+        tiles=state_tile_table,
+        runs=runs_of,
+    script:
+        "../scripts/end_state.py"
 
 
 rule summarize_state:
@@ -33,6 +52,7 @@ rule state_done:
     input:
         parcels=lambda wildcards: county_outputs(wildcards, COUNTY_PARCELS),
         summary=COUNTY_SUMMARY,
+        ended=STATE_ENDED,
         manifests=lambda wildcards: state_tiles(wildcards, TILE_MANIFEST),
     output:
         STATE_DONE,
@@ -44,3 +64,33 @@ rule state_done:
         tiles=lambda wildcards: state_tiles(wildcards, TILE),
     script:
         "../scripts/state_done.py"
+
+
+rule summarize_national:
+    input:
+        ended=expand(STATE_ENDED, state=list(STATES)),
+        indexes=lambda wildcards: [
+            checkpoints.index_state.get(state=s).output[0] for s in STATES
+        ],
+    output:
+        summary=report(
+            NATIONAL_SUMMARY,
+            caption="../report/national_summary.rst",
+            category="Biomass",
+            subcategory="national",
+        ),
+        png=report(
+            NATIONAL_MAP,
+            caption="../report/national_map.rst",
+            category="Biomass",
+            subcategory="national",
+        ),
+    log:
+        "logs/summarize_national.log",
+    conda:
+        "../envs/tilewise.yaml"
+    params:
+        states=list(STATES),
+        staged=lambda wildcards: COUNTY_STAGED,  # a pattern: a function keeps {state} {county}
+    script:
+        "../scripts/summarize_national.py"

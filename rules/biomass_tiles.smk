@@ -1,12 +1,14 @@
-# Each needed tile and band as a verified COG; temp(): gone once every county reading it is done.
+# Each needed tile and band: read in place, or clipped/converted to a verified COG. One manifest per
+# tile; a tile that fails records why (its counties fail, the rest goes on). In a national run a
+# state's tiles wait for its turn (state_turn).
 
 
 rule convert_tile:
     input:
         index=state_index_dir,
         original=local_tile_original,
+        turn=state_turn,
     output:
-        tif=temp(TILE),
         manifest=TILE_MANIFEST,
     log:
         "logs/convert_tile/{state}/{product}/{key}.log",
@@ -15,9 +17,11 @@ rule convert_tile:
     resources:
         net=1,
     params:
-        href=lambda wildcards: tile_row(wildcards)["href"],
-        codec=BIOMASS.tile_codec,
-        download=config["download"],
-        tiles_dir=lambda wildcards: TILES.format(state=wildcards.state),
+        row=tile_row,
+        tif=TILE,
+        settings=tile_settings(),
+        failed_before=lambda wildcards: failed_attempts(TILE_MANIFEST, wildcards),
+        # every state's tiles (results/states), where the manifest records what is on disk
+        states_root=lambda wildcards, output: str(Path(output.manifest).parents[3]),
     script:
         "../scripts/convert_tile.py"

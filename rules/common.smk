@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
-from tilewise.biomass import state_index
+from tilewise.biomass import outcomes, state_index
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import store_index
 from tilewise.sources.plan import catalog_folder, plan_sources
@@ -18,6 +18,8 @@ CATALOG = catalog_folder(config, Path(workflow.basedir))
 try:
     PLANS = plan_sources(config, CATALOG, check_values=workflow.is_main_process)
     STATES = biomass_plan.state_inputs(config)
+    NATIONAL = bool(STATES) and biomass_plan.is_national(config)
+    STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)
     BIOMASS = biomass_plan.BiomassSettings.from_config(config)
     POSTGIS = biomass_plan.postgis_settings(config)
 except TilewiseError as err:
@@ -58,9 +60,10 @@ COVERAGE_MAP = "reports/{source}/coverage.png"
 TARBALL = "tar-store/{source}.tar"
 TARBALL_MD5 = "tar-store/{source}.tar.md5"
 STATE_INDEX = "results/states/{state}/index"
-TILES = "results/states/{state}/tiles"
-TILE = "results/states/{state}/tiles/{product}/{key}.tif"
+TILE = "results/states/{state}/tiles/{product}/{key}.tif"  # written and deleted by tilewise, not Snakemake
 TILE_MANIFEST = "results/states/{state}/tiles/{product}/{key}.json"
+COUNTY_RUN = "results/states/{state}/county_runs/{county}.json"
+COUNTY_STAGED = "results/states/{state}/county_runs/{county}"
 COUNTY_PARCELS = "results/states/{state}/counties/{county}.parquet"
 COUNTY_CROPS = "results/states/{state}/counties/{county}.crops.parquet"
 COUNTY_STATS = "results/states/{state}/counties/{county}.stats.json"
@@ -68,7 +71,10 @@ STATE_PARCELS = "results/states/{state}/parcels.parquet"
 STATE_PARCELS_GPKG = "results/states/{state}/parcels.gpkg"
 COUNTY_SUMMARY = "results/states/{state}/county_summary.csv"
 BIOMASS_MAP = "results/states/{state}/biomass_map.png"
+STATE_ENDED = "results/states/{state}/ended.json"
 STATE_DONE = "results/states/{state}/DONE.json"
+NATIONAL_SUMMARY = "results/national_summary.csv"
+NATIONAL_MAP = "results/national_map.png"
 POSTGIS_LOAD = "results/states/{state}/postgis_load.json"
 DEMO_STATE_DATA = "resources/demo_state"
 
@@ -192,11 +198,23 @@ def state_index_dir(wildcards):
 
 
 def tile_row(wildcards):
-    return next(
+    """The tile's row of the index; a Sentinel-2 band's also names its tile's other bands (group_hrefs:
+    a tile's bands are read in place together or converted together)."""
+    rows = state_index.read_tiles(state_index_dir(wildcards))
+    row = next(
         t
-        for t in state_index.read_tiles(state_index_dir(wildcards))
+        for t in rows
         if (t["product"], t["key"]) == (wildcards.product, wildcards.key)
     )
+    if row["product"] != "sentinel2":
+        return row
+    group = [
+        t["href"]
+        for t in rows
+        if t["product"] == "sentinel2"
+        and (t["tile"], t["date"]) == (row["tile"], row["date"])
+    ]
+    return {**row, "group_hrefs": group}
 
 
 def local_tile_original(wildcards):
@@ -204,21 +222,32 @@ def local_tile_original(wildcards):
     return [] if "://" in href else [href]
 
 
-def county_tile_table(wildcards):
-    rows = state_index.county_tiles(state_index_dir(wildcards), wildcards.county)
+def _with_paths(state, rows):
+    """Tile rows of the index with the paths of their manifest and converted COG."""
     return [
         {
             **r,
-            "path": TILE.format(
-                state=wildcards.state, product=r["product"], key=r["key"]
+            "manifest": TILE_MANIFEST.format(
+                state=state, product=r["product"], key=r["key"]
             ),
+            "tif": TILE.format(state=state, product=r["product"], key=r["key"]),
         }
         for r in rows
     ]
 
 
-def county_tile_files(wildcards):
-    return [r["path"] for r in county_tile_table(wildcards)]
+def county_tile_table(wildcards):
+    rows = state_index.county_tiles(state_index_dir(wildcards), wildcards.county)
+    return _with_paths(wildcards.state, rows)
+
+
+def county_tile_manifests(wildcards):
+    return [r["manifest"] for r in county_tile_table(wildcards)]
+
+
+def state_tile_table(wildcards):
+    rows = state_index.read_tiles(state_index_dir(wildcards))
+    return _with_paths(wildcards.state, rows)
 
 
 def county_parcels(wildcards):
@@ -242,12 +271,62 @@ def state_tiles(wildcards, pattern):
     ]
 
 
+def failed_attempts(pattern, wildcards):
+    """How often this job's record says it failed: a param, so a failed county or tile runs again."""
+    return outcomes.failed_attempts(pattern.format(**wildcards))
+
+
+def runs_of(wildcards):
+    """Where the state's county outcomes are, with `{county}` left in."""
+    return COUNTY_RUN.format(state=wildcards.state, county="{county}")
+
+
+_ORDER = []  # known once every index exists (they do not change during a run)
+
+
+def state_order():
+    """The selected states, largest first (parcels in their index: every state's index comes first)."""
+    if len(STATES) == 1:
+        return list(STATES)
+    if not _ORDER:
+        parcels = {
+            name: state_index.read_summary(
+                checkpoints.index_state.get(state=name).output[0]
+            )["parcels"]
+            for name in STATES
+        }
+        _ORDER.extend(sorted(STATES, key=lambda name: (-parcels[name], name)))
+    return _ORDER
+
+
+def state_turn(wildcards):
+    """What a state's tile jobs wait for: the end (every county succeeded or failed) of the state
+    `states_in_flight` places before it. ancient(): when that state's failed county is run again
+    later, its new end does not make this state's finished work run again."""
+    order = state_order()
+    rank = order.index(wildcards.state)
+    if rank < STATES_IN_FLIGHT:
+        return []
+    return [ancient(STATE_ENDED.format(state=order[rank - STATES_IN_FLIGHT]))]
+
+
+def tile_settings():
+    """How tiles are read and converted (tilewise.biomass.tiles.TileSettings), as plain params."""
+    return {
+        "codec": BIOMASS.tile_codec,
+        "local_copy": BIOMASS.local_copy,
+        "signed_href_min_ttl_seconds": BIOMASS.signed_href_min_ttl_seconds,
+        "download": config["download"],
+    }
+
+
 def state_targets():
-    return [
+    targets = [
         pattern.format(state=s)
         for s in STATES
         for pattern in (STATE_DONE, STATE_PARCELS, COUNTY_SUMMARY, BIOMASS_MAP)
     ]
+    return targets + ([NATIONAL_SUMMARY, NATIONAL_MAP] if NATIONAL else [])
 
 
 # --- the end of a run ---
@@ -282,6 +361,12 @@ def print_run_end(snakemake_log, failed):
             Path(STATE_INDEX.format(state=name)),
             COUNTY_PARCELS.format(state=name, county="{county}"),
             Path(STATE_DONE.format(state=name)),
+        )
+    if NATIONAL:
+        written = Path(NATIONAL_SUMMARY).exists()
+        lines.append(
+            f"national: {NATIONAL_SUMMARY}, {NATIONAL_MAP}"
+            + ("" if written else "  (not written yet)")
         )
     logs = (
         [snakemake_log] if isinstance(snakemake_log, str) else list(snakemake_log or [])

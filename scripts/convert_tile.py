@@ -1,21 +1,20 @@
-"""Rule convert_tile: one tile as a verified, internally tiled, lossless COG."""
+"""Rule convert_tile: one tile read in place, or clipped/converted to a verified COG; its manifest."""
 
 import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
 
 # isort: split
 from pathlib import Path
 
-from tilewise.biomass.tiles import convert_tile
+from tilewise.biomass.tiles import TileSettings, prepare_tile
 from tilewise.shared import job
-from tilewise.shared.download import DownloadSettings
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
-convert_tile(
-    smk.params.href,
-    Path(smk.output.tif),
+prepare_tile(
+    dict(smk.params.row),
+    Path(smk.params.tif),
     Path(smk.output.manifest),
-    smk.params.codec,
-    DownloadSettings.from_config(smk.params.download),
-    tiles_dir=Path(smk.params.tiles_dir),
+    TileSettings.from_params(smk.params.settings),
+    Path(smk.params.states_root),
+    smk.params.failed_before,
 )

@@ -14,13 +14,12 @@ from tilewise.biomass import crop_tables, crops, indices, quickstats
 from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.county import CountyInputs, S2Tile, _cell_areas, process_county
 from tilewise.biomass.forest import state_plot_densities
-from tilewise.biomass.tiles import convert_tile, verify_same_pixels
+from tilewise.biomass.tiles import verify_same_pixels, write_cog
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 
 from conftest import REPO, shared
-from support.config import download_settings
 
 WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
 CDL = "landcover/usda_cdl/2021_30m_cdls_-106095_1807575_15000.tif"
@@ -70,17 +69,9 @@ def test_real_cdl_class_areas():
 
 
 def test_real_sentinel2_converted_verified_and_read(tmp_path):
-    s = download_settings()
     for band in ("B04", "B8A", "SCL"):
-        rec = convert_tile(
-            str(shared(S2.format(band=band))),
-            tmp_path / f"{band}.tif",
-            tmp_path / f"{band}.json",
-            "DEFLATE",
-            s,
-            tiles_dir=tmp_path,
-        )
-        assert rec["verified_pixels_equal"] and rec["bytes"] > 0
+        rec = write_cog(str(shared(S2.format(band=band))), tmp_path / f"{band}.tif", None, "DEFLATE")
+        assert rec["verified_pixels_equal"] and rec["bytes"] > 0 and rec["read"] == "convert"
         with rasterio.open(tmp_path / f"{band}.tif") as ds:
             assert ds.block_shapes == [(512, 512)] and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
     offset = indices.boa_offset("04.00")  # N0400 in the product name; MTD_MSIL2A.xml says BOA_ADD_OFFSET -1000
@@ -133,7 +124,7 @@ def test_windowed_reads_over_http_fetch_far_fewer_bytes_than_the_tile(tmp_path, 
     ) as ds:
         ds.write(data, 1)
     tif = tmp_path / "band.tif"
-    convert_tile(str(orig), tif, tmp_path / "m.json", "DEFLATE", download_settings(), tiles_dir=tmp_path)
+    write_cog(str(orig), tif, None, "DEFLATE")
     http.files["/band.tif"] = tif.read_bytes()
     # 20 parcels of 4 ha in one 5 km stretch, as in a county's corner
     parcels = [shapely.box(310_000 + 240 * i, 4_480_000, 310_200 + 240 * i, 4_480_200) for i in range(20)]
@@ -199,14 +190,7 @@ def test_real_sentinel2_county(tmp_path):
     converted = {}
     for band in ("B04", "B8A", "SCL"):
         converted[band] = tmp_path / f"{band}.tif"
-        convert_tile(
-            str(shared(S2.format(band=band))),
-            converted[band],
-            tmp_path / f"{band}.json",
-            "DEFLATE",
-            download_settings(),
-            tiles_dir=tmp_path,
-        )
+        write_cog(str(shared(S2.format(band=band))), converted[band], None, "DEFLATE")
     bands = {"B02": converted["B04"], "B03": converted["B04"], "B04": converted["B04"], "B08": converted["B8A"]}
     tile = S2Tile("29UNU", "20221005", dict.fromkeys([*bands, "SCL"], -1000.0), {**bands, "SCL": converted["SCL"]})
     # 36 parcels of 1 km² on fields and clouds (EPSG:32629), the area the reads above use

@@ -69,6 +69,10 @@ def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
     parcels = gpd.read_parquet(out / "parcels.parquet")
     assert len(parcels) == counties["parcels"].sum() and parcels["parcel_id"].is_unique
     summary = pd.read_csv(out / "county_summary.csv", dtype={"county_fips": str})
+    assert summary["parcels_count"].sum() == len(parcels)
+    # blocks, not files: each county reads a small part of the originals (tiles are clipped to the state)
+    assert (summary["read_bytes"] < 0.5 * sum(m["original_bytes"] for m in manifests)).all()
+    assert {m["read"] for m in manifests} == {"clip"}  # every demo original reaches past the state
     crops = pd.concat(pd.read_parquet(p) for p in sorted((out / "counties").glob("*.crops.parquet")))
     for table in (parcels, summary, crops):
         assert [c for c in table.select_dtypes("number").columns if not UNIT.search(c)] == []

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from tilewise.biomass.plan import BiomassSettings, StateInputs, postgis_settings, state_inputs
+from tilewise.biomass.plan import (
+    BiomassSettings,
+    StacSearch,
+    StateInputs,
+    is_national,
+    postgis_settings,
+    state_inputs,
+    states_in_flight,
+)
 from tilewise.shared.download import DownloadSettings
 from tilewise.sources.plan import plan_sources
 from tilewise.sources.unpack import UnpackLimits
@@ -56,10 +64,20 @@ def test_every_key_the_schema_accepts_reaches_the_code():
         "sentinel2_date": "20240815",
         "sentinel2_processing_baseline": "05.10",
     }
+    stac = {k: v for k, v in demo.items() if k != "sentinel2_catalog"} | {
+        "sentinel2": {
+            "stac": "https://planetarycomputer.microsoft.com/api/stac/v1",
+            "collection": "sentinel-2-l2a",
+            "datetime": "2024-06-01/2024-09-30",
+            "max_cloud_cover": 20,
+            "sign": "planetary-computer",
+        },
+        "parcels": {"query": "SELECT parcel_id, geom AS geometry FROM parcels", "dsn": ""},
+    }
     config |= {
         "source": ["demo"],
-        "state": ["demo", "templated"],
-        "states": {"demo": demo, "templated": templated},
+        "state": ["demo", "templated", "stac"],
+        "states": {"demo": demo, "templated": templated, "stac": stac},
         "per_source": {
             "demo": {"files_per_chunk": 2, "allow_incomplete": True, "download": {**config["download"], "attempts": 2}}
         },
@@ -69,6 +87,8 @@ def test_every_key_the_schema_accepts_reaches_the_code():
     # what the Snakefile reads at parse time, and what the scripts build from the rules' params
     plans = plan_sources(tracked, REPO / "catalog")
     states = state_inputs(tracked)
+    searches = [s.stac() for s in states.values()]
+    is_national(tracked), states_in_flight(tracked)  # read by common.smk
     BiomassSettings.from_config(tracked)
     postgis_settings(tracked)
     DownloadSettings.from_config(plans["demo"].settings.download)
@@ -83,11 +103,15 @@ def test_every_key_the_schema_accepts_reaches_the_code():
     assert (
         states["templated"].sentinel2_template.startswith("https://") and states["templated"].sentinel2_catalog is None
     )
+    assert searches[:2] == [None, None] and searches[2].sign == "planetary-computer"
+    assert states["stac"].local_files() == [
+        p for p in states["demo"].local_files() if "parcels" not in p and "s2" not in p and "sentinel2" not in p
+    ]
 
 
 def test_every_default_is_documented_in_config_yaml_only():
     # the settings classes carry no defaults of their own: config/config.yaml is the one place
-    for cls in (DownloadSettings, UnpackLimits, StateInputs, BiomassSettings):
+    for cls in (DownloadSettings, UnpackLimits, StateInputs, BiomassSettings, StacSearch):
         defaulted = [f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING]
         assert not defaulted, f"{cls.__name__} has defaults {defaulted}; they belong in config/config.yaml"
     # and config.yaml sets every key the schema requires

@@ -46,6 +46,13 @@ def test_the_slurm_executor_is_an_extra():
     }
 
 
+def test_the_stac_api_server_of_the_pgstac_test_is_an_extra():
+    # ~35 packages for one root-only test; the always-run STAC tests use rustac from requirements.txt
+    extra = pins("requirements-stac-server.txt")
+    assert {"stac-fastapi-pgstac", "pypgstac", "uvicorn"} <= set(extra)
+    assert not set(extra) & set(pins()) and "rustac" in pins()
+
+
 def test_every_rule_has_a_log_and_a_conda_env():
     for smk in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
         for name, body in re.findall(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n|\n)*)", smk.read_text(), re.M):

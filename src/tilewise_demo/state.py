@@ -5,6 +5,9 @@ and the state's NASS yields (a Quick Stats export).
 
 Land cover is one synthetic field shared by every product, so the products agree with each other
 the way real ones do (forest is dark in red and bright in NIR, has FIA trees, and is not a crop).
+Other small states (a `StateSpec`: a FIPS code and county boxes anywhere in the same grids) are made
+with the same pieces: `counties_and_parcels` and `fia` per state, and the rasters over any box
+(`sentinel2`, `worldcover`, `cdl`), so that neighbouring test states share their tiles like real ones.
 
     python -m tilewise_demo.state [resources/demo_state]
 """
@@ -12,7 +15,9 @@ the way real ones do (forest is dark in red and bright in NIR, has FIA trees, an
 from __future__ import annotations
 
 import csv
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,7 +27,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from tilewise.biomass.grids import s2_footprint
+from tilewise.biomass.grids import s2_footprint, worldcover_tile_box
 from tilewise.biomass.quickstats import COLUMNS as QUICKSTATS_COLUMNS
 from tilewise.shared.geometry import to_crs
 from tilewise_demo.layout import (
@@ -42,6 +47,24 @@ S2_RES_M = 60
 WC_RES_DEG = 1 / 1200
 CDL_RES_M = 30
 PARCEL_SIDE_DEG = 0.006  # a parcel grid cell: about 510 m × 670 m (≈ 84 acres)
+FIA_PLOTS_PER_SQ_DEG = 1203.1  # 400 plots over the demo state's box and 0.05° around it
+Box = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    fips: str
+    counties: dict[str, tuple[str, float, float, float, float]]  # GEOID: (name, west, south, east, north)
+    parcel_side_deg: float = PARCEL_SIDE_DEG
+    seed: int = 7
+
+    @property
+    def box(self) -> Box:
+        c = list(self.counties.values())
+        return min(v[1] for v in c), min(v[2] for v in c), max(v[3] for v in c), max(v[4] for v in c)
+
+
+DEMO = StateSpec(STATE_FIPS, COUNTIES)
 
 
 def landcover(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -69,7 +92,20 @@ def _grid_lonlat(crs, transform, shape) -> tuple[np.ndarray, np.ndarray]:
     return Transformer.from_crs(crs, 4326, always_xy=True).transform(x, y)
 
 
-def sentinel2(out: Path) -> list[dict]:
+def _inside(grid_box: Box, box: Box | None, step: float, margin: float) -> Box:
+    """`grid_box` cut to `box` plus `margin`, on the grid of `step` counted from its west/north edge."""
+    if box is None:
+        return grid_box
+    west, south, east, north = grid_box
+    w = west + max(0, math.floor((box[0] - margin - west) / step)) * step
+    n = north - max(0, math.floor((north - box[3] - margin) / step)) * step
+    e = min(east, w + math.ceil((box[2] + margin - w) / step) * step)
+    s = max(south, n - math.ceil((n - box[1] + margin) / step) * step)
+    return w, s, e, n
+
+
+def sentinel2(out: Path, tiles=S2_TILES, box: Box | None = None) -> list[dict]:
+    """The bands of `tiles`, whole or cut to the part around the lon/lat `box`; catalog rows."""
     rows = []
     reflect = {  # (blue, green, red, nir) surface reflectance per class
         10: (0.02, 0.04, 0.03, 0.35),
@@ -78,16 +114,18 @@ def sentinel2(out: Path) -> list[dict]:
         50: (0.12, 0.13, 0.14, 0.20),
         80: (0.03, 0.05, 0.03, 0.01),
     }
-    for tile in S2_TILES:
-        epsg, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
-        n = int((xmax - xmin) / S2_RES_M)
+    for tile in tiles:
+        epsg, footprint = s2_footprint(tile)
+        local = None if box is None else to_crs(shapely.box(*box), 4326, epsg, densify=0.01).bounds
+        xmin, ymin, xmax, ymax = _inside(footprint, local, S2_RES_M, 2000)
+        shape = (int(round((ymax - ymin) / S2_RES_M)), int(round((xmax - xmin) / S2_RES_M)))
         transform = from_origin(xmin, ymax, S2_RES_M, S2_RES_M)
-        lon, lat = _grid_lonlat(epsg, transform, (n, n))
+        lon, lat = _grid_lonlat(epsg, transform, shape)
         cls = landcover(lon, lat)
-        noise = np.random.default_rng(int(tile[:2])).normal(0, 0.005, (n, n))
+        noise = np.random.default_rng(int(tile[:2])).normal(0, 0.005, shape)
         cloud = (np.sin(lon * 211) * np.sin(lat * 173)) > 0.97  # a few clouds
         for b, band in enumerate(("B02", "B03", "B04", "B08")):
-            refl = np.zeros((n, n))
+            refl = np.zeros(shape)
             for c, values in reflect.items():
                 refl[cls == c] = values[b]
             refl = np.where(cloud, 0.6, refl + noise)
@@ -119,13 +157,16 @@ def sentinel2(out: Path) -> list[dict]:
     return rows
 
 
-def worldcover(out: Path) -> None:
-    n = int(3 / WC_RES_DEG)
-    transform = from_origin(-90.0, 42.0, WC_RES_DEG, WC_RES_DEG)
-    lon, lat = _grid_lonlat(4326, transform, (n, n))
+def worldcover(out: Path, box: Box | None = None, name: str = WORLDCOVER) -> None:
+    """The WorldCover tile `name` (its 3° square, or the part around `box`)."""
+    tile = Path(name).stem.split("_")[-2]
+    west, south, east, north = _inside(worldcover_tile_box(tile).bounds, box, WC_RES_DEG, 0.02)
+    shape = (int(round((north - south) / WC_RES_DEG)), int(round((east - west) / WC_RES_DEG)))
+    transform = from_origin(west, north, WC_RES_DEG, WC_RES_DEG)
+    lon, lat = _grid_lonlat(4326, transform, shape)
     cls = landcover(lon, lat)
     write_band(
-        out / WORLDCOVER,
+        out / name,
         cls,
         "EPSG:4326",
         transform,
@@ -136,8 +177,9 @@ def worldcover(out: Path) -> None:
     )
 
 
-def cdl(out: Path) -> None:
-    box = to_crs(shapely.box(-88.7, 39.95, -87.65, 40.3), 4326, 5070)
+def cdl(out: Path, box: Box = (-88.7, 39.95, -87.65, 40.3), name: str = CDL) -> None:
+    """A CDL-like raster (EPSG:5070, 30 m) over the lon/lat `box`: one covering several states clips per state."""
+    box = to_crs(shapely.box(*box), 4326, 5070)
     xmin, ymin, xmax, ymax = (np.floor(v / CDL_RES_M) * CDL_RES_M for v in box.bounds)
     w, h = int((xmax - xmin) / CDL_RES_M), int((ymax - ymin) / CDL_RES_M)
     transform = from_origin(xmin, ymax, CDL_RES_M, CDL_RES_M)
@@ -145,45 +187,53 @@ def cdl(out: Path) -> None:
     wc = landcover(lon, lat)
     codes = np.select([wc == 10, wc == 30, wc == 50, wc == 80], [141, 176, 122, 111], default=0).astype(np.uint8)
     codes = np.where(wc == 40, crop_code(lon, lat), codes)
-    write_band(out / CDL, codes, "EPSG:5070", transform, nodata=0)
+    write_band(out / name, codes, "EPSG:5070", transform, nodata=0)
 
 
-def counties_and_parcels(out: Path) -> None:
-    counties = gpd.GeoDataFrame(
+def county_layer(spec: StateSpec) -> gpd.GeoDataFrame:
+    """The state's counties with the Census TIGER columns the index reads."""
+    return gpd.GeoDataFrame(
         {
-            "GEOID": list(COUNTIES),
-            "STATEFP": STATE_FIPS,
-            "COUNTYFP": [g[2:] for g in COUNTIES],
-            "NAME": [v[0] for v in COUNTIES.values()],
+            "GEOID": list(spec.counties),
+            "STATEFP": spec.fips,
+            "COUNTYFP": [g[2:] for g in spec.counties],
+            "NAME": [v[0] for v in spec.counties.values()],
         },
-        geometry=[shapely.box(*v[1:]) for v in COUNTIES.values()],
+        geometry=[shapely.box(*v[1:]) for v in spec.counties.values()],
         crs="EPSG:4269",
     )
-    counties.to_file(out / "counties.gpkg", layer="counties", driver="GPKG")
-    rng = np.random.default_rng(7)
-    west, south, east, north = -88.60, 40.00, -87.75, 40.25
-    lons = np.arange(west, east - 1e-9, PARCEL_SIDE_DEG)
-    lats = np.arange(south, north - 1e-9, PARCEL_SIDE_DEG)
+
+
+def parcel_layer(spec: StateSpec) -> gpd.GeoDataFrame:
+    """A survey grid over the counties' box, each cell split into 1–3 strips like farm parcels."""
+    rng = np.random.default_rng(spec.seed)
+    west, south, east, north = spec.box
+    side = spec.parcel_side_deg
     polys = []
-    for x in lons:
-        for y in lats:
-            # split each grid cell into 1–3 strips, like farm parcels along a survey grid
+    for x in np.arange(west, east - 1e-9, side):
+        for y in np.arange(south, north - 1e-9, side):
             parts = rng.integers(1, 4)
             edges = np.sort(np.concatenate([[0, 1], rng.uniform(0.2, 0.8, parts - 1)]))
             for a, b in zip(edges[:-1], edges[1:], strict=True):
-                polys.append(shapely.box(x + a * PARCEL_SIDE_DEG, y, x + b * PARCEL_SIDE_DEG, y + PARCEL_SIDE_DEG))
-    parcels = gpd.GeoDataFrame({"parcel_id": [f"P{i:06d}" for i in range(len(polys))]}, geometry=polys, crs="EPSG:4326")
-    parcels.to_parquet(out / "parcels.parquet")
+                polys.append(shapely.box(x + a * side, y, x + b * side, y + side))
+    return gpd.GeoDataFrame({"parcel_id": [f"P{i:06d}" for i in range(len(polys))]}, geometry=polys, crs="EPSG:4326")
 
 
-def fia(out: Path) -> None:
+def counties_and_parcels(out: Path, spec: StateSpec = DEMO) -> None:
+    county_layer(spec).to_file(out / "counties.gpkg", layer="counties", driver="GPKG")
+    parcel_layer(spec).to_parquet(out / "parcels.parquet")
+
+
+def fia(out: Path, spec: StateSpec = DEMO) -> None:
     """FIADB PLOT, COND and TREE tables: forest plots (some partly forested, with a yard tree on the
     nonforest part; some harvested: no live tree at the last visit), nonforest plots, and plots whose
     last visit was not sampled."""
     rng = np.random.default_rng(11)
-    n = 400  # FIA's grid: about one plot per 6,000 acres
-    lon = rng.uniform(-88.65, -87.7, n)
-    lat = rng.uniform(39.95, 40.3, n)
+    west, south, east, north = spec.box
+    n = round(FIA_PLOTS_PER_SQ_DEG * (east - west + 0.1) * (north - south + 0.1))
+    lon = rng.uniform(west - 0.05, east + 0.05, n)
+    lat = rng.uniform(south - 0.05, north + 0.05, n)
+    county_codes = [int(g[2:]) for g in spec.counties]
     forested = landcover(lon, lat) == 10
     plots, conds, trees = [], [], []
     for i in range(n):
@@ -194,9 +244,9 @@ def fia(out: Path) -> None:
             plots.append(
                 {
                     "CN": cn,
-                    "STATECD": 99,
+                    "STATECD": int(spec.fips),
                     "UNITCD": 1,
-                    "COUNTYCD": 1 + 2 * (i % 3),
+                    "COUNTYCD": county_codes[i % len(county_codes)],
                     "PLOT": i + 1,
                     "INVYR": invyr,
                     "PLOT_STATUS_CD": status,

@@ -1,18 +1,24 @@
-"""Real external services for the tests: a PostgreSQL with PostGIS, a single-node SLURM.
+"""Real external services for the tests: a PostgreSQL with PostGIS, a single-node SLURM, a STAC API.
 
-Both need Debian packages and root (.ci/run installs them when CI=true). Outside CI a test that
-cannot have them skips and says what it needs; under CI=true it fails instead.
+PostGIS and SLURM need Debian packages and root (.ci/run installs them when CI=true), and so does the
+STAC API's pgstac backend; its rustac backend runs anywhere. Outside CI a test that cannot have its
+service skips and says what it needs; under CI=true it fails instead.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -179,4 +185,131 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                     pass
         time.sleep(1)
         SLURM_CONF.unlink(missing_ok=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- a STAC API server ---
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
+
+
+# Typed queryables, so that pgstac compares eo:cloud_cover as a number (untyped, it sorts "30.0" < "5.0").
+STAC_QUERYABLES = {
+    "type": "object",
+    "properties": {
+        "eo:cloud_cover": {"type": "number"},
+        "s2:mgrs_tile": {"type": "string"},
+        "grid:code": {"type": "string"},
+        "s2:processing_baseline": {"type": "string"},
+    },
+}
+
+
+class StacServer:
+    """A real STAC API on 127.0.0.1 serving one collection and its items; `url` is its root.
+
+    backend "rustac": `rustac serve` (the rustac wheel) in memory — no root, up in ~0.2 s; core and item
+    search (collections, datetime, bbox, ids, paging) but no filter, query or sort extension, which its
+    /conformance correctly does not list (a filter sent anyway matches nothing).
+    backend "pgstac": stac-fastapi-pgstac — the Planetary Computer's own STAC backend — on a PostGIS
+    started here (root, Debian packages, `make stac-server`): filter (CQL2), query and sort."""
+
+    def __init__(self, collection: dict, items: list[dict], backend: str = "rustac", timeout: float = 60):
+        self.root = Path(tempfile.mkdtemp(prefix=f"tilewise-stac-{backend}-"))
+        self.proc: subprocess.Popen | None = None
+        self.db: PostGIS | None = None
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        items = [{**item, "collection": collection["id"]} for item in items]
+        if backend == "rustac":
+            exe = Path(sys.executable).with_name("rustac")
+            need(exe.exists(), "the rustac wheel (requirements.txt)")
+            (self.root / "collection.json").write_text(json.dumps(collection))
+            (self.root / "items.ndjson").write_text("".join(json.dumps(i) + "\n" for i in items))
+            # --addr is where it listens and the base of the links it writes
+            cmd = [str(exe), "serve", "--addr", f"127.0.0.1:{port}", "collection.json", "items.ndjson"]
+            self._start(cmd, dict(os.environ))
+        elif backend == "pgstac":
+            need(
+                all(_importable(m) for m in ("stac_fastapi.pgstac", "pypgstac", "uvicorn")),
+                "stac-fastapi-pgstac and pypgstac (make stac-server)",
+            )
+            self.db = PostGIS()
+            self._load_pgstac(collection, items)
+            env = {
+                **os.environ,
+                "PGUSER": "postgres",
+                "PGPASSWORD": "unused",  # trust authentication; stac-fastapi-pgstac requires the setting
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(self.db.port),
+                "PGDATABASE": "postgres",
+                "STAC_FASTAPI_TITLE": "tilewise test STAC API",
+                "STAC_FASTAPI_DESCRIPTION": "stac-fastapi-pgstac on a throwaway PostGIS",
+                "STAC_FASTAPI_LANDING_ID": "tilewise-test",
+                "STAC_FASTAPI_VERSION": "0",
+            }
+            app = "stac_fastapi.pgstac.app:create_app"
+            cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+            self._start([*cmd, "--log-level", "warning"], env)
+        else:
+            raise ValueError(f"unknown STAC server backend {backend!r}")
+        self._wait(f"{self.url}/collections/{collection['id']}", timeout)
+
+    def _load_pgstac(self, collection: dict, items: list[dict]) -> None:
+        from pypgstac.db import PgstacDB
+        from pypgstac.load import Loader, Methods
+        from pypgstac.migrate import Migrate
+
+        with PgstacDB(dsn=self.db.dsn) as db:
+            Migrate(db).run_migration()  # creates the postgis, btree_gist and unaccent extensions too
+            loader = Loader(db)
+            loader.load_collections(iter([collection]), Methods.upsert)
+            # after the collection exists (its id is a foreign key)
+            db.connect().execute(
+                "SELECT pgstac.upsert_queryables(%s::jsonb, %s::text[], NULL, false)",
+                [json.dumps(STAC_QUERYABLES), [collection["id"]]],
+            )
+            loader.load_items(iter(items), Methods.upsert)
+
+    def _start(self, cmd: list[str], env: dict) -> None:
+        log = open(self.root / "server.log", "wb")  # noqa: SIM115 (kept open for the server's lifetime)
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def _wait(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"STAC server exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"STAC server not ready after {timeout} s: {self.log()}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: uvicorn's workers too; by pid, ours
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.db is not None:
+            self.db.stop()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -25,6 +25,7 @@ from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.forest import forest_columns
 from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
 from tilewise.biomass.quality import area_fraction, pixels_to_acres
+from tilewise.biomass.tiles import tile_size_bytes
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
@@ -337,7 +338,7 @@ def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFram
             "parcels_count": len(result),
             "processing_seconds": time.perf_counter() - t0,
             "read_bytes": stats.bytes_read,  # compressed bytes of the blocks read
-            "tile_bytes": sum(p.stat().st_size for p in stats.files),  # the converted tiles they came from
+            "tile_bytes": sum(tile_size_bytes(p) for p in stats.files),  # the tiles they came from
             "files_read_count": len(stats.files),
         },
     )

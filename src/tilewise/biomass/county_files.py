@@ -3,12 +3,16 @@
 {county}.parquet        GeoParquet, one row per parcel (the unit in every numeric column's name)
 {county}.crops.parquet  one row per parcel and CDL crop
 {county}.stats.json     parcels, processing seconds, bytes read, bytes of the tiles read from
+
+The county job writes them into its staging folder (`county_runs/{county}/`, `staged_paths`);
+`publish` links them to their published names once the county's outcome says it succeeded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 
@@ -21,6 +25,23 @@ def write(parcels_path: Path, crops_path: Path, stats_path: Path, parcels, crops
         tmp = path.with_name(path.name + ".tmp")
         save(tmp)
         os.replace(tmp, path)
+
+
+def staged_paths(folder: Path) -> tuple[Path, Path, Path]:
+    """parcels, crops and stats inside a county's staging folder."""
+    return folder / "parcels.parquet", folder / "crops.parquet", folder / "stats.json"
+
+
+def publish(folder: Path, parcels_path: Path, crops_path: Path, stats_path: Path) -> None:
+    """Hard-link (or copy, across file systems) the staged files to their published names."""
+    for staged, published in zip(staged_paths(folder), (parcels_path, crops_path, stats_path), strict=True):
+        tmp = published.with_name(published.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(staged, tmp)
+        except OSError:
+            shutil.copyfile(staged, tmp)
+        os.replace(tmp, published)
 
 
 def county_of(path: Path) -> str:

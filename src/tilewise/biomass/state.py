@@ -1,4 +1,5 @@
-"""State outputs: all parcels, the county summary, the biomass map, and the DONE record."""
+"""State outputs: all parcels, the county summary, the biomass map, and the DONE record; and a national
+run's summary and map."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tilewise.biomass import county_files as county_files_io  # noqa: E402
-from tilewise.biomass import state_index  # noqa: E402
-from tilewise.biomass.tiles import read_manifest  # noqa: E402
+from tilewise.biomass import outcomes, state_index  # noqa: E402
+from tilewise.biomass.tiles import IN_PLACE, read_manifest  # noqa: E402
 
 # county sums; stocks (dry short tons) and flows (dry short tons per year) stay in separate columns
 SUMMED = [
@@ -82,7 +83,7 @@ def summarize_state(
     reads = ["processing_seconds", "read_bytes", "tile_bytes"]
     summary = summary[["county_fips", "name", "parcels_count", *model.columns.drop("county_fips"), *reads]]
     summary.to_csv(summary_csv, index=False)
-    fig = biomass_figure(parcels, state_index.read_county_outlines(index_dir), state)
+    fig = biomass_figure(parcels, state_index.read_county_shapes(index_dir), state)
     fig.savefig(map_png, metadata={"Software": None})
     plt.close(fig)
     return summary
@@ -123,16 +124,125 @@ def biomass_figure(parcels: gpd.GeoDataFrame, outlines: gpd.GeoDataFrame, state:
 
 def done_record(state: str, county_files: list[Path], manifests: list[Path], tiles: list[Path]) -> dict:
     """Written only once every county succeeded (the rule's inputs say so): what was reclaimed.
-    `manifests[i]` describes the converted tile `tiles[i]`."""
+    `manifests[i]` describes the tile `tiles[i]` (a converted COG, or nothing on disk if read in place)."""
     records = [read_manifest(m) for m in manifests]
-    remaining = [str(t) for t in tiles if t.exists()]
+    converted = [(r, t) for r, t in zip(records, tiles, strict=True) if r["read"] != IN_PLACE]
     return {
         "state": state,
         "counties": sorted(county_files_io.county_of(p) for p in county_files),
         "tiles": sorted(f"{t.parent.name}/{t.stem}" for t in tiles),
-        "converted_tile_bytes_reclaimed": sum(
-            r["bytes"] for r, t in zip(records, tiles, strict=True) if not t.exists()
+        "tiles_read_in_place": sorted(
+            f"{t.parent.name}/{t.stem}" for r, t in zip(records, tiles, strict=True) if r["read"] == IN_PLACE
         ),
-        "converted_tile_bytes_peak": max((r["state_tile_bytes_after"] for r in records), default=0),
-        "converted_tiles_still_on_disk": remaining,
+        "converted_tile_bytes_reclaimed": sum(r["bytes"] for r, t in converted if not t.exists()),
+        "converted_tile_bytes_peak": max((r["tile_bytes_on_disk_after"].get(state, 0) for r in records), default=0),
+        "converted_tiles_still_on_disk": sorted(str(t) for _, t in converted if t.exists()),
     }
+
+
+# --- a national run ---
+
+# national summary column -> the parcel result column it sums: stocks and flows stay apart
+NATIONAL_STOCKS = {
+    "forest_aboveground_dry_short_tons": "forest_aboveground_dry_short_tons",
+    "forest_bole_wood_dry_short_tons": "forest_bole_wood_dry_short_tons",
+}
+NATIONAL_FLOWS = {
+    "crop_production_dry_short_tons_per_year": "crop_production_dry_short_tons_per_year",
+    "crop_residue_dry_short_tons_per_year": "crop_residue_dry_short_tons_per_year",
+    "crop_residue_removable_dry_short_tons_per_year": "crop_residue_removable_dry_short_tons_per_year",
+}
+AREA_COLUMN = "parcel_area_acres"
+
+
+def county_totals(staged: str, state: str, counties: list[str]) -> pd.DataFrame:
+    """Per succeeded county: acres and the stock and flow totals, from its staged parcel results."""
+    wanted = [AREA_COLUMN, *NATIONAL_STOCKS.values(), *NATIONAL_FLOWS.values()]
+    rows = []
+    for fips in counties:
+        parcels, _, _ = county_files_io.staged_paths(Path(staged.format(state=state, county=fips)))
+        sums = pd.read_parquet(parcels, columns=wanted).sum()
+        rows.append({"county_fips": fips, **{c: float(sums[c]) for c in wanted}})
+    return pd.DataFrame(rows, columns=["county_fips", *wanted])
+
+
+def national_summary(
+    states: list[str], index_dirs: list[Path], ended: list[Path], staged: str, out_csv: Path, out_png: Path
+) -> pd.DataFrame:
+    """One row per state, largest first; the map of biomass density per county of every state.
+    `staged` is the path of a county's staging folder with {state} and {county}."""
+    rows, shapes = [], []
+    for state, index_dir, ended_path in zip(states, index_dirs, ended, strict=True):
+        end = outcomes.read_state_ended(ended_path)
+        counties = pd.DataFrame(state_index.read_counties(index_dir))
+        totals = county_totals(staged, state, end["counties_ok"])
+        parcels = counties.set_index("county_fips")["parcels"].astype(int)
+        row = {
+            "state": state,
+            "counties_count": len(counties),
+            "counties_done_count": len(end["counties_ok"]),
+            "counties_failed_count": len(end["counties_failed"]),
+            "parcels_count": int(parcels.sum()),
+            "parcels_done_count": int(parcels.reindex(end["counties_ok"]).sum()),
+            "parcel_area_done_acres": float(totals[AREA_COLUMN].sum()),
+        }
+        for name, column in (NATIONAL_STOCKS | NATIONAL_FLOWS).items():
+            row[name] = float(totals[column].sum())
+        row["converted_tile_bytes_peak"] = end["converted_tile_bytes_peak"]
+        row["tiles_kept_count"] = len(end["tiles_kept"])
+        row["state_seconds"] = round(end["ended_unix"] - end["started_unix"], 3)
+        rows.append(row)
+        shape = state_index.read_county_shapes(index_dir).to_crs(4326)
+        shape = shape.merge(totals, on="county_fips", how="left").assign(state=state)
+        shape["failed"] = shape["county_fips"].isin(list(end["counties_failed"]))
+        shapes.append(shape)
+    summary = pd.DataFrame(rows).sort_values(["parcels_count", "state"], ascending=[False, True])
+    summary.to_csv(out_csv, index=False)
+    _national_map(gpd.GeoDataFrame(pd.concat(shapes, ignore_index=True), crs=4326), out_png)
+    return summary
+
+
+def _national_map(counties: gpd.GeoDataFrame, png: Path) -> None:
+    """Two panels, as the state map: the forest stock and the crop flow per acre of parcel, per county."""
+    area = counties[AREA_COLUMN].where(counties[AREA_COLUMN] > 0)
+    panels = [
+        (
+            counties["forest_aboveground_dry_short_tons"] / area,
+            "Greens",
+            "forest aboveground biomass, standing stock",
+            "dry short tons per acre",
+        ),
+        (
+            (counties["crop_production_dry_short_tons_per_year"] + counties["crop_residue_dry_short_tons_per_year"])
+            / area,
+            "YlOrBr",
+            "crop production + residue, annual flow",
+            "dry short tons per acre per year",
+        ),
+    ]
+    failed = counties[counties["failed"]]
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7), dpi=100)
+    for ax, (values, cmap, title, unit) in zip(axes, panels, strict=True):
+        counties.assign(value=values).plot(
+            column="value",
+            ax=ax,
+            cmap=cmap,
+            legend=True,
+            linewidth=0.2,
+            edgecolor="grey",
+            missing_kwds={"color": "lightgrey"},
+            legend_kwds={"label": unit, "shrink": 0.7},
+        )
+        if len(failed):
+            failed.plot(ax=ax, facecolor="none", edgecolor="red", hatch="///", linewidth=0.5)
+        counties.dissolve("state").boundary.plot(ax=ax, color="black", linewidth=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+    states = counties["state"].nunique()
+    fig.suptitle(
+        f"Per county, {states} state(s); {len(failed)} failed county(ies) hatched; a stock and a flow are not added"
+    )
+    fig.tight_layout()
+    fig.savefig(png, metadata={"Software": None})
+    plt.close(fig)

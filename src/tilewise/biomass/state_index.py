@@ -2,9 +2,10 @@
 
     index.json              format version and counts
     counties.csv            county_fips, name, parcels, {product}_files
-    county_outlines.parquet county_fips, geometry (GeoParquet; the map draws them)
-    tiles.csv               one row per tile file to convert: product, key, href, tile, band, date,
-                            boa_add_offset_dn, counties (space-separated FIPS that read it)
+    counties.parquet        county_fips, name, parcels, geometry (GeoParquet; the state and national maps)
+    tiles.csv               one row per tile file to read: product, key, href, tile, band, date,
+                            boa_add_offset_dn, counties (space-separated FIPS that read it), sign
+                            (none or planetary-computer), window_lonlat (`west south east north`)
     parcels/{county}.parquet  parcel_id, county_fips, geometry (GeoParquet)
     fia_plots.parquet       per sampled FIA plot location: LAT, LON, forest share, densities (forest.plot_densities)
     fia_excluded_plots.csv  CN, problem: plots left out for missing values (`fia_missing: exclude_plot`)
@@ -20,12 +21,24 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
 
-VERSION = 2
-TILE_COLUMNS = ["product", "key", "href", "tile", "band", "date", "boa_add_offset_dn", "counties"]
+VERSION = 3  # 3: counties.parquet (outlines with name and parcels), tiles.csv sign and window
+TILE_COLUMNS = [
+    "product",
+    "key",
+    "href",
+    "tile",
+    "band",
+    "date",
+    "boa_add_offset_dn",
+    "counties",
+    "sign",
+    "window_lonlat",
+]
 
 
 def write(out: Path, counties, tiles, parcels, fia, yields, dropped, summary: dict) -> None:
@@ -36,7 +49,7 @@ def write(out: Path, counties, tiles, parcels, fia, yields, dropped, summary: di
     for fips, group in parcels.groupby("county_fips"):
         group[["parcel_id", "county_fips", "geometry"]].to_parquet(out / "parcels" / f"{fips}.parquet")
     counties.drop(columns="geometry").to_csv(out / "counties.csv", index=False)
-    counties[["county_fips", "geometry"]].to_parquet(out / "county_outlines.parquet")
+    counties[["county_fips", "name", "parcels", "geometry"]].to_parquet(out / "counties.parquet")
     tiles[TILE_COLUMNS].to_csv(out / "tiles.csv", index=False)
     fia_plots, fia_counts, fia_excluded = fia
     fia_plots.to_parquet(out / "fia_plots.parquet")
@@ -68,8 +81,16 @@ def _checked(index_dir: str | Path) -> Path:
 
 
 def _rows(path: Path) -> list[dict]:
+    """The rows of an index CSV. Snakemake asks for them once per job while it builds the DAG (10,000s
+    of times in a national run): parsed once per file version, handed out as copies."""
+    stat = path.stat()
+    return [dict(r) for r in _parsed(str(path), stat.st_mtime_ns, stat.st_size)]
+
+
+@lru_cache(maxsize=256)
+def _parsed(path: str, mtime_ns: int, size: int) -> tuple[dict, ...]:
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return tuple(csv.DictReader(f))
 
 
 def read_tiles(index_dir: str | Path) -> list[dict]:
@@ -78,6 +99,17 @@ def read_tiles(index_dir: str | Path) -> list[dict]:
 
 def read_counties(index_dir: str | Path) -> list[dict]:
     return _rows(_checked(index_dir) / "counties.csv")
+
+
+def read_summary(index_dir: str | Path) -> dict:
+    """index.json: the counts (counties, parcels, parcels_dropped, tiles)."""
+    return json.loads((_checked(index_dir) / "index.json").read_text())
+
+
+def read_county_shapes(index_dir: str | Path):
+    import geopandas as gpd
+
+    return gpd.read_parquet(_checked(index_dir) / "counties.parquet")
 
 
 def county_tiles(index_dir: str | Path, county: str) -> list[dict]:
@@ -94,12 +126,6 @@ def read_fia_plots(index_dir: str | Path):
     import pandas as pd
 
     return pd.read_parquet(_checked(index_dir) / "fia_plots.parquet")
-
-
-def read_county_outlines(index_dir: str | Path):
-    import geopandas as gpd
-
-    return gpd.read_parquet(_checked(index_dir) / "county_outlines.parquet")
 
 
 def read_yields(index_dir: str | Path):

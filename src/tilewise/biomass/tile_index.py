@@ -1,7 +1,9 @@
 """The tile index of one state: its counties, their parcels, and every raster tile they need.
 
-Written once per state (a Snakemake checkpoint): `counties.csv`, `tiles.csv` (one row per file to
-convert, with the counties that read it), `parcels/{county}.parquet` and `fia_plots.parquet`.
+Written once per state (a Snakemake checkpoint): `counties.csv`, `counties.parquet`, `tiles.csv` (one
+row per file to read, with the counties that read it and the lon/lat box they cover),
+`parcels/{county}.parquet` and `fia_plots.parquet`. Sentinel-2 comes from a CSV catalog, an href
+template, or a STAC API search (tilewise.biomass.stac).
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tilewise.biomass import crop_tables, crops, state_index
+from tilewise.biomass import crop_tables, crops, stac, state_index
 from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
-from tilewise.biomass.plan import StateInputs
+from tilewise.biomass.plan import StacSearch, StateInputs
 from tilewise.biomass.state_index import TILE_COLUMNS
+from tilewise.biomass.vectors import read_vector
+from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
 from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
+WINDOW_MARGIN_DEG = 0.01  # a tile is clipped to its counties' and parcels' box plus about a kilometre
 
 
 def resolve(href: str, base: Path) -> str:
@@ -34,24 +39,15 @@ def resolve(href: str, base: Path) -> str:
     return str((base / href).resolve())
 
 
-def read_parcels(path: Path) -> gpd.GeoDataFrame:
-    try:
-        return gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
-    except Exception as exc:
-        raise TilewiseError(
-            f"{path}: cannot read the parcels ({type(exc).__name__}: {exc}); "
-            "give a GeoParquet or GeoPackage with parcel_id and geometry"
-        ) from exc
-
-
-def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
-    counties = gpd.read_file(path)
+def load_counties(source: str | dict, state_fips: str) -> gpd.GeoDataFrame:
+    """The state's counties from a county layer of any extent (TIGER's national file, say)."""
+    counties = read_vector(source, "counties")
     needed = {"STATEFP", "COUNTYFP"}
     if not needed <= set(counties.columns):
-        raise TilewiseError(f"{path}: county file needs columns STATEFP and COUNTYFP (has {list(counties.columns)})")
+        raise TilewiseError(f"{source}: county file needs columns STATEFP and COUNTYFP (has {list(counties.columns)})")
     counties = counties[counties["STATEFP"].astype(str).str.zfill(2) == state_fips].copy()
     if counties.empty:
-        raise TilewiseError(f"{path}: no county has STATEFP {state_fips!r}; check the state's fips in the config")
+        raise TilewiseError(f"{source}: no county has STATEFP {state_fips!r}; check the state's fips in the config")
     counties["county_fips"] = state_fips + counties["COUNTYFP"].astype(str).str.zfill(3)
     counties["geometry"] = counties.geometry.make_valid()
     name = counties["NAME"] if "NAME" in counties else counties["county_fips"]
@@ -59,7 +55,7 @@ def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
 
 
 def assign_parcels(
-    parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: Path
+    parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: str | dict
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
     contains a point inside it. Invalid geometries are repaired (make_valid); parcels that cannot be
@@ -150,6 +146,7 @@ def select_sentinel2(
                 continue
             declared = r.get("boa_add_offset", np.nan)
             offset = boa_offset(r.get("processing_baseline"), None if pd.isna(declared) else float(declared))
+            sign = r.get("sign", "none")
             rows.append(
                 {
                     "product": "sentinel2",
@@ -160,6 +157,7 @@ def select_sentinel2(
                     "date": r["date"],
                     "boa_add_offset_dn": offset,
                     "counties": " ".join(users),
+                    "sign": "none" if pd.isna(sign) else sign,
                 }
             )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
@@ -193,8 +191,41 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
+def catalog_from_stac(counties: gpd.GeoDataFrame, search: StacSearch) -> pd.DataFrame:
+    """A Sentinel-2 catalog of the clearest item per MGRS tile near the counties, from a STAC API."""
+    lonlat = counties.to_crs(4326)
+    tiles = s2_tiles_near(lonlat.union_all())
+    bbox = [float(v) for v in lonlat.total_bounds]
+    picks = stac.pick_items(search.stac, search.collection, search.datetime, search.max_cloud_cover, tiles, bbox=bbox)
+    missing = [t for t in tiles if t not in picks]
+    if missing:
+        log.warning(
+            "%s: no %s item with eo:cloud_cover <= %s and bands %s in %s for tile(s) %s; parcels there use the "
+            "neighbouring tiles (MGRS tiles overlap)",
+            search.stac,
+            search.collection,
+            search.max_cloud_cover,
+            ", ".join(stac.BANDS),
+            search.datetime,
+            " ".join(missing),
+        )
+    for p in picks.values():
+        log.info(
+            "tile %s: %s (%.1f %% cloud, BOA offset %d DN)",
+            p.tile,
+            p.item_id,
+            p.cloud_cover_percent,
+            p.boa_add_offset_dn,
+        )
+    columns = ["tile", "date", "band", "href", "processing_baseline", "boa_add_offset", "sign", "item_id"]
+    return pd.DataFrame(stac.catalog_rows(picks, search.sign), columns=columns)
+
+
 def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.DataFrame, Path]:
     """The Sentinel-2 catalog table and the folder its relative hrefs are relative to."""
+    search = inp.stac()
+    if search is not None:
+        return catalog_from_stac(counties, search), Path(".")
     if inp.sentinel2_template:
         table = catalog_from_template(
             counties, inp.sentinel2_template, inp.sentinel2_date, inp.sentinel2_processing_baseline
@@ -205,11 +236,33 @@ def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.
     return table, path.parent
 
 
+def county_boxes_lonlat(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> dict[str, tuple]:
+    """Per county, the lon/lat box of its polygon and of its parcels (a parcel may reach past its county)."""
+    boxes = {}
+    lonlat_parcels = parcels.to_crs(4326)
+    for fips, geom in zip(counties["county_fips"], counties.to_crs(4326).geometry, strict=True):
+        own = lonlat_parcels[lonlat_parcels["county_fips"] == fips]
+        b = [geom.bounds] + ([tuple(own.total_bounds)] if len(own) else [])
+        boxes[fips] = (min(x[0] for x in b), min(x[1] for x in b), max(x[2] for x in b), max(x[3] for x in b))
+    return boxes
+
+
+def window_text(boxes: dict[str, tuple], readers: list[str]) -> str:
+    """`west south east north` around the readers' boxes, with a margin (tiles.window_of reads it)."""
+    b = [boxes[c] for c in readers if c in boxes]
+    if not b:
+        return ""
+    m = WINDOW_MARGIN_DEG
+    west, south = min(x[0] for x in b) - m, min(x[1] for x in b) - m
+    east, north = max(x[2] for x in b) + m, max(x[3] for x in b) + m
+    return f"{west:.6f} {south:.6f} {east:.6f} {north:.6f}"
+
+
 def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: str | None) -> dict:
     """Write the state's index under `out`; `national_yields` None: the national table shipped with tilewise."""
     crops.check_cdl_year(inp.cdl, inp.cdl_year)
-    counties = load_counties(Path(inp.counties), inp.state_fips)
-    parcels, dropped = assign_parcels(read_parcels(Path(inp.parcels)), counties, Path(inp.parcels))
+    counties = load_counties(inp.counties, inp.state_fips)
+    parcels, dropped = assign_parcels(read_vector(inp.parcels, "parcels"), counties, inp.parcels)
     catalog, catalog_dir = sentinel2_catalog(inp, counties)
     tiles = pd.concat(
         [
@@ -222,6 +275,13 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
     counts = parcels.groupby("county_fips").size()
     counties["parcels"] = counties["county_fips"].map(counts).fillna(0).astype(int)
     counties = counties[counties["parcels"] > 0]
+    # a county without parcels runs no job: it reads no tile (a tile only it read is not needed)
+    with_parcels = set(counties["county_fips"])
+    tiles["counties"] = [" ".join(c for c in readers.split() if c in with_parcels) for readers in tiles["counties"]]
+    tiles = tiles[tiles["counties"] != ""].reset_index(drop=True)
+    boxes = county_boxes_lonlat(counties, parcels)
+    tiles["window_lonlat"] = [window_text(boxes, c.split()) for c in tiles["counties"]]
+    tiles["sign"] = tiles["sign"].fillna("none")
     for product in ("sentinel2", "worldcover", "cdl"):
         counties[f"{product}_files"] = [
             int(tiles.loc[tiles["product"] == product, "counties"].str.split().apply(lambda c, f=f: f in c).sum())

@@ -1,37 +1,82 @@
-"""Tile preprocessing: fetch one needed tile, write it as an internally tiled lossless COG, verify it.
+"""The tiles a state's counties read: read where they live when they can be, else converted.
 
-The original is only read (a remote one is downloaded to a scratch copy that is deleted after). The
-COG has 512×512 blocks so a parcel read decodes only the blocks it touches; compression stays
-(lossless, codec configurable) because block-wise reads work on compressed COGs too.
+Per needed file (one Sentinel-2 band of one MGRS tile, one WorldCover tile, one CDL raster) one of
+three paths, decided from the file itself:
+
+- `in_place`: an internally tiled GeoTIFF over http(s) or s3 (WorldCover, Sentinel-2 COGs on the
+  Planetary Computer or Earth Search) is read by the counties where it lives, block by block
+  (`/vsicurl/`, `/vsis3/`), unless the config asks for a local copy (`biomass.local_copy`);
+- `clip`: a raster larger than the part the state reads (a national CDL, a Sentinel-2 tile on the
+  state's edge) is cut to the window of the counties that read it — read by windows, never whole —
+  and written as a verified, internally tiled, lossless COG;
+- `convert`: the same for a raster the state reads whole.
+
+A remote GeoTIFF that is not internally tiled (a national CDL in strips) is clipped by range reads
+of the strips the window crosses; a remote file of another format (a JPEG2000) is downloaded first,
+and the download deleted after. Each tile has a manifest (`{key}.json`; this module writes and reads it)
+with the path taken and what it cost; a tile that fails gets one too, with the reason, and its
+counties then fail while everything else goes on. The converted COGs are not Snakemake files: a tile
+is deleted as soon as every county that reads it has succeeded (`release`), and kept while one of them
+has failed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import rasterio.shutil
-from rasterio.windows import Window
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
+from tilewise.biomass import outcomes
+from tilewise.biomass.pc_sign import signer
+from tilewise.shared import gdal_vsi
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, fetch, is_remote, make_pool
 from tilewise.shared.errors import TilewiseError
+from tilewise.sources.rasters import _override_vrt
 
+log = logging.getLogger(__name__)
+VERSION = 2
+IN_PLACE, CLIP, CONVERT = "in_place", "clip", "convert"
 ROWS_PER_CHECK = 1024
+MAX_BLOCK_PX = 2048  # larger internal blocks make every parcel read fetch too much: convert those
+# Clip windows start and end on a 60 m grid counted from the raster's corner: Sentinel-2's pixel sizes
+# (10, 20, 60 m) all divide it, so every band of a tile is cut at the same ground origin, and the
+# county resamples the 20 m SCL onto the 10 m bands by origin offsets.
+CLIP_GRID_M = 60
 
 
-def verify_same_pixels(original, converted) -> None:
-    """Decoded pixels, georeferencing and nodata of the COG equal the original's, or TilewiseError."""
+@dataclass(frozen=True)
+class TileSettings:
+    codec: str
+    local_copy: bool
+    signed_href_min_ttl_seconds: float
+    download: DownloadSettings
+
+    @classmethod
+    def from_params(cls, params: dict) -> TileSettings:
+        return cls(**{**params, "download": DownloadSettings.from_config(params["download"])})
+
+
+def verify_same_pixels(original, converted, window: Window | None = None) -> None:
+    """Decoded pixels, georeferencing and nodata of the COG equal the original's (in `window`), or
+    TilewiseError."""
     with rasterio.open(original) as a, rasterio.open(converted) as b:
+        win = window or Window(0, 0, a.width, a.height)
         for what, x, y in (
-            ("size", (a.width, a.height, a.count), (b.width, b.height, b.count)),
+            ("size", (int(win.width), int(win.height), a.count), (b.width, b.height, b.count)),
             ("CRS", a.crs, b.crs),
-            ("transform", a.transform, b.transform),
+            ("transform", a.window_transform(win), b.transform),
             ("nodata", a.nodata, b.nodata),
             ("data type", a.dtypes, b.dtypes),
         ):
@@ -39,42 +84,204 @@ def verify_same_pixels(original, converted) -> None:
                 what == "nodata" and x is not None and y is not None and math.isnan(x) and math.isnan(y)
             ):
                 raise TilewiseError(f"{converted}: {what} differs from the original {original}: {y} vs {x}")
-        for row in range(0, a.height, ROWS_PER_CHECK):
-            win = Window(0, row, a.width, min(ROWS_PER_CHECK, a.height - row))
-            if not np.array_equal(a.read(window=win), b.read(window=win), equal_nan=a.dtypes[0].startswith("float")):
-                raise TilewiseError(f"{converted}: pixels in rows {row}–{row + win.height} differ from {original}")
+        for row in range(0, b.height, ROWS_PER_CHECK):
+            height = min(ROWS_PER_CHECK, b.height - row)
+            src = Window(win.col_off, win.row_off + row, win.width, height)
+            equal_nan = a.dtypes[0].startswith("float")
+            if not np.array_equal(a.read(window=src), b.read(window=Window(0, row, b.width, height)), equal_nan):
+                raise TilewiseError(f"{converted}: pixels in rows {row}–{row + height} differ from {original}")
 
 
-def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: DownloadSettings, tiles_dir: Path) -> dict:
-    """Convert and verify one tile; `tiles_dir` holds the state's converted tiles (for their peak bytes)."""
-    t0 = time.perf_counter()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    scratch = dst.with_name(dst.name + ".download")
-    source = href
-    if is_remote(href):
-        source = str(fetch(href, scratch, None, download, make_pool(download, maxsize=1)))
-    tmp = dst.with_name(dst.name + ".part.tif")
+def streamable_layout(ds) -> str | None:
+    """None when `ds` can be read block by block where it lives, else why not."""
+    if ds.driver != "GTiff":
+        return f"a {ds.driver} file, not a GeoTIFF (downloaded before it is converted)"
+    if not ds.profile.get("tiled"):
+        return "a GeoTIFF in strips, not internally tiled"
+    height, width = ds.block_shapes[0]
+    if max(height, width) > MAX_BLOCK_PX:
+        return f"internal blocks of {width}×{height} px (more than {MAX_BLOCK_PX})"
+    return None
+
+
+def clip_window(ds, bbox_lonlat: tuple[float, float, float, float] | None) -> Window:
+    """The window of `ds` covering `bbox_lonlat` (all of it when None), snapped outward to CLIP_GRID_M."""
+    full = Window(0, 0, ds.width, ds.height)
+    north_up = ds.transform.b == 0 and ds.transform.d == 0
+    if bbox_lonlat is None or not north_up:
+        return full
+    bounds = transform_bounds("EPSG:4326", ds.crs, *bbox_lonlat, densify_pts=21)
+    win = from_bounds(*bounds, transform=ds.transform)
+    snap_x, snap_y = _snap_px(ds)
+    col0 = math.floor(win.col_off / snap_x) * snap_x
+    row0 = math.floor(win.row_off / snap_y) * snap_y
+    col1 = math.ceil((win.col_off + win.width) / snap_x) * snap_x
+    row1 = math.ceil((win.row_off + win.height) / snap_y) * snap_y
+    col0, row0 = max(col0, 0), max(row0, 0)
+    col1, row1 = min(col1, ds.width), min(row1, ds.height)
+    if col1 <= col0 or row1 <= row0:
+        raise TilewiseError(f"{ds.name}: does not overlap the counties that read it ({bbox_lonlat} lon/lat)")
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _snap_px(ds) -> tuple[int, int]:
+    if not (ds.crs and ds.crs.is_projected and ds.crs.linear_units in ("metre", "meter")):
+        return 1, 1
+    out = []
+    for res in ds.res:
+        whole = round(res)
+        out.append(math.lcm(CLIP_GRID_M, whole) // whole if whole > 0 and abs(res - whole) < 1e-9 else 1)
+    return out[0], out[1]
+
+
+def window_of(row: dict) -> tuple[float, float, float, float] | None:
+    """The lon/lat box a tile row asks to be clipped to (`west south east north`), or None."""
+    text = str(row.get("window_lonlat") or "").strip()
+    if not text or text == "nan":
+        return None
+    west, south, east, north = (float(v) for v in text.split())
+    return west, south, east, north
+
+
+def prepare_tile(
+    row: dict, tif: Path, manifest: Path, settings: TileSettings, states_root: Path, failed_before: int = 0
+) -> dict:
+    """Read-in-place check, or clip/convert and verify, one tile row of the state index; always writes
+    the manifest (a failure too: its counties fail, nothing else does; `failed_attempts` counts the
+    failures so far, so that the next run tries again: see outcomes)."""
+    started = time.time()
+    tif.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with rasterio.open(source) as src:
-            opts = {**tile_cog_options(codec, src.dtypes[0]), **full_width_nbits(src)}
-            rasterio.shutil.copy(src, tmp, driver="COG", **opts)
-        verify_same_pixels(source, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-        scratch.unlink(missing_ok=True)
+        record = {"status": "ok", **_prepare(row, tif, settings)}
+    except Exception as exc:  # noqa: BLE001 (any failure is this tile's, recorded for its counties)
+        error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
+        if row["href"] not in error:
+            error = f"{row['href']}: {error}"
+        log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))
+        record = {"status": "failed", "error": error}
+    finished = time.time()
     record = {
-        "href": href,
-        "bytes": dst.stat().st_size,
-        "original_bytes": None if is_remote(href) else Path(href).stat().st_size,
-        "codec": codec,
-        "verified_pixels_equal": True,
-        "seconds": round(time.perf_counter() - t0, 3),
-        # converted tiles of the state on disk right after this one was written: their peak is the max of these
-        "state_tile_bytes_after": sum(p.stat().st_size for p in tiles_dir.rglob("*.tif")),
+        "version": VERSION,
+        "product": row["product"],
+        "key": row["key"],
+        "href": row["href"],  # as the index has it: never signed
+        "sign": row.get("sign") or "none",
+        **record,
+        "failed_attempts": failed_before + (record["status"] != "ok"),
+        "started_unix": round(started, 3),
+        "finished_unix": round(finished, 3),
+        "seconds": round(finished - started, 3),
+        # every state's converted tiles on disk right after this one was written: a state's peak is the
+        # max of its own entry, and two states' tiles coexisted if one's manifest shows the other's
+        "tile_bytes_on_disk_after": tile_bytes_on_disk(states_root),
     }
     write_manifest(manifest, record)
     return record
+
+
+def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
+    href = row["href"]
+    gdal_vsi.configure_retries(settings.download.attempts, settings.download.backoff_seconds)
+    gdal_vsi.reset_network_bytes()
+    source, downloaded, remote_bytes = href, 0, None
+    scratch = tif.with_name(tif.name + ".download")
+    try:
+        if gdal_vsi.is_streamable_href(href):
+            signed = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)(href)
+            source = gdal_vsi.gdal_path(signed)
+            with rasterio.open(source) as ds:
+                why_not, driver = streamable_layout(ds), ds.driver
+            remote_bytes = gdal_vsi.file_size(source)
+            if why_not is None and not settings.local_copy:
+                why_not = _group_not_streamable(row, settings)
+            if why_not is None and not settings.local_copy:
+                return {
+                    "read": IN_PLACE,
+                    "path": "",
+                    "bytes": 0,
+                    "network_bytes": gdal_vsi.network_bytes(),
+                    "remote_bytes": remote_bytes,
+                }
+            if why_not is not None:
+                log.info("%s: %s", href, why_not)
+            if driver != "GTiff" and is_remote(href):  # no useful range reads: fetch it whole
+                log.info("%s: downloading it", href)
+                source = str(fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1)))
+                downloaded = scratch.stat().st_size
+        record = write_cog(source, tif, window_of(row), settings.codec)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return {
+        **record,
+        "network_bytes": gdal_vsi.network_bytes() + downloaded,
+        "remote_bytes": remote_bytes,
+        "original_bytes": None if remote_bytes is not None else Path(href).stat().st_size,
+    }
+
+
+def _group_not_streamable(row: dict, settings: TileSettings) -> str | None:
+    """Why a band must be converted although it could be read in place: another band of its Sentinel-2
+    tile cannot be (the county reads a tile's bands on one grid and block layout, so they are read in
+    place all together or converted all together, with the same window). None when all can."""
+    sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
+    for href in row.get("group_hrefs") or []:
+        if href == row["href"]:
+            continue
+        if not gdal_vsi.is_streamable_href(href):
+            return f"its sibling band {href} is a local file"
+        try:
+            with rasterio.open(gdal_vsi.gdal_path(sign(href))) as ds:
+                why_not = streamable_layout(ds)
+        except rasterio.errors.RasterioIOError as exc:
+            return f"its sibling band {href} cannot be opened ({exc})"
+        if why_not is not None:
+            return f"its sibling band {href} is {why_not}"
+    return None
+
+
+def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
+    """The window of `source` covering `bbox_lonlat` (all of it when None) as a verified COG at `tif`."""
+    tmp = tif.with_name(tif.name + ".part.tif")
+    try:
+        with rasterio.open(source) as src:
+            window = clip_window(src, bbox_lonlat)
+            whole = (window.width, window.height) == (src.width, src.height)
+            opts = {**tile_cog_options(codec, src.dtypes[0]), **full_width_nbits(src)}
+            if whole:
+                rasterio.shutil.copy(src, tmp, driver="COG", **opts)
+            else:
+                with rasterio.open(_override_vrt(src, src.crs, src.nodata, window)) as part:
+                    rasterio.shutil.copy(part, tmp, driver="COG", **opts)
+            size = (src.width, src.height)
+        verify_same_pixels(source, tmp, window)
+        os.replace(tmp, tif)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "read": CONVERT if whole else CLIP,
+        "path": str(tif),
+        "bytes": tif.stat().st_size,
+        "window_px": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
+        "original_size_px": list(size),
+        "codec": codec,
+        "verified_pixels_equal": True,
+    }
+
+
+def tile_bytes_on_disk(states_root: Path) -> dict[str, int]:
+    """Bytes of converted tiles (finished or being written) on disk, per state."""
+    out: dict[str, int] = {}
+    for state_dir in sorted(p for p in Path(states_root).glob("*") if p.is_dir()):
+        total = 0
+        for path in state_dir.glob("tiles/*/*"):
+            if ".json" in path.name:
+                continue
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:  # reclaimed while we looked
+                pass
+        out[state_dir.name] = total
+    return out
 
 
 def write_manifest(path: Path, record: dict) -> None:
@@ -85,4 +292,58 @@ def write_manifest(path: Path, record: dict) -> None:
 
 
 def read_manifest(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    record = json.loads(Path(path).read_text())
+    if record.get("version") != VERSION:
+        raise TilewiseError(
+            f"{path}: tile manifest format {record.get('version')!r}, this tilewise reads {VERSION}; "
+            "delete it to prepare the tile again"
+        )
+    return record
+
+
+def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Path) -> list[dict]:
+    """The county's tile rows with `path`, what to open: the signed GDAL name of a tile read in place,
+    or the converted COG — converted again here if it was reclaimed after an earlier run (a county run
+    again after a code change or `-f`). A tile whose preparation failed fails the county, naming why."""
+    out = []
+    for row in rows:
+        record = read_manifest(row["manifest"])
+        if record["status"] != "ok":
+            raise TilewiseError(f"tile {row['product']}/{row['key']} ({row['href']}) failed: {record['error']}")
+        if record["read"] == IN_PLACE:
+            sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
+            out.append({**row, "path": gdal_vsi.gdal_path(sign(row["href"]))})
+            continue
+        tif = Path(row["tif"])
+        if not tif.exists():  # the same window again: a local copy is what the manifest says it was
+            log.info("%s: reclaimed after an earlier run; converting it again", tif)
+            _prepare(row, tif, replace(settings, local_copy=True))
+        out.append({**row, "path": str(tif)})
+    return out
+
+
+def tile_size_bytes(path) -> int:
+    """Bytes of a tile a county read: a converted COG here, or the remote file read in place."""
+    name = str(path)
+    if name.startswith("/vsi"):
+        # pathlib folds the `//` of /vsicurl/https://…; GDAL reads both spellings
+        return gdal_vsi.file_size(name)
+    return Path(name).stat().st_size
+
+
+def release(rows: list[dict], runs: str) -> tuple[list[str], list[str]]:
+    """Delete each converted tile (`tif` of a row) every reader of which (`counties`) has succeeded;
+    `runs` is the path of a county's outcome with `{county}`. Returns (reclaimed, kept) tile paths."""
+    reclaimed, kept = [], []
+    for row in rows:
+        tif = Path(row["tif"])
+        readers_ok = all(outcomes.succeeded(Path(runs.format(county=c))) for c in row["counties"].split())
+        if readers_ok:
+            try:
+                tif.unlink()
+                reclaimed.append(str(tif))
+            except FileNotFoundError:  # in place, or another reader's job reclaimed it first
+                pass
+        elif tif.exists():
+            kept.append(str(tif))
+    return reclaimed, kept

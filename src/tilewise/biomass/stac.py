@@ -1,0 +1,250 @@
+"""Sentinel-2 L2A from a STAC API: per MGRS tile, the clearest item in a time window.
+
+Both big public catalogues work; their items differ:
+
+==========================  ==============================  ======================================
+                            Planetary Computer              Earth Search (v1, sentinel-2-l2a)
+==========================  ==============================  ======================================
+tile                        ``s2:mgrs_tile`` = "29UNU"      ``grid:code`` = "MGRS-29UNU" (and
+                                                            ``mgrs:utm_zone/latitude_band/grid_square``)
+band assets                 B02 B03 B04 B08 SCL             blue green red nir scl
+BOA offset in the pixels    yes from baseline 04.00         removed where
+                                                            ``earthsearch:boa_offset_applied``
+==========================  ==============================  ======================================
+
+The search uses what the server's /conformance advertises: a CQL2 filter (one request per tile:
+``eo:cloud_cover <= max AND (s2:mgrs_tile = T OR grid:code = 'MGRS-T')``), else the query extension
+(one tile property at a time: query has no OR), else only collections + datetime + bbox, fetched once
+and filtered here. pystac-client merely warns when asked for an extension a server lacks and sends it
+anyway, and a server without it may then match nothing (rustac's in-memory server does): so nothing
+is sent that is not advertised, and every candidate is checked here again (tile, cloud cover, window,
+all five assets) whatever the server did. The clearest is the lowest ``eo:cloud_cover``; ties go to
+the latest datetime, then to the id. Hrefs stay unsigned (see pc_sign).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+import pystac
+import pystac_client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.warnings import DoesNotConformTo
+
+from tilewise.shared.errors import TilewiseError
+
+log = logging.getLogger(__name__)
+
+BANDS = ("B02", "B03", "B04", "B08", "SCL")
+ASSET_KEYS = {  # per band: Planetary Computer's key, then Earth Search's
+    "B02": ("B02", "blue"),
+    "B03": ("B03", "green"),
+    "B04": ("B04", "red"),
+    "B08": ("B08", "nir"),
+    "SCL": ("SCL", "scl"),
+}
+BOA_ADD_OFFSET_DN = -1000  # processing baseline 04.00 on: reflectance = (DN + offset) / 10000
+PAGE_SIZE = 100  # items per page of a search (pystac-client follows the `next` links)
+
+
+@dataclass(frozen=True)
+class Pick:
+    tile: str
+    item_id: str
+    datetime: datetime
+    cloud_cover_percent: float
+    processing_baseline: str | None
+    boa_add_offset_dn: int  # 0 or -1000
+    hrefs: dict[str, str] = field(default_factory=dict)  # band -> href, unsigned
+
+
+def normalize_tile(tile: str) -> str:
+    """'T29UNU', '29unu', 'MGRS-29UNU', '9UWV' -> '29UNU' / '09UWV'."""
+    t = tile.strip().upper().removeprefix("MGRS-").removeprefix("T")
+    zone = t[:-3]
+    if not (zone.isdigit() and 1 <= int(zone) <= 60 and t[-3:].isalpha()):
+        raise ValueError(f"not an MGRS tile id: {tile!r}")
+    return f"{int(zone):02d}{t[-3:]}"
+
+
+def item_tile(props: dict) -> str | None:
+    """The item's MGRS tile, normalized, from whichever properties the catalogue sets."""
+    if props.get("s2:mgrs_tile"):
+        return normalize_tile(props["s2:mgrs_tile"])
+    if str(props.get("grid:code", "")).startswith("MGRS-"):
+        return normalize_tile(props["grid:code"])
+    if all(props.get(k) is not None for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")):
+        return normalize_tile(f"{props['mgrs:utm_zone']}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}")
+    return None
+
+
+def _tile_terms(tile: str) -> list[tuple[str, str]]:
+    """(property, value) pairs that name `tile` in the known catalogues."""
+    terms = [("s2:mgrs_tile", tile), ("grid:code", f"MGRS-{tile}")]
+    if tile.startswith("0"):  # stactools wrote grid:code without the zone's leading zero until 2025
+        terms.append(("grid:code", f"MGRS-{tile[1:]}"))
+    return terms
+
+
+def boa_offset_dn(props: dict) -> int:
+    """DN to add before dividing by 10000, from the processing baseline and the catalogue's flag."""
+    if props.get("earthsearch:boa_offset_applied") is True:
+        return 0  # Earth Search removed the offset from the pixels already
+    baseline = props.get("s2:processing_baseline")
+    if baseline is None:
+        return 0
+    try:
+        major, minor = (int(p) for p in str(baseline).split(".")[:2])
+    except ValueError:
+        raise TilewiseError(f"cannot read s2:processing_baseline {baseline!r}") from None
+    return BOA_ADD_OFFSET_DN if (major, minor) >= (4, 0) else 0
+
+
+def band_hrefs(item: pystac.Item) -> dict[str, str] | None:
+    """band -> href for BANDS, or None if the item lacks one of them."""
+    hrefs = {}
+    for band in BANDS:
+        key = next((k for k in ASSET_KEYS[band] if k in item.assets), None)
+        if key is None:
+            return None
+        hrefs[band] = item.assets[key].href
+    return hrefs
+
+
+def _search(client, **kwargs) -> list[pystac.Item]:
+    with warnings.catch_warnings():
+        # only advertised extensions are sent; pystac-client 0.9 does not know pgstac's v1.1.0 sort URI
+        warnings.simplefilter("ignore", DoesNotConformTo)
+        return list(client.search(**kwargs).items())
+
+
+def _candidates(client, base: dict, max_cloud_cover: float, tile: str) -> tuple[list[pystac.Item], str]:
+    if client.conforms_to(ConformanceClasses.FILTER):
+        tile_or = {"op": "or", "args": [{"op": "=", "args": [{"property": p}, v]} for p, v in _tile_terms(tile)]}
+        cql = {"op": "and", "args": [{"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud_cover]}, tile_or]}
+        return _search(client, **base, filter=cql, filter_lang="cql2-json"), "filter"
+    if client.conforms_to(ConformanceClasses.QUERY):
+        for prop, value in _tile_terms(tile):
+            found = _search(client, **base, query={"eo:cloud_cover": {"lte": max_cloud_cover}, prop: {"eq": value}})
+            if found:
+                return found, "query"
+        return [], "query"
+    return _search(client, **base), "client-side"
+
+
+def pick_items(
+    url: str,
+    collection: str,
+    interval: str,
+    max_cloud_cover: float,
+    tiles: list[str],
+    bbox: list[float] | None = None,
+    client: pystac_client.Client | None = None,
+    limit: int = PAGE_SIZE,
+) -> dict[str, Pick]:
+    """Per tile, the clearest item in `interval` with eo:cloud_cover <= `max_cloud_cover` and all BANDS.
+    Tiles without one are left out (the caller says which). `bbox` narrows the search of a server
+    that can filter neither on the tile nor on cloud cover."""
+    try:
+        client = client or pystac_client.Client.open(url)
+    except Exception as exc:  # noqa: BLE001 (network, HTTP and JSON errors alike)
+        raise TilewiseError(f"{url}: cannot open the STAC API ({type(exc).__name__}: {exc})") from exc
+    start, end = parse_interval(interval)
+    base = {"collections": [collection], "datetime": f"{_rfc3339(start)}/{_rfc3339(end)}", "limit": limit}
+    if bbox is not None:
+        base["bbox"] = bbox
+    cache: list[pystac.Item] | None = None  # the client-side strategy fetches the window once
+    picks: dict[str, Pick] = {}
+    for tile in dict.fromkeys(normalize_tile(t) for t in tiles):
+        if cache is None:
+            found, how = _candidates(client, base, max_cloud_cover, tile)
+            if how == "client-side":
+                cache = found
+                log.warning(
+                    "%s advertises neither the filter nor the query extension: fetched all %d items of %s in %s "
+                    "and filtered them here",
+                    url,
+                    len(found),
+                    collection,
+                    base["datetime"],
+                )
+            else:
+                log.info("tile %s: %d candidate(s) by %s", tile, len(found), how)
+        best = _clearest(cache if cache is not None else found, tile, max_cloud_cover, start, end)
+        if best is not None:
+            picks[tile] = best
+    return picks
+
+
+def _clearest(items, tile, max_cloud_cover, start, end) -> Pick | None:
+    best = None
+    for item in items:
+        props = item.properties
+        cloud = props.get("eo:cloud_cover")
+        if item_tile(props) != tile or cloud is None or cloud > max_cloud_cover:
+            continue
+        if item.datetime is None or not (start <= item.datetime <= end):
+            continue
+        hrefs = band_hrefs(item)
+        if hrefs is None:
+            continue
+        key = (cloud, -item.datetime.timestamp(), item.id)
+        if best is None or key < best[0]:
+            best = (key, item, hrefs)
+    if best is None:
+        return None
+    _, item, hrefs = best
+    props = item.properties
+    return Pick(
+        tile=tile,
+        item_id=item.id,
+        datetime=item.datetime,
+        cloud_cover_percent=float(props["eo:cloud_cover"]),
+        processing_baseline=props.get("s2:processing_baseline"),
+        boa_add_offset_dn=boa_offset_dn(props),
+        hrefs=hrefs,
+    )
+
+
+def catalog_rows(picks: dict[str, Pick], sign: str) -> list[dict]:
+    """The picks as rows of the Sentinel-2 catalog table the index selects from (one date per tile)."""
+    return [
+        {
+            "tile": p.tile,
+            "date": p.datetime.astimezone(UTC).strftime("%Y%m%d"),
+            "band": band,
+            "href": href,
+            "processing_baseline": p.processing_baseline or "",
+            "boa_add_offset": float(p.boa_add_offset_dn),
+            "sign": sign,
+            "item_id": p.item_id,
+        }
+        for p in picks.values()
+        for band, href in p.hrefs.items()
+    ]
+
+
+def parse_interval(interval: str) -> tuple[datetime, datetime]:
+    """'2024-06-01/2024-09-30' (dates: whole UTC days) or RFC 3339 datetimes -> aware UTC bounds."""
+    try:
+        start, end = interval.split("/")
+        return _parse_instant(start, end_of_day=False), _parse_instant(end, end_of_day=True)
+    except ValueError:
+        raise TilewiseError(f"datetime must be 'start/end' (dates or RFC 3339 datetimes): {interval!r}") from None
+
+
+def _parse_instant(text: str, end_of_day: bool) -> datetime:
+    text = text.strip()
+    if len(text) == 10:  # a date
+        return datetime.combine(date.fromisoformat(text), time.max if end_of_day else time.min, tzinfo=UTC)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"datetime without a time zone: {text!r}")
+    return value.astimezone(UTC)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")

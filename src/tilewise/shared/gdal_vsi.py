@@ -1,0 +1,107 @@
+"""GDAL's virtual file systems for files that live elsewhere: their GDAL names, sizes, and the bytes
+GDAL fetched over the network.
+
+rasterio opens `/vsicurl/` and `/vsis3/` names but has no Python call for a file's size or for GDAL's
+network counters, so those two go to the GDAL library rasterio loaded, through ctypes (C functions
+of GDAL's stable API: VSIFOpenL/VSIFSeekL/VSIFTellL, VSINetworkStatsReset/GetAsSerializedJSON).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import rasterio  # noqa: F401 (loads the GDAL library whose counters we read)
+
+from tilewise.shared.errors import TilewiseError
+
+# GDAL reads these once, at its first network access: set before any remote file is opened.
+os.environ.setdefault("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
+# No directory listing and no sidecar probing (.aux.xml, .ovr, .msk) on remote files: each would be a
+# request, and a signed href's sidecars do not exist anyway.
+os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
+
+_SEEK_END = 2
+
+
+def is_streamable_href(href: str) -> bool:
+    """An href GDAL can read by ranges where it lives: http(s) or s3."""
+    return urlsplit(href).scheme in ("http", "https", "s3")
+
+
+def gdal_path(href: str) -> str:
+    """The name GDAL opens `href` by: /vsicurl/ for http(s), /vsis3/ for s3://, a path as it is."""
+    parts = urlsplit(href)
+    if parts.scheme in ("http", "https"):
+        return "/vsicurl/" + href
+    if parts.scheme == "s3":
+        return f"/vsis3/{parts.netloc}{parts.path}"
+    return href
+
+
+def configure_retries(attempts: int, backoff_seconds: float) -> None:
+    """GDAL retries HTTP 429/5xx of window reads like our downloads do (config `download:`)."""
+    os.environ["GDAL_HTTP_MAX_RETRY"] = str(max(0, attempts - 1))
+    os.environ["GDAL_HTTP_RETRY_DELAY"] = str(max(backoff_seconds, 0.1))
+
+
+@cache
+def _gdal() -> ctypes.CDLL:
+    """The GDAL library rasterio uses (the process may hold another one, e.g. pyogrio's)."""
+    loaded = sorted({line.split()[-1] for line in _maps() if "libgdal" in line.rsplit("/", 1)[-1]})
+    ours = [p for p in loaded if "rasterio" in p] or loaded or [ctypes.util.find_library("gdal")]
+    if not ours or ours[0] is None:
+        raise TilewiseError("cannot find the GDAL library rasterio loaded (needed to measure remote reads)")
+    lib = ctypes.CDLL(ours[0])
+    lib.VSIFOpenL.restype, lib.VSIFOpenL.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+    lib.VSIFSeekL.restype, lib.VSIFSeekL.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
+    lib.VSIFTellL.restype, lib.VSIFTellL.argtypes = ctypes.c_uint64, [ctypes.c_void_p]
+    lib.VSIFCloseL.restype, lib.VSIFCloseL.argtypes = ctypes.c_int, [ctypes.c_void_p]
+    lib.VSINetworkStatsGetAsSerializedJSON.restype = ctypes.c_void_p
+    lib.VSINetworkStatsGetAsSerializedJSON.argtypes = [ctypes.c_void_p]
+    lib.VSIFree.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def _maps() -> list[str]:
+    try:
+        return Path("/proc/self/maps").read_text().splitlines()
+    except OSError:  # not Linux: fall back to the library search path
+        return []
+
+
+def file_size(path: str) -> int:
+    """Bytes of a file GDAL can open (a local path, /vsicurl/, /vsis3/ …)."""
+    if not path.startswith("/vsi"):
+        return Path(path).stat().st_size
+    lib = _gdal()
+    handle = lib.VSIFOpenL(path.encode(), b"rb")
+    if not handle:
+        raise TilewiseError(f"{path}: cannot open it to read its size (missing, or access refused)")
+    try:
+        lib.VSIFSeekL(handle, 0, _SEEK_END)
+        return int(lib.VSIFTellL(handle))
+    finally:
+        lib.VSIFCloseL(handle)
+
+
+def reset_network_bytes() -> None:
+    _gdal().VSINetworkStatsReset()
+
+
+def network_bytes() -> int:
+    """Body bytes GDAL downloaded (all files, all virtual file systems) since the last reset."""
+    lib = _gdal()
+    pointer = lib.VSINetworkStatsGetAsSerializedJSON(None)
+    if not pointer:
+        return 0
+    try:
+        stats = json.loads(ctypes.string_at(pointer).decode())
+    finally:
+        lib.VSIFree(pointer)
+    return sum(int(m.get("downloaded_bytes", 0)) for m in stats.get("methods", {}).values())

@@ -1,0 +1,183 @@
+"""Tiles read where they live (over the project's HTTP server, counting the bytes it serves), clipped by
+range reads, downloaded and converted, or failed with their reason; and when a tile is reclaimed."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.shutil
+import shapely
+from rasterio.transform import from_origin
+
+from tilewise.biomass import outcomes, tiles
+from tilewise.biomass.blocks import read_touched_blocks
+from tilewise.shared import gdal_vsi
+from tilewise.shared.geometry import to_crs
+from tilewise_demo.rasters import write_band
+
+from conftest import shared
+from support.config import download_settings
+
+WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
+S2_B04 = (
+    "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
+    "L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m/T29UNU_20221005T115411_B04_60m.jp2"
+)
+SAO_TOME = (6.45, 0.10, 6.80, 0.45)  # lon/lat box on the real WorldCover tile
+
+
+def settings(**changes) -> tiles.TileSettings:
+    base = {
+        "codec": "DEFLATE",
+        "local_copy": False,
+        "signed_href_min_ttl_seconds": 900,
+        "download": download_settings(),
+    }
+    return tiles.TileSettings(**{**base, **changes})
+
+
+def row(href, product="worldcover", key="N00E006", window=None, counties="99001"):
+    return {"product": product, "key": key, "href": href, "counties": counties, "sign": "none", "window_lonlat": window}
+
+
+def prepare(tmp_path, r, **changes) -> dict:
+    tif = tmp_path / "tiles" / r["product"] / f"{r['key']}.tif"
+    return tiles.prepare_tile(r, tif, tmp_path / f"{r['key']}.json", settings(**changes), tmp_path / "states")
+
+
+def test_a_remote_cog_is_read_in_place_by_blocks(tmp_path, http):
+    body = shared(WORLDCOVER).read_bytes()  # the real 36000² WorldCover COG, 2.5 MB
+    http.files["/wc.tif"] = body
+    record = prepare(tmp_path, row(http.url("wc.tif")))
+    assert record["status"] == "ok" and record["read"] == "in_place" and record["bytes"] == 0
+    assert record["remote_bytes"] == len(body)
+    # the manifest says what the check cost, and it is what the server sent: the header only
+    assert record["network_bytes"] == http.body_bytes and 0 < http.body_bytes <= 64 * 1024
+    assert not (tmp_path / "tiles").exists() or not any((tmp_path / "tiles").rglob("*.tif"))
+
+    # a county reads it where it lives, a few blocks for two parcels
+    manifest = tmp_path / "N00E006.json"
+    (read,) = tiles.county_read_paths([{**row(http.url("wc.tif")), "manifest": manifest}], settings(), tmp_path)
+    assert read["path"] == f"/vsicurl/{http.url('wc.tif')}"
+    http.body_bytes = 0
+    parcels = np.array([shapely.box(6.60, 0.30, 6.61, 0.31), shapely.box(6.70, 0.20, 6.71, 0.21)])
+    with rasterio.open(read["path"]) as ds:
+        mosaic = read_touched_blocks(ds, 1, shapely.bounds(to_crs(parcels, 4326, ds.crs)), fill=0)
+    assert 0 < mosaic.bytes_read <= http.body_bytes < 0.05 * len(body)
+    assert tiles.tile_size_bytes(read["path"]) == len(body)  # what the county reports as the tile's bytes
+
+
+def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
+    # GDAL's S3 client pointed at the project's HTTP server as the S3 endpoint (path-style, unsigned)
+    body = shared(WORLDCOVER).read_bytes()
+    http.files["/esa-worldcover/v200/wc.tif"] = body
+    for name, value in {
+        "AWS_S3_ENDPOINT": f"127.0.0.1:{http.port}",
+        "AWS_HTTPS": "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_NO_SIGN_REQUEST": "YES",
+    }.items():
+        monkeypatch.setenv(name, value)
+    record = prepare(tmp_path, row("s3://esa-worldcover/v200/wc.tif"))
+    assert record["read"] == "in_place" and record["remote_bytes"] == len(body)
+    assert 0 < record["network_bytes"] == http.body_bytes <= 64 * 1024
+    (read,) = tiles.county_read_paths(
+        [{**row("s3://esa-worldcover/v200/wc.tif"), "manifest": tmp_path / "N00E006.json"}], settings(), tmp_path
+    )
+    assert read["path"] == "/vsis3/esa-worldcover/v200/wc.tif"
+
+
+def test_the_bands_of_a_sentinel2_tile_are_read_in_place_together_or_not_at_all(tmp_path, http):
+    # a county reads a tile's bands on one grid and block layout: one local band converts them all
+    data = np.arange(1024 * 1024, dtype=np.uint16).reshape(1024, 1024) % 5000
+    for band in ("B04", "B08"):
+        path = write_band(tmp_path / f"{band}.tif", data, "EPSG:32616", from_origin(300_000, 4_500_000, 10, 10))
+        with rasterio.open(path) as src:
+            rasterio.shutil.copy(src, tmp_path / f"{band}_cog.tif", driver="COG", BLOCKSIZE=256)
+        http.files[f"/{band}.tif"] = (tmp_path / f"{band}_cog.tif").read_bytes()
+    remote = [http.url("B04.tif"), http.url("B08.tif")]
+    group = row(remote[0], "sentinel2", "16TCK_20240815_B04") | {"group_hrefs": remote}
+    assert prepare(tmp_path, group)["read"] == "in_place"
+    group["group_hrefs"] = [remote[0], str(tmp_path / "B08.tif")]
+    assert prepare(tmp_path, group)["read"] == "convert"
+
+
+def test_local_copy_clips_a_remote_cog_by_window(tmp_path, http):
+    body = shared(WORLDCOVER).read_bytes()
+    http.files["/wc.tif"] = body
+    window = " ".join(str(v) for v in SAO_TOME)
+    record = prepare(tmp_path, row(http.url("wc.tif"), window=window), local_copy=True)
+    assert record["read"] == "clip" and record["verified_pixels_equal"]
+    assert record["network_bytes"] == http.body_bytes < len(body)
+    with rasterio.open(record["path"]) as ds:
+        assert ds.block_shapes == [(512, 512)]
+        w, s, e, n = ds.bounds
+        eps = 1e-9  # degrees: the pixel edges' floating-point error
+        assert w <= SAO_TOME[0] + eps and e >= SAO_TOME[2] - eps and s <= SAO_TOME[1] + eps and n >= SAO_TOME[3] - eps
+        assert (e - w) < 0.4  # of the tile's 3°
+
+
+def test_a_striped_national_raster_is_clipped_by_range_reads(tmp_path, http):
+    # a CDL-like raster in strips (no internal tiles) far larger than the state that reads it
+    rng = np.random.default_rng(5)
+    data = rng.integers(1, 60, (3000, 4000), dtype=np.uint8)
+    path = write_band(tmp_path / "cdl.tif", data, "EPSG:5070", from_origin(300_000, 1_900_000, 30, 30), nodata=0)
+    http.files["/cdl.tif"] = path.read_bytes()
+    with rasterio.open(path) as ds:
+        assert not ds.profile["tiled"]
+    state = to_crs(shapely.box(330_000, 1_830_000, 360_000, 1_850_000), 5070, 4326, densify=100).bounds
+    record = prepare(tmp_path, row(http.url("cdl.tif"), "cdl", "cdl", " ".join(map(str, state))))
+    assert record["read"] == "clip" and record["verified_pixels_equal"]
+    width, height = record["window_px"][2:]
+    assert width * height < 0.1 * data.size  # clipped to the state, not the country
+    assert record["network_bytes"] == http.body_bytes < 0.5 * len(http.files["/cdl.tif"])  # strips, not the file
+
+
+def test_a_remote_jpeg2000_is_downloaded_then_converted(tmp_path, http):
+    jp2 = shared(S2_B04).read_bytes()
+    http.files["/B04.jp2"] = jp2
+    record = prepare(tmp_path, row(http.url("B04.jp2"), "sentinel2", "29UNU_20221005_B04"))
+    assert record["read"] == "convert" and record["verified_pixels_equal"] and record["remote_bytes"] == len(jp2)
+    assert record["network_bytes"] >= len(jp2)  # the download, plus the look at its header
+    assert not list((tmp_path / "tiles").rglob("*.download*"))  # the download is gone
+
+
+def test_a_tile_that_cannot_be_read_records_why_and_runs_again(tmp_path, http):
+    record = prepare(tmp_path, row(http.url("missing.tif")))
+    assert record["status"] == "failed" and "missing.tif" in record["error"] and record["failed_attempts"] == 1
+    assert outcomes.failed_attempts(tmp_path / "N00E006.json") == 1  # the param that reruns it
+    with pytest.raises(Exception, match="failed"):
+        tiles.county_read_paths(
+            [{**row(http.url("missing.tif")), "manifest": tmp_path / "N00E006.json"}], settings(), tmp_path
+        )
+
+
+def test_a_tile_is_reclaimed_once_every_reader_succeeded(tmp_path):
+    runs = str(tmp_path / "runs" / "{county}.json")
+    (tmp_path / "runs").mkdir()
+    rows = []
+    for key, readers in (("a", "01001 01003"), ("b", "01003")):
+        tif = tmp_path / "states" / "x" / "tiles" / "cdl" / f"{key}.tif"
+        tif.parent.mkdir(parents=True, exist_ok=True)
+        tif.write_bytes(b"x" * 10)
+        rows.append({"tif": str(tif), "counties": readers})
+    (tmp_path / "states" / "y" / "tiles" / "cdl").mkdir(parents=True)
+    (tmp_path / "states" / "y" / "tiles" / "cdl" / "c.tif.part.tif").write_bytes(b"y" * 7)  # being written
+    assert tiles.tile_bytes_on_disk(tmp_path / "states") == {"x": 20, "y": 7}
+    outcomes.write_outcome(tmp_path / "runs" / "01003.json", outcomes.OK, "", 0.0, 0)
+    assert tiles.release(rows, runs) == ([rows[1]["tif"]], [rows[0]["tif"]])  # 01001 has not ended yet
+    outcomes.write_outcome(tmp_path / "runs" / "01001.json", outcomes.FAILED, "boom", 0.0, 0)
+    assert tiles.release(rows, runs) == ([], [rows[0]["tif"]])  # kept for the failed county's rerun
+    record = json.loads((tmp_path / "runs" / "01001.json").read_text())
+    assert record["failed_attempts"] == 1
+    outcomes.write_outcome(tmp_path / "runs" / "01001.json", outcomes.OK, "", 0.0, record["failed_attempts"])
+    assert tiles.release(rows, runs) == ([rows[0]["tif"]], [])
+    assert outcomes.failed_attempts(tmp_path / "runs" / "01001.json") == 1  # stays: no rerun after success
+
+
+def test_gdal_paths_of_remote_hrefs():
+    assert gdal_vsi.gdal_path("https://h/x.tif") == "/vsicurl/https://h/x.tif"
+    assert gdal_vsi.gdal_path("s3://sentinel-cogs/a/b.tif") == "/vsis3/sentinel-cogs/a/b.tif"
+    assert gdal_vsi.gdal_path("/data/x.tif") == "/data/x.tif"
+    assert gdal_vsi.is_streamable_href("s3://b/k") and not gdal_vsi.is_streamable_href("/data/x.tif")

@@ -1,0 +1,117 @@
+"""National runs of small generated states: largest first, one state's converted tiles on disk at a
+time (shown from the tile manifests), and a failed county that keeps its tiles and stops nothing else."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tilewise.biomass.state import NATIONAL_FLOWS, NATIONAL_STOCKS
+
+from conftest import snakemake
+from support.states import STATES, generate_states
+
+pytestmark = pytest.mark.workflow
+
+
+def config(tmp_path, states, **extra) -> Path:
+    path = tmp_path / "national.yaml"
+    path.write_text(yaml.safe_dump({"states": states, **extra}))
+    return path
+
+
+def manifests(work: Path, state: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((work / "results/states" / state / "tiles").rglob("*.json"))]
+
+
+def ended(work: Path, state: str) -> dict:
+    return json.loads((work / "results/states" / state / "ended.json").read_text())
+
+
+def tifs(work: Path, state: str) -> list[str]:
+    return sorted(p.name for p in (work / "results/states" / state / "tiles").rglob("*.tif"))
+
+
+def test_national_run_takes_the_states_largest_first_and_one_at_a_time(tmp_path):
+    states = generate_states(tmp_path / "data")
+    work = tmp_path / "run"
+    snakemake(work, "--configfile", str(config(tmp_path, states, state="all", states_in_flight=1)))
+
+    summary = pd.read_csv(work / "results/national_summary.csv")
+    assert summary["state"].tolist() == ["north", "east", "south"]  # by parcels, largest first
+    assert summary["parcels_count"].is_monotonic_decreasing
+    assert (summary["counties_done_count"] == summary["counties_count"]).all()
+    assert (summary["counties_failed_count"] == 0).all()
+    for column in (*NATIONAL_STOCKS, *NATIONAL_FLOWS):
+        assert (summary[column] > 0).all(), column
+    assert (summary["converted_tile_bytes_peak"] > 0).all() and (summary["state_seconds"] > 0).all()
+    assert (work / "results/national_map.png").stat().st_size > 20_000
+
+    order = summary["state"].tolist()
+    for i, state in enumerate(order):
+        own = manifests(work, state)
+        converted = [m for m in own if m["read"] != "in_place"]
+        assert converted and all(m["status"] == "ok" for m in own)
+        # while this state's tiles were written, no other state had a converted tile on disk
+        for m in converted:
+            others = {s: b for s, b in m["tile_bytes_on_disk_after"].items() if s != state}
+            assert not any(others.values()), (state, m["key"], others)
+        # the national CDL (it covers all three states) is clipped to each state, never converted whole
+        (cdl,) = [m for m in own if m["product"] == "cdl"]
+        assert cdl["read"] == "clip" and cdl["window_px"][2] * cdl["window_px"][3] < 0.6 * (
+            cdl["original_size_px"][0] * cdl["original_size_px"][1]
+        )
+        end = ended(work, state)
+        assert sorted(end["counties_ok"]) == sorted(STATES[state].counties) and not end["counties_failed"]
+        assert end["converted_tile_bytes_peak"] == summary.loc[i, "converted_tile_bytes_peak"]
+        if i:  # the next state's tiles started only after every county of the one before had ended
+            assert min(m["started_unix"] for m in own) >= ended(work, order[i - 1])["ended_unix"]
+        assert tifs(work, state) == []
+        assert json.loads((work / "results/states" / state / "DONE.json").read_text())["counties"]
+    # tiles two states share (Sentinel-2 16TCK/16TDK, WorldCover N39W090) were cut per state to its part
+    north = {m["key"]: m for m in manifests(work, "north")}
+    south = {m["key"]: m for m in manifests(work, "south")}
+    shared = north["16TCK_20240815_B04"], south["16TCK_20240815_B04"]
+    assert all(m["read"] == "clip" for m in shared) and shared[0]["window_px"] != shared[1]["window_px"]
+
+
+def test_a_failed_county_keeps_its_tiles_and_the_next_state_still_runs(tmp_path):
+    specs = {k: STATES[k] for k in ("north", "east")}
+    states = generate_states(tmp_path / "data", specs)
+    work = tmp_path / "run"
+    cfg = config(tmp_path, states, state=["east", "north"], states_in_flight=1)
+    snakemake(work, "results/states/north/index", "--configfile", str(cfg))
+    broken = work / "results/states/north/index/parcels/91003.parquet"
+    good = broken.read_bytes()
+    broken.write_bytes(b"not parquet")
+
+    proc = snakemake(work, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "county 91003 of state north failed" in proc.stderr  # under "What failed, and why"
+    end = ended(work, "north")
+    assert end["counties_ok"] == ["91001"] and list(end["counties_failed"]) == ["91003"]
+    kept = tifs(work, "north")
+    assert kept and "2023_30m_cdls_national.tif" in kept  # 91003 reads it: kept for the rerun
+    # east (the next state) ran completely, and saw only north's kept tiles
+    assert json.loads((work / "results/states/east/DONE.json").read_text())["counties"] == ["92001"]
+    kept_bytes = sum(p.stat().st_size for p in (work / "results/states/north/tiles").rglob("*.tif"))
+    for m in manifests(work, "east"):
+        assert m["tile_bytes_on_disk_after"]["north"] == kept_bytes
+    summary = pd.read_csv(work / "results/national_summary.csv").set_index("state")
+    assert summary.loc["north", "counties_failed_count"] == 1 and summary.loc["east", "counties_done_count"] == 1
+    assert not (work / "results/states/north/DONE.json").exists()
+
+    # fixed: only the failed county runs again (east's finished work stays), then every tile is reclaimed
+    broken.write_bytes(good)
+    rerun = snakemake(work, "--configfile", str(cfg))
+    assert rerun.stderr.count("(Rule: process_county)") == 1 and "(Rule: convert_tile)" not in rerun.stderr
+    assert tifs(work, "north") == [] and ended(work, "north")["counties_failed"] == {}
+    assert pd.read_csv(work / "results/national_summary.csv")["counties_failed_count"].sum() == 0
+
+    # a finished county forced to run again converts the tiles it needs again, then reclaims them
+    forced = snakemake(work, "-f", "results/states/east/county_runs/92001.json", "--configfile", str(cfg))
+    assert forced.stderr.count("(Rule: process_county)") == 1 and "(Rule: convert_tile)" not in forced.stderr
+    assert "converting it again" in (work / "logs/process_county/east/92001.log").read_text()
+    assert tifs(work, "east") == [] and ended(work, "east")["counties_ok"] == ["92001"]

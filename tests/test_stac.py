@@ -1,0 +1,392 @@
+"""Sentinel-2 from a real STAC API started on 127.0.0.1 (rustac in memory everywhere; stac-fastapi-pgstac,
+the Planetary Computer's own backend, on PostGIS where root and the packages are there), serving items
+whose assets are the real Sentinel-2 bands of tile 29UNU in ../shared/data plus generated ones; Planetary
+Computer signing against a fake SAS token service; and a state run whose Sentinel-2 comes from the API."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pystac_client
+import pytest
+import rasterio
+import rasterio.shutil
+import yaml
+
+from tilewise.biomass import pc_sign, stac
+from tilewise_demo.state import StateSpec, cdl, counties_and_parcels, fia, worldcover
+
+from conftest import shared, snakemake
+from support.services import StacServer
+
+SAFE = "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
+R60 = f"{SAFE}/GRANULE/L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m"
+REAL_ID = "S2A_MSIL2A_20221005T115411_R023_T29UNU_20221005T164454"  # the Planetary Computer's id style
+WINDOW = "2022-09-01/2022-10-31"
+MAX_CLOUD = 70
+BLOB = "http://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/29/U/NU/2022/10/05"
+COLLECTION = {
+    "type": "Collection",
+    "stac_version": "1.0.0",
+    "id": "sentinel-2-l2a",
+    "description": "Sentinel-2 L2A test items",
+    "license": "proprietary",
+    "extent": {
+        "spatial": {"bbox": [[-180, -90, 180, 90]]},
+        "temporal": {"interval": [["2015-06-27T00:00:00Z", None]]},
+    },
+    "links": [],
+}
+
+
+def _mtd(tag: str) -> str:
+    text = shared(f"{SAFE}/MTD_MSIL2A.xml").read_text()
+    return text.split(f"<{tag}>", 1)[1].split("<", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def bands(tmp_path_factory) -> dict[str, str]:
+    """The real B04, B8A (as B08) and SCL (JPEG2000, 60 m), and B02, B03 made from B04 as tiled GeoTIFFs."""
+    real = {"B04": str(shared(f"{R60}/T29UNU_20221005T115411_B04_60m.jp2"))}
+    real["B08"] = str(shared(f"{R60}/T29UNU_20221005T115411_B8A_60m.jp2"))
+    real["SCL"] = str(shared(f"{R60}/T29UNU_20221005T115411_SCL_60m.jp2"))
+    out = tmp_path_factory.mktemp("bands")
+    with rasterio.open(real["B04"]) as red:
+        profile = {**red.profile, "driver": "GTiff", "compress": "deflate", "tiled": True}
+        profile.pop("quality", None)
+        dn = red.read(1).astype("float64")
+    for band, factor in (("B02", 0.8), ("B03", 0.9)):  # DN with the +1000 offset, like the real ones
+        path = out / f"T29UNU_20221005T115411_{band}_60m.tif"
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.where(dn > 0, dn * factor, 0).astype("uint16"), 1)
+        real[band] = str(path)
+    return real
+
+
+def item(item_id, when, cloud, tile, *, style="pc", assets=None, baseline="05.10", applied=None, bbox=None):
+    west, south, east, north = bbox or [-9.0, 52.25, -7.36, 53.25]
+    props = {"datetime": when, "eo:cloud_cover": cloud, "s2:processing_baseline": baseline}
+    if style == "pc":
+        props["s2:mgrs_tile"] = tile
+    else:  # Earth Search: grid and mgrs extensions, the offset flag
+        zone = tile[:-3]
+        props |= {
+            "grid:code": f"MGRS-{zone}{tile[-3:]}",
+            "mgrs:utm_zone": int(zone),
+            "mgrs:latitude_band": tile[-3],
+            "mgrs:grid_square": tile[-2:],
+        }
+        if applied is not None:
+            props["earthsearch:boa_offset_applied"] = applied
+    if assets is None:
+        keys = ("B02", "B03", "B04", "B08", "SCL") if style == "pc" else ("blue", "green", "red", "nir", "scl")
+        assets = {k: f"https://example.test/{item_id}/{k}.tif" for k in keys}
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": item_id,
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+        },
+        "bbox": [west, south, east, north],
+        "properties": props,
+        "links": [],
+        "assets": {k: {"href": v, "type": "image/tiff; application=geotiff"} for k, v in assets.items()},
+    }
+
+
+def catalogue(bands: dict[str, str]) -> list[dict]:
+    real = item(REAL_ID, _mtd("PRODUCT_START_TIME"), float(_mtd("Cloud_Coverage_Assessment")), "29UNU", assets=bands)
+    real["properties"]["s2:processing_baseline"] = _mtd("PROCESSING_BASELINE")
+    es = {"style": "es", "baseline": "05.09", "bbox": [-89.9, 43.2, -88.5, 44.2]}
+    items = [
+        real,
+        item("29UNU-cloudier", "2022-09-15T11:54:00Z", 65.0, "29UNU"),
+        item("29UNU-over-max", "2022-10-20T11:54:00Z", 90.0, "29UNU"),
+        item("29UNU-outside-window", "2022-11-04T11:54:00Z", 3.0, "29UNU"),
+        item(
+            "29UNU-no-scl",
+            "2022-10-10T11:54:00Z",
+            1.0,
+            "29UNU",
+            assets={b: f"https://x/{b}.tif" for b in "B02 B03 B04 B08".split()},
+        ),
+        item("29UNV-clear-neighbour", "2022-10-02T11:54:00Z", 0.5, "29UNV"),
+        # Earth Search style, a tie on cloud cover: the later one wins
+        item("S2A_16TCK_20220910_0_L2A", "2022-09-10T16:50:00Z", 12.5, "16TCK", applied=True, **es),
+        item("S2B_16TCK_20220925_0_L2A", "2022-09-25T16:50:00Z", 12.5, "16TCK", applied=True, **es),
+        item("S2A_16TCK_20221001_0_L2A", "2022-10-01T16:50:00Z", 40.0, "16TCK", applied=True, **es),
+        # zone 9 written without its leading zero, offset not removed from the pixels
+        item("S2A_9UWV_20220920_0_L2A", "2022-09-20T19:40:00Z", 5.0, "9UWV", applied=False, **es),
+        item(
+            "33TWM-old-baseline", "2022-09-12T09:50:00Z", 8.0, "33TWM", baseline="03.01", bbox=[14.9, 40.5, 16.2, 41.5]
+        ),
+    ]
+    for i in range(30):  # fillers: the results span several pages at limit=5
+        day = datetime(2022, 9, 1, 11, 54, tzinfo=UTC) + timedelta(days=2 * i)
+        items.append(item(f"29UNV-filler-{i:02d}", day.isoformat().replace("+00:00", "Z"), 20.0 + i, "29UNV"))
+    return items
+
+
+@pytest.fixture(scope="module", params=["rustac", "pgstac"])
+def api(request, bands):
+    server = StacServer(COLLECTION, catalogue(bands), backend=request.param)
+    yield server.url
+    server.stop()
+
+
+def test_the_server_advertises_what_it_supports(api):
+    client = pystac_client.Client.open(api)
+    assert client.conforms_to("ITEM_SEARCH")
+    rustac = client.id == "stac-server-rs"
+    assert client.conforms_to("FILTER") != rustac and client.conforms_to("QUERY") != rustac
+
+
+def test_the_clearest_item_per_tile_with_its_bands_and_offset(api, bands):
+    picks = stac.pick_items(api, "sentinel-2-l2a", WINDOW, MAX_CLOUD, ["T29UNU", "16TCK", "09UWV", "33TWM"], limit=5)
+    assert sorted(picks) == ["09UWV", "16TCK", "29UNU", "33TWM"]
+    real = picks["29UNU"]
+    assert real.item_id == REAL_ID and real.cloud_cover_percent == pytest.approx(59.769726)
+    assert real.hrefs == {b: bands[b] for b in stac.BANDS}
+    # the offset the picker takes from the baseline is the one the product's own metadata declares
+    declared = set(
+        re.findall(r"<BOA_ADD_OFFSET band_id=\"\d+\">(-?\d+)<", shared(f"{SAFE}/MTD_MSIL2A.xml").read_text())
+    )
+    assert declared == {str(real.boa_add_offset_dn)} == {"-1000"}
+    tie = picks["16TCK"]
+    assert tie.item_id == "S2B_16TCK_20220925_0_L2A" and tie.boa_add_offset_dn == 0  # later of a tie; ES flag
+    assert tie.hrefs["B04"].endswith("/red.tif") and tie.hrefs["SCL"].endswith("/scl.tif")
+    assert picks["09UWV"].boa_add_offset_dn == -1000 and picks["33TWM"].boa_add_offset_dn == 0
+    # a lower maximum drops the real 59.8 % item; a later window reaches the 3 % one
+    assert stac.pick_items(api, "sentinel-2-l2a", WINDOW, 50, ["29UNU"]) == {}
+    later = stac.pick_items(api, "sentinel-2-l2a", "2022-11-01/2022-11-30", 50, ["29UNU"])
+    assert later["29UNU"].item_id == "29UNU-outside-window"
+
+
+@pytest.mark.parametrize("hidden", [[], ["FILTER"], ["FILTER", "QUERY"]], ids=["filter", "query", "client-side"])
+def test_every_search_strategy_picks_the_same(api, hidden, caplog):
+    client = pystac_client.Client.open(api)
+    if hidden != ["FILTER", "QUERY"] and not client.conforms_to("QUERY"):
+        pytest.skip("this server has neither the filter nor the query extension")
+    for name in hidden:
+        client.remove_conforms_to(name)
+    caplog.set_level("INFO", logger="tilewise.biomass.stac")
+    picks = stac.pick_items(
+        api, "sentinel-2-l2a", WINDOW, MAX_CLOUD, ["29UNU", "16TCK", "09UWV"], limit=5, client=client
+    )
+    assert {t: p.item_id for t, p in picks.items()} == {
+        "29UNU": REAL_ID,
+        "16TCK": "S2B_16TCK_20220925_0_L2A",
+        "09UWV": "S2A_9UWV_20220920_0_L2A",
+    }
+    how = {0: "by filter", 1: "by query", 2: "neither the filter nor the query extension"}[len(hidden)]
+    assert how in caplog.text
+
+
+def test_item_tiles_and_offsets():
+    assert stac.normalize_tile("T29UNU") == stac.normalize_tile("mgrs-29unu") == "29UNU"
+    assert stac.item_tile({"mgrs:utm_zone": 9, "mgrs:latitude_band": "U", "mgrs:grid_square": "WV"}) == "09UWV"
+    assert stac.boa_offset_dn({"s2:processing_baseline": "05.11"}) == -1000
+    assert stac.boa_offset_dn({"s2:processing_baseline": "02.14"}) == 0
+    assert stac.boa_offset_dn({"s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": True}) == 0
+
+
+# --- Planetary Computer signing ---
+
+
+class TokenService:
+    """A fake SAS token endpoint: GET …/token/<account>/<container> -> {"msft:expiry", "token"}."""
+
+    def __init__(self, ttl_seconds: float):
+        self.ttl, self.requests = ttl_seconds, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                se = (datetime.now(UTC) + timedelta(seconds=outer.ttl)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                body = json.dumps({"msft:expiry": se, "token": f"se={se}&sp=rl&sig=t{len(outer.requests)}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/sas/v1/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def tokens(monkeypatch):
+    from planetary_computer.sas import TOKEN_CACHE
+    from planetary_computer.settings import Settings
+
+    service = TokenService(ttl_seconds=3600)
+    monkeypatch.setenv("PC_SDK_SAS_URL", service.url)
+    Settings.get.cache_clear()  # planetary-computer reads its settings once
+    TOKEN_CACHE.clear()
+    yield service
+    service.close()
+    monkeypatch.delenv("PC_SDK_SAS_URL")
+    Settings.get.cache_clear()
+    TOKEN_CACHE.clear()
+
+
+def test_hrefs_are_signed_when_opened_and_again_before_the_token_runs_out(tokens):
+    href = f"{BLOB}/B04.tif"
+    signed = pc_sign.sign_href(href, min_ttl_seconds=900)
+    assert signed == href + "?" + signed.split("?")[1] and signed.endswith("sig=t1")
+    assert tokens.requests == ["/api/sas/v1/token/sentinel2l2a01/sentinel2-l2"]
+    assert pc_sign.sign_href(href, 900) == signed and len(tokens.requests) == 1  # cached, valid long enough
+    assert pc_sign.unsigned(signed) == href
+    # a job that must stay valid longer than the cached token has left gets a new token
+    again = pc_sign.sign_href(signed, min_ttl_seconds=7200)
+    assert again.endswith("sig=t2") and again.count("?") == 1  # the old token replaced, not appended
+    assert pc_sign.sign_href("/data/B04.jp2", 900) == "/data/B04.jp2"  # not blob storage: left alone
+    assert pc_sign.signer("none", 900)(href) == href
+
+
+class BlobStore:
+    """Stands in for Azure blob storage, reached as an HTTP proxy (libcurl's http_proxy): serves byte
+    ranges of its files only to requests that carry an unexpired SAS token, and counts them."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files, self.signed, self.refused = files, 0, 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, head: bool):
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                body = outer.files.get(f"{url.scheme}://{url.netloc}{url.path}")
+                expiry = query.get("se", [""])[0]
+                if body is None or "sig" not in query or expiry < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
+                    outer.refused += 1
+                    self.send_response(403 if body is not None else 404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                outer.signed += 1
+                start, end = 0, len(body) - 1
+                rng = self.headers.get("Range")
+                if rng:
+                    a, _, b = rng.removeprefix("bytes=").split(",")[0].partition("-")
+                    start, end = int(a), min(int(b) if b else end, end)
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(end - start + 1))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body[start : end + 1])
+
+            def do_GET(self):
+                self._answer(head=False)
+
+            def do_HEAD(self):
+                self._answer(head=True)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.proxy = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_state_takes_its_sentinel2_from_a_stac_api(tmp_path, bands, http, tokens, monkeypatch):
+    """A small state on tile 29UNU: Sentinel-2 picked from the rustac STAC API (the real JPEG2000 bands are
+    local files; B02/B03 are COGs in "Planetary Computer blob storage", signed whenever a job opens them;
+    a tile's bands go together, so all five are clipped); WorldCover, a COG over HTTP, read in place; a CDL
+    in strips over HTTP, clipped by range reads."""
+    data = tmp_path / "data"
+    spec = StateSpec(
+        "94", {"94001": ("Tipp", -8.80, 52.35, -8.65, 52.45), "94003": ("Lim", -8.65, 52.35, -8.50, 52.45)}, 0.012, 4
+    )
+    (data / "fia").mkdir(parents=True)
+    counties_and_parcels(data, spec)
+    fia(data, spec)
+    wc = "worldcover/ESA_WorldCover_10m_2021_v200_N51W009_Map.tif"
+    worldcover(data, spec.box, wc)
+    with rasterio.open(data / wc) as src:  # as a COG, like ESA's
+        rasterio.shutil.copy(src, data / "wc_cog.tif", driver="COG", BLOCKSIZE=512, COMPRESS="DEFLATE")
+    cdl(data, (-9.0, 52.2, -8.2, 52.6), "cdl.tif")  # in strips, wider than the state
+    http.files["/wc/ESA_WorldCover_10m_2021_v200_N51W009_Map.tif"] = (data / "wc_cog.tif").read_bytes()
+    http.files["/cdl.tif"] = (data / "cdl.tif").read_bytes()
+    blob = {f"{BLOB}/{b}.tif": Path(bands[b]).read_bytes() for b in ("B02", "B03")}
+    store = BlobStore(blob)
+    monkeypatch.setenv("http_proxy", store.proxy)  # GDAL's libcurl reaches "blob storage" through it …
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")  # … and everything on 127.0.0.1 directly
+    tokens.ttl = 600  # tokens live 10 minutes; jobs want 15 minutes: every job gets a fresh one
+    assets = {**bands, "B02": f"{BLOB}/B02.tif", "B03": f"{BLOB}/B03.tif"}
+    real = catalogue(bands)[0] | {"assets": {k: {"href": v, "type": "image/tiff"} for k, v in assets.items()}}
+    server = StacServer(COLLECTION, [real, *catalogue(bands)[1:]], backend="rustac")
+    try:
+        state = {
+            "fips": "94",
+            "counties": str(data / "counties.gpkg"),
+            "parcels": str(data / "parcels.parquet"),
+            "sentinel2": {
+                "stac": server.url,
+                "collection": "sentinel-2-l2a",
+                "datetime": WINDOW,
+                "max_cloud_cover": MAX_CLOUD,
+                "sign": "planetary-computer",
+            },
+            "worldcover": http.url("wc/ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"),
+            "cdl": [http.url("cdl.tif")],
+            "fia_plot": str(data / "fia" / "PLOT.csv"),
+            "fia_tree": str(data / "fia" / "TREE.csv"),
+        }
+        cfg = tmp_path / "eire.yaml"
+        cfg.write_text(yaml.safe_dump({"state": "eire", "states": {"eire": state}}))
+        work = tmp_path / "run"
+        snakemake(work, "--configfile", str(cfg))
+    finally:
+        server.stop()
+        store.close()
+    out = work / "results/states/eire"
+    tiles = pd.read_csv(out / "index/tiles.csv", dtype=str)
+    s2 = tiles[tiles["product"] == "sentinel2"].set_index("band")
+    assert set(s2["tile"]) == {"29UNU"} and (s2["date"] == "20221005").all()  # the real item, the clearest
+    assert s2.loc["B04", "href"] == bands["B04"] and s2.loc["B02", "href"] == f"{BLOB}/B02.tif"  # unsigned
+    assert (s2["boa_add_offset_dn"].astype(float) == -1000).all() and (s2["sign"] == "planetary-computer").all()
+    manifests = {p.stem: json.loads(p.read_text()) for p in (out / "tiles").rglob("*.json")}
+    read = {k: m["read"] for k, m in manifests.items()}
+    assert {read[f"29UNU_20221005_{b}"] for b in stac.BANDS} == {"clip"}  # cut to the state, on one window
+    assert {tuple(manifests[f"29UNU_20221005_{b}"]["window_px"]) for b in ("B02", "B03", "B04", "B08")} == {
+        tuple(manifests["29UNU_20221005_B04"]["window_px"])
+    }
+    assert manifests["29UNU_20221005_B02"]["network_bytes"] > 0  # range reads of the signed blob
+    assert read["N51W009"] == "in_place" and read["cdl"] == "clip"
+    assert "sig=" not in json.dumps(manifests) and "sig=" not in (out / "index/tiles.csv").read_text()
+    assert store.signed > 0 and store.refused == 0  # every blob read carried a valid token
+    assert len(tokens.requests) >= 3  # the tile jobs and the counties each signed when they opened
+    parcels = pd.read_parquet(out / "parcels.parquet")
+    assert parcels["s2_tile"].eq("29UNU").all() and parcels["ndvi_mean_unitless"].notna().mean() > 0.8
+    assert (pd.read_csv(out / "county_summary.csv")["read_bytes"] > 0).all()
