@@ -57,7 +57,7 @@ def test_network_faults_end_as_success_or_a_recorded_failure(tmp_path, http):
         paths[1]: Fault(times=2, status=503),  # 503 without Retry-After: retried
         paths[2]: Fault(times=1, status=503, retry_after="0.2"),
         paths[3]: Fault(times=1, status=429, retry_after="0.2"),
-        paths[4]: Fault(times=1, claim_extra=500),  # wrong Content-Length: detected, resumed
+        paths[4]: Fault(times=1, claim_extra=500),  # wrong Content-Length: detected, started over
         paths[5]: Fault(times=1, redirect_to=urls[5] + "?moved"),
         paths[6]: Fault(times=1, stall=2.0),  # slower than the 1 s read timeout once
     }

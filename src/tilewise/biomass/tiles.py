@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,10 @@ def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: Dow
     t0 = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
     scratch = dst.with_name(dst.name + ".download")
-    source = href
+    source, remote = href, None
     if is_remote(href):
-        source = str(fetch(href, scratch, None, download, make_pool(download, maxsize=1)))
+        remote = fetch(href, scratch, None, download, make_pool(download, maxsize=1))
+        source = str(scratch)
     tmp = dst.with_name(dst.name + ".part.tif")
     try:
         with rasterio.open(source) as src:
@@ -66,7 +68,8 @@ def convert_tile(href: str, dst: Path, manifest: Path, codec: str, download: Dow
     record = {
         "href": href,
         "bytes": dst.stat().st_size,
-        "original_bytes": None if is_remote(href) else Path(href).stat().st_size,
+        "original_bytes": remote.size if remote else Path(href).stat().st_size,
+        "remote": asdict(remote) if remote else None,  # validators and sha256 of the original, for a refresh
         "codec": codec,
         "verified_pixels_equal": True,
         "seconds": round(time.perf_counter() - t0, 3),

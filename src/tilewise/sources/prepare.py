@@ -15,10 +15,10 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tilewise.shared.download import DownloadSettings, fetch, make_pool
+from tilewise.shared.download import DownloadSettings, RemoteState, fetch, make_pool
 from tilewise.shared.errors import FileFailure
 from tilewise.sources import ledger, rasters
 from tilewise.sources.catalog import FileEntry
@@ -61,8 +61,13 @@ def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
     return [sorted(v, key=lambda e: e.name) for v in sets.values()]
 
 
-def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[Path]:
-    folder = job.scratch / "download" / members[0].group
+def _download_folder(job: ChunkJob, members: list[FileEntry]) -> Path:
+    return job.scratch / "download" / members[0].group
+
+
+def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[RemoteState]:
+    """Each member's validators and sha256, for its record (a later refresh compares them)."""
+    folder = _download_folder(job, members)
     return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
 
 
@@ -131,8 +136,9 @@ def run_chunk(job: ChunkJob) -> Ledger:
         base = [{"line": e.line, "url": e.url, "file": e.name} for e in members]
         try:
             with failing_as("download", members[0].group):
-                downloads = future.result()
-            outputs = _convert_set(job, members, downloads)
+                remote = future.result()
+            base = [{**rec, "remote": asdict(state)} for rec, state in zip(base, remote, strict=True)]
+            outputs = _convert_set(job, members, [_download_folder(job, members) / e.name for e in members])
             log.info("%s: %d COG(s)", members[0].group, len(outputs))
             for i, rec in enumerate(base):  # the first volume of a set carries its outputs
                 records.append({**rec, "status": "ok", "outputs": outputs if i == 0 else []})
@@ -140,7 +146,7 @@ def run_chunk(job: ChunkJob) -> Ledger:
             log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
             records.extend({**rec, "status": "failed", "step": failure.step, "error": str(failure)} for rec in base)
         finally:
-            shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
+            shutil.rmtree(_download_folder(job, members), ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
     shutil.rmtree(job.scratch, ignore_errors=True)
     record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
