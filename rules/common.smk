@@ -7,8 +7,16 @@ from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
 from tilewise.biomass import state_index
+from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources.plan import catalog_folder, plan_sources
+
+# One snakemake per working folder (Snakemake's own lock is not atomic); jobs it starts skip this.
+if workflow.is_main_process and not workflow.output_settings.dryrun:
+    try:
+        locks.hold_run_lock(Path.cwd())
+    except TilewiseError as err:
+        sys.exit(f"tilewise: {err}")
 
 validate(config, "../config/schema.yaml")
 

@@ -216,8 +216,11 @@ def _copy_local(url: str, local: Path, dest: Path) -> RemoteState:
     if not local.is_file():
         raise FileFailure("download", f"{local}: no such file")
     part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(local, part)
-    os.replace(part, dest)
+    try:
+        shutil.copyfile(local, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
     size = dest.stat().st_size
     modified = formatdate(local.stat().st_mtime, usegmt=True)
     return RemoteState(url, str(local), None, modified, size, size, _sha256(dest))

@@ -18,8 +18,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+import rasterio
+
 from tilewise.shared.download import DownloadSettings, RemoteState, fetch, make_pool
-from tilewise.shared.errors import FileFailure
+from tilewise.shared.errors import DiskFull, FileFailure
+from tilewise.shared.job import check_room, disk_full
 from tilewise.sources import ledger, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.ledger import Ledger
@@ -45,13 +49,27 @@ class ChunkJob:
 
 @contextmanager
 def failing_as(step: str, what: str) -> Iterator[None]:
-    """Turn any unexpected error of one file's step into that file's recorded failure."""
+    """Turn any unexpected error of one file's step into that file's recorded failure, except a full
+    disk: that is the job's failure (a rerun with free space fixes it), never the file's."""
     try:
         yield
-    except FileFailure:
+    except (FileFailure, DiskFull):
         raise
     except Exception as exc:
+        if full := disk_full(exc):
+            raise full from exc
         raise FileFailure(step, f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _pixel_bytes(piece: rasters.Piece) -> int:
+    """The most a COG of `piece` can take: its pixels uncompressed, plus headers and slack."""
+    try:
+        with rasterio.open(piece.raster) as ds:
+            width, height = (piece.window.width, piece.window.height) if piece.window else (ds.width, ds.height)
+            pixels = int(width * height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
+    except Exception:  # unreadable: the failure is the file's, whatever the disk
+        return 0
+    return pixels + pixels // 64 + (1 << 20)
 
 
 def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
@@ -103,7 +121,12 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
                 tmp = job.scratch / "cog" / piece.name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with failing_as("convert", raster.name):
-                    rasters.write_cog(piece, job.recipe, tmp)
+                    try:
+                        rasters.write_cog(piece, job.recipe, tmp)
+                    except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
+                        tmp.unlink(missing_ok=True)
+                        check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {piece.name}")
+                        raise
                 row, geom, crs = rasters.describe(tmp)
                 row["filename"] = piece.name
                 final = job.store / piece.name
@@ -128,9 +151,19 @@ def _convert_set(job: ChunkJob, members: list[FileEntry], downloads: list[Path])
 
 
 def run_chunk(job: ChunkJob) -> Ledger:
-    """Process every file of the chunk; write and return its ledger."""
-    shutil.rmtree(job.scratch, ignore_errors=True)  # leftovers of a killed run
+    """Process every file of the chunk; write and return its ledger. A full disk fails the job."""
+    shutil.rmtree(job.scratch, ignore_errors=True)  # leftovers of a killed run (the job lock says it is dead)
     job.store.mkdir(parents=True, exist_ok=True)
+    try:
+        records = _process_files(job)
+    finally:
+        shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
+    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
+    ledger.write(job.ledger, record)
+    return record
+
+
+def _process_files(job: ChunkJob) -> list[dict]:
     records: list[dict] = []
     for members, future in _downloads_ahead(job, _archive_sets(job.files)):
         base = [{"line": e.line, "url": e.url, "file": e.name} for e in members]
@@ -148,7 +181,4 @@ def run_chunk(job: ChunkJob) -> Ledger:
         finally:
             shutil.rmtree(_download_folder(job, members), ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
-    shutil.rmtree(job.scratch, ignore_errors=True)
-    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
-    ledger.write(job.ledger, record)
-    return record
+    return records

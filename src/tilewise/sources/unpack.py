@@ -25,6 +25,7 @@ import py7zr
 import py7zr.io
 
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.job import disk_full
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -238,6 +239,8 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
         else:
             _un7z(downloads, target, budget)
     except (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as exc:
+        if full := disk_full(exc):  # the job's failure, not the archive's
+            raise full from exc
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
     for d in downloads:
         d.unlink(missing_ok=True)
