@@ -45,6 +45,12 @@ class Fault:
     headers: dict[str, str | None] = field(default_factory=dict)  # response headers to set (None: to leave out)
 
 
+def _opened() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass
 class Server:
     files: dict[str, bytes] = field(default_factory=dict)
@@ -53,6 +59,7 @@ class Server:
     request_headers: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     port: int = 0
     delay: float = 0.0  # seconds to wait before answering each request
+    gate: threading.Event = field(default_factory=_opened)  # cleared: every GET waits until it is set again
     body_bytes: int = 0  # body bytes sent in all
     lock: threading.Lock = field(default_factory=threading.Lock)
     etag: str = "strong"  # "strong", "weak" or "" (no ETag)
@@ -147,6 +154,7 @@ def _handler(server: Server):
         def do_GET(self):
             path = unquote(self.path.split("?")[0])
             server.request_headers.append(("GET", path, dict(self.headers)))
+            server.gate.wait()
             time.sleep(server.delay)
             rng = self.headers.get("Range")
             fault = server.next_fault(path, "GET")

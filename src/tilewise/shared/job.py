@@ -52,15 +52,16 @@ def check_free_disk(path: str, min_free_gb: float) -> None:
         )
 
 
-def disk_full(exc: BaseException) -> DiskFull | None:
-    """The DiskFull to raise instead of `exc` when `exc` or any error behind it is ENOSPC or EDQUOT."""
+def disk_full(exc: BaseException, what: str) -> DiskFull | None:
+    """The DiskFull to raise instead of `exc` (raised while doing `what`) when `exc` or any error
+    behind it is ENOSPC or EDQUOT."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, DiskFull):
             return exc
         if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
-            return DiskFull(f"the disk is full ({exc}): free some space and rerun")
+            return DiskFull(f"{what}: the disk is full ({exc}): free some space and rerun")
         exc = exc.__cause__ or exc.__context__
     return None
 

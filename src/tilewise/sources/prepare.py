@@ -56,7 +56,7 @@ def failing_as(step: str, what: str) -> Iterator[None]:
     except (FileFailure, DiskFull):
         raise
     except Exception as exc:
-        if full := disk_full(exc):
+        if full := disk_full(exc, f"{what} ({step})"):
             raise full from exc
         raise FileFailure(step, f"{what}: {type(exc).__name__}: {exc}") from exc
 

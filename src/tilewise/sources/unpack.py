@@ -239,7 +239,7 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
         else:
             _un7z(downloads, target, budget)
     except (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as exc:
-        if full := disk_full(exc):  # the job's failure, not the archive's
+        if full := disk_full(exc, f"{first.name}: unpacking it"):  # the job's failure, not the archive's
             raise full from exc
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
     for d in downloads:
