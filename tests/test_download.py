@@ -417,7 +417,10 @@ def test_a_redirect_to_a_changed_file_is_not_spliced(http, tmp_path, honours_if_
     http.if_range = honours_if_range
     http.files["/v1.bin"], http.files["/v2.bin"] = BODY, EDITED  # the mirror now points at a new version
     http.faults["/v1.bin"] = drop()
-    http.faults["/f.bin"] = [Fault(times=1, redirect_to=http.url("v1.bin")), Fault(times=9, redirect_to=http.url("v2.bin"))]
+    http.faults["/f.bin"] = [
+        Fault(times=1, redirect_to=http.url("v1.bin")),
+        Fault(times=9, redirect_to=http.url("v2.bin")),
+    ]
     data, state = get(http, tmp_path)
     assert data == EDITED and state.final_url == http.url("v2.bin") and state.sha256 == sha256(EDITED)
 

@@ -146,7 +146,8 @@ def _handler(server: Server):
             server.log.append((path, None, 200))
             self.send_response(200)
             if server.head_length:
-                self.send_header("Content-Length", str(len(body) if server.head_content_length is None else server.head_content_length))
+                length = len(body) if server.head_content_length is None else server.head_content_length
+                self.send_header("Content-Length", str(length))
             for name, value in {"Accept-Ranges": "bytes", **server.validators(body)}.items():
                 self.send_header(name, value)
             self.end_headers()
