@@ -131,8 +131,10 @@ def tile_row(wildcards):
 
 
 def local_tile_original(wildcards):
+    """A local original is an input (a change reruns its conversion) while it exists; a missing one
+    fails its conversion job, and so only the counties that read it, not the whole DAG."""
     href = tile_row(wildcards)["href"]
-    return [] if "://" in href else [href]
+    return [href] if "://" not in href and Path(href).exists() else []
 
 
 def county_tile_table(wildcards):
@@ -141,6 +143,9 @@ def county_tile_table(wildcards):
         {
             **r,
             "path": TILE.format(
+                state=wildcards.state, product=r["product"], key=r["key"]
+            ),
+            "manifest": TILE_MANIFEST.format(
                 state=wildcards.state, product=r["product"], key=r["key"]
             ),
         }

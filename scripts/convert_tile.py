@@ -5,7 +5,7 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 # isort: split
 from pathlib import Path
 
-from tilewise.biomass.tiles import convert_tile
+from tilewise.biomass.tiles import convert_tile, siblings
 from tilewise.shared import job
 from tilewise.shared.download import DownloadSettings
 
@@ -18,4 +18,5 @@ convert_tile(
     smk.params.codec,
     DownloadSettings.from_config(smk.params.download),
     tiles_dir=Path(smk.params.tiles_dir),
+    siblings=siblings(Path(smk.input.index), smk.wildcards.product, smk.params.href),
 )

@@ -8,13 +8,14 @@ import shapely
 from tilewise.biomass import indices
 from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.county import _cell_areas
-from tilewise.biomass.tiles import convert_tile, verify_same_pixels
+from tilewise.biomass.tiles import convert_tile, read_manifest, verify_same_pixels
 from tilewise.biomass.zonal import class_areas, mean_std_count
-from tilewise.shared.errors import TilewiseError
+from tilewise.shared.errors import FileFailure, TilewiseError
 from tilewise.shared.geometry import to_crs
 
 from conftest import shared
 from support.config import download_settings
+from support.httpserver import Fault
 
 WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
 CDL = "landcover/usda_cdl/2021_30m_cdls_-106095_1807575_15000.tif"
@@ -143,3 +144,39 @@ def test_windowed_reads_over_http_fetch_far_fewer_bytes_than_the_tile(tmp_path, 
         local = read_touched_blocks(ds, 1, boxes, fill=0)
     np.testing.assert_array_equal(local.array, mosaic.array)
     assert local.bytes_read == mosaic.bytes_read
+
+
+@pytest.mark.parametrize(
+    "status, sibling_served, outcome",
+    [
+        (404, True, "absent"),
+        (410, True, "absent"),
+        (404, False, "no other tile of it \\(1 asked\\) exists on that server: check the href template"),
+        (503, True, "gave up after 2 attempts: HTTP 503"),  # a transient error is never an absent tile
+    ],
+)
+def test_a_missing_worldcover_tile_is_absent_only_while_the_server_has_another(
+    tmp_path, http, status, sibling_served, outcome
+):
+    if sibling_served:
+        http.files["/wc/N39W090.tif"] = shared(CDL).read_bytes()
+    http.faults["/wc/N39W087.tif"] = Fault(times=100, status=status)
+    s = download_settings(attempts=2, backoff_seconds=0.01)
+    args = (http.url("wc/N39W087.tif"), tmp_path / "t.tif", tmp_path / "t.json", "DEFLATE", s)
+    if outcome != "absent":
+        with pytest.raises((TilewiseError, FileFailure), match=outcome):
+            convert_tile(*args, tiles_dir=tmp_path, siblings=(http.url("wc/N39W090.tif"),))
+        assert not (tmp_path / "t.json").exists()
+        return
+    record = convert_tile(*args, tiles_dir=tmp_path, siblings=(http.url("wc/N39W090.tif"),))
+    assert (
+        record["absent"] is True and f"HTTP {status}" in record["reason"] and "N39W090.tif exists" in record["reason"]
+    )
+    assert (tmp_path / "t.tif").stat().st_size == 0 and read_manifest(tmp_path / "t.json")["absent"] is True
+
+
+def test_a_404_of_a_grid_without_holes_is_a_failure(tmp_path, http):
+    with pytest.raises(FileFailure, match="HTTP 404"):
+        convert_tile(
+            http.url("s2/B04.tif"), tmp_path / "t.tif", tmp_path / "t.json", "DEFLATE", download_settings(), tmp_path
+        )

@@ -13,7 +13,8 @@ import pytest
 import shapely
 import yaml
 
-from tilewise.biomass.tile_index import assign_parcels
+from tilewise.biomass.tile_index import assign_parcels, load_counties, read_fia_table, read_parcels
+from tilewise.shared.errors import TilewiseError
 
 from conftest import shared, snakemake
 from support.catalog import make_entry, serve_tiles, zipped
@@ -202,3 +203,61 @@ def test_a_full_disk_stops_a_job_before_it_writes(tmp_path, http):
     run(tmp_path, work, "full")
     assert (work / "tar-store" / "full.tar").exists()
     assert pd.read_csv(work / "source-store" / "full" / "bounds.csv").shape[0] == 2
+
+
+def _counties_ab():
+    return gpd.GeoDataFrame(
+        {"county_fips": ["99001", "99003"], "name": ["A", "B"]},
+        geometry=[shapely.box(-88.6, 40.0, -88.3, 40.25), shapely.box(-88.3, 40.0, -88.0, 40.25)],
+        crs=4269,
+    )
+
+
+def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
+    d = 0.0005  # ~43 m of longitude here
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["inside", "straddles", "near", "far", "elsewhere"],
+            "county_fips": ["99001", "99003", "99003", "99003", "99001"],
+        },
+        geometry=[
+            shapely.box(-88.5, 40.1, -88.49, 40.11),
+            shapely.box(-88.305, 40.1, -88.295, 40.11),  # across the line: still its county's
+            shapely.box(-88.31, 40.1, -88.30 - d, 40.11),  # ~43 m short of the line, in A: within the tolerance
+            shapely.box(-88.45, 40.1, -88.44, 40.11),  # well inside A, labelled B
+            shapely.box(-88.2, 40.1, -88.19, 40.11),  # well inside B, labelled A
+        ],
+        crs=4326,
+    )
+    kept, dropped = assign_parcels(parcels, _counties_ab(), tmp_path / "parcels.parquet")
+    assert kept["parcel_id"].tolist() == ["inside", "straddles", "near"]
+    assert dict(zip(dropped["parcel_id"], dropped["reason"], strict=True)) == {
+        p: "outside the county its FIPS columns name (farther than 100 m from it)" for p in ("far", "elsewhere")
+    }
+    # the same through fipsstate/fipscounty columns
+    split = parcels.drop(columns="county_fips").assign(
+        fipsstate="99", fipscounty=parcels["county_fips"].str[2:].astype(int)
+    )
+    assert assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")[1]["parcel_id"].tolist() == ["far", "elsewhere"]
+
+
+def test_parcels_and_counties_without_a_crs_stop_naming_the_file(tmp_path):
+    parcels = gpd.GeoDataFrame({"parcel_id": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])  # no CRS
+    parcels.to_parquet(tmp_path / "parcels.parquet")
+    with pytest.raises(TilewiseError, match=r"parcels.parquet: the parcels have no CRS.*ogr2ogr -a_srs"):
+        read_parcels(tmp_path / "parcels.parquet")
+    _counties_ab().set_crs(None, allow_override=True).assign(STATEFP="99", COUNTYFP=["001", "003"]).to_file(
+        tmp_path / "counties.gpkg"
+    )
+    with pytest.raises(TilewiseError, match=r"counties.gpkg: the counties have no CRS"):
+        load_counties(tmp_path / "counties.gpkg", "99")
+
+
+@pytest.mark.parametrize("table, column", [("PLOT", "LAT"), ("TREE", "DRYBIO_AG"), ("TREE", "PLT_CN")])
+def test_fia_tables_without_a_needed_column_stop_naming_the_file(tmp_path, table, column):
+    columns = {"PLOT": "CN,LAT,LON,INVYR\n1,40,-88,2020\n", "TREE": "PLT_CN,STATUSCD,DRYBIO_AG,DRYBIO_BOLE,TPA_UNADJ\n"}
+    header = columns[table].splitlines()[0]
+    path = tmp_path / f"{table}.csv"
+    path.write_text(",".join(c for c in header.split(",") if c != column) + "\n")
+    with pytest.raises(TilewiseError, match=rf"{table}.csv: the FIA {table} table has no column {column}; give FIADB"):
+        read_fia_table(path, table)

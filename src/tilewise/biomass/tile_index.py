@@ -25,6 +25,13 @@ from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
+# A parcel whose FIPS columns name a county is that county's if it reaches within this distance of it:
+# one straddling the line is, and parcel and county layers disagree by tens of metres along shared lines.
+COUNTY_TOLERANCE_M = 100.0
+FIA_COLUMNS = {  # what forest.plot_densities reads, per FIADB table
+    "PLOT": ("CN", "LAT", "LON", "INVYR"),
+    "TREE": ("PLT_CN", "STATUSCD", "DRYBIO_AG", "DRYBIO_BOLE", "TPA_UNADJ"),
+}
 
 
 def resolve(href: str, base: Path) -> str:
@@ -36,16 +43,41 @@ def resolve(href: str, base: Path) -> str:
 
 def read_parcels(path: Path) -> gpd.GeoDataFrame:
     try:
-        return gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
+        parcels = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
     except Exception as exc:
         raise TilewiseError(
             f"{path}: cannot read the parcels ({type(exc).__name__}: {exc}); "
             "give a GeoParquet or GeoPackage with parcel_id and geometry"
         ) from exc
+    return _with_crs(parcels, path, "parcels")
+
+
+def _with_crs(frame: gpd.GeoDataFrame, path: Path, what: str) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        raise TilewiseError(
+            f"{path}: the {what} have no CRS, so where they lie is unknown; assign the CRS they are in "
+            f"(e.g. `ogr2ogr -a_srs EPSG:4269 fixed.gpkg {path}`, or GeoDataFrame.set_crs) and point the config at it"
+        )
+    return frame
+
+
+def read_fia_table(path: Path, table: str) -> pd.DataFrame:
+    """A FIADB table (PLOT, TREE) as CSV, with the columns the forest model reads, or a clear stop."""
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:
+        raise TilewiseError(f"{path}: cannot read the FIA {table} table ({type(exc).__name__}: {exc})") from exc
+    missing = [c for c in FIA_COLUMNS[table] if c not in frame.columns]
+    if missing:
+        raise TilewiseError(
+            f"{path}: the FIA {table} table has no column {', '.join(missing)}; give FIADB's {table} table "
+            f"(the state's {table}.csv from the FIA DataMart) as fia_{table.lower()} in the config"
+        )
+    return frame
 
 
 def load_counties(path: Path, state_fips: str) -> gpd.GeoDataFrame:
-    counties = gpd.read_file(path)
+    counties = _with_crs(gpd.read_file(path), path, "counties")
     needed = {"STATEFP", "COUNTYFP"}
     if not needed <= set(counties.columns):
         raise TilewiseError(f"{path}: county file needs columns STATEFP and COUNTYFP (has {list(counties.columns)})")
@@ -63,7 +95,8 @@ def assign_parcels(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
     contains a point inside it. Invalid geometries are repaired (make_valid); parcels that cannot be
-    used are returned apart with the reason (empty, not a polygon, no area, outside the counties)."""
+    used are returned apart with the reason (empty, not a polygon, no area, outside the counties, or
+    farther than COUNTY_TOLERANCE_M from the county their FIPS columns name)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
     if parcels["parcel_id"].duplicated().any():
@@ -84,9 +117,10 @@ def assign_parcels(
     parcels["geometry"] = repaired
     flat = (reason == "") & (parcels.geometry.is_empty | (parcels.geometry.area <= 0))
     reason[flat] = "no polygon with area (after make_valid)"
+    named = "county_fips" in parcels.columns or {"fipsstate", "fipscounty"} <= set(parcels.columns)
     if "county_fips" in parcels.columns:
         parcels["county_fips"] = parcels["county_fips"].astype(str).str.zfill(5)
-    elif {"fipsstate", "fipscounty"} <= set(parcels.columns):
+    elif named:
         parcels["county_fips"] = parcels["fipsstate"].astype(str).str.zfill(2) + parcels["fipscounty"].astype(
             str
         ).str.zfill(3)
@@ -96,10 +130,24 @@ def assign_parcels(
         joined = gpd.sjoin(points, counties.to_crs(parcels.crs), predicate="within", how="left")
         parcels["county_fips"] = joined.groupby(level=0)["county_fips"].first()
     reason[(reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])] = "outside the state's counties"
+    if named:  # a parcel elsewhere would get no pixels from its county's tiles: 0 t, yet counted in the acres
+        check = (reason == "").to_numpy()
+        far = np.zeros(len(parcels), bool)
+        far[check] = ~_reach_their_county(parcels[check], counties)
+        reason[far] = f"outside the county its FIPS columns name (farther than {COUNTY_TOLERANCE_M:g} m from it)"
     dropped = pd.DataFrame({"parcel_id": parcels["parcel_id"], "reason": reason})[reason != ""]
     if len(dropped):
         log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
     return parcels[reason == ""], dropped
+
+
+def _reach_their_county(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> np.ndarray:
+    """Per parcel: whether it intersects its `county_fips` county grown by COUNTY_TOLERANCE_M."""
+    metric = counties.estimate_utm_crs()
+    grown = counties.to_crs(metric).buffer(COUNTY_TOLERANCE_M).to_crs(parcels.crs).values
+    shapely.prepare(grown)
+    by_fips = dict(zip(counties["county_fips"], grown, strict=True))
+    return shapely.intersects(parcels.geometry.values, np.array([by_fips[f] for f in parcels["county_fips"]]))
 
 
 def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, baseline: str) -> pd.DataFrame:
@@ -237,7 +285,9 @@ def index_state(inp: StateInputs, out: Path) -> dict:
         counties=pd.DataFrame(counties.drop(columns="geometry")),
         tiles=tiles,
         parcels=parcels,
-        fia_plots=plot_densities(pd.read_csv(inp.fia_plot), pd.read_csv(inp.fia_tree)),
+        fia_plots=plot_densities(
+            read_fia_table(Path(inp.fia_plot), "PLOT"), read_fia_table(Path(inp.fia_tree), "TREE")
+        ),
         dropped=dropped,
         summary=summary,
     )

@@ -92,6 +92,10 @@ class RemoteState:
         return self.last_modified
 
 
+class NotFound(FileFailure):
+    """The server answered 404 or 410: it has no such file (retrying cannot help)."""
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, wait: float | None = None, *, restart: bool = False):
         super().__init__(message)
@@ -270,6 +274,8 @@ def _request(method: str, url: str, pool, settings: DownloadSettings, deadline: 
 def _check_status(url: str, resp, step: str) -> None:
     if resp.status in RETRY_STATUS:
         raise _Retryable(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
+    if resp.status in (404, 410):
+        raise NotFound(step, f"{url}: HTTP {resp.status} {resp.reason}")
     if resp.status >= 400 and resp.status != 416:
         raise FileFailure(step, f"{url}: HTTP {resp.status} {resp.reason}")
 
