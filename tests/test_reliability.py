@@ -2,14 +2,20 @@
 and never writes outside its working folder or loses what it already produced."""
 
 import csv
+import hashlib
 import io
+import json
+import random
+import re
 import stat
 import zipfile
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import py7zr
 import pytest
+import rasterio
 import shapely
 import yaml
 
@@ -100,6 +106,18 @@ def _zip_with(members: dict[str, bytes], symlink: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+def _nested_bomb() -> bytes:
+    """A 7z of 40 copies of a zip: the zip unpacks 78× its size, the solid 7z 58× its size."""
+    sparse = bytearray(2_000_000)
+    sparse[::300] = random.Random(1).randbytes(len(sparse[::300]))
+    inner = _zip_with({"x.tif": bytes(sparse)})
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        for i in range(40):
+            archive.writestr(inner, f"p{i}/inner.zip")
+    return buf.getvalue()
+
+
 def _hostile_7z(name: str) -> bytes:
     buf = io.BytesIO()
     with py7zr.SevenZipFile(buf, "w") as archive:
@@ -118,6 +136,7 @@ def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http
         "link.zip": _zip_with({"ok.txt": b"x"}, symlink="link.tif"),
         "slip.7z": _hostile_7z("../../escaped7z.tif"),
         "bomb.zip": _zip_with({"zeros.tif": b"\0" * 50_000_000}),  # 50 MB of zeros in ~50 KB
+        "nested.7z": _nested_bomb(),  # each archive alone within the 100× cap, the tree ~4,600×
         "noraster.zip": _zip_with({"README.txt": b"no data here"}),
         "truncated.zip": zipped("t.tif", raw_tif)[:5000],
         "corrupt.tif": b"II*\x00" + bytes(range(256)) * 40,
@@ -140,6 +159,7 @@ def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http
         "link.zip": "symlink",
         "slip.7z": "outside the target folder",
         "bomb.zip": "decompression bomb",
+        "nested.7z": "archives inside it included",
         "noraster.zip": "no raster",
         "truncated.zip": "damaged zip",
         "corrupt.tif": "no raster",
@@ -261,3 +281,55 @@ def test_fia_tables_without_a_needed_column_stop_naming_the_file(tmp_path, table
     path.write_text(",".join(c for c in header.split(",") if c != column) + "\n")
     with pytest.raises(TilewiseError, match=rf"{table}.csv: the FIA {table} table has no column {column}; give FIADB"):
         read_fia_table(path, table)
+
+
+XYZ = "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"
+
+
+def _new_version(xyz: bytes) -> bytes:
+    """The same tile surveyed again: every height 100 m higher, same coordinates, same layout."""
+    lines = xyz.decode().splitlines()
+    out = [lines[0]] + [f"{x} {y} {float(z) + 100:.2f}" for x, y, z in (line.split() for line in lines[1:])]
+    return ("\n".join(out) + "\n").encode()
+
+
+def _heights(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def test_downloads_in_the_workflow_never_splice_truncate_or_hang(tmp_path, http):
+    """XYZ text is where a splice or a cut is silent: rows of two versions, or fewer rows, still parse."""
+    old = shared(XYZ).read_bytes()
+    new = _new_version(old)
+    http.if_range = False  # a server that serves a Range whatever If-Range says
+    faults = {
+        "changed.xyz": [Fault(times=1, drop_after=100_000), Fault(times=1, replace_with=new)],
+        "wrong-range.xyz": [Fault(times=1, drop_after=100_000), Fault(times=1, content_range="bytes 0-{end}/{total}")],
+        "unframed.xyz": [Fault(times=1, unframed=True, drop_after=100_000), Fault(times=2, unframed=True)],
+        "gzip.xyz": [Fault(times=1, gzip=True, drop_after=20_000), Fault(times=1, gzip=True)],
+        "trickle.xyz": Fault(times=100, trickle=0.5),
+    }
+    for name, fault in faults.items():
+        http.files["/x/" + name], http.faults["/x/" + name] = old, fault
+    make_entry(tmp_path / "catalog", "xyz", [http.url("x/" + n) for n in faults], recipe={"crs": "EPSG:2056"})
+    work = tmp_path / "run"
+    extra = {"download": {**FAST_DOWNLOADS, "max_seconds_per_file": 3}, "allow_incomplete": True}
+    run(tmp_path, work, "xyz", extra)
+    failed = failures(work, "xyz")
+    assert set(failed) == {"trickle.xyz"}
+    assert re.search(r"max_seconds_per_file \(3 s\) reached: got \d+ of [\d,]+ bytes", failed["trickle.xyz"]["error"])
+    (tmp_path / "old.xyz").write_bytes(old)
+    (tmp_path / "new.xyz").write_bytes(new)
+    want = {"old": _heights(tmp_path / "old.xyz"), "new": _heights(tmp_path / "new.xyz")}
+    store = work / "source-store" / "xyz"
+    expected = {"changed": "new", "wrong-range": "old", "unframed": "old", "gzip": "old"}
+    for stem, version in expected.items():
+        got = _heights(store / f"{stem}.tif")
+        assert got.shape == (100, 100), stem  # not a truncated grid
+        np.testing.assert_allclose(got, want[version], atol=0.001, err_msg=stem)  # LERC's 1 mm
+    assert [r[2] for r in http.requests_for("x/changed.xyz")] == [200, 206, 200]  # the 206 of the new version refused
+    ledgers = [json.loads(p.read_text()) for p in (work / "work" / "xyz" / "chunks").glob("*.json")]
+    remote = {r["file"]: r.get("remote") for ledger in ledgers for r in ledger["files"]}
+    assert remote["gzip.xyz"]["sha256"] == hashlib.sha256(old).hexdigest()  # the decoded file's bytes
+    assert remote["changed.xyz"]["etag"] == http.validators(new)["ETag"] and remote["trickle.xyz"] is None
