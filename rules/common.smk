@@ -132,7 +132,8 @@ def tile_row(wildcards):
 
 def local_tile_original(wildcards):
     """A local original is an input (a change reruns its conversion) while it exists; a missing one
-    fails its conversion job, and so only the counties that read it, not the whole DAG."""
+    fails its conversion job, and so only the counties that read it, not the whole DAG.
+    """
     href = tile_row(wildcards)["href"]
     return [href] if "://" not in href and Path(href).exists() else []
 
