@@ -74,6 +74,9 @@ def make_source(root: Path, n: int) -> Path:
     return cfg
 
 
+RESULTS = ("same md5", "different md5", "resume failed", "files recorded as failed", "partial files left")
+
+
 class Tally:
     def __init__(self, *names: str):
         self.counts = dict.fromkeys(names, 0)
@@ -105,15 +108,7 @@ def check_resumed(done: subprocess.CompletedProcess, work: Path, want: str, tall
 
 
 def kill_trials(root: Path, cfg: Path, want: str, clean_s: float, n: int, main_only: bool, rng) -> Tally:
-    tally = Tally(
-        "killed mid-run",
-        "finished before the kill",
-        "same md5",
-        "different md5",
-        "resume failed",
-        "files recorded as failed",
-        "partial files left",
-    )
+    tally = Tally("killed mid-run", "finished before the kill", *RESULTS)
     for trial in range(n):
         work = root / f"{'main' if main_only else 'group'}{trial}"
         cmd = snakemake_cmd(REPO, work, "--configfile", str(cfg))
@@ -132,15 +127,7 @@ def disk_trials(root: Path, cfg: Path, want: str, clean_bytes: int, n: int, rng)
     if os.geteuid() != 0 or shutil.which("mount") is None:
         print("disk trials skipped: mounting a small tmpfs needs root")
         return None
-    tally = Tally(
-        "disk filled (run failed)",
-        "disk large enough",
-        "same md5",
-        "different md5",
-        "resume failed",
-        "files recorded as failed",
-        "partial files left",
-    )
+    tally = Tally("disk filled (run failed)", "disk large enough", *RESULTS)
     for trial in range(n):
         disk = root / f"disk{trial}"
         disk.mkdir()

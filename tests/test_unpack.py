@@ -131,20 +131,25 @@ def test_size_and_ratio_caps(tmp_path):
 # --- the caps hold for the whole tree of archives inside one download ----------------------------
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
+def _pack(kind: str, members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+    else:
+        with py7zr.SevenZipFile(buf, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(data, name)
     return buf.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    return _pack("zip", members)
 
 
 def _7z(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(data, name)
-    return buf.getvalue()
+    return _pack("7z", members)
 
 
 def _volumes(data: bytes, folder, n=3) -> list:

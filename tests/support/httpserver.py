@@ -133,14 +133,24 @@ def _handler(server: Server):
                 self._empty(path, fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else {})
             return bool(fault.redirect_to or fault.status)
 
-        def do_HEAD(self):
+        def _begin(self, method: str) -> tuple[str, Fault] | None:
+            """Record the request and apply its fault; None when the fault already answered it."""
             path = unquote(self.path.split("?")[0])
-            server.request_headers.append(("HEAD", path, dict(self.headers)))
-            fault = server.next_fault(path, "HEAD")
+            server.request_headers.append((method, path, dict(self.headers)))
+            if method == "GET":
+                server.gate.wait()
+                time.sleep(server.delay)
+            fault = server.next_fault(path, method)
             if self._refusal(path, fault):
-                return
+                return None
             if fault.replace_with is not None:
                 server.files[path] = fault.replace_with
+            return path, fault
+
+        def do_HEAD(self):
+            if (begun := self._begin("HEAD")) is None:
+                return
+            path, _ = begun
             body = server.files.get(path)
             if body is None:
                 return self._empty(path, 404, {})
@@ -154,16 +164,10 @@ def _handler(server: Server):
             self.end_headers()
 
         def do_GET(self):
-            path = unquote(self.path.split("?")[0])
-            server.request_headers.append(("GET", path, dict(self.headers)))
-            server.gate.wait()
-            time.sleep(server.delay)
-            rng = self.headers.get("Range")
-            fault = server.next_fault(path, "GET")
-            if self._refusal(path, fault):
+            if (begun := self._begin("GET")) is None:
                 return
-            if fault.replace_with is not None:
-                server.files[path] = fault.replace_with
+            path, fault = begun
+            rng = self.headers.get("Range")
             body = server.files.get(path)
             if body is None:
                 server.log.append((path, rng, 404))

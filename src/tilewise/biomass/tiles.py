@@ -99,23 +99,28 @@ def convert_tile(
     finally:
         tmp.unlink(missing_ok=True)
         scratch.unlink(missing_ok=True)
+    return _record(
+        manifest,
+        tiles_dir,
+        t0,
+        href=href,
+        bytes=dst.stat().st_size,
+        original_bytes=remote.size if remote else Path(href).stat().st_size,
+        remote=asdict(remote) if remote else None,  # validators and sha256 of the original, for a refresh
+        codec=codec,
+        verified_pixels_equal=True,
+    )
+
+
+def _record(manifest: Path, tiles_dir: Path, t0: float, **fields) -> dict:
     record = {
-        "href": href,
-        "bytes": dst.stat().st_size,
-        "original_bytes": remote.size if remote else Path(href).stat().st_size,
-        "remote": asdict(remote) if remote else None,  # validators and sha256 of the original, for a refresh
-        "codec": codec,
-        "verified_pixels_equal": True,
+        **fields,
         "seconds": round(time.perf_counter() - t0, 3),
         # converted tiles of the state on disk right after this one was written: their peak is the max of these
-        "state_tile_bytes_after": _tile_bytes(tiles_dir),
+        "state_tile_bytes_after": sum(p.stat().st_size for p in tiles_dir.rglob("*.tif")),
     }
     write_manifest(manifest, record)
     return record
-
-
-def _tile_bytes(tiles_dir: Path) -> int:
-    return sum(p.stat().st_size for p in tiles_dir.rglob("*.tif"))
 
 
 def siblings(index_dir: Path, product: str, href: str) -> tuple[str, ...]:
@@ -140,19 +145,9 @@ def _published_sibling(siblings: tuple[str, ...], download: DownloadSettings, po
 def _absent(href: str, dst: Path, manifest: Path, reason: str, tiles_dir: Path, t0: float) -> dict:
     """Record a tile that is not published: an empty tile file (the rule's output) and its manifest."""
     dst.write_bytes(b"")
-    record = {
-        "href": href,
-        "absent": True,
-        "reason": reason,
-        "bytes": 0,
-        "original_bytes": None,
-        "remote": None,
-        "verified_pixels_equal": None,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "state_tile_bytes_after": _tile_bytes(tiles_dir),
-    }
-    write_manifest(manifest, record)
-    return record
+    return _record(
+        manifest, tiles_dir, t0, href=href, absent=True, reason=reason, bytes=0, original_bytes=None, remote=None
+    )
 
 
 def present(rows: list[dict]) -> list[dict]:
