@@ -2,9 +2,11 @@
 and never writes outside its working folder or loses what it already produced."""
 
 import csv
+import errno
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import stat
@@ -21,9 +23,11 @@ import yaml
 
 from tilewise.biomass.tile_index import assign_parcels, load_counties, read_fia_table, read_parcels
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.job import disk_full
 
 from conftest import shared, snakemake
 from support.catalog import make_entry, serve_tiles, zipped
+from support.disk import small_disk
 from support.httpserver import Fault
 from support.rasterchecks import assert_mapterhorn_cog
 
@@ -333,3 +337,40 @@ def test_downloads_in_the_workflow_never_splice_truncate_or_hang(tmp_path, http)
     remote = {r["file"]: r.get("remote") for ledger in ledgers for r in ledger["files"]}
     assert remote["gzip.xyz"]["sha256"] == hashlib.sha256(old).hexdigest()  # the decoded file's bytes
     assert remote["changed.xyz"]["etag"] == http.validators(new)["ETag"] and remote["trickle.xyz"] is None
+
+
+def test_a_write_that_fills_the_disk_fails_the_job_not_the_file(tmp_path):
+    """GDAL does not pass ENOSPC on: a COG write that fails on a disk without room for it is not the
+    file's failure. A local raster (copied into the job's scratch) whose COG cannot fit after the copy."""
+    big = tmp_path / "big.tif"
+    noise = np.random.default_rng(5).uniform(0, 1e6, (1000, 1000)).astype("float32")  # LERC cannot shrink it
+    profile = dict(driver="GTiff", width=1000, height=1000, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(big, "w", transform=rasterio.transform.from_origin(0, 1000, 1, 1), **profile) as ds:
+        ds.write(noise, 1)
+    make_entry(tmp_path / "catalog", "big", [str(big)])
+    with small_disk(tmp_path / "disk", 6 << 20) as disk:  # room for the copy (4 MB), not for its COG too
+        work = disk.path / "run"
+        proc = run(tmp_path, work, "big", {"min_free_disk_gb": 0}, check=False)
+        assert proc.returncode != 0
+        log = (work / "logs" / "prepare_chunk" / "big" / "0000.log").read_text()
+        assert "big.tif: writing the COG big.tif failed with only" in log and "free some space and rerun" in log
+        assert not (work / "work" / "big" / "chunks" / "0000.json").exists()  # no ledger: no failure kept
+        assert not (work / "work" / "big" / "scratch").exists() or not any(
+            (work / "work" / "big" / "scratch").iterdir()
+        )
+        disk.grow(64 << 20)
+        run(tmp_path, work, "big", {"min_free_disk_gb": 0})
+        assert _heights(work / "source-store" / "big" / "big.tif").shape == (1000, 1000)
+
+
+def test_disk_full_errors_are_told_from_others():
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            try:
+                raise OSError(code, os.strerror(code))
+            except OSError as exc:
+                raise RuntimeError("a library wrapped it") from exc
+        except RuntimeError as wrapped:
+            assert "the disk is full" in str(disk_full(wrapped, "t.zip (download)"))
+    assert disk_full(OSError(errno.EIO, "I/O error"), "t.zip") is None
+    assert disk_full(ValueError("bad"), "t.zip") is None
