@@ -109,9 +109,11 @@ def test_a_rerun_waits_for_the_orphans_of_a_killed_snakemake(source_case):
     server.gate.clear()
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for(120, lambda: scratch.exists() and any(scratch.iterdir()))  # chunk jobs are downloading
+        wait_for(120, lambda: any(scratch.glob("*/download/*")))  # chunk jobs are downloading
         first.kill()  # snakemake alone: its jobs live on
         first.wait()
+        # only the orphans' downloads stay held: the rerun's other chunks must not fill its cores
+        server.held = {"/tiles/" + p.name for p in scratch.glob("*/download/*")}
         subprocess.run([*cmd, "--unlock"], capture_output=True, check=True)
         with open(work / "rerun.err", "w") as err:
             rerun = subprocess.Popen([*cmd, "--rerun-incomplete"], stdout=subprocess.DEVNULL, stderr=err, text=True)
@@ -121,6 +123,7 @@ def test_a_rerun_waits_for_the_orphans_of_a_killed_snakemake(source_case):
             rerun.wait(timeout=600)
     finally:
         server.gate.set()
+        server.held = None
         try:
             os.killpg(first.pid, signal.SIGKILL)  # whatever of that group outlived the test
         except ProcessLookupError:

@@ -60,7 +60,8 @@ class Server:
     request_headers: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     port: int = 0
     delay: float = 0.0  # seconds to wait before answering each request
-    gate: threading.Event = field(default_factory=_opened)  # cleared: every GET waits until it is set again
+    gate: threading.Event = field(default_factory=_opened)  # cleared: GETs wait until it is set again …
+    held: set[str] | None = None  # … only GETs of these paths, once it is a set
     body_bytes: int = 0  # body bytes sent in all
     lock: threading.Lock = field(default_factory=threading.Lock)
     etag: str = "strong"  # "strong", "weak" or "" (no ETag)
@@ -138,7 +139,8 @@ def _handler(server: Server):
             path = unquote(self.path.split("?")[0])
             server.request_headers.append((method, path, dict(self.headers)))
             if method == "GET":
-                server.gate.wait()
+                while not server.gate.is_set() and (server.held is None or path in server.held):
+                    server.gate.wait(0.05)
                 time.sleep(server.delay)
             fault = server.next_fault(path, method)
             if self._refusal(path, fault):
