@@ -8,9 +8,17 @@ from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
 from tilewise.biomass import outcomes, state_index
+from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import store_index
 from tilewise.sources.plan import catalog_folder, plan_sources
+
+# One snakemake per working folder (Snakemake's own lock is not atomic); jobs it starts skip this.
+if workflow.is_main_process and not workflow.output_settings.dryrun:
+    try:
+        locks.hold_run_lock(Path.cwd())
+    except TilewiseError as err:
+        sys.exit(f"tilewise: {err}")
 
 validate(config, "../config/schema.yaml")
 
@@ -218,8 +226,11 @@ def tile_row(wildcards):
 
 
 def local_tile_original(wildcards):
+    """A local original is an input (a change reruns its conversion) while it exists; a missing one
+    fails its conversion job, and so only the counties that read it, not the whole DAG.
+    """
     href = tile_row(wildcards)["href"]
-    return [] if "://" in href else [href]
+    return [href] if "://" not in href and Path(href).exists() else []
 
 
 def _with_paths(state, rows):

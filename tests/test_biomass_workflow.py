@@ -2,10 +2,14 @@
 
 import json
 import re
+import shutil
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
+import yaml
 
 from conftest import snakemake
 
@@ -145,4 +149,99 @@ def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path):
     original.write_bytes(good)
     snakemake(work, *args(tmp_path))
     assert tiles_on_disk(work) == []
+    assert json.loads((out / "DONE.json").read_text())["counties"] == ["99001", "99003", "99005"]
+
+
+# --- biomass inputs with gaps: absent WorldCover tiles, missing local tiles, parcels in another county ---
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(tmp_path_factory):
+    """The demo state's generated inputs, made once; each test builds its own state from them."""
+    work = tmp_path_factory.mktemp("demo_inputs")
+    snakemake(work, "resources/demo_state/COMPLETE")
+    return work / "resources" / "demo_state"
+
+
+def _state_from_demo(demo, folder, worldcover: str, s2_missing: str | None = None) -> dict:
+    """A state like the demo with county 99005 reaching east into WorldCover tile N39W087, parcels that
+    carry FIPS columns (one of them naming a county it is not in), one parcel in N39W087."""
+    folder.mkdir(parents=True)
+    counties = gpd.read_file(demo / "counties.gpkg")
+    counties.loc[counties["COUNTYFP"] == "005", "geometry"] = shapely.box(-88.0, 40.0, -86.9, 40.25)
+    counties.to_file(folder / "counties.gpkg", layer="counties", driver="GPKG")
+    parcels = gpd.read_parquet(demo / "parcels.parquet")
+    lon = parcels.geometry.representative_point().x
+    parcels["county_fips"] = np.select([lon < -88.3, lon < -88.0], ["99001", "99003"], "99005")
+    extra = gpd.GeoDataFrame(
+        {"parcel_id": ["EAST", "ASTRAY"], "county_fips": ["99005", "99005"]},
+        geometry=[shapely.box(-86.96, 40.10, -86.95, 40.11), shapely.box(-88.50, 40.10, -88.49, 40.11)],
+        crs=parcels.crs,
+    )
+    pd.concat([parcels, extra], ignore_index=True).to_parquet(folder / "parcels.parquet")
+    catalog = pd.read_csv(demo / "sentinel2_catalog.csv", dtype=str)
+    catalog["href"] = [str(demo / h) for h in catalog["href"]]
+    if s2_missing:
+        catalog.loc[catalog["href"].str.endswith(s2_missing), "href"] = str(folder / s2_missing)
+    catalog.to_csv(folder / "sentinel2_catalog.csv", index=False)
+    return {
+        "fips": "99",
+        "counties": str(folder / "counties.gpkg"),
+        "parcels": str(folder / "parcels.parquet"),
+        "sentinel2_catalog": str(folder / "sentinel2_catalog.csv"),
+        "sentinel2_date": None,
+        "worldcover": worldcover,
+        "cdl": [str(demo / "cdl" / "2023_30m_cdls_demo.tif")],
+        "fia_plot": str(demo / "fia" / "PLOT.csv"),
+        "fia_tree": str(demo / "fia" / "TREE.csv"),
+    }
+
+
+def _run_state(work, name, state, check=True):
+    cfg = work.parent / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump({"state": name, "states": {name: state}}))
+    return snakemake(work, "--configfile", str(cfg), check=check)
+
+
+def test_a_worldcover_tile_not_published_is_absent_and_the_state_completes(tmp_path, http, demo_inputs):
+    wc = "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
+    http.files["/wc/" + wc.format(tile="N39W090")] = (
+        demo_inputs / "worldcover" / wc.format(tile="N39W090")
+    ).read_bytes()
+    work = tmp_path / "run"
+    _run_state(work, "coast", _state_from_demo(demo_inputs, tmp_path / "coast", http.url("wc/" + wc)))
+    out = work / "results/states/coast"
+    done = json.loads((out / "DONE.json").read_text())
+    assert done["counties"] == ["99001", "99003", "99005"] and "worldcover/N39W087" in done["tiles"]
+    manifest = json.loads((out / "tiles/worldcover/N39W087.json").read_text())
+    assert manifest["absent"] is True and "HTTP 404" in manifest["reason"] and "N39W090" in manifest["reason"]
+    assert [r[2] for r in http.requests_for("wc/" + wc.format(tile="N39W087"))] == [404]  # one request, no retry
+    parcels = gpd.read_parquet(out / "parcels.parquet").set_index("parcel_id")
+    assert parcels.loc["EAST", "worldcover_valid_area_acres"] == 0 < parcels.loc["EAST", "parcel_area_acres"]
+    assert (parcels.drop(index="EAST")["worldcover_valid_area_acres"] > 0).all()
+    # a parcel whose FIPS columns name a county it is not in is left out, with its reason
+    dropped = pd.read_csv(out / "index/dropped_parcels.csv")
+    assert dropped.set_index("parcel_id").loc["ASTRAY", "reason"].startswith("outside the county its FIPS columns")
+    assert "ASTRAY" not in parcels.index
+    log = (work / "logs/process_county/coast/99005.log").read_text()
+    assert "worldcover tile N39W087 is absent" in log
+
+
+def test_a_missing_local_tile_fails_only_the_counties_that_read_it(tmp_path, demo_inputs):
+    missing = "T16TDK_20240815_B04.tif"
+    wc = str(demo_inputs / "worldcover" / "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif")
+    state = _state_from_demo(demo_inputs, tmp_path / "gaps", wc, s2_missing=missing)
+    state["counties"] = str(demo_inputs / "counties.gpkg")  # the demo's counties: all in local tile N39W090
+    work = tmp_path / "run"
+    proc = _run_state(work, "gaps", state, check=False)
+    assert proc.returncode != 0 and "MissingInputException" not in proc.stderr
+    out = work / "results/states/gaps"
+    assert (out / "counties/99001.parquet").exists()  # 99001 does not read 16TDK
+    assert not (out / "counties/99003.parquet").exists() and not (out / "counties/99005.parquet").exists()
+    assert not (out / "DONE.json").exists()
+    log = (work / "logs/convert_tile/gaps/sentinel2/16TDK_20240815_B04.log").read_text()
+    assert f"{tmp_path / 'gaps' / missing}: the tile does not exist" in log
+    # the tile put in place, the rerun finishes the state
+    shutil.copyfile(demo_inputs / "sentinel2" / missing, tmp_path / "gaps" / missing)
+    _run_state(work, "gaps", state)
     assert json.loads((out / "DONE.json").read_text())["counties"] == ["99001", "99003", "99005"]

@@ -1,14 +1,17 @@
 """Crash consistency: SIGKILL at random moments, resume with --rerun-incomplete, same results.
+Also a kill of snakemake alone (its jobs live on as orphans), a full disk, and two runs at once.
 
-TILEWISE_CRASH_TRIALS sets the number of source-pipeline trials (default 14) and
-TILEWISE_STATE_CRASH_TRIALS the state-pipeline ones (default 6): 20 in all, as CI runs them.
-bench/crash_trials.py runs more.
+TILEWISE_CRASH_TRIALS sets the number of source-pipeline trials (default 14),
+TILEWISE_STATE_CRASH_TRIALS the state-pipeline ones (default 6) and TILEWISE_MAIN_KILL_TRIALS the
+kills of snakemake alone (default 2), as CI runs them. bench/crash_trials.py runs more.
 """
 
+import csv
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 
 import geopandas as gpd
@@ -18,13 +21,17 @@ import yaml
 
 from conftest import REPO
 from support.catalog import make_entry, md5, serve_tiles
-from support.crash import partial_files, resume, run_killed
+from support.crash import Killed, partial_files, resume, run_killed
+from support.disk import disk_bytes, small_disk
 from support.httpserver import Server, start
+from support.services import wait_for
 from support.snakemake import snakemake_cmd
 
 pytestmark = pytest.mark.workflow
 SOURCE_TRIALS = int(os.environ.get("TILEWISE_CRASH_TRIALS", 14))
 STATE_TRIALS = int(os.environ.get("TILEWISE_STATE_CRASH_TRIALS", 6))
+MAIN_KILL_TRIALS = int(os.environ.get("TILEWISE_MAIN_KILL_TRIALS", 2))
+RACE_TRIALS = 8
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +52,7 @@ def source_case(tmp_path_factory):
         cfg,
         md5(clean / "tar-store" / "crash.tar"),
         sorted(p.name for p in (clean / "source-store" / "crash").iterdir()),
+        server,
     )
     httpd.shutdown()
     httpd.server_close()
@@ -52,7 +60,7 @@ def source_case(tmp_path_factory):
 
 @pytest.mark.parametrize("trial", range(SOURCE_TRIALS))
 def test_source_pipeline_survives_sigkill(source_case, trial):
-    root, cfg, clean_md5, clean_files = source_case
+    root, cfg, clean_md5, clean_files, _ = source_case
     work = root / f"trial{trial}"
     cmd = snakemake_cmd(REPO, work, "--configfile", str(cfg))
     kill_after = random.Random(trial).uniform(0.8, 5.0)
@@ -63,6 +71,113 @@ def test_source_pipeline_survives_sigkill(source_case, trial):
     assert sorted(p.name for p in (work / "source-store" / "crash").iterdir()) == clean_files
     assert partial_files(work / "source-store", work / "tar-store", work / "polygon-store") == []
     shutil.rmtree(work)
+
+
+def _failed_files(work) -> list[dict]:
+    with open(work / "reports" / "crash" / "failures.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _check_resumed(done, work, clean_md5, clean_files) -> None:
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _failed_files(work) == []  # no file was recorded as failed by a race with an orphan
+    assert md5(work / "tar-store" / "crash.tar") == clean_md5
+    assert sorted(p.name for p in (work / "source-store" / "crash").iterdir()) == clean_files
+    assert partial_files(work / "source-store", work / "tar-store", work / "polygon-store") == []
+
+
+@pytest.mark.parametrize("trial", range(MAIN_KILL_TRIALS))
+def test_source_pipeline_survives_a_kill_of_snakemake_alone(source_case, trial):
+    root, cfg, clean_md5, clean_files, _ = source_case
+    work = root / f"main{trial}"
+    cmd = snakemake_cmd(REPO, work, "--configfile", str(cfg))
+    killed = Killed(cmd, random.Random(200 + trial).uniform(0.8, 5.0), main_only=True)
+    try:
+        done = resume(cmd)
+    finally:
+        killed.end_orphans()
+    _check_resumed(done, work, clean_md5, clean_files)
+    shutil.rmtree(work)
+
+
+def test_a_rerun_waits_for_the_orphans_of_a_killed_snakemake(source_case):
+    """The race made certain: the orphans are held mid-download until the rerun's jobs are waiting."""
+    root, cfg, clean_md5, clean_files, server = source_case
+    work = root / "orphans"
+    cmd = snakemake_cmd(REPO, work, "--configfile", str(cfg))
+    scratch, logs = work / "work" / "crash" / "scratch", work / "logs" / "prepare_chunk" / "crash"
+    server.gate.clear()
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(120, lambda: any(scratch.glob("*/download/*")))  # chunk jobs are downloading
+        first.kill()  # snakemake alone: its jobs live on
+        first.wait()
+        # only the orphans' downloads stay held: the rerun's other chunks must not fill its cores
+        server.held = {"/tiles/" + p.name for p in scratch.glob("*/download/*")}
+        subprocess.run([*cmd, "--unlock"], capture_output=True, check=True)
+        with open(work / "rerun.err", "w") as err:
+            rerun = subprocess.Popen([*cmd, "--rerun-incomplete"], stdout=subprocess.DEVNULL, stderr=err, text=True)
+            waiting = lambda: any("waiting for it to end" in p.read_text() for p in logs.glob("*.log"))  # noqa: E731
+            wait_for(120, waiting)
+            server.gate.set()  # the orphans finish, then the rerun's jobs start clean
+            rerun.wait(timeout=600)
+    finally:
+        server.gate.set()
+        server.held = None
+        try:
+            os.killpg(first.pid, signal.SIGKILL)  # whatever of that group outlived the test
+        except ProcessLookupError:
+            pass
+    done = subprocess.CompletedProcess(rerun.args, rerun.returncode, "", (work / "rerun.err").read_text())
+    _check_resumed(done, work, clean_md5, clean_files)
+    shutil.rmtree(work)
+
+
+@pytest.mark.parametrize("room", [0.3, 0.9], ids=["fills-in-chunks", "fills-in-tarball"])
+def test_a_full_disk_fails_jobs_not_files_and_a_rerun_with_room_finishes(source_case, tmp_path, room):
+    root, cfg, clean_md5, clean_files, _ = source_case
+    settings = {**yaml.safe_load(cfg.read_text()), "min_free_disk_gb": 0}  # the real disk fills, not a threshold
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(settings))
+    with small_disk(tmp_path / "disk", int(disk_bytes(root / "clean") * room)) as disk:
+        work = disk.path / "run"
+        cmd = snakemake_cmd(REPO, work, "--configfile", str(tmp_path / "full.yaml"))
+        full = subprocess.run(cmd, capture_output=True, text=True)
+        assert full.returncode != 0 and "No space left on device" in full.stderr, full.stderr[-3000:]
+        for ledger in (work / "work" / "crash" / "chunks").glob("*.json"):  # no file failed for the disk
+            assert all(f["status"] == "ok" for f in json.loads(ledger.read_text())["files"]), ledger
+        disk.grow(256 << 20)
+        done = resume(cmd)
+        _check_resumed(done, work, clean_md5, clean_files)
+
+
+def test_two_runs_started_at_once_in_one_folder_one_refuses(tmp_path, http):
+    """A race, so tried many times. The first time both run to their end; later the one not refused is
+    stopped as soon as the other has refused."""
+    http.delay = 1.0  # a run holds the folder a few seconds at least
+    make_entry(tmp_path / "catalog", "race", serve_tiles(http, 1))
+    cfg = tmp_path / "race.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(tmp_path / "catalog"), "source": "race", "state": []}))
+    for trial in range(RACE_TRIALS):
+        cmd = snakemake_cmd(REPO, tmp_path / f"run{trial}", "--configfile", str(cfg))
+        runs = [
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            for _ in "ab"
+        ]
+        wait_for(600, lambda: any(run.poll() is not None for run in runs))  # noqa: B023
+        if trial:
+            for run in runs:
+                if run.poll() is None:
+                    os.killpg(run.pid, signal.SIGKILL)
+        errors = [run.communicate(timeout=600)[1] for run in runs]
+        refused = [
+            run.returncode != 0 and "tilewise: another snakemake (pid" in err
+            for run, err in zip(runs, errors, strict=True)
+        ]
+        assert refused.count(True) == 1, (trial, [err[-1500:] for err in errors])
+        assert "Nothing was changed" in errors[refused.index(True)]
+        if not trial:  # the run not refused did its work
+            assert runs[refused.index(False)].returncode == 0, errors[refused.index(False)][-3000:]
+            assert (tmp_path / "run0" / "tar-store" / "race.tar").exists()
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
+import dataclasses
+import gzip
+import hashlib
 import os
 import time
 
 import pytest
 
-from tilewise.shared.download import fetch, make_pool
+from tilewise.shared.download import RemoteState, fetch, head, make_pool
 from tilewise.shared.errors import FileFailure
 
 from support.config import download_settings
@@ -13,41 +16,74 @@ FAST = download_settings(
     attempts=4, backoff_seconds=0.05, max_backoff_seconds=0.5, connect_timeout_seconds=2, read_timeout_seconds=2
 )
 BODY = os.urandom(300_000)
+NEW = os.urandom(280_000)  # the next version of the file
+EDITED = os.urandom(1000) + BODY[1000:]  # a new version a resume at byte ~100,000 can only see by its validators
+TEXT = b"".join(b"%d %d %.2f\n" % (x, y, (x * y) % 997 / 7) for x in range(60) for y in range(200))  # an XYZ grid
 
 
-def get(http, tmp_path, settings=FAST, path="f.bin"):
-    return fetch(http.url(path), tmp_path / "out" / "f.bin", None, settings, make_pool(settings))
+def drop() -> Fault:
+    return Fault(times=1, drop_after=100_000)
 
 
-def test_plain_download(http, tmp_path):
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def get(http, tmp_path, settings=FAST, path="f.bin") -> tuple[bytes, RemoteState]:
+    dest = tmp_path / "out" / path.rpartition("/")[2]
+    state = fetch(http.url(path), dest, None, settings, make_pool(settings))
+    assert not list(dest.parent.glob("*.part"))
+    return dest.read_bytes(), state
+
+
+def statuses(http, path="f.bin") -> list[int]:
+    return [r[2] for r in http.requests_for(path)]
+
+
+def assert_fails(http, tmp_path, match, settings=FAST, path="f.bin") -> FileFailure:
+    with pytest.raises(FileFailure, match=match) as err:
+        get(http, tmp_path, settings, path)
+    assert err.value.step == "download" and str(err.value).startswith(http.url(path))
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no file, no .part
+    return err.value
+
+
+# --- plain downloads, retries, time budget -------------------------------------------------------
+
+
+def test_plain_download_returns_its_remote_state(http, tmp_path):
     http.files["/f.bin"] = BODY
-    assert get(http, tmp_path).read_bytes() == BODY
-    assert not list((tmp_path / "out").glob("*.part"))
+    data, state = get(http, tmp_path)
+    assert data == BODY
+    v = http.validators(BODY)
+    url = http.url("f.bin")
+    assert state == RemoteState(url, url, v["ETag"], v["Last-Modified"], len(BODY), len(BODY), sha256(BODY))
+    assert http.headers_for("f.bin")[0]["Accept-Encoding"] == "identity"
 
 
-def test_dropped_connection_resumes_with_range(http, tmp_path):
+def test_dropped_connection_resumes_with_range_and_if_range(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, drop_after=100_000)
-    assert get(http, tmp_path).read_bytes() == BODY
-    reqs = http.requests_for("f.bin")
-    assert reqs[0] == ("/f.bin", None, 200)
-    assert reqs[1][2] == 206 and int(reqs[1][1].removeprefix("bytes=").rstrip("-")) >= 100_000 - 65_536
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.sha256 == sha256(BODY) and state.content_length == len(BODY)
+    assert http.requests_for("f.bin") == [("/f.bin", None, 200), ("/f.bin", f"bytes={100_000 - 4096}-", 206)]
+    assert http.headers_for("f.bin")[1]["If-Range"] == http.validators(BODY)["ETag"]
 
 
-def test_short_body_is_detected_and_resumed(http, tmp_path):
+def test_a_content_length_the_body_does_not_reach_is_not_trusted(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, claim_extra=1000)
-    assert get(http, tmp_path).read_bytes() == BODY
-    reqs = http.requests_for("f.bin")
-    assert len(reqs) == 2 and reqs[0][2] == 200 and reqs[1][1].startswith("bytes=")
+    assert get(http, tmp_path)[0] == BODY
+    # the resume's Content-Range total (300,000) contradicts the first Content-Length: start over
+    assert statuses(http) == [200, 206, 200]
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_retryable_status_then_success(http, tmp_path, status):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=2, status=status)
-    assert get(http, tmp_path).read_bytes() == BODY
-    assert [r[2] for r in http.requests_for("f.bin")] == [status, status, 200]
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [status, status, 200]
 
 
 def test_retry_after_is_honoured_but_capped(http, tmp_path):
@@ -59,19 +95,30 @@ def test_retry_after_is_honoured_but_capped(http, tmp_path):
 
 
 def test_404_fails_at_once(http, tmp_path):
-    with pytest.raises(FileFailure, match=r"HTTP 404") as err:
-        get(http, tmp_path, path="missing.bin")
-    assert err.value.step == "download"
+    assert_fails(http, tmp_path, r"HTTP 404", path="missing.bin")
     assert len(http.requests_for("missing.bin")) == 1
+
+
+def test_a_failure_after_a_partial_body_leaves_nothing(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, status=404)]
+    assert_fails(http, tmp_path, r"HTTP 404")
 
 
 def test_attempts_are_bounded(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=100, status=503)
-    with pytest.raises(FileFailure, match=r"gave up after 4 attempts: HTTP 503"):
-        get(http, tmp_path)
+    assert_fails(http, tmp_path, r"gave up after 4 attempts: HTTP 503")
     assert len(http.requests_for("f.bin")) == 4
-    assert not (tmp_path / "out" / "f.bin").exists()
+
+
+def test_errors_state_the_bytes_read(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, drop_after=50_000)
+    s = dataclasses.replace(FAST, attempts=3)
+    # each resume re-reads 4,096 stored bytes: 50,000 → 95,904 → 141,808
+    assert_fails(http, tmp_path, r"gave up after 3 attempts: connection broken: got 50,000 of 208,192 bytes "
+                 r"from byte 91,808", s)  # fmt: skip
 
 
 def test_connection_refused_is_a_recorded_failure(tmp_path):
@@ -83,7 +130,9 @@ def test_connection_refused_is_a_recorded_failure(tmp_path):
 def test_local_copy(tmp_path):
     src = tmp_path / "a.bin"
     src.write_bytes(BODY)
-    assert fetch(str(src), tmp_path / "o" / "a.bin", src, FAST, None).read_bytes() == BODY
+    state = fetch(str(src), tmp_path / "o" / "a.bin", src, FAST, None)
+    assert (tmp_path / "o" / "a.bin").read_bytes() == BODY
+    assert (state.size, state.content_length, state.sha256) == (len(BODY), len(BODY), sha256(BODY))
     with pytest.raises(FileFailure, match="no such file"):
         fetch("x", tmp_path / "o" / "b.bin", tmp_path / "nope.bin", FAST, None)
 
@@ -92,7 +141,7 @@ def test_a_stalled_body_times_out_and_is_retried(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, stall=3.0)  # longer than the 2 s read timeout
     t0 = time.monotonic()
-    assert get(http, tmp_path).read_bytes() == BODY
+    assert get(http, tmp_path)[0] == BODY
     assert time.monotonic() - t0 < 30  # one read timeout (2 s), not the stall's whole length repeated
     assert len(http.requests_for("f.bin")) == 2
 
@@ -102,16 +151,15 @@ def test_a_body_that_always_stalls_is_a_bounded_failure(http, tmp_path):
     http.faults["/f.bin"] = Fault(times=100, stall=3.0)
     s = download_settings(attempts=3, backoff_seconds=0.05, read_timeout_seconds=0.5, max_seconds_per_file=30)
     t0 = time.monotonic()
-    with pytest.raises(FileFailure, match="gave up after 3 attempts"):
-        fetch(http.url("f.bin"), tmp_path / "f.bin", None, s, make_pool(s))
+    assert_fails(http, tmp_path, r"gave up after 3 attempts: connection broken: got 1,000 of [\d,]+ bytes", s)
     assert time.monotonic() - t0 < 20  # three 0.5 s timeouts and two short waits, far from 3 × 3 s stalls
-    assert not (tmp_path / "f.bin").exists()
 
 
-def test_redirects_are_followed(http, tmp_path):
+def test_redirects_are_followed_and_the_final_url_kept(http, tmp_path):
     http.files["/real.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, redirect_to=http.url("real.bin"))
-    assert get(http, tmp_path).read_bytes() == BODY
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.url == http.url("f.bin") and state.final_url == http.url("real.bin")
 
 
 def test_time_budget_stops_retries(http, tmp_path):
@@ -119,6 +167,325 @@ def test_time_budget_stops_retries(http, tmp_path):
     http.faults["/f.bin"] = Fault(times=100, status=503, retry_after="5")
     s = download_settings(attempts=10, backoff_seconds=0.1, max_backoff_seconds=5, max_seconds_per_file=1)
     t0 = time.monotonic()
-    with pytest.raises(FileFailure, match="HTTP 503"):
-        fetch(http.url("f.bin"), tmp_path / "f.bin", None, s, make_pool(s))
+    assert_fails(http, tmp_path, r"HTTP 503", s)
     assert time.monotonic() - t0 < 4.9 and len(http.requests_for("f.bin")) == 1  # the 5 s wait was not taken
+
+
+@pytest.mark.parametrize(
+    "framing, limit", [({}, 2), ({"chunked": True}, 1), ({"unframed": True}, 1)], ids=["length", "chunked", "unframed"]
+)
+def test_a_trickling_body_stops_at_max_seconds_per_file(http, tmp_path, framing, limit):
+    http.files["/f.bin"] = BODY[:100]
+    http.faults["/f.bin"] = Fault(times=100, trickle=1.0, **framing)  # one byte a second
+    s = dataclasses.replace(FAST, max_seconds_per_file=limit)
+    t0 = time.monotonic()
+    reached = rf"gave up after 1 attempt: max_seconds_per_file \({limit} s\) reached: got [1-3] (of 100 )?bytes"
+    assert_fails(http, tmp_path, reached, s)
+    assert limit <= time.monotonic() - t0 < limit + 3  # cut at the limit, not after the body's 100 s
+
+
+# --- never splice two versions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "etag, last_modified, sent",
+    [("strong", True, "ETag"), ("", True, "Last-Modified"), ("weak", True, "Last-Modified"), ("weak", False, None)],
+)
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_resume_sends_if_range_and_a_changed_file_comes_whole(http, tmp_path, etag, last_modified, sent, changed):
+    http.etag, http.last_modified = etag, last_modified
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=NEW if changed else None)]
+    data, state = get(http, tmp_path)
+    current = NEW if changed else BODY
+    assert data == current and state.sha256 == sha256(current)
+    assert state.etag == http.validators(current).get("ETag")
+    resumed = http.headers_for("f.bin")[1]
+    if sent is None:  # no validator If-Range may carry: never resumed
+        assert "Range" not in resumed and statuses(http) == [200, 200]
+    else:
+        assert resumed["If-Range"] == http.validators(BODY)[sent]
+        assert statuses(http) == [200, 200 if changed else 206]
+
+
+@pytest.mark.parametrize("etag", ["strong", ""])
+def test_a_changed_file_is_detected_when_the_server_ignores_if_range(http, tmp_path, caplog, etag):
+    http.etag, http.if_range = etag, False
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=EDITED)]  # spliced, it would be BODY
+    data, state = get(http, tmp_path)
+    assert data == EDITED and state.sha256 == sha256(EDITED)
+    assert statuses(http) == [200, 206, 200]  # the 206 of the new version is refused
+    assert "the file changed (" in caplog.text
+    assert "Range" not in http.headers_for("f.bin")[2]
+
+
+def test_a_file_that_shrank_below_the_stored_bytes_restarts(http, tmp_path):
+    http.if_range = False
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=200_000), Fault(times=1, replace_with=NEW[:50_000])]
+    assert get(http, tmp_path)[0] == NEW[:50_000]
+    assert statuses(http) == [200, 416, 200]
+
+
+@pytest.mark.parametrize(
+    "content_range",
+    ["bytes 0-{end}/{total}", "bytes {start}-{end}/999999", "bytes {start}-250000/{total}", "", "bytes */{total}"],
+)
+def test_a_206_with_another_range_restarts_from_byte_0(http, tmp_path, caplog, content_range):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, content_range=content_range)]
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 206, 200] and "Range" not in http.headers_for("f.bin")[2]
+    assert f"asked for bytes={100_000 - 4096}- of 300000 bytes, got Content-Range" in caplog.text
+
+
+SHORT_206 = "body ended off its framing: got 203,096 of 204,096 bytes from byte 95,904"  # resumed at 100,000 - 4,096
+
+
+@pytest.mark.parametrize(
+    "wrong, reason",
+    [
+        ({"trim": 1000}, SHORT_206),  # its Content-Length is short of its Content-Range
+        ({"trim": 1000, "chunked": True}, SHORT_206),  # only the end of the body tells
+        ({"body_from": 0}, "the 206 body differs from the stored bytes"),  # restarts at byte 0 under a right range
+    ],
+    ids=["short-content-length", "short-chunked", "body-from-0"],
+)
+def test_a_206_whose_body_does_not_match_its_range_restarts_from_byte_0(http, tmp_path, caplog, wrong, reason):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, **wrong)]
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 206, 200] and "Range" not in http.headers_for("f.bin")[2]
+    assert reason in caplog.text
+
+
+def test_a_200_to_a_range_request_is_taken_whole(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, ignore_range=True)]
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 200] and "Range" in http.headers_for("f.bin")[1]
+
+
+def test_a_file_changing_at_every_request_is_a_bounded_failure(http, tmp_path):
+    http.if_range = False
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=100_000, replace_with=os.urandom(300_000)) for _ in range(9)]
+    assert_fails(http, tmp_path, r"gave up after 4 attempts: the file changed \(ETag")
+
+
+# --- bodies without a length ---------------------------------------------------------------------
+
+
+def test_a_chunked_body_is_verified_by_its_framing(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, chunked=True)
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length is None and state.sha256 == sha256(BODY)
+    assert statuses(http) == [200]
+
+
+def test_a_chunked_body_cut_short_is_resumed(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, chunked=True, drop_after=100_000)
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length == len(BODY)  # the 206 gave the total
+    assert statuses(http) == [200, 206]
+
+
+@pytest.mark.parametrize("head_length", [True, False])
+def test_an_unframed_body_is_checked_against_head_or_read_twice(http, tmp_path, head_length):
+    http.head_length = head_length
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=2, unframed=True)
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length == (len(BODY) if head_length else None)
+    assert len(http.headers_for("f.bin", "GET")) == (1 if head_length else 2)
+    assert len(http.headers_for("f.bin", "HEAD")) == 1
+
+
+@pytest.mark.parametrize("head_length", [True, False])
+def test_an_unframed_body_cut_short_is_never_accepted(http, tmp_path, head_length):
+    http.head_length = head_length
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, unframed=True, drop_after=100_000), Fault(times=2, unframed=True)]
+    assert get(http, tmp_path)[0] == BODY
+    # with HEAD's length the cut is refused at once; without, two reads must agree
+    assert len(http.headers_for("f.bin", "GET")) == (2 if head_length else 3)
+
+
+def test_an_unframed_body_shorter_than_head_says_fails(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, unframed=True, drop_after=100_000)
+    assert_fails(http, tmp_path, r"body without a length ended early: got 100,000 of 300,000 bytes \(HEAD\)")
+
+
+def test_an_unframed_body_that_differs_between_reads_fails(http, tmp_path):
+    http.head_length = False
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, unframed=True, drop_after=n) for n in (10_000, 20_000, 30_000, 40_000)]
+    assert_fails(http, tmp_path, r"differs between two reads: got 30,000 then 40,000 bytes")
+
+
+# --- Content-Encoding: gzip ----------------------------------------------------------------------
+
+
+def test_a_gzip_body_is_stored_decoded(http, tmp_path):
+    http.files["/f.xyz"] = TEXT
+    http.faults["/f.xyz"] = Fault(times=1, gzip=True)
+    data, state = get(http, tmp_path, path="f.xyz")
+    assert data == TEXT and state.sha256 == sha256(TEXT) and state.size == len(TEXT)
+    assert state.content_length is None  # the server gave only the gzip length
+
+
+def test_a_gzip_body_cut_short_restarts_from_byte_0(http, tmp_path):
+    http.files["/f.xyz"] = TEXT
+    http.faults["/f.xyz"] = [Fault(times=1, gzip=True, drop_after=5_000), Fault(times=1, gzip=True)]
+    assert get(http, tmp_path, path="f.xyz")[0] == TEXT
+    assert [h.get("Range") for h in http.headers_for("f.xyz")] == [None, None]
+
+
+@pytest.mark.parametrize("cut", [None, 5_000])
+def test_an_unframed_gzip_body_is_verified_by_the_end_of_its_stream(http, tmp_path, cut):
+    http.files["/f.xyz"] = TEXT
+    http.faults["/f.xyz"] = [Fault(times=1, gzip=True, unframed=True, drop_after=cut), Fault(times=1, gzip=True)]
+    assert get(http, tmp_path, path="f.xyz")[0] == TEXT
+    assert statuses(http, "f.xyz") == [200] * (1 if cut is None else 2)  # and no HEAD
+
+
+def test_a_gzip_206_is_not_spliced_onto_plain_bytes(http, tmp_path, caplog):
+    http.etag, http.if_range = "", False  # only the coding tells the 206 from a continuation
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, gzip=True)]  # the server starts compressing
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 206, 200] and "a gzip 206 cannot continue decoded bytes" in caplog.text
+
+
+def test_a_gz_file_served_with_content_encoding_keeps_its_gzip_bytes(http, tmp_path):
+    http.files["/f.xyz.gz"] = TEXT  # on the wire as gzip(TEXT), as Apache serves a .gz file
+    http.faults["/f.xyz.gz"] = Fault(times=1, gzip=True)
+    assert get(http, tmp_path, path="f.xyz.gz")[0] == gzip.compress(TEXT, mtime=0)
+
+
+# --- head(): the same fields, for a later refresh ------------------------------------------------
+
+
+def test_head_gives_the_fields_a_download_gives(http, tmp_path):
+    http.files["/real.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, redirect_to=http.url("real.bin"), method=m) for m in ("GET", "HEAD")]
+    _, fetched = get(http, tmp_path)
+    assert head(http.url("f.bin"), FAST, make_pool(FAST)) == dataclasses.replace(fetched, size=None, sha256=None)
+
+
+def test_head_is_retried_and_falls_back_to_a_one_byte_get(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, status=503, method="HEAD"), Fault(times=1, status=405, method="HEAD")]
+    state = head(http.url("f.bin"), FAST, make_pool(FAST))
+    v = http.validators(BODY)
+    assert (state.etag, state.last_modified, state.content_length) == (v["ETag"], v["Last-Modified"], len(BODY))
+    assert http.requests_for("f.bin") == [("/f.bin", None, 503), ("/f.bin", None, 405), ("/f.bin", "bytes=0-0", 206)]
+
+
+def test_head_of_a_missing_file_fails_at_once(http, tmp_path):
+    with pytest.raises(FileFailure, match=r"missing.bin: HTTP 404") as err:
+        head(http.url("missing.bin"), FAST, make_pool(FAST))
+    assert err.value.step == "head" and len(http.requests_for("missing.bin")) == 1
+
+
+# --- other servers' behaviours (review of the prototype) ------------------------------------------
+
+
+def test_a_206_with_a_weak_etag_does_not_continue_a_strong_one(http, tmp_path, caplog):
+    http.files["/f.bin"] = BODY
+    weak = "W/" + http.validators(BODY)["ETag"]  # a CDN that weakens the tag on ranges
+    http.faults["/f.bin"] = [drop(), Fault(times=1, headers={"ETag": weak})]
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 206, 200] and "the file changed (ETag" in caplog.text
+
+
+def test_a_weak_etag_with_last_modified_resumes_by_last_modified(http, tmp_path):
+    http.etag = "weak"
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = drop()
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 206]
+    assert http.headers_for("f.bin")[1]["If-Range"] == http.validators(BODY)["Last-Modified"]
+
+
+@pytest.mark.parametrize("honours_if_range", [True, False])
+def test_a_redirect_to_a_changed_file_is_not_spliced(http, tmp_path, honours_if_range):
+    http.if_range = honours_if_range
+    http.files["/v1.bin"], http.files["/v2.bin"] = BODY, EDITED  # the mirror now points at a new version
+    http.faults["/v1.bin"] = drop()
+    http.faults["/f.bin"] = [
+        Fault(times=1, redirect_to=http.url("v1.bin")),
+        Fault(times=9, redirect_to=http.url("v2.bin")),
+    ]
+    data, state = get(http, tmp_path)
+    assert data == EDITED and state.final_url == http.url("v2.bin") and state.sha256 == sha256(EDITED)
+
+
+def test_a_relative_redirect_gives_an_absolute_final_url(http, tmp_path):
+    http.files["/real/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, redirect_to="/real/f.bin")
+    assert get(http, tmp_path)[1].final_url == http.url("real/f.bin")
+
+
+def test_an_unframed_body_longer_than_head_says_is_checked_by_two_reads(http, tmp_path):
+    http.head_content_length = 0  # a HEAD handler that answers every file with an empty body
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=2, unframed=True)
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length is None
+    assert len(http.headers_for("f.bin", "GET")) == 2
+
+
+def test_an_unframed_body_shorter_than_a_lying_head_fails_naming_both_lengths(http, tmp_path):
+    http.head_content_length = len(BODY) + 1
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=100, unframed=True)
+    assert_fails(http, tmp_path, r"got 300,000 of 300,001 bytes \(HEAD\)")
+
+
+def test_a_head_of_another_version_is_not_used_for_the_length(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    # the body comes unframed and cut short; the HEAD after it already sees a new version of that length
+    http.faults["/f.bin"] = [
+        Fault(times=1, unframed=True, drop_after=100_000),
+        Fault(times=1, method="HEAD", replace_with=NEW[:100_000]),
+        Fault(times=2, unframed=True),
+    ]
+    data, _ = get(http, tmp_path)
+    assert data == NEW[:100_000]
+
+
+@pytest.mark.parametrize("framing", [{}, {"unframed": True}], ids=["length", "unframed"])
+def test_an_http_1_0_server(http, tmp_path, framing):
+    http.http10 = True
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=100_000, **framing), Fault(times=3, **framing)]
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.sha256 == sha256(BODY)
+
+
+def test_headers_that_trickle_stop_at_max_seconds_per_file(http, tmp_path):
+    http.files["/f.bin"] = BODY[:100]
+    http.faults["/f.bin"] = Fault(times=100, trickle_headers=0.5)  # each byte well inside the read timeout
+    s = dataclasses.replace(FAST, max_seconds_per_file=2)
+    t0 = time.monotonic()
+    assert_fails(http, tmp_path, r"max_seconds_per_file \(2 s\) reached", s)
+    assert time.monotonic() - t0 < 5  # the headers alone would take ~100 s
+
+
+def test_a_gz_file_gzipped_again_on_the_wire_is_stored_once_decoded(http, tmp_path):
+    packed = gzip.compress(TEXT, mtime=0)
+    http.files["/f.xyz.gz"] = packed  # the file is gzip; a proxy compresses it again and says so
+    http.faults["/f.xyz.gz"] = Fault(times=1, gzip=True)
+    assert get(http, tmp_path, path="f.xyz.gz")[0] == packed
+
+
+def test_a_304_to_a_resume_starts_over(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, status=304)]  # If-Range taken for If-None-Match
+    assert get(http, tmp_path)[0] == BODY
+    assert statuses(http) == [200, 304, 200] and "Range" not in http.headers_for("f.bin")[2]

@@ -2,21 +2,32 @@
 and never writes outside its working folder or loses what it already produced."""
 
 import csv
+import errno
+import hashlib
 import io
+import json
+import os
+import random
+import re
 import stat
 import zipfile
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import py7zr
 import pytest
+import rasterio
 import shapely
 import yaml
 
-from tilewise.biomass.tile_index import assign_parcels
+from tilewise.biomass.tile_index import assign_parcels, load_counties, read_fia_table, read_parcels
+from tilewise.shared.errors import TilewiseError
+from tilewise.shared.job import disk_full
 
 from conftest import shared, snakemake
 from support.catalog import make_entry, serve_tiles, zipped
+from support.disk import small_disk
 from support.httpserver import Fault
 from support.rasterchecks import assert_mapterhorn_cog
 
@@ -57,7 +68,7 @@ def test_network_faults_end_as_success_or_a_recorded_failure(tmp_path, http):
         paths[1]: Fault(times=2, status=503),  # 503 without Retry-After: retried
         paths[2]: Fault(times=1, status=503, retry_after="0.2"),
         paths[3]: Fault(times=1, status=429, retry_after="0.2"),
-        paths[4]: Fault(times=1, claim_extra=500),  # wrong Content-Length: detected, resumed
+        paths[4]: Fault(times=1, claim_extra=500),  # wrong Content-Length: detected, started over
         paths[5]: Fault(times=1, redirect_to=urls[5] + "?moved"),
         paths[6]: Fault(times=1, stall=2.0),  # slower than the 1 s read timeout once
     }
@@ -99,6 +110,18 @@ def _zip_with(members: dict[str, bytes], symlink: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+def _nested_bomb() -> bytes:
+    """A 7z of 40 copies of a zip: the zip unpacks 78× its size, the solid 7z 58× its size."""
+    sparse = bytearray(2_000_000)
+    sparse[::300] = random.Random(1).randbytes(len(sparse[::300]))
+    inner = _zip_with({"x.tif": bytes(sparse)})
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        for i in range(40):
+            archive.writestr(inner, f"p{i}/inner.zip")
+    return buf.getvalue()
+
+
 def _hostile_7z(name: str) -> bytes:
     buf = io.BytesIO()
     with py7zr.SevenZipFile(buf, "w") as archive:
@@ -117,6 +140,7 @@ def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http
         "link.zip": _zip_with({"ok.txt": b"x"}, symlink="link.tif"),
         "slip.7z": _hostile_7z("../../escaped7z.tif"),
         "bomb.zip": _zip_with({"zeros.tif": b"\0" * 50_000_000}),  # 50 MB of zeros in ~50 KB
+        "nested.7z": _nested_bomb(),  # each archive alone within the 100× cap, the tree ~4,600×
         "noraster.zip": _zip_with({"README.txt": b"no data here"}),
         "truncated.zip": zipped("t.tif", raw_tif)[:5000],
         "corrupt.tif": b"II*\x00" + bytes(range(256)) * 40,
@@ -139,6 +163,7 @@ def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http
         "link.zip": "symlink",
         "slip.7z": "outside the target folder",
         "bomb.zip": "decompression bomb",
+        "nested.7z": "archives inside it included",
         "noraster.zip": "no raster",
         "truncated.zip": "damaged zip",
         "corrupt.tif": "no raster",
@@ -202,3 +227,150 @@ def test_a_full_disk_stops_a_job_before_it_writes(tmp_path, http):
     run(tmp_path, work, "full")
     assert (work / "tar-store" / "full.tar").exists()
     assert pd.read_csv(work / "source-store" / "full" / "bounds.csv").shape[0] == 2
+
+
+def _counties_ab():
+    return gpd.GeoDataFrame(
+        {"county_fips": ["99001", "99003"], "name": ["A", "B"]},
+        geometry=[shapely.box(-88.6, 40.0, -88.3, 40.25), shapely.box(-88.3, 40.0, -88.0, 40.25)],
+        crs=4269,
+    )
+
+
+def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
+    d = 0.0005  # ~43 m of longitude here
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["inside", "straddles", "near", "far", "elsewhere"],
+            "county_fips": ["99001", "99003", "99003", "99003", "99001"],
+        },
+        geometry=[
+            shapely.box(-88.5, 40.1, -88.49, 40.11),
+            shapely.box(-88.305, 40.1, -88.295, 40.11),  # across the line: still its county's
+            shapely.box(-88.31, 40.1, -88.30 - d, 40.11),  # ~43 m short of the line, in A: within the tolerance
+            shapely.box(-88.45, 40.1, -88.44, 40.11),  # well inside A, labelled B
+            shapely.box(-88.2, 40.1, -88.19, 40.11),  # well inside B, labelled A
+        ],
+        crs=4326,
+    )
+    kept, dropped = assign_parcels(parcels, _counties_ab(), tmp_path / "parcels.parquet")
+    assert kept["parcel_id"].tolist() == ["inside", "straddles", "near"]
+    assert dict(zip(dropped["parcel_id"], dropped["reason"], strict=True)) == {
+        p: "outside the county its FIPS columns name (farther than 100 m from it)" for p in ("far", "elsewhere")
+    }
+    # the same through fipsstate/fipscounty columns
+    split = parcels.drop(columns="county_fips").assign(
+        fipsstate="99", fipscounty=parcels["county_fips"].str[2:].astype(int)
+    )
+    assert assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")[1]["parcel_id"].tolist() == ["far", "elsewhere"]
+
+
+def test_parcels_and_counties_without_a_crs_stop_naming_the_file(tmp_path):
+    parcels = gpd.GeoDataFrame({"parcel_id": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])  # no CRS
+    parcels.to_parquet(tmp_path / "parcels.parquet")
+    with pytest.raises(TilewiseError, match=r"parcels.parquet: the parcels have no CRS.*ogr2ogr -a_srs"):
+        read_parcels(tmp_path / "parcels.parquet")
+    _counties_ab().set_crs(None, allow_override=True).assign(STATEFP="99", COUNTYFP=["001", "003"]).to_file(
+        tmp_path / "counties.gpkg"
+    )
+    with pytest.raises(TilewiseError, match=r"counties.gpkg: the counties have no CRS"):
+        load_counties(tmp_path / "counties.gpkg", "99")
+
+
+@pytest.mark.parametrize("table, column", [("PLOT", "LAT"), ("TREE", "DRYBIO_AG"), ("TREE", "PLT_CN")])
+def test_fia_tables_without_a_needed_column_stop_naming_the_file(tmp_path, table, column):
+    columns = {"PLOT": "CN,LAT,LON,INVYR\n1,40,-88,2020\n", "TREE": "PLT_CN,STATUSCD,DRYBIO_AG,DRYBIO_BOLE,TPA_UNADJ\n"}
+    header = columns[table].splitlines()[0]
+    path = tmp_path / f"{table}.csv"
+    path.write_text(",".join(c for c in header.split(",") if c != column) + "\n")
+    with pytest.raises(TilewiseError, match=rf"{table}.csv: the FIA {table} table has no column {column}; give FIADB"):
+        read_fia_table(path, table)
+
+
+XYZ = "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"
+
+
+def _new_version(xyz: bytes) -> bytes:
+    """The same tile surveyed again: every height 100 m higher, same coordinates, same layout."""
+    lines = xyz.decode().splitlines()
+    out = [lines[0]] + [f"{x} {y} {float(z) + 100:.2f}" for x, y, z in (line.split() for line in lines[1:])]
+    return ("\n".join(out) + "\n").encode()
+
+
+def _heights(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def test_downloads_in_the_workflow_never_splice_truncate_or_hang(tmp_path, http):
+    """XYZ text is where a splice or a cut is silent: rows of two versions, or fewer rows, still parse."""
+    old = shared(XYZ).read_bytes()
+    new = _new_version(old)
+    http.if_range = False  # a server that serves a Range whatever If-Range says
+    faults = {
+        "changed.xyz": [Fault(times=1, drop_after=100_000), Fault(times=1, replace_with=new)],
+        "wrong-range.xyz": [Fault(times=1, drop_after=100_000), Fault(times=1, content_range="bytes 0-{end}/{total}")],
+        "unframed.xyz": [Fault(times=1, unframed=True, drop_after=100_000), Fault(times=2, unframed=True)],
+        "gzip.xyz": [Fault(times=1, gzip=True, drop_after=20_000), Fault(times=1, gzip=True)],
+        "trickle.xyz": Fault(times=100, trickle=0.5),
+    }
+    for name, fault in faults.items():
+        http.files["/x/" + name], http.faults["/x/" + name] = old, fault
+    make_entry(tmp_path / "catalog", "xyz", [http.url("x/" + n) for n in faults], recipe={"crs": "EPSG:2056"})
+    work = tmp_path / "run"
+    extra = {"download": {**FAST_DOWNLOADS, "max_seconds_per_file": 3}, "allow_incomplete": True}
+    run(tmp_path, work, "xyz", extra)
+    failed = failures(work, "xyz")
+    assert set(failed) == {"trickle.xyz"}
+    assert re.search(r"max_seconds_per_file \(3 s\) reached: got \d+ of [\d,]+ bytes", failed["trickle.xyz"]["error"])
+    (tmp_path / "old.xyz").write_bytes(old)
+    (tmp_path / "new.xyz").write_bytes(new)
+    want = {"old": _heights(tmp_path / "old.xyz"), "new": _heights(tmp_path / "new.xyz")}
+    store = work / "source-store" / "xyz"
+    expected = {"changed": "new", "wrong-range": "old", "unframed": "old", "gzip": "old"}
+    for stem, version in expected.items():
+        got = _heights(store / f"{stem}.tif")
+        assert got.shape == (100, 100), stem  # not a truncated grid
+        np.testing.assert_allclose(got, want[version], atol=0.001, err_msg=stem)  # LERC's 1 mm
+    assert [r[2] for r in http.requests_for("x/changed.xyz")] == [200, 206, 200]  # the 206 of the new version refused
+    ledgers = [json.loads(p.read_text()) for p in (work / "work" / "xyz" / "chunks").glob("*.json")]
+    remote = {r["file"]: r.get("remote") for ledger in ledgers for r in ledger["files"]}
+    assert remote["gzip.xyz"]["sha256"] == hashlib.sha256(old).hexdigest()  # the decoded file's bytes
+    assert remote["changed.xyz"]["etag"] == http.validators(new)["ETag"] and remote["trickle.xyz"] is None
+
+
+def test_a_write_that_fills_the_disk_fails_the_job_not_the_file(tmp_path):
+    """GDAL does not pass ENOSPC on: a COG write that fails on a disk without room for it is not the
+    file's failure. A local raster (copied into the job's scratch) whose COG cannot fit after the copy."""
+    big = tmp_path / "big.tif"
+    noise = np.random.default_rng(5).uniform(0, 1e6, (1000, 1000)).astype("float32")  # LERC cannot shrink it
+    profile = dict(driver="GTiff", width=1000, height=1000, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(big, "w", transform=rasterio.transform.from_origin(0, 1000, 1, 1), **profile) as ds:
+        ds.write(noise, 1)
+    make_entry(tmp_path / "catalog", "big", [str(big)])
+    with small_disk(tmp_path / "disk", 6 << 20) as disk:  # room for the copy (4 MB), not for its COG too
+        work = disk.path / "run"
+        proc = run(tmp_path, work, "big", {"min_free_disk_gb": 0}, check=False)
+        assert proc.returncode != 0
+        log = (work / "logs" / "prepare_chunk" / "big" / "0000.log").read_text()
+        assert "big.tif: writing the COG big.tif failed with only" in log and "free some space and rerun" in log
+        assert not (work / "work" / "big" / "chunks" / "0000.json").exists()  # no ledger: no failure kept
+        assert not (work / "work" / "big" / "scratch").exists() or not any(
+            (work / "work" / "big" / "scratch").iterdir()
+        )
+        disk.grow(64 << 20)
+        run(tmp_path, work, "big", {"min_free_disk_gb": 0})
+        assert _heights(work / "source-store" / "big" / "big.tif").shape == (1000, 1000)
+
+
+def test_disk_full_errors_are_told_from_others():
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            try:
+                raise OSError(code, os.strerror(code))
+            except OSError as exc:
+                raise RuntimeError("a library wrapped it") from exc
+        except RuntimeError as wrapped:
+            assert "the disk is full" in str(disk_full(wrapped, "t.zip (download)"))
+    assert disk_full(OSError(errno.EIO, "I/O error"), "t.zip") is None
+    assert disk_full(ValueError("bad"), "t.zip") is None

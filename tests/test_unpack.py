@@ -1,4 +1,5 @@
 import io
+import os
 import shutil
 import stat
 import zipfile
@@ -125,3 +126,117 @@ def test_size_and_ratio_caps(tmp_path):
         unpack([z], tmp_path / "b", unpack_limits(max_ratio=50))
     unpack([z], tmp_path / "c", LIMITS)  # within the defaults
     assert (tmp_path / "c" / "zeros.tif").stat().st_size == 5_000_000
+
+
+# --- the caps hold for the whole tree of archives inside one download ----------------------------
+
+
+def _pack(kind: str, members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+    else:
+        with py7zr.SevenZipFile(buf, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(data, name)
+    return buf.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    return _pack("zip", members)
+
+
+def _7z(members: dict[str, bytes]) -> bytes:
+    return _pack("7z", members)
+
+
+def _volumes(data: bytes, folder, n=3) -> list:
+    cut = len(data) // n + 1
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"set.7z.{i + 1:03d}")
+        paths[-1].write_bytes(data[i * cut : (i + 1) * cut])
+    return paths
+
+
+def _written_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+ZEROS = b"\0" * 20_000_000  # deflates ~1,000×, LZMA ~7,000×: each archive alone is within the 10,000× cap
+NESTED = {
+    "zip in zip": lambda: _zip({"inner.zip": _zip({"zeros.tif": ZEROS})}),
+    "zip in zip in zip": lambda: _zip({"a/mid.zip": _zip({"b/inner.zip": _zip({"zeros.tif": ZEROS})})}),
+    "7z in zip": lambda: _zip({"inner.7z": _7z({"zeros.tif": ZEROS})}),
+    "zip in 7z": lambda: _7z({"inner.zip": _zip({"zeros.tif": ZEROS})}),
+    "zip and 7z side by side in a 7z": lambda: _7z(
+        {"one.zip": _zip({"zeros.tif": ZEROS}), "two.7z": _7z({"zeros.tif": ZEROS})}
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(NESTED))
+def test_the_ratio_cap_counts_archives_inside_archives(tmp_path, shape):
+    download = tmp_path / "dl" / "bomb"
+    download.parent.mkdir()
+    download.write_bytes(NESTED[shape]())
+    cap_bytes = LIMITS.max_ratio * download.stat().st_size
+    with pytest.raises(FileFailure, match=r"archives inside it included: .* a decompression bomb\? Refused") as err:
+        unpack([download], tmp_path / "x", LIMITS)
+    assert err.value.step == "unpack" and str(err.value).startswith("bomb: ")
+    assert _written_bytes(tmp_path / "x") <= cap_bytes  # nothing over the cap reached the disk
+    assert not list((tmp_path / "x").rglob("zeros.tif"))
+
+
+def test_the_ratio_cap_counts_a_multi_volume_7z_as_its_volumes(tmp_path):
+    (tmp_path / "dl").mkdir()
+    volumes = _volumes(_7z({"inner.zip": _zip({"zeros.tif": ZEROS})}), tmp_path / "dl")
+    cap_bytes = LIMITS.max_ratio * sum(v.stat().st_size for v in volumes)
+    with pytest.raises(FileFailure, match="decompression bomb"):
+        unpack(volumes, tmp_path / "x", LIMITS)
+    assert _written_bytes(tmp_path / "x") <= cap_bytes
+
+
+@pytest.mark.parametrize("pack", [_zip, _7z], ids=["zip", "7z"])
+def test_the_size_cap_counts_archives_inside_archives(tmp_path, pack):
+    noise = os.urandom(600_000)  # incompressible: only the size cap can stop it
+    download = tmp_path / "dl" / "big"
+    download.parent.mkdir()
+    download.write_bytes(pack({"a.zip": _zip({"a.tif": noise}), "b.7z": _7z({"b.tif": noise})}))
+    limits = unpack_limits(max_unpacked_bytes=1_500_000)
+    with pytest.raises(FileFailure, match=r"over the cap of 1,500,000 \(unpack.max_unpacked_gb\)"):
+        unpack([download], tmp_path / "x", limits)
+    assert _written_bytes(tmp_path / "x") <= 1_500_000
+
+
+def _lying_zip(real: bytes, declared: int) -> bytes:
+    """A zip whose headers give `declared` as the member's unpacked size."""
+    data = bytearray(_zip({"zeros.tif": real}))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local header, central directory
+        at = data.index(signature) + offset
+        data[at : at + 4] = declared.to_bytes(4, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("declared", [1_000, 4_000_000_000])
+def test_a_member_that_lies_about_its_size_stops_at_the_cap(tmp_path, declared):
+    download = tmp_path / "dl" / "liar.zip"
+    download.parent.mkdir()
+    download.write_bytes(_lying_zip(b"\0" * 5_000_000, declared))
+    limits = unpack_limits(max_unpacked_bytes=100_000)
+    reason = "damaged zip archive" if declared < 100_000 else "over the cap of 100,000"
+    with pytest.raises(FileFailure, match=reason):
+        unpack([download], tmp_path / "x", limits)
+    assert _written_bytes(tmp_path / "x") <= min(declared, 100_000)
+
+
+@pytest.mark.parametrize("pack", [_zip, _7z], ids=["zip", "7z"])
+def test_many_small_members_count_against_the_cap(tmp_path, pack):
+    download = tmp_path / "dl" / "many"
+    download.parent.mkdir()
+    download.write_bytes(pack({f"d/e{i}.txt": b"x" for i in range(3000)}))  # 3,000 bytes of content
+    with pytest.raises(FileFailure, match="over the cap of 1,000,000"):
+        unpack([download], tmp_path / "x", unpack_limits(max_unpacked_bytes=1_000_000))
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())  # refused before writing

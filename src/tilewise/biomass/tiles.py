@@ -206,7 +206,8 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
                 log.info("%s: %s", href, why_not)
             if driver != "GTiff" and is_remote(href):  # no useful range reads: fetch it whole
                 log.info("%s: downloading it", href)
-                source = str(fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1)))
+                fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1))
+                source = str(scratch)
                 downloaded = scratch.stat().st_size
         record = write_cog(source, tif, window_of(row), settings.codec)
     finally:

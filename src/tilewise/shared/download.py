@@ -1,31 +1,54 @@
-"""Downloads that resume, retry with bounded backoff and never leave a partial file under its name.
+"""Downloads that resume, retry with bounded backoff, and store only bytes they can vouch for.
 
-http(s) goes through urllib3 (no shell, no external tool). A partial download is kept as
-`{name}.part` and resumed with a Range request; connection errors, timeouts, 5xx and 429 are
-retried with exponential backoff (Retry-After honoured, capped); a body shorter than its
-Content-Length is resumed; any other 4xx fails at once. file:// URLs and plain paths are copied.
+http(s) goes through urllib3 (no shell, no external tool); file:// URLs and plain paths are copied.
+A download is written as `{name}.part` and renamed when complete. The rules (docs/reliability.md):
+
+- Never splice two versions. A resume sends `Range` from 4 KiB before the end of what is stored and
+  `If-Range` with the first response's validator (strong ETag, else Last-Modified). The 206 must carry
+  the range asked for, the same total and validators, and re-send the 4 KiB unchanged; a changed
+  file, any other 206, a 416 or a content coding restart from byte 0; a 200 is a new full body.
+- Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
+  ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
+  read twice with the same sha256.
+- Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` name keeps the gzip bytes,
+  which are the file), and an encoded body is never resumed.
+- `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
+  shuts the socket at the deadline (read timeouts restart with every byte).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
+import re
 import shutil
+import socket
+import threading
 import time
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
+import urllib3.connection
 
 from tilewise.shared.errors import FileFailure
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
-_CHUNK = 1 << 16  # bytes lost when a body breaks off mid-read are at most this
+_CHUNK = 1 << 16
+_OVERLAP = 1 << 12  # a resume re-reads this many stored bytes and compares them
+_GZIP = ("gzip", "x-gzip")
+_GZIP_MAGIC = b"\x1f\x8b"
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)\s*-\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,63 +61,223 @@ class DownloadSettings:
     max_backoff_seconds: float
     connect_timeout_seconds: float
     read_timeout_seconds: float
-    max_seconds_per_file: float
+    max_seconds_per_file: float  # a file's wall time: no retry starts after it, a body arriving is cut at it
 
     @classmethod
     def from_config(cls, section: dict) -> DownloadSettings:
         return cls(**section)
 
 
+@dataclass(frozen=True)
+class RemoteState:
+    """What the server said about a file, to store per file: a refresh asks `head` and compares.
+
+    `content_length` is the file's length as the server gave it (Content-Length of an unencoded 200,
+    the total of a Content-Range, a HEAD's for a body without one), else None. `size` and `sha256`
+    describe the stored bytes (None from `head`)."""
+
+    url: str
+    final_url: str  # after redirects
+    etag: str | None = None
+    last_modified: str | None = None
+    content_length: int | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+    @property
+    def validator(self) -> str | None:
+        """What If-Range may carry: a strong ETag, else Last-Modified (a weak ETag is not allowed)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+class NotFound(FileFailure):
+    """The server answered 404 or 410: it has no such file (retrying cannot help)."""
+
+
 class _Retryable(Exception):
-    def __init__(self, message: str, wait: float | None = None):
+    def __init__(self, message: str, wait: float | None = None, *, restart: bool = False):
         super().__init__(message)
         self.wait = wait
+        self.restart = restart  # the stored bytes cannot be continued: start from byte 0, at once
+
+
+@dataclass
+class _Known:
+    """What one fetch learnt across its attempts about the bytes in `.part`."""
+
+    first: RemoteState | None = None  # the 200 they came from
+    resumable: bool = False  # it had a validator and no content coding
+    total: int | None = None  # the file's length, once a response gave it
+    once: tuple[int, str] | None = None  # (size, sha256) of a body without a length, read once
+    head: RemoteState | None = None  # a HEAD's answer for the version of `first`
+
+
+_watching = threading.local()  # the _Watchdog of the request this thread is making
+
+
+class _Watchdog:
+    """Shuts the socket of one attempt's requests at the deadline. Read timeouts restart with every
+    byte, so they cannot bound headers or a body that trickle in; shutting the socket wakes a blocked
+    read at once. Connections register themselves when they send a request (redirects included)."""
+
+    def __init__(self, deadline: float):
+        self.cut = threading.Event()
+        self.conn = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._shut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._outer, _watching.dog = getattr(_watching, "dog", None), self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        _watching.dog = self._outer
+
+    def stop(self) -> None:
+        """After this the timer never touches the connection (it may go back to the pool)."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+
+    def _shut(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.cut.set()
+            sock = getattr(self.conn, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def _watched(base: type) -> type:
+    class Watched(base):
+        def request(self, *args, **kwargs):
+            dog = getattr(_watching, "dog", None)
+            if dog is not None:
+                dog.conn = self
+            return super().request(*args, **kwargs)
+
+    return Watched
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPConnection)
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPSConnection)
 
 
 def make_pool(settings: DownloadSettings, maxsize: int = 4) -> urllib3.PoolManager:
-    return urllib3.PoolManager(
+    pool = urllib3.PoolManager(
         maxsize=maxsize,
         timeout=urllib3.Timeout(connect=settings.connect_timeout_seconds, read=settings.read_timeout_seconds),
         # Redirects are followed by urllib3; every other retry is ours (we resume, it would not).
         retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10),
         headers={"User-Agent": "tilewise (+https://github.com/tilewise)"},
     )
+    pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return pool
 
 
-def fetch(url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool: urllib3.PoolManager) -> Path:
-    """Store `url` at `dest`; raise FileFailure('download', …) when it cannot be had."""
+def fetch(url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool) -> RemoteState:
+    """Store `url` at `dest` and return what the server said about it, with the stored bytes' sha256;
+    raise FileFailure('download', …) when it cannot be had."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if local is not None:
-        return _copy_local(local, dest)
+        return _copy_local(url, local, dest)
     part = dest.with_name(dest.name + ".part")
-    deadline = time.monotonic() + settings.max_seconds_per_file
-    last_error = ""
-    for attempt in range(settings.attempts):
-        try:
-            _attempt(url, part, pool)
-            os.replace(part, dest)
-            return dest
-        except _Retryable as exc:
-            last_error = str(exc)
-            wait = min(settings.max_backoff_seconds, settings.backoff_seconds * 2**attempt)
-            if exc.wait is not None:
-                wait = min(settings.max_backoff_seconds, max(wait, exc.wait))
-            wait *= 1 + 0.1 * random.random()
-            if attempt + 1 == settings.attempts or time.monotonic() + wait > deadline:
-                break
-            log.warning("%s: %s; retry %d/%d in %.1f s", url, exc, attempt + 1, settings.attempts - 1, wait)
-            time.sleep(wait)
-    part.unlink(missing_ok=True)
-    raise FileFailure("download", f"{url}: gave up after {attempt + 1} attempts: {last_error}")
+    part.unlink(missing_ok=True)  # left by an earlier process: its version is unknown
+    known = _Known()
+    try:
+        state = _retrying(url, settings, "download", lambda until: _attempt(url, part, pool, settings, until, known))
+        os.replace(part, dest)
+        return state
+    finally:
+        part.unlink(missing_ok=True)
 
 
-def _copy_local(local: Path, dest: Path) -> Path:
+def head(url: str, settings: DownloadSettings, pool) -> RemoteState:
+    """The server's validators for `url` now (size and sha256 None), retried like a download;
+    raise FileFailure('head', …) when it cannot be had."""
+    return _retrying(url, settings, "head", lambda deadline: _head_watched(url, pool, settings, deadline))
+
+
+def is_remote(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")
+
+
+def _copy_local(url: str, local: Path, dest: Path) -> RemoteState:
     if not local.is_file():
         raise FileFailure("download", f"{local}: no such file")
     part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(local, part)
-    os.replace(part, dest)
-    return dest
+    try:
+        shutil.copyfile(local, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    size = dest.stat().st_size
+    modified = formatdate(local.stat().st_mtime, usegmt=True)
+    return RemoteState(url, str(local), None, modified, size, size, _sha256(dest))
+
+
+def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable[[float], T]) -> T:
+    deadline = time.monotonic() + settings.max_seconds_per_file
+    for n in range(1, settings.attempts + 1):
+        try:
+            return attempt(deadline)
+        except _Retryable as exc:
+            error = exc
+            wait = 0.0 if exc.restart else min(settings.max_backoff_seconds, settings.backoff_seconds * 2 ** (n - 1))
+            if exc.wait is not None:
+                wait = min(settings.max_backoff_seconds, max(wait, exc.wait))
+            wait *= 1 + 0.1 * random.random()
+            if n == settings.attempts or time.monotonic() + wait >= deadline:
+                break
+            log.warning("%s: %s; retry %d/%d in %.1f s", url, exc, n, settings.attempts - 1, wait)
+            time.sleep(wait)
+    raise FileFailure(step, f"{url}: gave up after {n} attempt{'s' * (n > 1)}: {error}")
+
+
+def _request(method: str, url: str, pool, settings: DownloadSettings, deadline: float, headers: dict):
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _Retryable(_time_up(settings))
+    timeout = urllib3.Timeout(
+        connect=min(settings.connect_timeout_seconds, left), read=min(settings.read_timeout_seconds, left)
+    )
+    try:  # identity: Range and Content-Length are then about the file's own bytes
+        return pool.request(
+            method,
+            url,
+            headers={"Accept-Encoding": "identity", **headers},
+            preload_content=False,
+            decode_content=False,
+            timeout=timeout,
+        )
+    except urllib3.exceptions.HTTPError as exc:  # connection refused/reset, timeouts
+        dog = getattr(_watching, "dog", None)
+        if dog is not None and dog.cut.is_set():
+            raise _Retryable(f"{_time_up(settings)} before the response headers came") from exc
+        raise _Retryable(f"connection error: {exc}") from exc
+
+
+def _check_status(url: str, resp, step: str) -> None:
+    if resp.status in RETRY_STATUS:
+        raise _Retryable(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
+    if resp.status in (404, 410):
+        raise NotFound(step, f"{url}: HTTP {resp.status} {resp.reason}")
+    if resp.status >= 400 and resp.status != 416:
+        raise FileFailure(step, f"{url}: HTTP {resp.status} {resp.reason}")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -109,47 +292,234 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
-def _attempt(url: str, part: Path, pool: urllib3.PoolManager) -> None:
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def _content_range(value: str | None) -> tuple[int, int, int] | None:
+    m = _CONTENT_RANGE.fullmatch((value or "").strip())
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def _coding(resp) -> str:
+    return resp.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+
+
+def _state(url: str, resp) -> RemoteState:
+    h = resp.headers
+    length = None
+    if resp.status == 206:
+        rng = _content_range(h.get("Content-Range"))
+        length = rng[2] if rng and _coding(resp) == "identity" else None
+    elif _coding(resp) == "identity" and not resp.chunked:
+        length = _int(h.get("Content-Length"))
+    redirects = resp.retries.history if resp.retries else ()
+    final = urljoin(redirects[-1].url, redirects[-1].redirect_location) if redirects else url
+    return RemoteState(url, final, h.get("ETag"), h.get("Last-Modified"), length)
+
+
+def _done(resp, reuse: bool) -> None:
+    if not reuse:  # never drain an unfinished body: it may trickle for hours
+        resp.close()
+    resp.release_conn()
+
+
+def _time_up(settings: DownloadSettings) -> str:
+    return f"max_seconds_per_file ({settings.max_seconds_per_file:g} s) reached"
+
+
+def _got(n: int, expected: int | None, start: int = 0) -> str:
+    text = f"got {n:,} of {expected:,} bytes" if expected is not None else f"got {n:,} bytes"
+    return text + (f" from byte {start:,}" if start else "")
+
+
+def _attempt(url: str, part: Path, pool, settings: DownloadSettings, deadline: float, known: _Known) -> RemoteState:
+    with _Watchdog(deadline) as dog:
+        return _attempt_watched(url, part, pool, settings, deadline, known, dog)
+
+
+def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, known: _Known, dog: _Watchdog):
+    have = part.stat().st_size if known.resumable and part.exists() else 0
+    start = max(0, have - _OVERLAP)
+    asked = {"Range": f"bytes={start}-", "If-Range": known.first.validator} if have else {}
+    resp = _request("GET", url, pool, settings, deadline, asked)
+    finished = False
     try:
-        resp = pool.request("GET", url, headers=headers, preload_content=False)
-    except urllib3.exceptions.HTTPError as exc:  # connection refused/reset, timeouts
-        raise _Retryable(f"connection error: {exc}") from exc
-    try:
-        if resp.status in RETRY_STATUS:
-            raise _Retryable(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
-        if resp.status == 416 and offset:
-            total = resp.headers.get("Content-Range", "").rpartition("/")[2]
-            if total.isdigit() and int(total) == offset:
-                return  # the partial file was already complete
-            part.unlink()
-            raise _Retryable("HTTP 416 for a stale partial file; starting over")
-        if resp.status == 206 and offset:
-            start = resp.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
-            if start != str(offset):
-                part.unlink()
-                raise _Retryable(f"server resumed at {start!r}, not {offset}; starting over")
-            mode = "ab"
-        elif resp.status == 200:
-            offset, mode = 0, "wb"  # no Range support: start from the beginning
+        _check_status(url, resp, "download")
+        got, coding = _state(url, resp), _coding(resp)
+        if coding not in ("identity", *_GZIP):
+            raise FileFailure("download", f"{url}: unsupported Content-Encoding {coding!r}")
+        if resp.status == 206 and have:
+            _check_resume(resp, start, got, coding, known)
+            with open(part, "rb") as f:
+                f.seek(start)
+                overlap = f.read()
+            expected, mode = known.total - start, "ab"
+        elif resp.status == 200:  # also the answer to a Range request for a changed file
+            if known.first is None or _validators(known.first) != _validators(got):
+                known.head = None  # a HEAD of another version says nothing of this one
+            known.first, known.resumable = got, coding == "identity" and got.validator is not None
+            known.total = got.content_length
+            start, overlap, mode, expected = 0, b"", "wb", resp.length_remaining
+        elif resp.status in (206, 416) or have:  # e.g. a 304 from a server that takes If-Range for If-None-Match
+            raise _Retryable(f"HTTP {resp.status} to {asked.get('Range', 'no Range')}; starting over", restart=True)
         else:
             raise FileFailure("download", f"{url}: HTTP {resp.status} {resp.reason}")
-        length = resp.headers.get("Content-Length")
-        written = 0
+        gz_name = part.name.removesuffix(".part").endswith((".gz", ".tgz"))
         with open(part, mode) as out:
-            try:
-                for block in resp.stream(_CHUNK):
-                    out.write(block)
-                    written += len(block)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _Retryable(f"body interrupted after {offset + written} bytes: {exc}") from exc
-        if length is not None and written != int(length):
-            raise _Retryable(f"got {written} of {length} bytes")
+            sink = _Sink(out, overlap, coding in _GZIP, gz_name)
+            n, broken = _read_body(resp, dog, sink.write)
+            if not dog.cut.is_set() and not broken:
+                sink.finish()
+        if dog.cut.is_set():
+            raise _Retryable(f"{_time_up(settings)}: {_got(n, expected, start)}")
+        if broken:
+            raise _Retryable(f"connection broken: {_got(n, expected, start)} ({broken})")
+        finished = True
+        if not sink.complete:
+            raise _Retryable(f"gzip body ended before its end: {_got(n, expected)}; starting over", restart=True)
+        if expected is not None and n != expected:  # a body that ended cleanly, but not where it said
+            raise _Retryable(f"body ended off its framing: {_got(n, expected, start)}; starting over", restart=True)
+        if expected is None and not resp.chunked and coding == "identity":
+            _check_unframed(url, part, pool, settings, deadline, known)
+    except _Retryable as exc:
+        known.resumable = known.resumable and not exc.restart
+        raise
     finally:
-        resp.drain_conn()  # an unread error body would spoil the pooled connection
-        resp.release_conn()
+        dog.stop()  # before the connection goes back to the pool
+        _done(resp, finished)
+    return replace(known.first, content_length=known.total, size=part.stat().st_size, sha256=_sha256(part))
 
 
-def is_remote(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https")
+def _validators(state: RemoteState) -> tuple[str | None, str | None]:
+    return state.etag, state.last_modified
+
+
+def _check_resume(resp, start: int, got: RemoteState, coding: str, known: _Known) -> None:
+    """A 206 continues the stored bytes only if it is the range asked for, of the same version."""
+    first, header = known.first, resp.headers.get("Content-Range")
+    rng = _content_range(header)
+    problem = None
+    if coding != "identity":
+        problem = f"a {coding} 206 cannot continue decoded bytes"
+    elif _validators(got) != _validators(first):
+        pairs = (("ETag", first.etag, got.etag), ("Last-Modified", first.last_modified, got.last_modified))
+        problem = "the file changed (" + ", ".join(f"{k} {a} → {b}" for k, a, b in pairs if a != b) + ")"
+    elif rng is None or rng[0] != start or rng[1] != rng[2] - 1 or known.total not in (None, rng[2]):
+        problem = f"asked for bytes={start}- of {known.total or '?'} bytes, got Content-Range {header!r}"
+    if problem:
+        raise _Retryable(f"{problem}; starting over", restart=True)
+    known.total = rng[2]
+
+
+def _read_body(resp, dog: _Watchdog, write: Callable[[bytes], None]) -> tuple[int, Exception | None]:
+    """Pass the body to `write` block by block; return the bytes received and the error that broke
+    it. Once the watchdog cut the socket, what looks like a clean end of body is not one."""
+    n = 0
+    while True:
+        try:
+            block = resp.read1(_CHUNK)
+        except urllib3.exceptions.HTTPError as exc:
+            return n, exc
+        if dog.cut.is_set() or not block:
+            return n, None
+        n += len(block)
+        write(block)
+
+
+class _Sink:
+    """Writes a body to `.part`: decodes gzip, and checks that a resumed body first re-sends,
+    unchanged, the stored bytes it overlaps. A `.gz` file sent with Content-Encoding gzip keeps its
+    gzip bytes, which are the file, unless what they decode to is gzip again (compressed twice on
+    the way): the first decoded bytes tell."""
+
+    def __init__(self, out, overlap: bytes, gzip: bool, gz_name: bool):
+        self.out, self.overlap = out, overlap
+        self.gunzip = zlib.decompressobj(wbits=31) if gzip else None
+        self.keep_wire: bool | None = None if gz_name else False  # None: not known yet
+        self.held: list[tuple[bytes, bytes]] = []  # (wire, decoded) until it is known
+
+    @property
+    def complete(self) -> bool:  # a gzip stream ends with its length and CRC: its end proves it whole
+        return self.gunzip is None or self.gunzip.eof
+
+    def write(self, block: bytes) -> None:
+        if not self.gunzip:
+            return self._store(block)
+        try:
+            data = self.gunzip.decompress(block)
+        except zlib.error as exc:
+            raise _Retryable(f"corrupt gzip body ({exc}); starting over", restart=True) from exc
+        if self.gunzip.unused_data:
+            raise _Retryable("data after the end of the gzip stream; starting over", restart=True)
+        self.held.append((block, data))
+        decoded = b"".join(d for _, d in self.held)
+        if self.keep_wire is None and len(decoded) >= len(_GZIP_MAGIC):
+            self.keep_wire = not decoded.startswith(_GZIP_MAGIC)
+        if self.keep_wire is not None:
+            self.finish()
+
+    def finish(self) -> None:
+        """Store what is held (at the end of a body, whatever is known by then)."""
+        held, self.held = self.held, []
+        for wire, data in held:
+            self._store(wire if self.keep_wire is not False else data)
+
+    def _store(self, data: bytes) -> None:
+        if self.overlap:
+            head, data = data[: len(self.overlap)], data[len(self.overlap) :]
+            if head != self.overlap[: len(head)]:
+                raise _Retryable("the 206 body differs from the stored bytes it re-sends; starting over", restart=True)
+            self.overlap = self.overlap[len(head) :]
+        self.out.write(data)
+
+
+def _check_unframed(url: str, part: Path, pool, settings, deadline: float, known: _Known) -> None:
+    """A body ended only by the connection closing: accept it if it has the Content-Length a HEAD of
+    the same version gives or, without one (or with one the body exceeds: that HEAD is not about this
+    body), if two reads give the same bytes."""
+    size = part.stat().st_size
+    if known.head is None:
+        try:
+            known.head = _head_once(url, pool, settings, deadline)
+        except (_Retryable, FileFailure):  # no HEAD: two reads must agree
+            known.head = RemoteState(url, url)
+    head_length = known.head.content_length if _validators(known.head) == _validators(known.first) else None
+    if head_length is not None and size <= head_length:
+        if size < head_length:
+            raise _Retryable(f"body without a length ended early: {_got(size, head_length)} (HEAD)", restart=True)
+        known.total = head_length
+        return
+    seen = (size, _sha256(part))
+    if known.once != seen:
+        before, known.once = known.once, seen
+        if before is None:
+            message = f"body without a length ({size:,} bytes): reading it again to compare"
+        else:
+            message = f"body without a length differs between two reads: got {before[0]:,} then {size:,} bytes"
+        raise _Retryable(message, restart=True)
+
+
+def _head_watched(url: str, pool, settings: DownloadSettings, deadline: float) -> RemoteState:
+    with _Watchdog(deadline):
+        return _head_once(url, pool, settings, deadline)
+
+
+def _head_once(url: str, pool, settings: DownloadSettings, deadline: float) -> RemoteState:
+    resp = _request("HEAD", url, pool, settings, deadline, {})
+    if resp.status in (405, 501):  # HEAD refused: the 206 of the first byte carries the same fields
+        _done(resp, False)
+        resp = _request("GET", url, pool, settings, deadline, {"Range": "bytes=0-0"})
+    try:
+        _check_status(url, resp, "head")
+        return _state(url, resp)
+    finally:
+        _done(resp, False)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -15,3 +15,8 @@ class FileFailure(TilewiseError):
     def __init__(self, step: str, message: str):
         super().__init__(message)
         self.step = step
+
+
+class DiskFull(TilewiseError):
+    """The disk filled up (ENOSPC, EDQUOT): the job's failure, which a rerun with free space fixes,
+    never a file's failure kept in a ledger."""

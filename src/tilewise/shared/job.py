@@ -1,18 +1,26 @@
-"""What every script job does first: log to the rule's log file, and refuse to start on a full disk."""
+"""What every script job does first: log to the rule's log file, wait for any other process still
+running the same job (an orphan of a killed snakemake), and refuse to start on a full disk. And how
+a job tells a full disk, which is its own failure, from a file's failure."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
-from tilewise.shared.errors import TilewiseError
+from tilewise.shared import locks
+from tilewise.shared.errors import DiskFull, TilewiseError
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 def start(smk) -> None:
-    """Set up logging for a Snakemake script job and check the free-space threshold."""
+    """Set up logging for a Snakemake script job, take its job lock and check the free-space threshold."""
     log_to(smk.log[0] if smk.log else None)
+    locks.hold_job_lock([str(out) for out in smk.output])
     check_free_disk(".", smk.config["min_free_disk_gb"])
 
 
@@ -41,4 +49,30 @@ def check_free_disk(path: str, min_free_gb: float) -> None:
         raise TilewiseError(
             f"only {free / (1 << 30):.2f} GB free on the disk of {os.path.abspath(path)}, below "
             f"min_free_disk_gb = {min_free_gb}: free some space (or lower min_free_disk_gb) and rerun"
+        )
+
+
+def disk_full(exc: BaseException, what: str) -> DiskFull | None:
+    """The DiskFull to raise instead of `exc` (raised while doing `what`) when `exc` or any error
+    behind it is ENOSPC or EDQUOT."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DiskFull):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return DiskFull(f"{what}: the disk is full ({exc}): free some space and rerun")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def check_room(where: Path, needed_bytes: int, what: str) -> None:
+    """After a write failed without saying why (GDAL does not pass errno on): raise DiskFull when the
+    disk holding `where` has less room than the write needed, so the failure cannot be trusted as the
+    file's own."""
+    free = shutil.disk_usage(where).free
+    if free < needed_bytes:
+        raise DiskFull(
+            f"{what} failed with only {free:,} bytes free on the disk of {os.path.abspath(where)}, "
+            f"where it needs up to {needed_bytes:,}: free some space and rerun"
         )

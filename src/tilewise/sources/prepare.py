@@ -19,11 +19,15 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tilewise.shared.download import DownloadSettings, fetch, make_pool
-from tilewise.shared.errors import FileFailure
+import numpy as np
+import rasterio
+
+from tilewise.shared.download import DownloadSettings, RemoteState, fetch, make_pool
+from tilewise.shared.errors import DiskFull, FileFailure
+from tilewise.shared.job import check_room, disk_full
 from tilewise.sources import ledger, raster_describe, raster_find, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.ledger import Ledger
@@ -51,13 +55,27 @@ class ChunkJob:
 
 @contextmanager
 def failing_as(step: str, what: str) -> Iterator[None]:
-    """Turn any unexpected error of one file's step into that file's recorded failure."""
+    """Turn any unexpected error of one file's step into that file's recorded failure, except a full
+    disk: that is the job's failure (a rerun with free space fixes it), never the file's."""
     try:
         yield
-    except FileFailure:
+    except (FileFailure, DiskFull):
         raise
     except Exception as exc:
+        if full := disk_full(exc, f"{what} ({step})"):
+            raise full from exc
         raise FileFailure(step, f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _pixel_bytes(piece: rasters.Piece) -> int:
+    """The most a COG of `piece` can take: its pixels uncompressed, plus headers and slack."""
+    try:
+        with rasterio.open(piece.raster) as ds:
+            width, height = (piece.window.width, piece.window.height) if piece.window else (ds.width, ds.height)
+            pixels = int(width * height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
+    except Exception:  # unreadable: the failure is the file's, whatever the disk
+        return 0
+    return pixels + pixels // 64 + (1 << 20)
 
 
 def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
@@ -67,8 +85,13 @@ def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
     return [sorted(v, key=lambda e: e.name) for v in sets.values()]
 
 
-def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[Path]:
-    folder = job.scratch / "download" / members[0].group
+def _download_folder(job: ChunkJob, members: list[FileEntry]) -> Path:
+    return job.scratch / "download" / members[0].group
+
+
+def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[RemoteState]:
+    """Each member's validators and sha256, for its record (a later refresh compares them)."""
+    folder = _download_folder(job, members)
     return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
 
 
@@ -164,7 +187,12 @@ def _convert_set(
                 tmp = job.scratch / "cog" / name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with failing_as("convert", raster.name):
-                    warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
+                    try:
+                        warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
+                    except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
+                        tmp.unlink(missing_ok=True)
+                        check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
+                        raise
                 if warning:
                     notes.append(Note(rel, "warning", warning))
                 row, geom, crs = raster_describe.describe(tmp)
@@ -205,10 +233,20 @@ def _skipped(notes: list[Note]) -> dict:
 
 
 def run_chunk(job: ChunkJob) -> Ledger:
-    """Process every file of the chunk; write and return its ledger."""
-    for leftover in (job.scratch, job.staging):  # of a killed run, or of this chunk's previous run
+    """Process every file of the chunk; write and return its ledger. A full disk fails the job."""
+    for leftover in (job.scratch, job.staging):  # of a killed run (the job lock says it is dead), or a previous run
         shutil.rmtree(leftover, ignore_errors=True)
     job.staging.mkdir(parents=True)
+    try:
+        records = _process_files(job)
+    finally:
+        shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
+    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
+    ledger.write(job.ledger, record)
+    return record
+
+
+def _process_files(job: ChunkJob) -> list[dict]:
     records: list[dict] = []
     sets = _archive_sets(job.files)
     wanted = [m for m in sets if not job.recipe.excludes(*(e.name for e in m))]
@@ -219,7 +257,9 @@ def run_chunk(job: ChunkJob) -> Ledger:
         base = [{"url": e.url, "file": e.name} for e in members]
         try:
             with failing_as("download", members[0].group):
-                downloads = future.result()
+                remote = future.result()
+            base = [{**rec, "remote": asdict(state)} for rec, state in zip(base, remote, strict=True)]
+            downloads = [_download_folder(job, members) / e.name for e in members]
             outputs, notes, excluded = _convert_set(job, number, members, downloads)
             log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
             status = "ok" if outputs or not excluded else "excluded"
@@ -232,9 +272,6 @@ def run_chunk(job: ChunkJob) -> Ledger:
             notes = getattr(failure, "notes", [])  # a download whose rasters were all skipped says why
             records.extend({**rec, **failed, **_skipped(notes if i == 0 else [])} for i, rec in enumerate(base))
         finally:
-            shutil.rmtree(job.scratch / "download" / members[0].group, ignore_errors=True)
+            shutil.rmtree(_download_folder(job, members), ignore_errors=True)
             shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
-    shutil.rmtree(job.scratch, ignore_errors=True)
-    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
-    ledger.write(job.ledger, record)
-    return record
+    return records

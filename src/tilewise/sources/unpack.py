@@ -3,6 +3,11 @@
 Archives are recognised by their first bytes, not their names. A member that would land outside
 the target folder (absolute path, `..`, symlink) makes the whole archive fail: nothing is written.
 py7zr (pure Python, maintained) reads 7z because the GDAL in the rasterio wheel has no /vsi7z/.
+
+The decompression-bomb caps hold for the whole tree of archives inside one download: every
+archive's declared sizes are checked against what the tree may still write before anything of it
+is written, and every byte is counted as it is written (zip members are copied here, 7z members go
+through a counting writer), so an archive that lies about its sizes stops at the cap as well.
 """
 
 from __future__ import annotations
@@ -10,46 +15,73 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import multivolumefile
 import py7zr
+import py7zr.io
 
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.job import disk_full
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_DEPTH = 4
+MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
+COPY_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class UnpackLimits:
-    """Decompression-bomb caps, checked against the sizes an archive declares before anything is
-    written (zipfile and py7zr then refuse to produce more than they declared)."""
+    """Decompression-bomb caps for everything one download unpacks to, nested archives included."""
 
     max_unpacked_bytes: int
-    max_ratio: float  # unpacked / packed; an all-nodata float32 tile deflates ~1,000×
+    max_ratio: float  # unpacked / downloaded; an all-nodata float32 tile deflates ~1,000×
 
     @classmethod
     def from_config(cls, section: dict) -> UnpackLimits:
         """From the `unpack:` section of the config (its defaults live in config/config.yaml only)."""
         return cls(int(section["max_unpacked_gb"] * (1 << 30)), float(section["max_ratio"]))
 
-    def check(self, archive: Path, packed: int, unpacked: int) -> None:
-        if unpacked > self.max_unpacked_bytes:
-            raise FileFailure(
+
+class _Budget:
+    """The bytes one downloaded archive set may write in all, the archives inside it included: the
+    smaller of `max_unpacked_bytes` and `max_ratio` × the downloaded bytes. Thread-safe (py7zr writes
+    the folders of a 7z from several threads)."""
+
+    def __init__(self, download: str, downloaded_bytes: int, limits: UnpackLimits):
+        self.download, self.downloaded_bytes, self.limits = download, downloaded_bytes, limits
+        self.by_ratio = limits.max_ratio * downloaded_bytes < limits.max_unpacked_bytes
+        self.cap_bytes = int(min(limits.max_unpacked_bytes, limits.max_ratio * downloaded_bytes))
+        self.used_bytes = 0
+        self._lock = threading.Lock()
+
+    def check_declared(self, archive: Path, declared_bytes: int) -> None:
+        """Before an archive is opened for writing: its declared sizes must fit what is left."""
+        if self.used_bytes + declared_bytes > self.cap_bytes:
+            inside = "" if archive.name == self.download else f" ({archive.name} inside it declares {declared_bytes:,})"
+            raise self._refusal(self.used_bytes + declared_bytes, inside)
+
+    def take(self, n_bytes: int) -> None:
+        """Before `n_bytes` are written."""
+        with self._lock:
+            if self.used_bytes + n_bytes > self.cap_bytes:
+                raise self._refusal(self.used_bytes + n_bytes, f" (stopped after {self.used_bytes:,} bytes)")
+            self.used_bytes += n_bytes
+
+    def _refusal(self, total_bytes: int, detail: str) -> FileFailure:
+        what = f"{self.download}: unpacking it would write {total_bytes:,} bytes{detail}, archives inside it included"
+        if self.by_ratio:
+            ratio = total_bytes / max(self.downloaded_bytes, 1)
+            return FileFailure(
                 "unpack",
-                f"{archive.name}: declares {unpacked:,} unpacked bytes, over the cap of "
-                f"{self.max_unpacked_bytes:,} (unpack.max_unpacked_gb); refused",
+                f"{what}: {ratio:,.0f}× the {self.downloaded_bytes:,} bytes downloaded, over the cap of "
+                f"{self.limits.max_ratio:,.0f}× (unpack.max_ratio): a decompression bomb? Refused",
             )
-        if packed and unpacked / packed > self.max_ratio:
-            raise FileFailure(
-                "unpack",
-                f"{archive.name}: would unpack {unpacked / packed:,.0f}× its size, over the "
-                f"cap of {self.max_ratio:,.0f}× (unpack.max_ratio): a decompression bomb?",
-            )
+        return FileFailure("unpack", f"{what}: over the cap of {self.cap_bytes:,} (unpack.max_unpacked_gb); refused")
 
 
 def archive_kind(path: Path) -> str | None:
@@ -70,52 +102,123 @@ def _check_member(name: str, archive: Path) -> None:
         )
 
 
-def _unzip(path: Path, target: Path, limits: UnpackLimits) -> None:
+def _inside(target: Path, name: str, archive: Path) -> Path:
+    """Where a checked member goes (as zipfile would put it: empty and `.` parts dropped)."""
+    dest = target.joinpath(*[p for p in name.split("/") if p not in ("", ".")])
+    if not dest.resolve().is_relative_to(target.resolve()):
+        raise FileFailure("unpack", f"{archive.name}: member {name!r} would be written outside the target folder")
+    return dest
+
+
+def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         for info in infos:
             _check_member(info.filename, path)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-        limits.check(path, path.stat().st_size, sum(i.file_size for i in infos))
-        zf.extractall(target)
+        budget.check_declared(path, sum(i.file_size + MEMBER_BYTES for i in infos))
+        for info in infos:
+            dest = _inside(target, info.filename, path)
+            budget.take(MEMBER_BYTES)
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(dest, "wb") as out:
+                while block := src.read(COPY_BYTES):
+                    budget.take(len(block))
+                    out.write(block)
 
 
-def _un7z(volumes: list[Path], target: Path, limits: UnpackLimits) -> None:
+class _CountedFile(py7zr.io.Py7zIO):
+    """A 7z member written to disk, every byte taken from the budget before it is written."""
+
+    def __init__(self, path: Path, budget: _Budget):
+        budget.take(MEMBER_BYTES)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.budget, self.f, self.n = budget, open(path, "wb"), 0
+
+    def write(self, s: bytes | bytearray) -> int:
+        self.budget.take(len(s))
+        self.n += len(s)
+        return self.f.write(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def size(self) -> int:
+        return self.n
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _CountedFiles(py7zr.io.WriterFactory):
+    def __init__(self, target: Path, archive: Path, budget: _Budget):
+        self.target, self.archive, self.budget = target, archive, budget
+
+    def create(self, filename: str) -> py7zr.io.Py7zIO:
+        path = Path(filename)
+        if not path.resolve().is_relative_to(self.target.resolve()):
+            raise FileFailure("unpack", f"{self.archive.name}: member {filename!r} would be written outside the target")
+        return _CountedFile(path, self.budget)
+
+
+def _un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
     if len(volumes) > 1:
         # multivolumefile joins name.7z.0001… ; give it links with the names it expects
         base = volumes[0].with_name(volumes[0].name.rsplit(".", 1)[0])
         for i, vol in enumerate(volumes, start=1):
             os.replace(vol, base.with_name(f"{base.name}.{i:04d}"))
         with multivolumefile.open(base, mode="rb") as joined, py7zr.SevenZipFile(joined) as archive:
-            _extract_7z(archive, base, target, limits, sum(v.stat().st_size for v in _volumes(base, len(volumes))))
+            _extract_7z(archive, base, target, budget)
         for vol in _volumes(base, len(volumes)):
             vol.unlink()
         return
     with py7zr.SevenZipFile(volumes[0]) as archive:
-        _extract_7z(archive, volumes[0], target, limits, volumes[0].stat().st_size)
+        _extract_7z(archive, volumes[0], target, budget)
 
 
 def _volumes(base: Path, n: int) -> list[Path]:
     return [base.with_name(f"{base.name}.{i:04d}") for i in range(1, n + 1)]
 
 
-def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, limits: UnpackLimits, packed: int) -> None:
+def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, budget: _Budget) -> None:
     infos = archive.list()
     for info in infos:
         _check_member(info.filename, path)
         if info.is_symlink:
             raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-    limits.check(path, packed, sum(i.uncompressed or 0 for i in infos))
-    archive.extractall(path=target)
+    budget.check_declared(path, sum((i.uncompressed or 0) + MEMBER_BYTES for i in infos))
+    target = target.absolute()
+    for info in infos:  # the counting writer makes files only; folders (empty ones too) are made here
+        if info.is_directory:
+            budget.take(MEMBER_BYTES)
+            _inside(target, info.filename, path).mkdir(parents=True, exist_ok=True)
+    archive.extractall(path=target, factory=_CountedFiles(target, path, budget))
 
 
-def unpack(downloads: list[Path], target: Path, limits: UnpackLimits, depth: int = 0) -> None:
+def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> None:
     """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`.
 
     Archives are deleted once unpacked, nested ones unpack into `{name}-x/` beside them. A download
-    that is not an archive is moved into `target` unchanged.
+    that is not an archive is moved into `target` unchanged. The caps count the whole tree.
     """
+    budget = _Budget(downloads[0].name, sum(d.stat().st_size for d in downloads), limits)
+    _unpack(downloads, target, budget, 0)
+
+
+def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) -> None:
     target.mkdir(parents=True, exist_ok=True)
     first = downloads[0]
     kind = archive_kind(first)
@@ -132,13 +235,15 @@ def unpack(downloads: list[Path], target: Path, limits: UnpackLimits, depth: int
                 raise FileFailure(
                     "unpack", f"{first.name}: split zip archives are not supported; ask for a 7z or single zip"
                 )
-            _unzip(first, target, limits)
+            _unzip(first, target, budget)
         else:
-            _un7z(downloads, target, limits)
+            _un7z(downloads, target, budget)
     except (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as exc:
+        if full := disk_full(exc, f"{first.name}: unpacking it"):  # the job's failure, not the archive's
+            raise full from exc
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
     for d in downloads:
         d.unlink(missing_ok=True)
     for path in sorted(target.rglob("*")):
         if path.is_file() and not path.is_symlink() and archive_kind(path):
-            unpack([path], path.with_name(path.name + "-x"), limits, depth + 1)
+            _unpack([path], path.with_name(path.name + "-x"), budget, depth + 1)

@@ -1,0 +1,90 @@
+"""Locks that keep two processes off the same work.
+
+They are `flock` locks on files under `.snakemake/`: the kernel releases them when their process
+dies, so a killed run never leaves a stale one behind (unlike Snakemake's own lock files).
+
+- The run lock: one snakemake at a time per working folder. Snakemake's own lock is not atomic (two
+  runs started at once can both take it), so the Snakefile takes this one first: the second run
+  refuses before it reads or changes anything.
+- The job locks: one process at a time per job. After `kill -9` of snakemake alone, its jobs live on
+  as orphans; the rerun's job with the same outputs waits for the orphan to end, then starts clean.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from tilewise.shared.errors import TilewiseError
+
+log = logging.getLogger(__name__)
+RUN_LOCK = Path(".snakemake") / "tilewise-run.lock"
+JOB_LOCKS = Path(".snakemake") / "tilewise-jobs"
+_held = []  # open lock files: each lock lasts as long as its process
+
+
+def _open(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a+")
+
+
+def _holder(f) -> str:
+    f.seek(0)
+    return f.read().strip() or "pid unknown"
+
+
+def _own(f) -> None:
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    f.flush()
+    _held.append(f)
+
+
+def hold_run_lock(folder: Path) -> None:
+    """Take the working folder's run lock for the life of this process, or refuse."""
+    f = _open(folder / RUN_LOCK)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(f)
+        f.close()
+        raise TilewiseError(
+            f"another snakemake ({holder}) is running in {folder}; two runs in one folder would run the "
+            "same jobs at once. Wait for it to end (a dry run, -n, is always allowed). Nothing was changed."
+        ) from None
+    _own(f)
+
+
+def hold_job_lock(outputs: list[str]) -> bool:
+    """Wait until no other process runs the job that writes `outputs`, then hold its lock for the
+    life of this process. True when it had to wait: what that process left at the outputs is then
+    removed, so the job starts as clean as Snakemake started it."""
+    key = hashlib.sha1(os.path.abspath(outputs[0]).encode()).hexdigest()
+    f = _open(JOB_LOCKS / f"{key}.lock")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        waited = False
+    except BlockingIOError:
+        log.warning(
+            "%s: a job of an earlier run with the same outputs is still running (%s), e.g. an orphan of a "
+            "killed snakemake; waiting for it to end",
+            outputs[0],
+            _holder(f),
+        )
+        fcntl.flock(f, fcntl.LOCK_EX)
+        waited = True
+    _own(f)
+    if waited:
+        for out in map(Path, outputs):
+            if out.is_dir():
+                for child in out.iterdir():
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            elif out.exists() or out.is_symlink():
+                out.unlink()
+    return waited
