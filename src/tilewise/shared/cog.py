@@ -5,8 +5,6 @@ GDAL's COG driver takes these as creation options (`rasterio.shutil.copy(..., dr
 
 from __future__ import annotations
 
-import os
-
 # Source outputs: Mapterhorn's source_to_cog.py options — LERC with a 1 mm error bound, 512² blocks,
 # no overviews (Mapterhorn's downstream stage builds its own pyramid).
 MAPTERHORN_COG_OPTIONS = {
@@ -127,19 +125,27 @@ def _driver_metadata_item(driver: str, item: str) -> str:
 
 
 def _loaded_libgdal(rasterio) -> str:
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if os.path.basename(path).startswith("libgdal"):
-                    return path
-    except OSError:
-        pass
-    import ctypes.util
+    """The libgdal rasterio itself loaded. Wheels bundle their own: pyogrio's (loaded by geopandas)
+    may be another GDAL build with other drivers and options, so the first libgdal in the process is
+    not necessarily rasterio's: rasterio's bundled one first, then a mapped one beside rasterio's
+    package (a source build), then the system's."""
     from pathlib import Path
 
-    bundled = sorted((Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libgdal*"))
-    found = str(bundled[0]) if bundled else ctypes.util.find_library("gdal")
+    package = Path(rasterio.__file__).parent
+    bundled = sorted((package.parent / "rasterio.libs").glob("libgdal*"))
+    if bundled:
+        return str(bundled[0])
+    try:
+        with open("/proc/self/maps") as maps:
+            mapped = [line.split()[-1] for line in maps if "/libgdal" in line]
+    except OSError:
+        mapped = []
+    others = [m for m in mapped if "pyogrio" not in m and "fiona" not in m]
+    if others:
+        return others[0]
+    import ctypes.util
+
+    found = ctypes.util.find_library("gdal")
     if not found:
         raise RuntimeError("cannot find the GDAL library rasterio uses, to read the COG driver's options")
     return found
