@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from rasterio.windows import Window
 
 from tilewise.shared.cog import full_width_nbits
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.window_vrt import window_vrt
 from tilewise.sources.raster_describe import valid_pixels
 from tilewise.sources.recipe import Recipe
 
@@ -196,11 +196,8 @@ def _band_mask_only(ds) -> bool:
 
 def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | None, band_mask: bool) -> None:
     """`gdal_translate -of VRT [-a_srs crs] [-a_nodata nodata] [-srcwin window]`, written to `path`."""
-    rasterio.shutil.copy(ds, path, driver="VRT")  # GDAL's description of the raster, every property kept
-    tree = ET.parse(path)
+    tree = window_vrt(ds, path, window)
     root = tree.getroot()
-    if window is not None:
-        _cut_window(ds, root, window)
     if band_mask:  # band 1's own mask becomes the dataset's, the one mask a COG stores
         own = root.find("VRTRasterBand/MaskBand")
         root.find("VRTRasterBand").remove(own)
@@ -211,23 +208,6 @@ def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | Non
             vrt.crs = CRS.from_user_input(crs)
         if nodata is not _KEEP:
             vrt.nodata = nodata
-
-
-def _cut_window(ds, root: ET.Element, window: Window) -> None:
-    full = {"xOff": "0", "yOff": "0", "xSize": str(ds.width), "ySize": str(ds.height)}
-    rects = list(root.iter("SrcRect")) + list(root.iter("DstRect"))
-    if any({k: r.get(k) for k in full} != full for r in rects):
-        raise FileFailure("convert", f"{Path(ds.name).name} is a VRT mosaic; list its tiles instead of slicing it")
-    root.set("rasterXSize", str(int(window.width)))
-    root.set("rasterYSize", str(int(window.height)))
-    root.find("GeoTransform").text = ",".join(repr(v) for v in ds.window_transform(window).to_gdal())
-    cut = {"xOff": window.col_off, "yOff": window.row_off, "xSize": window.width, "ySize": window.height}
-    for rect in root.iter("SrcRect"):
-        for k, v in cut.items():
-            rect.set(k, str(int(v)))
-    for rect in root.iter("DstRect"):
-        for k, v in {**cut, "xOff": 0, "yOff": 0}.items():
-            rect.set(k, str(int(v)))
 
 
 def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
