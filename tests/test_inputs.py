@@ -15,7 +15,8 @@ import yaml
 from rasterio.transform import from_origin
 
 from tilewise.biomass import fiadb
-from tilewise.biomass.tile_index import PLOT_COLUMNS, TREE_COLUMNS, load_counties
+from tilewise.biomass.quickstats import COLUMNS as QUICKSTATS_COLUMNS
+from tilewise.biomass.tile_index import load_counties
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared.errors import TilewiseError
 from tilewise_demo.rasters import write_band
@@ -30,6 +31,10 @@ TREE_HEADER = (
     "DIA,DIAHTCD,HT,HTCD,ACTUALHT,TREECLCD,CR,CCLCD,TREEGRCD,AGENTCD,CULL,DAMLOC1,VOLCFNET,VOLCFGRS,"
     "VOLCSNET,TPA_UNADJ,DRYBIO_BOLE,DRYBIO_STUMP,DRYBIO_BG,CARBON_AG,CARBON_BG,DRYBIO_AG,CREATED_DATE"
 ).split(",")
+COND_HEADER = (
+    "CN,PLT_CN,INVYR,STATECD,UNITCD,COUNTYCD,PLOT,CONDID,COND_STATUS_CD,COND_NONSAMPLE_REASN_CD,RESERVCD,OWNCD,"
+    "OWNGRPCD,FORTYPCD,STDSZCD,SITECLCD,CONDPROP_UNADJ,MICRPROP_UNADJ,SUBPPROP_UNADJ,MACRPROP_UNADJ,CREATED_DATE"
+).split(",")
 PLOT_HEADER = (
     "CN,SRV_CN,CTY_CN,PREV_PLT_CN,INVYR,STATECD,UNITCD,COUNTYCD,PLOT,PLOT_STATUS_CD,PLOT_NONSAMPLE_REASN_CD,"
     "MEASYEAR,MEASMON,MEASDAY,REMPER,KINDCD,DESIGNCD,RDDISTCD,WATERCD,LAT,LON,ELEV,CREATED_DATE"
@@ -37,16 +42,21 @@ PLOT_HEADER = (
 
 
 def fiadb_tables(folder, n_plots=40, seed=3) -> tuple:
-    """PLOT and TREE stand-ins with FIADB's columns (values random but of the right kinds)."""
+    """PLOT, COND and TREE stand-ins with FIADB's columns (values random but of the right kinds)."""
     rng = np.random.default_rng(seed)
     plots = pd.DataFrame({c: rng.integers(1, 9, n_plots) for c in PLOT_HEADER})
     plots["CN"] = 1_700_000_000_000 + np.arange(n_plots)  # 13-digit control numbers
     plots["LAT"], plots["LON"] = rng.uniform(40.3, 40.7, n_plots).round(5), rng.uniform(-89.2, -88.5, n_plots).round(5)
-    plots["INVYR"], plots["STATECD"] = 2021, 17
+    plots["INVYR"], plots["STATECD"], plots["PLOT_STATUS_CD"] = 2021, 17, 1
     plots["CREATED_DATE"] = "2022-03-01 10:00:00"
+    conds = pd.DataFrame({c: rng.integers(1, 9, n_plots) for c in COND_HEADER})
+    conds["CN"] = 1_900_000_000_000 + np.arange(n_plots)
+    conds["PLT_CN"], conds["CONDID"], conds["COND_STATUS_CD"] = plots["CN"], 1, 1
+    conds["CONDPROP_UNADJ"] = 1.0
     trees = pd.DataFrame({c: rng.integers(1, 9, 6 * n_plots) for c in TREE_HEADER})
     trees["CN"] = 1_800_000_000_000 + np.arange(len(trees))
     trees["PLT_CN"] = np.repeat(plots["CN"].to_numpy(), 6)
+    trees["CONDID"] = 1
     trees["STATUSCD"] = rng.choice([1, 1, 1, 2], len(trees))
     for c in ("DIA", "TPA_UNADJ", "DRYBIO_AG", "DRYBIO_BOLE"):
         trees[c] = rng.uniform(1, 500, len(trees)).round(3)
@@ -54,6 +64,7 @@ def fiadb_tables(folder, n_plots=40, seed=3) -> tuple:
     trees.loc[3, "HT"] = np.nan  # FIADB leaves unmeasured values empty
     folder.mkdir(parents=True, exist_ok=True)
     plots.to_csv(folder / "IL_PLOT.csv", index=False)
+    conds.to_csv(folder / "IL_COND.csv", index=False)
     trees.to_csv(folder / "IL_TREE.csv", index=False)
     return plots, trees
 
@@ -64,30 +75,25 @@ def test_fiadb_tables_are_read_by_column_and_type_from_csv_and_sqlite(tmp_path):
     with sqlite3.connect(db) as conn:
         plots.to_sql("PLOT", conn, index=False)
         trees.to_sql("TREE", conn, index=False)
-    live = lambda t: t["STATUSCD"] == 1  # noqa: E731
     for source in (tmp_path / "IL_TREE.csv", db):
-        got = fiadb.read_table(source, "TREE", TREE_COLUMNS, keep=live)
-        assert list(got.columns) == TREE_COLUMNS and len(got) == (trees["STATUSCD"] == 1).sum()
-        assert (
-            got["PLT_CN"].dtype == "int64" and got["STATUSCD"].dtype == "Int8" and got["DRYBIO_AG"].dtype == "float64"
-        )
-        assert set(got["PLT_CN"]) <= set(plots["CN"])
+        got = fiadb.read_table(source, "TREE")
+        assert list(got.columns) == [*fiadb.REQUIRED["TREE"], "DIAHTCD"] and len(got) == len(trees)
+        assert got["PLT_CN"].tolist() == trees["PLT_CN"].astype(str).tolist()  # sequence numbers stay text
+        assert got["DRYBIO_AG"].dtype == "float64" and got["DRYBIO_AG"].tolist() == trees["DRYBIO_AG"].tolist()
     for source in (tmp_path / "IL_PLOT.csv", db):
-        got = fiadb.read_table(source, "PLOT", PLOT_COLUMNS)
-        assert list(got.columns) == PLOT_COLUMNS and got["CN"].tolist() == plots["CN"].tolist()
+        got = fiadb.read_table(source, "PLOT")
+        assert list(got.columns) == fiadb.REQUIRED["PLOT"] and got["CN"].tolist() == plots["CN"].astype(str).tolist()
     # the file says what is wrong and where
-    with pytest.raises(TilewiseError, match=r"IL_PLOT.csv: FIADB TREE CSV lacks column\(s\) \['PLT_CN'"):
-        fiadb.read_table(tmp_path / "IL_PLOT.csv", "TREE", ["PLT_CN", "STATUSCD"])
+    with pytest.raises(TilewiseError, match=r"IL_PLOT.csv: the FIADB TREE table lacks columns \['PLT_CN'"):
+        fiadb.read_table(tmp_path / "IL_PLOT.csv", "TREE")
     lines = (tmp_path / "IL_TREE.csv").read_text().splitlines()
     cells = lines[8].split(",")
     cells[TREE_HEADER.index("DRYBIO_AG")] = "12.5kg"
     (tmp_path / "bad.csv").write_text("\n".join([*lines[:8], ",".join(cells), *lines[9:]]) + "\n")
-    with pytest.raises(TilewiseError, match="bad.csv: FIADB TREE CSV.*from line 2.*FIADB type"):
-        fiadb.read_table(tmp_path / "bad.csv", "TREE", TREE_COLUMNS)
+    with pytest.raises(TilewiseError, match=r"bad.csv: column DRYBIO_AG is not a number on lines \[9\]"):
+        fiadb.read_table(tmp_path / "bad.csv", "TREE")
     with pytest.raises(TilewiseError, match="has no table COND"):
-        fiadb.read_table(db, "COND", ["PLT_CN"])
-    with pytest.raises(ValueError, match="no FIADB type known"):
-        fiadb.read_table(db, "TREE", ["NOT_A_COLUMN"])
+        fiadb.read_table(db, "COND")
 
 
 def tiger_zip(path):
@@ -153,13 +159,15 @@ def test_the_illinois_example_config_dry_runs_against_stand_ins(tmp_path):
         work / state["parcels"]
     )
     fiadb_tables((work / state["fia_plot"]).parent)
+    (work / state["nass_yields"]).parent.mkdir(parents=True)
+    pd.DataFrame(columns=QUICKSTATS_COLUMNS).to_csv(work / state["nass_yields"], index=False)
     write_band(
         work / state["cdl"][0], np.ones((50, 50), np.uint8), "EPSG:5070", from_origin(600_000, 1_900_000, 30, 30)
     )
     proc = snakemake(work, "-n", "--configfile", str(REPO / "config" / "illinois.yaml"))
     assert "index_state" in proc.stdout and "state=illinois" in proc.stdout
     # and the readers read them as the index job will
-    assert len(fiadb.read_table(work / state["fia_tree"], "TREE", TREE_COLUMNS)) == 240
+    assert len(fiadb.read_table(work / state["fia_tree"], "TREE")) == 240
     assert state["sentinel2"]["sign"] == "planetary-computer" and "{tile}" in state["worldcover"]
 
 
@@ -188,11 +196,14 @@ def test_counties_without_parcels_read_no_tiles(tmp_path):
             "sentinel2_catalog": str(tmp_path / "s2.csv"),
             "worldcover": str(tmp_path / "worldcover/ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"),
             "cdl": [str(tmp_path / "cdl/2023_30m_cdls_demo.tif")],
+            "cdl_year": 2023,
+            "nass_yields": None,
             "fia_plot": str(tmp_path / "fia/PLOT.csv"),
+            "fia_cond": str(tmp_path / "fia/COND.csv"),
             "fia_tree": str(tmp_path / "fia/TREE.csv"),
         }
     )
-    index_state(inputs, tmp_path / "index")
+    index_state(inputs, tmp_path / "index", "error", None)
     assert [c["county_fips"] for c in state_index.read_counties(tmp_path / "index")] == ["95001"]
     tiles = state_index.read_tiles(tmp_path / "index")
     assert {t["counties"] for t in tiles} == {"95001"}

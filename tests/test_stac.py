@@ -360,7 +360,10 @@ def test_a_state_takes_its_sentinel2_from_a_stac_api(tmp_path, bands, http, toke
             },
             "worldcover": http.url("wc/ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"),
             "cdl": [http.url("cdl.tif")],
+            "cdl_year": 2023,
+            "nass_yields": None,  # the national table
             "fia_plot": str(data / "fia" / "PLOT.csv"),
+            "fia_cond": str(data / "fia" / "COND.csv"),
             "fia_tree": str(data / "fia" / "TREE.csv"),
         }
         cfg = tmp_path / "eire.yaml"

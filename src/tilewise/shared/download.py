@@ -371,7 +371,8 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             n, broken = _read_body(resp, dog, sink.write)
             if not dog.cut.is_set() and not broken:
                 sink.finish()
-        if dog.cut.is_set():
+        # a read timeout is clamped to the time left: one that fires at the deadline is the deadline
+        if dog.cut.is_set() or (broken and time.monotonic() >= deadline):
             raise _Retryable(f"{_time_up(settings)}: {_got(n, expected, start)}")
         if broken:
             raise _Retryable(f"connection broken: {_got(n, expected, start)} ({broken})")
