@@ -147,14 +147,17 @@ DAMAGED = damaged_chunks() if workflow.is_main_process else {}
 def refresh_sources():
     """With `refresh: true`, ask the servers which files changed (HEAD requests, as many at once as
     the `net` resource allows) and give the changed chunks new remote-state entries: their params
-    change, so exactly those chunks run again. A dry-run asks too, and writes nothing."""
+    change, so exactly those chunks run again. A dry-run asks too, and writes nothing.
+    """
     if not config["refresh"] or not workflow.is_main_process:
         return {}
     from tilewise.shared.download import DownloadSettings
     from tilewise.sources import refresh, refresh_csv, remote_state
 
     net = workflow.resource_settings.resources.get("net")
-    net = getattr(net, "value", net)  # a Resource object when given by a profile or --resources
+    net = getattr(
+        net, "value", net
+    )  # a Resource object when given by a profile or --resources
     found = {}
     for name, source_plan in PLANS.items():
         settings = DownloadSettings.from_config(source_plan.settings.download)
@@ -187,7 +190,8 @@ REFRESHED = refresh_sources()
 
 def chunk_files(wildcards):
     """The chunk job's files (params): URL, name, archive set and, for a file a refresh found changed,
-    the version it found (tilewise.sources.remote_state), so that exactly the changed chunks run again."""
+    the version it found (tilewise.sources.remote_state), so that exactly the changed chunks run again.
+    """
     if wildcards.source in REFRESHED:
         versions = REFRESHED[wildcards.source][wildcards.chunk]
     else:
@@ -247,9 +251,7 @@ def source_targets():
             p.format(source=name) for p in (BOUNDS, COVERAGE, COVERAGE_MAP, SKIPPED)
         ]
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
-            targets += [
-                p.format(source=name) for p in (TARBALL, TARBALL_MD5, CHANGES)
-            ]
+            targets += [p.format(source=name) for p in (TARBALL, TARBALL_MD5, CHANGES)]
         else:
             print(
                 f"tilewise: {source_plan.source.folder / 'LICENSE.pdf'} is missing: source {name!r} is "

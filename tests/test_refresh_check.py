@@ -157,7 +157,8 @@ def test_a_damaged_remote_state_reruns_its_chunk_once(tmp_path, http):
 def test_changes_compare_by_md5_and_keep_both_bounds_rows(tmp_path):
     row = {"left": 1.5, "bottom": 2.0, "right": 3.0, "top": 4.0, "width": 10, "height": 10}
     before = {"same.tif": {"md5": "1", **row}, "edit.tif": {"md5": "2", **row}, "gone.tif": {"md5": "3", **row}}
-    after = {"same.tif": {"md5": "1", **row}, "edit.tif": {"md5": "9", **row, "left": 0.5}, "new.tif": {"md5": "4", **row}}
+    after = {"same.tif": {"md5": "1", **row}, "edit.tif": {"md5": "9", **row, "left": 0.5}}
+    after["new.tif"] = {"md5": "4", **row}
     rows = changes_csv.compare(before, after)
     assert [(r["filename"], r["change"]) for r in rows] == [
         ("edit.tif", "changed"),

@@ -89,9 +89,11 @@ def compare(before: dict, now: RemoteState) -> tuple[str, list[str], bool]:
 def _describe(state: dict | RemoteState | None) -> str:
     if state is None:
         return ""
-    get = state.get if isinstance(state, dict) else lambda k: getattr(state, k)
-    parts = [f"ETag {get('etag')}" if get("etag") else "", f"Last-Modified {get('last_modified')}" if get("last_modified") else ""]
-    length = _length(state) if isinstance(state, dict) else state.content_length
+    if isinstance(state, dict):
+        etag, modified, length = state.get("etag"), state.get("last_modified"), _length(state)
+    else:
+        etag, modified, length = state.etag, state.last_modified, state.content_length
+    parts = [f"ETag {etag}" if etag else "", f"Last-Modified {modified}" if modified else ""]
     parts.append(f"{length:,} bytes" if length is not None else "")
     return ", ".join(p for p in parts if p) or "no validator, no length"
 
@@ -105,7 +107,8 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[[str], Remot
     except FileFailure as exc:
         return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc), ["unchecked", ""])
     if before is None:  # its last download failed: ask the server again by downloading it
-        return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", _describe(now), ["new", _describe(now)])
+        now_text = _describe(now)
+        return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text])
     result, version, no_validator = compare(before, now)
     return Finding(chunk, entry.url, entry.name, result, _describe(before), _describe(now), version, no_validator)
 
@@ -156,7 +159,7 @@ def check(
 
 def summary(source: str, refresh: Refresh) -> list[str]:
     """Lines for the log: what was asked, what changed, which servers gave no validator."""
-    counts = {r: sum(1 for f in refresh.findings if f.result == r) for r in ("unchanged", "changed", "gone", "unchecked")}
+    counts = {r: sum(1 for f in refresh.findings if f.result == r) for r in ("unchanged", *CHANGED)}
     rate = refresh.heads / refresh.seconds if refresh.seconds > 0 else 0.0
     changed = refresh.changed_chunks()
     lines = [

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
-from tilewise.sources import changes_csv
+from tilewise.sources import changes_csv, ledger
 from tilewise.sources import failures_csv as failures_file
-from tilewise.sources import ledger
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
