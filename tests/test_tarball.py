@@ -83,7 +83,7 @@ def test_a_missing_or_resized_cog_fails_before_anything_is_written(source):
     with pytest.raises(TilewiseError, match=r"(?s)store/a.tif: 11 bytes, its ledger says 10.*store/d.tif: missing"):
         build(root)
     # the old tarball stays as it was, no partial one; both chunks' ledgers are gone, so a rerun redoes them
-    assert sorted(p.name for p in (root / "out").iterdir()) == ["s.tar", "s.tar.md5"]
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["s.tar", "s.tar.changes.csv", "s.tar.md5"]
     assert (root / "out" / "s.tar").read_bytes() == old
     assert not list((root / "chunks").glob("*.json"))
 
