@@ -18,7 +18,8 @@ TOUCHED = "Tue, 01 Dec 2026 00:00:00 GMT"
 
 
 def run(tmp_path, work, *extra, source="src", options=()):
-    args = [*options, "--config", f"catalog={tmp_path / 'catalog'}", f"source={source}", "state=[]", "files_per_chunk=2", *extra]
+    config = [f"catalog={tmp_path / 'catalog'}", f"source={source}", "state=[]", "files_per_chunk=2"]
+    args = [*options, "--config", *config, *extra]
     proc = snakemake(work, *args)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return proc

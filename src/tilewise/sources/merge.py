@@ -252,7 +252,9 @@ def merge_source(
         log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
     place_in_store(made, paths.staging, paths.store)
     keep = {m.name for m in made}
-    removed = prune(paths.store, paths.staging, keep, paths.bounds_csv.name, [p for p, _ in ledgers], paths.remote_state)
+    removed = prune(
+        paths.store, paths.staging, keep, paths.bounds_csv.name, [p for p, _ in ledgers], paths.remote_state
+    )
     cogs = defaultdict(list)
     for m in made:
         cogs[m.chunk].append(paths.store / m.name)
