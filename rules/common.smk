@@ -67,6 +67,10 @@ SKIPPED = "reports/{source}/skipped.csv"
 COVERAGE_MAP = "reports/{source}/coverage.png"
 TARBALL = "tar-store/{source}.tar"
 TARBALL_MD5 = "tar-store/{source}.tar.md5"
+CHANGES = "tar-store/{source}.changes.csv"  # what changed since the tarball before
+PUBLISHED = "work/{source}/published.changes.csv"  # its copy: Snakemake deletes outputs before a job
+REMOTE_STATE = "work/{source}/remote/{chunk}.json"  # versions a refresh found (params of the chunk)
+REFRESH_REPORT = "reports/{source}/refresh.csv"
 STATE_INDEX = "results/states/{state}/index"
 TILE = "results/states/{state}/tiles/{product}/{key}.tif"  # written and deleted by tilewise, not Snakemake
 TILE_MANIFEST = "results/states/{state}/tiles/{product}/{key}.json"
@@ -140,6 +144,65 @@ def damaged_chunks():
 DAMAGED = damaged_chunks() if workflow.is_main_process else {}
 
 
+def refresh_sources():
+    """With `refresh: true`, ask the servers which files changed (HEAD requests, as many at once as
+    the `net` resource allows) and give the changed chunks new remote-state entries: their params
+    change, so exactly those chunks run again. A dry-run asks too, and writes nothing.
+    """
+    if not config["refresh"] or not workflow.is_main_process:
+        return {}
+    from tilewise.shared.download import DownloadSettings
+    from tilewise.sources import refresh, refresh_csv, remote_state
+
+    net = workflow.resource_settings.resources.get("net")
+    net = getattr(
+        net, "value", net
+    )  # a Resource object when given by a profile or --resources
+    found = {}
+    for name, source_plan in PLANS.items():
+        settings = DownloadSettings.from_config(source_plan.settings.download)
+        paths = {
+            c: (
+                Path(LEDGER.format(source=name, chunk=c)),
+                Path(REMOTE_STATE.format(source=name, chunk=c)),
+            )
+            for c in source_plan.chunk_ids()
+        }
+        result = refresh.check(
+            source_plan.chunks,
+            {c: p[0] for c, p in paths.items()},
+            {c: p[1] for c, p in paths.items()},
+            source_plan.source.recipe.excludes,
+            settings,
+            int(net) if net else settings.connections,
+        )
+        print("\n".join(refresh.summary(name, result)), file=sys.stderr)
+        if not workflow.output_settings.dryrun:
+            for chunk, entries in result.entries.items():
+                remote_state.write(paths[chunk][1], entries)
+            refresh_csv.write(name, result, Path(REFRESH_REPORT.format(source=name)))
+        found[name] = result.entries
+    return found
+
+
+REFRESHED = refresh_sources()
+
+
+def chunk_files(wildcards):
+    """The chunk job's files (params): URL, name, archive set and, for a file a refresh found changed,
+    the version it found (tilewise.sources.remote_state), so that exactly the changed chunks run again.
+    """
+    if wildcards.source in REFRESHED:
+        versions = REFRESHED[wildcards.source][wildcards.chunk]
+    else:
+        from tilewise.sources import remote_state
+
+        versions = remote_state.read(
+            Path(REMOTE_STATE.format(source=wildcards.source, chunk=wildcards.chunk))
+        )
+    return plan(wildcards).job_files(wildcards.chunk, versions)
+
+
 def rebuild_flags(wildcards):
     """A damaged chunk gets a new input file, written by rule flag_rebuild, so Snakemake reruns it
     (the flag is newer than its ledger) and shows it in a dry-run. Flags stay: once the chunk was
@@ -188,7 +251,7 @@ def source_targets():
             p.format(source=name) for p in (BOUNDS, COVERAGE, COVERAGE_MAP, SKIPPED)
         ]
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
-            targets += [TARBALL.format(source=name), TARBALL_MD5.format(source=name)]
+            targets += [p.format(source=name) for p in (TARBALL, TARBALL_MD5, CHANGES)]
         else:
             print(
                 f"tilewise: {source_plan.source.folder / 'LICENSE.pdf'} is missing: source {name!r} is "

@@ -31,6 +31,9 @@ rule merge_source:
     params:
         store=STORE,
         staging=STAGING,
+        remote_state=lambda wildcards: os.path.dirname(
+            REMOTE_STATE.format(source=wildcards.source, chunk="x")
+        ),
         recipe_file=lambda wildcards: str(plan(wildcards).source.recipe_file),
         coverage_crs=lambda wildcards: plan(wildcards).source.recipe.coverage_crs,
     script:

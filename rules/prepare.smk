@@ -20,9 +20,10 @@ rule prepare_chunk:
     resources:
         net=lambda wildcards: plan(wildcards).settings.download["connections"],
     params:
-        # chunk membership and recipe are params, so a changed list or recipe reruns the chunk
-        # (no line numbers: a line added or removed elsewhere in the list changes no other chunk)
-        files=lambda wildcards: plan(wildcards).job_files(wildcards.chunk),
+        # chunk membership, recipe and the versions a refresh found are params, so a changed list,
+        # recipe or file on its server reruns the chunk (no line numbers: a line added or removed
+        # elsewhere in the list changes no other chunk)
+        files=chunk_files,
         entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
         recipe=lambda wildcards: plan(wildcards).job_recipe(wildcards.chunk),
         download=lambda wildcards: plan(wildcards).settings.download,

@@ -1,4 +1,4 @@
-# Mapterhorn's per-source tarball and its md5, refused for an incomplete source unless allowed.
+# Mapterhorn's per-source tarball, its md5 and what changed since the tarball before; refused for an incomplete source unless allowed.
 
 
 rule build_tarball:
@@ -12,6 +12,7 @@ rule build_tarball:
     output:
         tar=TARBALL,
         md5=TARBALL_MD5,
+        changes=CHANGES,
     log:
         "logs/build_tarball/{source}.log",
     benchmark:
@@ -20,6 +21,7 @@ rule build_tarball:
         "../envs/tilewise.yaml"
     params:
         store=lambda wildcards, input: os.path.dirname(input.bounds),
+        published=PUBLISHED,
         allow_incomplete=lambda wildcards: plan(wildcards).settings.allow_incomplete,
     script:
         "../scripts/build_tarball.py"

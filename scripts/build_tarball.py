@@ -21,5 +21,6 @@ build_tarball(
     ledgers=[Path(p) for p in smk.input.ledgers],
     tar_path=Path(smk.output.tar),
     md5_path=Path(smk.output.md5),
+    changes=(Path(smk.output.changes), Path(smk.params.published)),
     allow_incomplete=smk.params.allow_incomplete,
 )

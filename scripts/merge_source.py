@@ -20,6 +20,7 @@ merge_source(
         coverage_gpkg=Path(smk.output.coverage),
         failures_csv=Path(smk.output.failures),
         skipped_csv=Path(smk.output.skipped),
+        remote_state=Path(smk.params.remote_state),
     ),
     file_list=Path(smk.input.file_list),
     recipe_file=Path(smk.params.recipe_file),

@@ -18,7 +18,7 @@ run_chunk(
     ChunkJob(
         source=smk.wildcards.source,
         chunk=smk.wildcards.chunk,
-        files=tuple(FileEntry(None, *f) for f in smk.params.files),
+        files=tuple(FileEntry(None, *f[:3]) for f in smk.params.files),  # f[3]: a refresh's version
         entry_dir=Path(smk.params.entry_dir),
         recipe=Recipe.from_dict(smk.params.recipe),
         staging=Path(smk.params.staging),

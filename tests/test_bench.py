@@ -42,3 +42,11 @@ def test_store_check_bench_finds_the_damage_it_makes():
     out = run_bench("bench/store_check.py", "--files", "200", "--chunks", "8", "--repeat", "1")
     assert float(figure(out, r"check with the store index").split()[0]) > 0
     assert figure(out, "damage found") == "0001, 0007"  # the deleted COG's chunk and the cut-off ledger
+
+
+def test_refresh_bench_finds_nothing_changed_and_measures_its_floor():
+    out = run_bench("bench/refresh.py", "--files", "300", "--repeat", "1")
+    assert figure(out, "files").startswith("300 URLs in 4 chunks")
+    assert float(figure(out, r"floor \(bare HEAD thread pool\)").split()[0]) > 0
+    assert float(figure(out, "refresh check").split()[0]) > 0
+    assert figure(out, "changed") == "none found"

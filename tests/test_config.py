@@ -93,7 +93,7 @@ def test_every_key_the_schema_accepts_reaches_the_code():
     postgis_settings(tracked)
     DownloadSettings.from_config(plans["demo"].settings.download)
     UnpackLimits.from_config(tracked["unpack"])
-    tracked["catalog"], tracked["min_free_disk_gb"]  # read by common.smk and shared.job
+    tracked["catalog"], tracked["min_free_disk_gb"], tracked["refresh"]  # read by common.smk and shared.job
     read = {tuple("*" if i == 1 and p[0] in ("states", "per_source") else k for i, k in enumerate(p)) for p in seen}
     leaves = schema_leaves(SCHEMA)
     missing = {p for p in leaves if not any(r[: len(p)] == p for r in read)}

@@ -32,6 +32,7 @@ def source(tmp_path):
         outputs = [
             {"filename": n, "bytes": sizes[n], "md5": hashlib.md5((store / n).read_bytes()).hexdigest()}
             | {"staged": f"00000-{n}", "raster": n, "crs": "EPSG:3857", "coverage_wkb": ""}
+            | {"left": 0.0, "bottom": 0.0, "right": 1.0, "top": 1.0, "width": 1, "height": 1}
             for n in names
         ]
         files = [
@@ -53,6 +54,7 @@ def build(root, tar_name="s.tar", allow_incomplete=False):
         sorted((root / "chunks").glob("*.json")),
         root / "out" / tar_name,
         root / "out" / f"{tar_name}.md5",
+        (root / "out" / f"{tar_name}.changes.csv", root / "published.changes.csv"),
         allow_incomplete,
     )
 
@@ -81,7 +83,7 @@ def test_a_missing_or_resized_cog_fails_before_anything_is_written(source):
     with pytest.raises(TilewiseError, match=r"(?s)store/a.tif: 11 bytes, its ledger says 10.*store/d.tif: missing"):
         build(root)
     # the old tarball stays as it was, no partial one; both chunks' ledgers are gone, so a rerun redoes them
-    assert sorted(p.name for p in (root / "out").iterdir()) == ["s.tar", "s.tar.md5"]
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["s.tar", "s.tar.changes.csv", "s.tar.md5"]
     assert (root / "out" / "s.tar").read_bytes() == old
     assert not list((root / "chunks").glob("*.json"))
 

@@ -70,6 +70,8 @@ class Server:
     head_length: bool = True  # False: HEAD answers without Content-Length
     head_content_length: int | None = None  # HEAD answers with this Content-Length (a server that lies)
     http10: bool = False  # answer as an HTTP/1.0 server (no chunks, no keep-alive)
+    modified: dict[str, str] = field(default_factory=dict)  # path → its Last-Modified (a touch: same bytes)
+    head_headers: dict[str, str | None] = field(default_factory=dict)  # HEAD answers differ from GET's (None: left out)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -80,15 +82,18 @@ class Server:
     def headers_for(self, path: str, method: str = "GET") -> list[dict[str, str]]:
         return [h for m, p, h in self.request_headers if m == method and p == "/" + path.lstrip("/")]
 
-    def validators(self, data: bytes, coding: str = "") -> dict[str, str]:
+    def validators(self, data: bytes, coding: str = "", path: str = "") -> dict[str, str]:
         """ETag and Last-Modified of a file's bytes: any new version has new ones. A gzip-coded
-        representation has its own ETag (as Apache's "-gzip") and the file's Last-Modified."""
+        representation has its own ETag (as Apache's "-gzip") and the file's Last-Modified;
+        `modified[path]` replaces the Last-Modified (a file touched on the server)."""
         found = {}
         if self.etag:
             tag = hashlib.md5(data).hexdigest()[:16] + (f"-{coding}" if coding else "")
             found["ETag"] = ("W/" if self.etag == "weak" else "") + f'"{tag}"'
         if self.last_modified:
-            found["Last-Modified"] = formatdate(1_600_000_000 + zlib.crc32(data) % 10**8, usegmt=True)
+            found["Last-Modified"] = self.modified.get(path) or formatdate(
+                1_600_000_000 + zlib.crc32(data) % 10**8, usegmt=True
+            )
         return found
 
     def next_fault(self, path: str, method: str) -> Fault:
@@ -161,8 +166,10 @@ def _handler(server: Server):
             if server.head_length:
                 length = len(body) if server.head_content_length is None else server.head_content_length
                 self.send_header("Content-Length", str(length))
-            for name, value in {"Accept-Ranges": "bytes", **server.validators(body)}.items():
-                self.send_header(name, value)
+            answer = {"Accept-Ranges": "bytes", **server.validators(body, path=path), **server.head_headers}
+            for name, value in answer.items():
+                if value is not None:
+                    self.send_header(name, value)
             self.end_headers()
 
         def do_GET(self):
@@ -176,7 +183,7 @@ def _handler(server: Server):
                 self.send_error(404)
                 return
             rep = gzip.compress(body, mtime=0) if fault.gzip else body
-            validators = server.validators(body, "gzip" if fault.gzip else "")
+            validators = server.validators(body, "gzip" if fault.gzip else "", path)
             status, start, end = 200, 0, len(rep) - 1
             if rng and rng.startswith("bytes=") and not fault.ignore_range and self._if_range_holds(validators):
                 first, _, last = rng[6:].split(",")[0].partition("-")

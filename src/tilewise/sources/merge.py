@@ -146,15 +146,21 @@ def place_in_store(made: list[Made], staging: Path, store: Path) -> None:
         staged.replace(final)
 
 
-def prune(store: Path, staging: Path, keep: set[str], keep_bounds: str, ledgers: list[Path]) -> list[str]:
+def prune(
+    store: Path, staging: Path, keep: set[str], keep_bounds: str, ledgers: list[Path], remote: Path | None = None
+) -> list[str]:
     """Delete store files no current ledger names (COGs of URLs that left the list, of an older
-    recipe, of a name now made by another URL), and the ledgers and staging of chunks that are no
-    longer planned (should such a chunk come back, it is prepared again, not trusted)."""
+    recipe, of a name now made by another URL), and the ledgers, remote states (in `remote`) and
+    staging of chunks that are no longer planned (should such a chunk come back, it is prepared
+    again, not trusted, and starts with no version a refresh found)."""
     chunks = {p.stem for p in ledgers}
     for folder in {p.parent for p in ledgers}:
         for old in folder.glob("*.json"):
             if old not in ledgers:
                 old.unlink()
+    for old in remote.glob("*.json") if remote is not None and remote.is_dir() else []:
+        if old.stem not in chunks:
+            old.unlink()
     removed = []
     for path in sorted(store.iterdir()) if store.is_dir() else []:
         if (
@@ -232,6 +238,7 @@ class MergePaths:
     coverage_gpkg: Path
     failures_csv: Path
     skipped_csv: Path
+    remote_state: Path  # work/{source}/remote: the chunks' remote states (tilewise.sources.remote_state)
 
 
 def merge_source(
@@ -244,7 +251,10 @@ def merge_source(
     for pattern in unused_patterns(ledgers):
         log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
     place_in_store(made, paths.staging, paths.store)
-    removed = prune(paths.store, paths.staging, {m.name for m in made}, paths.bounds_csv.name, [p for p, _ in ledgers])
+    keep = {m.name for m in made}
+    removed = prune(
+        paths.store, paths.staging, keep, paths.bounds_csv.name, [p for p, _ in ledgers], paths.remote_state
+    )
     cogs = defaultdict(list)
     for m in made:
         cogs[m.chunk].append(paths.store / m.name)

@@ -58,11 +58,17 @@ class SourcePlan:
         paths = (e.local_path(self.source.folder) for e in self.chunks[chunk])
         return sorted(str(p) for p in paths if p is not None and (p.is_file() or str(p) in produced))
 
-    def job_files(self, chunk: str) -> list[list[str]]:
+    def job_files(self, chunk: str, versions: dict[str, list[str]] | None = None) -> list[list]:
         """What the chunk job gets of each file, by name: no line number and no list order, so that a
         line inserted, removed or moved elsewhere in the list does not rerun it (failures.csv looks
-        lines up at merge time)."""
-        return [[e.url, e.name, e.group] for e in sorted(self.chunks[chunk], key=lambda e: e.name)]
+        lines up at merge time). A file a refresh found changed has the version it found as a 4th
+        item (`versions`: tilewise.sources.remote_state); an unreadable remote state ("*") marks all."""
+        versions = versions or {}
+        rows = []
+        for e in sorted(self.chunks[chunk], key=lambda e: e.name):
+            version = versions.get(e.name, versions.get("*"))
+            rows.append([e.url, e.name, e.group] + ([version] if version else []))
+        return rows
 
     def job_recipe(self, chunk: str) -> dict:
         names = [n for e in self.chunks[chunk] for n in (e.name, e.group)]

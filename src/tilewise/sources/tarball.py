@@ -3,7 +3,8 @@
 Every COG goes in only as its ledger describes it: sizes are compared before the first byte is
 written, and each member's md5 is computed while it is copied; a COG that differs fails the
 tarball (no partial tar is left, the old one stays) and removes its chunk's ledger, so that the
-same command run again prepares that chunk again.
+same command run again prepares that chunk again. Beside the tarball, the changes file says which of its
+files were added, changed or removed since the tarball before (tilewise.sources.changes_csv).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
+from tilewise.sources import changes_csv, ledger
 from tilewise.sources import failures_csv as failures_file
-from tilewise.sources import ledger
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
@@ -131,8 +132,10 @@ def build_tarball(
     ledgers: list[Path],
     tar_path: Path,
     md5_path: Path,
+    changes: tuple[Path, Path],
     allow_incomplete: bool,
 ) -> str:
+    """`changes`: the changes file to write beside the tarball, and its kept copy (what the next compares with)."""
     failed = failures_file.read(failures_csv)
     if failed and not allow_incomplete:
         listing = "\n".join(f"  {r['file']} ({r['step']}): {r['error']}" for r in failed[:50])
@@ -169,6 +172,9 @@ def build_tarball(
     except BaseException:
         tmp.unlink(missing_ok=True)  # a tarball is most of a source's bytes again: leave no partial one
         raise
+    before = changes_csv.published(changes[1])
     os.replace(tmp, tar_path)
     md5_path.write_text(f"{digest} {tar_path.name}\n")
+    after = {name: {"md5": out["md5"], **{k: out[k] for k in changes_csv.BOUNDS}} for name, (out, _) in records.items()}
+    changes_csv.write(changes_csv.compare(before, after), *changes)
     return digest

@@ -1,0 +1,174 @@
+"""The refresh's comparison and check against a real HTTP server of each kind (no Snakemake)."""
+
+import dataclasses
+
+import pytest
+
+from tilewise.shared.download import RemoteState, fetch, make_pool
+from tilewise.sources import changes_csv, ledger, refresh, remote_state
+from tilewise.sources.catalog import FileEntry
+
+from support.config import download_settings
+from support.httpserver import Fault
+
+FAST = download_settings(attempts=2, backoff_seconds=0.01, max_backoff_seconds=0.01, read_timeout_seconds=5)
+TOUCHED = "Tue, 01 Dec 2026 00:00:00 GMT"
+
+
+def record(**remote):
+    return {"url": "u", "file": "f", "etag": None, "last_modified": None, "content_length": None} | remote
+
+
+@pytest.mark.parametrize(
+    "before, now, result, by_length",
+    [
+        (record(etag='"a"'), RemoteState("u", "u", '"a"', "x", 5), "unchanged", False),
+        (record(etag='"a"', last_modified="x"), RemoteState("u", "u", '"a"', TOUCHED), "unchanged", False),
+        (record(etag='"a"'), RemoteState("u", "u", '"b"'), "changed", False),
+        (record(etag='"a"'), RemoteState("u", "u", 'W/"a"'), "unchanged", False),  # weakened on the way
+        (record(etag='W/"a"'), RemoteState("u", "u", 'W/"b"'), "changed", False),
+        (record(etag='"a"', last_modified="x"), RemoteState("u", "u", None, "x"), "unchanged", False),
+        (record(etag='"a"', last_modified="x"), RemoteState("u", "u", None, TOUCHED), "changed", False),
+        (record(content_length=5), RemoteState("u", "u", content_length=5), "unchanged", True),
+        (record(content_length=5), RemoteState("u", "u", content_length=6), "changed", True),
+        (record(size=5), RemoteState("u", "u", content_length=6), "changed", True),  # a body without a length
+        (record(content_length=5), RemoteState("u", "u"), "unknown", True),
+    ],
+)
+def test_compare_uses_the_strongest_validator_both_answers_carry(before, now, result, by_length):
+    assert refresh.compare(before, now)[0::2] == (result, by_length)
+
+
+def prepared(tmp_path, http, names, chunk="0000"):
+    """Serve `names`, download them as a chunk job would and write the chunk's ledger."""
+    entries, records = [], []
+    pool = make_pool(FAST)
+    for i, name in enumerate(names):
+        http.files[f"/{name}"] = bytes([i]) * (1000 + i)
+        e = FileEntry(None, http.url(name), name, name)
+        state = fetch(e.url, tmp_path / "dl" / name, None, FAST, pool)
+        entries.append(e)
+        records.append({"url": e.url, "file": name, "status": "ok", "remote": dataclasses.asdict(state), "outputs": []})
+    path = tmp_path / "chunks" / f"{chunk}.json"
+    ledger.write(path, ledger.Ledger("s", chunk, {}, records))
+    return {chunk: entries}, {chunk: path}, {chunk: tmp_path / "remote" / f"{chunk}.json"}
+
+
+def check(chunks, ledgers, remotes, excluded=lambda name: False):
+    found = refresh.check(chunks, ledgers, remotes, excluded, FAST, 4)
+    return found, {f.file: f.result for f in found.findings}
+
+
+def results(chunks, ledgers, remotes):
+    return check(chunks, ledgers, remotes)[1]
+
+
+@pytest.mark.parametrize("etag", ["strong", "weak", ""])
+def test_new_bytes_are_found_and_a_touch_only_where_no_etag_vouches_for_the_bytes(tmp_path, http, etag):
+    http.etag = etag
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin", "c.bin"])
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged", "b.bin": "unchanged", "c.bin": "unchanged"}
+    http.files["/a.bin"] = b"new bytes"
+    http.modified["/b.bin"] = TOUCHED
+    found = results(chunks, ledgers, remotes)
+    assert found["a.bin"] == "changed" and found["c.bin"] == "unchanged"
+    assert found["b.bin"] == ("changed" if etag == "" else "unchanged")
+
+
+def test_a_server_without_validators_is_compared_by_length_and_reported(tmp_path, http):
+    http.etag, http.last_modified = "", False
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    http.files["/a.bin"] = b"shorter"
+    http.files["/b.bin"] = bytes([9]) * 1001  # same length, new bytes: cannot be told (documented)
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed", "b.bin": "unchanged"}
+    assert all(f.no_validator for f in found.findings)
+    assert any("no validator" in line for line in refresh.summary("s", found))
+    http.head_length = False  # no length either: cannot tell, kept, said so
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unknown", "b.bin": "unknown"} and found.changed_chunks() == []
+    assert any("cannot tell" in line for line in refresh.summary("s", found))
+
+
+def test_a_server_that_refuses_head_is_asked_with_a_one_byte_range(tmp_path, http):
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    for name in ("a.bin", "b.bin"):
+        http.faults[f"/{name}"] = Fault(times=99, method="HEAD", status=405)
+    http.files["/a.bin"] = b"new"
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed", "b.bin": "unchanged"}
+    assert ("/b.bin", "bytes=0-0", 206) in http.log
+
+
+def test_head_answers_unlike_the_get_ones_rerun_once_then_settle(tmp_path, http):
+    """A server (or CDN) whose HEAD gives another ETag than its GET: the first refresh cannot vouch
+    for the version and runs the chunk again; its entry is then stable until the file changes."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    http.head_headers = {"ETag": '"from-head"'}
+    found, _ = check(chunks, ledgers, remotes)
+    assert found.changed_chunks() == ["0000"]
+    remote_state.write(remotes["0000"], found.entries["0000"])
+    again, _ = check(chunks, ledgers, remotes)
+    assert again.entries == found.entries  # same params: the chunk does not run again
+    http.head_headers = {"ETag": '"from-head-2"'}  # the file changed
+    assert check(chunks, ledgers, remotes)[0].entries != found.entries
+
+
+def test_a_file_that_changes_and_changes_back_is_found_each_time(tmp_path, http):
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    original = http.files["/a.bin"]
+    http.files["/a.bin"] = b"version 2"
+    first, _ = check(chunks, ledgers, remotes)
+    remote_state.write(remotes["0000"], first.entries["0000"])
+    # the chunk ran again: its ledger now records version 2 (as prepare would)
+    state = fetch(http.url("a.bin"), tmp_path / "dl2" / "a.bin", None, FAST, make_pool(FAST))
+    rec = {"url": http.url("a.bin"), "file": "a.bin", "status": "ok", "remote": dataclasses.asdict(state)}
+    ledger.write(ledgers["0000"], ledger.Ledger("s", "0000", {}, [rec]))
+    assert check(chunks, ledgers, remotes)[0].entries == first.entries  # nothing new: same params
+    http.files["/a.bin"] = original  # back to version 1
+    back, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed"} and back.entries != first.entries
+
+
+def test_gone_unchecked_failed_and_excluded_files(tmp_path, http):
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["gone.bin", "refused.bin", "ok.bin", "dropped.bin"])
+    del http.files["/gone.bin"]
+    http.faults["/refused.bin"] = Fault(times=99, method="HEAD", status=403)
+    led = ledger.read(ledgers["0000"])
+    # ok.bin's download failed last time: its record has no remote state
+    failed = {"status": "failed", "step": "download", "error": "HTTP 503"}
+    files = [r if r["file"] != "ok.bin" else {"url": r["url"], "file": r["file"], **failed} for r in led.files]
+    ledger.write(ledgers["0000"], dataclasses.replace(led, files=files))
+    found, by_file = check(chunks, ledgers, remotes, excluded=lambda name: name == "dropped.bin")
+    assert by_file == {"gone.bin": "gone", "refused.bin": "unchecked", "ok.bin": "changed"}
+    assert not http.requests_for("dropped.bin")[1:]  # fetched once to set up, never asked again
+    assert found.entries["0000"]["gone.bin"] == ["gone", ""]
+
+
+def test_a_damaged_remote_state_reruns_its_chunk_once(tmp_path, http):
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    remotes["0000"].parent.mkdir(parents=True)
+    remotes["0000"].write_text('{"version": 1, "fil')
+    assert remote_state.read(remotes["0000"]) == {"*": ["unreadable", str(remotes["0000"])]}
+    found, _ = check(chunks, ledgers, remotes)
+    assert found.entries["0000"] == {}  # differs from what the chunk was given: it runs again, then settles
+    assert remote_state.write(remotes["0000"], {}) and not remote_state.write(remotes["0000"], {})
+
+
+def test_changes_compare_by_md5_and_keep_both_bounds_rows(tmp_path):
+    row = {"left": 1.5, "bottom": 2.0, "right": 3.0, "top": 4.0, "width": 10, "height": 10}
+    before = {"same.tif": {"md5": "1", **row}, "edit.tif": {"md5": "2", **row}, "gone.tif": {"md5": "3", **row}}
+    after = {"same.tif": {"md5": "1", **row}, "edit.tif": {"md5": "9", **row, "left": 0.5}}
+    after["new.tif"] = {"md5": "4", **row}
+    rows = changes_csv.compare(before, after)
+    assert [(r["filename"], r["change"]) for r in rows] == [
+        ("edit.tif", "changed"),
+        ("gone.tif", "removed"),
+        ("new.tif", "added"),
+        ("same.tif", "unchanged"),
+    ]
+    assert rows[0]["left"] == "0.5" and rows[0]["left_before"] == "1.5"
+    out, copy = tmp_path / "s.changes.csv", tmp_path / "work" / "published.changes.csv"
+    changes_csv.write(rows, out, copy)
+    assert out.read_bytes() == copy.read_bytes()
+    assert set(changes_csv.published(copy)) == {"edit.tif", "new.tif", "same.tif"}
+    assert changes_csv.published(copy)["edit.tif"]["md5"] == "9" and changes_csv.published(tmp_path / "none") == {}
