@@ -43,7 +43,7 @@ from tilewise.shared import gdal_vsi
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, fetch, is_remote, make_pool
 from tilewise.shared.errors import TilewiseError
-from tilewise.sources.rasters import _override_vrt
+from tilewise.sources.rasters import _KEEP, _translate_vrt
 
 log = logging.getLogger(__name__)
 VERSION = 2
@@ -243,6 +243,7 @@ def _group_not_streamable(row: dict, settings: TileSettings) -> str | None:
 def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
     """The window of `source` covering `bbox_lonlat` (all of it when None) as a verified COG at `tif`."""
     tmp = tif.with_name(tif.name + ".part.tif")
+    vrt = tif.with_name(tif.name + ".window.vrt")
     try:
         with rasterio.open(source) as src:
             window = clip_window(src, bbox_lonlat)
@@ -251,13 +252,15 @@ def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
             if whole:
                 rasterio.shutil.copy(src, tmp, driver="COG", **opts)
             else:
-                with rasterio.open(_override_vrt(src, src.crs, src.nodata, window)) as part:
+                _translate_vrt(src, vrt, None, _KEEP, window, band_mask=False)  # GDAL's VRT of the window
+                with rasterio.open(vrt) as part:
                     rasterio.shutil.copy(part, tmp, driver="COG", **opts)
             size = (src.width, src.height)
         verify_same_pixels(source, tmp, window)
         os.replace(tmp, tif)
     finally:
         tmp.unlink(missing_ok=True)
+        vrt.unlink(missing_ok=True)
     return {
         "read": CONVERT if whole else CLIP,
         "path": str(tif),
