@@ -38,6 +38,16 @@ def test_biomass_county_bench_reports_its_targets():
     assert float(figure(out, "bytes read, median parcel").split()[0]) > 0
 
 
+def test_biomass_state_bench_measures_every_stage_and_both_floors():
+    out = run_bench("bench/biomass_state.py", "--small")
+    for label in ("stage index", "stage tiles", "stage counties and state"):
+        assert figure(out, label).endswith(" MB")  # seconds and peak RSS
+    assert float(figure(out, r"ratio tiles/floor").split()[0]) > 0
+    assert float(figure(out, r"ratio counties/floor").split()[0]) > 0
+    assert figure(out, "blocks read again") == "0"
+    assert figure(out, r"peak disk \(sampled\)").endswith("within: yes")
+
+
 def test_store_check_bench_finds_the_damage_it_makes():
     out = run_bench("bench/store_check.py", "--files", "200", "--chunks", "8", "--repeat", "1")
     assert float(figure(out, r"check with the store index").split()[0]) > 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from pyproj import CRS, Transformer
 
 from tilewise.biomass import crop_tables, crops, indices, state_index
 from tilewise.biomass.areas import reconcile
-from tilewise.biomass.blocks import read_touched_blocks
+from tilewise.biomass.blocks import Preloaded, read_groups, touched_blocks
 from tilewise.biomass.forest import forest_columns
 from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
 from tilewise.biomass.quality import area_fraction, pixels_to_acres
@@ -47,6 +49,7 @@ WORLDCOVER_CLASSES = {
     100: "moss_lichen",
 }
 FOREST_CLASSES = (10, 95)
+S2_BANDS = (*indices.INDEX_BANDS, "SCL")  # the bands a county reads of each Sentinel-2 tile
 
 
 @dataclass
@@ -67,6 +70,7 @@ class CountyInputs:
     yields: crops.Yields
     fia_radius_km: float
     idw_power: float
+    preloaded: Preloaded | None = None  # blocks several parts of the county touch, read before they start
 
     @classmethod
     def from_index(
@@ -95,10 +99,17 @@ class CountyInputs:
 class ReadStats:
     bytes_read: int = 0
     files: set = field(default_factory=set)
+    block_reads: Counter = field(default_factory=Counter)  # (file name, band, block) -> reads from the file
 
-    def add(self, path: Path, n: int) -> None:
-        self.bytes_read += n
+    def add(self, path: Path, mosaic, band: int = 1) -> None:
+        self.bytes_read += mosaic.bytes_read
         self.files.add(Path(path))
+        self.block_reads.update((str(path), band, block) for block in mosaic.blocks_read)
+
+    def merge(self, other: ReadStats) -> None:
+        self.bytes_read += other.bytes_read
+        self.files |= other.files
+        self.block_reads.update(other.block_reads)
 
 
 def _laea(geoms: gpd.GeoSeries) -> CRS:
@@ -126,7 +137,13 @@ def _groups(boxes: np.ndarray, transform, group_px: int) -> list[np.ndarray]:
 
 
 def _class_areas_over(
-    paths, geoms: gpd.GeoSeries, stats: ReadStats, bytes_per_parcel: np.ndarray, known, on_mosaic=None
+    paths,
+    geoms: gpd.GeoSeries,
+    stats: ReadStats,
+    bytes_per_parcel: np.ndarray,
+    known,
+    on_mosaic=None,
+    preloaded: Preloaded | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Long table (row, cls, m2) summed over several categorical rasters, the valid area per row, and
     per row the sum of the extra m² layer `on_mosaic(mosaic, ds, idx)` returns (None: nothing).
@@ -137,11 +154,11 @@ def _class_areas_over(
             local = to_crs(geoms.values, geoms.crs, ds.crs)
             boxes = shapely.bounds(local)
             nodata = ds.nodata if ds.nodata is not None else 0
-            for idx in _groups(boxes, ds.transform, GROUP_PX):
-                mosaic = read_touched_blocks(ds, 1, boxes[idx], fill=nodata)
+            groups = _groups(boxes, ds.transform, GROUP_PX)
+            for idx, mosaic in zip(groups, read_groups(ds, 1, boxes, groups, nodata, preloaded), strict=True):
                 if mosaic is None:
                     continue
-                stats.add(path, mosaic.bytes_read)
+                stats.add(path, mosaic)
                 bytes_per_parcel[idx] += mosaic.bytes_per_box
                 cells = _cell_areas(ds, mosaic)
                 layer = on_mosaic(mosaic, ds, idx, cells) if on_mosaic else None
@@ -240,8 +257,19 @@ def _choose_s2_tile(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarr
     return best, contained
 
 
+def _s2_boxes(geoms: gpd.GeoSeries, tile: S2Tile, rows: np.ndarray):
+    """The parcels `rows` in the tile's CRS, their boxes, the CRS's WKT and the band grid's transform."""
+    with rasterio.open(tile.bands["B04"]) as ref:
+        local = to_crs(geoms.values[rows], geoms.crs, ref.crs)
+        return local, shapely.bounds(local), ref.crs.to_wkt(), ref.transform
+
+
 def _s2_stats(
-    geoms: gpd.GeoSeries, tiles: list[S2Tile], stats: ReadStats, bytes_per_parcel: np.ndarray
+    geoms: gpd.GeoSeries,
+    tiles: list[S2Tile],
+    stats: ReadStats,
+    bytes_per_parcel: np.ndarray,
+    preloaded: Preloaded | None = None,
 ) -> pd.DataFrame:
     n = len(geoms)
     out = pd.DataFrame(index=range(n), columns=["s2_tile", "s2_date"], dtype=object)
@@ -259,46 +287,52 @@ def _s2_stats(
                 f"Sentinel-2 tile {tile.tile} {tile.date}: no SCL band in the catalog, so clouds cannot be told "
                 "from the ground; add the tile's SCL (scene classification) file"
             )
-        with rasterio.open(tile.bands["B04"]) as ref:
-            local = to_crs(geoms.values[rows], geoms.crs, ref.crs)
-            boxes = shapely.bounds(local)
-            wkt = ref.crs.to_wkt()
-            groups = _groups(boxes, ref.transform, GROUP_PX)
-        for idx in groups:
-            bands, mosaic = {}, None
-            for band in indices.INDEX_BANDS:
-                with rasterio.open(tile.bands[band]) as ds:
-                    mosaic = read_touched_blocks(ds, 1, boxes[idx], fill=0)
-                stats.add(tile.bands[band], mosaic.bytes_read)
-                bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
-                bands[band] = indices.reflectance(mosaic.array, tile.boa_add_offset_dn[band])
-            scl = _scl_on_grid(tile, boxes[idx], mosaic, stats, bytes_per_parcel, rows[idx])
-            data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
-            layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
-            # one tally for two counts: its count is the data pixels, its sum those of them not physical
-            tally = {"data": np.where(data, nonphysical.astype(np.float32), np.float32(np.nan))}
-            df = mean_std_count(shapely.to_wkb(local[idx]), wkt, layers, mosaic.bounds, tally)
-            df = df.fillna({c: 0.0 for c in df.columns if c.endswith(("_count", "_sum"))})
-            for name in layers:
-                out.loc[rows[idx], f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
-                out.loc[rows[idx], f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
-            # NDVI is defined on every clear pixel (0 < red, NIR ≤ 1): its count is the clear count
-            for column, values in zip(counts, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
-                out.loc[rows[idx], column] = values.to_numpy()
-            out.loc[rows[idx], "s2_evi_outside_range_pixels_count"] = (df["ndvi_count"] - df["evi_count"]).to_numpy()
-            out.loc[rows[idx], "s2_pixel_area_m2"] = abs(mosaic.transform.a * mosaic.transform.e)
+        local, boxes, wkt, transform = _s2_boxes(geoms, tile, rows)
+        groups = _groups(boxes, transform, GROUP_PX)
+        with ExitStack() as stack:
+            files = {band: stack.enter_context(rasterio.open(tile.bands[band])) for band in S2_BANDS}
+            # every band's blocks for one group at a time, each block read once per county
+            readers = [read_groups(files[band], 1, boxes, groups, 0, preloaded) for band in S2_BANDS]
+            for idx, *mosaics in zip(groups, *readers, strict=True):
+                read = dict(zip(S2_BANDS, mosaics, strict=True))
+                for band, mosaic in read.items():
+                    stats.add(tile.bands[band], mosaic)
+                    bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
+                df = _s2_group(tile, read, local[idx], wkt)
+                for name in df.attrs["layers"]:
+                    out.loc[rows[idx], f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
+                    out.loc[rows[idx], f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
+                # NDVI is defined on every clear pixel (0 < red, NIR ≤ 1): its count is the clear count
+                for column, values in zip(counts, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
+                    out.loc[rows[idx], column] = values.to_numpy()
+                out.loc[rows[idx], "s2_evi_outside_range_pixels_count"] = (
+                    df["ndvi_count"] - df["evi_count"]
+                ).to_numpy()
+                grid = read[indices.INDEX_BANDS[-1]].transform
+                out.loc[rows[idx], "s2_pixel_area_m2"] = abs(grid.a * grid.e)
         out.loc[rows, "s2_tile"] = tile.tile
         out.loc[rows, "s2_date"] = tile.date
     out["s2_tile_contains_parcel"] = contained & (choice >= 0)
     return out
 
 
-def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> np.ndarray:
-    """The scene classification read for the same boxes and brought onto the band grid (nearest)."""
-    with rasterio.open(tile.bands["SCL"]) as ds:
-        scl = read_touched_blocks(ds, 1, boxes, fill=0)
-    stats.add(tile.bands["SCL"], scl.bytes_read)
-    bytes_per_parcel[rows] += scl.bytes_per_box
+def _s2_group(tile: S2Tile, read: dict, local, wkt: str) -> pd.DataFrame:
+    """Index statistics of one group of parcels from its mosaics of every band (SCL included)."""
+    mosaic = read[indices.INDEX_BANDS[-1]]
+    bands = {b: indices.reflectance(read[b].array, tile.boa_add_offset_dn[b]) for b in indices.INDEX_BANDS}
+    scl = _scl_on_grid(tile, read["SCL"], mosaic)
+    data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
+    layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
+    # one tally for two counts: its count is the data pixels, its sum those of them not physical
+    tally = {"data": np.where(data, nonphysical.astype(np.float32), np.float32(np.nan))}
+    df = mean_std_count(shapely.to_wkb(local), wkt, layers, mosaic.bounds, tally)
+    df = df.fillna({c: 0.0 for c in df.columns if c.endswith(("_count", "_sum"))})
+    df.attrs["layers"] = list(layers)
+    return df
+
+
+def _scl_on_grid(tile: S2Tile, scl, mosaic) -> np.ndarray:
+    """The scene classification mosaic brought onto the band mosaic's grid (nearest)."""
     factor = scl.transform.a / mosaic.transform.a
     if abs(factor - round(factor)) > 1e-9:
         raise ValueError(f"{tile.bands['SCL']}: SCL pixel size is not a whole multiple of the bands'")
@@ -317,18 +351,25 @@ def _scl_on_grid(tile: S2Tile, boxes, mosaic, stats, bytes_per_parcel, rows) -> 
 def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
     """Per-parcel results, per-parcel crop detail and the county's read statistics.
 
-    With several workers the parcels are cut into west-to-east strips, one process each; blocks on
-    a strip edge are then read by both (and counted twice)."""
+    With several workers the parcels are cut into west-to-east strips, one process each; the blocks
+    parcels of two strips touch are read first, here, and handed to both: every block of every
+    raster is read from its file once per county (`blocks_read_again_count` says if not)."""
     t0 = time.perf_counter()
     parcels = inp.parcels.reset_index(drop=True)
     if workers > 1 and len(parcels) >= MIN_PARCELS_PER_WORKER * 2:
         order = np.argsort(shapely.get_x(shapely.centroid(parcels.geometry.values)), kind="stable")
-        parts = [replace(inp, parcels=parcels.iloc[idx]) for idx in np.array_split(order, workers)]
+        strips = np.array_split(order, workers)
+        part_of = np.zeros(len(parcels), np.int64)
+        for k, idx in enumerate(strips):
+            part_of[idx] = k
+        stats, preloaded = _read_shared_blocks(inp, parcels.geometry, part_of)
+        parts = [replace(inp, parcels=parcels.iloc[idx], preloaded=preloaded) for idx in strips]
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             done = list(pool.map(_process, parts))
         result = gpd.GeoDataFrame(pd.concat([d[0] for d in done]), crs=parcels.crs).sort_index()
         detail = pd.concat([d[1] for d in done], ignore_index=True)
-        stats = ReadStats(sum(d[2].bytes_read for d in done), set().union(*(d[2].files for d in done)))
+        for d in done:
+            stats.merge(d[2])
     else:
         result, detail, stats = _process(inp)
     return (
@@ -340,8 +381,37 @@ def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFram
             "read_bytes": stats.bytes_read,  # compressed bytes of the blocks read
             "tile_bytes": sum(tile_size_bytes(p) for p in stats.files),  # the tiles they came from
             "files_read_count": len(stats.files),
+            "blocks_read_count": len(stats.block_reads),  # distinct (file, band, block)
+            "blocks_read_again_count": sum(stats.block_reads.values()) - len(stats.block_reads),
         },
     )
+
+
+def _read_shared_blocks(inp: CountyInputs, geoms: gpd.GeoSeries, part_of: np.ndarray) -> tuple[ReadStats, Preloaded]:
+    """Read the blocks that parcels of more than one part touch (each raster, each part's boxes as the
+    parts compute them), with the number of the county's boxes touching each."""
+    stats, preloaded = ReadStats(), Preloaded()
+
+    def load(path: Path, boxes: np.ndarray, parts: np.ndarray) -> None:
+        with rasterio.open(path) as ds:
+            touched = touched_blocks(ds, 1, boxes)
+            shared = {b: members for b, members in touched.items() if len(np.unique(parts[members])) > 1}
+            stats.bytes_read += preloaded.load(ds, 1, shared)
+        stats.files.add(Path(path))
+        stats.block_reads.update((str(path), 1, block) for block in shared)
+
+    for path in [*inp.cdl, *inp.worldcover]:
+        with rasterio.open(path) as ds:
+            crs = ds.crs
+        load(path, shapely.bounds(to_crs(geoms.values, geoms.crs, crs)), part_of)
+    choice, _ = _choose_s2_tile(geoms, inp.s2)
+    for k, tile in enumerate(inp.s2):
+        rows = np.flatnonzero(choice == k)
+        if len(rows) and "SCL" in tile.bands:  # without SCL the parts fail, saying so
+            _, boxes, _, _ = _s2_boxes(geoms, tile, rows)
+            for band in S2_BANDS:
+                load(tile.bands[band], boxes, part_of[rows])
+    return stats, preloaded
 
 
 def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadStats]:
@@ -360,7 +430,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     # crops (USDA CDL): crop-area pixels kept to compare with WorldCover's forest below
     lookup = CropAreaLookup()
     cdl, _, _ = _class_areas_over(
-        inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, on_mosaic=lookup.keep
+        inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, lookup.keep, inp.preloaded
     )
     detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy(), inp.yields)
     crop = crops.parcel_columns(cdl, detail, n, inp.yields.year)
@@ -368,7 +438,13 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     # land cover (ESA WorldCover): class areas from geodesic pixel areas, and its forest on CDL crop area
     has_crop = crop["cdl_crop_area_acres"] > 0
     wc, wc_valid, overlap_m2 = _class_areas_over(
-        inp.worldcover, geoms, stats, bytes_per_parcel, WORLDCOVER_CLASSES, _forest_on_crop(lookup, has_crop)
+        inp.worldcover,
+        geoms,
+        stats,
+        bytes_per_parcel,
+        WORLDCOVER_CLASSES,
+        _forest_on_crop(lookup, has_crop),
+        inp.preloaded,
     )
     out["worldcover_valid_area_acres"] = wc_valid / M2_PER_ACRE
     wide = wc.pivot_table(index="row", columns="cls", values="m2", aggfunc="sum").reindex(range(n)).fillna(0.0)
@@ -385,7 +461,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     out = out.assign(**areas)
 
     # vegetation indices (Sentinel-2 L2A), one tile per parcel
-    out = pd.concat([out, _s2_stats(geoms, inp.s2, stats, bytes_per_parcel)], axis=1)
+    out = pd.concat([out, _s2_stats(geoms, inp.s2, stats, bytes_per_parcel, inp.preloaded)], axis=1)
 
     # flows: annual crop production and residue (dry short tons per year)
     out = out.assign(**crop)
