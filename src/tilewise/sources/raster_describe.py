@@ -22,6 +22,7 @@ that is right, and fix it where it is not (see README, "Where tilewise differs f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,16 @@ import shapely
 from rasterio.enums import MaskFlags
 from rasterio.features import shapes
 from rasterio.warp import transform, transform_bounds
+from rasterio.windows import Window
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds
 
 _KEEP = object()
+
+# 8192² pixels: every raster up to this size is read at once (~0.6 GB for float32 with its masks);
+# larger ones strip by strip of at most this many pixels.
+WHOLE_READ_PIXELS = 1 << 26
 
 
 def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
@@ -50,6 +56,24 @@ def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
     if data.dtype.kind == "f":
         valid &= np.isfinite(data)  # NaN and ±inf are never elevations
     return valid
+
+
+def strips(ds, window: Window | None = None, max_pixels: int = WHOLE_READ_PIXELS) -> Iterator[Window]:
+    """`window` (default: the whole raster) in full-width strips of at most `max_pixels`, cut at
+    the raster's block rows where a block row fits (each block is then decoded once)."""
+    window = window or Window(0, 0, ds.width, ds.height)
+    width, height = int(window.width), int(window.height)
+    rows = max(1, max_pixels // max(width, 1))
+    block_rows = ds.block_shapes[0][0]
+    if rows >= block_rows:
+        rows -= rows % block_rows
+    for top in range(0, height, rows):
+        yield Window(window.col_off, window.row_off + top, width, min(rows, height - top))
+
+
+def any_valid(ds, window: Window | None = None, nodata=_KEEP) -> bool:
+    """Whether `window` (default: the whole raster) holds a valid pixel, strip by strip (stops at the first)."""
+    return any(valid_pixels(ds, strip, nodata).any() for strip in strips(ds, window))
 
 
 def bounds_row(ds) -> dict:
@@ -80,16 +104,29 @@ def bounds_row(ds) -> dict:
     }
 
 
-def coverage(ds) -> shapely.Geometry:
-    """Polygons of the valid pixels, in the raster's CRS."""
-    valid = valid_pixels(ds)
+def coverage(ds, max_pixels: int = WHOLE_READ_PIXELS) -> shapely.Geometry:
+    """Polygons of the valid pixels, in the raster's CRS; read in strips of at most `max_pixels`."""
+    if ds.width * ds.height <= max_pixels:
+        return _polygons(valid_pixels(ds), ds.transform, ds.bounds)
+    parts, all_valid = [], True
+    for strip in strips(ds, max_pixels=max_pixels):
+        valid = valid_pixels(ds, strip)
+        all_valid &= bool(valid.all())
+        parts.append(_polygons(valid, ds.window_transform(strip), ds.window_bounds(strip)))
+        del valid
+    parts = [p for p in parts if not p.is_empty]
+    if all_valid or not parts:
+        return shapely.box(*ds.bounds) if all_valid else shapely.Polygon()
+    # the union keeps a vertex wherever a strip's cut crossed an edge: a tolerance of 0 drops exactly those
+    return shapely.make_valid(shapely.simplify(shapely.union_all(parts), 0))
+
+
+def _polygons(valid: np.ndarray, transform, bounds) -> shapely.Geometry:
     if valid.all():
-        return shapely.box(*ds.bounds)
+        return shapely.box(*bounds)
     if not valid.any():
         return shapely.Polygon()
-    polys = [
-        shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=ds.transform) if v
-    ]
+    polys = [shapely.geometry.shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=transform) if v]
     return shapely.make_valid(shapely.union_all(polys))
 
 
