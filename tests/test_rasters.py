@@ -300,3 +300,40 @@ def test_coverage_strip_by_strip_equals_one_read(tmp_path, max_pixels):
             assert shapely.equals(by_strips, whole) or whole.is_empty and by_strips.is_empty, path.name
             assert shapely.normalize(by_strips).equals_exact(shapely.normalize(whole), 0), path.name
             assert any_valid(ds) == (not whole.is_empty)
+
+
+# CRSs of European state DEMs and others, each with its area of use (GDAL picks transformations by area)
+_CRS_AREAS = {
+    25832: (300000, 5300000, 800000, 6100000),
+    2056: (2480000, 1070000, 2840000, 1300000),
+    27700: (0, 0, 650000, 1200000),
+    31287: (100000, 280000, 700000, 590000),
+    3035: (2600000, 1400000, 6500000, 5400000),
+    28992: (10000, 300000, 280000, 620000),
+    5514: (-900000, -1250000, -430000, -930000),
+    3763: (-120000, -300000, 160000, 280000),
+    32618: (200000, 4000000, 800000, 7000000),
+    2193: (1100000, 4700000, 2100000, 6200000),
+    4326: (-170, -60, 170, 80),
+    4269: (-120, 25, -70, 50),
+}
+
+
+@pytest.mark.parametrize("epsg", list(_CRS_AREAS))
+def test_plain_bounds_equal_rasterios_transform_bounds_bit_for_bit(epsg):
+    """bounds.csv keeps Mapterhorn's source_bounds.py values exactly, by a cheaper route."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
+    from tilewise.sources.raster_describe import plain_bounds_3857
+
+    rng = np.random.default_rng(epsg)
+    x0, y0, x1, y1 = _CRS_AREAS[epsg]
+    crs = CRS.from_epsg(epsg)
+    for _ in range(12):
+        w = (x1 - x0) * 10 ** rng.uniform(-5, -1)
+        x, y = rng.uniform(x0, x1 - w), rng.uniform(y0, y1 - w)
+        if rng.random() < 0.5:  # whole-metre corners, as most producers' grids have
+            x, y, w = round(x), round(y), max(round(w), 1)
+        bounds = (x, y, x + w, y + w * rng.uniform(0.5, 2))
+        assert plain_bounds_3857(crs, bounds) == transform_bounds(crs, "EPSG:3857", *bounds), bounds

@@ -117,11 +117,8 @@ def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[
     for raster in found:
         rel = str(raster.relative_to(unpacked))
         with failing_as("convert", raster.name):
-            raster_notes = raster_find.judge(raster, rel, job.recipe.crs)
-            if not any(n.kind == "skipped" for n in raster_notes):
-                elevation = True
-                outside = raster_find.outside_web_mercator(raster, rel, job.recipe.crs)
-                raster_notes += [outside] if outside else []
+            raster_notes, is_elevation = raster_find.judge(raster, rel, job.recipe.crs)
+            elevation |= is_elevation
         notes += raster_notes
         if not any(n.kind == "skipped" for n in raster_notes):
             kept.append(raster)
@@ -238,7 +235,8 @@ def run_chunk(job: ChunkJob) -> Ledger:
         shutil.rmtree(leftover, ignore_errors=True)
     job.staging.mkdir(parents=True)
     try:
-        records = _process_files(job)
+        with rasterio.Env():  # one GDAL environment for the chunk, not one set up and torn down per open
+            records = _process_files(job)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
     record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
