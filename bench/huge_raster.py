@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
+from _measure import measured
 from support.catalog import write_entry
 from support.snakemake import snakemake_cmd
 
@@ -76,20 +76,6 @@ def make_raster(path: Path, px: int) -> None:
             outside |= (cols < left[r[:, 0]][:, None]) | (cols >= px - right[r[:, 0]][:, None])
             z[outside] = NODATA
             ds.write(z.astype(np.float32), 1, window=((row0, row0 + len(rows)), (0, px)))
-
-
-def measured(cmd: list[str]) -> dict:
-    """Wall seconds and peak RSS (bytes) of `cmd` and every process it waited for."""
-    with tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's rusage, with its reaped descendants'
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
-        err.seek(0)
-        if proc.returncode:
-            sys.exit(f"{cmd[:4]} failed:\n{err.read()[-3000:]}")
-    return {"wall_s": wall, "peak_rss_bytes": usage.ru_maxrss * 1024}
 
 
 FLOOR = """
