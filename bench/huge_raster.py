@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from _measure import measured
 from rasterio.transform import from_origin
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
-from _measure import measured
 from support.catalog import write_entry
 from support.snakemake import snakemake_cmd
 
@@ -128,7 +128,9 @@ def main() -> None:
 
 
 def report(args, floor: dict, whole: dict, sliced: dict) -> None:
-    print(f"raster: {args.px:,}×{args.px:,} float32 with a ragged nodata collar ({args.px**2 * 4 / 1e9:.1f} GB of pixels)")
+    print(
+        f"raster: {args.px:,}×{args.px:,} float32 with a ragged nodata collar ({args.px**2 * 4 / 1e9:.1f} GB of pixels)"
+    )
     print(f"{'':34}{'wall s':>9}{'peak RSS MB':>13}{'outputs':>9}")
     rows = [
         ("floor (COG conversion alone)", floor, ""),

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _measure import measured
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
-from _measure import measured
 from support.catalog import write_entry
 from support.snakemake import snakemake_cmd
 

@@ -270,8 +270,9 @@ def _strip_cases(folder):
     mask = np.full((90, 70), 255, "uint8")
     mask[::3, ::5] = 0
     masked = folder / "masked.tif"
-    with rasterio.open(masked, "w", driver="GTiff", width=70, height=90, count=1, dtype="uint16", crs="EPSG:25832",
-                       transform=t) as ds:
+    with rasterio.open(
+        masked, "w", driver="GTiff", width=70, height=90, count=1, dtype="uint16", crs="EPSG:25832", transform=t
+    ) as ds:
         ds.write(np.full((90, 70), 9, "uint16"), 1)
         ds.write_mask(mask)
     return [
