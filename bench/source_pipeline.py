@@ -169,6 +169,12 @@ def floor_one(url: str, out: str) -> str:
     name = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url) as r:
         data = r.read()
+    floor_convert(data, out)
+    return name
+
+
+def floor_convert(data: bytes, out: str) -> None:
+    """The floor's work on one downloaded zip: unzip, COG with the same options, mask polygons."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         member = zf.namelist()[0]
         tif = zf.read(member)
@@ -181,7 +187,6 @@ def floor_one(url: str, out: str) -> str:
             shapely.geometry.shape(g) for g, v in shapes(mask.astype(np.uint8), mask=mask, transform=ds.transform) if v
         ]
     shapely.union_all(polys)
-    return name
 
 
 def run_floor(urls: list[str], work: Path, cores: int) -> dict:
