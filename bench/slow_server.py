@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from source_pipeline import children_cpu, floor_convert, make_source, run_workflow, settle
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
-from source_pipeline import children_cpu, floor_convert, make_source, run_workflow, settle
 from support import httpserver
 
 
