@@ -54,6 +54,7 @@ from support.snakemake import snakemake_cmd
 REPO = Path(__file__).resolve().parents[1]
 NODATA = -9999.0
 DOWNLOAD_CONNECTIONS = 2  # config/config.yaml download.connections
+AHEAD_MB = 512  # config/config.yaml download.ahead_mb
 
 
 def tile_zip(i: int, px: int) -> bytes:
@@ -169,6 +170,12 @@ def floor_one(url: str, out: str) -> str:
     name = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url) as r:
         data = r.read()
+    floor_convert(data, out)
+    return name
+
+
+def floor_convert(data: bytes, out: str) -> None:
+    """The floor's work on one downloaded zip: unzip, COG with the same options, mask polygons."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         member = zf.namelist()[0]
         tif = zf.read(member)
@@ -181,7 +188,6 @@ def floor_one(url: str, out: str) -> str:
             shapely.geometry.shape(g) for g, v in shapes(mask.astype(np.uint8), mask=mask, transform=ds.transform) if v
         ]
     shapely.union_all(polys)
-    return name
 
 
 def run_floor(urls: list[str], work: Path, cores: int) -> dict:
@@ -251,12 +257,17 @@ def report(args, floors: list[dict], wfs: list[dict], zips: list[Path]) -> None:
     print(f"peak disk (sampled)     {peak / 1e6:.1f} MB (highest of the runs)")
     inflight = peak - last["final_disk_bytes"]
     print(f"peak − final            {inflight / 1e6:.1f} MB (downloads, unpacked files and COGs in flight)")
-    # a running chunk holds at most `connections + 1` archive sets: archive, unpacked raster, COG
-    per_set = np.mean([z.stat().st_size for z in zips]) + args.px**2 * 4 + last["outputs_bytes"] / 2 / len(zips)
-    bound = args.cores * (DOWNLOAD_CONNECTIONS + 1) * per_set
+    # a running chunk holds at most its budget of downloads not yet converted (no more than its own
+    # files), the downloads in flight, and one set being converted: unpacked raster and COG
+    zip_bytes = float(np.mean([z.stat().st_size for z in zips]))
+    per_chunk_files = len(zips) / max(1, last["jobs"] - 4)  # jobs: the chunks, merge, tarball, map, all
+    ahead = min(AHEAD_MB * 1e6, per_chunk_files * zip_bytes)
+    converting = args.px**2 * 4 + last["outputs_bytes"] / 2 / len(zips)
+    bound = args.cores * (ahead + DOWNLOAD_CONNECTIONS * zip_bytes + converting)
     print(
-        f"working-set bound       {bound / 1e6:.1f} MB ({args.cores} chunks × {DOWNLOAD_CONNECTIONS + 1} "
-        f"archive sets in flight); peak ≤ final + bound: {'yes' if peak <= last['final_disk_bytes'] + bound else 'NO'}"
+        f"working-set bound       {bound / 1e6:.1f} MB ({args.cores} chunks × (downloads ahead ≤ {AHEAD_MB} MB + "
+        f"{DOWNLOAD_CONNECTIONS} in flight + one set)); "
+        f"peak ≤ final + bound: {'yes' if peak <= last['final_disk_bytes'] + bound else 'NO'}"
     )
 
 

@@ -26,7 +26,7 @@ rule prepare_chunk:
         files=chunk_files,
         entry_dir=lambda wildcards: str(plan(wildcards).source.folder),
         recipe=lambda wildcards: plan(wildcards).job_recipe(wildcards.chunk),
-        download=lambda wildcards: plan(wildcards).settings.download,
+        download=lambda wildcards: plan(wildcards).settings.job_download(),
         unpack=config["unpack"],
         staging=lambda wildcards: f"{STAGING.format(source=wildcards.source)}/{wildcards.chunk}",
         scratch=SCRATCH,

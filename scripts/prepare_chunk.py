@@ -8,6 +8,7 @@ from pathlib import Path
 from tilewise.shared import job
 from tilewise.shared.download import DownloadSettings
 from tilewise.sources.catalog import FileEntry
+from tilewise.sources.plan import SourceSettings
 from tilewise.sources.prepare import ChunkJob, run_chunk
 from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits
@@ -24,7 +25,13 @@ run_chunk(
         staging=Path(smk.params.staging),
         scratch=Path(smk.params.scratch),
         ledger=Path(smk.output.ledger),
-        download=DownloadSettings.from_config(smk.params.download),
+        # the params' settings, and how far downloads may run ahead (not a param: it changes no output)
+        download=DownloadSettings.from_config(
+            {
+                **smk.params.download,
+                "ahead_mb": SourceSettings.from_config(smk.config, smk.wildcards.source).download["ahead_mb"],
+            }
+        ),
         limits=UnpackLimits.from_config(smk.params.unpack),
     )
 )

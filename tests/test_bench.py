@@ -60,3 +60,21 @@ def test_refresh_bench_finds_nothing_changed_and_measures_its_floor():
     assert float(figure(out, r"floor \(bare HEAD thread pool\)").split()[0]) > 0
     assert float(figure(out, "refresh check").split()[0]) > 0
     assert figure(out, "changed") == "none found"
+
+
+def test_huge_raster_bench_measures_floor_and_both_recipes():
+    out = run_bench("bench/huge_raster.py", "--px", "1200", "--slice-px", "1024")
+    assert re.search(r"^workflow, slice_px 1024\s+[\d.]+\s+\d+\s+4$", out, re.M)  # 2 × 2 slices
+    assert figure(out, "peak RSS of any job").endswith("yes")
+
+
+def test_plan_scale_bench_dry_runs_a_long_list():
+    out = run_bench("bench/plan_scale.py", "--urls", "3000", "--repeat", "1")
+    assert re.search(r"^3,000 URLs\s+[\d.]+\s+[\d.]+\s+\d+$", out, re.M)
+    assert float(figure(out, "planning per URL").split()[0]) != 0
+
+
+def test_slow_server_bench_throttles_both_sides():
+    out = run_bench("bench/slow_server.py", "--files", "8", "--px", "64", "--repeat", "1", "--connections", "4")
+    assert float(figure(out, "ratio workflow/floor").split()[0]) > 0
+    assert figure(out, r"sequential wget \(Mapterhorn\)").endswith("(computed: bytes / rate + latency per file)")

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.transform import Affine, from_origin
 
 from tilewise.shared.errors import FileFailure
@@ -250,3 +251,90 @@ def test_orientation_fix_of_a_raster_with_an_alpha_band(tmp_path, nodata):
         valid = ds.dataset_mask() > 0
         assert ds.transform.b == 0 and ds.colorinterp[1] == rasterio.enums.ColorInterp.alpha
         assert (ds.read(1)[valid] == 7).all() and 0 < valid.sum() < valid.size
+
+
+def _strip_cases(folder):
+    """Rasters of every validity class the coverage rule knows, each in a few shapes of invalid pixels."""
+    rng = np.random.default_rng(7)
+    t = from_origin(500000, 5600000, 1, 1)
+    ragged = np.ones((300, 260), "float32")
+    for r in range(300):  # a ragged collar on every side, as a producer's clipped tile has
+        ragged[r, : rng.integers(0, 40)] = -9999
+        ragged[r, 260 - rng.integers(0, 40) :] = -9999
+    ragged[: rng.integers(5, 30)] = -9999
+    ragged[120:180, 100:140] = -9999  # a hole
+    speckle = np.where(rng.random((97, 61)) < 0.45, np.float32(np.nan), np.float32(3))  # diagonal touches
+    speckle[40:44, :] = np.inf
+    rows = np.ones((200, 64), "int16")
+    rows[50:100] = 0  # whole invalid rows: a strip without data between two with data
+    mask = np.full((90, 70), 255, "uint8")
+    mask[::3, ::5] = 0
+    masked = folder / "masked.tif"
+    with rasterio.open(
+        masked, "w", driver="GTiff", width=70, height=90, count=1, dtype="uint16", crs="EPSG:25832", transform=t
+    ) as ds:
+        ds.write(np.full((90, 70), 9, "uint16"), 1)
+        ds.write_mask(mask)
+    return [
+        write_band(folder / "ragged.tif", ragged, "EPSG:25832", t, -9999, tiled=True, blockxsize=32, blockysize=32),
+        _raster(folder / "speckle.tif", speckle, t, nodata=3.5),
+        _raster(folder / "rows.tif", rows, t, nodata=0),
+        _raster(folder / "full.tif", np.ones((40, 30), "float32"), t, nodata=0),
+        _raster(folder / "empty.tif", np.zeros((40, 30), "float32"), t, nodata=0),
+        masked,
+        shared("elevation/geotiff/storml_elev_orig.tif"),
+        shared("elevation/dted/n43.dt0"),
+    ]
+
+
+@pytest.mark.parametrize("max_pixels", [1, 700, 5000])
+def test_coverage_strip_by_strip_equals_one_read(tmp_path, max_pixels):
+    """A raster too large to read at once is polygonized in strips: the same polygons, vertex for vertex."""
+    from tilewise.sources.raster_describe import any_valid, coverage, strips
+
+    for path in _strip_cases(tmp_path):
+        with rasterio.open(path) as ds:
+            whole = coverage(ds)
+            by_strips = coverage(ds, max_pixels=max_pixels)
+            assert len(list(strips(ds, max_pixels=max_pixels))) > (1 if ds.width * ds.height > max_pixels else 0)
+            assert by_strips.is_valid and by_strips.geom_type == whole.geom_type, path.name
+            assert shapely.equals(by_strips, whole) or whole.is_empty and by_strips.is_empty, path.name
+            assert shapely.normalize(by_strips).equals_exact(shapely.normalize(whole), 0), path.name
+            assert any_valid(ds) == (not whole.is_empty)
+
+
+# CRSs of European state DEMs and others, each with its area of use (GDAL picks transformations by area)
+_CRS_AREAS = {
+    25832: (300000, 5300000, 800000, 6100000),
+    2056: (2480000, 1070000, 2840000, 1300000),
+    27700: (0, 0, 650000, 1200000),
+    31287: (100000, 280000, 700000, 590000),
+    3035: (2600000, 1400000, 6500000, 5400000),
+    28992: (10000, 300000, 280000, 620000),
+    5514: (-900000, -1250000, -430000, -930000),
+    3763: (-120000, -300000, 160000, 280000),
+    32618: (200000, 4000000, 800000, 7000000),
+    2193: (1100000, 4700000, 2100000, 6200000),
+    4326: (-170, -60, 170, 80),
+    4269: (-120, 25, -70, 50),
+}
+
+
+@pytest.mark.parametrize("epsg", list(_CRS_AREAS))
+def test_plain_bounds_equal_rasterios_transform_bounds_bit_for_bit(epsg):
+    """bounds.csv keeps Mapterhorn's source_bounds.py values exactly, by a cheaper route."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
+    from tilewise.sources.raster_describe import plain_bounds_3857
+
+    rng = np.random.default_rng(epsg)
+    x0, y0, x1, y1 = _CRS_AREAS[epsg]
+    crs = CRS.from_epsg(epsg)
+    for _ in range(12):
+        w = (x1 - x0) * 10 ** rng.uniform(-5, -1)
+        x, y = rng.uniform(x0, x1 - w), rng.uniform(y0, y1 - w)
+        if rng.random() < 0.5:  # whole-metre corners, as most producers' grids have
+            x, y, w = round(x), round(y), max(round(w), 1)
+        bounds = (x, y, x + w, y + w * rng.uniform(0.5, 2))
+        assert plain_bounds_3857(crs, bounds) == transform_bounds(crs, "EPSG:3857", *bounds), bounds

@@ -59,7 +59,8 @@ class Server:
     log: list[tuple[str, str | None, int]] = field(default_factory=list)  # path, Range header, status
     request_headers: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     port: int = 0
-    delay: float = 0.0  # seconds to wait before answering each request
+    delay: float = 0.0  # seconds to wait before answering each GET: the latency of a remote server
+    rate_bytes_per_s: float = 0.0  # per connection: bodies are sent at this pace (0: as fast as possible)
     gate: threading.Event = field(default_factory=_opened)  # cleared: GETs wait until it is set again …
     held: set[str] | None = None  # … only GETs of these paths, once it is a set
     body_bytes: int = 0  # body bytes sent in all
@@ -252,13 +253,13 @@ def _handler(server: Server):
             self._send(part, fault.chunked)
 
         def _send(self, data: bytes, chunked: bool, last: bool = True) -> None:
-            if not chunked:
-                self.wfile.write(data)
-                return
+            began = time.monotonic()
             for i in range(0, len(data), 16384):
                 piece = data[i : i + 16384]
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            if last:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                if server.rate_bytes_per_s:  # one connection's bandwidth cap: as a slow portal sends
+                    time.sleep(max(0.0, began + (i + len(piece)) / server.rate_bytes_per_s - time.monotonic()))
+            if chunked and last:
                 self.wfile.write(b"0\r\n\r\n")
 
     return Handler

@@ -62,6 +62,7 @@ class DownloadSettings:
     connect_timeout_seconds: float
     read_timeout_seconds: float
     max_seconds_per_file: float  # a file's wall time: no retry starts after it, a body arriving is cut at it
+    ahead_mb: float  # downloaded but unconverted files a chunk job may hold (downloads in flight on top)
 
     @classmethod
     def from_config(cls, section: dict) -> DownloadSettings:

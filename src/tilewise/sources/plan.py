@@ -31,6 +31,11 @@ class SourceSettings:
             download={**config["download"], **override.get("download", {})},
         )
 
+    def job_download(self) -> dict:
+        """The download settings a chunk's params record (a change reruns it); `ahead_mb` only decides how
+        far downloads run ahead, so the job reads it from the config (SourceSettings) instead."""
+        return {k: v for k, v in self.download.items() if k != "ahead_mb"}
+
 
 def source_names(config: dict) -> list[str]:
     value = config["source"]

@@ -1,8 +1,9 @@
 """One chunk of a source, end to end, in one process: download → unpack → recipe → COG → bounds, coverage.
 
-Downloads run in a small thread pool a few archive sets ahead of the conversion, so the network
-and the CPU overlap while at most `connections + 1` sets sit on disk. Every set is deleted as
-soon as its COGs are written. The result is the chunk's ledger: for every file of the chunk,
+Downloads run in a thread pool of `connections` ahead of the conversion, as far as a byte budget
+(`download.ahead_mb`) for downloaded but unconverted files allows, so the network and the CPU
+overlap on slow servers while the disk stays bounded. Every set is deleted as soon as its COGs
+are written. The result is the chunk's ledger: for every file of the chunk,
 either its COGs (bounds row, coverage polygon, bytes, md5, where it came from) or its failure
 (step, error), or its exclusion by the recipe, and the rasters it skipped or converted with a
 warning. COGs are written under a scratch name and renamed, once complete, into the chunk's own
@@ -16,6 +17,7 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +39,8 @@ from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits, unpack
 
 log = logging.getLogger(__name__)
+
+GDAL_CACHE_MB = 256  # decoded blocks GDAL keeps: a block row of a 64,000-pixel-wide float32 raster
 
 
 @dataclass(frozen=True)
@@ -95,16 +99,72 @@ def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[RemoteS
     return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
 
 
+class _DownloadsAhead:
+    """Downloads of a chunk's sets, in order, as far ahead of the conversion as the byte budget allows.
+
+    Up to `connections` run at once (the job's `net` resource); a new one starts when a download ends
+    or a set is converted, while the finished but unconverted downloads hold less than `ahead_mb`
+    (the ones in flight come on top). The set the conversion waits for always starts, so a budget
+    smaller than one file still makes progress. On a slow server the connections stay busy while the
+    CPU converts; on a fast one the disk holds at most budget + `connections` files.
+    """
+
+    def __init__(self, job: ChunkJob, sets: list[list[FileEntry]], ex: ThreadPoolExecutor, pool):
+        self.job, self.sets, self.ex, self.pool = job, sets, ex, pool
+        self.budget = job.download.ahead_mb * 1e6
+        self.lock = threading.Lock()
+        self.futures: list[Future] = []
+        self.running = 0
+        self.waiting_bytes: dict[int, int] = {}  # downloaded, not yet converted: set number → bytes
+        self.wanted = 0  # the set the conversion needs next
+        self.closed = False
+
+    def _start_more(self) -> None:
+        started = []
+        with self.lock:
+            while (
+                not self.closed
+                and len(self.futures) < len(self.sets)
+                and self.running < self.job.download.connections
+                and (len(self.futures) <= self.wanted or sum(self.waiting_bytes.values()) < self.budget)
+            ):
+                self.running += 1
+                self.futures.append(self.ex.submit(_download_set, self.job, self.sets[len(self.futures)], self.pool))
+                started.append(len(self.futures) - 1)
+        for number in started:  # outside the lock: a download already done runs its callback right here
+            self.futures[number].add_done_callback(lambda f, n=number: self._ended(n, f))
+
+    def _ended(self, number: int, future: Future) -> None:
+        with self.lock:
+            self.running -= 1
+            if number >= self.wanted and not future.exception():
+                self.waiting_bytes[number] = sum(state.size or 0 for state in future.result())
+        self._start_more()
+
+    def get(self, number: int) -> Future:
+        """The download of set `number` (the sets before it are converted and deleted)."""
+        with self.lock:
+            self.wanted = number
+            for done in [n for n in self.waiting_bytes if n < number]:
+                del self.waiting_bytes[done]
+        self._start_more()
+        return self.futures[number]
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+
 def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tuple[list[FileEntry], Future]]:
-    """Yield each set with its download future, keeping only a few downloads ahead."""
-    ahead = job.download.connections + 1
+    """Yield each set with its download future (see _DownloadsAhead)."""
     pool = make_pool(job.download, maxsize=job.download.connections)
     with ThreadPoolExecutor(max_workers=job.download.connections, thread_name_prefix="download") as ex:
-        futures: list[Future] = []
-        for i, members in enumerate(sets):
-            while len(futures) < min(i + ahead + 1, len(sets)):
-                futures.append(ex.submit(_download_set, job, sets[len(futures)], pool))
-            yield members, futures[i]
+        ahead = _DownloadsAhead(job, sets, ex, pool)
+        try:
+            for number, members in enumerate(sets):
+                yield members, ahead.get(number)
+        finally:
+            ahead.close()
 
 
 def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
@@ -117,11 +177,8 @@ def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[
     for raster in found:
         rel = str(raster.relative_to(unpacked))
         with failing_as("convert", raster.name):
-            raster_notes = raster_find.judge(raster, rel, job.recipe.crs)
-            if not any(n.kind == "skipped" for n in raster_notes):
-                elevation = True
-                outside = raster_find.outside_web_mercator(raster, rel, job.recipe.crs)
-                raster_notes += [outside] if outside else []
+            raster_notes, is_elevation = raster_find.judge(raster, rel, job.recipe.crs)
+            elevation |= is_elevation
         notes += raster_notes
         if not any(n.kind == "skipped" for n in raster_notes):
             kept.append(raster)
@@ -238,7 +295,10 @@ def run_chunk(job: ChunkJob) -> Ledger:
         shutil.rmtree(leftover, ignore_errors=True)
     job.staging.mkdir(parents=True)
     try:
-        records = _process_files(job)
+        # one GDAL environment for the chunk, not one set up and torn down per open; GDAL's block cache
+        # (5 % of RAM by default) capped, so a 40,000² raster's job stays far below 2 GB
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            records = _process_files(job)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
     record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)

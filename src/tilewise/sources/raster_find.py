@@ -146,12 +146,11 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def outside_web_mercator(path: Path, rel: str, crs: str | None) -> Note | None:
+def _outside_web_mercator(ds, rel: str, crs: str | None) -> Note | None:
     """An elevation raster entirely beyond ±85.0511° has no place in Web Mercator tiles: skipped, but its
     download does not fail for it (a polar mosaic has many such tiles)."""
-    with quiet(), rasterio.open(path) as ds:
-        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
-            return Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
+    if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
+        return Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
     return None
 
 
@@ -160,34 +159,44 @@ def has_geotransform(ds) -> bool:
     return not ds.transform.is_identity
 
 
-def judge(path: Path, rel: str, crs: str | None) -> list[Note]:
-    """The notes on one raster (`crs`: the recipe's): a "skipped" note means it is not converted.
+def judge(path: Path, rel: str, crs: str | None) -> tuple[list[Note], bool]:
+    """The notes on one raster (`crs`: the recipe's), and whether it is elevation: a "skipped" note means
+    it is not converted, also when it is elevation entirely beyond Web Mercator's latitudes (one open:
+    a chunk judges every raster).
 
     Raises FileFailure for a raster georeferenced only by GCPs or RPCs."""
     with quiet(), rasterio.open(path) as ds:
-        interps = set(ds.colorinterp)
-        if not has_geotransform(ds):
-            gcps, _ = ds.gcps
-            if not gcps and not ds.rpcs:
-                return [Note(rel, "skipped", "not georeferenced: no geotransform and no GCPs (an image, not a grid)")]
-            if not interps & _COLOUR:
-                raise FileFailure(
-                    "convert",
-                    f"{path.name} is georeferenced only by {'GCPs' if gcps else 'RPCs'}, not by a geotransform; "
-                    "warp it onto a grid first (gdalwarp -r near) and list the warped file",
-                )
-        if interps & _COLOUR:
-            names = "/".join(sorted(c.name for c in interps & _COLOUR))
-            return [Note(rel, "skipped", f"colour image ({names} bands), not elevation")]
-        if ds.count > 1:
-            return [
-                Note(
-                    rel,
-                    "warning",
-                    f"{ds.count} bands: band 1 is taken as the elevation (as Mapterhorn's downstream stage does), "
-                    "the other bands are kept unchanged",
-                )
-            ]
-        if ds.dtypes[0] == "uint8":
-            return [Note(rel, "warning", "one 8-bit band: converted as elevation; a hillshade or a map is 8-bit too")]
+        notes = _judge(ds, path, rel)
+        elevation = not any(n.kind == "skipped" for n in notes)
+        if elevation and (outside := _outside_web_mercator(ds, rel, crs)):
+            notes.append(outside)
+    return notes, elevation
+
+
+def _judge(ds, path: Path, rel: str) -> list[Note]:
+    interps = set(ds.colorinterp)
+    if not has_geotransform(ds):
+        gcps, _ = ds.gcps
+        if not gcps and not ds.rpcs:
+            return [Note(rel, "skipped", "not georeferenced: no geotransform and no GCPs (an image, not a grid)")]
+        if not interps & _COLOUR:
+            raise FileFailure(
+                "convert",
+                f"{path.name} is georeferenced only by {'GCPs' if gcps else 'RPCs'}, not by a geotransform; "
+                "warp it onto a grid first (gdalwarp -r near) and list the warped file",
+            )
+    if interps & _COLOUR:
+        names = "/".join(sorted(c.name for c in interps & _COLOUR))
+        return [Note(rel, "skipped", f"colour image ({names} bands), not elevation")]
+    if ds.count > 1:
+        return [
+            Note(
+                rel,
+                "warning",
+                f"{ds.count} bands: band 1 is taken as the elevation (as Mapterhorn's downstream stage does), "
+                "the other bands are kept unchanged",
+            )
+        ]
+    if ds.dtypes[0] == "uint8":
+        return [Note(rel, "warning", "one 8-bit band: converted as elevation; a hillshade or a map is 8-bit too")]
     return []

@@ -30,7 +30,7 @@ from rasterio.windows import Window
 from tilewise.shared.cog import full_width_nbits
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.window_vrt import window_vrt
-from tilewise.sources.raster_describe import valid_pixels
+from tilewise.sources.raster_describe import any_valid
 from tilewise.sources.recipe import Recipe
 
 _KEEP = object()  # the raster's own nodata stays
@@ -80,7 +80,7 @@ def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
     if piece.window is None:
         return False
     with rasterio.open(piece.raster) as ds:
-        return not valid_pixels(ds, piece.window, effective_nodata(ds, recipe)).any()
+        return not any_valid(ds, piece.window, effective_nodata(ds, recipe))
 
 
 def write_output(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> str | None:

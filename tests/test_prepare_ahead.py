@@ -1,0 +1,57 @@
+"""Downloads run ahead of the conversion within the byte budget, on a slow server and a fast one."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tilewise.sources.catalog import FileEntry
+from tilewise.sources.prepare import ChunkJob, run_chunk
+from tilewise.sources.recipe import Recipe
+
+from support.catalog import serve_tiles
+from support.config import download_settings, unpack_limits
+
+
+class DownloadSampler(threading.Thread):
+    """The bytes under the chunk's download folder, sampled every few milliseconds."""
+
+    def __init__(self, folder: Path):
+        super().__init__(daemon=True)
+        self.folder, self.peak, self.done = folder, 0, threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                self.peak = max(self.peak, sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file()))
+            except FileNotFoundError:  # a set deleted while it was walked
+                pass
+            self.done.wait(0.002)
+
+
+def chunk(tmp_path, urls, **download) -> ChunkJob:
+    files = tuple(FileEntry(None, u, u.rsplit("/", 1)[-1], u.rsplit("/", 1)[-1]) for u in urls)
+    (tmp_path / "staging").mkdir()
+    return ChunkJob(
+        "s", "0000", files, tmp_path, Recipe(), tmp_path / "staging", tmp_path / "scratch", tmp_path / "l.json",
+        download_settings(**download), unpack_limits(),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("rate, budget_files", [(0, 0), (0, 3), (4_000_000, 2)])
+def test_downloads_ahead_stay_within_the_byte_budget(tmp_path, http, rate, budget_files):
+    """A fast server would let every download finish before the first conversion; the budget (and the
+    connections in flight on top of it) bounds what sits on disk, and every file still converts."""
+    http.rate_bytes_per_s = rate
+    urls = serve_tiles(http, 14)
+    largest = max(len(b) for b in http.files.values())
+    connections = 4
+    job = chunk(tmp_path, urls, connections=connections, ahead_mb=budget_files * largest / 1e6)
+    sampler = DownloadSampler(tmp_path / "scratch" / "download")
+    sampler.start()
+    ledger = run_chunk(job)
+    sampler.done.set()
+    sampler.join()
+    assert [r["status"] for r in ledger.files] == ["ok"] * 14
+    assert 0 < sampler.peak <= (budget_files + connections) * largest
+    assert len(http.log) == 14  # each file fetched once
