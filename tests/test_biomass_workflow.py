@@ -192,7 +192,10 @@ def _state_from_demo(demo, folder, worldcover: str, s2_missing: str | None = Non
         "sentinel2_date": None,
         "worldcover": worldcover,
         "cdl": [str(demo / "cdl" / "2023_30m_cdls_demo.tif")],
+        "cdl_year": 2023,
+        "nass_yields": str(demo / "nass" / "quickstats_yields.csv"),
         "fia_plot": str(demo / "fia" / "PLOT.csv"),
+        "fia_cond": str(demo / "fia" / "COND.csv"),
         "fia_tree": str(demo / "fia" / "TREE.csv"),
     }
 
