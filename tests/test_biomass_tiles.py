@@ -70,10 +70,8 @@ def test_a_remote_cog_is_read_in_place_by_blocks(tmp_path, http):
     assert tiles.tile_size_bytes(read["path"]) == len(body)  # what the county reports as the tile's bytes
 
 
-def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
-    # GDAL's S3 client pointed at the project's HTTP server as the S3 endpoint (path-style, unsigned)
-    body = shared(WORLDCOVER).read_bytes()
-    http.files["/esa-worldcover/v200/wc.tif"] = body
+def _s3_endpoint(http, monkeypatch):
+    """GDAL's S3 client pointed at the project's HTTP server (path-style, unsigned)."""
     for name, value in {
         "AWS_S3_ENDPOINT": f"127.0.0.1:{http.port}",
         "AWS_HTTPS": "NO",
@@ -81,6 +79,12 @@ def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
         "AWS_NO_SIGN_REQUEST": "YES",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
+    body = shared(WORLDCOVER).read_bytes()
+    http.files["/esa-worldcover/v200/wc.tif"] = body
+    _s3_endpoint(http, monkeypatch)
     record = prepare(tmp_path, row("s3://esa-worldcover/v200/wc.tif"))
     assert record["read"] == "in_place" and record["remote_bytes"] == len(body)
     assert 0 < record["network_bytes"] == http.body_bytes <= 64 * 1024
@@ -188,17 +192,6 @@ def test_gdal_paths_of_remote_hrefs():
 # --- tiles that are not there: absent (a grid with holes, its server has another tile) or failed ---
 
 WC = "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
-
-
-def _s3_endpoint(http, monkeypatch):
-    """GDAL's S3 client pointed at the project's HTTP server (path-style, unsigned)."""
-    for name, value in {
-        "AWS_S3_ENDPOINT": f"127.0.0.1:{http.port}",
-        "AWS_HTTPS": "NO",
-        "AWS_VIRTUAL_HOSTING": "FALSE",
-        "AWS_NO_SIGN_REQUEST": "YES",
-    }.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.parametrize("local_copy", [False, True])
