@@ -5,16 +5,19 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 # isort: split
 from pathlib import Path
 
-from tilewise.biomass.tiles import TileSettings, prepare_tile
+from tilewise.biomass import state_index
+from tilewise.biomass.tiles import TileSettings, prepare_tile, sibling_hrefs
 from tilewise.shared import job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
+row = dict(smk.params.row)
 prepare_tile(
-    dict(smk.params.row),
+    row,
     Path(smk.params.tif),
     Path(smk.output.manifest),
     TileSettings.from_params(smk.params.settings),
     Path(smk.params.states_root),
     smk.params.failed_before,
+    sibling_hrefs(state_index.read_tiles(smk.input.index), row),
 )

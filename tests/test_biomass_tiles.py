@@ -2,6 +2,7 @@
 range reads, downloaded and converted, or failed with their reason; and when a tile is reclaimed."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from tilewise_demo.rasters import write_band
 
 from conftest import shared
 from support.config import download_settings
+from support.httpserver import Fault, Server, start
 
 WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
 S2_B04 = (
@@ -68,10 +70,8 @@ def test_a_remote_cog_is_read_in_place_by_blocks(tmp_path, http):
     assert tiles.tile_size_bytes(read["path"]) == len(body)  # what the county reports as the tile's bytes
 
 
-def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
-    # GDAL's S3 client pointed at the project's HTTP server as the S3 endpoint (path-style, unsigned)
-    body = shared(WORLDCOVER).read_bytes()
-    http.files["/esa-worldcover/v200/wc.tif"] = body
+def _s3_endpoint(http, monkeypatch):
+    """GDAL's S3 client pointed at the project's HTTP server (path-style, unsigned)."""
     for name, value in {
         "AWS_S3_ENDPOINT": f"127.0.0.1:{http.port}",
         "AWS_HTTPS": "NO",
@@ -79,6 +79,12 @@ def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
         "AWS_NO_SIGN_REQUEST": "YES",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+def test_an_s3_cog_is_read_in_place_through_vsis3(tmp_path, http, monkeypatch):
+    body = shared(WORLDCOVER).read_bytes()
+    http.files["/esa-worldcover/v200/wc.tif"] = body
+    _s3_endpoint(http, monkeypatch)
     record = prepare(tmp_path, row("s3://esa-worldcover/v200/wc.tif"))
     assert record["read"] == "in_place" and record["remote_bytes"] == len(body)
     assert 0 < record["network_bytes"] == http.body_bytes <= 64 * 1024
@@ -181,3 +187,85 @@ def test_gdal_paths_of_remote_hrefs():
     assert gdal_vsi.gdal_path("s3://sentinel-cogs/a/b.tif") == "/vsis3/sentinel-cogs/a/b.tif"
     assert gdal_vsi.gdal_path("/data/x.tif") == "/data/x.tif"
     assert gdal_vsi.is_streamable_href("s3://b/k") and not gdal_vsi.is_streamable_href("/data/x.tif")
+
+
+# --- tiles that are not there: absent (a grid with holes, its server has another tile) or failed ---
+
+WC = "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
+
+
+@pytest.mark.parametrize("local_copy", [False, True])
+@pytest.mark.parametrize("status", [404, 410])
+@pytest.mark.parametrize("scheme", ["http", "s3"])
+def test_a_worldcover_tile_its_server_does_not_publish_is_absent(
+    tmp_path, http, monkeypatch, status, local_copy, scheme
+):
+    _s3_endpoint(http, monkeypatch)
+    http.files["/wc/" + WC.format(tile="N00E006")] = shared(WORLDCOVER).read_bytes()
+    missing = "/wc/" + WC.format(tile="N03E006")
+    http.faults[missing] = [Fault(times=9, method=m, status=status) for m in ("HEAD", "GET")]
+    href = (lambda p: http.url(p)) if scheme == "http" else (lambda p: f"s3:/{p}")
+    r = row(href(missing), key="N03E006")
+    r["window_lonlat"] = "6.1 3.1 6.2 3.2"  # the clip path asks for a window; the read in place does not
+    siblings = tiles.sibling_hrefs([r, row(href("/wc/" + WC.format(tile="N00E006")))], r)
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "N03E006.json", settings(local_copy=local_copy), tmp_path, 0, siblings
+    )
+    assert record["status"] == "ok" and record["read"] == "absent" and record["absent"] is True
+    assert f"HTTP {status}" in record["reason"] and "N00E006_Map.tif exists" in record["reason"]
+    assert record["failed_attempts"] == 0 and not (tmp_path / "t.tif").exists()
+    assert [s for _, _, s in http.requests_for(missing)] == [status]  # asked once, never retried
+    # the county reads no WorldCover there, and says so
+    assert tiles.county_read_paths([{**r, "manifest": tmp_path / "N03E006.json"}], settings(), tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "product, status, sibling_served, error",
+    [
+        ("worldcover", 403, True, r"HTTP 403 Forbidden \(when opening it\)"),  # refused is not missing
+        ("worldcover", 503, True, r"HTTP 503 Service Unavailable"),  # transient, retried, never absent
+        ("worldcover", 404, False, r"HTTP 404 Not Found, and no other worldcover tile of the state \(1 asked\)"),
+        ("sentinel2", 404, True, r"HTTP 404 Not Found; a sentinel2 file the index names must exist"),
+        ("cdl", 410, True, r"HTTP 410 Gone; a cdl file the index names must exist"),
+    ],
+)
+def test_a_tile_that_is_not_there_fails_unless_it_is_an_absent_worldcover_tile(
+    tmp_path, http, product, status, sibling_served, error
+):
+    if sibling_served:
+        http.files["/other.tif"] = shared(WORLDCOVER).read_bytes()
+    http.faults["/gone.tif"] = [Fault(times=9, method=m, status=status) for m in ("HEAD", "GET")]
+    r = row(http.url("gone.tif"), product)
+    siblings = (http.url("other.tif"),) if product == "worldcover" else ()
+    record = tiles.prepare_tile(r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, 0, siblings)
+    assert record["status"] == "failed" and record["failed_attempts"] == 1
+    assert re.search(error, record["error"]) and record["error"].startswith(http.url("gone.tif"))
+    attempts = download_settings().attempts
+    assert len(http.requests_for("gone.tif")) == (attempts if status == 503 else 1)
+
+
+def test_a_sibling_on_another_server_or_on_disk_does_not_make_a_404_absent(tmp_path, http):
+    other = Server()
+    httpd, _ = start(other)
+    try:
+        other.files["/wc/N00E006.tif"] = shared(WORLDCOVER).read_bytes()
+        r = row(http.url("wc/N03E006.tif"), key="N03E006")
+        siblings = tiles.sibling_hrefs(
+            [r, row(other.url("wc/N00E006.tif")), row(str(shared(WORLDCOVER)), key="N00E006")], r
+        )
+        assert len(siblings) == 2
+        record = tiles.prepare_tile(r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, 0, siblings)
+        assert record["status"] == "failed" and "(0 asked)" in record["error"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("product", ["worldcover", "sentinel2"])
+def test_a_local_tile_that_is_not_there_fails_naming_it(tmp_path, product):
+    r = row(str(tmp_path / "nowhere" / "N03E006.tif"), product)
+    record = tiles.prepare_tile(r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path)
+    assert record["status"] == "failed"
+    assert record["error"].startswith(f"{tmp_path / 'nowhere' / 'N03E006.tif'}: the tile does not exist")
+    # a local mirror has no say over what ESA publishes: the fix is its server
+    assert ("ESA publishes no WorldCover tile over open water" in record["error"]) == (product == "worldcover")

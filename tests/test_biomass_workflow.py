@@ -192,7 +192,10 @@ def _state_from_demo(demo, folder, worldcover: str, s2_missing: str | None = Non
         "sentinel2_date": None,
         "worldcover": worldcover,
         "cdl": [str(demo / "cdl" / "2023_30m_cdls_demo.tif")],
+        "cdl_year": 2023,
+        "nass_yields": str(demo / "nass" / "quickstats_yields.csv"),
         "fia_plot": str(demo / "fia" / "PLOT.csv"),
+        "fia_cond": str(demo / "fia" / "COND.csv"),
         "fia_tree": str(demo / "fia" / "TREE.csv"),
     }
 
@@ -245,3 +248,41 @@ def test_a_missing_local_tile_fails_only_the_counties_that_read_it(tmp_path, dem
     shutil.copyfile(demo_inputs / "sentinel2" / missing, tmp_path / "gaps" / missing)
     _run_state(work, "gaps", state)
     assert json.loads((out / "DONE.json").read_text())["counties"] == ["99001", "99003", "99005"]
+
+
+def _without_crs(demo, folder):
+    parcels = gpd.read_parquet(demo / "parcels.parquet").set_crs(None, allow_override=True)
+    parcels.to_file(folder / "parcels.gpkg", driver="GPKG")  # a GeoPackage whose layer has no SRS
+    return {"parcels": str(folder / "parcels.gpkg")}
+
+
+def _fia_without_column(demo, folder):
+    tree = pd.read_csv(demo / "fia" / "TREE.csv", dtype=str).drop(columns="DRYBIO_AG")
+    tree.to_csv(folder / "TREE.csv", index=False)
+    return {"fia_tree": str(folder / "TREE.csv")}
+
+
+def _parcels_of_another_state(demo, folder):
+    parcels = gpd.read_parquet(folder / "parcels.parquet")
+    parcels["county_fips"] = "18" + parcels["county_fips"].str[2:]  # Indiana's codes on this state's parcels
+    parcels.to_parquet(folder / "parcels.parquet")
+    return {}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_without_crs, r"parcels.gpkg: the parcels have no CRS, so where they lie is unknown; assign the CRS"),
+        (_fia_without_column, r"TREE.csv: the FIADB TREE table lacks columns \['DRYBIO_AG'\]; download the state's"),
+        (_parcels_of_another_state, r"parcels.parquet: no parcel's FIPS columns .* place it in one of the state's"),
+    ],
+)
+def test_inputs_that_cannot_be_right_stop_the_state_naming_the_file_and_the_fix(tmp_path, demo_inputs, change, message):
+    state = _state_from_demo(demo_inputs, tmp_path / "bad", str(demo_inputs / "worldcover" / "x_{tile}.tif"))
+    state.update(change(demo_inputs, tmp_path / "bad"))
+    work = tmp_path / "run"
+    proc = _run_state(work, "bad", state, check=False)
+    assert proc.returncode != 0
+    assert re.search(message, (work / "logs/index_state/bad.log").read_text())
+    assert re.search(message, proc.stderr)  # the run's summary says it too
+    assert not (work / "results/states/bad/index").exists() and not list(work.glob("logs/convert_tile/**/*.log"))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tilewise.shared.run_end import failed_jobs, failure_lines
+
 from conftest import REPO, snakemake
 from support.catalog import make_entry, serve_tiles
 from support.snakemake import snakemake_cmd
@@ -75,3 +77,20 @@ def test_scripts_run_in_an_interpreter_without_the_package(tmp_path, http):
     proc = subprocess.run([python, *cmd[1:]], capture_output=True, text=True, env=clean_env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (work / "tar-store/plain.tar").exists()
+
+
+def test_the_summary_names_only_the_logs_of_the_jobs_that_failed(tmp_path):
+    # Snakemake's log as it reads after a failure: the next job's start block follows the error's
+    (tmp_path / "99003.log").write_text("2026-11-23 01:13:59,216 ERROR tilewise: county 99003 failed: why\n")
+    (tmp_path / "99001.log").write_text("2026-11-23 01:14:00,001 INFO tilewise: fine\n")
+    log = tmp_path / "snakemake.log"
+    log.write_text(
+        "Error in rule publish_county:\n"
+        "    jobid: 11\n"
+        f"    log: {tmp_path / '99003.log'} (check log file(s) for error details)\n"
+        "Execute 1 jobs...\n"
+        "localrule publish_county:\n"
+        f"    log: {tmp_path / '99001.log'}\n"
+    )
+    assert failed_jobs(log) == [("publish_county", [str(tmp_path / "99003.log")])]
+    assert failure_lines(log) == [f"publish_county failed ({tmp_path / '99003.log'}):", "  county 99003 failed: why"]

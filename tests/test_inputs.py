@@ -140,6 +140,9 @@ def test_parcels_from_a_postgis_query(tmp_path):
         assert got.crs.to_epsg() == 3435 and got.geometry.area.tolist() == pytest.approx([10_000, 20_000])
         with pytest.raises(TilewiseError, match="geometry column named `geometry`"):
             read_vector({"query": "SELECT pin FROM il.parcels", "dsn": db.dsn}, "parcels")
+        no_srid = "SELECT pin AS parcel_id, ST_SetSRID(geom, 0) AS geometry FROM il.parcels"
+        with pytest.raises(TilewiseError, match=r"SRID 0 \(no CRS\); .* ST_SetSRID\(geom, 4269\)"):
+            read_vector({"query": no_srid, "dsn": db.dsn}, "parcels")
     finally:
         db.stop()
 

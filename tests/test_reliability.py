@@ -21,7 +21,9 @@ import rasterio
 import shapely
 import yaml
 
-from tilewise.biomass.tile_index import assign_parcels, load_counties, read_fia_table, read_parcels
+from tilewise.biomass.fiadb import REQUIRED, read_table
+from tilewise.biomass.tile_index import assign_parcels, load_counties
+from tilewise.biomass.vectors import read_vector
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.job import disk_full
 
@@ -265,26 +267,61 @@ def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
     assert assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")[1]["parcel_id"].tolist() == ["far", "elsewhere"]
 
 
+def test_parcel_fips_of_another_state_numbers_and_the_antimeridian(tmp_path):
+    # FIPS read as numbers (a column with gaps is float): the same codes; another state's code: dropped
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["a", "b", "indiana"], "county_fips": [99001.0, 99003.0, 18001.0]},
+        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)] * 1
+        + [shapely.box(-88.2, 40.12, -88.19, 40.13)],
+        crs=4326,
+    )
+    kept, dropped = assign_parcels(parcels, _counties_ab(), tmp_path / "p.parquet")
+    assert kept["county_fips"].tolist() == ["99001", "99003"]
+    assert dropped.set_index("parcel_id")["reason"].to_dict() == {
+        "indiana": "its FIPS columns name no county of the state"
+    }
+    # a whole file of another state's codes is the wrong file: it stops
+    with pytest.raises(TilewiseError, match=r"p.parquet: no parcel's FIPS columns .*this state's parcel file"):
+        assign_parcels(parcels.assign(county_fips="18001"), _counties_ab(), tmp_path / "p.parquet")
+    # a county across the antimeridian (the Aleutians): distances are measured in metres around it
+    aleutian = gpd.GeoDataFrame(
+        {"county_fips": ["02016"], "name": ["Aleutians West"]},
+        geometry=[shapely.MultiPolygon([shapely.box(178, 51, 180, 52), shapely.box(-180, 51, -179, 52)])],
+        crs=4269,
+    )
+    d = 0.0007  # ~49 m of longitude at 51.5°N
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["west", "east", "near", "far"], "county_fips": ["02016"] * 4},
+        geometry=[
+            shapely.box(179.5, 51.5, 179.51, 51.51),
+            shapely.box(-179.6, 51.5, -179.59, 51.51),
+            shapely.box(-179 + d, 51.5, -178.99 + d, 51.51),
+            shapely.box(-178.98, 51.5, -178.97, 51.51),  # ~1.4 km east of it
+        ],
+        crs=4269,
+    )
+    kept, dropped = assign_parcels(parcels, aleutian, tmp_path / "ak.parquet")
+    assert kept["parcel_id"].tolist() == ["west", "east", "near"] and dropped["parcel_id"].tolist() == ["far"]
+
+
 def test_parcels_and_counties_without_a_crs_stop_naming_the_file(tmp_path):
     parcels = gpd.GeoDataFrame({"parcel_id": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])  # no CRS
     parcels.to_parquet(tmp_path / "parcels.parquet")
     with pytest.raises(TilewiseError, match=r"parcels.parquet: the parcels have no CRS.*ogr2ogr -a_srs"):
-        read_parcels(tmp_path / "parcels.parquet")
+        read_vector(str(tmp_path / "parcels.parquet"), "parcels")
     _counties_ab().set_crs(None, allow_override=True).assign(STATEFP="99", COUNTYFP=["001", "003"]).to_file(
         tmp_path / "counties.gpkg"
     )
     with pytest.raises(TilewiseError, match=r"counties.gpkg: the counties have no CRS"):
-        load_counties(tmp_path / "counties.gpkg", "99")
+        load_counties(str(tmp_path / "counties.gpkg"), "99")
 
 
-@pytest.mark.parametrize("table, column", [("PLOT", "LAT"), ("TREE", "DRYBIO_AG"), ("TREE", "PLT_CN")])
+@pytest.mark.parametrize("table, column", [("PLOT", "LAT"), ("COND", "CONDPROP_UNADJ"), ("TREE", "DRYBIO_AG")])
 def test_fia_tables_without_a_needed_column_stop_naming_the_file(tmp_path, table, column):
-    columns = {"PLOT": "CN,LAT,LON,INVYR\n1,40,-88,2020\n", "TREE": "PLT_CN,STATUSCD,DRYBIO_AG,DRYBIO_BOLE,TPA_UNADJ\n"}
-    header = columns[table].splitlines()[0]
     path = tmp_path / f"{table}.csv"
-    path.write_text(",".join(c for c in header.split(",") if c != column) + "\n")
-    with pytest.raises(TilewiseError, match=rf"{table}.csv: the FIA {table} table has no column {column}; give FIADB"):
-        read_fia_table(path, table)
+    path.write_text(",".join(c for c in REQUIRED[table] if c != column) + "\n")
+    with pytest.raises(TilewiseError, match=rf"{table}.csv: the FIADB {table} table lacks columns \['{column}'\]"):
+        read_table(path, table)
 
 
 XYZ = "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tilewise.biomass import county_files as county_files_io  # noqa: E402
 from tilewise.biomass import outcomes, state_index  # noqa: E402
-from tilewise.biomass.tiles import IN_PLACE, read_manifest  # noqa: E402
+from tilewise.biomass.tiles import ABSENT, CLIP, CONVERT, IN_PLACE, read_manifest  # noqa: E402
 
 # county sums; stocks (dry short tons) and flows (dry short tons per year) stay in separate columns
 SUMMED = [
@@ -124,15 +124,19 @@ def biomass_figure(parcels: gpd.GeoDataFrame, outlines: gpd.GeoDataFrame, state:
 
 def done_record(state: str, county_files: list[Path], manifests: list[Path], tiles: list[Path]) -> dict:
     """Written only once every county succeeded (the rule's inputs say so): what was reclaimed.
-    `manifests[i]` describes the tile `tiles[i]` (a converted COG, or nothing on disk if read in place)."""
+    `manifests[i]` describes the tile `tiles[i]` (a converted COG, or nothing on disk if read in place or
+    absent: not published by its server)."""
     records = [read_manifest(m) for m in manifests]
-    converted = [(r, t) for r, t in zip(records, tiles, strict=True) if r["read"] != IN_PLACE]
+    converted = [(r, t) for r, t in zip(records, tiles, strict=True) if r["read"] in (CLIP, CONVERT)]
     return {
         "state": state,
         "counties": sorted(county_files_io.county_of(p) for p in county_files),
         "tiles": sorted(f"{t.parent.name}/{t.stem}" for t in tiles),
         "tiles_read_in_place": sorted(
             f"{t.parent.name}/{t.stem}" for r, t in zip(records, tiles, strict=True) if r["read"] == IN_PLACE
+        ),
+        "tiles_absent": sorted(
+            f"{t.parent.name}/{t.stem}" for r, t in zip(records, tiles, strict=True) if r["read"] == ABSENT
         ),
         "converted_tile_bytes_reclaimed": sum(r["bytes"] for r, t in converted if not t.exists()),
         "converted_tile_bytes_peak": max((r["tile_bytes_on_disk_after"].get(state, 0) for r in records), default=0),

@@ -30,6 +30,9 @@ from tilewise.shared.errors import TilewiseError
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
 WINDOW_MARGIN_DEG = 0.01  # a tile is clipped to its counties' and parcels' box plus about a kilometre
+# A parcel whose FIPS columns name a county is that county's if it reaches within this distance of it:
+# one straddling the line is, and parcel and county layers disagree by tens of metres along shared lines.
+COUNTY_TOLERANCE_M = 100.0
 
 
 def resolve(href: str, base: Path) -> str:
@@ -59,7 +62,9 @@ def assign_parcels(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
     contains a point inside it. Invalid geometries are repaired (make_valid); parcels that cannot be
-    used are returned apart with the reason (empty, not a polygon, no area, outside the counties)."""
+    used are returned apart with the reason (empty, not a polygon, no area, outside the counties, or
+    farther than COUNTY_TOLERANCE_M from the county their FIPS columns name: its tiles would not cover
+    it, so it would get 0 t and still count in the acres)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
     if parcels["parcel_id"].duplicated().any():
@@ -80,22 +85,67 @@ def assign_parcels(
     parcels["geometry"] = repaired
     flat = (reason == "") & (parcels.geometry.is_empty | (parcels.geometry.area <= 0))
     reason[flat] = "no polygon with area (after make_valid)"
+    named = "county_fips" in parcels.columns or {"fipsstate", "fipscounty"} <= set(parcels.columns)
     if "county_fips" in parcels.columns:
-        parcels["county_fips"] = parcels["county_fips"].astype(str).str.zfill(5)
-    elif {"fipsstate", "fipscounty"} <= set(parcels.columns):
-        parcels["county_fips"] = parcels["fipsstate"].astype(str).str.zfill(2) + parcels["fipscounty"].astype(
-            str
-        ).str.zfill(3)
+        parcels["county_fips"] = _code_text(parcels["county_fips"], 5)
+    elif named:
+        parcels["county_fips"] = _code_text(parcels["fipsstate"], 2) + _code_text(parcels["fipscounty"], 3)
     else:
         usable = parcels[reason == ""]
         points = gpd.GeoDataFrame(geometry=usable.geometry.representative_point(), crs=parcels.crs)
         joined = gpd.sjoin(points, counties.to_crs(parcels.crs), predicate="within", how="left")
         parcels["county_fips"] = joined.groupby(level=0)["county_fips"].first()
-    reason[(reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])] = "outside the state's counties"
+    elsewhere = (reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])
+    reason[elsewhere] = "its FIPS columns name no county of the state" if named else "outside the state's counties"
+    far = np.zeros(len(parcels), bool)
+    if named:
+        check = (reason == "").to_numpy()
+        far[check] = ~_reach_their_county(parcels[check], counties)
+        reason[far] = f"outside the county its FIPS columns name (farther than {COUNTY_TOLERANCE_M:g} m from it)"
+    if (reason != "").all() and (elsewhere.any() or far.any()):  # not one placed: the file or its columns are wrong
+        _none_placed(parcels[elsewhere.to_numpy() | far], counties, path, named)
     dropped = pd.DataFrame({"parcel_id": parcels["parcel_id"], "reason": reason})[reason != ""]
     if len(dropped):
         log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
     return parcels[reason == ""], dropped
+
+
+def _none_placed(unplaced: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path, named: bool) -> None:
+    how = "FIPS columns (county_fips, or fipsstate + fipscounty)" if named else "geometries"
+    codes = f" (they name {sorted(set(unplaced['county_fips'].dropna()))[:3]}…)" if named else ""
+    raise TilewiseError(
+        f"{path}: no parcel's {how} place it in one of the state's {len(counties)} counties "
+        f"({', '.join(counties['county_fips'].head(3))}, …){codes}; is it this state's parcel file, with the CRS "
+        "its coordinates are in and 5-digit state+county FIPS codes?"
+    )
+
+
+def _code_text(codes: pd.Series, width: int) -> pd.Series:
+    """FIPS codes as zero-padded text, also when read as numbers (17001.0, the float of a column with gaps)."""
+    numbers = pd.to_numeric(codes, errors="coerce")
+    whole = np.isfinite(numbers) & (numbers == numbers.round())
+    text = codes.astype(str).str.strip()
+    text[whole] = numbers[whole].astype("int64").astype(str)
+    return text.str.zfill(width)
+
+
+def _reach_their_county(parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> np.ndarray:
+    """Per parcel: whether it lies within COUNTY_TOLERANCE_M of its `county_fips` county. The few that do
+    not touch it are measured in metres, in an equidistant projection centred on their county (right
+    across the antimeridian too, where one UTM zone for a whole state is not)."""
+    shapes = counties.set_index("county_fips").geometry
+    native = shapes.to_crs(parcels.crs)
+    shapely.prepare(native.values)
+    own = native.reindex(parcels["county_fips"]).values
+    near = shapely.intersects(parcels.geometry.values, own)
+    centres = shapes.to_crs(4326).representative_point()
+    for fips, rows in pd.Series(np.flatnonzero(~near)).groupby(parcels["county_fips"].to_numpy()[~near]):
+        lon, lat = centres[fips].x, centres[fips].y
+        local = f"+proj=aeqd +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs"
+        county = shapes.loc[[fips]].to_crs(local).iloc[0]
+        them = parcels.geometry.iloc[rows.to_numpy()].to_crs(local).values
+        near[rows.to_numpy()] = shapely.distance(them, county) <= COUNTY_TOLERANCE_M
+    return near
 
 
 def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, baseline: str) -> pd.DataFrame:

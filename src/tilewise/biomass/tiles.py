@@ -18,6 +18,12 @@ with the path taken and what it cost; a tile that fails gets one too, with the r
 counties then fail while everything else goes on. The converted COGs are not Snakemake files: a tile
 is deleted as soon as every county that reads it has succeeded (`release`), and kept while one of them
 has failed.
+
+A tile of a grid with holes (ESA publishes no WorldCover tile over open water) is `absent`, not a
+failure, only when its server answers 404 or 410 while it serves another tile of the same product and
+state: the counties that read it have no data of that product there. Any other error fails the tile
+(a 403, a 5xx after its retries, a 404 of a Sentinel-2 band or CDL file, a 404 while no other tile
+exists: a wrong template), and so does a local file that is not there.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import rasterio
@@ -41,13 +50,17 @@ from tilewise.biomass import outcomes
 from tilewise.biomass.pc_sign import signer
 from tilewise.shared import gdal_vsi
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
-from tilewise.shared.download import DownloadSettings, fetch, is_remote, make_pool
+from tilewise.shared.download import DownloadSettings, NotFound, fetch, is_remote, make_pool
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.window_vrt import window_vrt
 
 log = logging.getLogger(__name__)
 VERSION = 2
-IN_PLACE, CLIP, CONVERT = "in_place", "clip", "convert"
+IN_PLACE, CLIP, CONVERT, ABSENT = "in_place", "clip", "convert", "absent"
+GRIDS_WITH_HOLES = ("worldcover",)  # published only where there is land: a 404 may be a tile that is not
+MAX_SIBLINGS_ASKED = 50  # other tiles asked before a 404 is called a wrong template, not an absent tile
+# how GDAL's /vsicurl/ and /vsis3/ report a status when a file cannot be opened (GDAL 3.x)
+_GDAL_HTTP_STATUS = re.compile(r"HTTP response code: (\d{3})\b")
 ROWS_PER_CHECK = 1024
 MAX_BLOCK_PX = 2048  # larger internal blocks make every parcel read fetch too much: convert those
 # Clip windows start and end on a 60 m grid counted from the raster's corner: Sentinel-2's pixel sizes
@@ -66,6 +79,10 @@ class TileSettings:
     @classmethod
     def from_params(cls, params: dict) -> TileSettings:
         return cls(**{**params, "download": DownloadSettings.from_config(params["download"])})
+
+
+class NotPublished(TilewiseError):
+    """The tile's server says it has no such file (HTTP 404 or 410)."""
 
 
 def verify_same_pixels(original, converted, window: Window | None = None) -> None:
@@ -144,21 +161,29 @@ def window_of(row: dict) -> tuple[float, float, float, float] | None:
 
 
 def prepare_tile(
-    row: dict, tif: Path, manifest: Path, settings: TileSettings, states_root: Path, failed_before: int = 0
+    row: dict,
+    tif: Path,
+    manifest: Path,
+    settings: TileSettings,
+    states_root: Path,
+    failed_before: int = 0,
+    siblings: tuple[str, ...] = (),
 ) -> dict:
     """Read-in-place check, or clip/convert and verify, one tile row of the state index; always writes
     the manifest (a failure too: its counties fail, nothing else does; `failed_attempts` counts the
-    failures so far, so that the next run tries again: see outcomes)."""
+    failures so far, so that the next run tries again: see outcomes). `siblings` (sibling_hrefs) are
+    the other tiles of its product: one of them on the server makes a 404 an absent tile."""
     started = time.time()
     tif.parent.mkdir(parents=True, exist_ok=True)
     try:
         record = {"status": "ok", **_prepare(row, tif, settings)}
+    except NotPublished as missing:
+        try:
+            record = {"status": "ok", **_absent(row, missing, siblings, settings)}
+        except TilewiseError as exc:
+            record = _failure(row, exc)
     except Exception as exc:  # noqa: BLE001 (any failure is this tile's, recorded for its counties)
-        error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
-        if row["href"] not in error:
-            error = f"{row['href']}: {error}"
-        log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))
-        record = {"status": "failed", "error": error}
+        record = _failure(row, exc)
     finished = time.time()
     record = {
         "version": VERSION,
@@ -179,18 +204,86 @@ def prepare_tile(
     return record
 
 
+def _failure(row: dict, exc: Exception) -> dict:
+    error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
+    if row["href"] not in error:
+        error = f"{row['href']}: {error}"
+    log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))
+    return {"status": "failed", "error": error}
+
+
+def sibling_hrefs(tiles: list[dict], row: dict) -> tuple[str, ...]:
+    """The other hrefs of the row's product in the state's tile rows when its grid has holes, else none."""
+    if row["product"] not in GRIDS_WITH_HOLES:
+        return ()
+    return tuple(sorted({t["href"] for t in tiles if t["product"] == row["product"]} - {row["href"]}))
+
+
+def _absent(row: dict, missing: NotPublished, siblings: tuple[str, ...], settings: TileSettings) -> dict:
+    """The record of a tile its server does not publish, when that is what the 404 means (else the
+    TilewiseError that fails it): a product whose grid has holes, and another of its tiles on the server."""
+    if row["product"] not in GRIDS_WITH_HOLES:
+        raise TilewiseError(f"{missing}; a {row['product']} file the index names must exist: check its href")
+    origin = urlsplit(row["href"])[:2]
+    asked = [h for h in siblings if urlsplit(h)[:2] == origin][:MAX_SIBLINGS_ASKED]
+    sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
+    for href in asked:
+        try:
+            gdal_vsi.file_size(gdal_vsi.gdal_path(sign(href)))
+        except TilewiseError:
+            continue
+        log.warning("%s %s is absent: %s, while %s exists", row["product"], row["key"], missing, href)
+        return {
+            "read": ABSENT,
+            "absent": True,
+            "reason": f"{missing}, while {href} exists",
+            "path": "",
+            "bytes": 0,
+            "network_bytes": gdal_vsi.network_bytes(),
+            "remote_bytes": None,
+        }
+    raise TilewiseError(
+        f"{missing}, and no other {row['product']} tile of the state ({len(asked)} asked) exists on that server: "
+        f"check the {row['product']} href template in the config"
+    )
+
+
+def _open_failure(href: str, exc: rasterio.errors.RasterioIOError) -> TilewiseError:
+    """What a remote file that GDAL cannot open means: NotPublished for 404/410, else the status said."""
+    found = _GDAL_HTTP_STATUS.search(str(exc))
+    if found is None:
+        return TilewiseError(f"{href}: cannot open it ({exc})")
+    status = int(found.group(1))
+    try:
+        text = f"{href}: HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a status code Python does not name
+        text = f"{href}: HTTP {status}"
+    return NotPublished(text) if status in (404, 410) else TilewiseError(f"{text} (when opening it)")
+
+
 def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
     href = row["href"]
     gdal_vsi.configure_retries(settings.download.attempts, settings.download.backoff_seconds)
     gdal_vsi.reset_network_bytes()
     source, downloaded, remote_bytes = href, 0, None
     scratch = tif.with_name(tif.name + ".download")
+    if not gdal_vsi.is_streamable_href(href) and not Path(href).exists():
+        hint = (
+            " (ESA publishes no WorldCover tile over open water: read the tiles from its server, where a tile "
+            "it does not publish counts as absent)"
+            if row["product"] in GRIDS_WITH_HOLES
+            else ""
+        )
+        raise TilewiseError(f"{href}: the tile does not exist; the counties that read it fail until it is there{hint}")
     try:
         if gdal_vsi.is_streamable_href(href):
             signed = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)(href)
             source = gdal_vsi.gdal_path(signed)
-            with rasterio.open(source) as ds:
-                why_not, driver = streamable_layout(ds), ds.driver
+            try:
+                with rasterio.open(source) as ds:
+                    why_not, driver = streamable_layout(ds), ds.driver
+            except rasterio.errors.RasterioIOError as exc:
+                raise _open_failure(href, exc) from exc
             remote_bytes = gdal_vsi.file_size(source)
             if why_not is None and not settings.local_copy:
                 why_not = _group_not_streamable(row, settings)
@@ -206,7 +299,10 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
                 log.info("%s: %s", href, why_not)
             if driver != "GTiff" and is_remote(href):  # no useful range reads: fetch it whole
                 log.info("%s: downloading it", href)
-                fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1))
+                try:
+                    fetch(signed, scratch, None, settings.download, make_pool(settings.download, maxsize=1))
+                except NotFound as exc:  # gone since GDAL looked at it
+                    raise NotPublished(f"{href}: {exc}") from exc
                 source = str(scratch)
                 downloaded = scratch.stat().st_size
         record = write_cog(source, tif, window_of(row), settings.codec)
@@ -314,6 +410,10 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
         record = read_manifest(row["manifest"])
         if record["status"] != "ok":
             raise TilewiseError(f"tile {row['product']}/{row['key']} ({row['href']}) failed: {record['error']}")
+        if record["read"] == ABSENT:
+            product = row["product"]
+            log.warning("%s tile %s is absent (%s): no %s data there", product, row["key"], record["reason"], product)
+            continue
         if record["read"] == IN_PLACE:
             sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
             out.append({**row, "path": gdal_vsi.gdal_path(sign(row["href"]))})

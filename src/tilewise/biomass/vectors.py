@@ -20,19 +20,32 @@ _PARQUET_MAGIC = b"PAR1"
 
 
 def read_vector(source: str | dict, what: str) -> gpd.GeoDataFrame:
-    """`what` (e.g. "parcels") from `source`: a path or a {query, dsn} PostGIS query."""
+    """`what` (e.g. "parcels") from `source`: a path or a {query, dsn} PostGIS query. Without a CRS
+    where they lie is unknown (and every overlay with them wrong): that stops, naming the fix."""
     if isinstance(source, dict):
-        return _read_postgis(source["query"], source["dsn"], what)
+        frame = _read_postgis(source["query"], source["dsn"], what)
+        if frame.crs is None:
+            raise TilewiseError(
+                f"PostGIS query for the {what}: its geometries have SRID 0 (no CRS); give them the SRID they are in "
+                f"in the query, e.g. ST_SetSRID(geom, 4269) AS geometry: {source['query']}"
+            )
+        return frame
     path = Path(source)
     try:
         with open(path, "rb") as f:
             parquet = f.read(4) == _PARQUET_MAGIC
-        return gpd.read_parquet(path) if parquet else gpd.read_file(path)
+        frame = gpd.read_parquet(path) if parquet else gpd.read_file(path)
     except Exception as exc:  # noqa: BLE001 (any reader's error: name the file and what it should be)
         raise TilewiseError(
             f"{path}: cannot read the {what} ({type(exc).__name__}: {exc}); give a GeoParquet, a GeoPackage or "
             "another file GDAL reads, or a PostGIS query"
         ) from exc
+    if frame.crs is None:
+        raise TilewiseError(
+            f"{path}: the {what} have no CRS, so where they lie is unknown; assign the CRS they are in "
+            f"(e.g. `ogr2ogr -a_srs EPSG:4269 fixed.gpkg {path}`, or GeoDataFrame.set_crs) and point the config at it"
+        )
+    return frame
 
 
 def _read_postgis(query: str, dsn: str, what: str) -> gpd.GeoDataFrame:

@@ -18,10 +18,14 @@ _ERROR = re.compile(r"^\S+ \S+ ERROR \S+: (.*)$")  # shared.job's log format
 def failed_jobs(snakemake_log: Path) -> list[tuple[str, list[str]]]:
     """(rule, its log files) of every job that failed, in the order Snakemake reported them."""
     jobs: list[tuple[str, list[str]]] = []
+    in_error = False  # inside an error's indented block: the log files of the next job started are not its
     for line in Path(snakemake_log).read_text(errors="replace").splitlines():
         if m := _FAILED.match(line):
             jobs.append((m[1], []))
-        elif jobs and (m := _LOG.match(line)):
+            in_error = True
+        elif not line[:1].isspace():
+            in_error = False
+        elif in_error and (m := _LOG.match(line)):
             jobs[-1][1].extend(p.strip() for p in m[1].split(","))
     return jobs
 
