@@ -111,7 +111,9 @@ def _driver_metadata_item(driver: str, item: str) -> str:
 
     import rasterio
 
-    lib = ctypes.CDLL(_loaded_libgdal(rasterio))
+    from tilewise.shared.libgdal import rasterio_libgdal
+
+    lib = rasterio_libgdal()
     lib.GDALGetDriverByName.restype = ctypes.c_void_p
     lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
     lib.GDALGetMetadataItem.restype = ctypes.c_char_p
@@ -122,30 +124,3 @@ def _driver_metadata_item(driver: str, item: str) -> str:
     if not value:
         raise RuntimeError(f"GDAL {rasterio.__gdal_version__} has no {driver} driver or no {item}")
     return value.decode()
-
-
-def _loaded_libgdal(rasterio) -> str:
-    """The libgdal rasterio itself loaded. Wheels bundle their own: pyogrio's (loaded by geopandas)
-    may be another GDAL build with other drivers and options, so the first libgdal in the process is
-    not necessarily rasterio's: rasterio's bundled one first, then a mapped one beside rasterio's
-    package (a source build), then the system's."""
-    from pathlib import Path
-
-    package = Path(rasterio.__file__).parent
-    bundled = sorted((package.parent / "rasterio.libs").glob("libgdal*"))
-    if bundled:
-        return str(bundled[0])
-    try:
-        with open("/proc/self/maps") as maps:
-            mapped = [line.split()[-1] for line in maps if "/libgdal" in line]
-    except OSError:
-        mapped = []
-    others = [m for m in mapped if "pyogrio" not in m and "fiona" not in m]
-    if others:
-        return others[0]
-    import ctypes.util
-
-    found = ctypes.util.find_library("gdal")
-    if not found:
-        raise RuntimeError("cannot find the GDAL library rasterio uses, to read the COG driver's options")
-    return found

@@ -9,7 +9,6 @@ of GDAL's stable API: VSIFOpenL/VSIFSeekL/VSIFTellL, VSINetworkStatsReset/GetAsS
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 from functools import cache
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import rasterio  # noqa: F401 (loads the GDAL library whose counters we read)
 
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.libgdal import rasterio_libgdal
 
 # GDAL reads these once, at its first network access: set before any remote file is opened.
 os.environ.setdefault("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
@@ -52,12 +52,7 @@ def configure_retries(attempts: int, backoff_seconds: float) -> None:
 
 @cache
 def _gdal() -> ctypes.CDLL:
-    """The GDAL library rasterio uses (the process may hold another one, e.g. pyogrio's)."""
-    loaded = sorted({line.split()[-1] for line in _maps() if "libgdal" in line.rsplit("/", 1)[-1]})
-    ours = [p for p in loaded if "rasterio" in p] or loaded or [ctypes.util.find_library("gdal")]
-    if not ours or ours[0] is None:
-        raise TilewiseError("cannot find the GDAL library rasterio loaded (needed to measure remote reads)")
-    lib = ctypes.CDLL(ours[0])
+    lib = rasterio_libgdal()
     lib.VSIFOpenL.restype, lib.VSIFOpenL.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
     lib.VSIFSeekL.restype, lib.VSIFSeekL.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
     lib.VSIFTellL.restype, lib.VSIFTellL.argtypes = ctypes.c_uint64, [ctypes.c_void_p]
@@ -66,13 +61,6 @@ def _gdal() -> ctypes.CDLL:
     lib.VSINetworkStatsGetAsSerializedJSON.argtypes = [ctypes.c_void_p]
     lib.VSIFree.argtypes = [ctypes.c_void_p]
     return lib
-
-
-def _maps() -> list[str]:
-    try:
-        return Path("/proc/self/maps").read_text().splitlines()
-    except OSError:  # not Linux: fall back to the library search path
-        return []
 
 
 def file_size(path: str) -> int:
