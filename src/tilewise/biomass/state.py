@@ -89,24 +89,25 @@ def summarize_state(
     return summary
 
 
-def biomass_figure(parcels: gpd.GeoDataFrame, outlines: gpd.GeoDataFrame, state: str):
-    """Two panels, never one sum: the forest stock and the crop flow, each per acre of parcel."""
-    area = parcels["parcel_area_acres"].where(parcels["parcel_area_acres"] > 0)
-    panels = [
+def stock_and_flow_panels(frame: pd.DataFrame) -> list[tuple]:
+    """(values, colour map, title, unit) of the two map panels, per acre of parcel: a stock and a flow
+    are never added into one number."""
+    area = frame["parcel_area_acres"].where(frame["parcel_area_acres"] > 0)
+    flow = frame["crop_production_dry_short_tons_per_year"] + frame["crop_residue_dry_short_tons_per_year"]
+    return [
         (
-            parcels["forest_aboveground_dry_short_tons"] / area,
+            frame["forest_aboveground_dry_short_tons"] / area,
             "Greens",
             "forest aboveground biomass, standing stock",
             "dry short tons per acre",
         ),
-        (
-            (parcels["crop_production_dry_short_tons_per_year"] + parcels["crop_residue_dry_short_tons_per_year"])
-            / area,
-            "YlOrBr",
-            "crop production + residue, annual flow",
-            "dry short tons per acre per year",
-        ),
+        (flow / area, "YlOrBr", "crop production + residue, annual flow", "dry short tons per acre per year"),
     ]
+
+
+def biomass_figure(parcels: gpd.GeoDataFrame, outlines: gpd.GeoDataFrame, state: str):
+    """Two panels, never one sum: the forest stock and the crop flow, each per acre of parcel."""
+    panels = stock_and_flow_panels(parcels)
     outlines = outlines.to_crs(parcels.crs)
     fig, axes = plt.subplots(1, 2, figsize=(16, 7), dpi=100)
     for ax, (values, cmap, title, unit) in zip(axes, panels, strict=True):
@@ -208,22 +209,7 @@ def national_summary(
 
 def _national_map(counties: gpd.GeoDataFrame, png: Path) -> None:
     """Two panels, as the state map: the forest stock and the crop flow per acre of parcel, per county."""
-    area = counties[AREA_COLUMN].where(counties[AREA_COLUMN] > 0)
-    panels = [
-        (
-            counties["forest_aboveground_dry_short_tons"] / area,
-            "Greens",
-            "forest aboveground biomass, standing stock",
-            "dry short tons per acre",
-        ),
-        (
-            (counties["crop_production_dry_short_tons_per_year"] + counties["crop_residue_dry_short_tons_per_year"])
-            / area,
-            "YlOrBr",
-            "crop production + residue, annual flow",
-            "dry short tons per acre per year",
-        ),
-    ]
+    panels = stock_and_flow_panels(counties)
     failed = counties[counties["failed"]]
     fig, axes = plt.subplots(1, 2, figsize=(16, 7), dpi=100)
     for ax, (values, cmap, title, unit) in zip(axes, panels, strict=True):

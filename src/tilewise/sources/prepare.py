@@ -208,11 +208,8 @@ def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_nam
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _convert_set(
