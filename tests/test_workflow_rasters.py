@@ -285,7 +285,9 @@ default:
 TFW = {"profile": "BASELINE", "tfw": "YES"}
 
 
-def test_download_only_recipe_keeps_producer_files_byte_for_byte(tmp_path, http):
+def test_download_only_recipe_keeps_producer_files_byte_for_byte(tmp_path, http, monkeypatch):
+    # a user environment tuned for cloud reads hides sidecars from GDAL: the .tfw below must still count
+    monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     g = tmp_path / "gen"
     g.mkdir()
     # a producer COG: LERC at 0.1 mm, internal overviews, values finer than tilewise's 1 mm

@@ -293,8 +293,10 @@ def run_chunk(job: ChunkJob) -> Ledger:
     job.staging.mkdir(parents=True)
     try:
         # one GDAL environment for the chunk, not one set up and torn down per open; GDAL's block cache
-        # (5 % of RAM by default) capped, so a 40,000² raster's job stays far below 2 GB
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        # (5 % of RAM by default) capped, so a 40,000² raster's job stays far below 2 GB; sidecars
+        # (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
+        # (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE"):
             records = _process_files(job)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
