@@ -146,12 +146,15 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def outside_web_mercator(path: Path, rel: str, crs: str | None) -> Note | None:
-    """An elevation raster entirely beyond ±85.0511° has no place in Web Mercator tiles: skipped, but its
-    download does not fail for it (a polar mosaic has many such tiles)."""
+def outside_web_mercator(path: Path, rel: str, crs: str | None, window=None, piece: str = "") -> Note | None:
+    """An elevation raster (or one slice of it: `window`, named `piece`) entirely beyond ±85.0511° has no
+    place in Web Mercator tiles: skipped, but its download does not fail for it (a polar mosaic has many
+    such tiles, a sliced polar raster many such slices)."""
     with quiet(), rasterio.open(path) as ds:
-        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
-            return Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
+        bounds = ds.bounds if window is None else ds.window_bounds(window)
+        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None:
+            what = f"{piece}: " if piece else ""
+            return Note(rel, "skipped", f"{what}entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
     return None
 
 
