@@ -153,8 +153,8 @@ def outside_web_mercator(path: Path, rel: str, crs: str | None, window=None, pie
     with quiet(), rasterio.open(path) as ds:
         bounds = ds.bounds if window is None else ds.window_bounds(window)
         if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None:
-            what = f"{piece}: " if piece else ""
-            return Note(rel, "skipped", f"{what}entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
+            why = f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator"
+            return Note(rel, "skipped", f"{piece}: {why}" if piece else why)
     return None
 
 
