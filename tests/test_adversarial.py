@@ -52,3 +52,40 @@ def test_slices_beyond_web_mercator_are_skipped_not_a_failure_of_their_raster(tm
     notes = rows(work / "reports/arctic/skipped.csv")
     assert sorted(n["reason"].split(":")[0] for n in notes) == ["arctic_tile_0_0.tif", "arctic_tile_512_0.tif"]
     assert all(n["kind"] == "skipped" and "outside Web Mercator" in n["reason"] for n in notes)
+
+
+def test_a_web_mercator_raster_east_of_the_world_gets_bounds_inside_it(tmp_path):
+    """EPSG:3857 coordinates past +X_MAX (a Pacific-centred mosaic) are the same places 2 X_MAX further
+    west; bounds.csv must hold them inside ±X_MAX, as it promises. Main copied 30,000,000 m through."""
+    from tilewise.sources.raster_describe import bounds_row
+
+    path = geotiff(
+        tmp_path / "pacific.tif", ramp(100, 100), from_origin(30_000_000, 5_000_000, 1000, 1000), "EPSG:3857"
+    )
+    with rasterio.open(path) as ds:
+        row = bounds_row(ds)
+    assert row["left"] == pytest.approx(30_000_000 - 2 * X_MAX, abs=1e-3)
+    assert row["right"] == pytest.approx(30_100_000 - 2 * X_MAX, abs=1e-3)
+    assert (row["bottom"], row["top"]) == pytest.approx((4_900_000, 5_000_000), abs=1e-3)
+
+
+@pytest.mark.workflow
+def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tmp_path):
+    """A recipe CRS that does not fit a file's coordinates (LV95 metres read as degrees: latitude
+    1,197,000°) fails that file, saying so; main skipped it as 'beyond 85.0511°' and exited 0 with the
+    other file alone."""
+    from conftest import shared
+
+    files = [
+        shared("elevation/asc/west_bijou_escarpment_snippet.asc"),  # lon/lat without a CRS: EPSG:4326 fits
+        shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"),  # LV95 metres: it does not
+    ]
+    make_entry(tmp_path / "catalog", "mixed", [str(f) for f in files], {"crs": "EPSG:4326"})
+    work = tmp_path / "run"
+    proc = snakemake(work, *config(tmp_path / "catalog", "mixed"), check=False)
+
+    assert proc.returncode != 0
+    (failure,) = rows(work / "reports/mixed/failures.csv")
+    assert failure["file"] == files[1].name and failure["step"] == "convert"
+    assert "EPSG:4326" in failure["error"] and "not on the Earth" in failure["error"], failure["error"]
+    assert [r["filename"] for r in rows(work / "source-store/mixed/bounds.csv")] == [f"{files[0].stem}.tif"]

@@ -31,7 +31,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
@@ -152,7 +152,15 @@ def outside_web_mercator(path: Path, rel: str, crs: str | None, window=None, pie
     such tiles, a sliced polar raster many such slices)."""
     with quiet(), rasterio.open(path) as ds:
         bounds = ds.bounds if window is None else ds.window_bounds(window)
-        if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None:
+        try:
+            beyond = bool(crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None
+        except NotOnEarth as exc:  # not "beyond 85°": a CRS that does not fit the file, which must not pass silently
+            raise FileFailure(
+                "convert",
+                f"{path.name}: {exc}; the CRS does not fit its coordinates: set `crs:` in the recipe to the one "
+                "they are in",
+            ) from None
+        if beyond:
             why = f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator"
             return Note(rel, "skipped", f"{piece}: {why}" if piece else why)
     return None

@@ -12,6 +12,12 @@ from pyproj import CRS, Transformer
 
 X_MAX_3857 = 20037508.342789244  # Mapterhorn's utils.X_MAX_3857: half the width of Web Mercator
 MERCATOR_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…°: where y = ±X_MAX_3857
+# How far past a pole an edge may lie: half a pixel of a pixel-is-point global grid of up to 2°
+POLE_SLACK_DEG = 1.0
+
+
+class NotOnEarth(ValueError):
+    """A footprint whose coordinates are no place on the Earth in its CRS: the CRS does not fit them."""
 
 
 @cache
@@ -22,8 +28,14 @@ def _to_lonlat(crs_wkt: str) -> Transformer:
 def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) in degrees of a footprint given by its bounds in `crs`: west > east
     across the antimeridian, −180…180 when it spans every longitude (a pole inside); None when it
-    lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points)."""
+    lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points).
+    Raises NotOnEarth for coordinates that give no latitude, or one past a pole (a CRS that does not fit)."""
     west, south, east, north = _to_lonlat(CRS.from_user_input(crs).to_wkt()).transform_bounds(*bounds, densify_pts=21)
+    if not all(map(math.isfinite, (west, south, east, north))) or max(-south, north) > 90 + POLE_SLACK_DEG:
+        raise NotOnEarth(
+            f"its corners {tuple(round(v, 6) for v in bounds)} are not on the Earth in {crs}: they give latitudes "
+            f"{south:,.6g}° to {north:,.6g}° (or none at all)"
+        )
     if east - west >= 360:
         west, east = -180.0, 180.0
     elif west < -180 or east > 180:  # a geographic raster overhanging ±180 (glo30 W180 tiles by half a pixel)
