@@ -89,3 +89,32 @@ def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tm
     assert failure["file"] == files[1].name and failure["step"] == "convert"
     assert "EPSG:4326" in failure["error"] and "not on the Earth" in failure["error"], failure["error"]
     assert [r["filename"] for r in rows(work / "source-store/mixed/bounds.csv")] == [f"{files[0].stem}.tif"]
+
+
+@pytest.mark.workflow
+def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
+    """The store edited between runs: a bounds.csv row changed by hand (its mtime makes Snakemake build
+    the tarball again), or failures.csv emptied to get a tarball. Main shipped both; now the tarball is
+    refused, the edited bounds.csv removed, and the next run gives the clean run's tarball again."""
+    from conftest import shared
+
+    files = [shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/dted/n43.dt0")]
+    make_entry(tmp_path / "catalog", "s", [str(f) for f in files] + [str(tmp_path / "missing.tif")])
+    work = tmp_path / "run"
+    args = config(tmp_path / "catalog", "s", "allow_incomplete=True")
+    snakemake(work, *args)
+    clean = (work / "tar-store/s.tar.md5").read_text()
+
+    bounds = work / "source-store/s/bounds.csv"
+    bounds.write_text(bounds.read_text().replace(",-12610593.", ",0.", 1))  # storml's left edge
+    proc = snakemake(work, *args, check=False)
+    assert proc.returncode != 0 and "bounds.csv" in proc.stderr and "differ" in proc.stderr
+    assert not (work / "tar-store/s.tar").exists()  # Snakemake removes a failed job's outputs: none is wrong
+    snakemake(work, *args)
+    assert (work / "tar-store/s.tar.md5").read_text() == clean
+
+    failures = work / "reports/s/failures.csv"
+    failures.write_text(failures.read_text().splitlines()[0] + "\n")  # header only: "nothing failed"
+    proc = snakemake(work, *config(tmp_path / "catalog", "s"), check=False)
+    assert proc.returncode != 0 and "missing.tif" in proc.stderr and "incomplete" in proc.stderr
+    assert not (work / "tar-store/s.tar").exists()
