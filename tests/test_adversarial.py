@@ -118,3 +118,45 @@ def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     proc = snakemake(work, *config(tmp_path / "catalog", "s"), check=False)
     assert proc.returncode != 0 and "missing.tif" in proc.stderr and "incomplete" in proc.stderr
     assert not (work / "tar-store/s.tar").exists()
+
+
+@pytest.mark.parametrize(
+    "crs, epsg",
+    [
+        ("EPSG:2056+5728", 2056),  # compound (swissALTI3D, se, nlahn5lowresfilled): its horizontal part
+        ("EPSG:25832+7837", 25832),
+        # dem-hills.tiff's own CRS: a geographic CRS on the Delambre ellipsoid with no EPSG code
+        (
+            'GEOGCS["unknown",DATUM["unknown",SPHEROID["Delambre 1810",6376428,311.5]],PRIMEM["Greenwich",0],'
+            'UNIT["degree",0.0174532925199433]]',
+            3857,
+        ),
+    ],
+    ids=["lv95+ln02", "utm32+dhhn2016", "no-epsg"],
+)
+def test_coverage_is_written_in_a_crs_with_an_epsg_code(tmp_path, crs, epsg):
+    """Mapterhorn's coverage bundle (Coverage.java → planetiler's GeoPackageReader) reads a layer's CRS as
+    `EPSG:{srs_id}`. A source whose files share a compound CRS or one without an EPSG code got srs_id
+    100000, which it cannot decode (se and nlahn5lowresfilled fix that by hand with ogr2ogr -a_srs)."""
+    import sqlite3
+
+    import shapely
+
+    from tilewise.sources import coverage_gpkg
+    from tilewise.sources.merge import coverage_crs
+
+    chosen = coverage_crs([{"crs": crs}, {"crs": crs}], None)
+    assert chosen.to_epsg() == epsg
+    path = tmp_path / "c.gpkg"
+    coverage_gpkg.write(shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]), chosen, path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("select srs_id from gpkg_geometry_columns").fetchall() == [(epsg,)]
+
+
+def test_a_coverage_crs_without_an_epsg_code_is_refused_at_planning(tmp_path):
+    from tilewise.shared.errors import CatalogError
+    from tilewise.sources.recipe import recipe_from_yaml
+
+    (tmp_path / "source.yaml").write_text("coverage_crs: EPSG:2056+5728\n")
+    with pytest.raises(CatalogError, match=r"source.yaml:1: coverage_crs: .*EPSG code.*EPSG:2056"):
+        recipe_from_yaml(tmp_path / "source.yaml")
