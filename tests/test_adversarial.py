@@ -2,6 +2,12 @@
 main got wrong (exit 0 with wrong bytes, a failure without its real reason, or a wedge)."""
 
 import csv
+import gzip
+import io
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +166,117 @@ def test_a_coverage_crs_without_an_epsg_code_is_refused_at_planning(tmp_path):
     (tmp_path / "source.yaml").write_text("coverage_crs: EPSG:2056+5728\n")
     with pytest.raises(CatalogError, match=r"source.yaml:1: coverage_crs: .*EPSG code.*EPSG:2056"):
         recipe_from_yaml(tmp_path / "source.yaml")
+
+
+# ---- archives: other kinds, duplicate members, volumes inside an archive, Windows paths
+
+
+def _unpacked(tmp_path, archive: Path, limits=None) -> list[str]:
+    from tilewise.sources.raster_find import find_rasters
+    from tilewise.sources.unpack import unpack
+
+    from support.config import unpack_limits
+
+    unpack([archive], tmp_path / "x", limits or unpack_limits())
+    return sorted(str(p.relative_to(tmp_path / "x")) for p in find_rasters(tmp_path / "x"))
+
+
+def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tmp_path):
+    """Two different files under one name in one zip (or 7z): main kept the last one silently (as unzip -o)."""
+    import py7zr
+
+    from tilewise.shared.errors import FileFailure
+
+    from conftest import shared
+
+    one, two = shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/geotiff/dem-hills.tiff")
+    archive = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate, and writes it
+        zf.write(one, "tiles/dem.tif")
+        zf.write(two, "tiles/./dem.tif")
+    with pytest.raises(FileFailure, match=r"dup.zip: .*'tiles/dem.tif' twice"):
+        _unpacked(tmp_path, archive)
+    archive7 = tmp_path / "dup.7z"
+    with py7zr.SevenZipFile(archive7, "w") as z:
+        z.write(one, "dem.tif")
+        z.write(two, "dem.tif")
+    with pytest.raises(FileFailure, match=r"dup.7z: .*'dem.tif' twice"):
+        _unpacked(tmp_path / "7", archive7)
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tgz", "tar.bz2", "tar.xz", "gz"])
+def test_tar_and_compressed_downloads_are_unpacked(tmp_path, kind):
+    """ArcticDEM/REMA tiles come as .tar.gz, some producers gzip single rasters: main said 'no raster GDAL
+    can read was found in it'."""
+    from conftest import shared
+
+    tif = shared("elevation/geotiff/storml_elev_orig.tif")
+    archive = tmp_path / f"tile.{kind}"
+    if kind == "gz":
+        archive = tmp_path / "storml.tif.gz"
+        archive.write_bytes(gzip.compress(tif.read_bytes()))
+    else:
+        with tarfile.open(archive, {"tgz": "w:gz"}.get(kind, "w:" + kind.removeprefix("tar").lstrip("."))) as tf:
+            tf.add(tif, "tile/storml_dem.tif")
+            tf.add(shared("elevation/asc/west_bijou_escarpment_snippet.asc"), "tile/bijou.asc")
+    found = _unpacked(tmp_path, archive)
+    if kind == "gz":
+        assert found == ["storml.tif"]
+        assert (tmp_path / "x" / "storml.tif").read_bytes() == tif.read_bytes()
+    else:
+        assert [Path(f).name for f in found] == ["bijou.asc", "storml_dem.tif"]
+
+
+@pytest.mark.parametrize("member", ["../evil.tif", "/tmp/evil.tif", "link"])
+def test_a_tar_member_outside_the_target_or_a_link_is_refused(tmp_path, member):
+    from tilewise.shared.errors import FileFailure
+
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        else:
+            info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc") if member != "link" else None)
+    with pytest.raises(FileFailure, match="refused"):
+        _unpacked(tmp_path, archive)
+    assert not (tmp_path / "evil.tif").exists() and not list((tmp_path / "x").rglob("*"))
+
+
+def test_a_gzip_bomb_stops_at_the_cap(tmp_path):
+    from tilewise.shared.errors import FileFailure
+
+    from support.config import unpack_limits
+
+    archive = tmp_path / "zeros.xyz.gz"
+    archive.write_bytes(gzip.compress(bytes(20_000_000)))
+    with pytest.raises(FileFailure, match="decompression bomb"):
+        _unpacked(tmp_path, archive, unpack_limits(max_ratio=100.0))
+    assert sum(p.stat().st_size for p in (tmp_path / "x").rglob("*") if p.is_file()) <= 100 * archive.stat().st_size
+
+
+def test_split_7z_volumes_inside_a_zip_are_joined(tmp_path):
+    """A zip holding d.7z.001 and d.7z.002: main unpacked the first volume alone ('damaged 7z archive')."""
+    from conftest import shared
+
+    data = shared("archives/dted_n43_n00_e006.7z").read_bytes()
+    archive = tmp_path / "volumes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("d.7z.001", data[: len(data) // 2])
+        zf.writestr("d.7z.002", data[len(data) // 2 :])
+    assert [Path(f).name for f in _unpacked(tmp_path, archive)] == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
+
+
+def test_backslashes_of_a_windows_zip_are_folders_as_unzip_reads_them(tmp_path):
+    """A zip made on Windows names `sub\\dem.tif`: unzip (Mapterhorn) extracts sub/dem.tif → dem.tif;
+    main kept the backslash in the name (output `sub%5Cdem.tif`)."""
+    from conftest import shared
+
+    archive = tmp_path / "win.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("sub\\dem.tif")
+        info.create_system = 0  # MS-DOS/Windows
+        zf.writestr(info, shared("elevation/geotiff/storml_elev_orig.tif").read_bytes())
+    assert _unpacked(tmp_path, archive) == ["sub/dem.tif"]
