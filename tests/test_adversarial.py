@@ -280,3 +280,21 @@ def test_backslashes_of_a_windows_zip_are_folders_as_unzip_reads_them(tmp_path):
         info.create_system = 0  # MS-DOS/Windows
         zf.writestr(info, shared("elevation/geotiff/storml_elev_orig.tif").read_bytes())
     assert _unpacked(tmp_path, archive) == ["sub/dem.tif"]
+
+
+def test_a_raster_without_crs_under_keep_original_names_a_fix_that_works(tmp_path):
+    """An ASCII grid (no CRS, not a GeoTIFF) in a download-only entry is converted, and fails for its
+    missing CRS; main told the user to set `crs:`, which keep_original refuses at planning."""
+    import shutil
+
+    from conftest import shared
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.rasters import plan_pieces, write_output
+    from tilewise.sources.recipe import Recipe
+
+    asc = tmp_path / "bijou.asc"
+    shutil.copy(shared("elevation/asc/west_bijou_escarpment_snippet.asc"), asc)
+    recipe = Recipe(keep_original=True)
+    (piece,) = plan_pieces(asc, recipe)
+    with pytest.raises(FileFailure, match="drop `keep_original`.*`crs:`"):
+        write_output(piece, recipe, tmp_path / "out.tif", tmp_path / "scratch")
