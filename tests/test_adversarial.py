@@ -14,7 +14,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from conftest import snakemake
+from conftest import shared, snakemake
 from support.catalog import make_entry
 
 X_MAX = 20037508.342789244
@@ -80,7 +80,6 @@ def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tm
     """A recipe CRS that does not fit a file's coordinates (LV95 metres read as degrees: latitude
     1,197,000°) fails that file, saying so; main skipped it as 'beyond 85.0511°' and exited 0 with the
     other file alone."""
-    from conftest import shared
 
     files = [
         shared("elevation/asc/west_bijou_escarpment_snippet.asc"),  # lon/lat without a CRS: EPSG:4326 fits
@@ -102,7 +101,6 @@ def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     """The store edited between runs: a bounds.csv row changed by hand (its mtime makes Snakemake build
     the tarball again), or failures.csv emptied to get a tarball. Main shipped both; now the tarball is
     refused, the edited bounds.csv removed, and the next run gives the clean run's tarball again."""
-    from conftest import shared
 
     files = [shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/dted/n43.dt0")]
     make_entry(tmp_path / "catalog", "s", [str(f) for f in files] + [str(tmp_path / "missing.tif")])
@@ -187,8 +185,6 @@ def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tm
 
     from tilewise.shared.errors import FileFailure
 
-    from conftest import shared
-
     one, two = shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/geotiff/dem-hills.tiff")
     archive = tmp_path / "dup.zip"
     with zipfile.ZipFile(archive, "w") as zf, warnings.catch_warnings():
@@ -209,7 +205,6 @@ def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tm
 def test_tar_and_compressed_downloads_are_unpacked(tmp_path, kind):
     """ArcticDEM/REMA tiles come as .tar.gz, some producers gzip single rasters: main said 'no raster GDAL
     can read was found in it'."""
-    from conftest import shared
 
     tif = shared("elevation/geotiff/storml_elev_orig.tif")
     archive = tmp_path / f"tile.{kind}"
@@ -259,7 +254,6 @@ def test_a_gzip_bomb_stops_at_the_cap(tmp_path):
 
 def test_split_7z_volumes_inside_a_zip_are_joined(tmp_path):
     """A zip holding d.7z.001 and d.7z.002: main unpacked the first volume alone ('damaged 7z archive')."""
-    from conftest import shared
 
     data = shared("archives/dted_n43_n00_e006.7z").read_bytes()
     archive = tmp_path / "volumes.zip"
@@ -272,7 +266,6 @@ def test_split_7z_volumes_inside_a_zip_are_joined(tmp_path):
 def test_backslashes_of_a_windows_zip_are_folders_as_unzip_reads_them(tmp_path):
     """A zip made on Windows names `sub\\dem.tif`: unzip (Mapterhorn) extracts sub/dem.tif → dem.tif;
     main kept the backslash in the name (output `sub%5Cdem.tif`)."""
-    from conftest import shared
 
     archive = tmp_path / "win.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -287,7 +280,6 @@ def test_a_raster_without_crs_under_keep_original_names_a_fix_that_works(tmp_pat
     missing CRS; main told the user to set `crs:`, which keep_original refuses at planning."""
     import shutil
 
-    from conftest import shared
     from tilewise.shared.errors import FileFailure
     from tilewise.sources.rasters import plan_pieces, write_output
     from tilewise.sources.recipe import Recipe
@@ -298,3 +290,23 @@ def test_a_raster_without_crs_under_keep_original_names_a_fix_that_works(tmp_pat
     (piece,) = plan_pieces(asc, recipe)
     with pytest.raises(FileFailure, match="drop `keep_original`.*`crs:`"):
         write_output(piece, recipe, tmp_path / "out.tif", tmp_path / "scratch")
+
+
+@pytest.mark.parametrize(
+    "crs, box, moved",
+    [
+        ("EPSG:3857", (30_000_000, 4_900_000, 30_100_000, 5_000_000), -2 * X_MAX),
+        ("EPSG:4326", (500, 45, 505, 50), -360),
+    ],
+    ids=["3857-east-of-the-world", "lonlat-500"],
+)
+def test_coverage_past_the_worlds_edge_is_moved_into_it(crs, box, moved):
+    """The coverage of such a raster (see above) went into coverage.gpkg as it was, outside the world."""
+    import shapely
+    from pyproj import CRS
+
+    from tilewise.sources.coverage_reproject import reproject
+
+    got = reproject(shapely.box(*box), CRS.from_user_input(crs), CRS.from_user_input(crs))
+    want = shapely.box(box[0] + moved, box[1], box[2] + moved, box[3])
+    assert got.symmetric_difference(want).area < 1e-6 * want.area, got.bounds

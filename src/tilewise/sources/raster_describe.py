@@ -32,7 +32,14 @@ from rasterio.features import shapes
 from rasterio.warp import transform, transform_bounds
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, NotOnEarth, is_plain, lonlat_bounds
+from tilewise.sources.web_mercator import (
+    MERCATOR_MAX_LAT,
+    X_MAX_3857,
+    NotOnEarth,
+    is_plain,
+    lonlat_bounds,
+    past_the_world,
+)
 
 _KEEP = object()
 
@@ -65,7 +72,7 @@ def bounds_row(ds) -> dict:
     plain = is_plain(geo)
     if plain:
         left, bottom, right, top = transform_bounds(ds.crs, "EPSG:3857", *ds.bounds)  # Mapterhorn's own
-        plain = max(abs(left), abs(right)) <= X_MAX_3857  # else x past ±180° (EPSG:3857 east of the world)
+        plain = not past_the_world("EPSG:3857", (left, bottom, right, top))  # EPSG:3857 east or west of the world
     if not plain:  # crosses ±180, spans all longitudes, reaches beyond the Mercator latitudes or lies past ±X_MAX
         south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)
         (left, right), (bottom, top) = transform("EPSG:4326", "EPSG:3857", [west, east], [south, north])

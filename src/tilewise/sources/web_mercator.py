@@ -52,3 +52,11 @@ def is_plain(geo: tuple[float, float, float, float] | None) -> bool:
         return False
     west, south, east, north = geo
     return west < east and east - west < 360 and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT
+
+
+def past_the_world(crs, bounds) -> bool:
+    """x beyond the world's own edges in `crs`: past ±180° in a geographic CRS, past ±X_MAX_3857 in Web
+    Mercator (a Pacific-centred mosaic, a raster in 0…360°); PROJ wraps such places back into the world."""
+    crs = CRS.from_user_input(crs)
+    edge = 180.0 if crs.is_geographic else X_MAX_3857 if crs.to_epsg() == 3857 else math.inf
+    return bounds[0] < -edge or bounds[2] > edge
