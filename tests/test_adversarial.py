@@ -310,3 +310,28 @@ def test_coverage_past_the_worlds_edge_is_moved_into_it(crs, box, moved):
     got = reproject(shapely.box(*box), CRS.from_user_input(crs), CRS.from_user_input(crs))
     want = shapely.box(box[0] + moved, box[1], box[2] + moved, box[3])
     assert got.symmetric_difference(want).area < 1e-6 * want.area, got.bounds
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("NaN", r"metadata.json:1: NaN is not JSON"),
+        ("-Infinity", r"metadata.json:1: -Infinity is not JSON"),
+        ("0", r"key 'resolution' is 0; it must be a number of metres above 0"),
+        ("-10", r"key 'resolution' is -10; it must be a number of metres above 0"),
+    ],
+)
+def test_a_resolution_that_is_no_length_stops_at_planning(tmp_path, value, message):
+    """Python's json (and Mapterhorn's attribution.py) read NaN and Infinity, and the attribution.json it
+    writes then is no JSON a browser reads; a resolution of 0 or below is no resolution. Main took them."""
+    from tilewise.shared.errors import CatalogError
+    from tilewise.sources.catalog import load_source
+
+    entry = tmp_path / "s"
+    entry.mkdir()
+    (entry / "file_list.txt").write_text("https://a/x.tif\n")
+    (entry / "metadata.json").write_text(
+        f'{{"name": "x", "website": "w", "license": "l", "producer": "p", "resolution": {value}, "access_year": 2025}}'
+    )
+    with pytest.raises(CatalogError, match=message):
+        load_source(tmp_path, "s")
