@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import multivolumefile
@@ -156,19 +157,27 @@ def _unzip(path: Path, target: Path, budget: _Budget) -> None:
             _check_member(info.filename, path)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-        _refuse_repeats(
-            [_inside(target, _zip_name(i), path).relative_to(target) for i in infos if not i.is_dir()], path
+        _write_members(
+            path, target, budget, [(_zip_name(i), i.is_dir(), i.file_size, partial(zf.open, i)) for i in infos]
         )
-        budget.check_declared(path, sum(i.file_size + MEMBER_BYTES for i in infos))
-        for info in infos:
-            dest = _inside(target, _zip_name(info), path)
-            budget.take(MEMBER_BYTES)
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(dest, "wb") as out:
-                _copy_counted(src, out, budget)
+
+
+def _write_members(archive: Path, target: Path, budget: _Budget, members: list[tuple]) -> None:
+    """Write an archive's checked members, each `(path inside, is a folder, declared bytes, opener)`: no
+    path twice, the declared sizes within the budget, every byte counted as it is written."""
+    _refuse_repeats(
+        [_inside(target, name, archive).relative_to(target) for name, folder, _, _ in members if not folder], archive
+    )
+    budget.check_declared(archive, sum(size + MEMBER_BYTES for _, _, size, _ in members))
+    for name, folder, _, opener in members:
+        dest = _inside(target, name, archive)
+        budget.take(MEMBER_BYTES)
+        if folder:
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with opener() as src, open(dest, "wb") as out:
+            _copy_counted(src, out, budget)
 
 
 class _CountedFile(py7zr.io.Py7zIO):
@@ -256,17 +265,8 @@ def _untar(path: Path, target: Path, budget: _Budget) -> None:
             _check_member(m.name, path)
             if not (m.isfile() or m.isdir()):
                 raise FileFailure("unpack", f"{path.name}: member {m.name!r} is a link or a device; refused")
-        _refuse_repeats([_inside(target, m.name, path).relative_to(target) for m in members if m.isfile()], path)
-        budget.check_declared(path, sum(m.size + MEMBER_BYTES for m in members if m.isfile()))
-        for m in members:
-            dest = _inside(target, m.name, path)
-            budget.take(MEMBER_BYTES)
-            if m.isdir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with tf.extractfile(m) as src, open(dest, "wb") as out:
-                _copy_counted(src, out, budget)
+        files = [(m.name, m.isdir(), m.size if m.isfile() else 0, partial(tf.extractfile, m)) for m in members]
+        _write_members(path, target, budget, files)
 
 
 def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
