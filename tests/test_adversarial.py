@@ -377,3 +377,16 @@ def test_a_coverage_edited_after_the_merge_never_reaches_the_tarball(tmp_path):
             tmp_path / "s.tar.md5",
             False,
         )
+
+
+def test_a_crs_that_cannot_give_longitudes_fails_its_file_saying_so(tmp_path):
+    """A GeoTIFF in a local (engineering) CRS: main recorded 'ProjError: Error creating Transformer from CRS.'"""
+    from rasterio.crs import CRS
+
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.raster_find import outside_web_mercator
+
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1]]')
+    path = geotiff(tmp_path / "site.tif", ramp(10, 10), from_origin(0, 10, 1, 1), local)
+    with pytest.raises(FileFailure, match=r"site.tif: its CRS 'site grid' gives no longitudes.*set `crs:`"):
+        outside_web_mercator(path, "site.tif", None)

@@ -9,6 +9,7 @@ import math
 from functools import cache
 
 from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 
 X_MAX_3857 = 20037508.342789244  # Mapterhorn's utils.X_MAX_3857: half the width of Web Mercator
 MERCATOR_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…°: where y = ±X_MAX_3857
@@ -30,7 +31,11 @@ def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
     across the antimeridian, −180…180 when it spans every longitude (a pole inside); None when it
     lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points).
     Raises NotOnEarth for coordinates that give no latitude, or one past a pole (a CRS that does not fit)."""
-    west, south, east, north = _to_lonlat(CRS.from_user_input(crs).to_wkt()).transform_bounds(*bounds, densify_pts=21)
+    crs = CRS.from_user_input(crs)
+    try:
+        west, south, east, north = _to_lonlat(crs.to_wkt()).transform_bounds(*bounds, densify_pts=21)
+    except ProjError as exc:  # an engineering (local) CRS, or one PROJ cannot relate to the Earth
+        raise NotOnEarth(f"its CRS {crs.name!r} gives no longitudes and latitudes ({exc})") from None
     if not all(map(math.isfinite, (west, south, east, north))) or max(-south, north) > 90 + POLE_SLACK_DEG:
         raise NotOnEarth(
             f"its corners {tuple(round(v, 6) for v in bounds)} are not on the Earth in {crs}: they give latitudes "
