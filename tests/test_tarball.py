@@ -109,15 +109,27 @@ def test_bounds_and_ledgers_must_name_the_same_cogs(source):
     with open(root / "bounds.csv", "a") as f:
         f.write("stray.tif,0,0,1,1,1,1\n")
     (root / "store" / "stray.tif").write_bytes(b"x")
-    with pytest.raises(TilewiseError, match="name different COGs \\(stray.tif\\).*merge the source again"):
+    with pytest.raises(TilewiseError, match="(?s)differ.*stray.tif,0,0,1,1,1,1.*merge the source again"):
         build(root)
     assert not (root / "bounds.csv").exists()
 
 
-def test_an_incomplete_source_is_refused_unless_allowed(source):
+def test_a_bounds_row_changed_after_the_merge_is_refused(source):
     root, _ = source
-    with open(root / "failures.csv", "a") as f:
-        f.write("s,x.zip,http://h/x.zip,3,download,HTTP 404,chunks/0001.json\n")
-    with pytest.raises(TilewiseError, match="1 file\\(s\\) failed"):
+    bounds = root / "bounds.csv"
+    bounds.write_text(bounds.read_text().replace("d.tif,0,", "d.tif,5,"))
+    with pytest.raises(TilewiseError, match="(?s)differ.*d.tif,5,0,1,1,1,1.*merge the source again"):
+        build(root)
+    assert not bounds.exists() and not (root / "out").exists()
+
+
+def test_an_incomplete_source_is_refused_unless_allowed(source):
+    """Whatever failures.csv says (a report, which may be edited): the ledgers' failures decide."""
+    root, _ = source
+    path = root / "chunks" / "0001.json"
+    led = ledger.read(path)
+    failed = {"url": "http://h/x.zip", "file": "x.zip", "status": "failed", "step": "download", "error": "HTTP 404"}
+    ledger.write(path, ledger.Ledger(led.source, led.chunk, led.recipe, [*led.files, failed]))
+    with pytest.raises(TilewiseError, match="1 file\\(s\\) failed.*\n  x.zip \\(download\\): HTTP 404"):
         build(root)
     assert build(root, allow_incomplete=True)

@@ -24,9 +24,14 @@ def write(rows: list[dict], path: Path) -> None:
         raise ValueError(f"{path}: file names that would break the CSV: {unsafe[:5]!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    lines = (",".join(str(row[field]) for field in FIELDS) for row in sorted(rows, key=lambda r: r["filename"]))
-    tmp.write_text("\n".join([",".join(FIELDS), *lines]) + "\n")
+    tmp.write_text(text(rows))
     os.replace(tmp, path)
+
+
+def text(rows: list[dict]) -> str:
+    """The file's exact content for `rows` (the tarball compares the file with its ledgers' rows)."""
+    lines = (",".join(str(row[field]) for field in FIELDS) for row in sorted(rows, key=lambda r: r["filename"]))
+    return "\n".join([",".join(FIELDS), *lines]) + "\n"
 
 
 def read(path: Path) -> list[dict]:

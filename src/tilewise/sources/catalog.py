@@ -136,7 +136,7 @@ def line_numbers(path: Path) -> dict[str, int]:
 def read_metadata(path: Path) -> dict:
     text = read_text(path, bom_ok=False)
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=lambda name: _not_json(path, text, name))
     except json.JSONDecodeError as exc:
         raise CatalogError(
             f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno}); fix the syntax"
@@ -154,7 +154,15 @@ def read_metadata(path: Path) -> dict:
         if isinstance(data[key], bool) or not isinstance(data[key], types):
             wanted = " or ".join("a number" if t is float else "an integer" if t is int else "a string" for t in types)
             raise CatalogError(f"{path}: key {key!r} is {data[key]!r}; it must be {wanted}")
+    if data["resolution"] <= 0:
+        raise CatalogError(f"{path}: key 'resolution' is {data['resolution']!r}; it must be a number of metres above 0")
     return data
+
+
+def _not_json(path: Path, text: str, name: str):
+    """Python's json reads NaN and ±Infinity; JSON has no such values (a browser's JSON.parse refuses them)."""
+    line = text[: text.find(name)].count("\n") + 1
+    raise CatalogError(f"{path}:{line}: {name} is not JSON; write a number")
 
 
 def load_source(catalog: Path, name: str, check_values: bool = True) -> Source:

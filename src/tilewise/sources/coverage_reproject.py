@@ -19,7 +19,7 @@ import shapely.affinity
 from pyproj import CRS, Transformer
 
 from tilewise.shared.geometry import to_crs
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds, past_the_world
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _LONLAT_STEP_DEG = 0.25  # vertex spacing along edges drawn in longitudes, before they are projected
@@ -32,7 +32,8 @@ def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
         return geom
     xmin, ymin, xmax, ymax = geom.bounds
     densify = max(xmax - xmin, ymax - ymin) / 64 or 1
-    if (dst.is_geographic or dst == WEB_MERCATOR) and not is_plain(lonlat_bounds(src, geom.bounds)):
+    plain = is_plain(lonlat_bounds(src, geom.bounds)) and not past_the_world(src, geom.bounds)
+    if (dst.is_geographic or dst == WEB_MERCATOR) and not plain:
         return _through_lonlat(shapely.segmentize(geom, densify), src, dst)
     if src == dst:
         return geom

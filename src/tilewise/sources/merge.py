@@ -211,11 +211,21 @@ def skipped_of(ledgers: list[tuple[Path, Ledger]], lines: dict[str, int]) -> lis
 
 def coverage_crs(outputs: list[dict], wanted: str | None) -> CRS:
     if wanted:
-        return CRS.from_user_input(wanted)
+        return CRS.from_user_input(wanted)  # the recipe check made sure it has an EPSG code
     crss = Counter(o["crs"] for o in outputs)
     if len(crss) == 1:
-        return CRS.from_user_input(next(iter(crss)))
+        return epsg_crs(CRS.from_user_input(next(iter(crss))))
     return CRS.from_epsg(3857)  # mixed CRSs: the one bounds.csv uses
+
+
+def epsg_crs(crs: CRS) -> CRS:
+    """`crs` as a CRS with an EPSG code: Mapterhorn's coverage bundle (planetiler's GeoPackage reader) reads a
+    layer's CRS as `EPSG:{srs_id}`. A compound CRS gives its horizontal part (what Mapterhorn's se and
+    nlahn5lowresfilled fix by hand with ogr2ogr -a_srs); a CRS without a code, Web Mercator."""
+    if crs.is_compound:
+        crs = crs.sub_crs_list[0]
+    epsg = crs.to_epsg()
+    return CRS.from_epsg(epsg if epsg is not None else 3857)
 
 
 def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:

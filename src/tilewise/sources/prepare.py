@@ -234,6 +234,11 @@ def _convert_set(
                     continue
                 if rasters.window_is_empty(piece, job.recipe):
                     continue
+                if piece.window is not None and (
+                    beyond := raster_find.outside_web_mercator(raster, rel, job.recipe.crs, piece.window, piece.name)
+                ):
+                    notes.append(beyond)  # a slice beyond the Mercator latitudes, as a whole raster would be
+                    continue
                 key = collision_key(name)
                 if key in made_by:
                     raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))

@@ -34,7 +34,14 @@ from rasterio.warp import transform
 from rasterio.windows import Window
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds
+from tilewise.sources.web_mercator import (
+    MERCATOR_MAX_LAT,
+    X_MAX_3857,
+    NotOnEarth,
+    is_plain,
+    lonlat_bounds,
+    past_the_world,
+)
 
 _KEEP = object()
 
@@ -79,13 +86,18 @@ def any_valid(ds, window: Window | None = None, nodata=_KEEP) -> bool:
 def bounds_row(ds) -> dict:
     """Mapterhorn's bounds.csv row: bounds in EPSG:3857 and the size in pixels."""
     name = Path(ds.name).name
-    geo = lonlat_bounds(ds.crs, ds.bounds)
+    try:
+        geo = lonlat_bounds(ds.crs, ds.bounds)
+    except NotOnEarth as exc:
+        raise FileFailure("bounds", f"{name}: {exc}") from None
     if geo is None:
         raise FileFailure("bounds", f"{name} lies entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: no tile shows it")
     west, south, east, north = geo
-    if is_plain(geo):
+    plain = is_plain(geo)
+    if plain:
         left, bottom, right, top = plain_bounds_3857(ds.crs, ds.bounds)  # Mapterhorn's own
-    else:  # crosses ±180, spans all longitudes or reaches beyond the Mercator latitudes
+        plain = not past_the_world("EPSG:3857", (left, bottom, right, top))  # EPSG:3857 east or west of the world
+    if not plain:  # crosses ±180, spans all longitudes, reaches beyond the Mercator latitudes or lies past ±X_MAX
         south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)
         (left, right), (bottom, top) = transform("EPSG:4326", "EPSG:3857", [west, east], [south, north])
         if west == -180.0 and east == 180.0:

@@ -31,7 +31,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
@@ -146,12 +146,29 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def _outside_web_mercator(ds, rel: str, crs: str | None) -> Note | None:
-    """An elevation raster entirely beyond ±85.0511° has no place in Web Mercator tiles: skipped, but its
-    download does not fail for it (a polar mosaic has many such tiles)."""
-    if (crs or ds.crs) and lonlat_bounds(crs or ds.crs, ds.bounds) is None:
-        return Note(rel, "skipped", f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator")
+def _outside_web_mercator(ds, rel: str, crs: str | None, window=None, piece: str = "") -> Note | None:
+    """An elevation raster (or one slice of it: `window`, named `piece`) entirely beyond ±85.0511° has no
+    place in Web Mercator tiles: skipped, but its download does not fail for it (a polar mosaic has many
+    such tiles, a sliced polar raster many such slices)."""
+    bounds = ds.bounds if window is None else ds.window_bounds(window)
+    try:
+        beyond = bool(crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None
+    except NotOnEarth as exc:  # not "beyond 85°": a CRS that does not fit the file, which must not pass silently
+        raise FileFailure(
+            "convert",
+            f"{Path(ds.name).name}: {exc}; the CRS does not fit its coordinates: set `crs:` in the recipe to the one "
+            "they are in",
+        ) from None
+    if beyond:
+        why = f"entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: outside Web Mercator"
+        return Note(rel, "skipped", f"{piece}: {why}" if piece else why)
     return None
+
+
+def outside_web_mercator(path: Path, rel: str, crs: str | None, window=None, piece: str = "") -> Note | None:
+    """`_outside_web_mercator` of the raster at `path` (a slice's check, after the raster's own)."""
+    with quiet(), rasterio.open(path) as ds:
+        return _outside_web_mercator(ds, rel, crs, window, piece)
 
 
 def has_geotransform(ds) -> bool:

@@ -129,7 +129,10 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
     with rasterio.open(piece.raster) as ds:
         if recipe.crs is None and ds.crs is None:
             raise FileFailure(
-                "convert", f"{piece.raster.name} has no CRS; set `crs:` in the recipe (source.yaml) to assign one"
+                "convert",
+                f"{piece.raster.name} has no CRS; "
+                + ("drop `keep_original` and " if recipe.keep_original else "")
+                + "set `crs:` in the recipe (source.yaml) to assign one",
             )
         north_up = is_north_up(ds.transform)
         if not north_up and not recipe.fix_orientation:

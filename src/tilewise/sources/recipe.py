@@ -140,12 +140,31 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
         why = _crs_problem(recipe.coverage_crs, "pyproj")
         if why:
             problems.append(("coverage_crs", f"{recipe.coverage_crs!r} is not a CRS PROJ knows ({why})"))
+        elif hint := _not_epsg_2d(recipe.coverage_crs):
+            problems.append(
+                (
+                    "coverage_crs",
+                    f"{recipe.coverage_crs!r} is not a two-dimensional CRS with an EPSG code, which Mapterhorn's "
+                    f"coverage bundle needs (it reads the GeoPackage's CRS as EPSG:{{srs_id}}); use {hint}",
+                )
+            )
     if recipe.cog != MAPTERHORN_COG_OPTIONS:  # Mapterhorn's options are known good (tested): no GDAL call
         from tilewise.shared.cog import cog_option_problems
 
         custom = {k: v for k, v in recipe.cog.items() if MAPTERHORN_COG_OPTIONS.get(k) != v}
         problems += [(f"cog.{p.split(':', 1)[0]}", p.split(": ", 1)[1]) for p in cog_option_problems(custom)]
     return problems
+
+
+def _not_epsg_2d(text: str) -> str | None:
+    """None for a CRS with an EPSG code that is not compound, else the code to use instead."""
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(text)
+    if not crs.is_compound and crs.to_epsg() is not None:
+        return None
+    horizontal = crs.sub_crs_list[0].to_epsg() if crs.is_compound else None
+    return f"EPSG:{horizontal}" if horizontal else "EPSG:3857"
 
 
 @cache

@@ -19,7 +19,6 @@ from pathlib import Path
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import changes_csv, ledger
-from tilewise.sources import failures_csv as failures_file
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
@@ -89,15 +88,19 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str, size: int | None = None
             raise MemberMismatch(path, f"md5 {reader.md5.hexdigest()}, its ledger says {md5}")
 
 
-def _expected_members(names: list[str], ledgers: list[Path], bounds_csv: Path) -> dict[str, tuple[dict, Path]]:
-    """Per COG of bounds.csv: its ledger record and ledger; bounds.csv and the ledgers must agree."""
-    records = {out["filename"]: (out, path) for path, led in ledger.read_all(ledgers) for out in led.outputs()}
-    if set(records) != set(names):
-        odd = sorted(set(records) ^ set(names))
+def _expected_members(ledgers: list[tuple[Path, ledger.Ledger]], bounds_csv: Path) -> dict[str, tuple[dict, Path]]:
+    """Per COG: its ledger record and ledger. bounds.csv must be, byte for byte, what the ledgers' rows
+    make (a file edited by hand after the merge is removed, so that the next run merges again)."""
+    records = {out["filename"]: (out, path) for path, led in ledgers for out in led.outputs()}
+    expected = bounds_file.text([out for out, _ in records.values()]).splitlines()
+    found = bounds_csv.read_text(errors="replace").splitlines()
+    if found != expected:
+        odd = sorted(set(found) ^ set(expected), key=lambda line: line.split(",", 1)[0])
         bounds_csv.unlink(missing_ok=True)
         raise TilewiseError(
-            f"{bounds_csv} and the chunk ledgers name different COGs ({', '.join(odd[:10])}); it was removed: "
-            "run the same command again to merge the source again"
+            f"{bounds_csv} and the chunk ledgers differ (changed after the merge?) in these rows:\n"
+            + "".join(f"  {line}\n" for line in odd[:10])
+            + "It was removed: run the same command again to merge the source again"
         )
     return records
 
@@ -136,7 +139,8 @@ def build_tarball(
     allow_incomplete: bool,
 ) -> str:
     """`changes`: the changes file to write beside the tarball, and its kept copy (what the next compares with)."""
-    failed = failures_file.read(failures_csv)
+    ledgers_read = ledger.read_all(ledgers)
+    failed = [rec for _, led in ledgers_read for rec in led.failures()]  # the ledgers', not an edited report's
     if failed and not allow_incomplete:
         listing = "\n".join(f"  {r['file']} ({r['step']}): {r['error']}" for r in failed[:50])
         more = f"\n  … and {len(failed) - 50} more" if len(failed) > 50 else ""
@@ -144,10 +148,10 @@ def build_tarball(
             f"source {source!r} is incomplete: {len(failed)} file(s) failed (see {failures_csv}):\n{listing}{more}\n"
             "Fix them and rerun, or set allow_incomplete: true to publish the tarball without them."
         )
-    names = sorted(row["filename"] for row in bounds_file.read(bounds_csv))
+    records = _expected_members(ledgers_read, bounds_csv)
+    names = sorted(records)
     if not names:
         raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
-    records = _expected_members(names, ledgers, bounds_csv)
     _check_sizes(store, records)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tar_path.with_name(tar_path.name + ".tmp")

@@ -1,8 +1,13 @@
-"""Unpack zip and 7z archives (also multi-volume .7z.001… and archives inside archives).
+"""Unpack zip, 7z and tar archives and gzip/bzip2/xz streams (also multi-volume .7z.001…, volumes
+inside an archive, and archives inside archives).
 
 Archives are recognised by their first bytes, not their names. A member that would land outside
-the target folder (absolute path, `..`, symlink) makes the whole archive fail: nothing is written.
-py7zr (pure Python, maintained) reads 7z because the GDAL in the rasterio wheel has no /vsi7z/.
+the target folder (absolute path, `..`, symlink, tar link or device) or that shares its path with
+another member (an archive that holds two files under one name) makes the whole archive fail:
+nothing is written. Backslashes in the names of a zip made on Windows are folders, as unzip reads
+them. py7zr (pure Python, maintained) reads 7z because the GDAL in the rasterio wheel has no
+/vsi7z/; the standard library reads tar and the compressed streams (a `.tar.gz` is a gzip stream
+holding a tar: the stream is decompressed beside it, then the tar is unpacked as an archive inside).
 
 The decompression-bomb caps hold for the whole tree of archives inside one download: every
 archive's declared sizes are checked against what the tree may still write before anything of it
@@ -12,12 +17,19 @@ through a counting writer), so an archive that lies about its sizes stops at the
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import shutil
 import stat
+import tarfile
 import threading
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import multivolumefile
@@ -26,9 +38,18 @@ import py7zr.io
 
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.job import disk_full
+from tilewise.sources.catalog import archive_group
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
+# single compressed streams: the opener, and the suffixes the decompressed file loses (or becomes .tar)
+STREAMS = {
+    "gzip": (b"\x1f\x8b", gzip.open, {".gz": "", ".tgz": ".tar"}),
+    "bzip2": (b"BZh", bz2.open, {".bz2": "", ".tbz2": ".tar", ".tbz": ".tar"}),
+    "xz": (b"\xfd7zXZ\x00", lzma.open, {".xz": "", ".txz": ".tar"}),
+}
+TAR_MAGIC_OFFSET, TAR_MAGIC = 257, b"ustar"
+_DAMAGED = (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, tarfile.TarError, lzma.LZMAError, zlib.error)
 MAX_DEPTH = 4
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
 COPY_BYTES = 1 << 20
@@ -86,12 +107,26 @@ class _Budget:
 
 def archive_kind(path: Path) -> str | None:
     with open(path, "rb") as f:
-        head = f.read(6)
+        head = f.read(TAR_MAGIC_OFFSET + len(TAR_MAGIC))
     if head.startswith(ZIP_MAGIC):
         return "zip"
-    if head == SEVENZ_MAGIC:
+    if head.startswith(SEVENZ_MAGIC):
         return "7z"
-    return None
+    if head[TAR_MAGIC_OFFSET:] == TAR_MAGIC:
+        return "tar"
+    return next((kind for kind, (magic, _, _) in STREAMS.items() if head.startswith(magic)), None)
+
+
+def _refuse_repeats(paths: list[Path], archive: Path) -> None:
+    """Two members with one path: unzip -o or 7z would keep the last one silently."""
+    twice = sorted(str(p) for p, n in Counter(paths).items() if n > 1)
+    if twice:
+        names = ", ".join(repr(t) for t in twice[:5])
+        raise FileFailure(
+            "unpack",
+            f"{archive.name}: the archive holds two different files under one name ({names} twice), of which "
+            "unpacking would keep only the last; refused: ask the producer for a fixed archive",
+        )
 
 
 def _check_member(name: str, archive: Path) -> None:
@@ -110,6 +145,11 @@ def _inside(target: Path, name: str, archive: Path) -> Path:
     return dest
 
 
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """A member's path as unzip extracts it: a zip made on MS-DOS/Windows may separate folders by `\\`."""
+    return info.filename.replace("\\", "/") if info.create_system == 0 else info.filename
+
+
 def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
@@ -117,18 +157,27 @@ def _unzip(path: Path, target: Path, budget: _Budget) -> None:
             _check_member(info.filename, path)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-        budget.check_declared(path, sum(i.file_size + MEMBER_BYTES for i in infos))
-        for info in infos:
-            dest = _inside(target, info.filename, path)
-            budget.take(MEMBER_BYTES)
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(dest, "wb") as out:
-                while block := src.read(COPY_BYTES):
-                    budget.take(len(block))
-                    out.write(block)
+        _write_members(
+            path, target, budget, [(_zip_name(i), i.is_dir(), i.file_size, partial(zf.open, i)) for i in infos]
+        )
+
+
+def _write_members(archive: Path, target: Path, budget: _Budget, members: list[tuple]) -> None:
+    """Write an archive's checked members, each `(path inside, is a folder, declared bytes, opener)`: no
+    path twice, the declared sizes within the budget, every byte counted as it is written."""
+    _refuse_repeats(
+        [_inside(target, name, archive).relative_to(target) for name, folder, _, _ in members if not folder], archive
+    )
+    budget.check_declared(archive, sum(size + MEMBER_BYTES for _, _, size, _ in members))
+    for name, folder, _, opener in members:
+        dest = _inside(target, name, archive)
+        budget.take(MEMBER_BYTES)
+        if folder:
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with opener() as src, open(dest, "wb") as out:
+            _copy_counted(src, out, budget)
 
 
 class _CountedFile(py7zr.io.Py7zIO):
@@ -199,6 +248,7 @@ def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, budget: _
         _check_member(info.filename, path)
         if info.is_symlink:
             raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
+    _refuse_repeats([_inside(target, i.filename, path).relative_to(target) for i in infos if not i.is_directory], path)
     budget.check_declared(path, sum((i.uncompressed or 0) + MEMBER_BYTES for i in infos))
     target = target.absolute()
     for info in infos:  # the counting writer makes files only; folders (empty ones too) are made here
@@ -206,6 +256,33 @@ def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, budget: _
             budget.take(MEMBER_BYTES)
             _inside(target, info.filename, path).mkdir(parents=True, exist_ok=True)
     archive.extractall(path=target, factory=_CountedFiles(target, path, budget))
+
+
+def _untar(path: Path, target: Path, budget: _Budget) -> None:
+    with tarfile.open(path, "r:") as tf:
+        members = tf.getmembers()
+        for m in members:
+            _check_member(m.name, path)
+            if not (m.isfile() or m.isdir()):
+                raise FileFailure("unpack", f"{path.name}: member {m.name!r} is a link or a device; refused")
+        files = [(m.name, m.isdir(), m.size if m.isfile() else 0, partial(tf.extractfile, m)) for m in members]
+        _write_members(path, target, budget, files)
+
+
+def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
+    """A gzip/bzip2/xz stream becomes the file it holds, named without its suffix (`.tgz` → `.tar`)."""
+    _, opener, suffixes = STREAMS[kind]
+    suffix = path.suffix.lower()
+    name = path.name[: -len(suffix)] + suffixes[suffix] if suffix in suffixes else path.name + ".out"
+    budget.take(MEMBER_BYTES)
+    with opener(path, "rb") as src, open(target / name, "wb") as out:
+        _copy_counted(src, out, budget)
+
+
+def _copy_counted(src, out, budget: _Budget) -> None:
+    while block := src.read(COPY_BYTES):
+        budget.take(len(block))
+        out.write(block)
 
 
 def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> None:
@@ -229,21 +306,27 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
         return
     if depth >= MAX_DEPTH:
         raise FileFailure("unpack", f"{first.name}: archives nested more than {MAX_DEPTH} deep; refused")
+    if kind != "7z" and len(downloads) > 1:
+        raise FileFailure("unpack", f"{first.name}: split {kind} archives are not supported; ask for a 7z or one file")
     try:
         if kind == "zip":
-            if len(downloads) > 1:
-                raise FileFailure(
-                    "unpack", f"{first.name}: split zip archives are not supported; ask for a 7z or single zip"
-                )
             _unzip(first, target, budget)
-        else:
+        elif kind == "7z":
             _un7z(downloads, target, budget)
-    except (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as exc:
+        elif kind == "tar":
+            _untar(first, target, budget)
+        else:
+            _decompress(first, kind, target, budget)
+    except (*_DAMAGED, EOFError, OSError, ValueError) as exc:
         if full := disk_full(exc, f"{first.name}: unpacking it"):  # the job's failure, not the archive's
             raise full from exc
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
     for d in downloads:
         d.unlink(missing_ok=True)
+    inner: dict[tuple[Path, str], list[Path]] = {}  # the volumes of a multi-volume 7z inside stay together
     for path in sorted(target.rglob("*")):
-        if path.is_file() and not path.is_symlink() and archive_kind(path):
-            _unpack([path], path.with_name(path.name + "-x"), budget, depth + 1)
+        if path.is_file() and not path.is_symlink():
+            inner.setdefault((path.parent, archive_group(path.name)), []).append(path)
+    for (_, group), paths in inner.items():
+        if archive_kind(paths[0]):
+            _unpack(paths, paths[0].with_name(group + "-x"), budget, depth + 1)

@@ -9,14 +9,26 @@ import math
 from functools import cache
 
 from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 
 X_MAX_3857 = 20037508.342789244  # Mapterhorn's utils.X_MAX_3857: half the width of Web Mercator
 MERCATOR_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…°: where y = ±X_MAX_3857
+# How far past a pole an edge may lie: half a pixel of a pixel-is-point global grid of up to 2°
+POLE_SLACK_DEG = 1.0
+
+
+class NotOnEarth(ValueError):
+    """A footprint whose coordinates are no place on the Earth in its CRS: the CRS does not fit them."""
 
 
 @cache
 def _to_lonlat(crs_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_wkt(crs_wkt), "EPSG:4326", always_xy=True)
+
+
+@cache
+def _crs(text: str) -> CRS:
+    return CRS.from_user_input(text)
 
 
 @cache
@@ -28,10 +40,19 @@ def _to_lonlat_from(crs: str) -> Transformer:
 def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) in degrees of a footprint given by its bounds in `crs`: west > east
     across the antimeridian, −180…180 when it spans every longitude (a pole inside); None when it
-    lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points)."""
-    west, south, east, north = _to_lonlat_from(crs if isinstance(crs, str) else crs.to_wkt()).transform_bounds(
-        *bounds, densify_pts=21
-    )
+    lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points).
+    Raises NotOnEarth for coordinates that give no latitude, or one past a pole (a CRS that does not fit)."""
+    text = crs if isinstance(crs, str) else crs.to_wkt()
+    try:
+        west, south, east, north = _to_lonlat_from(text).transform_bounds(*bounds, densify_pts=21)
+    except ProjError as exc:  # an engineering (local) CRS, or one PROJ cannot relate to the Earth
+        name = CRS.from_user_input(text).name
+        raise NotOnEarth(f"its CRS {name!r} gives no longitudes and latitudes ({exc})") from None
+    if not all(map(math.isfinite, (west, south, east, north))) or max(-south, north) > 90 + POLE_SLACK_DEG:
+        raise NotOnEarth(
+            f"its corners {tuple(round(v, 6) for v in bounds)} are not on the Earth in {CRS.from_user_input(text)}: "
+            f"they give latitudes {south:,.6g}° to {north:,.6g}° (or none at all)"
+        )
     if east - west >= 360:
         west, east = -180.0, 180.0
     elif west < -180 or east > 180:  # a geographic raster overhanging ±180 (glo30 W180 tiles by half a pixel)
@@ -48,3 +69,11 @@ def is_plain(geo: tuple[float, float, float, float] | None) -> bool:
         return False
     west, south, east, north = geo
     return west < east and east - west < 360 and -MERCATOR_MAX_LAT < south and north < MERCATOR_MAX_LAT
+
+
+def past_the_world(crs, bounds) -> bool:
+    """x beyond the world's own edges in `crs`: past ±180° in a geographic CRS, past ±X_MAX_3857 in Web
+    Mercator (a Pacific-centred mosaic, a raster in 0…360°); PROJ wraps such places back into the world."""
+    crs = _crs(crs if isinstance(crs, str) else crs.to_wkt())
+    edge = 180.0 if crs.is_geographic else X_MAX_3857 if crs.to_epsg() == 3857 else math.inf
+    return bounds[0] < -edge or bounds[2] > edge

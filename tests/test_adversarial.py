@@ -1,0 +1,392 @@
+"""Inputs found by adversarial testing of issues 11 and 12: each test is one class of input that
+main got wrong (exit 0 with wrong bytes, a failure without its real reason, or a wedge)."""
+
+import csv
+import gzip
+import io
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from conftest import shared, snakemake
+from support.catalog import make_entry
+
+X_MAX = 20037508.342789244
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def config(catalog, source, *extra):
+    return ["--config", f"catalog={catalog}", f"source={source}", "state=[]", *extra]
+
+
+def geotiff(path, data, transform, crs, nodata=None):
+    data = data if data.ndim == 3 else data[None]
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype)
+    with rasterio.open(path, "w", crs=crs, transform=transform, nodata=nodata, **profile) as ds:
+        ds.write(data)
+    return path
+
+
+def ramp(height, width, dtype="int16"):
+    return (np.arange(height * width).reshape(height, width) % 1000 + 1).astype(dtype)
+
+
+@pytest.mark.workflow
+def test_slices_beyond_web_mercator_are_skipped_not_a_failure_of_their_raster(tmp_path):
+    """A raster reaching past 85.0511°N, sliced: the slices entirely beyond are skipped with a note, as
+    a whole raster beyond would be; the others are converted. Main failed the whole file at `bounds`."""
+    arctic = geotiff(tmp_path / "arctic.tif", ramp(1800, 600), from_origin(10, 89, 0.005, 0.005), "EPSG:4326")
+    make_entry(tmp_path / "catalog", "arctic", [str(arctic)], {"slice_px": 512})
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", "arctic"))
+
+    assert rows(work / "reports/arctic/failures.csv") == []
+    names = {r["filename"] for r in rows(work / "source-store/arctic/bounds.csv")}
+    assert names == {f"arctic_tile_{x}_{y}.tif" for x in (0, 512) for y in (512, 1024, 1536)}
+    for row in rows(work / "source-store/arctic/bounds.csv"):
+        assert -X_MAX <= float(row["bottom"]) < float(row["top"]) <= X_MAX
+    notes = rows(work / "reports/arctic/skipped.csv")
+    assert sorted(n["reason"].split(":")[0] for n in notes) == ["arctic_tile_0_0.tif", "arctic_tile_512_0.tif"]
+    assert all(n["kind"] == "skipped" and "outside Web Mercator" in n["reason"] for n in notes)
+
+
+def test_a_web_mercator_raster_east_of_the_world_gets_bounds_inside_it(tmp_path):
+    """EPSG:3857 coordinates past +X_MAX (a Pacific-centred mosaic) are the same places 2 X_MAX further
+    west; bounds.csv must hold them inside ±X_MAX, as it promises. Main copied 30,000,000 m through."""
+    from tilewise.sources.raster_describe import bounds_row
+
+    path = geotiff(
+        tmp_path / "pacific.tif", ramp(100, 100), from_origin(30_000_000, 5_000_000, 1000, 1000), "EPSG:3857"
+    )
+    with rasterio.open(path) as ds:
+        row = bounds_row(ds)
+    assert row["left"] == pytest.approx(30_000_000 - 2 * X_MAX, abs=1e-3)
+    assert row["right"] == pytest.approx(30_100_000 - 2 * X_MAX, abs=1e-3)
+    assert (row["bottom"], row["top"]) == pytest.approx((4_900_000, 5_000_000), abs=1e-3)
+
+
+@pytest.mark.workflow
+def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tmp_path):
+    """A recipe CRS that does not fit a file's coordinates (LV95 metres read as degrees: latitude
+    1,197,000°) fails that file, saying so; main skipped it as 'beyond 85.0511°' and exited 0 with the
+    other file alone."""
+
+    files = [
+        shared("elevation/asc/west_bijou_escarpment_snippet.asc"),  # lon/lat without a CRS: EPSG:4326 fits
+        shared("elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"),  # LV95 metres: it does not
+    ]
+    make_entry(tmp_path / "catalog", "mixed", [str(f) for f in files], {"crs": "EPSG:4326"})
+    work = tmp_path / "run"
+    proc = snakemake(work, *config(tmp_path / "catalog", "mixed"), check=False)
+
+    assert proc.returncode != 0
+    (failure,) = rows(work / "reports/mixed/failures.csv")
+    assert failure["file"] == files[1].name and failure["step"] == "convert"
+    assert "EPSG:4326" in failure["error"] and "not on the Earth" in failure["error"], failure["error"]
+    assert [r["filename"] for r in rows(work / "source-store/mixed/bounds.csv")] == [f"{files[0].stem}.tif"]
+
+
+@pytest.mark.workflow
+def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
+    """The store edited between runs: a bounds.csv row changed by hand (its mtime makes Snakemake build
+    the tarball again), or failures.csv emptied to get a tarball. Main shipped both; now the tarball is
+    refused, the edited bounds.csv removed, and the next run gives the clean run's tarball again."""
+
+    files = [shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/dted/n43.dt0")]
+    make_entry(tmp_path / "catalog", "s", [str(f) for f in files] + [str(tmp_path / "missing.tif")])
+    work = tmp_path / "run"
+    args = config(tmp_path / "catalog", "s", "allow_incomplete=True")
+    snakemake(work, *args)
+    clean = (work / "tar-store/s.tar.md5").read_text()
+
+    bounds = work / "source-store/s/bounds.csv"
+    bounds.write_text(bounds.read_text().replace(",-12610593.", ",0.", 1))  # storml's left edge
+    proc = snakemake(work, *args, check=False)
+    assert proc.returncode != 0 and "bounds.csv" in proc.stderr and "differ" in proc.stderr
+    assert not (work / "tar-store/s.tar").exists()  # Snakemake removes a failed job's outputs: none is wrong
+    snakemake(work, *args)
+    assert (work / "tar-store/s.tar.md5").read_text() == clean
+
+    failures = work / "reports/s/failures.csv"
+    failures.write_text(failures.read_text().splitlines()[0] + "\n")  # header only: "nothing failed"
+    proc = snakemake(work, *config(tmp_path / "catalog", "s"), check=False)
+    assert proc.returncode != 0 and "missing.tif" in proc.stderr and "incomplete" in proc.stderr
+    assert not (work / "tar-store/s.tar").exists()
+
+
+@pytest.mark.parametrize(
+    "crs, epsg",
+    [
+        ("EPSG:2056+5728", 2056),  # compound (swissALTI3D, se, nlahn5lowresfilled): its horizontal part
+        ("EPSG:25832+7837", 25832),
+        # dem-hills.tiff's own CRS: a geographic CRS on the Delambre ellipsoid with no EPSG code
+        (
+            'GEOGCS["unknown",DATUM["unknown",SPHEROID["Delambre 1810",6376428,311.5]],PRIMEM["Greenwich",0],'
+            'UNIT["degree",0.0174532925199433]]',
+            3857,
+        ),
+    ],
+    ids=["lv95+ln02", "utm32+dhhn2016", "no-epsg"],
+)
+def test_coverage_is_written_in_a_crs_with_an_epsg_code(tmp_path, crs, epsg):
+    """Mapterhorn's coverage bundle (Coverage.java → planetiler's GeoPackageReader) reads a layer's CRS as
+    `EPSG:{srs_id}`. A source whose files share a compound CRS or one without an EPSG code got srs_id
+    100000, which it cannot decode (se and nlahn5lowresfilled fix that by hand with ogr2ogr -a_srs)."""
+    import sqlite3
+
+    import shapely
+
+    from tilewise.sources import coverage_gpkg
+    from tilewise.sources.merge import coverage_crs
+
+    chosen = coverage_crs([{"crs": crs}, {"crs": crs}], None)
+    assert chosen.to_epsg() == epsg
+    path = tmp_path / "c.gpkg"
+    coverage_gpkg.write(shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]), chosen, path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("select srs_id from gpkg_geometry_columns").fetchall() == [(epsg,)]
+
+
+def test_a_coverage_crs_without_an_epsg_code_is_refused_at_planning(tmp_path):
+    from tilewise.shared.errors import CatalogError
+    from tilewise.sources.recipe import recipe_from_yaml
+
+    (tmp_path / "source.yaml").write_text("coverage_crs: EPSG:2056+5728\n")
+    with pytest.raises(CatalogError, match=r"source.yaml:1: coverage_crs: .*EPSG code.*EPSG:2056"):
+        recipe_from_yaml(tmp_path / "source.yaml")
+
+
+# ---- archives: other kinds, duplicate members, volumes inside an archive, Windows paths
+
+
+def _unpacked(tmp_path, archive: Path, limits=None) -> list[str]:
+    from tilewise.sources.raster_find import find_rasters
+    from tilewise.sources.unpack import unpack
+
+    from support.config import unpack_limits
+
+    unpack([archive], tmp_path / "x", limits or unpack_limits())
+    return sorted(str(p.relative_to(tmp_path / "x")) for p in find_rasters(tmp_path / "x"))
+
+
+def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tmp_path):
+    """Two different files under one name in one zip (or 7z): main kept the last one silently (as unzip -o)."""
+    import py7zr
+
+    from tilewise.shared.errors import FileFailure
+
+    one, two = shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/geotiff/dem-hills.tiff")
+    archive = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate, and writes it
+        zf.write(one, "tiles/dem.tif")
+        zf.write(two, "tiles/./dem.tif")
+    with pytest.raises(FileFailure, match=r"dup.zip: .*'tiles/dem.tif' twice"):
+        _unpacked(tmp_path, archive)
+    archive7 = tmp_path / "dup.7z"
+    with py7zr.SevenZipFile(archive7, "w") as z:
+        z.write(one, "dem.tif")
+        z.write(two, "dem.tif")
+    with pytest.raises(FileFailure, match=r"dup.7z: .*'dem.tif' twice"):
+        _unpacked(tmp_path / "7", archive7)
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tgz", "tar.bz2", "tar.xz", "gz"])
+def test_tar_and_compressed_downloads_are_unpacked(tmp_path, kind):
+    """ArcticDEM/REMA tiles come as .tar.gz, some producers gzip single rasters: main said 'no raster GDAL
+    can read was found in it'."""
+
+    tif = shared("elevation/geotiff/storml_elev_orig.tif")
+    archive = tmp_path / f"tile.{kind}"
+    if kind == "gz":
+        archive = tmp_path / "storml.tif.gz"
+        archive.write_bytes(gzip.compress(tif.read_bytes()))
+    else:
+        with tarfile.open(archive, {"tgz": "w:gz"}.get(kind, "w:" + kind.removeprefix("tar").lstrip("."))) as tf:
+            tf.add(tif, "tile/storml_dem.tif")
+            tf.add(shared("elevation/asc/west_bijou_escarpment_snippet.asc"), "tile/bijou.asc")
+    found = _unpacked(tmp_path, archive)
+    if kind == "gz":
+        assert found == ["storml.tif"]
+        assert (tmp_path / "x" / "storml.tif").read_bytes() == tif.read_bytes()
+    else:
+        assert [Path(f).name for f in found] == ["bijou.asc", "storml_dem.tif"]
+
+
+@pytest.mark.parametrize("member", ["../evil.tif", "/tmp/evil.tif", "link"])
+def test_a_tar_member_outside_the_target_or_a_link_is_refused(tmp_path, member):
+    from tilewise.shared.errors import FileFailure
+
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        else:
+            info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc") if member != "link" else None)
+    with pytest.raises(FileFailure, match="refused"):
+        _unpacked(tmp_path, archive)
+    assert not (tmp_path / "evil.tif").exists() and not list((tmp_path / "x").rglob("*"))
+
+
+def test_a_gzip_bomb_stops_at_the_cap(tmp_path):
+    from tilewise.shared.errors import FileFailure
+
+    from support.config import unpack_limits
+
+    archive = tmp_path / "zeros.xyz.gz"
+    archive.write_bytes(gzip.compress(bytes(20_000_000)))
+    with pytest.raises(FileFailure, match="decompression bomb"):
+        _unpacked(tmp_path, archive, unpack_limits(max_ratio=100.0))
+    assert sum(p.stat().st_size for p in (tmp_path / "x").rglob("*") if p.is_file()) <= 100 * archive.stat().st_size
+
+
+def test_split_7z_volumes_inside_a_zip_are_joined(tmp_path):
+    """A zip holding d.7z.001 and d.7z.002: main unpacked the first volume alone ('damaged 7z archive')."""
+
+    data = shared("archives/dted_n43_n00_e006.7z").read_bytes()
+    archive = tmp_path / "volumes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("d.7z.001", data[: len(data) // 2])
+        zf.writestr("d.7z.002", data[len(data) // 2 :])
+    assert [Path(f).name for f in _unpacked(tmp_path, archive)] == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
+
+
+def test_backslashes_of_a_windows_zip_are_folders_as_unzip_reads_them(tmp_path):
+    """A zip made on Windows names `sub\\dem.tif`: unzip (Mapterhorn) extracts sub/dem.tif → dem.tif;
+    main kept the backslash in the name (output `sub%5Cdem.tif`)."""
+
+    archive = tmp_path / "win.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("sub\\dem.tif")
+        info.create_system = 0  # MS-DOS/Windows
+        zf.writestr(info, shared("elevation/geotiff/storml_elev_orig.tif").read_bytes())
+    assert _unpacked(tmp_path, archive) == ["sub/dem.tif"]
+
+
+def test_a_raster_without_crs_under_keep_original_names_a_fix_that_works(tmp_path):
+    """An ASCII grid (no CRS, not a GeoTIFF) in a download-only entry is converted, and fails for its
+    missing CRS; main told the user to set `crs:`, which keep_original refuses at planning."""
+    import shutil
+
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.rasters import plan_pieces, write_output
+    from tilewise.sources.recipe import Recipe
+
+    asc = tmp_path / "bijou.asc"
+    shutil.copy(shared("elevation/asc/west_bijou_escarpment_snippet.asc"), asc)
+    recipe = Recipe(keep_original=True)
+    (piece,) = plan_pieces(asc, recipe)
+    with pytest.raises(FileFailure, match="drop `keep_original`.*`crs:`"):
+        write_output(piece, recipe, tmp_path / "out.tif", tmp_path / "scratch")
+
+
+@pytest.mark.parametrize(
+    "crs, box, moved",
+    [
+        ("EPSG:3857", (30_000_000, 4_900_000, 30_100_000, 5_000_000), -2 * X_MAX),
+        ("EPSG:4326", (500, 45, 505, 50), -360),
+    ],
+    ids=["3857-east-of-the-world", "lonlat-500"],
+)
+def test_coverage_past_the_worlds_edge_is_moved_into_it(crs, box, moved):
+    """The coverage of such a raster (see above) went into coverage.gpkg as it was, outside the world."""
+    import shapely
+    from pyproj import CRS
+
+    from tilewise.sources.coverage_reproject import reproject
+
+    got = reproject(shapely.box(*box), CRS.from_user_input(crs), CRS.from_user_input(crs))
+    want = shapely.box(box[0] + moved, box[1], box[2] + moved, box[3])
+    assert got.symmetric_difference(want).area < 1e-6 * want.area, got.bounds
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("NaN", r"metadata.json:1: NaN is not JSON"),
+        ("-Infinity", r"metadata.json:1: -Infinity is not JSON"),
+        ("0", r"key 'resolution' is 0; it must be a number of metres above 0"),
+        ("-10", r"key 'resolution' is -10; it must be a number of metres above 0"),
+    ],
+)
+def test_a_resolution_that_is_no_length_stops_at_planning(tmp_path, value, message):
+    """Python's json (and Mapterhorn's attribution.py) read NaN and Infinity, and the attribution.json it
+    writes then is no JSON a browser reads; a resolution of 0 or below is no resolution. Main took them."""
+    from tilewise.shared.errors import CatalogError
+    from tilewise.sources.catalog import load_source
+
+    entry = tmp_path / "s"
+    entry.mkdir()
+    (entry / "file_list.txt").write_text("https://a/x.tif\n")
+    (entry / "metadata.json").write_text(
+        f'{{"name": "x", "website": "w", "license": "l", "producer": "p", "resolution": {value}, "access_year": 2025}}'
+    )
+    with pytest.raises(CatalogError, match=message):
+        load_source(tmp_path, "s")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="coverage.gpkg is checked against nothing when the tarball is built: the merge would have to record "
+    "its md5 (store index) and build_tarball take the index as an input, or the tarball recompute the union "
+    "(as costly as the merge's); touches merge/tarball/rules that the refresh work changes now",
+)
+def test_a_coverage_edited_after_the_merge_never_reaches_the_tarball(tmp_path):
+    import hashlib
+
+    import shapely
+    from pyproj import CRS
+
+    from tilewise.shared.errors import TilewiseError
+    from tilewise.sources import bounds_csv, coverage_gpkg, ledger
+    from tilewise.sources.failures_csv import FIELDS
+    from tilewise.sources.tarball import build_tarball
+
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "a.tif").write_bytes(b"cog")
+    out = {"filename": "a.tif", "left": 0, "bottom": 0, "right": 1, "top": 1, "width": 1, "height": 1}
+    out |= {"bytes": 3, "md5": hashlib.md5(b"cog").hexdigest(), "staged": "00000-a.tif", "raster": "a.tif"}
+    out |= {"crs": "EPSG:3857", "coverage_wkb": shapely.box(0, 0, 1, 1).wkb_hex}
+    files = [{"url": "http://h/a.tif", "file": "a.tif", "status": "ok", "outputs": [out]}]
+    ledger.write(tmp_path / "0000.json", ledger.Ledger("s", "0000", {}, files))
+    bounds_csv.write([out], tmp_path / "bounds.csv")
+    coverage_gpkg.write(shapely.MultiPolygon([shapely.box(5, 5, 9, 9)]), CRS.from_epsg(3857), tmp_path / "c.gpkg")
+    (tmp_path / "failures.csv").write_text(",".join(FIELDS) + "\n")
+    (tmp_path / "LICENSE.pdf").write_bytes(b"%PDF")
+    (tmp_path / "metadata.json").write_text("{}")
+    with pytest.raises(TilewiseError, match="coverage"):
+        build_tarball(
+            "s",
+            *(tmp_path / n for n in ("LICENSE.pdf", "metadata.json", "bounds.csv", "c.gpkg", "failures.csv")),
+            store,
+            [tmp_path / "0000.json"],
+            tmp_path / "s.tar",
+            tmp_path / "s.tar.md5",
+            False,
+        )
+
+
+def test_a_crs_that_cannot_give_longitudes_fails_its_file_saying_so(tmp_path):
+    """A GeoTIFF in a local (engineering) CRS: main recorded 'ProjError: Error creating Transformer from CRS.'"""
+    from rasterio.crs import CRS
+
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.raster_find import outside_web_mercator
+
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1]]')
+    path = geotiff(tmp_path / "site.tif", ramp(10, 10), from_origin(0, 10, 1, 1), local)
+    with pytest.raises(FileFailure, match=r"site.tif: its CRS 'site grid' gives no longitudes.*set `crs:`"):
+        outside_web_mercator(path, "site.tif", None)
