@@ -7,6 +7,7 @@ rule build_tarball:
         metadata=metadata_json,
         bounds=BOUNDS,
         coverage=COVERAGE,
+        store_index=STORE_INDEX,
         failures=FAILURES,
         ledgers=chunk_ledgers,
     output:

@@ -16,6 +16,7 @@ build_tarball(
     metadata_json=Path(smk.input.metadata),
     bounds_csv=Path(smk.input.bounds),
     coverage_gpkg=Path(smk.input.coverage),
+    store_index=Path(smk.input.store_index),
     failures_csv=Path(smk.input.failures),
     store=Path(smk.params.store),
     ledgers=[Path(p) for p in smk.input.ledgers],

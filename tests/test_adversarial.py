@@ -337,48 +337,6 @@ def test_a_resolution_that_is_no_length_stops_at_planning(tmp_path, value, messa
         load_source(tmp_path, "s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coverage.gpkg is checked against nothing when the tarball is built: the merge would have to record "
-    "its md5 (store index) and build_tarball take the index as an input, or the tarball recompute the union "
-    "(as costly as the merge's); touches merge/tarball/rules that the refresh work changes now",
-)
-def test_a_coverage_edited_after_the_merge_never_reaches_the_tarball(tmp_path):
-    import hashlib
-
-    import shapely
-    from pyproj import CRS
-
-    from tilewise.shared.errors import TilewiseError
-    from tilewise.sources import bounds_csv, coverage_gpkg, ledger
-    from tilewise.sources.failures_csv import FIELDS
-    from tilewise.sources.tarball import build_tarball
-
-    store = tmp_path / "store"
-    store.mkdir()
-    (store / "a.tif").write_bytes(b"cog")
-    out = {"filename": "a.tif", "left": 0, "bottom": 0, "right": 1, "top": 1, "width": 1, "height": 1}
-    out |= {"bytes": 3, "md5": hashlib.md5(b"cog").hexdigest(), "staged": "00000-a.tif", "raster": "a.tif"}
-    out |= {"crs": "EPSG:3857", "coverage_wkb": shapely.box(0, 0, 1, 1).wkb_hex}
-    files = [{"url": "http://h/a.tif", "file": "a.tif", "status": "ok", "outputs": [out]}]
-    ledger.write(tmp_path / "0000.json", ledger.Ledger("s", "0000", {}, files))
-    bounds_csv.write([out], tmp_path / "bounds.csv")
-    coverage_gpkg.write(shapely.MultiPolygon([shapely.box(5, 5, 9, 9)]), CRS.from_epsg(3857), tmp_path / "c.gpkg")
-    (tmp_path / "failures.csv").write_text(",".join(FIELDS) + "\n")
-    (tmp_path / "LICENSE.pdf").write_bytes(b"%PDF")
-    (tmp_path / "metadata.json").write_text("{}")
-    with pytest.raises(TilewiseError, match="coverage"):
-        build_tarball(
-            "s",
-            *(tmp_path / n for n in ("LICENSE.pdf", "metadata.json", "bounds.csv", "c.gpkg", "failures.csv")),
-            store,
-            [tmp_path / "0000.json"],
-            tmp_path / "s.tar",
-            tmp_path / "s.tar.md5",
-            False,
-        )
-
-
 def test_a_crs_that_cannot_give_longitudes_fails_its_file_saying_so(tmp_path):
     """A GeoTIFF in a local (engineering) CRS: main recorded 'ProjError: Error creating Transformer from CRS.'"""
     from rasterio.crs import CRS

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tilewise.shared.errors import TilewiseError
-from tilewise.sources import ledger
+from tilewise.sources import ledger, store_index
 from tilewise.sources.failures_csv import FIELDS as FAILURE_FIELDS
 from tilewise.sources.tarball import COPY_BUFFER, build_tarball
 
@@ -32,13 +32,18 @@ def source(tmp_path):
         outputs = [
             {"filename": n, "bytes": sizes[n], "md5": hashlib.md5((store / n).read_bytes()).hexdigest()}
             | {"staged": f"00000-{n}", "raster": n, "crs": "EPSG:3857", "coverage_wkb": ""}
-            | {"left": 0.0, "bottom": 0.0, "right": 1.0, "top": 1.0, "width": 1, "height": 1}
+            | {"left": 0, "bottom": 0, "right": 1, "top": 1, "width": 1, "height": 1}
             for n in names
         ]
         files = [
             {"url": f"http://h/{o['filename']}", "file": o["filename"], "status": "ok", "outputs": [o]} for o in outputs
         ]
         ledger.write(tmp_path / "chunks" / f"{chunk}.json", ledger.Ledger("s", chunk, {}, files))
+    chunks = {
+        c.stem: {"ledger": c, "files": [store / o["filename"] for f in ledger.read(c).files for o in f["outputs"]]}
+        for c in sorted((tmp_path / "chunks").glob("*.json"))
+    }
+    store_index.write(tmp_path / "store-index.json", chunks, tmp_path / "coverage.gpkg")
     return tmp_path, sizes
 
 
@@ -49,6 +54,7 @@ def build(root, tar_name="s.tar", allow_incomplete=False):
         root / "metadata.json",
         root / "bounds.csv",
         root / "coverage.gpkg",
+        root / "store-index.json",
         root / "failures.csv",
         root / "store",
         sorted((root / "chunks").glob("*.json")),
@@ -133,3 +139,11 @@ def test_an_incomplete_source_is_refused_unless_allowed(source):
     with pytest.raises(TilewiseError, match="1 file\\(s\\) failed.*\n  x.zip \\(download\\): HTTP 404"):
         build(root)
     assert build(root, allow_incomplete=True)
+
+
+def test_a_coverage_edited_after_the_merge_never_reaches_the_tarball(source):
+    root, _ = source
+    (root / "coverage.gpkg").write_bytes(b"gpkg, edited by hand")
+    with pytest.raises(TilewiseError, match=r"coverage.gpkg is not the coverage the merge wrote.*run the same command"):
+        build(root)
+    assert not (root / "coverage.gpkg").exists() and not list((root / "out").glob("*.tar*"))  # merged again next run

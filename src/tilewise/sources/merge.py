@@ -268,7 +268,6 @@ def merge_source(
     cogs = defaultdict(list)
     for m in made:
         cogs[m.chunk].append(paths.store / m.name)
-    store_index.write(paths.store_index, {led.chunk: {"ledger": p, "files": cogs[led.chunk]} for p, led in ledgers})
     outputs = [m.out for m in made]
     failures = failures_of(ledgers, lines)
     crs = coverage_crs(outputs, wanted_crs)
@@ -284,6 +283,8 @@ def merge_source(
         from tilewise.sources import coverage_gpkg as coverage_file
 
         coverage_file.write(union.result(), crs, paths.coverage_gpkg)
+    chunks = {led.chunk: {"ledger": p, "files": cogs[led.chunk]} for p, led in ledgers}
+    store_index.write(paths.store_index, chunks, paths.coverage_gpkg)  # last: it vouches for what is written
     summary = {
         "cogs": len(outputs),
         "failed_files": len(failures),

@@ -4,7 +4,8 @@ The merge writes it after it has placed every COG in `source-store/{source}/`: p
 and modification time of its ledger as the merge read it, and the size and modification time of
 each of its COGs in the store. Planning compares the store with it (one stat per file, no ledger
 read), so a COG deleted or changed after a run is noticed by the next run, and a ledger that was
-cut off or replaced since is checked again. Sizes and md5s themselves live in the ledgers.
+cut off or replaced since is checked again. Sizes and md5s themselves live in the ledgers. It also
+holds the md5 of the coverage GeoPackage the merge wrote: the tarball ships no other one.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import json
 import os
 from pathlib import Path
 
+from tilewise.shared.errors import TilewiseError
 from tilewise.sources import ledger
 
-VERSION = 1
+VERSION = 2  # 2: the coverage md5
 
 
-def write(path: Path, chunks: dict[str, dict]) -> None:
-    """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths]}; sizes and times read here."""
-    data = {"version": VERSION, "chunks": {}}
+def write(path: Path, chunks: dict[str, dict], coverage: Path) -> None:
+    """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths]}; sizes and times read here;
+    `coverage` the coverage GeoPackage (its md5)."""
+    data = {"version": VERSION, "coverage_md5": _md5(coverage), "chunks": {}}
     for chunk, entry in sorted(chunks.items()):
         st = os.stat(entry["ledger"])
         files = []
@@ -34,15 +37,39 @@ def write(path: Path, chunks: dict[str, dict]) -> None:
     os.replace(tmp, path)
 
 
-def read(path: Path) -> dict | None:
-    """The index, or None when there is none or it cannot be read (then nothing is trusted)."""
+def check_coverage(index: Path, coverage: Path) -> None:
+    """The coverage GeoPackage is the one the merge wrote; else it is removed (so the merge writes it
+    again) and TilewiseError says so."""
+    data = _load(index)
+    recorded = data.get("coverage_md5") if data else None
+    if recorded is not None and recorded == _md5(coverage):
+        return
+    coverage.unlink(missing_ok=True)
+    raise TilewiseError(
+        f"{coverage} is not the coverage the merge wrote (changed after the merge, or no record of it in {index}); "
+        "it was removed: run the same command again to merge it anew"
+    )
+
+
+def _md5(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "md5").hexdigest()
+
+
+def _load(path: Path) -> dict | None:
     try:
         data = json.loads(Path(path).read_bytes())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("chunks"), dict):
         return None
-    return data["chunks"]
+    return data
+
+
+def read(path: Path) -> dict | None:
+    """The index's chunks, or None when there is none or it cannot be read (then nothing is trusted)."""
+    data = _load(path)
+    return None if data is None else data["chunks"]
 
 
 def damaged_chunks(index: Path, ledgers: dict[str, Path], store: Path) -> dict[str, str]:

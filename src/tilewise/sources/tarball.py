@@ -19,6 +19,7 @@ from pathlib import Path
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import changes_csv, ledger
+from tilewise.sources import store_index as store_index_file
 
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
@@ -130,6 +131,7 @@ def build_tarball(
     metadata_json: Path,
     bounds_csv: Path,
     coverage_gpkg: Path,
+    store_index: Path,
     failures_csv: Path,
     store: Path,
     ledgers: list[Path],
@@ -149,6 +151,7 @@ def build_tarball(
             "Fix them and rerun, or set allow_incomplete: true to publish the tarball without them."
         )
     records = _expected_members(ledgers_read, bounds_csv)
+    store_index_file.check_coverage(store_index, coverage_gpkg)
     names = sorted(records)
     if not names:
         raise TilewiseError(f"source {source!r}: {bounds_csv} lists no COG; nothing to put in a tarball")
