@@ -38,7 +38,10 @@ def build(root: Path, files: int, chunks: int) -> dict[str, Path]:
         ledgers[chunk] = root / "work" / "s" / "chunks" / f"{chunk}.json"
         ledger.write(ledgers[chunk], ledger.Ledger("s", chunk, {}, records))
         index[chunk] = {"ledger": ledgers[chunk], "files": cogs}
-    store_index.write(root / "work" / "s" / "store-index.json", index)
+    coverage = root / "polygon-store" / "s.gpkg"
+    coverage.parent.mkdir(parents=True)
+    coverage.write_bytes(b"gpkg")
+    store_index.write(root / "work" / "s" / "store-index.json", index, coverage)
     return ledgers
 
 

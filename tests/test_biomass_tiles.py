@@ -237,11 +237,13 @@ def test_a_tile_that_is_not_there_fails_unless_it_is_an_absent_worldcover_tile(
     http.faults["/gone.tif"] = [Fault(times=9, method=m, status=status) for m in ("HEAD", "GET")]
     r = row(http.url("gone.tif"), product)
     siblings = (http.url("other.tif"),) if product == "worldcover" else ()
-    record = tiles.prepare_tile(r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, 0, siblings)
+    quick = download_settings(attempts=3, backoff_seconds=0.1)  # a 503 is retried: not for a minute here
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "t.json", settings(download=quick), tmp_path, 0, siblings
+    )
     assert record["status"] == "failed" and record["failed_attempts"] == 1
     assert re.search(error, record["error"]) and record["error"].startswith(http.url("gone.tif"))
-    attempts = download_settings().attempts
-    assert len(http.requests_for("gone.tif")) == (attempts if status == 503 else 1)
+    assert len(http.requests_for("gone.tif")) == (quick.attempts if status == 503 else 1)
 
 
 def test_a_sibling_on_another_server_or_on_disk_does_not_make_a_404_absent(tmp_path, http):

@@ -29,7 +29,7 @@ from support.snakemake import snakemake_cmd
 
 pytestmark = pytest.mark.workflow
 SOURCE_TRIALS = int(os.environ.get("TILEWISE_CRASH_TRIALS", 14))
-STATE_TRIALS = int(os.environ.get("TILEWISE_STATE_CRASH_TRIALS", 6))
+STATE_TRIALS = int(os.environ.get("TILEWISE_STATE_CRASH_TRIALS", 3))
 MAIN_KILL_TRIALS = int(os.environ.get("TILEWISE_MAIN_KILL_TRIALS", 2))
 RACE_TRIALS = 8
 
