@@ -164,11 +164,11 @@ def test_redirects_are_followed_and_the_final_url_kept(http, tmp_path):
 
 def test_time_budget_stops_retries(http, tmp_path):
     http.files["/f.bin"] = BODY
-    http.faults["/f.bin"] = Fault(times=100, status=503, retry_after="5")
-    s = download_settings(attempts=10, backoff_seconds=0.1, max_backoff_seconds=5, max_seconds_per_file=1)
+    http.faults["/f.bin"] = Fault(times=100, status=503, retry_after="60")
+    s = download_settings(attempts=10, backoff_seconds=0.1, max_backoff_seconds=60, max_seconds_per_file=1)
     t0 = time.monotonic()
     assert_fails(http, tmp_path, r"HTTP 503", s)
-    assert time.monotonic() - t0 < 4.9 and len(http.requests_for("f.bin")) == 1  # the 5 s wait was not taken
+    assert time.monotonic() - t0 < 30 and len(http.requests_for("f.bin")) == 1  # the 60 s wait was not taken
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_a_trickling_body_stops_at_max_seconds_per_file(http, tmp_path, framing,
     t0 = time.monotonic()
     reached = rf"gave up after 1 attempt: max_seconds_per_file \({limit} s\) reached: got [1-3] (of 100 )?bytes"
     assert_fails(http, tmp_path, reached, s)
-    assert limit <= time.monotonic() - t0 < limit + 3  # cut at the limit, not after the body's 100 s
+    assert limit <= time.monotonic() - t0 < 30  # cut at the limit, not after the body's 100 s
 
 
 # --- never splice two versions -------------------------------------------------------------------
@@ -474,7 +474,7 @@ def test_headers_that_trickle_stop_at_max_seconds_per_file(http, tmp_path):
     s = dataclasses.replace(FAST, max_seconds_per_file=2)
     t0 = time.monotonic()
     assert_fails(http, tmp_path, r"max_seconds_per_file \(2 s\) reached", s)
-    assert time.monotonic() - t0 < 5  # the headers alone would take ~100 s
+    assert time.monotonic() - t0 < 30  # the headers alone would take ~100 s
 
 
 def test_a_gz_file_gzipped_again_on_the_wire_is_stored_once_decoded(http, tmp_path):
