@@ -24,6 +24,7 @@ Not a test. `--small` is the suite's quick check (tests/test_bench.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -71,52 +72,60 @@ REFLECT = {10: (0.02, 0.04, 0.03, 0.35), 30: (0.04, 0.08, 0.06, 0.30), 40: (0.05
 
 
 def write_striped(path: Path, crs, transform, shape, dtype, values, nodata=None, block=512) -> None:
-    """A tiled DEFLATE GeoTIFF written ROWS_PER_STRIP rows at a time: values(lon, lat, rows) -> array."""
+    """A tiled DEFLATE GeoTIFF written ROWS_PER_STRIP rows at a time: values(lon, lat, rows) -> array.
+    Written under a temporary name and renamed: a file of an interrupted generation is never reused."""
+    if path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
     geographic = rasterio.crs.CRS.from_user_input(crs).is_geographic
     to_lonlat = None if geographic else Transformer.from_crs(crs, 4326, always_xy=True)
     cols = transform.c + transform.a * (np.arange(shape[1]) + 0.5)
-    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=1, dtype=dtype, crs=crs,
+    profile = dict(width=shape[1], height=shape[0], count=1, dtype=dtype, crs=crs,
                    transform=transform, nodata=nodata, tiled=True, blockxsize=block, blockysize=block,
                    compress="deflate", bigtiff="IF_SAFER")  # fmt: skip
-    with rasterio.open(path, "w", **profile) as ds:
+    with rasterio.open(part, "w", driver="GTiff", **profile) as ds:
         for r0 in range(0, shape[0], ROWS_PER_STRIP):
             rows = np.arange(r0, min(r0 + ROWS_PER_STRIP, shape[0]))
             x, y = np.meshgrid(cols, transform.f + transform.e * (rows + 0.5))
             lon, lat = (x, y) if geographic else to_lonlat.transform(x, y)
             ds.write(values(lon, lat, rows).astype(dtype), 1, window=Window(0, r0, shape[1], len(rows)))
+    os.replace(part, path)
 
 
-def sentinel2(out: Path, scale: int) -> list[dict]:
-    rows = []
+def s2_values(lon, lat, r, band: str, tile: str):
+    cls = landcover(lon, lat)
+    if band == "SCL":
+        return np.where(cls == 80, 6, np.where(cls == 50, 5, 4))
+    b = ("B02", "B03", "B04", "B08").index(band)
+    refl = np.zeros(lon.shape)
+    for c, v in REFLECT.items():
+        refl[cls == c] = v[b]
+    noise = np.random.default_rng((int(tile[:2]), b, int(r[0]))).normal(0, 0.005, lon.shape)
+    return np.clip(np.round((refl + noise) * 10000 + 1000), 1, 65535)
+
+
+def _s2_band(args) -> None:
+    path, tile, band, res = args
+    epsg, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
+    shape = (int(round((ymax - ymin) / res)), int(round((xmax - xmin) / res)))
+    dtype = "uint16" if band != "SCL" else "uint8"
+    values = functools.partial(s2_values, band=band, tile=tile)
+    write_striped(path, f"EPSG:{epsg}", from_origin(xmin, ymax, res, res), shape, dtype, values)
+
+
+def sentinel2(out: Path, scale: int, cores: int) -> list[dict]:
+    """The 8 tiles' bands, a band per process (about a minute each at scale 1)."""
+    rows, jobs = [], []
     for tile in TILES:
-        epsg, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
         for band, res in [(b, 10 * scale) for b in ("B02", "B03", "B04", "B08")] + [("SCL", 20 * scale)]:
-            shape = (int(round((ymax - ymin) / res)), int(round((xmax - xmin) / res)))
-
-            def values(lon, lat, r, band=band, tile=tile):
-                cls = landcover(lon, lat)
-                if band == "SCL":
-                    return np.where(cls == 80, 6, np.where(cls == 50, 5, 4))
-                b = ("B02", "B03", "B04", "B08").index(band)
-                refl = np.zeros(lon.shape)
-                for c, v in REFLECT.items():
-                    refl[cls == c] = v[b]
-                noise = np.random.default_rng((int(tile[:2]), b, int(r[0]))).normal(0, 0.005, lon.shape)
-                return np.clip(np.round((refl + noise) * 10000 + 1000), 1, 65535)
-
             path = out / "sentinel2" / f"T{tile}_{S2_DATE}_{band}.tif"
-            write_striped(
-                path,
-                f"EPSG:{epsg}",
-                from_origin(xmin, ymax, res, res),
-                shape,
-                "uint16" if band != "SCL" else "uint8",
-                values,
-            )
+            jobs.append((path, tile, band, res))
             rows.append(
                 {"tile": tile, "date": S2_DATE, "band": band, "href": str(path), "processing_baseline": "05.10"}
             )
+    with mp.get_context("fork").Pool(cores) as pool:
+        pool.map(_s2_band, jobs, chunksize=1)
     return rows
 
 
@@ -167,12 +176,18 @@ def state_spec(n_counties: int, n_parcels: int) -> StateSpec:
 
 
 def generate(data: Path, args) -> tuple[dict, StateSpec]:
+    """The state's inputs; a --keep folder that holds a finished generation of the same size is reused."""
     spec = state_spec(args.counties, args.parcels)
+    done, size = data / "generated.json", {"scale": args.scale, "parcels": args.parcels, "counties": args.counties}
+    if done.exists() and json.loads(done.read_text())["size"] == size:
+        return json.loads(done.read_text())["state"], spec
     (data / "fia").mkdir(parents=True, exist_ok=True)
     county_layer(spec).to_file(data / "counties.gpkg", layer="counties", driver="GPKG")
-    parcel_layer(spec).to_parquet(data / "parcels.parquet")
+    if not (data / "parcels.parquet").exists():  # minutes for a million parcels: an interrupted run keeps them
+        parcel_layer(spec).to_parquet(data / "parcels.parquet.part")
+        os.replace(data / "parcels.parquet.part", data / "parcels.parquet")
     fia(data, spec)
-    pd.DataFrame(sentinel2(data, args.scale)).to_csv(data / "sentinel2_catalog.csv", index=False)
+    pd.DataFrame(sentinel2(data, args.scale, args.cores)).to_csv(data / "sentinel2_catalog.csv", index=False)
     state = {
         "fips": spec.fips,
         "counties": str(data / "counties.gpkg"),
@@ -187,6 +202,7 @@ def generate(data: Path, args) -> tuple[dict, StateSpec]:
         "fia_cond": str(data / "fia" / "COND.csv"),
         "fia_tree": str(data / "fia" / "TREE.csv"),
     }
+    done.write_text(json.dumps({"size": size, "state": state}))
     return state, spec
 
 
@@ -291,18 +307,26 @@ def main() -> None:
     ap.add_argument("--counties", type=int, default=100)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--small", action="store_true", help="a quick check: scale 60, 3,000 parcels, 4 counties")
-    ap.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    ap.add_argument("--keep", type=Path, help="work in this folder and keep it (its generated inputs are reused)")
+    ap.add_argument("--generate-only", action="store_true", help="write the inputs into --keep and stop")
     args = ap.parse_args()
     if args.small:
         args.scale, args.parcels, args.counties = 60, 3000, 4
+    if args.generate_only and not args.keep:
+        ap.error("--generate-only needs --keep")
     root = args.keep or Path(tempfile.mkdtemp(prefix="tilewise-state-bench-"))
     data, work, floor_dir = root / "data", root / "work", root / "floor"
+    for d in (work, floor_dir):  # a kept folder's earlier run would make every stage a no-op
+        shutil.rmtree(d, ignore_errors=True)
     for d in (data, work, floor_dir):
         d.mkdir(parents=True, exist_ok=True)
     try:
         t = time.perf_counter()
         state, spec = generate(data, args)
         generate_s = time.perf_counter() - t
+        if args.generate_only:
+            print(f"generated in {generate_s:.1f} s: {data}")
+            return
         cfg = root / "config.yaml"
         cfg.write_text(yaml.safe_dump({"state": "bench", "states": {"bench": state}}))
         config = ["--configfile", str(cfg)]

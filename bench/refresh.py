@@ -72,7 +72,7 @@ def build(root: Path, files: int, port: int) -> tuple[dict, dict, dict]:
         for e in entries:
             data = body(int(e.name[5:11]))
             tags = validators.validators(data)
-            state = RemoteState(e.url, e.url, tags["ETag"], tags["Last-Modified"], len(data), len(data), "0" * 64)
+            state = RemoteState(e.url, e.url, tags["ETag"], tags["Last-Modified"], len(data), len(data), "0" * 32)
             records.append({"url": e.url, "file": e.name, "status": "ok", "remote": dataclasses.asdict(state)})
         ledgers[chunk] = root / "run" / "work" / "bench" / "chunks" / f"{chunk}.json"
         ledger.write(ledgers[chunk], ledger.Ledger("bench", chunk, {}, records))

@@ -25,8 +25,8 @@ def drop() -> Fault:
     return Fault(times=1, drop_after=100_000)
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
 
 
 def get(http, tmp_path, settings=FAST, path="f.bin") -> tuple[bytes, RemoteState]:
@@ -57,7 +57,7 @@ def test_plain_download_returns_its_remote_state(http, tmp_path):
     assert data == BODY
     v = http.validators(BODY)
     url = http.url("f.bin")
-    assert state == RemoteState(url, url, v["ETag"], v["Last-Modified"], len(BODY), len(BODY), sha256(BODY))
+    assert state == RemoteState(url, url, v["ETag"], v["Last-Modified"], len(BODY), len(BODY), md5(BODY))
     assert http.headers_for("f.bin")[0]["Accept-Encoding"] == "identity"
 
 
@@ -65,7 +65,7 @@ def test_dropped_connection_resumes_with_range_and_if_range(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, drop_after=100_000)
     data, state = get(http, tmp_path)
-    assert data == BODY and state.sha256 == sha256(BODY) and state.content_length == len(BODY)
+    assert data == BODY and state.md5 == md5(BODY) and state.content_length == len(BODY)
     assert http.requests_for("f.bin") == [("/f.bin", None, 200), ("/f.bin", f"bytes={100_000 - 4096}-", 206)]
     assert http.headers_for("f.bin")[1]["If-Range"] == http.validators(BODY)["ETag"]
 
@@ -132,7 +132,7 @@ def test_local_copy(tmp_path):
     src.write_bytes(BODY)
     state = fetch(str(src), tmp_path / "o" / "a.bin", src, FAST, None)
     assert (tmp_path / "o" / "a.bin").read_bytes() == BODY
-    assert (state.size, state.content_length, state.sha256) == (len(BODY), len(BODY), sha256(BODY))
+    assert (state.size, state.content_length, state.md5) == (len(BODY), len(BODY), md5(BODY))
     with pytest.raises(FileFailure, match="no such file"):
         fetch("x", tmp_path / "o" / "b.bin", tmp_path / "nope.bin", FAST, None)
 
@@ -198,7 +198,7 @@ def test_a_resume_sends_if_range_and_a_changed_file_comes_whole(http, tmp_path, 
     http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=NEW if changed else None)]
     data, state = get(http, tmp_path)
     current = NEW if changed else BODY
-    assert data == current and state.sha256 == sha256(current)
+    assert data == current and state.md5 == md5(current)
     assert state.etag == http.validators(current).get("ETag")
     resumed = http.headers_for("f.bin")[1]
     if sent is None:  # no validator If-Range may carry: never resumed
@@ -214,7 +214,7 @@ def test_a_changed_file_is_detected_when_the_server_ignores_if_range(http, tmp_p
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=EDITED)]  # spliced, it would be BODY
     data, state = get(http, tmp_path)
-    assert data == EDITED and state.sha256 == sha256(EDITED)
+    assert data == EDITED and state.md5 == md5(EDITED)
     assert statuses(http) == [200, 206, 200]  # the 206 of the new version is refused
     assert "the file changed (" in caplog.text
     assert "Range" not in http.headers_for("f.bin")[2]
@@ -281,7 +281,7 @@ def test_a_chunked_body_is_verified_by_its_framing(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, chunked=True)
     data, state = get(http, tmp_path)
-    assert data == BODY and state.content_length is None and state.sha256 == sha256(BODY)
+    assert data == BODY and state.content_length is None and state.md5 == md5(BODY)
     assert statuses(http) == [200]
 
 
@@ -334,7 +334,7 @@ def test_a_gzip_body_is_stored_decoded(http, tmp_path):
     http.files["/f.xyz"] = TEXT
     http.faults["/f.xyz"] = Fault(times=1, gzip=True)
     data, state = get(http, tmp_path, path="f.xyz")
-    assert data == TEXT and state.sha256 == sha256(TEXT) and state.size == len(TEXT)
+    assert data == TEXT and state.md5 == md5(TEXT) and state.size == len(TEXT)
     assert state.content_length is None  # the server gave only the gzip length
 
 
@@ -374,7 +374,7 @@ def test_head_gives_the_fields_a_download_gives(http, tmp_path):
     http.files["/real.bin"] = BODY
     http.faults["/f.bin"] = [Fault(times=1, redirect_to=http.url("real.bin"), method=m) for m in ("GET", "HEAD")]
     _, fetched = get(http, tmp_path)
-    assert head(http.url("f.bin"), FAST, make_pool(FAST)) == dataclasses.replace(fetched, size=None, sha256=None)
+    assert head(http.url("f.bin"), FAST, make_pool(FAST)) == dataclasses.replace(fetched, size=None, md5=None)
 
 
 def test_head_is_retried_and_falls_back_to_a_one_byte_get(http, tmp_path):
@@ -422,7 +422,7 @@ def test_a_redirect_to_a_changed_file_is_not_spliced(http, tmp_path, honours_if_
         Fault(times=9, redirect_to=http.url("v2.bin")),
     ]
     data, state = get(http, tmp_path)
-    assert data == EDITED and state.final_url == http.url("v2.bin") and state.sha256 == sha256(EDITED)
+    assert data == EDITED and state.final_url == http.url("v2.bin") and state.md5 == md5(EDITED)
 
 
 def test_a_relative_redirect_gives_an_absolute_final_url(http, tmp_path):
@@ -465,7 +465,7 @@ def test_an_http_1_0_server(http, tmp_path, framing):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = [Fault(times=1, drop_after=100_000, **framing), Fault(times=3, **framing)]
     data, state = get(http, tmp_path)
-    assert data == BODY and state.sha256 == sha256(BODY)
+    assert data == BODY and state.md5 == md5(BODY)
 
 
 def test_headers_that_trickle_stop_at_max_seconds_per_file(http, tmp_path):

@@ -9,7 +9,7 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   file, any other 206, a 416 or a content coding restart from byte 0; a 200 is a new full body.
 - Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
-  read twice with the same sha256.
+  read twice with the same md5.
 - Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` name keeps the gzip bytes,
   which are the file), and an encoded body is never resumed.
 - `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
@@ -74,7 +74,7 @@ class RemoteState:
     """What the server said about a file, to store per file: a refresh asks `head` and compares.
 
     `content_length` is the file's length as the server gave it (Content-Length of an unencoded 200,
-    the total of a Content-Range, a HEAD's for a body without one), else None. `size` and `sha256`
+    the total of a Content-Range, a HEAD's for a body without one), else None. `size` and `md5`
     describe the stored bytes (None from `head`)."""
 
     url: str
@@ -83,7 +83,7 @@ class RemoteState:
     last_modified: str | None = None
     content_length: int | None = None
     size: int | None = None
-    sha256: str | None = None
+    md5: str | None = None
 
     @property
     def validator(self) -> str | None:
@@ -111,7 +111,7 @@ class _Known:
     first: RemoteState | None = None  # the 200 they came from
     resumable: bool = False  # it had a validator and no content coding
     total: int | None = None  # the file's length, once a response gave it
-    once: tuple[int, str] | None = None  # (size, sha256) of a body without a length, read once
+    once: tuple[int, str] | None = None  # (size, md5) of a body without a length, read once
     head: RemoteState | None = None  # a HEAD's answer for the version of `first`
 
 
@@ -191,7 +191,7 @@ def make_pool(settings: DownloadSettings, maxsize: int = 4) -> urllib3.PoolManag
 
 
 def fetch(url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool) -> RemoteState:
-    """Store `url` at `dest` and return what the server said about it, with the stored bytes' sha256;
+    """Store `url` at `dest` and return what the server said about it, with the stored bytes' md5;
     raise FileFailure('download', …) when it cannot be had."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if local is not None:
@@ -208,7 +208,7 @@ def fetch(url: str, dest: Path, local: Path | None, settings: DownloadSettings, 
 
 
 def head(url: str, settings: DownloadSettings, pool) -> RemoteState:
-    """The server's validators for `url` now (size and sha256 None), retried like a download;
+    """The server's validators for `url` now (size and md5 None), retried like a download;
     raise FileFailure('head', …) when it cannot be had."""
     return _retrying(url, settings, "head", lambda deadline: _head_watched(url, pool, settings, deadline))
 
@@ -228,7 +228,7 @@ def _copy_local(url: str, local: Path, dest: Path) -> RemoteState:
         part.unlink(missing_ok=True)
     size = dest.stat().st_size
     modified = formatdate(local.stat().st_mtime, usegmt=True)
-    return RemoteState(url, str(local), None, modified, size, size, _sha256(dest))
+    return RemoteState(url, str(local), None, modified, size, size, _md5(dest))
 
 
 def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable[[float], T]) -> T:
@@ -390,7 +390,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
     finally:
         dog.stop()  # before the connection goes back to the pool
         _done(resp, finished)
-    return replace(known.first, content_length=known.total, size=part.stat().st_size, sha256=_sha256(part))
+    return replace(known.first, content_length=known.total, size=part.stat().st_size, md5=_md5(part))
 
 
 def _validators(state: RemoteState) -> tuple[str | None, str | None]:
@@ -492,7 +492,7 @@ def _check_unframed(url: str, part: Path, pool, settings, deadline: float, known
             raise _Retryable(f"body without a length ended early: {_got(size, head_length)} (HEAD)", restart=True)
         known.total = head_length
         return
-    seen = (size, _sha256(part))
+    seen = (size, _md5(part))
     if known.once != seen:
         before, known.once = known.once, seen
         if before is None:
@@ -519,6 +519,6 @@ def _head_once(url: str, pool, settings: DownloadSettings, deadline: float) -> R
         _done(resp, False)
 
 
-def _sha256(path: Path) -> str:
+def _md5(path: Path) -> str:
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()

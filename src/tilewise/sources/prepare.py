@@ -94,7 +94,7 @@ def _download_folder(job: ChunkJob, members: list[FileEntry]) -> Path:
 
 
 def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[RemoteState]:
-    """Each member's validators and sha256, for its record (a later refresh compares them)."""
+    """Each member's validators and md5, for its record (a later refresh compares them)."""
     folder = _download_folder(job, members)
     return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
 
@@ -170,18 +170,19 @@ def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tup
 def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
     """The rasters of a download that become outputs, the notes on all of them, and whether it held
     elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
-    found = raster_find.find_rasters(unpacked)
+    kept, notes, elevation, found = [], [], False, 0
+    with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
+        for raster, ds in raster_find.open_rasters(unpacked):
+            found += 1
+            rel = str(raster.relative_to(unpacked))
+            with failing_as("convert", raster.name):
+                raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
+                elevation |= is_elevation
+            notes += raster_notes
+            if not any(n.kind == "skipped" for n in raster_notes):
+                kept.append(raster)
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
-    kept, notes, elevation = [], [], False
-    for raster in found:
-        rel = str(raster.relative_to(unpacked))
-        with failing_as("convert", raster.name):
-            raster_notes, is_elevation = raster_find.judge(raster, rel, job.recipe.crs)
-            elevation |= is_elevation
-        notes += raster_notes
-        if not any(n.kind == "skipped" for n in raster_notes):
-            kept.append(raster)
     if not elevation:
         raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
     return kept, notes, bool(kept)

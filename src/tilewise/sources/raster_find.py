@@ -29,6 +29,7 @@ from pathlib import Path
 import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
@@ -113,29 +114,33 @@ class NoElevationRaster(FileFailure):
 
 def find_rasters(root: Path) -> list[Path]:
     """Every raster GDAL can open under `root`; Arc/Info grid folders count as one raster."""
-    found: list[Path] = []
+    return [path for path, _ in open_rasters(root)]
+
+
+def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
+    """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
+    every raster: one open each, not one to find it and one to judge it). An Arc/Info grid folder
+    counts as one raster; one GDAL cannot open raises."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         if "hdr.adf" in {f.lower() for f in filenames}:
-            found.append(here)  # an AIG coverage: the folder is the dataset
             dirnames.clear()
+            with quiet(), rasterio.open(here) as ds:  # an AIG coverage: the folder is the dataset
+                yield here, ds
             continue
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
             if path.suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml"):
                 continue
-            if _opens_as_raster(path):
-                found.append(path)
-    return found
-
-
-def _opens_as_raster(path: Path) -> bool:
-    try:
-        with quiet(), rasterio.open(path) as ds:
-            return ds.count > 0 and ds.width > 0 and ds.height > 0
-    except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
-        return False
+            try:
+                with quiet():
+                    ds = rasterio.open(path)
+            except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
+                continue
+            with ds:
+                if ds.count > 0 and ds.width > 0 and ds.height > 0:
+                    yield path, ds
 
 
 @contextmanager
@@ -176,14 +181,13 @@ def has_geotransform(ds) -> bool:
     return not ds.transform.is_identity
 
 
-def judge(path: Path, rel: str, crs: str | None) -> tuple[list[Note], bool]:
-    """The notes on one raster (`crs`: the recipe's), and whether it is elevation: a "skipped" note means
-    it is not converted, also when it is elevation entirely beyond Web Mercator's latitudes (one open:
-    a chunk judges every raster).
+def judge(ds: DatasetReader, rel: str, crs: str | None) -> tuple[list[Note], bool]:
+    """The notes on one open raster (`crs`: the recipe's), and whether it is elevation: a "skipped"
+    note means it is not converted, also when it is elevation entirely beyond Web Mercator's latitudes.
 
     Raises FileFailure for a raster georeferenced only by GCPs or RPCs."""
-    with quiet(), rasterio.open(path) as ds:
-        notes = _judge(ds, path, rel)
+    with quiet():
+        notes = _judge(ds, Path(ds.name), rel)
         elevation = not any(n.kind == "skipped" for n in notes)
         if elevation and (outside := _outside_web_mercator(ds, rel, crs)):
             notes.append(outside)

@@ -14,7 +14,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
@@ -87,6 +86,8 @@ def _schema() -> dict:
 
 def _validated(data: dict, path: Path, where: dict[str, str], check_values: bool) -> Recipe:
     """Schema first, then the values the schema cannot judge (CRS, COG options)."""
+    import jsonschema  # here: chunk jobs get their recipe as validated params and never pay its import
+
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
     if errors:
