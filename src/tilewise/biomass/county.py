@@ -71,6 +71,7 @@ class CountyInputs:
     fia_radius_km: float
     idw_power: float
     preloaded: Preloaded | None = None  # blocks several parts of the county touch, read before they start
+    laea: CRS | None = None  # the county's equal-area projection, the same in every part (else its parcels')
 
     @classmethod
     def from_index(
@@ -363,7 +364,9 @@ def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFram
         for k, idx in enumerate(strips):
             part_of[idx] = k
         stats, preloaded = _read_shared_blocks(inp, parcels.geometry, part_of)
-        parts = [replace(inp, parcels=parcels.iloc[idx], preloaded=preloaded) for idx in strips]
+        # one projection for the county, not one per strip: results do not depend on the process count
+        laea = _laea(parcels.geometry)
+        parts = [replace(inp, parcels=parcels.iloc[idx], preloaded=preloaded, laea=laea) for idx in strips]
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             done = list(pool.map(_process, parts))
         result = gpd.GeoDataFrame(pd.concat([d[0] for d in done]), crs=parcels.crs).sort_index()
@@ -422,7 +425,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     n = len(parcels)
     stats = ReadStats()
     bytes_per_parcel = np.zeros(n)
-    laea = _laea(geoms)
+    laea = inp.laea or _laea(geoms)
     local = to_crs(geoms.values, geoms.crs, laea)
     area_acres = shapely.area(local) / M2_PER_ACRE
     out = pd.DataFrame({"parcel_id": parcels["parcel_id"].to_numpy(), "parcel_area_acres": area_acres})
