@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from tilewise.biomass.state import SUMMED, biomass_figure, county_summary
+from tilewise.biomass.state import SUMMED, biomass_figure, county_summary, parcel_image
 
 
 def parcels():
@@ -56,8 +56,26 @@ def test_the_map_has_a_stock_panel_and_a_flow_panel_with_county_outlines():
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert len(panels) == 2
     assert "stock" in panels[0].get_title() and "flow" in panels[1].get_title()
-    for ax in panels:  # the parcels, then the two county boundaries drawn on top
-        assert len(ax.collections) >= 2 and len(ax.collections[-1].get_paths()) == 2
+    per_acre = [np.array([1.0, 3.0, 5.0]) / [10.0, 30.0, 20.0], np.array([2.0, 6.0, 10.0]) / [10.0, 30.0, 20.0]]
+    for ax, want in zip(panels, per_acre, strict=True):  # the parcels as an image, the county boundaries on top
+        assert len(ax.images) == 1 and len(ax.collections[-1].get_paths()) == 2
+        image = ax.images[0].get_array()
+        width = image.shape[1]
+        for i, value in enumerate(want):  # the middle of parcel i (a 1° box) holds its value per acre
+            assert image[image.shape[0] // 2, int((i + 0.5) * width / 3)] == pytest.approx(value)
     labels = [ax.get_ylabel() for ax in fig.axes if not ax.get_title()]  # the colour bars say their unit
     assert labels == ["dry short tons per acre", "dry short tons per acre per year"]
     plt.close(fig)
+
+
+def test_parcels_smaller_than_a_map_cell_are_painted_as_their_area_weighted_mean():
+    # 4 tiny parcels in one cell of a 2-cell-wide image, and one large parcel filling the other cell
+    tiny = [shapely.box(x, y, x + 0.1, y + 0.1) for x, y in [(0.1, 0.1), (0.5, 0.5), (0.2, 0.7), (0.7, 0.2)]]
+    geoms = gpd.GeoSeries([*tiny, shapely.box(1, 0, 2, 1)], crs=4326)
+    values = np.array([1.0, 2.0, 3.0, 4.0, 7.0])
+    image, extent = parcel_image(geoms, values, width_px=2)
+    assert image.shape == (1, 2) and extent == pytest.approx((0.1, 2.0, 0.0, 1.0))
+    assert image[0, 0] == pytest.approx(2.5)  # equal areas: the plain mean of 1, 2, 3, 4
+    assert image[0, 1] == pytest.approx(7.0)
+    nan_value = parcel_image(gpd.GeoSeries([shapely.box(0, 0, 1, 1)]), np.array([np.nan]), width_px=4)[0]
+    assert np.isnan(nan_value).all()  # no value, nothing painted
