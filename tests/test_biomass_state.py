@@ -79,3 +79,4 @@ def test_parcels_smaller_than_a_map_cell_are_painted_as_their_area_weighted_mean
     assert image[0, 1] == pytest.approx(7.0)
     nan_value = parcel_image(gpd.GeoSeries([shapely.box(0, 0, 1, 1)]), np.array([np.nan]), width_px=4)[0]
     assert np.isnan(nan_value).all()  # no value, nothing painted
+    assert np.isnan(parcel_image(gpd.GeoSeries([], crs=4326), np.array([]))[0]).all()  # no parcel: an empty panel

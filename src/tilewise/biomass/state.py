@@ -117,6 +117,8 @@ def parcel_image(geoms, values: np.ndarray, width_px: int = MAP_WIDTH_PX) -> tup
     its polygon, the smaller ones (most of a state's, at a state's width) as the area-weighted mean of
     those whose centroid falls in a cell. Drawing a million polygons one by one took minutes and GBs."""
     xmin, ymin, xmax, ymax = geoms.total_bounds
+    if not np.isfinite([xmin, ymin, xmax, ymax]).all():  # no parcel: an empty panel
+        return np.full((1, 1), np.nan), (0.0, 1.0, 0.0, 1.0)
     height_px = max(1, min(4 * width_px, round(width_px * (ymax - ymin) / max(xmax - xmin, 1e-12))))
     transform = from_bounds(xmin, ymin, xmax, ymax, width_px, height_px)
     values = np.asarray(values, np.float64)
