@@ -170,13 +170,13 @@ def test_a_coverage_crs_without_an_epsg_code_is_refused_at_planning(tmp_path):
 
 
 def _unpacked(tmp_path, archive: Path, limits=None) -> list[str]:
-    from tilewise.sources.raster_find import find_rasters
+    from tilewise.sources.raster_find import open_rasters
     from tilewise.sources.unpack import unpack
 
     from support.config import unpack_limits
 
     unpack([archive], tmp_path / "x", limits or unpack_limits())
-    return sorted(str(p.relative_to(tmp_path / "x")) for p in find_rasters(tmp_path / "x"))
+    return sorted(str(p.relative_to(tmp_path / "x")) for p, _ in open_rasters(tmp_path / "x"))
 
 
 def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tmp_path):

@@ -60,6 +60,16 @@ def run(inputs, monkeypatch, group_px: int, workers: int):
     return process_county(inputs, workers=workers)
 
 
+def assert_same_results(a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> None:
+    """Equal column by column: exactly, but floats to `rtol` (and 1e-6 absolute)."""
+    for column in a.columns:
+        x, y = a[column], b[column]
+        if column == "geometry" or not pd.api.types.is_float_dtype(x):
+            assert x.equals(y), column
+        else:
+            np.testing.assert_allclose(y.to_numpy(float), x.to_numpy(float), rtol=rtol, atol=1e-6, err_msg=column)
+
+
 def test_every_block_is_read_once_across_windows_and_processes(county, monkeypatch):
     assert len(county.parcels) >= 2 * county_module.MIN_PARCELS_PER_WORKER  # two processes do run
     alone, _, once = run(county, monkeypatch, 1_000_000, 1)  # one window, one process: nothing to share
@@ -75,20 +85,10 @@ def test_every_block_is_read_once_across_windows_and_processes(county, monkeypat
     # the same results; a float may differ in float32's last bits: WorldCover cell areas are float32
     # per row of the window, and a window that starts elsewhere rounds them differently
     assert whole.index.equals(cut.index)
-    for column in whole.columns:
-        a, b = whole[column], cut[column]
-        if column == "geometry" or not pd.api.types.is_float_dtype(a):
-            assert a.equals(b), column
-        else:
-            np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=1e-6, atol=1e-6, err_msg=column)
-    # one process or two: the same results (one equal-area projection for the county, not one per strip)
-    for column in alone.columns:
-        a, b = alone[column], whole[column]
-        if column == "geometry" or not pd.api.types.is_float_dtype(a):
-            assert a.equals(b), column
-        else:
-            # float32 window rounding only (~1e-8); one projection per strip made the FIA columns differ by 1e-6
-            np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=1e-7, atol=1e-6, err_msg=column)
+    assert_same_results(whole, cut, rtol=1e-6)
+    # one process or two: the same results (one equal-area projection for the county, not one per strip);
+    # float32 window rounding only (~1e-8): one projection per strip made the FIA columns differ by 1e-6
+    assert_same_results(alone, whole, rtol=1e-7)
     key = ["parcel_id", "cdl_code", "component"]
     pd.testing.assert_frame_equal(
         whole_crops.sort_values(key).reset_index(drop=True),

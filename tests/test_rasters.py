@@ -8,7 +8,7 @@ from rasterio.transform import Affine, from_origin
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.raster_describe import describe
-from tilewise.sources.raster_find import find_rasters
+from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_cog
 from tilewise.sources.recipe import Recipe
 from tilewise_demo.rasters import write_band
@@ -60,7 +60,7 @@ def test_hgt_inside_its_zip_and_no_crs_failure(tmp_path):
 
     with zipfile.ZipFile(shared("elevation/hgt/N10W110.hgt.zip")) as zf:
         zf.extractall(tmp_path)
-    (hgt,) = find_rasters(tmp_path)
+    ((hgt, _),) = open_rasters(tmp_path)
     write_cog(Piece(hgt, "N10W110.tif"), Recipe(), tmp_path / "N10W110.tif", tmp_path)
     assert_same_pixels(tmp_path / "N10W110.tif", hgt)
     asc = shared("elevation/asc/west_bijou_escarpment_snippet.asc")

@@ -8,13 +8,17 @@ import py7zr
 import pytest
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.raster_find import find_rasters
+from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.unpack import unpack
 
 from conftest import shared
 from support.config import unpack_limits
 
 LIMITS = unpack_limits()
+
+
+def found_rasters(root):
+    return [path for path, _ in open_rasters(root)]
 
 
 def copy(rel, tmp_path):
@@ -32,12 +36,12 @@ def test_zip_with_aig_folder(tmp_path):
     archive = copy("archives/aigrid_sta_24bytes.zip", tmp_path)
     unpack([archive], tmp_path / "x", LIMITS)
     assert not archive.exists()  # the archive goes once unpacked
-    assert names(find_rasters(tmp_path / "x"), tmp_path / "x") == ["aigrid_sta_24bytes/teststa"]
+    assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["aigrid_sta_24bytes/teststa"]
 
 
 def test_7z_with_two_dted_cells(tmp_path):
     unpack([copy("archives/dted_n43_n00_e006.7z", tmp_path)], tmp_path / "x", LIMITS)
-    assert names(find_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
+    assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
 
 
 def test_multi_volume_7z(tmp_path):
@@ -48,7 +52,7 @@ def test_multi_volume_7z(tmp_path):
         vols.append(tmp_path / f"dted.7z.{i:03d}")
         vols[-1].write_bytes(part)
     unpack(vols, tmp_path / "x", LIMITS)
-    assert names(find_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
+    assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
     assert not any(v.exists() for v in vols)
 
 
@@ -60,7 +64,7 @@ def test_nested_zip_in_zip(tmp_path):
     with zipfile.ZipFile(outer, "w") as zf:
         zf.writestr("level1/inner.zip", inner.getvalue())
     unpack([outer], tmp_path / "x", LIMITS)
-    found = names(find_rasters(tmp_path / "x"), tmp_path / "x")
+    found = names(found_rasters(tmp_path / "x"), tmp_path / "x")
     assert found == ["level1/inner.zip-x/deeper/N10W110.hgt.zip-x/N10W110.hgt"]
 
 

@@ -112,11 +112,6 @@ class NoElevationRaster(FileFailure):
         self.notes = notes
 
 
-def find_rasters(root: Path) -> list[Path]:
-    """Every raster GDAL can open under `root`; Arc/Info grid folders count as one raster."""
-    return [path for path, _ in open_rasters(root)]
-
-
 def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
     """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
     every raster: one open each, not one to find it and one to judge it). An Arc/Info grid folder
