@@ -15,7 +15,7 @@ rule process_county:
     priority: lambda wildcards: county_parcels(wildcards)
     conda:
         "../envs/tilewise.yaml"
-    threads: 2
+    threads: county_threads
     params:
         tiles=county_tile_table,
         runs=runs_of,

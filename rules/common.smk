@@ -331,6 +331,22 @@ def county_parcels(wildcards):
     )
 
 
+def county_threads(wildcards):
+    """A county's processes: its share of --cores by its share of the state's parcels, at least one.
+    A state of many counties runs them side by side, one process each (like exactextract's own pool);
+    the few large counties of a small state each get several (strips, tilewise.biomass.county). Without
+    --cores (a cluster), 2 per county job."""
+    cores = workflow.resource_settings.cores
+    if not cores:
+        return 2
+    parcels = {
+        c["county_fips"]: int(c["parcels"])
+        for c in state_index.read_counties(state_index_dir(wildcards))
+    }
+    share = parcels[wildcards.county] / max(1, sum(parcels.values()))
+    return max(1, min(cores, round(cores * share)))
+
+
 def county_outputs(wildcards, pattern):
     counties = state_index.read_counties(state_index_dir(wildcards))
     return [

@@ -127,6 +127,23 @@ def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
         assert expected in html, expected
 
 
+def test_county_jobs_share_the_cores_by_their_parcels(tmp_path):
+    """A county job's processes are its share of --cores by its share of the state's parcels, at least
+    one: many counties run side by side, one process each; a few large ones get several each."""
+    work = tmp_path / "run"
+    snakemake(work, "results/states/demo/index", *args(tmp_path))
+    counties = pd.read_csv(work / "results/states/demo/index/counties.csv", dtype={"county_fips": str})
+    share = counties.set_index("county_fips")["parcels"] / counties["parcels"].sum()
+    for cores in (2, 8):
+        dry = snakemake(work, *args(tmp_path), "--cores", str(cores), "--dry-run")
+        threads = {}
+        for job in re.findall(r"rule process_county:\n((?:    .*\n)+)", dry.stdout + dry.stderr):
+            shown = re.search(r"threads: (\d+)", job)  # Snakemake shows threads above one only
+            threads[re.search(r"county=(\d+)", job).group(1)] = int(shown.group(1)) if shown else 1
+        assert threads == {c: max(1, round(cores * s)) for c, s in share.items()}, (cores, threads)
+    assert max(threads.values()) > 1  # with 8 cores the demo's 3 counties get several processes
+
+
 def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path):
     work = tmp_path / "run"
     snakemake(work, "results/states/demo/index", *args(tmp_path))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from tilewise.biomass import crop_tables, crops, indices, state_index
 from tilewise.biomass.areas import reconcile
@@ -30,7 +30,7 @@ from tilewise.biomass.quality import area_fraction, pixels_to_acres
 from tilewise.biomass.tiles import tile_size_bytes
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
-from tilewise.shared.geometry import to_crs
+from tilewise.shared.geometry import to_crs, transformer
 
 M2_PER_ACRE = crops.M2_PER_ACRE
 GROUP_PX = 4096  # parcels are processed in windows of about this many pixels a side
@@ -198,7 +198,7 @@ class CropAreaLookup:
         """Whether the CDL pixel under each point (in `crs`) is crop area (False where none was read)."""
         out = np.zeros(len(x), bool)
         for part_crs, inverse, mask in self.parts:
-            px, py = Transformer.from_crs(crs, part_crs, always_xy=True).transform(x, y)
+            px, py = transformer(crs, part_crs).transform(x, y)
             c, r = inverse * (px, py)
             c, r = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
             inside = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])

@@ -32,12 +32,17 @@ def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
         return geom
     xmin, ymin, xmax, ymax = geom.bounds
     densify = max(xmax - xmin, ymax - ymin) / 64 or 1
-    plain = is_plain(lonlat_bounds(src, geom.bounds)) and not past_the_world(src, geom.bounds)
-    if (dst.is_geographic or dst == WEB_MERCATOR) and not plain:
+    # the footprint check only where it matters: into longitudes or Web Mercator (a merge of 20,000
+    # files in their own projected CRS would spend seconds on it)
+    if (dst.is_geographic or dst == WEB_MERCATOR) and not _plain(geom, src):
         return _through_lonlat(shapely.segmentize(geom, densify), src, dst)
     if src == dst:
         return geom
     return shapely.make_valid(to_crs(geom, src, dst, densify=densify))
+
+
+def _plain(geom: shapely.Geometry, src: CRS) -> bool:
+    return is_plain(lonlat_bounds(src, geom.bounds)) and not past_the_world(src, geom.bounds)
 
 
 def _through_lonlat(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:

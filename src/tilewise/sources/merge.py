@@ -15,6 +15,7 @@ import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import shapely
@@ -228,8 +229,13 @@ def epsg_crs(crs: CRS) -> CRS:
     return CRS.from_epsg(epsg if epsg is not None else 3857)
 
 
+@cache
+def _crs(text: str) -> CRS:
+    return CRS.from_user_input(text)
+
+
 def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
-    return coverage_reproject.reproject(geom, CRS.from_user_input(src), dst)
+    return coverage_reproject.reproject(geom, _crs(src), dst)
 
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
