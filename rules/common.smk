@@ -324,11 +324,13 @@ def state_tile_table(wildcards):
     return _with_paths(wildcards.state, rows)
 
 
-def county_parcels(wildcards):
+def _parcels_by_county(wildcards):
     counties = state_index.read_counties(state_index_dir(wildcards))
-    return next(
-        int(c["parcels"]) for c in counties if c["county_fips"] == wildcards.county
-    )
+    return {c["county_fips"]: int(c["parcels"]) for c in counties}
+
+
+def county_parcels(wildcards):
+    return _parcels_by_county(wildcards)[wildcards.county]
 
 
 def county_threads(wildcards):
@@ -339,10 +341,7 @@ def county_threads(wildcards):
     cores = workflow.resource_settings.cores
     if not cores:
         return 2
-    parcels = {
-        c["county_fips"]: int(c["parcels"])
-        for c in state_index.read_counties(state_index_dir(wildcards))
-    }
+    parcels = _parcels_by_county(wildcards)
     share = parcels[wildcards.county] / max(1, sum(parcels.values()))
     return max(1, min(cores, round(cores * share)))
 

@@ -18,7 +18,7 @@ import shapely
 import shapely.affinity
 from pyproj import CRS, Transformer
 
-from tilewise.shared.geometry import to_crs
+from tilewise.shared.geometry import to_crs, transformer
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds, past_the_world
 
 WEB_MERCATOR = CRS.from_epsg(3857)
@@ -46,7 +46,7 @@ def _plain(geom: shapely.Geometry, src: CRS) -> bool:
 
 
 def _through_lonlat(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
-    to_lonlat = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    to_lonlat = transformer(src, "EPSG:4326")
     lonlat = shapely.make_valid(shapely.union_all([_polygon_lonlat(p, to_lonlat) for p in _polygons(geom)]))
     if dst != WEB_MERCATOR:
         return shapely.make_valid(to_crs(lonlat, "EPSG:4326", dst, densify=_LONLAT_STEP_DEG))

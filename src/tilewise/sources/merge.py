@@ -15,7 +15,6 @@ import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 
 import shapely
@@ -31,6 +30,7 @@ from tilewise.sources.catalog import archive_group, line_numbers
 from tilewise.sources.ledger import Ledger
 from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.recipe import Recipe, glob_match
+from tilewise.sources.web_mercator import crs_from_text
 
 log = logging.getLogger(__name__)
 
@@ -229,13 +229,8 @@ def epsg_crs(crs: CRS) -> CRS:
     return CRS.from_epsg(epsg if epsg is not None else 3857)
 
 
-@cache
-def _crs(text: str) -> CRS:
-    return CRS.from_user_input(text)
-
-
 def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
-    return coverage_reproject.reproject(geom, _crs(src), dst)
+    return coverage_reproject.reproject(geom, crs_from_text(src), dst)
 
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:

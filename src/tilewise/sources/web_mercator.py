@@ -27,7 +27,8 @@ def _to_lonlat(crs_wkt: str) -> Transformer:
 
 
 @cache
-def _crs(text: str) -> CRS:
+def crs_from_text(text: str) -> CRS:
+    """A CRS given as text (an EPSG code, a WKT), parsed once per process."""
     return CRS.from_user_input(text)
 
 
@@ -74,6 +75,6 @@ def is_plain(geo: tuple[float, float, float, float] | None) -> bool:
 def past_the_world(crs, bounds) -> bool:
     """x beyond the world's own edges in `crs`: past ±180° in a geographic CRS, past ±X_MAX_3857 in Web
     Mercator (a Pacific-centred mosaic, a raster in 0…360°); PROJ wraps such places back into the world."""
-    crs = _crs(crs if isinstance(crs, str) else crs.to_wkt())
+    crs = crs_from_text(crs if isinstance(crs, str) else crs.to_wkt())
     edge = 180.0 if crs.is_geographic else X_MAX_3857 if crs.to_epsg() == 3857 else math.inf
     return bounds[0] < -edge or bounds[2] > edge
