@@ -9,5 +9,9 @@ import sys
 from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-if SRC not in sys.path:
+# first, even when it is on the path already: Snakemake hands a job its own search path, where an
+# installed copy (another checkout's editable install, an older release) can come before it
+if sys.path[0] != SRC:
+    while SRC in sys.path:
+        sys.path.remove(SRC)
     sys.path.insert(0, SRC)

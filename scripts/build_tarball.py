@@ -25,3 +25,4 @@ build_tarball(
     changes=(Path(smk.output.changes), Path(smk.params.published)),
     allow_incomplete=smk.params.allow_incomplete,
 )
+job.done()

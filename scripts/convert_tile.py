@@ -21,3 +21,4 @@ prepare_tile(
     smk.params.failed_before,
     sibling_hrefs(state_index.read_tiles(smk.input.index), row),
 )
+job.done()

@@ -21,3 +21,4 @@ outcomes.write_state_ended(
     reclaimed,
     kept,
 )
+job.done()

@@ -14,3 +14,4 @@ unknown = sorted({Path(p).name for p in smk.output} - set(demo_files()))
 if unknown:
     raise SystemExit(f"catalog/demo/file_list.txt names files the demo generator does not make: {unknown}")
 generate(Path(smk.output[0]).parent)
+job.done()

@@ -11,3 +11,4 @@ from tilewise_demo.state import generate
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
 generate(Path(smk.output[-1]).parent)
+job.done()

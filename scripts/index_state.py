@@ -17,3 +17,4 @@ index_state(
     smk.params.fia_missing,
     smk.params.nass_national_yields,
 )
+job.done()

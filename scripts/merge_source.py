@@ -26,3 +26,4 @@ merge_source(
     recipe_file=Path(smk.params.recipe_file),
     wanted_crs=smk.params.coverage_crs,
 )
+job.done()

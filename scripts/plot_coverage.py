@@ -11,3 +11,4 @@ from tilewise.sources.plot import plot_coverage
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 job.start(smk)
 plot_coverage(smk.wildcards.source, [Path(p) for p in smk.input.ledgers], Path(smk.output.png))
+job.done()

@@ -35,3 +35,4 @@ run_chunk(
         limits=UnpackLimits.from_config(smk.params.unpack),
     )
 )
+job.done()

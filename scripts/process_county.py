@@ -39,3 +39,4 @@ if status != outcomes.OK:
     staged.mkdir()
 outcomes.write_outcome(Path(smk.output.run), status, reason, started, smk.params.failed_before, **stats)
 tiles.release(list(smk.params.tiles), smk.params.runs)
+job.done()

@@ -19,3 +19,4 @@ if record is None or record["status"] != outcomes.OK:
         f"again; to force that: snakemake -f {smk.input.run} …)"
     )
 county_files.publish(Path(smk.input.staged), Path(smk.output.parcels), Path(smk.output.crops), Path(smk.output.stats))
+job.done()

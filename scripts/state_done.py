@@ -18,3 +18,4 @@ record = done_record(
     [Path(p) for p in smk.params.tiles],
 )
 Path(smk.output[0]).write_text(json.dumps(record, indent=1))
+job.done()

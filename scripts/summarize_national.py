@@ -19,3 +19,4 @@ national_summary(
     Path(smk.output.summary),
     Path(smk.output.png),
 )
+job.done()

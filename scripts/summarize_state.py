@@ -20,3 +20,4 @@ summarize_state(
     Path(smk.output.png),
     smk.wildcards.state,
 )
+job.done()

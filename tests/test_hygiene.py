@@ -1,6 +1,9 @@
-"""Pins and rules: the conda environment agrees with requirements.txt, extras stay extras, rules log."""
+"""Pins, rules and scripts: the conda environment agrees with requirements.txt, extras stay extras,
+rules log, script jobs run this repository's code and end at once."""
 
 import re
+import subprocess
+import sys
 
 import yaml
 
@@ -60,3 +63,42 @@ def test_every_rule_has_a_log_and_a_conda_env():
                 continue
             assert "    log:" in body, f"{smk.name}: rule {name} has no log:"
             assert "    conda:" in body, f"{smk.name}: rule {name} has no conda:"
+
+
+def test_a_job_runs_this_repositorys_code_before_an_installed_copy(tmp_path):
+    # Snakemake hands a script job its own search path, where another checkout's editable install
+    # (or an older release) comes before this repository's src/: scripts/_paths.py must still win
+    installed = tmp_path / "site" / "tilewise"
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    code = (
+        f"import sys; sys.path[:] = [{str(tmp_path)!r}, {str(tmp_path / 'site')!r}, {str(REPO / 'src')!r},"
+        f" {str(REPO / 'scripts')!r}, *sys.path]\n"
+        "import _paths, tilewise; print(tilewise.__file__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(REPO / "src" / "tilewise" / "__init__.py")
+
+
+def test_a_job_that_succeeds_exits_at_once_with_its_log_written(tmp_path):
+    log = tmp_path / "job.log"
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO / 'src')!r})\n"
+        "import logging, atexit\n"
+        "from tilewise.shared import job\n"
+        f"job.log_to({str(log)!r})\n"
+        "atexit.register(print, 'teardown ran')\n"
+        "logging.getLogger('tilewise').info('the last line of the job')\n"
+        "print('stdout flushed', end='')\n"
+        "job.done()\n"
+        "print('after done')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout == "stdout flushed"  # no teardown, nothing after done()
+    assert "the last line of the job" in log.read_text()
+    # every script job ends that way, and only there: a job that raised exits as Python does
+    for script in sorted((REPO / "scripts").glob("*.py")):
+        text = script.read_text()
+        if "job.start(" in text:
+            assert text.rstrip().endswith("job.done()"), f"{script.name} does not end with job.done()"

@@ -1,6 +1,7 @@
 """What every script job does first: log to the rule's log file, wait for any other process still
-running the same job (an orphan of a killed snakemake), and refuse to start on a full disk. And how
-a job tells a full disk, which is its own failure, from a file's failure."""
+running the same job (an orphan of a killed snakemake), and refuse to start on a full disk; what it
+does last when it succeeded. And how a job tells a full disk, which is its own failure, from a
+file's failure."""
 
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ def start(smk) -> None:
     log_to(smk.log[0] if smk.log else None)
     locks.hold_job_lock([str(out) for out in smk.output])
     check_free_disk(".", smk.config["min_free_disk_gb"])
+
+
+def done() -> None:
+    """The last line of a script job that succeeded: flush the logs and exit at once.
+
+    The interpreter's teardown (freeing every module of rasterio, pyproj, numpy…) costs ~0.16 s of
+    CPU a job, several seconds over a source's chunk jobs, and nothing needs it: every output is
+    closed and in place by now, and no thread of ours is left running. A job that raised never gets
+    here, so its exit status and traceback are Python's own."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def log_to(path: str | None) -> None:

@@ -23,6 +23,7 @@ from pyproj import CRS
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
+from tilewise.sources import coverage_gpkg as coverage_file
 from tilewise.sources import coverage_reproject, ledger, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
@@ -257,32 +258,29 @@ def merge_source(
 ) -> dict:
     ledgers = ledger.read_all(ledger_paths)
     made = outputs_of(ledgers)
-    lines = line_numbers(file_list)
-    check_names(made, lines, recipe_file, _recipe_of(ledgers), paths.store)
-    for pattern in unused_patterns(ledgers):
-        log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
-    place_in_store(made, paths.staging, paths.store)
-    keep = {m.name for m in made}
-    removed = prune(
-        paths.store, paths.staging, keep, paths.bounds_csv.name, [p for p, _ in ledgers], paths.remote_state
-    )
-    cogs = defaultdict(list)
-    for m in made:
-        cogs[m.chunk].append(paths.store / m.name)
     outputs = [m.out for m in made]
-    failures = failures_of(ledgers, lines)
     crs = coverage_crs(outputs, wanted_crs)
-    paths.coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
-    bounds_file.write(outputs, paths.bounds_csv)
-    failures_file.write(failures, paths.failures_csv)
-    skipped = skipped_of(ledgers, lines)
-    skipped_file.write(skipped, paths.skipped_csv)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # GEOS unions without holding the GIL, so it runs while pyogrio is imported: about half a
-        # second each for a small source (pyogrio imports pandas and geopandas when they are installed)
+        # GEOS unions without holding the GIL: it runs while the store and the reports are written
         union = pool.submit(union_coverage, outputs, crs)
-        from tilewise.sources import coverage_gpkg as coverage_file
-
+        lines = line_numbers(file_list)
+        check_names(made, lines, recipe_file, _recipe_of(ledgers), paths.store)
+        for pattern in unused_patterns(ledgers):
+            log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
+        place_in_store(made, paths.staging, paths.store)
+        keep = {m.name for m in made}
+        removed = prune(
+            paths.store, paths.staging, keep, paths.bounds_csv.name, [p for p, _ in ledgers], paths.remote_state
+        )
+        cogs = defaultdict(list)
+        for m in made:
+            cogs[m.chunk].append(paths.store / m.name)
+        failures = failures_of(ledgers, lines)
+        paths.coverage_gpkg.parent.mkdir(parents=True, exist_ok=True)
+        bounds_file.write(outputs, paths.bounds_csv)
+        failures_file.write(failures, paths.failures_csv)
+        skipped = skipped_of(ledgers, lines)
+        skipped_file.write(skipped, paths.skipped_csv)
         coverage_file.write(union.result(), crs, paths.coverage_gpkg)
     chunks = {led.chunk: {"ledger": p, "files": cogs[led.chunk]} for p, led in ledgers}
     store_index.write(paths.store_index, chunks, paths.coverage_gpkg)  # last: it vouches for what is written

@@ -20,9 +20,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
 import shutil
 import stat
+import sys
 import tarfile
 import threading
 import zipfile
@@ -31,10 +31,6 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-
-import multivolumefile
-import py7zr
-import py7zr.io
 
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.job import disk_full
@@ -49,7 +45,7 @@ STREAMS = {
     "xz": (b"\xfd7zXZ\x00", lzma.open, {".xz": "", ".txz": ".tar"}),
 }
 TAR_MAGIC_OFFSET, TAR_MAGIC = 257, b"ustar"
-_DAMAGED = (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, tarfile.TarError, lzma.LZMAError, zlib.error)
+_DAMAGED = (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error)
 MAX_DEPTH = 4
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
 COPY_BYTES = 1 << 20
@@ -180,84 +176,6 @@ def _write_members(archive: Path, target: Path, budget: _Budget, members: list[t
             _copy_counted(src, out, budget)
 
 
-class _CountedFile(py7zr.io.Py7zIO):
-    """A 7z member written to disk, every byte taken from the budget before it is written."""
-
-    def __init__(self, path: Path, budget: _Budget):
-        budget.take(MEMBER_BYTES)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.budget, self.f, self.n = budget, open(path, "wb"), 0
-
-    def write(self, s: bytes | bytearray) -> int:
-        self.budget.take(len(s))
-        self.n += len(s)
-        return self.f.write(s)
-
-    def read(self, size: int | None = None) -> bytes:
-        return b""
-
-    def seekable(self) -> bool:
-        return False
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.f.seek(offset, whence)
-
-    def flush(self) -> None:
-        self.f.flush()
-
-    def size(self) -> int:
-        return self.n
-
-    def close(self) -> None:
-        self.f.close()
-
-
-class _CountedFiles(py7zr.io.WriterFactory):
-    def __init__(self, target: Path, archive: Path, budget: _Budget):
-        self.target, self.archive, self.budget = target, archive, budget
-
-    def create(self, filename: str) -> py7zr.io.Py7zIO:
-        path = Path(filename)
-        if not path.resolve().is_relative_to(self.target.resolve()):
-            raise FileFailure("unpack", f"{self.archive.name}: member {filename!r} would be written outside the target")
-        return _CountedFile(path, self.budget)
-
-
-def _un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
-    if len(volumes) > 1:
-        # multivolumefile joins name.7z.0001… ; give it links with the names it expects
-        base = volumes[0].with_name(volumes[0].name.rsplit(".", 1)[0])
-        for i, vol in enumerate(volumes, start=1):
-            os.replace(vol, base.with_name(f"{base.name}.{i:04d}"))
-        with multivolumefile.open(base, mode="rb") as joined, py7zr.SevenZipFile(joined) as archive:
-            _extract_7z(archive, base, target, budget)
-        for vol in _volumes(base, len(volumes)):
-            vol.unlink()
-        return
-    with py7zr.SevenZipFile(volumes[0]) as archive:
-        _extract_7z(archive, volumes[0], target, budget)
-
-
-def _volumes(base: Path, n: int) -> list[Path]:
-    return [base.with_name(f"{base.name}.{i:04d}") for i in range(1, n + 1)]
-
-
-def _extract_7z(archive: py7zr.SevenZipFile, path: Path, target: Path, budget: _Budget) -> None:
-    infos = archive.list()
-    for info in infos:
-        _check_member(info.filename, path)
-        if info.is_symlink:
-            raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-    _refuse_repeats([_inside(target, i.filename, path).relative_to(target) for i in infos if not i.is_directory], path)
-    budget.check_declared(path, sum((i.uncompressed or 0) + MEMBER_BYTES for i in infos))
-    target = target.absolute()
-    for info in infos:  # the counting writer makes files only; folders (empty ones too) are made here
-        if info.is_directory:
-            budget.take(MEMBER_BYTES)
-            _inside(target, info.filename, path).mkdir(parents=True, exist_ok=True)
-    archive.extractall(path=target, factory=_CountedFiles(target, path, budget))
-
-
 def _untar(path: Path, target: Path, budget: _Budget) -> None:
     with tarfile.open(path, "r:") as tf:
         members = tf.getmembers()
@@ -283,6 +201,12 @@ def _copy_counted(src, out, budget: _Budget) -> None:
     while block := src.read(COPY_BYTES):
         budget.take(len(block))
         out.write(block)
+
+
+def _damaged() -> tuple[type[Exception], ...]:
+    """What a damaged archive raises: py7zr's errors too once a 7z has been opened (py7zr is imported then)."""
+    seven = sys.modules.get("py7zr.exceptions")
+    return _DAMAGED + ((seven.ArchiveError,) if seven else ())
 
 
 def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> None:
@@ -312,12 +236,14 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
         if kind == "zip":
             _unzip(first, target, budget)
         elif kind == "7z":
-            _un7z(downloads, target, budget)
+            from tilewise.sources import unpack_7z  # py7zr's import costs every chunk job ~0.06 s; few sources use 7z
+
+            unpack_7z.un7z(downloads, target, budget)
         elif kind == "tar":
             _untar(first, target, budget)
         else:
             _decompress(first, kind, target, budget)
-    except (*_DAMAGED, EOFError, OSError, ValueError) as exc:
+    except (*_damaged(), EOFError, OSError, ValueError) as exc:
         if full := disk_full(exc, f"{first.name}: unpacking it"):  # the job's failure, not the archive's
             raise full from exc
         raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
