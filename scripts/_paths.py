@@ -15,3 +15,10 @@ if sys.path[0] != SRC:
     while SRC in sys.path:
         sys.path.remove(SRC)
     sys.path.insert(0, SRC)
+_loaded = sys.modules.get("tilewise")
+if _loaded is not None and not str(Path(_loaded.__file__).resolve()).startswith(str(Path(SRC).resolve())):
+    # only a tilewise object among the job's params or config can import it before this file runs
+    raise ImportError(
+        f"tilewise was loaded from {_loaded.__file__} before {SRC} could be put first: "
+        "hand script jobs plain values (str, int, list, dict), not tilewise objects"
+    )

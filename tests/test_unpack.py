@@ -2,6 +2,8 @@ import io
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import zipfile
 
 import py7zr
@@ -11,7 +13,7 @@ from tilewise.shared.errors import FileFailure
 from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.unpack import unpack
 
-from conftest import shared
+from conftest import REPO, shared
 from support.config import unpack_limits
 
 LIMITS = unpack_limits()
@@ -244,3 +246,45 @@ def test_many_small_members_count_against_the_cap(tmp_path, pack):
     with pytest.raises(FileFailure, match="over the cap of 1,000,000"):
         unpack([download], tmp_path / "x", unpack_limits(max_unpacked_bytes=1_000_000))
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())  # refused before writing
+
+
+def _seven(members: dict[str, bytes], **options) -> bytes:
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", **options) as archive:
+        for name, data in members.items():
+            archive.writestr(data, name)
+    return buf.getvalue()
+
+
+_GOOD_7Z = _seven({"a.bin": bytes(range(256)) * 2000})
+_BAD_7Z = {
+    "truncated": _GOOD_7Z[: len(_GOOD_7Z) // 2],
+    "magic_and_garbage": _GOOD_7Z[:6] + bytes(range(256)) * 20,
+    "magic_only": _GOOD_7Z[:6],
+    "end_header_flipped": _GOOD_7Z[:-5] + bytes([_GOOD_7Z[-5] ^ 0xFF]) + _GOOD_7Z[-4:],
+    "lying_next_header_offset": _GOOD_7Z[:12] + (2**62).to_bytes(8, "little") + _GOOD_7Z[20:],
+    "encrypted": _seven({"a.bin": b"x" * 1000}, password="secret"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_7Z))
+def test_a_bad_7z_is_its_files_failure_in_a_process_that_has_not_loaded_py7zr(tmp_path, case):
+    # py7zr is imported only when a 7z is met: its errors must still be the file's failure, not the job's
+    archive = tmp_path / f"{case}.7z"
+    archive.write_bytes(_BAD_7Z[case])
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO / 'src')!r})\n"
+        "from pathlib import Path\n"
+        "from tilewise.shared.errors import FileFailure\n"
+        "from tilewise.sources.unpack import UnpackLimits, unpack\n"
+        "assert 'py7zr' not in sys.modules\n"
+        "try:\n"
+        f"    unpack([Path({str(archive)!r})], Path({str(tmp_path / 'x')!r}), UnpackLimits(1 << 30, 1e6))\n"
+        "except FileFailure as e:\n"
+        "    print(e.step, e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(f"unpack {archive.name}: "), proc.stdout
+    if case == "encrypted":
+        assert "encrypted" in proc.stdout

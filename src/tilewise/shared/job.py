@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from tilewise.shared import locks
@@ -31,7 +32,14 @@ def done() -> None:
     The interpreter's teardown (freeing every module of rasterio, pyproj, numpy…) costs ~0.16 s of
     CPU a job, several seconds over a source's chunk jobs, and nothing needs it: every output is
     closed and in place by now, and no thread of ours is left running. A job that raised never gets
-    here, so its exit status and traceback are Python's own."""
+    here, so its exit status and traceback are Python's own. Should a thread or a child process of
+    its own still run, the job ends the ordinary way, which waits for them."""
+    main = threading.main_thread()
+    others = [t.name for t in threading.enumerate() if t is not main and t.is_alive() and not t.daemon]
+    processes = sys.modules.get("multiprocessing")
+    if others or (processes is not None and processes.active_children()):
+        logging.getLogger(__name__).info("ending the ordinary way: threads %s or child processes still run", others)
+        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

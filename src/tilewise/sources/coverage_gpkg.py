@@ -36,18 +36,23 @@ def write(geom: shapely.Geometry, crs: CRS, path: Path) -> None:
     lib.CPLPushErrorHandler(ctypes.cast(lib.CPLQuietErrorHandler, ctypes.c_void_p))  # errors are raised, not printed
     try:
         _create(lib, tmp, geom, crs)
+        os.replace(tmp, path)
+    except OSError as exc:  # e.g. a folder where the file goes
+        tmp.unlink(missing_ok=True)
+        raise TilewiseError(f"{path}: cannot put the coverage GeoPackage in place: {exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     finally:
         lib.CPLPopErrorHandler()
         lib.CPLSetThreadLocalConfigOption(b"OGR_CURRENT_DATE", None)
-    os.replace(tmp, path)
 
 
 def _create(lib: ctypes.CDLL, path: Path, geom: shapely.Geometry, crs: CRS) -> None:
     lib.CPLErrorReset()
-    ds = lib.GDALCreate(lib.GDALGetDriverByName(b"GPKG"), os.fsencode(path), 0, 0, 0, 0, None)
+    # GeoPackage 1.4, as GDAL ≥ 3.11 writes by default: rasterio's GDAL would write 1.2
+    version = (ctypes.c_char_p * 2)(b"VERSION=1.4", None)
+    ds = lib.GDALCreate(lib.GDALGetDriverByName(b"GPKG"), os.fsencode(path), 0, 0, 0, 0, version)
     _check(lib, ds, path, "create")
     srs = feature = None
     try:
@@ -68,13 +73,16 @@ def _create(lib: ctypes.CDLL, path: Path, geom: shapely.Geometry, crs: CRS) -> N
             lib.OGR_F_Destroy(feature)
         if srs:
             lib.OSRRelease(srs)
-        closed = lib.GDALClose(ds) == _CE_NONE  # the GeoPackage is committed when it is closed
+        # the GeoPackage is committed when it is closed; GDALClose says how only since GDAL 3.7
+        closed = lib.GDALClose(ds) in (_CE_NONE, None)
     _check(lib, closed, path, "close")
 
 
 def _check(lib: ctypes.CDLL, ok, path: Path, what: str) -> None:
     if not ok:
-        message = (lib.CPLGetLastErrorMsg() or b"").decode(errors="replace") or "no reason given"
+        message = (lib.CPLGetLastErrorMsg() or b"").decode(errors="replace").strip() or "no reason given"
+        if len(message) > 300:  # GDAL quotes whole SQL statements
+            message = message[:300] + " …"
         raise TilewiseError(f"{path}: GDAL could not {what} the coverage GeoPackage: {message}")
 
 
@@ -90,7 +98,7 @@ def _ogr() -> ctypes.CDLL:
         ("CPLErrorReset", None, []),
         ("CPLGetLastErrorMsg", cp, []),
         ("GDALGetDriverByName", vp, [cp]),
-        ("GDALCreate", vp, [vp, cp, ci, ci, ci, ci, vp]),
+        ("GDALCreate", vp, [vp, cp, ci, ci, ci, ci, ctypes.POINTER(cp)]),
         ("GDALClose", ci, [vp]),
         ("OSRNewSpatialReference", vp, [cp]),
         ("OSRSetAxisMappingStrategy", None, [vp, ci]),
@@ -105,5 +113,8 @@ def _ogr() -> ctypes.CDLL:
     ):
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
+    lib.GDALVersionInfo.restype, lib.GDALVersionInfo.argtypes = cp, [cp]
+    if int(lib.GDALVersionInfo(b"VERSION_NUM")) < 3070000:
+        lib.GDALClose.restype = None  # void before GDAL 3.7
     lib.GDALAllRegister()
     return lib

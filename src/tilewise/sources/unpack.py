@@ -232,12 +232,14 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
         raise FileFailure("unpack", f"{first.name}: archives nested more than {MAX_DEPTH} deep; refused")
     if kind != "7z" and len(downloads) > 1:
         raise FileFailure("unpack", f"{first.name}: split {kind} archives are not supported; ask for a 7z or one file")
+    if kind == "7z":
+        # imported here, not at the top: py7zr costs every chunk job ~0.06 s and few sources use 7z;
+        # and outside the try: a broken install is the job's failure, not the file's
+        from tilewise.sources import unpack_7z
     try:
         if kind == "zip":
             _unzip(first, target, budget)
         elif kind == "7z":
-            from tilewise.sources import unpack_7z  # py7zr's import costs every chunk job ~0.06 s; few sources use 7z
-
             unpack_7z.un7z(downloads, target, budget)
         elif kind == "tar":
             _untar(first, target, budget)

@@ -59,7 +59,7 @@ class _CountedFiles(py7zr.io.WriterFactory):
         return _CountedFile(path, self.budget)
 
 
-def un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
+def _un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
     if len(volumes) > 1:
         # multivolumefile joins name.7z.0001… ; give it links with the names it expects
         base = volumes[0].with_name(volumes[0].name.rsplit(".", 1)[0])
@@ -72,6 +72,13 @@ def un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
         return
     with py7zr.SevenZipFile(volumes[0]) as archive:
         _extract_7z(archive, volumes[0], target, budget)
+
+
+def un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
+    try:
+        _un7z(volumes, target, budget)
+    except py7zr.exceptions.PasswordRequired as exc:
+        raise FileFailure("unpack", f"{volumes[0].name}: the 7z archive is encrypted (no password to open it)") from exc
 
 
 def _volumes(base: Path, n: int) -> list[Path]:
