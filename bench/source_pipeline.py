@@ -14,6 +14,7 @@ and prints the ratio workflow/floor. The two alternate `--repeat` times (medians
 starting after the previous run's files are deleted and written back. Not a test.
 
     .venv/bin/python bench/source_pipeline.py --files 200 [--px 1000] [--cores 2] [--repeat 3]
+    .venv/bin/python bench/source_pipeline.py --files 200 --repeat 5 --against ../tilewise-old   # two versions
 """
 
 from __future__ import annotations
@@ -140,13 +141,13 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_workflow(work: Path, catalog: Path, cores: int, extra: list[str]) -> dict:
+def run_workflow(work: Path, catalog: Path, cores: int, extra: list[str], repo: Path = REPO) -> dict:
     work.mkdir(parents=True)
     sampler = DiskSampler(work)
     sampler.start()
     cpu0, t0 = children_cpu(), time.perf_counter()
     config = ["--config", f"catalog={catalog}", "source=bench", "state=[]"]
-    proc = subprocess.run(snakemake_cmd(REPO, work, *config, *extra, cores=cores), capture_output=True, text=True)
+    proc = subprocess.run(snakemake_cmd(repo, work, *config, *extra, cores=cores), capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     sampler.stop.set()
     sampler.join()
@@ -215,6 +216,11 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="floor and workflow runs, alternating; medians shown")
     ap.add_argument("--keep", type=Path, help="work here and keep everything (the last runs' outputs)")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. a git worktree of an earlier commit): its workflow runs in the same rounds",
+    )
     ap.add_argument("snakemake_args", nargs="*", help="extra snakemake arguments, after --")
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="tilewise-bench-"))
@@ -224,15 +230,27 @@ def main() -> None:
         server, port = serve(served)
         make_source(root, served, args.files, args.px, f"http://127.0.0.1:{port}")
         urls = (root / "catalog" / "bench" / "file_list.txt").read_text().split()
-        floors, wfs = [], []
+        floors, wfs, others = [], [], []
         for i in range(args.repeat):
             settle(root / "floor", root / "workflow")
             floors.append(run_floor(urls, root / "floor", args.cores))
             settle(root / "floor")
             wfs.append(run_workflow(root / "workflow", root / "catalog", args.cores, args.snakemake_args))
-            print(f"run {i + 1}: floor {floors[-1]['wall_s']:.2f} s, workflow {wfs[-1]['wall_s']:.2f} s", flush=True)
+            line = f"run {i + 1}: floor {floors[-1]['wall_s']:.2f} s, workflow {wfs[-1]['wall_s']:.2f} s"
+            if args.against:
+                settle(root / "workflow")
+                others.append(run_workflow(root / "workflow", root / "catalog", args.cores, [], args.against))
+                line += f", {args.against.name} {others[-1]['wall_s']:.2f} s"
+            print(line, flush=True)
         server.kill()
         report(args, floors, wfs, sorted(served.glob("*.zip")))
+        if others:
+            other = {k: float(np.median([r[k] for r in others])) for k in ("wall_s", "cpu_s")}
+            floor = float(np.median([r["wall_s"] for r in floors]))
+            print(
+                f"{args.against} (same rounds): wall {other['wall_s']:.2f} s, CPU {other['cpu_s']:.2f} s, "
+                f"ratio {other['wall_s'] / floor:.2f}"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
