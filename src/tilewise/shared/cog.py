@@ -111,13 +111,10 @@ def _driver_metadata_item(driver: str, item: str) -> str:
 
     import rasterio
 
-    from tilewise.shared.libgdal import rasterio_libgdal
+    from tilewise.shared.libgdal import declare, rasterio_libgdal
 
-    lib = rasterio_libgdal()
-    lib.GDALGetDriverByName.restype = ctypes.c_void_p
-    lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
-    lib.GDALGetMetadataItem.restype = ctypes.c_char_p
-    lib.GDALGetMetadataItem.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    vp, cp = ctypes.c_void_p, ctypes.c_char_p
+    lib = declare(rasterio_libgdal(), (("GDALGetDriverByName", vp, [cp]), ("GDALGetMetadataItem", cp, [vp, cp, cp])))
     with rasterio.Env():  # registers the drivers
         handle = lib.GDALGetDriverByName(driver.encode())
         value = lib.GDALGetMetadataItem(handle, item.encode(), None) if handle else None

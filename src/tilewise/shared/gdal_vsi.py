@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import rasterio  # noqa: F401 (loads the GDAL library whose counters we read)
 
 from tilewise.shared.errors import TilewiseError
-from tilewise.shared.libgdal import rasterio_libgdal
+from tilewise.shared.libgdal import declare, rasterio_libgdal
 
 # GDAL reads these once, at its first network access: set before any remote file is opened.
 os.environ.setdefault("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
@@ -52,15 +52,18 @@ def configure_retries(attempts: int, backoff_seconds: float) -> None:
 
 @cache
 def _gdal() -> ctypes.CDLL:
-    lib = rasterio_libgdal()
-    lib.VSIFOpenL.restype, lib.VSIFOpenL.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
-    lib.VSIFSeekL.restype, lib.VSIFSeekL.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
-    lib.VSIFTellL.restype, lib.VSIFTellL.argtypes = ctypes.c_uint64, [ctypes.c_void_p]
-    lib.VSIFCloseL.restype, lib.VSIFCloseL.argtypes = ctypes.c_int, [ctypes.c_void_p]
-    lib.VSINetworkStatsGetAsSerializedJSON.restype = ctypes.c_void_p
-    lib.VSINetworkStatsGetAsSerializedJSON.argtypes = [ctypes.c_void_p]
-    lib.VSIFree.argtypes = [ctypes.c_void_p]
-    return lib
+    vp, cp, ci = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    return declare(
+        rasterio_libgdal(),
+        (
+            ("VSIFOpenL", vp, [cp, cp]),
+            ("VSIFSeekL", ci, [vp, ctypes.c_uint64, ci]),
+            ("VSIFTellL", ctypes.c_uint64, [vp]),
+            ("VSIFCloseL", ci, [vp]),
+            ("VSINetworkStatsGetAsSerializedJSON", vp, [vp]),
+            ("VSIFree", None, [vp]),
+        ),
+    )
 
 
 def file_size(path: str) -> int:

@@ -26,6 +26,15 @@ def rasterio_libgdal() -> ctypes.CDLL:
     return ctypes.CDLL(_path())
 
 
+def declare(lib: ctypes.CDLL, signatures) -> ctypes.CDLL:
+    """Give functions of `lib` their C signatures, each `(name, result type, argument types)`:
+    ctypes would otherwise pass and return C ints, which truncates pointers."""
+    for name, restype, argtypes in signatures:
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+    return lib
+
+
 def _path() -> str:
     bundled = sorted((Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libgdal*"))
     if bundled:

@@ -16,7 +16,7 @@ import shapely
 from pyproj import CRS
 
 from tilewise.shared.errors import TilewiseError
-from tilewise.shared.libgdal import rasterio_libgdal
+from tilewise.shared.libgdal import declare, rasterio_libgdal
 
 # GPKG stores a last-change time; a fixed one keeps coverage.gpkg, and so the tarball, reproducible.
 FIXED_GPKG_DATE = "2000-01-01T00:00:00Z"
@@ -88,32 +88,32 @@ def _check(lib: ctypes.CDLL, ok, path: Path, what: str) -> None:
 
 @cache
 def _ogr() -> ctypes.CDLL:
-    lib = rasterio_libgdal()
     vp, cp, ci = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-    for name, restype, argtypes in (
-        ("GDALAllRegister", None, []),
-        ("CPLSetThreadLocalConfigOption", None, [cp, cp]),
-        ("CPLPushErrorHandler", None, [vp]),
-        ("CPLPopErrorHandler", None, []),
-        ("CPLErrorReset", None, []),
-        ("CPLGetLastErrorMsg", cp, []),
-        ("GDALGetDriverByName", vp, [cp]),
-        ("GDALCreate", vp, [vp, cp, ci, ci, ci, ci, ctypes.POINTER(cp)]),
-        ("GDALClose", ci, [vp]),
-        ("OSRNewSpatialReference", vp, [cp]),
-        ("OSRSetAxisMappingStrategy", None, [vp, ci]),
-        ("OSRRelease", None, [vp]),
-        ("GDALDatasetCreateLayer", vp, [vp, cp, vp, ci, ctypes.POINTER(cp)]),
-        ("OGR_L_GetLayerDefn", vp, [vp]),
-        ("OGR_F_Create", vp, [vp]),
-        ("OGR_G_CreateFromWkb", ci, [cp, vp, ctypes.POINTER(vp), ci]),
-        ("OGR_F_SetGeometryDirectly", ci, [vp, vp]),
-        ("OGR_L_CreateFeature", ci, [vp, vp]),
-        ("OGR_F_Destroy", None, [vp]),
-    ):
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
-    lib.GDALVersionInfo.restype, lib.GDALVersionInfo.argtypes = cp, [cp]
+    lib = declare(
+        rasterio_libgdal(),
+        (
+            ("GDALVersionInfo", cp, [cp]),
+            ("GDALAllRegister", None, []),
+            ("CPLSetThreadLocalConfigOption", None, [cp, cp]),
+            ("CPLPushErrorHandler", None, [vp]),
+            ("CPLPopErrorHandler", None, []),
+            ("CPLErrorReset", None, []),
+            ("CPLGetLastErrorMsg", cp, []),
+            ("GDALGetDriverByName", vp, [cp]),
+            ("GDALCreate", vp, [vp, cp, ci, ci, ci, ci, ctypes.POINTER(cp)]),
+            ("GDALClose", ci, [vp]),
+            ("OSRNewSpatialReference", vp, [cp]),
+            ("OSRSetAxisMappingStrategy", None, [vp, ci]),
+            ("OSRRelease", None, [vp]),
+            ("GDALDatasetCreateLayer", vp, [vp, cp, vp, ci, ctypes.POINTER(cp)]),
+            ("OGR_L_GetLayerDefn", vp, [vp]),
+            ("OGR_F_Create", vp, [vp]),
+            ("OGR_G_CreateFromWkb", ci, [cp, vp, ctypes.POINTER(vp), ci]),
+            ("OGR_F_SetGeometryDirectly", ci, [vp, vp]),
+            ("OGR_L_CreateFeature", ci, [vp, vp]),
+            ("OGR_F_Destroy", None, [vp]),
+        ),
+    )
     if int(lib.GDALVersionInfo(b"VERSION_NUM")) < 3070000:
         lib.GDALClose.restype = None  # void before GDAL 3.7
     lib.GDALAllRegister()
