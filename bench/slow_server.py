@@ -7,7 +7,10 @@ latency per request, like a remote state portal (2 MB/s and 50 ms by default). I
 - the floor: a bare thread pool of `--connections` downloading, handing each file to a process
   pool of `--cores` that converts it (unzip, COG with the same options, mask polygons), then one tar;
 - the workflow with the same number of connections: `download.connections` = connections / cores
-  per chunk job, `--resources net=connections`;
+  per chunk job, `--resources net=connections`; `--piece-mb` sets `download.piece_mb` (files of two
+  pieces and more come in byte ranges over the job's free connections; default: the config's), and
+  several values run one workflow each in the same rounds (e.g. `--piece-mb 1 0`: 1 MB pieces,
+  then every file over one connection);
 - Mapterhorn's sequential `wget` for the same bytes at the same rate (computed: bytes / rate plus
   the latency per file), for scale.
 
@@ -90,6 +93,9 @@ def main() -> None:
     ap.add_argument("--rate-mb", type=float, default=2.0, help="per connection, MB/s")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--piece-mb", type=float, nargs="+", default=[None], help="download.piece_mb; several: one workflow each"
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tilewise-slow-"))
     try:
@@ -99,24 +105,30 @@ def main() -> None:
         make_source(root, served, args.files, args.px, f"http://127.0.0.1:{port}")
         urls = (root / "catalog" / "bench" / "file_list.txt").read_text().split()
         per_job = max(1, args.connections // args.cores)
-        settings = root / "connections.yaml"  # merged into config/config.yaml's download: section
-        settings.write_text(f"download: {{connections: {per_job}}}\n")
-        extra = ["--configfile", str(settings), "--resources", f"net={per_job * args.cores}"]
-        floors, wfs = [], []
+        extras = {}
+        for piece_mb in args.piece_mb:
+            settings = root / f"download-{piece_mb}.yaml"  # merged into config/config.yaml's download: section
+            pieces = "" if piece_mb is None else f", piece_mb: {piece_mb:g}"
+            settings.write_text(f"download: {{connections: {per_job}{pieces}}}\n")
+            extras[piece_mb] = ["--configfile", str(settings), "--resources", f"net={per_job * args.cores}"]
+        floors, wfs = [], {piece_mb: [] for piece_mb in args.piece_mb}
         for i in range(args.repeat):
             settle(root / "floor", root / "workflow")
             floors.append(run_floor(urls, root / "floor", args.cores, args.connections))
-            settle(root / "floor")
-            wfs.append(run_workflow(root / "workflow", root / "catalog", args.cores, extra))
-            print(f"run {i + 1}: floor {floors[-1]['wall_s']:.2f} s, workflow {wfs[-1]['wall_s']:.2f} s", flush=True)
+            line = f"run {i + 1}: floor {floors[-1]['wall_s']:.2f} s"
+            for piece_mb, extra in extras.items():
+                settle(root / "floor", root / "workflow")
+                wfs[piece_mb].append(run_workflow(root / "workflow", root / "catalog", args.cores, extra))
+                line += f", workflow (piece_mb {_mb(piece_mb)}) {wfs[piece_mb][-1]['wall_s']:.2f} s"
+            print(line, flush=True)
         server.kill()
-        report(args, floors, wfs, sum(z.stat().st_size for z in served.glob("*.zip")), wfs[-1])
+        report(args, floors, wfs, sum(z.stat().st_size for z in served.glob("*.zip")))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(args, floors: list[dict], wfs: list[dict], total_bytes: int, last: dict) -> None:
-    floor, wf = (float(np.median([r["wall_s"] for r in rows])) for rows in (floors, wfs))
+def report(args, floors: list[dict], wfs: dict[float, list[dict]], total_bytes: int) -> None:
+    floor = float(np.median([r["wall_s"] for r in floors]))
     wget = total_bytes / (args.rate_mb * 1e6) + args.files * args.latency_ms / 1000
     print(
         f"source: {args.files} zipped {args.px}×{args.px} float32 tiles ({total_bytes / 1e6:.0f} MB), "
@@ -124,10 +136,15 @@ def report(args, floors: list[dict], wfs: list[dict], total_bytes: int, last: di
         f"medians of {args.repeat} runs"
     )
     print(f"floor ({args.connections} connections)        {floor:8.2f} s")
-    print(f"workflow ({args.connections} connections)     {wf:8.2f} s")
-    print(f"ratio workflow/floor            {wf / floor:.2f} (target ≤ 1.25)")
+    for piece_mb, rows in wfs.items():
+        wf, last = float(np.median([r["wall_s"] for r in rows])), rows[-1]
+        print(f"workflow, piece_mb {_mb(piece_mb)}: {wf:8.2f} s, ratio {wf / floor:.2f} (target ≤ 1.25), ", end="")
+        print(f"peak disk − final {(last['peak_disk_bytes'] - last['final_disk_bytes']) / 1e6:.1f} MB")
     print(f"sequential wget (Mapterhorn)    {wget:8.1f} s (computed: bytes / rate + latency per file)")
-    print(f"peak disk − final (workflow)    {(last['peak_disk_bytes'] - last['final_disk_bytes']) / 1e6:.1f} MB")
+
+
+def _mb(piece_mb: float | None) -> str:
+    return "as configured" if piece_mb is None else f"{piece_mb:g}"
 
 
 if __name__ == "__main__":

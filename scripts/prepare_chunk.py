@@ -25,12 +25,9 @@ run_chunk(
         staging=Path(smk.params.staging),
         scratch=Path(smk.params.scratch),
         ledger=Path(smk.output.ledger),
-        # the params' settings, and how far downloads may run ahead (not a param: it changes no output)
+        # the params' settings, and how downloads run (not params: they change no output)
         download=DownloadSettings.from_config(
-            {
-                **smk.params.download,
-                "ahead_mb": SourceSettings.from_config(smk.config, smk.wildcards.source).download["ahead_mb"],
-            }
+            {**smk.params.download, **SourceSettings.from_config(smk.config, smk.wildcards.source).download_tuning()}
         ),
         limits=UnpackLimits.from_config(smk.params.unpack),
     )

@@ -55,3 +55,26 @@ def test_downloads_ahead_stay_within_the_byte_budget(tmp_path, http, rate, budge
     assert [r["status"] for r in ledger.files] == ["ok"] * 14
     assert 0 < sampler.peak <= (budget_files + connections) * largest
     assert len(http.log) == 14  # each file fetched once
+
+
+def test_a_chunk_on_a_slow_server_takes_its_files_in_pieces_and_stores_the_same_bytes(tmp_path, http):
+    """Free connections take the next piece of the earliest file: every file is split, comes in
+    list order, and its record (validators, md5) and COG are those of the file fetched whole."""
+    http.rate_bytes_per_s = 2_000_000
+    urls = serve_tiles(http, 6)
+    piece = min(len(b) for b in http.files.values()) // 3
+    runs = {}
+    for name, piece_mb in (("whole", 0), ("pieces", piece / 1e6)):
+        http.log.clear()
+        (tmp_path / name).mkdir()
+        job = chunk(tmp_path / name, urls, connections=4, piece_mb=piece_mb)
+        runs[name] = (run_chunk(job), list(http.log))
+    (whole, whole_log), (split, split_log) = runs["whole"], runs["pieces"]
+    assert [r["status"] for r in split.files] == ["ok"] * 6
+    assert [(r["remote"], r["outputs"]) for r in split.files] == [(r["remote"], r["outputs"]) for r in whole.files]
+    assert all(rng is None for _, rng, _ in whole_log)
+    for path in http.files:  # one whole request (the first piece), then Range requests, all answered 206
+        asked = [(rng, status) for p, rng, status in split_log if p == path]
+        assert asked[0] == (None, 200) and len(asked) >= 3 and all(s == 206 for r, s in asked[1:])
+    first_requests = [p for p, rng, _ in split_log if rng is None]
+    assert first_requests == sorted(http.files), "files are started in list order"

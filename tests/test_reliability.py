@@ -376,6 +376,42 @@ def test_downloads_in_the_workflow_never_splice_truncate_or_hang(tmp_path, http)
     assert remote["changed.xyz"]["etag"] == http.validators(new)["ETag"] and remote["trickle.xyz"] is None
 
 
+
+def test_files_in_pieces_in_the_workflow_are_one_version_or_fetched_again(tmp_path, http):
+    """The same XYZ tiles in 40 KB pieces over 4 connections, each file with one piece answered
+    wrongly: every stored grid is one whole version, never pieces of two or shifted bytes."""
+    old = shared(XYZ).read_bytes()
+    new = _new_version(old)
+    http.if_range = False  # a server that serves a Range whatever If-Range says
+    faults = {  # the file's third request (its second piece) misbehaves
+        "changed.xyz": Fault(times=1, replace_with=new),
+        "shifted.xyz": Fault(times=1, body_from=0),
+        "wrong-range.xyz": Fault(times=1, content_range="bytes 0-{end}/{total}"),
+        "gzip.xyz": Fault(times=1, gzip=True),
+        "dropped.xyz": Fault(times=1, drop_after=5_000),
+        "short.xyz": Fault(times=1, trim=10),
+        "plain.xyz": Fault(times=0),
+    }
+    for name, fault in faults.items():
+        http.files["/p/" + name], http.faults["/p/" + name] = old, [Fault(times=2), fault]
+    make_entry(tmp_path / "catalog", "xyz", [http.url("p/" + n) for n in faults], recipe={"crs": "EPSG:2056"})
+    work = tmp_path / "run"
+    run(tmp_path, work, "xyz", {"download": {**FAST_DOWNLOADS, "connections": 4, "piece_mb": 0.04}})
+    (tmp_path / "old.xyz").write_bytes(old)
+    (tmp_path / "new.xyz").write_bytes(new)
+    want = {"old": _heights(tmp_path / "old.xyz"), "new": _heights(tmp_path / "new.xyz")}
+    store = work / "source-store" / "xyz"
+    for name in faults:
+        got = _heights(store / name.replace(".xyz", ".tif"))
+        assert got.shape == (100, 100), name
+        np.testing.assert_allclose(got, want["new" if name == "changed.xyz" else "old"], atol=0.001, err_msg=name)
+        asked = http.requests_for("p/" + name)
+        assert asked[0][1] is None and any(rng for _, rng, _ in asked), f"{name} came in pieces"
+        if name != "plain.xyz":
+            assert asked[-1][1] is None, f"{name}: the pieces dropped, the file fetched again whole"
+    assert not [p for p in work.rglob("*") if p.name.endswith(".part")]
+
+
 def test_a_write_that_fills_the_disk_fails_the_job_not_the_file(tmp_path):
     """GDAL does not pass ENOSPC on: a COG write that fails on a disk without room for it is not the
     file's failure. A local raster (copied into the job's scratch) whose COG cannot fit after the copy."""

@@ -14,6 +14,8 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   which are the file), and an encoded body is never resumed.
 - `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
   shuts the socket at the deadline (read timeouts restart with every byte).
+- A file may come in pieces over several connections (`RangedFile`): each piece is checked like a
+  resume, and any doubt drops the pieces for one ordinary download of the whole file.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class DownloadSettings:
     read_timeout_seconds: float
     max_seconds_per_file: float  # a file's wall time: no retry starts after it, a body arriving is cut at it
     ahead_mb: float  # downloaded but unconverted files a chunk job may hold (downloads in flight on top)
+    piece_mb: float  # a file larger than this may come in byte ranges of this size over idle connections; 0: never
 
     @classmethod
     def from_config(cls, section: dict) -> DownloadSettings:
@@ -113,6 +116,7 @@ class _Known:
     total: int | None = None  # the file's length, once a response gave it
     once: tuple[int, str] | None = None  # (size, md5) of a body without a length, read once
     head: RemoteState | None = None  # a HEAD's answer for the version of `first`
+    offer: Offer | None = None  # where pieces may be offered to other connections (None: never split)
 
 
 _watching = threading.local()  # the _Watchdog of the request this thread is making
@@ -190,21 +194,30 @@ def make_pool(settings: DownloadSettings, maxsize: int = 4) -> urllib3.PoolManag
     return pool
 
 
-def fetch(url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool) -> RemoteState:
+def fetch(
+    url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool, offer: Offer | None = None
+) -> RemoteState:
     """Store `url` at `dest` and return what the server said about it, with the stored bytes' md5;
-    raise FileFailure('download', …) when it cannot be had."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if local is not None:
-        return _copy_local(url, local, dest)
-    part = dest.with_name(dest.name + ".part")
-    part.unlink(missing_ok=True)  # left by an earlier process: its version is unknown
-    known = _Known()
+    raise FileFailure('download', …) when it cannot be had. With an `offer`, a large file may come
+    in pieces that other connections help with (see `Pieces`)."""
     try:
-        state = _retrying(url, settings, "download", lambda until: _attempt(url, part, pool, settings, until, known))
-        os.replace(part, dest)
-        return state
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if local is not None:
+            return _copy_local(url, local, dest)
+        part = dest.with_name(dest.name + ".part")
+        part.unlink(missing_ok=True)  # left by an earlier process: its version is unknown
+        known = _Known(offer=offer)
+        try:
+            state = _retrying(
+                url, settings, "download", lambda until: _attempt(url, part, pool, settings, until, known)
+            )
+            os.replace(part, dest)
+            return state
+        finally:
+            part.unlink(missing_ok=True)
     finally:
-        part.unlink(missing_ok=True)
+        if offer is not None:
+            offer.answer(None)  # the file came whole, or not at all (a no-op after the first answer)
 
 
 def head(url: str, settings: DownloadSettings, pool) -> RemoteState:
@@ -335,8 +348,14 @@ def _got(n: int, expected: int | None, start: int = 0) -> str:
 
 
 def _attempt(url: str, part: Path, pool, settings: DownloadSettings, deadline: float, known: _Known) -> RemoteState:
-    with _Watchdog(deadline) as dog:
-        return _attempt_watched(url, part, pool, settings, deadline, known, dog)
+    try:
+        with _Watchdog(deadline) as dog:
+            return _attempt_watched(url, part, pool, settings, deadline, known, dog)
+    except BaseException:
+        if known.offer is not None:  # no 200 yet: the file comes whole, whenever it comes
+            known.offer.answer(None)
+            known.offer = None
+        raise
 
 
 def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, known: _Known, dog: _Watchdog):
@@ -362,6 +381,8 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             known.first, known.resumable = got, coding == "identity" and got.validator is not None
             known.total = got.content_length
             start, overlap, mode, expected = 0, b"", "wb", resp.length_remaining
+            if pieces := _pieces_of(resp, got, url, part, pool, settings, deadline, known):
+                return pieces.fetch(resp, dog)
         elif resp.status in (206, 416) or have:  # e.g. a 304 from a server that takes If-Range for If-None-Match
             raise _Retryable(f"HTTP {resp.status} to {asked.get('Range', 'no Range')}; starting over", restart=True)
         else:
@@ -522,3 +543,215 @@ def _head_once(url: str, pool, settings: DownloadSettings, deadline: float) -> R
 def _md5(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "md5").hexdigest()
+
+
+class Offer:
+    """A download's way to hand pieces of its file to idle connections: `answer` is called once,
+    when the first response's headers are judged, with the file's `Pieces` or None (the file comes
+    whole); the one who made the offer gives idle connections `Pieces.claim` and `Pieces.run`."""
+
+    def __init__(self, piece_bytes: int, on_answer: Callable[[Pieces | None], None]):
+        self.piece_bytes = piece_bytes
+        self._on_answer = on_answer
+        self._answered = False
+        self._lock = threading.Lock()
+
+    def answer(self, pieces: Pieces | None) -> None:
+        with self._lock:
+            if self._answered:
+                return
+            self._answered = True
+        self._on_answer(pieces)
+
+
+def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, deadline: float, known: _Known):
+    """The file's Pieces when this first 200 may be split: it is the first answer, unencoded, with a
+    Content-Length of at least two pieces, `Accept-Ranges: bytes` and a strong validator. Else None,
+    and the offer is answered with None."""
+    offer, known.offer = known.offer, None  # a retry is never split: it comes whole
+    if offer is None:
+        return None
+    length, ranges = got.content_length, resp.headers.get("Accept-Ranges", "").lower()
+    if (
+        _coding(resp) != "identity"
+        or resp.chunked
+        or length is None
+        or length < 2 * offer.piece_bytes
+        or "bytes" not in ranges.split(",")[0].split()
+        or got.validator is None
+    ):
+        offer.answer(None)
+        return None
+    pieces = Pieces(url, part, pool, settings, deadline, got, offer.piece_bytes)
+    offer.answer(pieces)
+    return pieces
+
+
+class Pieces:
+    """A file that comes in byte ranges over several connections. A slow portal caps each
+    connection: one large file, or the file a conversion waits for, comes faster in pieces.
+
+    Its first 200 (unencoded, with Content-Length, `Accept-Ranges: bytes`, a strong validator) gives
+    the first piece and is then closed; every other piece is a Range request with If-Range, taken by
+    the fetching thread or by an idle connection (`claim`, `run`). A piece is accepted only as a 206 of
+    exactly its range and the same total, with the first answer's validators, identity coding and
+    exactly its bytes; like a resume, it asks from 4 KiB before its first byte, and once every piece
+    is in, those bytes must equal the ones the piece before it stored (a 206 whose body is not the
+    range its Content-Range names is caught at the first seam, the first piece being the 200's).
+    Anything else (a 200 for another version, another Content-Range, a content
+    coding, a short or long body, a broken connection, an HTTP error) drops the pieces, and the
+    download starts over from byte 0 as one whole body, with every check of `fetch`. So pieces
+    never splice two versions: doubt costs time, never bytes."""
+
+    def __init__(self, url, part: Path, pool, settings, deadline: float, first: RemoteState, piece_bytes: int):
+        self.url, self.part, self.pool, self.settings, self.deadline = url, part, pool, settings, deadline
+        self.first, self.total, self.piece_bytes = first, first.content_length, piece_bytes
+        with open(part, "wb") as out:
+            out.truncate(self.total)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._todo = [(a, min(a + piece_bytes, self.total) - 1) for a in range(piece_bytes, self.total, piece_bytes)]
+        self._busy = 0
+        self._seams: dict[int, bytes] = {}  # a piece's first byte → the bytes before it, as its 206 re-sent them
+        self._spoiled: str | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def unclaimed(self) -> int:
+        with self._lock:
+            return 0 if self._spoiled or self._error else len(self._todo)
+
+    def claim(self) -> tuple[int, int] | None:
+        """An unclaimed piece (first and last byte) for an idle connection to `run`; None when none is left."""
+        return self._claim()
+
+    def run(self, span: tuple[int, int]) -> None:
+        """Fetch a claimed piece into its place (a failure drops the pieces: the download starts over)."""
+        self._run(span)
+
+    def fetch(self, resp, dog: _Watchdog) -> RemoteState:
+        """The fetching thread's part: the first piece from the open 200, then unclaimed pieces, then
+        wait for the ones other connections took; the file's state once every byte is in place."""
+        try:
+            self._write(resp, dog, 0, self.piece_bytes)
+        except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
+            self._spoil(str(exc))
+        except BaseException as exc:  # e.g. a full disk: raised once no other piece is in flight
+            self._fail(exc)
+        finally:
+            resp.close()  # the rest of this body comes in pieces
+        while span := self._claim():
+            self._run(span)
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0)
+        if self._error is not None:
+            raise self._error
+        if self._spoiled:
+            raise _Retryable(f"pieces dropped ({self._spoiled}); starting over as one body", restart=True)
+        if (size := self.part.stat().st_size) != self.total:
+            raise _Retryable(f"{_got(size, self.total)} after every piece; starting over", restart=True)
+        with open(self.part, "rb") as f:
+            for start, resent in self._seams.items():
+                f.seek(start - len(resent))
+                if f.read(len(resent)) != resent:
+                    raise _Retryable(
+                        f"the 206 from byte {start - len(resent):,} differs from the bytes before it; starting over",
+                        restart=True,
+                    )
+        return replace(self.first, size=self.total, md5=_md5(self.part))
+
+    def _claim(self) -> tuple[int, int] | None:
+        with self._lock:
+            if self._spoiled or self._error or not self._todo:
+                return None
+            self._busy += 1
+            return self._todo.pop(0)
+
+    def _run(self, span: tuple[int, int]) -> None:
+        start, last = span
+        resend = min(_OVERLAP, start)
+        try:
+            if not (self._spoiled or self._error):
+                headers = {"Range": f"bytes={start - resend}-{last}", "If-Range": self.first.validator}
+                with _Watchdog(self.deadline) as dog:
+                    resp = _request("GET", self.url, self.pool, self.settings, self.deadline, headers)
+                    ok = False
+                    try:
+                        self._judge(resp, start - resend, last)
+                        resent = self._write(resp, dog, start, last - start + 1, resend)
+                        with self._lock:
+                            self._seams[start] = resent
+                        ok = True
+                    finally:
+                        dog.stop()
+                        _done(resp, ok)
+        except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
+            self._spoil(str(exc))
+        except BaseException as exc:  # e.g. a full disk: the download's failure, not a reason to start over
+            self._fail(exc)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _judge(self, resp, start: int, last: int) -> None:
+        _check_status(self.url, resp, "download")
+        got, header = _state(self.url, resp), resp.headers.get("Content-Range")
+        if resp.status != 206:  # a 200 is a whole body: another version (If-Range), or ranges forgotten
+            raise _Retryable(f"HTTP {resp.status} to bytes={start}-{last}")
+        if _coding(resp) != "identity":
+            raise _Retryable(f"a {_coding(resp)} 206 to bytes={start}-{last}")
+        if _validators(got) != _validators(self.first):
+            raise _Retryable(f"the file changed between pieces: {_validators(self.first)} → {_validators(got)}")
+        if _content_range(header) != (start, last, self.total):
+            raise _Retryable(f"asked for bytes={start}-{last} of {self.total:,}, got Content-Range {header!r}")
+
+    def _write(self, resp, dog: _Watchdog, offset: int, length: int, resend: int = 0) -> bytes:
+        """Exactly `resend` + `length` bytes of the body: the first `resend` returned, the others
+        written at `offset` of `.part` (a 200 is read no further)."""
+        n, broken, resent = 0, None, b""
+        with open(self.part, "r+b") as out:
+            out.seek(offset)
+            while len(resent) < resend and not dog.cut.is_set():
+                try:
+                    block = resp.read1(resend - len(resent))
+                except urllib3.exceptions.HTTPError as exc:
+                    broken = exc
+                    break
+                if not block:
+                    break
+                resent += block
+            while n < length and len(resent) == resend and not broken and not dog.cut.is_set():
+                try:
+                    block = resp.read1(min(_CHUNK, length - n))
+                except urllib3.exceptions.HTTPError as exc:
+                    broken = exc
+                    break
+                if not block:
+                    break
+                out.write(block)
+                n += len(block)
+            if resp.status == 206 and n == length and not broken and not dog.cut.is_set():
+                try:  # a 206 must end where its range ends
+                    extra = resp.read1(1)
+                except urllib3.exceptions.HTTPError as exc:
+                    extra, broken = b"", exc
+                if extra:
+                    raise _Retryable(f"the 206 to bytes={offset}-{offset + length - 1} runs past its range")
+        if dog.cut.is_set():
+            raise _Retryable(f"{_time_up(self.settings)}: {_got(n, length, offset)}")
+        if broken or n != length:
+            raise _Retryable(
+                f"piece ended off its range: {_got(n, length, offset)}" + (f" ({broken})" if broken else "")
+            )
+        return resent
+
+    def _spoil(self, why: str) -> None:
+        with self._lock:
+            self._spoiled = self._spoiled or why
+            self._todo.clear()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self._error = self._error or exc
+            self._todo.clear()

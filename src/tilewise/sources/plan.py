@@ -13,6 +13,8 @@ from pathlib import Path
 from tilewise.sources.catalog import FileEntry, Source, load_source
 from tilewise.sources.chunks import assign_chunks
 
+DOWNLOAD_TUNING = ("ahead_mb", "piece_mb")
+
 
 @dataclass(frozen=True)
 class SourceSettings:
@@ -32,9 +34,13 @@ class SourceSettings:
         )
 
     def job_download(self) -> dict:
-        """The download settings a chunk's params record (a change reruns it); `ahead_mb` only decides how
-        far downloads run ahead, so the job reads it from the config (SourceSettings) instead."""
-        return {k: v for k, v in self.download.items() if k != "ahead_mb"}
+        """The download settings a chunk's params record (a change reruns it), without `download_tuning`."""
+        return {k: v for k, v in self.download.items() if k not in DOWNLOAD_TUNING}
+
+    def download_tuning(self) -> dict:
+        """How far downloads run ahead and whether files come in pieces: they change no output, so a
+        chunk reads them from the config, not from its params."""
+        return {k: v for k, v in self.download.items() if k in DOWNLOAD_TUNING}
 
 
 def source_names(config: dict) -> list[str]:

@@ -13,12 +13,13 @@ COG of the same name; the merge moves them into the store after it has seen ever
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from tilewise.shared.download import DownloadSettings, RemoteState, fetch, make_pool
+from tilewise.shared.download import DownloadSettings, Offer, Pieces, RemoteState, fetch, make_pool
 from tilewise.shared.errors import DiskFull, FileFailure
 from tilewise.shared.job import check_room, disk_full
 from tilewise.sources import ledger, raster_describe, raster_find, rasters
@@ -93,46 +94,107 @@ def _download_folder(job: ChunkJob, members: list[FileEntry]) -> Path:
     return job.scratch / "download" / members[0].group
 
 
-def _download_set(job: ChunkJob, members: list[FileEntry], pool) -> list[RemoteState]:
+def _download_set(
+    job: ChunkJob, members: list[FileEntry], pool, offers: Callable[[int], Offer | None]
+) -> list[RemoteState]:
     """Each member's validators and md5, for its record (a later refresh compares them)."""
     folder = _download_folder(job, members)
-    return [fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool) for e in members]
+    states = []
+    for i, e in enumerate(members):
+        states.append(fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool, offers(i)))
+    return states
 
 
 class _DownloadsAhead:
     """Downloads of a chunk's sets, in order, as far ahead of the conversion as the byte budget allows.
 
-    Up to `connections` run at once (the job's `net` resource); a new one starts when a download ends
-    or a set is converted, while the finished but unconverted downloads hold less than `ahead_mb`
+    Up to `connections` requests run at once (the job's `net` resource); a new set starts when a
+    connection is free, while the finished but unconverted downloads hold less than `ahead_mb`
     (the ones in flight come on top). The set the conversion waits for always starts, so a budget
     smaller than one file still makes progress. On a slow server the connections stay busy while the
     CPU converts; on a fast one the disk holds at most budget + `connections` files.
+
+    A file of at least two `piece_mb` comes in pieces (shared/download.py `Pieces`): a free connection
+    takes the next piece of the earliest file before it starts another set, so files arrive in list
+    order, each over many connections, and the conversion waits for the first file a fraction of the
+    time one connection takes. Sets start only while the files whose first answer is still to come
+    would find connections for the pieces they are expected to have (as many as the last file had).
     """
 
     def __init__(self, job: ChunkJob, sets: list[list[FileEntry]], ex: ThreadPoolExecutor, pool):
         self.job, self.sets, self.ex, self.pool = job, sets, ex, pool
+        self.connections = job.download.connections
         self.budget = job.download.ahead_mb * 1e6
+        self.piece_bytes = int(job.download.piece_mb * 1e6)
         self.lock = threading.Lock()
         self.futures: list[Future] = []
-        self.running = 0
+        self.running = 0  # requests in flight: set downloads and pieces
         self.waiting_bytes: dict[int, int] = {}  # downloaded, not yet converted: set number → bytes
         self.wanted = 0  # the set the conversion needs next
         self.closed = False
+        self.unanswered = 0  # downloads whose first answer has not come
+        self.per_file = self.connections  # pieces a file is expected to take: unknown before the first answer
+        self.offered: list[tuple[int, Pieces]] = []  # files with pieces, earliest set first
 
     def _start_more(self) -> None:
-        started = []
+        sets, pieces = [], []
         with self.lock:
-            while (
-                not self.closed
-                and len(self.futures) < len(self.sets)
-                and self.running < self.job.download.connections
-                and (len(self.futures) <= self.wanted or sum(self.waiting_bytes.values()) < self.budget)
-            ):
+            while not self.closed and self.running < self.connections:
+                if piece := self._next_piece():
+                    pieces.append(piece)
+                elif self._may_start_set():
+                    number = len(self.futures)
+                    offer = self._offer_locked(number) if self.piece_bytes else None
+                    offers = functools.partial(self._first_offer, number, offer)
+                    self.futures.append(self.ex.submit(_download_set, self.job, self.sets[number], self.pool, offers))
+                    sets.append(number)
+                else:
+                    break
                 self.running += 1
-                self.futures.append(self.ex.submit(_download_set, self.job, self.sets[len(self.futures)], self.pool))
-                started.append(len(self.futures) - 1)
-        for number in started:  # outside the lock: a download already done runs its callback right here
+        for number in sets:  # outside the lock: a download already done runs its callback right here
             self.futures[number].add_done_callback(lambda f, n=number: self._ended(n, f))
+        for owner, span in pieces:
+            self.ex.submit(owner.run, span).add_done_callback(self._piece_ended)
+
+    def _next_piece(self) -> tuple[Pieces, tuple[int, int]] | None:
+        while self.offered:
+            owner = self.offered[0][1]
+            if span := owner.claim():
+                return owner, span
+            self.offered.pop(0)
+        return None
+
+    def _may_start_set(self) -> bool:
+        number = len(self.futures)
+        return (
+            number < len(self.sets)
+            and (number <= self.wanted or sum(self.waiting_bytes.values()) < self.budget)
+            and self.running + 1 + self.unanswered * (self.per_file - 1) <= self.connections
+        )
+
+    def _first_offer(self, number: int, first: Offer | None, member: int) -> Offer | None:
+        if member == 0 or not self.piece_bytes:
+            return first
+        with self.lock:
+            return self._offer_locked(number)
+
+    def _offer_locked(self, number: int) -> Offer:
+        self.unanswered += 1
+        return Offer(self.piece_bytes, functools.partial(self._answered, number))
+
+    def _answered(self, number: int, pieces: Pieces | None) -> None:
+        with self.lock:
+            self.unanswered -= 1
+            self.per_file = 1 if pieces is None else -(-pieces.total // self.piece_bytes)
+            if pieces is not None:
+                self.offered.append((number, pieces))
+                self.offered.sort(key=lambda item: item[0])
+        self._start_more()
+
+    def _piece_ended(self, _: Future) -> None:
+        with self.lock:
+            self.running -= 1
+        self._start_more()
 
     def _ended(self, number: int, future: Future) -> None:
         with self.lock:
