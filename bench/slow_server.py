@@ -119,7 +119,8 @@ def main() -> None:
             for piece_mb, extra in extras.items():
                 settle(root / "floor", root / "workflow")
                 wfs[piece_mb].append(run_workflow(root / "workflow", root / "catalog", args.cores, extra))
-                line += f", workflow (piece_mb {_mb(piece_mb)}) {wfs[piece_mb][-1]['wall_s']:.2f} s"
+                which = "" if piece_mb is None else f" (piece_mb {piece_mb:g})"
+                line += f", workflow{which} {wfs[piece_mb][-1]['wall_s']:.2f} s"
             print(line, flush=True)
         server.kill()
         report(args, floors, wfs, sum(z.stat().st_size for z in served.glob("*.zip")))
@@ -138,13 +139,12 @@ def report(args, floors: list[dict], wfs: dict[float, list[dict]], total_bytes: 
     print(f"floor ({args.connections} connections)        {floor:8.2f} s")
     for piece_mb, rows in wfs.items():
         wf, last = float(np.median([r["wall_s"] for r in rows])), rows[-1]
-        print(f"workflow, piece_mb {_mb(piece_mb)}: {wf:8.2f} s, ratio {wf / floor:.2f} (target ≤ 1.25), ", end="")
-        print(f"peak disk − final {(last['peak_disk_bytes'] - last['final_disk_bytes']) / 1e6:.1f} MB")
+        which = "" if piece_mb is None else f", piece_mb {piece_mb:g}"
+        print(f"workflow ({args.connections} connections{which})     {wf:8.2f} s")
+        print(f"ratio workflow/floor{which}            {wf / floor:.2f} (target ≤ 1.25)")
+        peak = (last["peak_disk_bytes"] - last["final_disk_bytes"]) / 1e6
+        print(f"peak disk − final (workflow{which})    {peak:.1f} MB")
     print(f"sequential wget (Mapterhorn)    {wget:8.1f} s (computed: bytes / rate + latency per file)")
-
-
-def _mb(piece_mb: float | None) -> str:
-    return "as configured" if piece_mb is None else f"{piece_mb:g}"
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
 _CHUNK = 1 << 16
 _OVERLAP = 1 << 12  # a resume re-reads this many stored bytes and compares them
+_MIN_PIECE = 4 * _OVERLAP  # smaller pieces would mostly re-send the bytes before them
 _GZIP = ("gzip", "x-gzip")
 _GZIP_MAGIC = b"\x1f\x8b"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)\s*-\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
@@ -551,7 +552,7 @@ class Offer:
     whole); the one who made the offer gives idle connections `Pieces.claim` and `Pieces.run`."""
 
     def __init__(self, piece_bytes: int, on_answer: Callable[[Pieces | None], None]):
-        self.piece_bytes = piece_bytes
+        self.piece_bytes = max(piece_bytes, _MIN_PIECE)
         self._on_answer = on_answer
         self._answered = False
         self._lock = threading.Lock()
@@ -578,7 +579,7 @@ def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, dea
         or length is None
         or length < 2 * offer.piece_bytes
         or "bytes" not in ranges.split(",")[0].split()
-        or got.validator is None
+        or not _strong_validator(resp, got)
     ):
         offer.answer(None)
         return None
@@ -587,19 +588,33 @@ def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, dea
     return pieces
 
 
+def _strong_validator(resp, got: RemoteState) -> bool:
+    """Whether every piece can be tied to this one version: a strong ETag, or a Last-Modified at least
+    60 s before the response's Date (RFC 9110 8.8.2.2: a file rewritten within the second of its
+    Last-Modified keeps the same date, and pieces of both versions would match)."""
+    if got.etag and not got.etag.startswith("W/"):
+        return True
+    try:
+        modified, date = (parsedate_to_datetime(v) for v in (got.last_modified, resp.headers.get("Date")))
+        return (date - modified).total_seconds() >= 60
+    except (TypeError, ValueError):  # either missing or not a date
+        return False
+
+
 class Pieces:
     """A file that comes in byte ranges over several connections. A slow portal caps each
     connection: one large file, or the file a conversion waits for, comes faster in pieces.
 
-    Its first 200 (unencoded, with Content-Length, `Accept-Ranges: bytes`, a strong validator) gives
+    Its first 200 (unencoded, with Content-Length, `Accept-Ranges: bytes`, `_strong_validator`) gives
     the first piece and is then closed; every other piece is a Range request with If-Range, taken by
     the fetching thread or by an idle connection (`claim`, `run`). A piece is accepted only as a 206 of
     exactly its range and the same total, with the first answer's validators, identity coding and
     exactly its bytes; like a resume, it asks from 4 KiB before its first byte, and once every piece
     is in, those bytes must equal the ones the piece before it stored (a 206 whose body is not the
     range its Content-Range names is caught at the first seam, the first piece being the 200's).
-    Anything else (a 200 for another version, another Content-Range, a content
-    coding, a short or long body, a broken connection, an HTTP error) drops the pieces, and the
+    A broken or stalled connection, a 5xx or a 429 asks that piece again (attempts, backoff).
+    Anything else (a 200 for another version, another Content-Range, a content coding, a body
+    that ends off its range, a 4xx) drops the pieces, and the
     download starts over from byte 0 as one whole body, with every check of `fetch`. So pieces
     never splice two versions: doubt costs time, never bytes."""
 
@@ -613,6 +628,8 @@ class Pieces:
         self._todo = [(a, min(a + piece_bytes, self.total) - 1) for a in range(piece_bytes, self.total, piece_bytes)]
         self._busy = 0
         self._seams: dict[int, bytes] = {}  # a piece's first byte → the bytes before it, as its 206 re-sent them
+        self._written = 0  # bytes of accepted pieces
+        self._wait: float | None = None  # the longest Retry-After a piece was given
         self._spoiled: str | None = None
         self._error: BaseException | None = None
 
@@ -638,8 +655,11 @@ class Pieces:
             self._spoil(str(exc))
         except BaseException as exc:  # e.g. a full disk: raised once no other piece is in flight
             self._fail(exc)
+        else:
+            with self._lock:
+                self._written += self.piece_bytes
         finally:
-            resp.close()  # the rest of this body comes in pieces
+            _done(resp, False)  # the rest of this body comes in pieces: close it, free its connection
         while span := self._claim():
             self._run(span)
         with self._idle:
@@ -647,9 +667,10 @@ class Pieces:
         if self._error is not None:
             raise self._error
         if self._spoiled:
-            raise _Retryable(f"pieces dropped ({self._spoiled}); starting over as one body", restart=True)
-        if (size := self.part.stat().st_size) != self.total:
-            raise _Retryable(f"{_got(size, self.total)} after every piece; starting over", restart=True)
+            why = f"pieces dropped ({self._spoiled}); starting over as one body"
+            raise _Retryable(why, self._wait, restart=True)
+        if self._written != self.total:  # a piece lost on the way (never run, never failed): not one byte guessed
+            raise _Retryable(f"{_got(self._written, self.total)} in pieces; starting over", restart=True)
         with open(self.part, "rb") as f:
             for start, resent in self._seams.items():
                 f.seek(start - len(resent))
@@ -668,23 +689,23 @@ class Pieces:
             return self._todo.pop(0)
 
     def _run(self, span: tuple[int, int]) -> None:
-        start, last = span
-        resend = min(_OVERLAP, start)
+        """One piece, asked again after a dropped connection, a timeout, a 5xx or a 429 (with the
+        download's attempts and backoff, within its time); any doubt about its bytes drops the pieces."""
         try:
-            if not (self._spoiled or self._error):
-                headers = {"Range": f"bytes={start - resend}-{last}", "If-Range": self.first.validator}
-                with _Watchdog(self.deadline) as dog:
-                    resp = _request("GET", self.url, self.pool, self.settings, self.deadline, headers)
-                    ok = False
-                    try:
-                        self._judge(resp, start - resend, last)
-                        resent = self._write(resp, dog, start, last - start + 1, resend)
-                        with self._lock:
-                            self._seams[start] = resent
-                        ok = True
-                    finally:
-                        dog.stop()
-                        _done(resp, ok)
+            for n in range(1, self.settings.attempts + 1):
+                if self._spoiled or self._error:
+                    return
+                try:
+                    return self._fetch_piece(*span)
+                except _Retryable as exc:
+                    wait = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (n - 1))
+                    if exc.wait is not None:
+                        wait = min(self.settings.max_backoff_seconds, max(wait, exc.wait))
+                        self._wait = max(self._wait or 0.0, exc.wait)
+                    if exc.restart or n == self.settings.attempts or time.monotonic() + wait >= self.deadline:
+                        raise
+                    log.warning("%s: bytes %d-%d: %s; asked again in %.1f s", self.url, *span, exc, wait)
+                    time.sleep(wait)
         except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
             self._spoil(str(exc))
         except BaseException as exc:  # e.g. a full disk: the download's failure, not a reason to start over
@@ -694,17 +715,45 @@ class Pieces:
                 self._busy -= 1
                 self._idle.notify_all()
 
+    def give_back(self, span: tuple[int, int]) -> None:
+        """A claimed piece that will not run (its connection is gone): the pieces are dropped."""
+        self._spoil(f"bytes {span[0]}-{span[1]} could not be asked for")
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def _fetch_piece(self, start: int, last: int) -> None:
+        resend = min(_OVERLAP, start)
+        headers = {"Range": f"bytes={start - resend}-{last}", "If-Range": self.first.validator}
+        with _Watchdog(self.deadline) as dog:
+            resp = _request("GET", self.url, self.pool, self.settings, self.deadline, headers)
+            ok = False
+            try:
+                self._judge(resp, start - resend, last)
+                resent = self._write(resp, dog, start, last - start + 1, resend)
+                with self._lock:
+                    self._seams[start] = resent
+                    self._written += last - start + 1
+                ok = True
+            finally:
+                dog.stop()
+                _done(resp, ok)
+
     def _judge(self, resp, start: int, last: int) -> None:
         _check_status(self.url, resp, "download")
         got, header = _state(self.url, resp), resp.headers.get("Content-Range")
         if resp.status != 206:  # a 200 is a whole body: another version (If-Range), or ranges forgotten
-            raise _Retryable(f"HTTP {resp.status} to bytes={start}-{last}")
+            raise _Retryable(f"HTTP {resp.status} to bytes={start}-{last}", restart=True)
         if _coding(resp) != "identity":
-            raise _Retryable(f"a {_coding(resp)} 206 to bytes={start}-{last}")
+            raise _Retryable(f"a {_coding(resp)} 206 to bytes={start}-{last}", restart=True)
         if _validators(got) != _validators(self.first):
-            raise _Retryable(f"the file changed between pieces: {_validators(self.first)} → {_validators(got)}")
+            raise _Retryable(
+                f"the file changed between pieces: {_validators(self.first)} → {_validators(got)}", restart=True
+            )
         if _content_range(header) != (start, last, self.total):
-            raise _Retryable(f"asked for bytes={start}-{last} of {self.total:,}, got Content-Range {header!r}")
+            raise _Retryable(
+                f"asked for bytes={start}-{last} of {self.total:,}, got Content-Range {header!r}", restart=True
+            )
 
     def _write(self, resp, dog: _Watchdog, offset: int, length: int, resend: int = 0) -> bytes:
         """Exactly `resend` + `length` bytes of the body: the first `resend` returned, the others
@@ -737,13 +786,15 @@ class Pieces:
                 except urllib3.exceptions.HTTPError as exc:
                     extra, broken = b"", exc
                 if extra:
-                    raise _Retryable(f"the 206 to bytes={offset}-{offset + length - 1} runs past its range")
+                    raise _Retryable(
+                        f"the 206 to bytes={offset}-{offset + length - 1} runs past its range", restart=True
+                    )
         if dog.cut.is_set():
-            raise _Retryable(f"{_time_up(self.settings)}: {_got(n, length, offset)}")
-        if broken or n != length:
-            raise _Retryable(
-                f"piece ended off its range: {_got(n, length, offset)}" + (f" ({broken})" if broken else "")
-            )
+            raise _Retryable(f"{_time_up(self.settings)}: {_got(n, length, offset)}", restart=True)
+        if broken:  # a dropped connection: the piece may be asked again
+            raise _Retryable(f"connection broken: {_got(n, length, offset)} ({broken})")
+        if n != length:  # a body that ended cleanly, but not where its range ends
+            raise _Retryable(f"piece ended off its range: {_got(n, length, offset)}", restart=True)
         return resent
 
     def _spoil(self, why: str) -> None:

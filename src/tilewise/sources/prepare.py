@@ -125,7 +125,8 @@ class _DownloadsAhead:
         self.job, self.sets, self.ex, self.pool = job, sets, ex, pool
         self.connections = job.download.connections
         self.budget = job.download.ahead_mb * 1e6
-        self.piece_bytes = int(job.download.piece_mb * 1e6)
+        # one connection has nothing to share: its files come whole
+        self.piece_bytes = int(job.download.piece_mb * 1e6) if self.connections > 1 else 0
         self.lock = threading.Lock()
         self.futures: list[Future] = []
         self.running = 0  # requests in flight: set downloads and pieces
@@ -138,10 +139,15 @@ class _DownloadsAhead:
 
     def _start_more(self) -> None:
         sets, pieces = [], []
-        with self.lock:
-            while not self.closed and self.running < self.connections:
-                if piece := self._next_piece():
-                    pieces.append(piece)
+        with self.lock:  # submitted under the lock: once `close` has run, nothing more is
+            while not self.closed:
+                if self.running < self.connections and (piece := self._next_piece()):
+                    owner, span = piece
+                    try:
+                        pieces.append(self.ex.submit(owner.run, span))
+                    except RuntimeError:  # the executor is shutting down: the piece will not run
+                        owner.give_back(span)
+                        break
                 elif self._may_start_set():
                     number = len(self.futures)
                     offer = self._offer_locked(number) if self.piece_bytes else None
@@ -153,8 +159,8 @@ class _DownloadsAhead:
                 self.running += 1
         for number in sets:  # outside the lock: a download already done runs its callback right here
             self.futures[number].add_done_callback(lambda f, n=number: self._ended(n, f))
-        for owner, span in pieces:
-            self.ex.submit(owner.run, span).add_done_callback(self._piece_ended)
+        for future in pieces:
+            future.add_done_callback(self._piece_ended)
 
     def _next_piece(self) -> tuple[Pieces, tuple[int, int]] | None:
         while self.offered:
@@ -165,10 +171,15 @@ class _DownloadsAhead:
         return None
 
     def _may_start_set(self) -> bool:
+        """The next set may start: the conversion waits for it (whatever else runs), or a connection
+        is free, the budget has room and the pieces of files not yet answered would find connections."""
         number = len(self.futures)
+        if number >= len(self.sets):
+            return False
+        if number <= self.wanted:
+            return True
         return (
-            number < len(self.sets)
-            and (number <= self.wanted or sum(self.waiting_bytes.values()) < self.budget)
+            sum(self.waiting_bytes.values()) < self.budget
             and self.running + 1 + self.unanswered * (self.per_file - 1) <= self.connections
         )
 
