@@ -5,6 +5,7 @@ Each misbehaviour is served to whichever piece request comes at that point, so a
 whatever order the connections take the pieces in."""
 
 import dataclasses
+import http.server
 import os
 import threading
 import time
@@ -241,3 +242,69 @@ def test_pieces_are_never_smaller_than_four_times_the_bytes_each_re_sends(http, 
     asked = [tuple(map(int, r[6:].split("-"))) for r in ranges if r]
     assert len(asked) + 1 == -(-len(body) // 16_384)
     assert all(last - first + 1 == 4096 + 16_384 for first, last in asked if last < len(body) - 1)
+
+
+@pytest.fixture
+def date_is(monkeypatch):
+    def set_(value):
+        real = http.server.BaseHTTPRequestHandler.send_header
+
+        def send_header(self, k, v):
+            if k == "Date":
+                if value is None:
+                    return
+                v = value
+            return real(self, k, v)
+
+        monkeypatch.setattr(http.server.BaseHTTPRequestHandler, "send_header", send_header)
+
+    return set_
+
+
+def test_a_server_clock_ahead_does_not_make_a_fresh_last_modified_strong(http, tmp_path, date_is):
+    """Server clock: Date 1 h ahead; the file is rewritten within the second of its Last-Modified
+    (same LM, no ETag): Last-Modified must also be 60 s before our own clock."""
+    http.etag = ""
+    http.files["/f.bin"] = BODY
+    http.modified["/f.bin"] = formatdate(time.time(), usegmt=True)
+    date_is(formatdate(time.time() + 3600, usegmt=True))
+    new = bytearray(BODY)
+    for a in range(PIECE, len(BODY) - PIECE, PIECE):
+        new[a + 10_000 : a + 20_000] = os.urandom(10_000)
+    http.faults["/f.bin"] = [Fault(times=2), Fault(times=1, replace_with=bytes(new))]
+    data, _, _, split = get(http, tmp_path, helpers=0)
+    assert data in (BODY, bytes(new)), f"split={split}: bytes of two versions stored"
+
+
+def test_a_piece_waiting_to_be_asked_again_stops_when_the_pieces_are_dropped(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    s = dataclasses.replace(FAST, backoff_seconds=1.5, max_backoff_seconds=1.5)
+    http.faults["/f.bin"] = [Fault(times=1), Fault(times=1, status=503), Fault(times=1, ignore_range=True)]
+    t0 = time.monotonic()
+    data, _, ranges, split = get(http, tmp_path, helpers=3, settings=s)
+    took = time.monotonic() - t0
+    assert split and data == BODY and ranges[-1] is None
+    assert took < 1.4, f"the fallback waited {took:.2f} s for a sleeping piece's backoff (1.5 s)"
+
+
+def test_a_content_range_of_thousands_of_digits_drops_the_pieces_not_the_file(http, tmp_path):
+    """A 206 whose Content-Range has a 5000-digit total: int() raises ValueError (str digits limit)."""
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=2), Fault(times=1, content_range="bytes {start}-{end}/" + "9" * 5000)]
+    data, _, ranges, split = get(http, tmp_path, helpers=0)
+    assert split and data == BODY and ranges[-1] is None
+
+
+def test_a_content_length_of_thousands_of_digits_is_no_length(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, headers={"Content-Length": "9" * 5000})]
+    data, _, _, split = get(http, tmp_path, helpers=0)  # no length: not split, checked by its HEAD
+    assert data == BODY and not split
+
+
+def test_a_first_answer_dropped_in_its_first_piece_asks_that_piece_again(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=30_000)]
+    data, _, ranges, split = get(http, tmp_path, helpers=0)
+    assert split and data == BODY
+    assert ranges.count(None) == 1, f"whole file fetched again: {ranges}"

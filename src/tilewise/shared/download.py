@@ -50,7 +50,8 @@ _OVERLAP = 1 << 12  # a resume re-reads this many stored bytes and compares them
 _MIN_PIECE = 4 * _OVERLAP  # smaller pieces would mostly re-send the bytes before them
 _GZIP = ("gzip", "x-gzip")
 _GZIP_MAGIC = b"\x1f\x8b"
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)\s*-\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
+# at most 19 digits (beyond 2**63): a longer number is no length, and int() of thousands of digits raises
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d{1,19})\s*-\s*(\d{1,19})\s*/\s*(\d{1,19})", re.IGNORECASE)
 T = TypeVar("T")
 
 
@@ -308,7 +309,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.strip().isdigit() else None
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 19 else None
 
 
 def _content_range(value: str | None) -> tuple[int, int, int] | None:
@@ -591,13 +593,14 @@ def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, dea
 def _strong_validator(resp, got: RemoteState) -> bool:
     """Whether every piece can be tied to this one version: a strong ETag, or a Last-Modified at least
     60 s before the response's Date (RFC 9110 8.8.2.2: a file rewritten within the second of its
-    Last-Modified keeps the same date, and pieces of both versions would match)."""
+    Last-Modified keeps the same date, and pieces of both versions would match) and before our own
+    clock (a server's clock may run ahead)."""
     if got.etag and not got.etag.startswith("W/"):
         return True
     try:
         modified, date = (parsedate_to_datetime(v) for v in (got.last_modified, resp.headers.get("Date")))
-        return (date - modified).total_seconds() >= 60
-    except (TypeError, ValueError):  # either missing or not a date
+        return min(date.timestamp(), time.time()) - modified.timestamp() >= 60
+    except (TypeError, ValueError, OverflowError):  # either missing or not a date
         return False
 
 
@@ -630,6 +633,7 @@ class Pieces:
         self._seams: dict[int, bytes] = {}  # a piece's first byte → the bytes before it, as its 206 re-sent them
         self._written = 0  # bytes of accepted pieces
         self._wait: float | None = None  # the longest Retry-After a piece was given
+        self._dropped = threading.Event()  # set with `_spoiled` or `_error`
         self._spoiled: str | None = None
         self._error: BaseException | None = None
 
@@ -651,7 +655,13 @@ class Pieces:
         wait for the ones other connections took; the file's state once every byte is in place."""
         try:
             self._write(resp, dog, 0, self.piece_bytes)
-        except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
+        except _Retryable as exc:
+            if exc.restart:
+                self._spoil(str(exc))
+            else:  # the 200's connection broke: its first piece is asked again, as any piece
+                with self._lock:
+                    self._todo.insert(0, (0, self.piece_bytes - 1))
+        except (FileFailure, urllib3.exceptions.HTTPError) as exc:
             self._spoil(str(exc))
         except BaseException as exc:  # e.g. a full disk: raised once no other piece is in flight
             self._fail(exc)
@@ -705,7 +715,7 @@ class Pieces:
                     if exc.restart or n == self.settings.attempts or time.monotonic() + wait >= self.deadline:
                         raise
                     log.warning("%s: bytes %d-%d: %s; asked again in %.1f s", self.url, *span, exc, wait)
-                    time.sleep(wait)
+                    self._dropped.wait(wait)  # cut short when the pieces are dropped meanwhile
         except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
             self._spoil(str(exc))
         except BaseException as exc:  # e.g. a full disk: the download's failure, not a reason to start over
@@ -801,8 +811,10 @@ class Pieces:
         with self._lock:
             self._spoiled = self._spoiled or why
             self._todo.clear()
+        self._dropped.set()
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
             self._error = self._error or exc
             self._todo.clear()
+        self._dropped.set()
