@@ -308,3 +308,20 @@ def test_a_first_answer_dropped_in_its_first_piece_asks_that_piece_again(http, t
     data, _, ranges, split = get(http, tmp_path, helpers=0)
     assert split and data == BODY
     assert ranges.count(None) == 1, f"whole file fetched again: {ranges}"
+
+
+def test_a_retry_after_a_piece_already_obeyed_is_not_waited_again_by_the_whole_file(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    patient = dataclasses.replace(FAST, max_backoff_seconds=1.5)
+    http.faults["/f.bin"] = [
+        Fault(times=2),
+        Fault(times=1, status=429, retry_after="1.5"),  # obeyed: the piece is asked again 1.5 s later
+        Fault(times=2),
+        Fault(times=1, ignore_range=True),  # then a doubt: the file comes whole, at once
+    ]
+    stamps = []
+    real = http.next_fault
+    http.next_fault = lambda path, method: (stamps.append(time.monotonic()), real(path, method))[1]
+    data, _, ranges, _ = get(http, tmp_path, helpers=0, settings=patient)
+    assert data == BODY and ranges[-1] is None
+    assert stamps[-1] - stamps[-2] < 1.0, "the whole file waited for a Retry-After already obeyed"

@@ -669,6 +669,7 @@ class Pieces:
             with self._lock:
                 self._written += self.piece_bytes
         finally:
+            dog.stop()  # its deadline must not shut the connection once another request uses it
             _done(resp, False)  # the rest of this body comes in pieces: close it, free its connection
         while span := self._claim():
             self._run(span)
@@ -711,8 +712,9 @@ class Pieces:
                     wait = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (n - 1))
                     if exc.wait is not None:
                         wait = min(self.settings.max_backoff_seconds, max(wait, exc.wait))
-                        self._wait = max(self._wait or 0.0, exc.wait)
                     if exc.restart or n == self.settings.attempts or time.monotonic() + wait >= self.deadline:
+                        if exc.wait is not None:  # not obeyed here: the whole-file fetch obeys it
+                            self._wait = max(self._wait or 0.0, exc.wait)
                         raise
                     log.warning("%s: bytes %d-%d: %s; asked again in %.1f s", self.url, *span, exc, wait)
                     self._dropped.wait(wait)  # cut short when the pieces are dropped meanwhile
