@@ -14,7 +14,7 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   which are the file), and an encoded body is never resumed.
 - `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
   shuts the socket at the deadline (read timeouts restart with every byte).
-- A file may come in pieces over several connections (`RangedFile`): each piece is checked like a
+- A file may come in pieces over several connections (`Pieces`): each piece is checked like a
   resume, and any doubt drops the pieces for one ordinary download of the whole file.
 """
 
@@ -67,7 +67,7 @@ class DownloadSettings:
     read_timeout_seconds: float
     max_seconds_per_file: float  # a file's wall time: no retry starts after it, a body arriving is cut at it
     ahead_mb: float  # downloaded but unconverted files a chunk job may hold (downloads in flight on top)
-    piece_mb: float  # a file larger than this may come in byte ranges of this size over idle connections; 0: never
+    piece_mb: float  # a file of two pieces or more may come in byte ranges of this size over idle connections; 0: never
 
     @classmethod
     def from_config(cls, section: dict) -> DownloadSettings:
@@ -637,19 +637,6 @@ class Pieces:
         self._spoiled: str | None = None
         self._error: BaseException | None = None
 
-    @property
-    def unclaimed(self) -> int:
-        with self._lock:
-            return 0 if self._spoiled or self._error else len(self._todo)
-
-    def claim(self) -> tuple[int, int] | None:
-        """An unclaimed piece (first and last byte) for an idle connection to `run`; None when none is left."""
-        return self._claim()
-
-    def run(self, span: tuple[int, int]) -> None:
-        """Fetch a claimed piece into its place (a failure drops the pieces: the download starts over)."""
-        self._run(span)
-
     def fetch(self, resp, dog: _Watchdog) -> RemoteState:
         """The fetching thread's part: the first piece from the open 200, then unclaimed pieces, then
         wait for the ones other connections took; the file's state once every byte is in place."""
@@ -671,8 +658,8 @@ class Pieces:
         finally:
             dog.stop()  # its deadline must not shut the connection once another request uses it
             _done(resp, False)  # the rest of this body comes in pieces: close it, free its connection
-        while span := self._claim():
-            self._run(span)
+        while span := self.claim():
+            self.run(span)
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0)
         if self._error is not None:
@@ -692,15 +679,16 @@ class Pieces:
                     )
         return replace(self.first, size=self.total, md5=_md5(self.part))
 
-    def _claim(self) -> tuple[int, int] | None:
+    def claim(self) -> tuple[int, int] | None:
+        """An unclaimed piece (first and last byte) for a connection to `run`; None when none is left."""
         with self._lock:
             if self._spoiled or self._error or not self._todo:
                 return None
             self._busy += 1
             return self._todo.pop(0)
 
-    def _run(self, span: tuple[int, int]) -> None:
-        """One piece, asked again after a dropped connection, a timeout, a 5xx or a 429 (with the
+    def run(self, span: tuple[int, int]) -> None:
+        """One claimed piece into its place, asked again after a dropped connection, a timeout, a 5xx or a 429 (with the
         download's attempts and backoff, within its time); any doubt about its bytes drops the pieces."""
         try:
             for n in range(1, self.settings.attempts + 1):

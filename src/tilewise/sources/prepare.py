@@ -99,10 +99,10 @@ def _download_set(
 ) -> list[RemoteState]:
     """Each member's validators and md5, for its record (a later refresh compares them)."""
     folder = _download_folder(job, members)
-    states = []
-    for i, e in enumerate(members):
-        states.append(fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool, offers(i)))
-    return states
+    return [
+        fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool, offers(i))
+        for i, e in enumerate(members)
+    ]
 
 
 class _DownloadsAhead:
@@ -196,7 +196,7 @@ class _DownloadsAhead:
     def _answered(self, number: int, pieces: Pieces | None) -> None:
         with self.lock:
             self.unanswered -= 1
-            self.per_file = 1 if pieces is None else -(-pieces.total // self.piece_bytes)
+            self.per_file = 1 if pieces is None else -(-pieces.total // pieces.piece_bytes)
             if pieces is not None:
                 self.offered.append((number, pieces))
                 self.offered.sort(key=lambda item: item[0])
