@@ -8,8 +8,9 @@ from pathlib import Path
 from tilewise.shared import job
 from tilewise.shared.download import DownloadSettings
 from tilewise.sources.catalog import FileEntry
+from tilewise.sources.chunk_job import ChunkJob
 from tilewise.sources.plan import SourceSettings
-from tilewise.sources.prepare import ChunkJob, run_chunk
+from tilewise.sources.prepare import run_chunk
 from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits
 

@@ -14,7 +14,8 @@ from tilewise.shared import download
 from tilewise.shared.errors import DiskFull
 from tilewise.sources import prepare
 from tilewise.sources.catalog import FileEntry, archive_group
-from tilewise.sources.prepare import ChunkJob, run_chunk
+from tilewise.sources.chunk_job import ChunkJob
+from tilewise.sources.prepare import run_chunk
 from tilewise.sources.recipe import Recipe
 
 from support.catalog import serve_tiles

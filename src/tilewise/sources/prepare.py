@@ -13,74 +13,29 @@ COG of the same name; the merge moves them into the store after it has seen ever
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
+import itertools
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import rasterio
-
-from tilewise.shared.download import DownloadSettings, Offer, Pieces, RemoteState, fetch, make_pool
-from tilewise.shared.errors import DiskFull, FileFailure
-from tilewise.shared.job import check_room, disk_full
-from tilewise.sources import ledger, raster_describe, raster_find, rasters
+from tilewise.shared.download import Offer, Pieces, RemoteState, fetch, make_pool
+from tilewise.shared.errors import FileFailure
+from tilewise.sources import ledger
 from tilewise.sources.catalog import FileEntry
+from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.ledger import Ledger
-from tilewise.sources.names import collision_key, safe_name
-from tilewise.sources.raster_find import Note
-from tilewise.sources.recipe import Recipe
-from tilewise.sources.unpack import UnpackLimits, unpack
+
+if TYPE_CHECKING:
+    from tilewise.sources.raster_find import Note
 
 log = logging.getLogger(__name__)
-
-GDAL_CACHE_MB = 256  # decoded blocks GDAL keeps: a block row of a 64,000-pixel-wide float32 raster
-
-
-@dataclass(frozen=True)
-class ChunkJob:
-    source: str
-    chunk: str
-    files: tuple[FileEntry, ...]
-    entry_dir: Path  # catalog entry: plain paths in file_list.txt are relative to it
-    recipe: Recipe
-    staging: Path  # work/{source}/staging/{chunk}: the chunk's COGs until the merge moves them
-    scratch: Path  # work/{source}/scratch/{chunk}
-    ledger: Path
-    download: DownloadSettings
-    limits: UnpackLimits
-
-
-@contextmanager
-def failing_as(step: str, what: str) -> Iterator[None]:
-    """Turn any unexpected error of one file's step into that file's recorded failure, except a full
-    disk: that is the job's failure (a rerun with free space fixes it), never the file's."""
-    try:
-        yield
-    except (FileFailure, DiskFull):
-        raise
-    except Exception as exc:
-        if full := disk_full(exc, f"{what} ({step})"):
-            raise full from exc
-        raise FileFailure(step, f"{what}: {type(exc).__name__}: {exc}") from exc
-
-
-def _pixel_bytes(piece: rasters.Piece) -> int:
-    """The most a COG of `piece` can take: its pixels uncompressed, plus headers and slack."""
-    try:
-        with rasterio.open(piece.raster) as ds:
-            width, height = (piece.window.width, piece.window.height) if piece.window else (ds.width, ds.height)
-            pixels = int(width * height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
-    except Exception:  # unreadable: the failure is the file's, whatever the disk
-        return 0
-    return pixels + pixels // 64 + (1 << 20)
 
 
 def _archive_sets(files: tuple[FileEntry, ...]) -> list[list[FileEntry]]:
@@ -240,126 +195,6 @@ def _downloads_ahead(job: ChunkJob, sets: list[list[FileEntry]]) -> Iterator[tup
             ahead.close()
 
 
-def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
-    """The rasters of a download that become outputs, the notes on all of them, and whether it held
-    elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
-    kept, notes, elevation, found = [], [], False, 0
-    with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
-        for raster, ds in raster_find.open_rasters(unpacked):
-            found += 1
-            rel = str(raster.relative_to(unpacked))
-            with failing_as("convert", raster.name):
-                raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
-                elevation |= is_elevation
-            notes += raster_notes
-            if not any(n.kind == "skipped" for n in raster_notes):
-                kept.append(raster)
-    if not found:
-        raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
-    if not elevation:
-        raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
-    return kept, notes, bool(kept)
-
-
-def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
-    """Delete the unpacked files the recipe excludes (as `rm` in the store would, before to_cog)."""
-    dropped = []
-    for path in sorted(unpacked.rglob("*")):
-        if path.is_file() and job.recipe.excludes(path.name):
-            path.unlink()
-            dropped.append(str(path.relative_to(unpacked)))
-    return dropped
-
-
-def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_name: str) -> str:
-    """The store name of one piece: Mapterhorn's `{stem}.tif` (or the slice name), prefixed with the
-    download's stem and the raster's folders when the recipe says so, made safe by the one rule."""
-    group = members[0].group
-    if job.recipe.prefixes(group, *(e.name for e in members)):
-        folders = list(raster.parent.parts) if raster.parent != Path(".") else []
-        piece_name = "_".join([Path(group).stem, *folders, piece_name])
-    return safe_name(piece_name)
-
-
-def _md5(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
-
-
-def _convert_set(
-    job: ChunkJob, number: int, members: list[FileEntry], downloads: list[Path]
-) -> tuple[list[dict], list[Note], list[str]]:
-    """The set's outputs (staged as `{number}-{name}`), its notes, and the names the recipe excluded."""
-    group = members[0].group
-    unpacked = job.scratch / "unpacked" / group
-    with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
-        unpack(downloads, unpacked, job.limits)
-    excluded = _drop_excluded_files(job, unpacked)
-    found, notes, inside = _elevation_rasters(job, unpacked, group)
-    outputs: list[dict] = []
-    made_by: dict[str, str] = {}  # collision key → the raster (inside the download) that has it
-    try:
-        for raster in found:
-            rel = str(raster.relative_to(unpacked))
-            for piece in rasters.plan_pieces(raster, job.recipe):
-                name = output_name(job, members, Path(rel), piece.name)
-                if job.recipe.excludes(piece.name, name):
-                    excluded.append(name)
-                    continue
-                if rasters.window_is_empty(piece, job.recipe):
-                    continue
-                if piece.window is not None and (
-                    beyond := raster_find.outside_web_mercator(raster, rel, job.recipe.crs, piece.window, piece.name)
-                ):
-                    notes.append(beyond)  # a slice beyond the Mercator latitudes, as a whole raster would be
-                    continue
-                key = collision_key(name)
-                if key in made_by:
-                    raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
-                made_by[key] = rel
-                tmp = job.scratch / "cog" / name
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                with failing_as("convert", raster.name):
-                    try:
-                        warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
-                    except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
-                        tmp.unlink(missing_ok=True)
-                        check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
-                        raise
-                if warning:
-                    notes.append(Note(rel, "warning", warning))
-                row, geom, crs = raster_describe.describe(tmp)
-                row["filename"] = name
-                staged = f"{number:05d}-{name}"
-                record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
-                record.update(md5=_md5(tmp), raster=rel, staged=staged)
-                os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
-                outputs.append(record)
-    except BaseException:
-        for out in outputs:  # a file succeeds whole or not at all
-            (job.staging / out["staged"]).unlink(missing_ok=True)
-        raise
-    if not outputs and inside and not excluded:
-        raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
-    return outputs, notes, excluded
-
-
-def _collision_in_one_file(job: ChunkJob, members: list[FileEntry], name: str, first: str, second: str) -> str:
-    """Two rasters of one download would get one name: say which, and how to keep both or one."""
-    group = members[0].group
-    fixes = []
-    if Path(first).parent != Path(second).parent and not job.recipe.prefixes(group, *(e.name for e in members)):
-        fixes.append(f"keep both, named after their folders: prefix_names_from: [{group!r}]")
-    if Path(first).name != Path(second).name:  # an exclude pattern matches names, not folders
-        fixes.append(f"drop one by its name inside the download: exclude: [{Path(second).name!r}]")
-    if not fixes:
-        fixes.append(f"exclude: [{group!r}] drops the whole download")
-    return (
-        f"{group}: two rasters inside it, {first} and {second}, would both be stored as {name} "
-        f"(names that differ only in case count as one); in the recipe (source.yaml) " + " or ".join(fixes)
-    )
-
-
 def _skipped(notes: list[Note]) -> dict:
     """The ledger's per-file list of rasters skipped or converted with a warning (absent when none)."""
     return {"skipped": [n.as_dict() for n in notes]} if notes else {}
@@ -371,12 +206,7 @@ def run_chunk(job: ChunkJob) -> Ledger:
         shutil.rmtree(leftover, ignore_errors=True)
     job.staging.mkdir(parents=True)
     try:
-        # one GDAL environment for the chunk, not one set up and torn down per open; GDAL's block cache
-        # (5 % of RAM by default) capped, so a 40,000² raster's job stays far below 2 GB; sidecars
-        # (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
-        # (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE"):
-            records = _process_files(job)
+        records = _process_files(job)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
     record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
@@ -391,25 +221,41 @@ def _process_files(job: ChunkJob) -> list[dict]:
     for members in sets:
         if members not in wanted:  # the recipe drops the download itself: not even fetched
             records += [{"url": e.url, "file": e.name, "status": "excluded", "excluded": [e.name]} for e in members]
-    for number, (members, future) in enumerate(_downloads_ahead(job, wanted)):
-        base = [{"url": e.url, "file": e.name} for e in members]
-        try:
-            with failing_as("download", members[0].group):
-                remote = future.result()
-            base = [{**rec, "remote": asdict(state)} for rec, state in zip(base, remote, strict=True)]
-            downloads = [_download_folder(job, members) / e.name for e in members]
-            outputs, notes, excluded = _convert_set(job, number, members, downloads)
-            log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
-            status = "ok" if outputs or not excluded else "excluded"
-            for i, rec in enumerate(base):  # the first volume of a set carries its outputs and notes
-                mine = (outputs, excluded, notes) if i == 0 else ([], [], [])
-                records.append({**rec, "status": status, "outputs": mine[0], "excluded": mine[1]} | _skipped(mine[2]))
-        except FileFailure as failure:
-            log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
-            failed = {"status": "failed", "step": failure.step, "error": str(failure)}
-            notes = getattr(failure, "notes", [])  # a download whose rasters were all skipped says why
-            records.extend({**rec, **failed, **_skipped(notes if i == 0 else [])} for i, rec in enumerate(base))
-        finally:
-            shutil.rmtree(_download_folder(job, members), ignore_errors=True)
-            shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)
+    downloads = _downloads_ahead(job, wanted)
+    with contextlib.closing(downloads):
+        first = next(downloads, None)  # the first downloads start here; GDAL, PROJ and numpy load while
+        from tilewise.sources import convert_set  # they run (~0.5 s of every job's start, not added to it)
+
+        with convert_set.gdal_env():
+            for number, (members, future) in enumerate(itertools.chain([first] if first else [], downloads)):
+                records += _set_records(job, number, members, future, convert_set.convert_set)
     return records
+
+
+def _set_records(
+    job: ChunkJob, number: int, members: list[FileEntry], future: Future, convert: Callable[..., tuple]
+) -> list[dict]:
+    """The records of one set's files: their outputs, their exclusion or their failure (`convert` is
+    convert_set.convert_set). Its download and unpacked files are deleted whatever happens."""
+    base = [{"url": e.url, "file": e.name} for e in members]
+    try:
+        with failing_as("download", members[0].group):
+            remote = future.result()
+        base = [{**rec, "remote": asdict(state)} for rec, state in zip(base, remote, strict=True)]
+        downloads = [_download_folder(job, members) / e.name for e in members]
+        outputs, notes, excluded = convert(job, number, members, downloads)
+        log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
+        status = "ok" if outputs or not excluded else "excluded"
+        records = []
+        for i, rec in enumerate(base):  # the first volume of a set carries its outputs and notes
+            mine = (outputs, excluded, notes) if i == 0 else ([], [], [])
+            records.append({**rec, "status": status, "outputs": mine[0], "excluded": mine[1]} | _skipped(mine[2]))
+        return records
+    except FileFailure as failure:
+        log.error("%s failed at %s: %s", members[0].group, failure.step, failure)
+        failed = {"status": "failed", "step": failure.step, "error": str(failure)}
+        notes = getattr(failure, "notes", [])  # a download whose rasters were all skipped says why
+        return [{**rec, **failed, **_skipped(notes if i == 0 else [])} for i, rec in enumerate(base)]
+    finally:
+        shutil.rmtree(_download_folder(job, members), ignore_errors=True)
+        shutil.rmtree(job.scratch / "unpacked" / members[0].group, ignore_errors=True)

@@ -1,0 +1,166 @@
+"""One downloaded set of a chunk → its COGs, staged under the chunk, with their bounds rows, coverage
+polygons and md5s, and the notes on the rasters it skipped or converted with a warning.
+
+The GDAL half of a chunk job (sources/prepare.py is the other: downloads, records, the ledger).
+prepare imports it only once the chunk's first downloads run: rasterio, GDAL, PROJ and numpy take
+~0.5 s to load, which then overlaps the first files' transfer instead of coming before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from tilewise.shared.errors import FileFailure
+from tilewise.shared.job import check_room
+from tilewise.sources import raster_describe, raster_find, rasters
+from tilewise.sources.catalog import FileEntry
+from tilewise.sources.chunk_job import ChunkJob, failing_as
+from tilewise.sources.names import collision_key, safe_name
+from tilewise.sources.raster_find import Note
+from tilewise.sources.unpack import unpack
+
+GDAL_CACHE_MB = 256  # decoded blocks GDAL keeps: a block row of a 64,000-pixel-wide float32 raster
+
+
+def gdal_env() -> rasterio.Env:
+    """One GDAL environment for the chunk, not one set up and torn down per open. GDAL's block cache
+    (5 % of RAM by default) is capped, so a 40,000² raster's job stays far below 2 GB; sidecars
+    (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
+    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them)."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE")
+
+
+def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
+    """The rasters of a download that become outputs, the notes on all of them, and whether it held
+    elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
+    kept, notes, elevation, found = [], [], False, 0
+    with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
+        for raster, ds in raster_find.open_rasters(unpacked):
+            found += 1
+            rel = str(raster.relative_to(unpacked))
+            with failing_as("convert", raster.name):
+                raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
+                elevation |= is_elevation
+            notes += raster_notes
+            if not any(n.kind == "skipped" for n in raster_notes):
+                kept.append(raster)
+    if not found:
+        raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
+    if not elevation:
+        raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
+    return kept, notes, bool(kept)
+
+
+def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
+    """Delete the unpacked files the recipe excludes (as `rm` in the store would, before to_cog)."""
+    dropped = []
+    for path in sorted(unpacked.rglob("*")):
+        if path.is_file() and job.recipe.excludes(path.name):
+            path.unlink()
+            dropped.append(str(path.relative_to(unpacked)))
+    return dropped
+
+
+def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_name: str) -> str:
+    """The store name of one piece: Mapterhorn's `{stem}.tif` (or the slice name), prefixed with the
+    download's stem and the raster's folders when the recipe says so, made safe by the one rule."""
+    group = members[0].group
+    if job.recipe.prefixes(group, *(e.name for e in members)):
+        folders = list(raster.parent.parts) if raster.parent != Path(".") else []
+        piece_name = "_".join([Path(group).stem, *folders, piece_name])
+    return safe_name(piece_name)
+
+
+def _md5(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "md5").hexdigest()
+
+
+def convert_set(
+    job: ChunkJob, number: int, members: list[FileEntry], downloads: list[Path]
+) -> tuple[list[dict], list[Note], list[str]]:
+    """The set's outputs (staged as `{number}-{name}`), its notes, and the names the recipe excluded."""
+    group = members[0].group
+    unpacked = job.scratch / "unpacked" / group
+    with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
+        unpack(downloads, unpacked, job.limits)
+    excluded = _drop_excluded_files(job, unpacked)
+    found, notes, inside = _elevation_rasters(job, unpacked, group)
+    outputs: list[dict] = []
+    made_by: dict[str, str] = {}  # collision key → the raster (inside the download) that has it
+    try:
+        for raster in found:
+            rel = str(raster.relative_to(unpacked))
+            for piece in rasters.plan_pieces(raster, job.recipe):
+                name = output_name(job, members, Path(rel), piece.name)
+                if job.recipe.excludes(piece.name, name):
+                    excluded.append(name)
+                    continue
+                if rasters.window_is_empty(piece, job.recipe):
+                    continue
+                if piece.window is not None and (
+                    beyond := raster_find.outside_web_mercator(raster, rel, job.recipe.crs, piece.window, piece.name)
+                ):
+                    notes.append(beyond)  # a slice beyond the Mercator latitudes, as a whole raster would be
+                    continue
+                key = collision_key(name)
+                if key in made_by:
+                    raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
+                made_by[key] = rel
+                tmp = job.scratch / "cog" / name
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                with failing_as("convert", raster.name):
+                    try:
+                        warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
+                    except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
+                        tmp.unlink(missing_ok=True)
+                        check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
+                        raise
+                if warning:
+                    notes.append(Note(rel, "warning", warning))
+                row, geom, crs = raster_describe.describe(tmp)
+                row["filename"] = name
+                staged = f"{number:05d}-{name}"
+                record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
+                record.update(md5=_md5(tmp), raster=rel, staged=staged)
+                os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
+                outputs.append(record)
+    except BaseException:
+        for out in outputs:  # a file succeeds whole or not at all
+            (job.staging / out["staged"]).unlink(missing_ok=True)
+        raise
+    if not outputs and inside and not excluded:
+        raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
+    return outputs, notes, excluded
+
+
+def _collision_in_one_file(job: ChunkJob, members: list[FileEntry], name: str, first: str, second: str) -> str:
+    """Two rasters of one download would get one name: say which, and how to keep both or one."""
+    group = members[0].group
+    fixes = []
+    if Path(first).parent != Path(second).parent and not job.recipe.prefixes(group, *(e.name for e in members)):
+        fixes.append(f"keep both, named after their folders: prefix_names_from: [{group!r}]")
+    if Path(first).name != Path(second).name:  # an exclude pattern matches names, not folders
+        fixes.append(f"drop one by its name inside the download: exclude: [{Path(second).name!r}]")
+    if not fixes:
+        fixes.append(f"exclude: [{group!r}] drops the whole download")
+    return (
+        f"{group}: two rasters inside it, {first} and {second}, would both be stored as {name} "
+        f"(names that differ only in case count as one); in the recipe (source.yaml) " + " or ".join(fixes)
+    )
+
+
+def _pixel_bytes(piece: rasters.Piece) -> int:
+    """The most a COG of `piece` can take: its pixels uncompressed, plus headers and slack."""
+    try:
+        with rasterio.open(piece.raster) as ds:
+            width, height = (piece.window.width, piece.window.height) if piece.window else (ds.width, ds.height)
+            pixels = int(width * height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
+    except Exception:  # unreadable: the failure is the file's, whatever the disk
+        return 0
+    return pixels + pixels // 64 + (1 << 20)
