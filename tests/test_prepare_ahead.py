@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tilewise.sources.catalog import FileEntry
-from tilewise.sources.chunk_job import ChunkJob
 from tilewise.sources.prepare import run_chunk
-from tilewise.sources.recipe import Recipe
 
 from support.catalog import serve_tiles, zipped
-from support.config import download_settings, unpack_limits
+from support.chunks import chunk_job
 
 
 class DownloadSampler(threading.Thread):
@@ -33,15 +30,6 @@ class DownloadSampler(threading.Thread):
             self.done.wait(0.002)
 
 
-def chunk(tmp_path, urls, **download) -> ChunkJob:
-    files = tuple(FileEntry(None, u, u.rsplit("/", 1)[-1], u.rsplit("/", 1)[-1]) for u in urls)
-    (tmp_path / "staging").mkdir()
-    return ChunkJob(
-        "s", "0000", files, tmp_path, Recipe(), tmp_path / "staging", tmp_path / "scratch", tmp_path / "l.json",
-        download_settings(**download), unpack_limits(),
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("rate, budget_files", [(0, 0), (0, 3), (4_000_000, 2)])
 def test_downloads_ahead_stay_within_the_byte_budget(tmp_path, http, rate, budget_files):
     """A fast server would let every download finish before the first conversion; the budget (and the
@@ -50,7 +38,7 @@ def test_downloads_ahead_stay_within_the_byte_budget(tmp_path, http, rate, budge
     urls = serve_tiles(http, 14)
     largest = max(len(b) for b in http.files.values())
     connections = 4
-    job = chunk(tmp_path, urls, connections=connections, ahead_mb=budget_files * largest / 1e6)
+    job = chunk_job(tmp_path, urls, connections=connections, ahead_mb=budget_files * largest / 1e6)
     sampler = DownloadSampler(tmp_path / "scratch" / "download")
     sampler.start()
     ledger = run_chunk(job)
@@ -71,7 +59,7 @@ def test_a_chunk_on_a_slow_server_takes_its_files_in_pieces_and_stores_the_same_
     for name, piece_mb in (("whole", 0), ("pieces", piece / 1e6)):
         http.log.clear()
         (tmp_path / name).mkdir()
-        job = chunk(tmp_path / name, urls, connections=4, piece_mb=piece_mb)
+        job = chunk_job(tmp_path / name, urls, connections=4, piece_mb=piece_mb)
         runs[name] = (run_chunk(job), list(http.log))
     (whole, whole_log), (split, split_log) = runs["whole"], runs["pieces"]
     assert [r["status"] for r in split.files] == ["ok"] * 6
@@ -104,16 +92,9 @@ sys.meta_path.insert(0, FirstHeavyImport())
 handler = http.server.SimpleHTTPRequestHandler
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
 threading.Thread(target=server.serve_forever, daemon=True).start()
-from tilewise.sources.catalog import FileEntry
-from tilewise.sources.chunk_job import ChunkJob
 from tilewise.sources.prepare import run_chunk
-from tilewise.sources.recipe import Recipe
-from support.config import download_settings, unpack_limits
-url = f"http://127.0.0.1:{{server.server_port}}/t000.zip"
-work = folder / "work"
-(work / "staging").mkdir(parents=True)
-job = ChunkJob("s", "0000", (FileEntry(None, url, "t000.zip", "t000.zip"),), work, Recipe(), work / "staging",
-               work / "scratch", work / "l.json", download_settings(), unpack_limits())
+from support.chunks import chunk_job
+job = chunk_job(folder / "work", [f"http://127.0.0.1:{{server.server_port}}/t000.zip"])
 status = [r["status"] for r in run_chunk(job).files]
 print(json.dumps({{"status": status, "heavy": heavy}}))
 """

@@ -13,23 +13,16 @@ import pytest
 from tilewise.shared import download
 from tilewise.shared.errors import DiskFull
 from tilewise.sources import prepare
-from tilewise.sources.catalog import FileEntry, archive_group
 from tilewise.sources.chunk_job import ChunkJob
 from tilewise.sources.prepare import run_chunk
-from tilewise.sources.recipe import Recipe
 
 from support.catalog import serve_tiles
-from support.config import download_settings, unpack_limits
+from support.chunks import chunk_job
 
 
-def chunk(tmp_path, urls, **dl) -> ChunkJob:
-    files = tuple(FileEntry(None, u, u.rsplit("/", 1)[-1], archive_group(u.rsplit("/", 1)[-1])) for u in urls)
-    (tmp_path / "staging").mkdir(parents=True)
-    settings = {"attempts": 3, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2, **dl}
-    return ChunkJob(
-        "s", "0000", files, tmp_path, Recipe(), tmp_path / "staging", tmp_path / "scratch", tmp_path / "l.json",
-        download_settings(**settings), unpack_limits(),
-    )  # fmt: skip
+def chunk(folder, urls, **download) -> ChunkJob:
+    """With retries quick enough for a test."""
+    return chunk_job(folder, urls, **{"attempts": 3, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2, **download})
 
 
 class Concurrency:
