@@ -10,13 +10,15 @@ latency per request, like a remote state portal (2 MB/s and 50 ms by default). I
   per chunk job, `--resources net=connections`; `--piece-mb` sets `download.piece_mb` (files of two
   pieces and more come in byte ranges over the job's free connections; default: the config's), and
   several values run one workflow each in the same rounds (e.g. `--piece-mb 1 0`: 1 MB pieces,
-  then every file over one connection);
+  then every file over one connection); `--against DIR` runs another checkout's workflow (DIR, e.g. a
+  git worktree of an earlier commit) in the same rounds too;
 - Mapterhorn's sequential `wget` for the same bytes at the same rate (computed: bytes / rate plus
   the latency per file), for scale.
 
 Floor and workflow alternate `--repeat` times; medians. Target: workflow ≤ 1.25 × floor. Not a test.
 
     .venv/bin/python bench/slow_server.py [--files 200] [--connections 32] [--rate-mb 2] [--latency-ms 50]
+    .venv/bin/python bench/slow_server.py --repeat 5 --against ../tilewise-before   # two versions
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from source_pipeline import children_cpu, floor_convert, make_source, run_workflow, settle
+from source_pipeline import REPO, children_cpu, floor_convert, make_source, run_workflow, settle
 
 import _support_path  # noqa: F401 (tests/support on sys.path)
 from support import httpserver
@@ -96,6 +98,11 @@ def main() -> None:
     ap.add_argument(
         "--piece-mb", type=float, nargs="+", default=[None], help="download.piece_mb; several: one workflow each"
     )
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. a git worktree of an earlier commit): its workflow runs in the same rounds",
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tilewise-slow-"))
     try:
@@ -105,22 +112,24 @@ def main() -> None:
         make_source(root, served, args.files, args.px, f"http://127.0.0.1:{port}")
         urls = (root / "catalog" / "bench" / "file_list.txt").read_text().split()
         per_job = max(1, args.connections // args.cores)
-        extras = {}
+        variants = {}  # label → (extra snakemake arguments, checkout)
         for piece_mb in args.piece_mb:
             settings = root / f"download-{piece_mb}.yaml"  # merged into config/config.yaml's download: section
             pieces = "" if piece_mb is None else f", piece_mb: {piece_mb:g}"
             settings.write_text(f"download: {{connections: {per_job}{pieces}}}\n")
-            extras[piece_mb] = ["--configfile", str(settings), "--resources", f"net={per_job * args.cores}"]
-        floors, wfs = [], {piece_mb: [] for piece_mb in args.piece_mb}
+            extra = ["--configfile", str(settings), "--resources", f"net={per_job * args.cores}"]
+            variants["" if piece_mb is None else f", piece_mb {piece_mb:g}"] = (extra, REPO)
+        if args.against:
+            variants[f", {args.against.name}"] = (next(iter(variants.values()))[0], args.against)
+        floors, wfs = [], {label: [] for label in variants}
         for i in range(args.repeat):
             settle(root / "floor", root / "workflow")
             floors.append(run_floor(urls, root / "floor", args.cores, args.connections))
             line = f"run {i + 1}: floor {floors[-1]['wall_s']:.2f} s"
-            for piece_mb, extra in extras.items():
+            for label, (extra, repo) in variants.items():
                 settle(root / "floor", root / "workflow")
-                wfs[piece_mb].append(run_workflow(root / "workflow", root / "catalog", args.cores, extra))
-                which = "" if piece_mb is None else f" (piece_mb {piece_mb:g})"
-                line += f", workflow{which} {wfs[piece_mb][-1]['wall_s']:.2f} s"
+                wfs[label].append(run_workflow(root / "workflow", root / "catalog", args.cores, extra, repo))
+                line += f", workflow{f' ({label[2:]})' if label else ''} {wfs[label][-1]['wall_s']:.2f} s"
             print(line, flush=True)
         server.kill()
         report(args, floors, wfs, sum(z.stat().st_size for z in served.glob("*.zip")))
@@ -128,7 +137,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(args, floors: list[dict], wfs: dict[float, list[dict]], total_bytes: int) -> None:
+def report(args, floors: list[dict], wfs: dict[str, list[dict]], total_bytes: int) -> None:
     floor = float(np.median([r["wall_s"] for r in floors]))
     wget = total_bytes / (args.rate_mb * 1e6) + args.files * args.latency_ms / 1000
     print(
@@ -137,9 +146,8 @@ def report(args, floors: list[dict], wfs: dict[float, list[dict]], total_bytes: 
         f"medians of {args.repeat} runs"
     )
     print(f"floor ({args.connections} connections)        {floor:8.2f} s")
-    for piece_mb, rows in wfs.items():
+    for which, rows in wfs.items():
         wf, last = float(np.median([r["wall_s"] for r in rows])), rows[-1]
-        which = "" if piece_mb is None else f", piece_mb {piece_mb:g}"
         print(f"workflow ({args.connections} connections{which})     {wf:8.2f} s")
         print(f"ratio workflow/floor{which}            {wf / floor:.2f} (target ≤ 1.25)")
         peak = (last["peak_disk_bytes"] - last["final_disk_bytes"]) / 1e6
