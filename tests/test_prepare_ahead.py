@@ -1,8 +1,5 @@
 """Downloads run ahead of the conversion within the byte budget, on a slow server and a fast one."""
 
-import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -10,7 +7,7 @@ import pytest
 
 from tilewise.sources.prepare import run_chunk
 
-from support.catalog import serve_tiles, zipped
+from support.catalog import serve_tiles
 from support.chunks import chunk_job
 
 
@@ -70,48 +67,3 @@ def test_a_chunk_on_a_slow_server_takes_its_files_in_pieces_and_stores_the_same_
         assert asked[0] == (None, 200) and len(asked) >= 3 and all(s == 206 for r, s in asked[1:])
     first_requests = [p for p, rng, _ in split_log if rng is None]
     assert first_requests == sorted(http.files), "files are started in list order"
-
-
-REPO = Path(__file__).resolve().parents[1]
-
-FIRST_DOWNLOAD_BEFORE_GDAL = """
-import http.server, importlib.abc, json, sys, threading
-from pathlib import Path
-sys.path[:0] = [{src!r}, {tests!r}]
-folder, heavy = Path({folder!r}), []
-
-
-class FirstHeavyImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):  # only notes the moment; the normal finders load it
-        if name in ("numpy", "rasterio", "pyproj") and not heavy:
-            heavy.append([name, sorted(t.name for t in threading.enumerate() if t.name.startswith("download"))])
-        return None
-
-
-sys.meta_path.insert(0, FirstHeavyImport())
-handler = http.server.SimpleHTTPRequestHandler
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
-threading.Thread(target=server.serve_forever, daemon=True).start()
-from tilewise.sources.prepare import run_chunk
-from support.chunks import chunk_job
-job = chunk_job(folder / "work", [f"http://127.0.0.1:{{server.server_port}}/t000.zip"])
-status = [r["status"] for r in run_chunk(job).files]
-print(json.dumps({{"status": status, "heavy": heavy}}))
-"""
-
-
-def test_a_chunk_starts_its_downloads_before_gdal_loads(tmp_path):
-    """rasterio (GDAL), numpy and pyproj take ~0.5 s of a job's start to load: a chunk loads them
-    once its first downloads run, so on a slow portal that time overlaps the first file's transfer
-    instead of adding to it. In a fresh interpreter (this one loaded them long ago): when the first
-    of them starts to load, a download thread is already at work."""
-    from tilewise_demo.source import geotiff_bytes
-
-    (tmp_path / "t000.zip").write_bytes(zipped("t000.tif", geotiff_bytes(0)))
-    code = FIRST_DOWNLOAD_BEFORE_GDAL.format(src=str(REPO / "src"), tests=str(REPO / "tests"), folder=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["status"] == ["ok"]
-    (first_heavy, downloading), *_ = result["heavy"]
-    assert downloading, f"{first_heavy} started to load before any download"

@@ -1,9 +1,7 @@
 """One downloaded set of a chunk → its COGs, staged under the chunk, with their bounds rows, coverage
 polygons and md5s, and the notes on the rasters it skipped or converted with a warning.
 
-The GDAL half of a chunk job (sources/prepare.py is the other: downloads, records, the ledger).
-prepare imports it only once the chunk's first downloads run: rasterio, GDAL, PROJ and numpy take
-~0.5 s to load, which then overlaps the first files' transfer instead of coming before it.
+The GDAL half of a chunk job; sources/prepare.py is the other: downloads, records, the ledger.
 """
 
 from __future__ import annotations

@@ -13,9 +13,7 @@ COG of the same name; the merge moves them into the store after it has seen ever
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
 import logging
 import shutil
 import threading
@@ -23,17 +21,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tilewise.shared.download import Offer, Pieces, RemoteState, fetch, make_pool
 from tilewise.shared.errors import FileFailure
-from tilewise.sources import ledger
+from tilewise.sources import convert_set, ledger
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.ledger import Ledger
-
-if TYPE_CHECKING:
-    from tilewise.sources.raster_find import Note
+from tilewise.sources.raster_find import Note
 
 log = logging.getLogger(__name__)
 
@@ -221,29 +216,22 @@ def _process_files(job: ChunkJob) -> list[dict]:
     for members in sets:
         if members not in wanted:  # the recipe drops the download itself: not even fetched
             records += [{"url": e.url, "file": e.name, "status": "excluded", "excluded": [e.name]} for e in members]
-    downloads = _downloads_ahead(job, wanted)
-    with contextlib.closing(downloads):
-        first = next(downloads, None)  # the first downloads start here; GDAL, PROJ and numpy load while
-        from tilewise.sources import convert_set  # they run (~0.5 s of every job's start, not added to it)
-
-        with convert_set.gdal_env():
-            for number, (members, future) in enumerate(itertools.chain([first] if first else [], downloads)):
-                records += _set_records(job, number, members, future, convert_set.convert_set)
+    with convert_set.gdal_env():
+        for number, (members, future) in enumerate(_downloads_ahead(job, wanted)):
+            records += _set_records(job, number, members, future)
     return records
 
 
-def _set_records(
-    job: ChunkJob, number: int, members: list[FileEntry], future: Future, convert: Callable[..., tuple]
-) -> list[dict]:
-    """The records of one set's files: their outputs, their exclusion or their failure (`convert` is
-    convert_set.convert_set). Its download and unpacked files are deleted whatever happens."""
+def _set_records(job: ChunkJob, number: int, members: list[FileEntry], future: Future) -> list[dict]:
+    """The records of one set's files: their outputs, their exclusion or their failure. Its download
+    and unpacked files are deleted whatever happens."""
     base = [{"url": e.url, "file": e.name} for e in members]
     try:
         with failing_as("download", members[0].group):
             remote = future.result()
         base = [{**rec, "remote": asdict(state)} for rec, state in zip(base, remote, strict=True)]
         downloads = [_download_folder(job, members) / e.name for e in members]
-        outputs, notes, excluded = convert(job, number, members, downloads)
+        outputs, notes, excluded = convert_set.convert_set(job, number, members, downloads)
         log.info("%s: %d COG(s), %d note(s)", members[0].group, len(outputs), len(notes))
         status = "ok" if outputs or not excluded else "excluded"
         records = []
