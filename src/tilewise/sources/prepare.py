@@ -9,6 +9,7 @@ either its COGs (bounds row, coverage polygon, bytes, md5, where it came from) o
 warning. COGs are written under a scratch name and renamed, once complete, into the chunk's own
 staging folder: a chunk never writes into source-store/, so it cannot overwrite another chunk's
 COG of the same name; the merge moves them into the store after it has seen every chunk's names.
+The steps from unpacking to the staged COG are sources/convert_set.py's.
 """
 
 from __future__ import annotations
