@@ -75,6 +75,9 @@ def test_plan_scale_bench_dry_runs_a_long_list():
 
 
 def test_slow_server_bench_throttles_both_sides():
-    out = run_bench("bench/slow_server.py", "--files", "8", "--px", "64", "--repeat", "1", "--connections", "4")
+    """With `--against`, another checkout's workflow runs in the same rounds (here this one's again)."""
+    tiny = ("--files", "8", "--px", "64", "--repeat", "1", "--connections", "4")
+    out = run_bench("bench/slow_server.py", *tiny, "--against", str(REPO))
     assert float(figure(out, "ratio workflow/floor").split()[0]) > 0
+    assert float(figure(out, f"ratio workflow/floor, {re.escape(REPO.name)}").split()[0]) > 0
     assert figure(out, r"sequential wget \(Mapterhorn\)").endswith("(computed: bytes / rate + latency per file)")
