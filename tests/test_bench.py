@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -81,3 +82,29 @@ def test_slow_server_bench_throttles_both_sides():
     assert float(figure(out, "ratio workflow/floor").split()[0]) > 0
     assert float(figure(out, f"ratio workflow/floor, {re.escape(REPO.name)}").split()[0]) > 0
     assert figure(out, r"sequential wget \(Mapterhorn\)").endswith("(computed: bytes / rate + latency per file)")
+
+
+def test_the_disk_sampler_keeps_to_a_small_share_of_a_core(monkeypatch, tmp_path):
+    """It runs beside the workflow on the same cores (the floor runs without one): when a walk of the
+    folder is long (0.1 s of CPU at 20,000 files), it samples less often instead of taking a core."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import source_pipeline
+
+    walks = []
+
+    def slow_walk(folder):
+        end = time.thread_time() + 0.02
+        while time.thread_time() < end:
+            pass
+        walks.append(folder)
+        return len(walks)
+
+    monkeypatch.setattr(source_pipeline, "disk_bytes", slow_walk)
+    sampler = source_pipeline.DiskSampler(tmp_path, every=0.01)
+    sampler.start()
+    time.sleep(1.5)
+    sampler.stop.set()
+    sampler.join(timeout=5)
+    assert not sampler.is_alive(), "a stop waits for no sample"
+    assert 1 <= len(walks) <= 3, f"{len(walks)} walks of 0.02 s of CPU in 1.5 s: more than ~2 % of a core"
+    assert sampler.peak == len(walks)
