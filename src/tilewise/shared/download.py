@@ -50,8 +50,7 @@ _OVERLAP = 1 << 12  # a resume re-reads this many stored bytes and compares them
 _MIN_PIECE = 4 * _OVERLAP  # smaller pieces would mostly re-send the bytes before them
 _GZIP = ("gzip", "x-gzip")
 _GZIP_MAGIC = b"\x1f\x8b"
-# at most 19 digits (beyond 2**63): a longer number is no length, and int() of thousands of digits raises
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d{1,19})\s*-\s*(\d{1,19})\s*/\s*(\d{1,19})", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)\s*-\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
 T = TypeVar("T")
 
 
@@ -246,6 +245,13 @@ def _copy_local(url: str, local: Path, dest: Path) -> RemoteState:
     return RemoteState(url, str(local), None, modified, size, size, _md5(dest))
 
 
+def _backoff(settings: DownloadSettings, n: int, retry_after: float | None) -> float:
+    """The wait before attempt n + 1 (none after attempt 0: a restart), at least a server's Retry-After,
+    at most `max_backoff_seconds`."""
+    wait = min(settings.max_backoff_seconds, settings.backoff_seconds * 2 ** (n - 1)) if n else 0.0
+    return wait if retry_after is None else min(settings.max_backoff_seconds, max(wait, retry_after))
+
+
 def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable[[float], T]) -> T:
     deadline = time.monotonic() + settings.max_seconds_per_file
     for n in range(1, settings.attempts + 1):
@@ -253,10 +259,7 @@ def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable
             return attempt(deadline)
         except _Retryable as exc:
             error = exc
-            wait = 0.0 if exc.restart else min(settings.max_backoff_seconds, settings.backoff_seconds * 2 ** (n - 1))
-            if exc.wait is not None:
-                wait = min(settings.max_backoff_seconds, max(wait, exc.wait))
-            wait *= 1 + 0.1 * random.random()
+            wait = _backoff(settings, 0 if exc.restart else n, exc.wait) * (1 + 0.1 * random.random())
             if n == settings.attempts or time.monotonic() + wait >= deadline:
                 break
             log.warning("%s: %s; retry %d/%d in %.1f s", url, exc, n, settings.attempts - 1, wait)
@@ -309,13 +312,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _int(value: str | None) -> int | None:
+    """A header's number; one of more than 19 digits (beyond 2**63) is none: no length is that long,
+    and int() of thousands of digits raises."""
     text = (value or "").strip()
     return int(text) if text.isdigit() and len(text) <= 19 else None
 
 
 def _content_range(value: str | None) -> tuple[int, int, int] | None:
     m = _CONTENT_RANGE.fullmatch((value or "").strip())
-    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+    numbers = tuple(_int(m[i]) for i in (1, 2, 3)) if m else ()
+    return numbers if numbers and None not in numbers else None
 
 
 def _coding(resp) -> str:
@@ -697,9 +703,7 @@ class Pieces:
                 try:
                     return self._fetch_piece(*span)
                 except _Retryable as exc:
-                    wait = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (n - 1))
-                    if exc.wait is not None:
-                        wait = min(self.settings.max_backoff_seconds, max(wait, exc.wait))
+                    wait = _backoff(self.settings, n, exc.wait)
                     if exc.restart or n == self.settings.attempts or time.monotonic() + wait >= self.deadline:
                         if exc.wait is not None:  # not obeyed here: the whole-file fetch obeys it
                             self._wait = max(self._wait or 0.0, exc.wait)
