@@ -20,7 +20,6 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -41,6 +40,7 @@ import urllib3
 import urllib3.connection
 
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.file_md5 import file_md5
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def _copy_local(url: str, local: Path, dest: Path) -> RemoteState:
         part.unlink(missing_ok=True)
     size = dest.stat().st_size
     modified = formatdate(local.stat().st_mtime, usegmt=True)
-    return RemoteState(url, str(local), None, modified, size, size, _md5(dest))
+    return RemoteState(url, str(local), None, modified, size, size, file_md5(dest))
 
 
 def _backoff(settings: DownloadSettings, n: int, retry_after: float | None) -> float:
@@ -420,7 +420,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
     finally:
         dog.stop()  # before the connection goes back to the pool
         _done(resp, finished)
-    return replace(known.first, content_length=known.total, size=part.stat().st_size, md5=_md5(part))
+    return replace(known.first, content_length=known.total, size=part.stat().st_size, md5=file_md5(part))
 
 
 def _validators(state: RemoteState) -> tuple[str | None, str | None]:
@@ -522,7 +522,7 @@ def _check_unframed(url: str, part: Path, pool, settings, deadline: float, known
             raise _Retryable(f"body without a length ended early: {_got(size, head_length)} (HEAD)", restart=True)
         known.total = head_length
         return
-    seen = (size, _md5(part))
+    seen = (size, file_md5(part))
     if known.once != seen:
         before, known.once = known.once, seen
         if before is None:
@@ -547,11 +547,6 @@ def _head_once(url: str, pool, settings: DownloadSettings, deadline: float) -> R
         return _state(url, resp)
     finally:
         _done(resp, False)
-
-
-def _md5(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 class Offer:
@@ -683,7 +678,7 @@ class Pieces:
                         f"the 206 from byte {start - len(resent):,} differs from the bytes before it; starting over",
                         restart=True,
                     )
-        return replace(self.first, size=self.total, md5=_md5(self.part))
+        return replace(self.first, size=self.total, md5=file_md5(self.part))
 
     def claim(self) -> tuple[int, int] | None:
         """An unclaimed piece (first and last byte) for a connection to `run`; None when none is left."""

@@ -6,7 +6,6 @@ The GDAL half of a chunk job; sources/prepare.py is the other: downloads, record
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import rasterio
 
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
 from tilewise.sources import raster_describe, raster_find, rasters
 from tilewise.sources.catalog import FileEntry
@@ -74,11 +74,6 @@ def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_nam
     return safe_name(piece_name)
 
 
-def _md5(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
-
-
 def convert_set(
     job: ChunkJob, number: int, members: list[FileEntry], downloads: list[Path]
 ) -> tuple[list[dict], list[Note], list[str]]:
@@ -125,7 +120,7 @@ def convert_set(
                 row["filename"] = name
                 staged = f"{number:05d}-{name}"
                 record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
-                record.update(md5=_md5(tmp), raster=rel, staged=staged)
+                record.update(md5=file_md5(tmp), raster=rel, staged=staged)
                 os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
                 outputs.append(record)
     except BaseException:

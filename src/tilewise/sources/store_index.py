@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import ledger
 
 VERSION = 2  # 2: the coverage md5
@@ -24,7 +25,7 @@ VERSION = 2  # 2: the coverage md5
 def write(path: Path, chunks: dict[str, dict], coverage: Path) -> None:
     """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths]}; sizes and times read here;
     `coverage` the coverage GeoPackage (its md5)."""
-    data = {"version": VERSION, "coverage_md5": _md5(coverage), "chunks": {}}
+    data = {"version": VERSION, "coverage_md5": file_md5(coverage), "chunks": {}}
     for chunk, entry in sorted(chunks.items()):
         st = os.stat(entry["ledger"])
         files = []
@@ -42,18 +43,13 @@ def check_coverage(index: Path, coverage: Path) -> None:
     again) and TilewiseError says so."""
     data = _load(index)
     recorded = data.get("coverage_md5") if data else None
-    if recorded is not None and recorded == _md5(coverage):
+    if recorded is not None and recorded == file_md5(coverage):
         return
     coverage.unlink(missing_ok=True)
     raise TilewiseError(
         f"{coverage} is not the coverage the merge wrote (changed after the merge, or no record of it in {index}); "
         "it was removed: run the same command again to merge it anew"
     )
-
-
-def _md5(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _load(path: Path) -> dict | None:
