@@ -175,6 +175,7 @@ def refresh_sources():
             source_plan.source.recipe.excludes,
             settings,
             int(net) if net else settings.connections,
+            source_plan.source.folder,
         )
         print("\n".join(refresh.summary(name, result)), file=sys.stderr)
         if not workflow.output_settings.dryrun:

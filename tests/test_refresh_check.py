@@ -1,6 +1,7 @@
 """The refresh's comparison and check against a real HTTP server of each kind (no Snakemake)."""
 
 import dataclasses
+import os
 
 import pytest
 
@@ -54,8 +55,8 @@ def prepared(tmp_path, http, names, chunk="0000"):
     return {chunk: entries}, {chunk: path}, {chunk: tmp_path / "remote" / f"{chunk}.json"}
 
 
-def check(chunks, ledgers, remotes, excluded=lambda name: False):
-    found = refresh.check(chunks, ledgers, remotes, excluded, FAST, 4)
+def check(chunks, ledgers, remotes, excluded=lambda name: False, folder=None):
+    found = refresh.check(chunks, ledgers, remotes, excluded, FAST, 4, folder or ledgers["0000"].parent)
     return found, {f.file: f.result for f in found.findings}
 
 
@@ -99,18 +100,66 @@ def test_a_server_that_refuses_head_is_asked_with_a_one_byte_range(tmp_path, htt
     assert ("/b.bin", "bytes=0-0", 206) in http.log
 
 
-def test_head_answers_unlike_the_get_ones_rerun_once_then_settle(tmp_path, http):
-    """A server (or CDN) whose HEAD gives another ETag than its GET: the first refresh cannot vouch
-    for the version and runs the chunk again; its entry is then stable until the file changes."""
+@pytest.mark.parametrize("head_etag", ['"from-head"', None])  # another ETag; none at all (Last-Modified decides)
+def test_a_head_that_differs_from_the_get_does_not_rerun_what_a_download_still_gets(tmp_path, http, head_etag):
+    """A server (or CDN) whose HEAD answers from elsewhere than its GET: what a download would get
+    (a one-byte Range GET) decides, so nothing runs until the file a download gets changes."""
     chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
-    http.head_headers = {"ETag": '"from-head"'}
-    found, _ = check(chunks, ledgers, remotes)
-    assert found.changed_chunks() == ["0000"]
-    remote_state.write(remotes["0000"], found.entries["0000"])
-    again, _ = check(chunks, ledgers, remotes)
-    assert again.entries == found.entries  # same params: the chunk does not run again
-    http.head_headers = {"ETag": '"from-head-2"'}  # the file changed
-    assert check(chunks, ledgers, remotes)[0].entries != found.entries
+    http.head_headers = {"ETag": head_etag, "Last-Modified": TOUCHED}
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchanged"} and found.entries == {"0000": {}}
+    assert ("/a.bin", "bytes=0-0", 206) in http.log
+    http.files["/a.bin"] = b"the next version"
+    assert check(chunks, ledgers, remotes)[1] == {"a.bin": "changed"}
+
+
+def rerun(tmp_path, http, ledgers, name="a.bin"):
+    """The chunk ran again: its ledger records what its download got (as prepare would)."""
+    state = fetch(http.url(name), tmp_path / "dl-again" / name, None, FAST, make_pool(FAST))
+    rec = {"url": http.url(name), "file": name, "status": "ok", "remote": dataclasses.asdict(state)}
+    ledger.write(ledgers["0000"], ledger.Ledger("s", "0000", {}, [rec]))
+
+
+def test_a_rerun_that_still_got_the_old_version_runs_again_at_the_next_refresh(tmp_path, http):
+    """HEAD and GET give version 2, but the chunk's own download then gets version 1 (a stale cache
+    or an upload under way): the next refresh finds version 2 again and its entry differs, so the
+    chunk runs again, until its ledger holds what the server gives."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    v1, v2 = http.files["/a.bin"], b"version 2"
+    http.files["/a.bin"] = v2
+    first, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed"}
+    remote_state.write(remotes["0000"], first.entries["0000"])
+    http.files["/a.bin"] = v1  # what the chunk's download got
+    rerun(tmp_path, http, ledgers)
+    http.files["/a.bin"] = v2
+    second, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed"} and second.entries != first.entries  # new params: it runs again
+    remote_state.write(remotes["0000"], second.entries["0000"])
+    rerun(tmp_path, http, ledgers)  # this time it got version 2
+    third, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchanged"} and third.entries == second.entries  # settled
+
+
+def test_a_local_file_is_compared_by_its_bytes(tmp_path):
+    """Same size, same time, other bytes (a copy that kept the producer's time): a refresh reads it."""
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    local = folder / "a.bin"
+    local.write_bytes(b"version 1")
+    e = FileEntry(None, "a.bin", "a.bin", "a.bin")  # a plain path, relative to the entry's folder
+    state = fetch(e.url, tmp_path / "dl" / "a.bin", local, FAST, make_pool(FAST))
+    rec = {"url": e.url, "file": "a.bin", "status": "ok", "remote": dataclasses.asdict(state)}
+    ledgers, remotes = {"0000": tmp_path / "chunks" / "0000.json"}, {"0000": tmp_path / "remote" / "0000.json"}
+    ledger.write(ledgers["0000"], ledger.Ledger("s", "0000", {}, [rec]))
+    assert check({"0000": [e]}, ledgers, remotes, folder=folder)[1] == {"a.bin": "unchanged"}
+    st = local.stat()
+    local.write_bytes(b"version 2")
+    os.utime(local, ns=(st.st_atime_ns, st.st_mtime_ns))
+    found, by_file = check({"0000": [e]}, ledgers, remotes, folder=folder)
+    assert by_file == {"a.bin": "changed"} and found.changed_chunks() == ["0000"]
+    local.unlink()  # a deleted one left its chunk's inputs: Snakemake reruns the chunk, nothing to ask
+    assert check({"0000": [e]}, ledgers, remotes, folder=folder)[1] == {}
 
 
 def test_a_file_that_changes_and_changes_back_is_found_each_time(tmp_path, http):
@@ -119,10 +168,7 @@ def test_a_file_that_changes_and_changes_back_is_found_each_time(tmp_path, http)
     http.files["/a.bin"] = b"version 2"
     first, _ = check(chunks, ledgers, remotes)
     remote_state.write(remotes["0000"], first.entries["0000"])
-    # the chunk ran again: its ledger now records version 2 (as prepare would)
-    state = fetch(http.url("a.bin"), tmp_path / "dl2" / "a.bin", None, FAST, make_pool(FAST))
-    rec = {"url": http.url("a.bin"), "file": "a.bin", "status": "ok", "remote": dataclasses.asdict(state)}
-    ledger.write(ledgers["0000"], ledger.Ledger("s", "0000", {}, [rec]))
+    rerun(tmp_path, http, ledgers)  # its ledger now records version 2
     assert check(chunks, ledgers, remotes)[0].entries == first.entries  # nothing new: same params
     http.files["/a.bin"] = original  # back to version 1
     back, by_file = check(chunks, ledgers, remotes)

@@ -308,6 +308,30 @@ def test_catalog_text_and_local_files(tmp_path, http):
     assert bounds_names(work, "local") == ["absent.tif", "here.tif", "t000.tif"]
 
 
+def test_a_local_file_replaced_by_an_older_one_is_prepared_again(tmp_path):
+    """cp -p, rsync -a and unzip keep the producer's time, so a new version can be older than the
+    outputs made from the old one: planning compares each local file's size and time with what its
+    copy recorded (Snakemake alone reruns only on a newer input)."""
+    local = tmp_path / "local"
+    local.mkdir()
+    for i in range(3):
+        (local / f"t{i}.tif").write_bytes(geotiff_bytes(i))
+        os.utime(local / f"t{i}.tif", (1.6e9, 1.6e9))
+    make_entry(tmp_path / "catalog", "local", [str(local / f"t{i}.tif") for i in range(3)])
+    run(tmp_path, "local")
+    work, replaced = tmp_path / "run", local / "t1.tif"
+    with rasterio.open(replaced) as ds:
+        profile, heights = ds.profile, ds.read(1)
+    with rasterio.open(replaced, "w", **profile) as ds:  # the producer's next version: same grid, new heights
+        ds.write(heights + 1, 1)
+    os.utime(replaced, (1.65e9, 1.65e9))  # newer than the first version, older than the outputs
+    dry = run(tmp_path, "local", "-n")
+    assert jobs(dry)["prepare_chunk"] == 1 and f"its local file {replaced} is not the one" in dry.stderr
+    run(tmp_path, "local")
+    assert np.allclose(pixels(work / "source-store" / "local" / "t1.tif"), heights + 1, atol=0.001)
+    assert "prepare_chunk" not in jobs(run(tmp_path, "local", "-n"))  # settled
+
+
 @pytest.mark.parametrize(
     "files, message",
     [

@@ -221,10 +221,11 @@ def fetch(
             offer.answer(None)  # the file came whole, or not at all (a no-op after the first answer)
 
 
-def head(url: str, settings: DownloadSettings, pool) -> RemoteState:
+def head(url: str, settings: DownloadSettings, pool, by_get: bool = False) -> RemoteState:
     """The server's validators for `url` now (size and md5 None), retried like a download;
-    raise FileFailure('head', …) when it cannot be had."""
-    return _retrying(url, settings, "head", lambda deadline: _head_watched(url, pool, settings, deadline))
+    raise FileFailure('head', …) when it cannot be had. `by_get`: asked with a one-byte Range GET,
+    whose answer is what a download gets (a HEAD may come from another cache or backend)."""
+    return _retrying(url, settings, "head", lambda deadline: _head_watched(url, pool, settings, deadline, by_get))
 
 
 def is_remote(url: str) -> bool:
@@ -532,15 +533,16 @@ def _check_unframed(url: str, part: Path, pool, settings, deadline: float, known
         raise _Retryable(message, restart=True)
 
 
-def _head_watched(url: str, pool, settings: DownloadSettings, deadline: float) -> RemoteState:
+def _head_watched(url: str, pool, settings: DownloadSettings, deadline: float, by_get: bool) -> RemoteState:
     with _Watchdog(deadline):
-        return _head_once(url, pool, settings, deadline)
+        return _head_once(url, pool, settings, deadline, by_get)
 
 
-def _head_once(url: str, pool, settings: DownloadSettings, deadline: float) -> RemoteState:
-    resp = _request("HEAD", url, pool, settings, deadline, {})
-    if resp.status in (405, 501):  # HEAD refused: the 206 of the first byte carries the same fields
-        _done(resp, False)
+def _head_once(url: str, pool, settings: DownloadSettings, deadline: float, by_get: bool) -> RemoteState:
+    resp = None if by_get else _request("HEAD", url, pool, settings, deadline, {})
+    if resp is None or resp.status in (405, 501):  # HEAD refused: the 206 of the first byte carries the same fields
+        if resp is not None:
+            _done(resp, False)
         resp = _request("GET", url, pool, settings, deadline, {"Range": "bytes=0-0"})
     try:
         _check_status(url, resp, "head")

@@ -12,16 +12,22 @@ that record on the strongest validator both carry:
   reported, and counts as unchanged.
 
 So a file whose Last-Modified moved while its ETag stayed is unchanged (the ETag says the bytes are
-the same). A file the server no longer has (404, 410) is `gone`, and one it could not be asked about
+the same). A HEAD that says "changed" is asked again as a download would ask (a one-byte Range GET),
+and that answer decides: a HEAD may come from another cache or backend than a GET (a CDN, an upload
+under way). A file the server no longer has (404, 410) is `gone`, and one it could not be asked about
 (other errors, after the retries) `unchecked`: both run their chunk again, whose download then
 records what the server does. What a changed file's chunk gets is its new entry in the chunk's
-remote state (tilewise.sources.remote_state), passed to the job as params: that reruns it.
+remote state (tilewise.sources.remote_state), passed to the job as params: that reruns it. The
+entry names the version found and the ledger it was found against, so a rerun whose download still
+got the old version (a stale cache) is found again by the next refresh, and runs again.
 Files without a ledger record (new in the list, or in a chunk never prepared) are not asked: their
-chunk runs anyway. Local files are inputs of their chunk: Snakemake sees their changes itself.
+chunk runs anyway. Local files are compared by the md5 of their bytes: planning compares their size
+and time with the store index at every run (tilewise.sources.store_index), a refresh their bytes.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +36,7 @@ from pathlib import Path
 
 from tilewise.shared.download import DownloadSettings, NotFound, RemoteState, head, is_remote, make_pool
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import ledger, remote_state
 from tilewise.sources.catalog import FileEntry
 
@@ -58,6 +65,7 @@ class Refresh:
     entries: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     heads: int = 0
+    local: int = 0  # local files hashed
     seconds: float = 0.0
 
     def changed_chunks(self) -> list[str]:
@@ -98,10 +106,11 @@ def _describe(state: dict | RemoteState | None) -> str:
     return ", ".join(p for p in parts if p) or "no validator, no length"
 
 
-def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[[str], RemoteState]) -> Finding:
+def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteState], stamp: str) -> Finding:
+    """`ask(url, by_get)` the server; `stamp` names the ledger the record is from."""
     before = record.get("remote")
     try:
-        now = ask(entry.url)
+        now = ask(entry.url, False)
     except NotFound as exc:
         return Finding(chunk, entry.url, entry.name, "gone", _describe(before), str(exc), ["gone", ""])
     except FileFailure as exc:
@@ -110,7 +119,27 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[[str], Remot
         now_text = _describe(now)
         return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text])
     result, version, no_validator = compare(before, now)
-    return Finding(chunk, entry.url, entry.name, result, _describe(before), _describe(now), version, no_validator)
+    now_text = _describe(now)
+    if result == "changed":
+        try:
+            got = ask(entry.url, True)
+        except FileFailure:  # NotFound too: the HEAD's answer stands, the chunk's download tells
+            got = None
+        if got is not None:
+            result, version, no_validator = compare(before, got)
+            if _describe(got) != now_text:
+                now_text = f"{_describe(got)} (HEAD: {now_text})"
+    if result == "changed":
+        version = [*version, stamp]
+    return Finding(chunk, entry.url, entry.name, result, _describe(before), now_text, version, no_validator)
+
+
+def _find_local(chunk: str, entry: FileEntry, record: dict, path: Path) -> Finding:
+    """A local file's bytes against the md5 its copy recorded."""
+    before = record["remote"]["md5"]
+    now = file_md5(path)
+    result = "unchanged" if now == before else "changed"
+    return Finding(chunk, entry.url, entry.name, result, f"md5 {before}", f"md5 {now}", ["md5", now])
 
 
 def _records(path: Path) -> dict[tuple[str, str], dict] | None:
@@ -128,21 +157,31 @@ def check(
     excluded: Callable[[str], bool],
     settings: DownloadSettings,
     connections: int,
+    folder: Path,
 ) -> Refresh:
     """HEAD every http(s) file with a ledger record (`excluded(name)`: downloads the recipe drops,
-    never fetched) and give each chunk its remote-state entries."""
-    asked: list[tuple[str, FileEntry, dict]] = []
+    never fetched), hash every local one that has a record (`folder`: the catalog entry's, for
+    relative paths) and give each chunk its remote-state entries."""
+    asked: list[tuple[str, FileEntry, dict, str]] = []
+    local: list[tuple[str, FileEntry, dict, Path]] = []
     for chunk, files in chunks.items():
         records = _records(ledgers[chunk]) if ledgers[chunk].exists() else None
+        stamp = f"ledger {os.stat(ledgers[chunk]).st_mtime_ns}" if records is not None else ""
         for e in files:
             record = (records or {}).get((e.url, e.name))
-            if record is not None and is_remote(e.url) and not excluded(e.name):
-                asked.append((chunk, e, record))
+            if record is None or excluded(e.name):
+                continue
+            if is_remote(e.url):
+                asked.append((chunk, e, record, stamp))
+            elif (record.get("remote") or {}).get("md5") and (path := e.local_path(folder)).is_file():
+                local.append((chunk, e, record, path))  # one deleted left its chunk's inputs: Snakemake reruns it
     pool = make_pool(settings, maxsize=connections)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="head") as ex:
-        findings = list(ex.map(lambda job: _find(*job, lambda url: head(url, settings, pool)), asked))
-    refresh = Refresh(findings=findings, heads=len(asked), seconds=time.perf_counter() - start)
+        ask = lambda url, by_get: head(url, settings, pool, by_get)  # noqa: E731
+        findings = list(ex.map(lambda job: _find(*job[:3], ask, job[3]), asked))
+        findings += ex.map(lambda job: _find_local(*job), local)
+    refresh = Refresh(findings=findings, heads=len(asked), local=len(local), seconds=time.perf_counter() - start)
     by_chunk: dict[str, list[Finding]] = {}
     for f in findings:
         by_chunk.setdefault(f.chunk, []).append(f)
@@ -164,8 +203,9 @@ def summary(source: str, refresh: Refresh) -> list[str]:
     changed = refresh.changed_chunks()
     lines = [
         f"tilewise: source {source}: refresh asked {refresh.heads:,} files in {refresh.seconds:.1f} s "
-        f"({rate:,.0f} HEAD/s): {counts['changed']} changed, {counts['gone']} gone, {counts['unchecked']} unchecked, "
-        f"{counts['unchanged']} unchanged; chunks prepared again: {', '.join(changed) or 'none'}"
+        f"({rate:,.0f} HEAD/s) and read {refresh.local:,} local files: {counts['changed']} changed, "
+        f"{counts['gone']} gone, {counts['unchecked']} unchecked, {counts['unchanged']} unchanged; "
+        f"chunks prepared again: {', '.join(changed) or 'none'}"
     ]
     for f in [f for f in refresh.findings if f.result != "unchanged" or f.no_validator][:50]:
         note = " (no validator: compared by length)" if f.no_validator and f.result != "unknown" else ""

@@ -1,11 +1,14 @@
 """The store index `work/{source}/store-index.json`: the one module that writes and reads it.
 
 The merge writes it after it has placed every COG in `source-store/{source}/`: per chunk, the size
-and modification time of its ledger as the merge read it, and the size and modification time of
-each of its COGs in the store. Planning compares the store with it (one stat per file, no ledger
-read), so a COG deleted or changed after a run is noticed by the next run, and a ledger that was
-cut off or replaced since is checked again. Sizes and md5s themselves live in the ledgers. It also
-holds the md5 of the coverage GeoPackage the merge wrote: the tarball ships no other one.
+and modification time of its ledger as the merge read it, the size and modification time of each
+of its COGs in the store, and the size and Last-Modified its ledger recorded of each local file it
+was made from. Planning compares the store and the local files with it (one stat per file, no
+ledger read), so a COG deleted or changed after a run is noticed by the next run, so is a local
+file replaced by one with an older or equal time (which Snakemake, comparing times, would not
+see), and a ledger that was cut off or replaced since is checked again. Sizes and md5s themselves
+live in the ledgers. It also holds the md5 of the coverage GeoPackage the merge wrote: the tarball
+ships no other one.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.file_md5 import file_md5
@@ -23,8 +28,8 @@ VERSION = 2  # 2: the coverage md5
 
 
 def write(path: Path, chunks: dict[str, dict], coverage: Path) -> None:
-    """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths]}; sizes and times read here;
-    `coverage` the coverage GeoPackage (its md5)."""
+    """`chunks`: chunk id → {"ledger": Path, "files": [store COG paths], "records": the ledger's file
+    records}; sizes and times read here; `coverage` the coverage GeoPackage (its md5)."""
     data = {"version": VERSION, "coverage_md5": file_md5(coverage), "chunks": {}}
     for chunk, entry in sorted(chunks.items()):
         st = os.stat(entry["ledger"])
@@ -32,10 +37,24 @@ def write(path: Path, chunks: dict[str, dict], coverage: Path) -> None:
         for cog in entry["files"]:
             cst = os.stat(cog)
             files.append([Path(cog).name, cst.st_size, cst.st_mtime_ns])
-        data["chunks"][chunk] = {"ledger": [st.st_size, st.st_mtime_ns], "files": files}
+        data["chunks"][chunk] = {
+            "ledger": [st.st_size, st.st_mtime_ns],
+            "files": files,
+            "local": _local_files(entry.get("records", [])),
+        }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, separators=(",", ":")))
     os.replace(tmp, path)
+
+
+def _local_files(records: list[dict]) -> list[list]:
+    """[path, size, Last-Modified] of each local file as its download record saw it when copied."""
+    local = []
+    for rec in records:
+        remote = rec.get("remote")
+        if remote and urlsplit(rec["url"]).scheme not in ("http", "https") and remote.get("size") is not None:
+            local.append([remote["final_url"], remote["size"], remote["last_modified"]])
+    return sorted(local)
 
 
 def check_coverage(index: Path, coverage: Path) -> None:
@@ -91,7 +110,22 @@ def damaged_chunks(index: Path, ledgers: dict[str, Path], store: Path) -> dict[s
             if why:
                 damaged[chunk] = f"{store / name} {why} after the run that made it"
                 break
+        else:
+            for local, size, modified in entry.get("local", []):  # indexes before local files: none
+                if _replaced(local, size, modified):
+                    damaged[chunk] = f"its local file {local} is not the one it was made from (size or time differ)"
+                    break
     return damaged
+
+
+def _replaced(path: str, size: int, modified: str) -> bool:
+    """A local file whose size or Last-Modified (to the second, as its copy recorded it) differ. One
+    deleted is not: it left the chunk's inputs, so Snakemake reruns the chunk itself."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_size != size or formatdate(st.st_mtime, usegmt=True) != modified
 
 
 def _changed(path: str, size: int, mtime_ns: int) -> str | None:
