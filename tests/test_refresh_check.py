@@ -178,7 +178,7 @@ def test_a_file_that_changes_and_changes_back_is_found_each_time(tmp_path, http)
 def test_gone_unchecked_failed_and_excluded_files(tmp_path, http):
     chunks, ledgers, remotes = prepared(tmp_path, http, ["gone.bin", "refused.bin", "ok.bin", "dropped.bin"])
     del http.files["/gone.bin"]
-    http.faults["/refused.bin"] = Fault(times=99, method="HEAD", status=403)
+    http.faults["/refused.bin"] = [Fault(times=99, method="HEAD", status=403), Fault(times=99, status=403)]
     led = ledger.read(ledgers["0000"])
     # ok.bin's download failed last time: its record has no remote state
     failed = {"status": "failed", "step": "download", "error": "HTTP 503"}
@@ -188,6 +188,33 @@ def test_gone_unchecked_failed_and_excluded_files(tmp_path, http):
     assert by_file == {"gone.bin": "gone", "refused.bin": "unchecked", "ok.bin": "changed"}
     assert not http.requests_for("dropped.bin")[1:]  # fetched once to set up, never asked again
     assert found.entries["0000"]["gone.bin"] == ["gone", ""]
+
+
+@pytest.mark.parametrize("status", [403, 404, 405])
+def test_a_head_refused_is_asked_as_a_download_asks(tmp_path, http, status):
+    """Pre-signed GET URLs and some firewalls refuse HEAD (403, even 404) to a file a GET gets: the
+    one-byte Range GET answers, so a later change of the file is found like any other."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    http.faults["/a.bin"] = Fault(times=99, method="HEAD", status=status)
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+    http.files["/a.bin"] = b"the producer's next version"
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
+
+
+def test_a_file_no_request_can_ask_runs_its_chunk_at_every_refresh_until_one_can(tmp_path, http):
+    """Unchecked: its chunk runs again and its download tells; if the next refresh cannot ask either,
+    the entry names the new ledger, so the chunk runs again (never once and then never)."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    refused = Fault(times=99, status=403)
+    http.faults["/a.bin"] = [Fault(times=99, method="HEAD", status=403), refused]
+    first, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchecked"}
+    remote_state.write(remotes["0000"], first.entries["0000"])
+    refused.times = 0
+    rerun(tmp_path, http, ledgers)  # its download got through, this time
+    refused.times = 99
+    second, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchecked"} and second.entries != first.entries
 
 
 def test_a_damaged_remote_state_reruns_its_chunk_once(tmp_path, http):

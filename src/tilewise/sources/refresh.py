@@ -110,11 +110,11 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
     """`ask(url, by_get)` the server; `stamp` names the ledger the record is from."""
     before = record.get("remote")
     try:
-        now = ask(entry.url, False)
-    except NotFound as exc:
+        now = _ask_head_then_get(ask, entry.url)
+    except NotFound as exc:  # stays put while it is gone; back, it is "new" (its record has no download)
         return Finding(chunk, entry.url, entry.name, "gone", _describe(before), str(exc), ["gone", ""])
-    except FileFailure as exc:
-        return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc), ["unchecked", ""])
+    except FileFailure as exc:  # the entry names the ledger: while no answer comes, every refresh tries again
+        return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc), ["unchecked", "", stamp])
     if before is None:  # its last download failed: ask the server again by downloading it
         now_text = _describe(now)
         return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text])
@@ -132,6 +132,15 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
     if result == "changed":
         version = [*version, stamp]
     return Finding(chunk, entry.url, entry.name, result, _describe(before), now_text, version, no_validator)
+
+
+def _ask_head_then_get(ask: Callable[..., RemoteState], url: str) -> RemoteState:
+    """A HEAD's answer, else a one-byte Range GET's: servers of pre-signed GET URLs and some firewalls
+    refuse HEAD (403, 404) to a file a download gets."""
+    try:
+        return ask(url, False)
+    except FileFailure:
+        return ask(url, True)
 
 
 def _find_local(chunk: str, entry: FileEntry, record: dict, path: Path) -> Finding:
