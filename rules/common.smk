@@ -11,6 +11,7 @@ from tilewise.biomass import outcomes, state_index
 from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import store_index
+from tilewise.sources import tarball as tarball_file
 from tilewise.sources.plan import catalog_folder, plan_sources
 
 # One snakemake per working folder (Snakemake's own lock is not atomic); jobs it starts skip this.
@@ -44,6 +45,7 @@ if not PLANS and not STATES:
 wildcard_constraints:
     source="|".join(PLANS) or "^$",
     chunk=r"\d{4}",
+    step=r"\d{4}|merge|tarball",
     token=r"[0-9a-f]{16}",
     state="|".join(STATES) or "^$",
     county=r"\d{5}",
@@ -58,7 +60,10 @@ STAGING = (
     "work/{source}/staging"  # one folder per chunk: its COGs until the merge moves them
 )
 STORE_INDEX = "work/{source}/store-index.json"
-REBUILD = "work/{source}/rebuild/{chunk}.{token}"  # why a chunk is prepared again (see rebuild_flags)
+REBUILD = "work/{source}/rebuild/{step}.{token}"  # why a chunk (step: its id), the merge or the tarball runs again
+TARBALL_RECORD = (
+    "work/{source}/tarball.json"  # the built tarball's and md5's sizes and times
+)
 STORE = "source-store/{source}"
 BOUNDS = "source-store/{source}/bounds.csv"
 COVERAGE = "polygon-store/{source}.gpkg"
@@ -144,6 +149,39 @@ def damaged_chunks():
 DAMAGED = damaged_chunks() if workflow.is_main_process else {}
 
 
+def damaged_products():
+    """Per source, why its merge or its tarball runs again: a merged store whose index is missing
+    (nothing vouches for it), a tarball or md5 changed or deleted after the build (main process only).
+    """
+    found = {}
+    for name, source_plan in PLANS.items():
+        catalog_files = [
+            source_plan.source.folder / f for f in ("LICENSE.pdf", "metadata.json")
+        ]
+        whys = {
+            "merge": store_index.unvouched(
+                Path(STORE_INDEX.format(source=name)), Path(BOUNDS.format(source=name))
+            ),
+            "tarball": tarball_file.damage(
+                Path(TARBALL.format(source=name)),
+                Path(TARBALL_MD5.format(source=name)),
+                Path(TARBALL_RECORD.format(source=name)),
+                catalog_files,
+            ),
+        }
+        for step, why in whys.items():
+            if why:
+                print(
+                    f"tilewise: source {name}: the {step} runs again: {why}",
+                    file=sys.stderr,
+                )
+                found[name, step] = why
+    return found
+
+
+DAMAGED_PRODUCTS = damaged_products() if workflow.is_main_process else {}
+
+
 def refresh_sources():
     """With `refresh: true`, ask the servers which files changed (HEAD requests, as many at once as
     the `net` resource allows) and give the changed chunks new remote-state entries: their params
@@ -209,23 +247,32 @@ def rebuild_flags(wildcards):
     (the flag is newer than its ledger) and shows it in a dry-run. Flags stay: once the chunk was
     prepared again its input set is the same as in its last run, so it does not rerun again.
     """
-    folder = Path(REBUILD.format(source=wildcards.source, chunk="x", token="x")).parent
-    flags = sorted(
-        str(folder / f) for f in _listdir(folder) if f.startswith(f"{wildcards.chunk}.")
-    )
     why = DAMAGED.get(wildcards.source, {}).get(wildcards.chunk)
+    ledger = Path(LEDGER.format(source=wildcards.source, chunk=wildcards.chunk))
+    return _flags(wildcards.source, wildcards.chunk, why, [ledger])
+
+
+def merge_again_flags(wildcards):
+    """The same for the merge, whose store nothing vouches for (see damaged_products)."""
+    why = DAMAGED_PRODUCTS.get((wildcards.source, "merge"))
+    return _flags(wildcards.source, "merge", why, [Path(BOUNDS.format(**wildcards))])
+
+
+def tarball_again_flags(wildcards):
+    """The same for the tarball, changed or deleted after its build (see damaged_products)."""
+    why = DAMAGED_PRODUCTS.get((wildcards.source, "tarball"))
+    paths = [Path(p.format(**wildcards)) for p in (TARBALL, TARBALL_MD5)]
+    return _flags(wildcards.source, "tarball", why, paths)
+
+
+def _flags(source, step, why, stamped):
+    """The flags `step` has, and with `why` the one naming this damage of the `stamped` files."""
+    folder = Path(REBUILD.format(source=source, step="x", token="x")).parent
+    flags = {str(folder / f) for f in _listdir(folder) if f.startswith(f"{step}.")}
     if why:
-        flags.append(
-            REBUILD.format(
-                source=wildcards.source,
-                chunk=wildcards.chunk,
-                token=store_index.damage_token(
-                    why,
-                    Path(LEDGER.format(source=wildcards.source, chunk=wildcards.chunk)),
-                ),
-            )
-        )
-    return sorted(set(flags))
+        token = store_index.damage_token(why, *stamped)
+        flags.add(REBUILD.format(source=source, step=step, token=token))
+    return sorted(flags)
 
 
 _LISTINGS = {}

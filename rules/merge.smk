@@ -6,6 +6,7 @@ rule merge_source:
     input:
         ledgers=chunk_ledgers,
         file_list=file_list,
+        again=merge_again_flags,
     output:
         bounds=BOUNDS,
         coverage=COVERAGE,

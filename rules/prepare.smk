@@ -39,11 +39,12 @@ rule prepare_chunk:
 # A chunk whose COGs were deleted or changed in the store, or whose ledger was cut off, gets this
 # empty flag as a new input, so the run prepares it again (see rebuild_flags in common.smk; the
 # reason is printed when the run is planned). No params: they would rerun it once the damage is gone.
+# The merge and the tarball get theirs the same way (merge_again_flags, tarball_again_flags).
 rule flag_rebuild:
     output:
         REBUILD,
     log:
-        "logs/flag_rebuild/{source}/{chunk}.{token}.log",
+        "logs/flag_rebuild/{source}/{step}.{token}.log",
     localrule: True
     conda:
         "../envs/tilewise.yaml"

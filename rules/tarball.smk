@@ -10,6 +10,7 @@ rule build_tarball:
         store_index=STORE_INDEX,
         failures=FAILURES,
         ledgers=chunk_ledgers,
+        again=tarball_again_flags,
     output:
         tar=TARBALL,
         md5=TARBALL_MD5,
@@ -23,6 +24,7 @@ rule build_tarball:
     params:
         store=lambda wildcards, input: os.path.dirname(input.bounds),
         published=PUBLISHED,
+        record=TARBALL_RECORD,
         allow_incomplete=lambda wildcards: plan(wildcards).settings.allow_incomplete,
     script:
         "../scripts/build_tarball.py"

@@ -24,5 +24,6 @@ build_tarball(
     md5_path=Path(smk.output.md5),
     changes=(Path(smk.output.changes), Path(smk.params.published)),
     allow_incomplete=smk.params.allow_incomplete,
+    record=Path(smk.params.record),
 )
 job.done()

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 import zipfile
 
@@ -246,6 +247,71 @@ def test_a_store_that_drifts_from_its_ledgers_is_noticed_and_rebuilt(tmp_path, h
     assert not list((work / "tar-store").glob("*.tmp")) and not t006_ledger.exists()
     run(tmp_path, "drift")
     assert md5(work / "tar-store" / "drift.tar") == clean
+
+
+@pytest.mark.parametrize("lost", ["the store index", "the work folder"])
+def test_a_store_nothing_vouches_for_is_merged_again_before_it_can_drift(tmp_path, http, lost):
+    """The store index is what planning checks the store against: with it gone (the work folder
+    cleaned), the merge runs again (and the chunks whose ledgers are gone), so a COG deleted later is
+    still noticed."""
+    make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 4))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    clean = md5(work / "tar-store" / "kept.tar")
+    if lost == "the store index":
+        (work / "work" / "kept" / "store-index.json").unlink()
+    else:
+        shutil.rmtree(work / "work")
+    dry = run(tmp_path, "kept", "-n")
+    assert "the merge runs again: its store index" in dry.stderr and jobs(dry)["merge_source"] == 1
+    run(tmp_path, "kept")
+    assert md5(work / "tar-store" / "kept.tar") == clean
+    assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
+    (work / "source-store" / "kept" / "t002.tif").unlink()
+    assert "t002.tif was deleted" in run(tmp_path, "kept", "-n").stderr
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda tar, md5_file: tar.write_bytes(tar.read_bytes()[:-10_000]),
+        lambda tar, md5_file: _overwrite_a_byte(tar),
+        lambda tar, md5_file: tar.unlink(),
+        lambda tar, md5_file: md5_file.write_text("0" * 32 + " kept.tar\n"),
+    ],
+    ids=["truncated", "a byte changed", "deleted", "its md5 edited"],
+)
+def test_a_tarball_changed_after_its_build_is_built_again(tmp_path, http, damage):
+    make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    tar, md5_file = work / "tar-store" / "kept.tar", work / "tar-store" / "kept.tar.md5"
+    clean, clean_md5 = md5(tar), md5_file.read_text()
+    damage(tar, md5_file)
+    dry = run(tmp_path, "kept", "-n")
+    assert jobs(dry).get("build_tarball") == 1, dry.stdout + dry.stderr
+    run(tmp_path, "kept")
+    assert md5(tar) == clean and md5_file.read_text() == clean_md5
+    assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
+
+
+@pytest.mark.parametrize("name", ["metadata.json", "LICENSE.pdf"])
+def test_a_catalog_file_replaced_by_an_older_copy_is_shipped(tmp_path, http, name):
+    """A catalog snapshot copied with its own times (cp -p, rsync -a, tar x): the new metadata.json or
+    LICENSE.pdf is not newer than the tarball, yet the tarball must ship it."""
+    entry = make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 2))
+    os.utime(entry / name, (1.6e9, 1.6e9))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    new = (entry / name).read_bytes().replace(b"tilewise tests", b"the producer, renamed") + b"\n"
+    (entry / name).write_bytes(new)
+    os.utime(entry / name, (1.61e9, 1.61e9))
+    dry = run(tmp_path, "kept", "-n")
+    assert f"{entry / name} has other bytes than the tarball ships" in dry.stderr
+    run(tmp_path, "kept")
+    with tarfile.open(work / "tar-store" / "kept.tar") as tar:
+        assert tar.extractfile(name).read() == new
+    assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
 
 
 def _overwrite_a_byte(path):

@@ -62,6 +62,7 @@ def build(root, tar_name="s.tar", allow_incomplete=False):
         root / "out" / f"{tar_name}.md5",
         (root / "out" / f"{tar_name}.changes.csv", root / "published.changes.csv"),
         allow_incomplete,
+        root / f"{tar_name}.record.json",
     )
 
 

@@ -140,9 +140,24 @@ def _changed(path: str, size: int, mtime_ns: int) -> str | None:
     return None
 
 
-def damage_token(why: str, ledger_path: Path) -> str:
+def unvouched(index: Path, bounds_csv: Path) -> str | None:
+    """Why a merged store must be merged again: its index is missing or unreadable (the work folder
+    was deleted), so nothing vouches for the store; None when there is no merged store or it has one.
+    The merge checks the store against the ledgers and writes the index again."""
+    if not bounds_csv.exists() or read(index) is not None:
+        return None
+    return f"its store index {index} is missing or unreadable: nothing vouches for the store"
+
+
+def damage_token(why: str, *paths: Path) -> str:
     """Names one damage: the same damage gives the same token (a dry-run and the run agree), the same
-    words about a ledger written later give a new one."""
-    st = os.stat(ledger_path)
-    text = f"{why}\0{st.st_size}\0{st.st_mtime_ns}"
+    words about files (a ledger, bounds.csv, a tarball) written later give a new one."""
+    text = why
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            text += "\0-"
+        else:
+            text += f"\0{st.st_size}\0{st.st_mtime_ns}"
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()

@@ -10,6 +10,7 @@ files were added, changed or removed since the tarball before (tilewise.sources.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tarfile
 from collections import deque
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import changes_csv, ledger
 from tilewise.sources import store_index as store_index_file
@@ -139,8 +141,10 @@ def build_tarball(
     md5_path: Path,
     changes: tuple[Path, Path],
     allow_incomplete: bool,
+    record: Path,
 ) -> str:
-    """`changes`: the changes file to write beside the tarball, and its kept copy (what the next compares with)."""
+    """`changes`: the changes file to write beside the tarball, and its kept copy (what the next compares with);
+    `record`: where the tarball's and its md5's sizes and times are kept (`damage` compares them)."""
     ledgers_read = ledger.read_all(ledgers)
     failed = [rec for _, led in ledgers_read for rec in led.failures()]  # the ledgers', not an edited report's
     if failed and not allow_incomplete:
@@ -182,6 +186,49 @@ def build_tarball(
     before = changes_csv.published(changes[1])
     os.replace(tmp, tar_path)
     md5_path.write_text(f"{digest} {tar_path.name}\n")
+    _write_record(record, tar_path, md5_path, [license_pdf, metadata_json])
     after = {name: {"md5": out["md5"], **{k: out[k] for k in changes_csv.BOUNDS}} for name, (out, _) in records.items()}
     changes_csv.write(changes_csv.compare(before, after), *changes)
     return digest
+
+
+def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: list[Path]) -> None:
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(record.name + ".tmp")
+    kept = {
+        "tar_bytes": tar_path.stat().st_size,
+        "md5_text": md5_path.read_text(),
+        "catalog_md5": {p.name: file_md5(p) for p in catalog_files},
+    }
+    tmp.write_text(json.dumps(kept))
+    os.replace(tmp, record)
+
+
+def damage(tar_path: Path, md5_path: Path, record: Path, catalog_files: list[Path]) -> str | None:
+    """Why a built tarball must be built again: it or its md5 was deleted or changed after the build,
+    or a catalog file it ships (`catalog_files`: LICENSE.pdf, metadata.json) has other bytes now (a
+    copy that kept an older time is not newer than the tarball: Snakemake alone would not see it).
+    The record the build kept has the tar's size, the md5 file's text and the catalog files' md5s;
+    times are compared only as an order (Snakemake touches a job's outputs after it, in order: the
+    tar is never newer than its md5 unless it was written again)."""
+    if not tar_path.exists() and not md5_path.exists():
+        return None  # never built, or both removed: Snakemake builds it
+    try:
+        tar, md5_text, md5_time = tar_path.stat(), md5_path.read_text(errors="replace"), md5_path.stat().st_mtime_ns
+    except FileNotFoundError as exc:
+        return f"{exc.filename} was deleted"
+    try:
+        kept = json.loads(record.read_bytes())
+    except (OSError, ValueError):
+        kept = {}  # a work folder deleted, or a tarball of an earlier version: the order still tells
+    if kept.get("tar_bytes") not in (None, tar.st_size):
+        return f"{tar_path} changed size ({kept['tar_bytes']:,} → {tar.st_size:,} bytes) after the build"
+    if kept.get("md5_text") not in (None, md5_text):
+        return f"{md5_path} was edited after the build"
+    if tar.st_mtime_ns > md5_time:
+        return f"{tar_path} was written after its md5 {md5_path}"
+    recorded = kept.get("catalog_md5", {})
+    for path in catalog_files:
+        if path.name in recorded and path.is_file() and file_md5(path) != recorded[path.name]:
+            return f"{path} has other bytes than the tarball ships"
+    return None
