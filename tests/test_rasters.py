@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -338,3 +339,80 @@ def test_plain_bounds_equal_rasterios_transform_bounds_bit_for_bit(epsg):
             x, y, w = round(x), round(y), max(round(w), 1)
         bounds = (x, y, x + w, y + w * rng.uniform(0.5, 2))
         assert plain_bounds_3857(crs, bounds) == transform_bounds(crs, "EPSG:3857", *bounds), bounds
+
+
+# --- a raster reads only files of its own download -----------------------------------------------
+
+
+def _vrt(sources: str, tag="SourceFilename") -> str:
+    """A 20×20 VRT whose band reads `sources` (`(text, relativeToVRT)` pairs separated by `|`)."""
+    simple = "".join(
+        f'<SimpleSource><{tag} relativeToVRT="{rel}">{text}</{tag}><SourceBand>1</SourceBand></SimpleSource>'
+        for text, rel in (s.rsplit("@", 1) for s in sources.split("|"))
+    )
+    return (
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1</GeoTransform>'
+        f'<VRTRasterBand dataType="UInt16" band="1">{simple}</VRTRasterBand></VRTDataset>'
+    )
+
+
+@pytest.mark.parametrize(
+    "files, offending",
+    [
+        ({"dem.vrt": _vrt("{outside}@0")}, "{outside}"),
+        ({"sub/dem.vrt": _vrt("../../outside.tif@1")}, "../../outside.tif"),
+        ({"dem.vrt": _vrt("tile.tif@1|{url}@0")}, "{url}"),
+        ({"dem.vrt": _vrt("WMS:{url}@0")}, "WMS:{url}"),
+        ({"dem.vrt": _vrt("tile.tif@0")}, "tile.tif"),  # relative to the working folder, not the VRT
+        ({"a.vrt": _vrt("b.vrt@1"), "b.vrt": _vrt("{outside}@0")}, "{outside}"),  # the outer one is opened first
+        ({"x.wms": "<GDAL_WMS><Service name='TMS'><ServerUrl>{url}</ServerUrl></Service></GDAL_WMS>"}, "WMS"),
+    ],
+    ids=["absolute", "dotdot", "vsicurl", "wms-string", "cwd-relative", "nested", "wms-file"],
+)
+def test_a_raster_that_reads_outside_its_download_is_refused_before_gdal_reads(tmp_path, http, files, offending):
+    _raster(tmp_path / "outside.tif", np.ones((20, 20), "uint16"), from_origin(0, 100, 1, 1))
+    http.files["/x.tif"] = (tmp_path / "outside.tif").read_bytes()
+    url = "/vsicurl/" + http.url("x.tif")
+    root = tmp_path / "unpacked" / "dgm.zip"
+    root.mkdir(parents=True)
+    _raster(root / "tile.tif", np.ones((20, 20), "uint16"), from_origin(0, 100, 1, 1))
+    for name, text in files.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text.format(outside=tmp_path / "outside.tif", url=url))
+    with pytest.raises(FileFailure, match="refused: a raster may read only files of its own download") as err:
+        list(open_rasters(root))
+    member = next(name for name, text in files.items() if offending in text or name.endswith(".wms"))
+    assert str(err.value).startswith(f"dgm.zip: {member} ")
+    assert offending.format(outside=tmp_path / "outside.tif", url=url) in str(err.value)
+    assert f"exclude: [{Path(member).name!r}]" in str(err.value)
+    assert http.log == []  # nothing was fetched
+
+
+def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_are_skipped(tmp_path):
+    from tilewise.sources.raster_find import judge, views
+
+    root = tmp_path / "dgm.zip"
+    (root / "tiles").mkdir(parents=True)
+    for i in range(2):
+        _raster(root / "tiles" / f"t{i}.tif", np.ones((20, 20), "uint16"), from_origin(20 * i, 100, 1, 1))
+    (root / "mosaic.vrt").write_text(_vrt("tiles/t0.tif@1|tiles/t1.tif@1"))
+    (root / "of_mosaic.vrt").write_text(_vrt("mosaic.vrt@1"))
+    (root / "raw.bin").write_bytes(np.ones((20, 20), "uint16").tobytes())  # raw data the VRT gives a grid to
+    (root / "raw.vrt").write_text(
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1'
+        '</GeoTransform><VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset><PixelOffset>2'
+        "</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder></VRTRasterBand></VRTDataset>"
+    )
+    kept = {}
+    for path, ds in open_rasters(root):
+        if judge(ds, str(path.relative_to(root)), None)[1]:
+            kept[path] = {Path(f).resolve() for f in ds.files}
+    skipped = views(kept, root)
+    assert sorted(str(p.relative_to(root)) for p in kept if p not in skipped) == [
+        "raw.vrt",
+        "tiles/t0.tif",
+        "tiles/t1.tif",
+    ]
+    assert skipped[root / "mosaic.vrt"].reason.startswith("a view of other rasters of this download (tiles/t0.tif, ")
+    assert "(mosaic.vrt)" in skipped[root / "of_mosaic.vrt"].reason

@@ -29,14 +29,15 @@ def gdal_env() -> rasterio.Env:
     """One GDAL environment for the chunk, not one set up and torn down per open. GDAL's block cache
     (5 % of RAM by default) is capped, so a 40,000² raster's job stays far below 2 GB; sidecars
     (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
-    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them)."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE")
+    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them). A downloaded VRT
+    never runs Python code (pixel functions)."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE", GDAL_VRT_ENABLE_PYTHON="NO")
 
 
 def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
     """The rasters of a download that become outputs, the notes on all of them, and whether it held
     elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
-    kept, notes, elevation, found = [], [], False, 0
+    kept, notes, elevation, found = {}, [], False, 0
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked):
             found += 1
@@ -46,12 +47,14 @@ def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[
                 elevation |= is_elevation
             notes += raster_notes
             if not any(n.kind == "skipped" for n in raster_notes):
-                kept.append(raster)
+                kept[raster] = {Path(f).resolve() for f in ds.files}
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
     if not elevation:
         raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
-    return kept, notes, bool(kept)
+    views = raster_find.views(kept, unpacked)
+    notes += views.values()
+    return [r for r in kept if r not in views], notes, bool(kept)
 
 
 def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
