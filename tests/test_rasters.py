@@ -153,6 +153,11 @@ BOUNDS_CASES = [
         (176.1859, -76.2581, -176.1859, -71.7201),
     ),
     ("whole globe", "EPSG:4326", from_origin(-180, 90, 1, 1), (360, 180), (-180, -90, 180, 90)),
+    # tiles of a 0…360° grid: an edge on ±180°, and one whole half past it
+    ("west edge on +180, past it", "EPSG:4326", from_origin(180, 10, 0.2, 0.2), (100, 50), (-180, 0, -160, 10)),
+    ("east edge on -180, past it", "EPSG:4326", from_origin(-200, 10, 0.2, 0.2), (100, 50), (160, 0, 180, 10)),
+    ("180…360", "EPSG:4258", from_origin(180, 10, 1, 1), (180, 10), (-180, 0, 0, 10)),
+    ("190…200, wholly past +180", "EPSG:4326", from_origin(190, 10, 1, 1), (10, 10), (-170, 0, -160, 10)),
     ("reaches the north pole", "EPSG:4326", from_origin(10, 90, 0.5, 0.5), (4, 20), (10, 80, 12, 90)),
     ("south pole inside (EPSG:3031)", "EPSG:3031", POLE_3031, (100, 100), (-180, -90, 180, -83.4987)),
     ("north pole inside (EPSG:3413)", "EPSG:3413", from_origin(-500000, 500000, 10000, 10000), (100, 100), None),
@@ -182,6 +187,16 @@ def test_bounds_stay_inside_web_mercator(tmp_path, case, crs, transform, size, e
     want = (_x(west), _y(lat(south)), _x(east), _y(lat(north)))
     assert got == pytest.approx(want, abs=50)  # 50 m: pyproj's ellipsoid tweaks and 4-decimal expectations
     assert (got[0] > got[2]) == (west > east)  # only a real crossing has left > right
+
+
+def test_bounds_that_disagree_with_their_longitudes_fail_loudly(tmp_path, monkeypatch):
+    """A world-wide EPSG:3857 row for a raster 20° wide is never written (Mapterhorn's arithmetic gone wrong)."""
+    from tilewise.sources import raster_describe
+
+    monkeypatch.setattr(raster_describe, "plain_bounds_3857", lambda crs, b: (-X_MAX + 1, 0, X_MAX, 1e6))
+    src = _raster(tmp_path / "r.tif", np.ones((10, 20), "float32"), from_origin(10, 10, 1, 1), crs="EPSG:4326")
+    with rasterio.open(src) as ds, pytest.raises(FileFailure, match=r"r.tif: its bounds in EPSG:3857 .* are not"):
+        raster_describe.bounds_row(ds)
 
 
 def _band_masked_vrt(folder):
