@@ -1,4 +1,5 @@
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -431,3 +432,53 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
     ]
     assert skipped[root / "mosaic.vrt"].reason.startswith("a view of other rasters of this download (tiles/t0.tif, ")
     assert "(mosaic.vrt)" in skipped[root / "of_mosaic.vrt"].reason
+
+
+# --- two rasters of one download with one output name: the advice keeps exactly one -----------------
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("dem.TIF", "dem.tif"), ("X.asc", "X.tif"), ("a/x.tif", "b/X.TIF"), ("K[1]*.TIF", "k[1]*.tif")],
+)
+def test_the_exclude_advised_for_a_collision_keeps_exactly_one_raster(first, second):
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import _collision_in_one_file
+    from tilewise.sources.names import safe_name
+    from tilewise.sources.rasters import output_stem
+
+    outputs = {r: safe_name(output_stem(Path(r)) + ".tif") for r in (first, second)}
+    job = SimpleNamespace(recipe=Recipe())
+    members = [SimpleNamespace(group="dgm.zip", name="dgm.zip")]
+    message = _collision_in_one_file(job, members, outputs[second], (first, outputs[first]), second)
+    (pattern,) = [eval(p)[0] for p in re.findall(r"exclude: (\[.*?\])(?: |$)", message)]  # noqa: S307
+    dropped = [r for r in (first, second) if Recipe(exclude=(pattern,)).excludes(Path(r).name, outputs[r])]
+    assert len(dropped) == 1, (message, dropped)
+
+
+def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import convert_set
+    from tilewise.sources.unpack import UnpackLimits
+
+    download = tmp_path / "dl" / "dgm.zip"
+    download.parent.mkdir()
+    import zipfile
+
+    with zipfile.ZipFile(download, "w") as zf:
+        for name in ("dem.TIF", "dem2.tif"):
+            _raster(tmp_path / name, np.ones((4, 4), "float32"), from_origin(0, 100, 1, 1))
+            zf.write(tmp_path / name, name)
+    job = SimpleNamespace(
+        recipe=Recipe(exclude=("dem*",)),
+        scratch=tmp_path / "scratch",
+        staging=tmp_path / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    outputs, notes, excluded = convert_set(job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download])
+    assert outputs == [] and excluded == ["dem.TIF", "dem2.tif"]
+    assert [(n.kind, n.reason) for n in notes] == [
+        ("skipped", "the recipe's exclude patterns (dem*) matched every raster: no output")
+    ]
