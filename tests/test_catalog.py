@@ -165,3 +165,17 @@ def test_multi_volume_sets_share_a_chunk(tmp_path):
     for members in assign_chunks(parse_file_list(tmp_path / "file_list.txt")).values():
         groups = {e.group for e in members}
         assert all(sum(e.group == g for e in members) == 3 for g in groups)
+
+
+def test_the_summary_says_when_the_recipes_exclude_left_nothing(tmp_path):
+    from tilewise.sources import ledger
+    from tilewise.sources.summary import source_lines
+
+    path = tmp_path / "0000.json"
+    excluded = {"url": "u", "file": "dgm.zip", "status": "excluded", "excluded": ["dgm.zip"]}
+    ledger.write(path, ledger.Ledger("s", "0000", {}, [excluded, {**excluded, "file": "b.zip"}]))
+    (head,) = source_lines("s", [path], {})
+    assert head == (
+        "source s: 0 of 2 files converted into 0 COGs, 0 failed, 2 with nothing left after the recipe's `exclude` "
+        "(every file)"
+    )

@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +154,11 @@ BOUNDS_CASES = [
         (176.1859, -76.2581, -176.1859, -71.7201),
     ),
     ("whole globe", "EPSG:4326", from_origin(-180, 90, 1, 1), (360, 180), (-180, -90, 180, 90)),
+    # tiles of a 0…360° grid: an edge on ±180°, and one whole half past it
+    ("west edge on +180, past it", "EPSG:4326", from_origin(180, 10, 0.2, 0.2), (100, 50), (-180, 0, -160, 10)),
+    ("east edge on -180, past it", "EPSG:4326", from_origin(-200, 10, 0.2, 0.2), (100, 50), (160, 0, 180, 10)),
+    ("180…360", "EPSG:4258", from_origin(180, 10, 1, 1), (180, 10), (-180, 0, 0, 10)),
+    ("190…200, wholly past +180", "EPSG:4326", from_origin(190, 10, 1, 1), (10, 10), (-170, 0, -160, 10)),
     ("reaches the north pole", "EPSG:4326", from_origin(10, 90, 0.5, 0.5), (4, 20), (10, 80, 12, 90)),
     ("south pole inside (EPSG:3031)", "EPSG:3031", POLE_3031, (100, 100), (-180, -90, 180, -83.4987)),
     ("north pole inside (EPSG:3413)", "EPSG:3413", from_origin(-500000, 500000, 10000, 10000), (100, 100), None),
@@ -181,6 +188,16 @@ def test_bounds_stay_inside_web_mercator(tmp_path, case, crs, transform, size, e
     want = (_x(west), _y(lat(south)), _x(east), _y(lat(north)))
     assert got == pytest.approx(want, abs=50)  # 50 m: pyproj's ellipsoid tweaks and 4-decimal expectations
     assert (got[0] > got[2]) == (west > east)  # only a real crossing has left > right
+
+
+def test_bounds_that_disagree_with_their_longitudes_fail_loudly(tmp_path, monkeypatch):
+    """A world-wide EPSG:3857 row for a raster 20° wide is never written (Mapterhorn's arithmetic gone wrong)."""
+    from tilewise.sources import raster_describe
+
+    monkeypatch.setattr(raster_describe, "plain_bounds_3857", lambda crs, b: (-X_MAX + 1, 0, X_MAX, 1e6))
+    src = _raster(tmp_path / "r.tif", np.ones((10, 20), "float32"), from_origin(10, 10, 1, 1), crs="EPSG:4326")
+    with rasterio.open(src) as ds, pytest.raises(FileFailure, match=r"r.tif: its bounds in EPSG:3857 .* are not"):
+        raster_describe.bounds_row(ds)
 
 
 def _band_masked_vrt(folder):
@@ -338,3 +355,130 @@ def test_plain_bounds_equal_rasterios_transform_bounds_bit_for_bit(epsg):
             x, y, w = round(x), round(y), max(round(w), 1)
         bounds = (x, y, x + w, y + w * rng.uniform(0.5, 2))
         assert plain_bounds_3857(crs, bounds) == transform_bounds(crs, "EPSG:3857", *bounds), bounds
+
+
+# --- a raster reads only files of its own download -----------------------------------------------
+
+
+def _vrt(sources: str, tag="SourceFilename") -> str:
+    """A 20×20 VRT whose band reads `sources` (`(text, relativeToVRT)` pairs separated by `|`)."""
+    simple = "".join(
+        f'<SimpleSource><{tag} relativeToVRT="{rel}">{text}</{tag}><SourceBand>1</SourceBand></SimpleSource>'
+        for text, rel in (s.rsplit("@", 1) for s in sources.split("|"))
+    )
+    return (
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1</GeoTransform>'
+        f'<VRTRasterBand dataType="UInt16" band="1">{simple}</VRTRasterBand></VRTDataset>'
+    )
+
+
+@pytest.mark.parametrize(
+    "files, offending",
+    [
+        ({"dem.vrt": _vrt("{outside}@0")}, "{outside}"),
+        ({"sub/dem.vrt": _vrt("../../outside.tif@1")}, "../../outside.tif"),
+        ({"dem.vrt": _vrt("tile.tif@1|{url}@0")}, "{url}"),
+        ({"dem.vrt": _vrt("WMS:{url}@0")}, "WMS:{url}"),
+        ({"dem.vrt": _vrt("tile.tif@0")}, "tile.tif"),  # relative to the working folder, not the VRT
+        ({"a.vrt": _vrt("b.vrt@1"), "b.vrt": _vrt("{outside}@0")}, "{outside}"),  # the outer one is opened first
+        ({"x.wms": "<GDAL_WMS><Service name='TMS'><ServerUrl>{url}</ServerUrl></Service></GDAL_WMS>"}, "WMS"),
+    ],
+    ids=["absolute", "dotdot", "vsicurl", "wms-string", "cwd-relative", "nested", "wms-file"],
+)
+def test_a_raster_that_reads_outside_its_download_is_refused_before_gdal_reads(tmp_path, http, files, offending):
+    _raster(tmp_path / "outside.tif", np.ones((20, 20), "uint16"), from_origin(0, 100, 1, 1))
+    http.files["/x.tif"] = (tmp_path / "outside.tif").read_bytes()
+    url = "/vsicurl/" + http.url("x.tif")
+    root = tmp_path / "unpacked" / "dgm.zip"
+    root.mkdir(parents=True)
+    _raster(root / "tile.tif", np.ones((20, 20), "uint16"), from_origin(0, 100, 1, 1))
+    for name, text in files.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text.format(outside=tmp_path / "outside.tif", url=url))
+    with pytest.raises(FileFailure, match="refused: a raster may read only files of its own download") as err:
+        list(open_rasters(root))
+    member = next(name for name, text in files.items() if offending in text or name.endswith(".wms"))
+    assert str(err.value).startswith(f"dgm.zip: {member} ")
+    assert offending.format(outside=tmp_path / "outside.tif", url=url) in str(err.value)
+    assert f"exclude: [{Path(member).name!r}]" in str(err.value)
+    assert http.log == []  # nothing was fetched
+
+
+def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_are_skipped(tmp_path):
+    from tilewise.sources.raster_find import judge, views
+
+    root = tmp_path / "dgm.zip"
+    (root / "tiles").mkdir(parents=True)
+    for i in range(2):
+        _raster(root / "tiles" / f"t{i}.tif", np.ones((20, 20), "uint16"), from_origin(20 * i, 100, 1, 1))
+    (root / "mosaic.vrt").write_text(_vrt("tiles/t0.tif@1|tiles/t1.tif@1"))
+    (root / "of_mosaic.vrt").write_text(_vrt("mosaic.vrt@1"))
+    (root / "raw.bin").write_bytes(np.ones((20, 20), "uint16").tobytes())  # raw data the VRT gives a grid to
+    (root / "raw.vrt").write_text(
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1'
+        '</GeoTransform><VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset><PixelOffset>2'
+        "</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder></VRTRasterBand></VRTDataset>"
+    )
+    kept = {}
+    for path, ds in open_rasters(root):
+        if judge(ds, str(path.relative_to(root)), None)[1]:
+            kept[path] = {Path(f).resolve() for f in ds.files}
+    skipped = views(kept, root)
+    assert sorted(str(p.relative_to(root)) for p in kept if p not in skipped) == [
+        "raw.vrt",
+        "tiles/t0.tif",
+        "tiles/t1.tif",
+    ]
+    assert skipped[root / "mosaic.vrt"].reason.startswith("a view of other rasters of this download (tiles/t0.tif, ")
+    assert "(mosaic.vrt)" in skipped[root / "of_mosaic.vrt"].reason
+
+
+# --- two rasters of one download with one output name: the advice keeps exactly one -----------------
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("dem.TIF", "dem.tif"), ("X.asc", "X.tif"), ("a/x.tif", "b/X.TIF"), ("K[1]*.TIF", "k[1]*.tif")],
+)
+def test_the_exclude_advised_for_a_collision_keeps_exactly_one_raster(first, second):
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import _collision_in_one_file
+    from tilewise.sources.names import safe_name
+    from tilewise.sources.rasters import output_stem
+
+    outputs = {r: safe_name(output_stem(Path(r)) + ".tif") for r in (first, second)}
+    job = SimpleNamespace(recipe=Recipe())
+    members = [SimpleNamespace(group="dgm.zip", name="dgm.zip")]
+    message = _collision_in_one_file(job, members, outputs[second], (first, outputs[first]), second)
+    (pattern,) = [eval(p)[0] for p in re.findall(r"exclude: (\[.*?\])(?: |$)", message)]  # noqa: S307
+    dropped = [r for r in (first, second) if Recipe(exclude=(pattern,)).excludes(Path(r).name, outputs[r])]
+    assert len(dropped) == 1, (message, dropped)
+
+
+def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import convert_set
+    from tilewise.sources.unpack import UnpackLimits
+
+    download = tmp_path / "dl" / "dgm.zip"
+    download.parent.mkdir()
+    import zipfile
+
+    with zipfile.ZipFile(download, "w") as zf:
+        for name in ("dem.TIF", "dem2.tif"):
+            _raster(tmp_path / name, np.ones((4, 4), "float32"), from_origin(0, 100, 1, 1))
+            zf.write(tmp_path / name, name)
+    job = SimpleNamespace(
+        recipe=Recipe(exclude=("dem*",)),
+        scratch=tmp_path / "scratch",
+        staging=tmp_path / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    outputs, notes, excluded = convert_set(job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download])
+    assert outputs == [] and excluded == ["dem.TIF", "dem2.tif"]
+    assert [(n.kind, n.reason) for n in notes] == [
+        ("skipped", "the recipe's exclude patterns (dem*) matched every raster: no output")
+    ]

@@ -221,3 +221,24 @@ def test_good_cog_options_pass_and_mapterhorns_need_no_gdal_call(tmp_path):
     from tilewise.shared.cog import cog_option_problems
 
     assert cog_option_problems(MAPTERHORN_COG_OPTIONS) == []
+
+
+@pytest.mark.parametrize(
+    "step, line",
+    [
+        ("source_unzip.py", "rm -f source-store/x/*.zip"),  # unzip deleted the archives: this rm is a no-op
+        ("source_to_cog.py", "rm source-store/x/*.tfw"),  # to_cog left only {stem}.tif files
+        ("source_unzip.py", "rm source-store/x/*"),
+    ],
+)
+def test_an_rm_after_the_store_holds_only_outputs_must_match_only_outputs(tmp_path, step, line):
+    body = ("uv run python source_download.py x", f"uv run python {step} x", line)
+    with pytest.raises(CatalogError, match=rf"Justfile:6: cannot map .*after {step} \(line 5\).*exclude"):
+        recipe_from_justfile(justfile(tmp_path, *body), "x")
+
+
+def test_an_rm_of_an_output_after_unzip_and_one_before_to_cog_map(tmp_path):
+    after = justfile(tmp_path, "uv run python source_unzip.py x", "rm source-store/x/MNT_Z3.tif")  # lu's
+    assert recipe_from_justfile(after, "x").exclude == ("MNT_Z3.tif",)
+    before = justfile(tmp_path, "rm source-store/x/*.tfw", "uv run python source_to_cog.py x")  # ukengland's
+    assert recipe_from_justfile(before, "x").exclude == ("*.tfw",)

@@ -10,6 +10,7 @@ import py7zr
 import pytest
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources.names import safe_name
 from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.unpack import unpack
 
@@ -288,3 +289,71 @@ def test_a_bad_7z_is_its_files_failure_in_a_process_that_has_not_loaded_py7zr(tm
     assert proc.stdout.startswith(f"unpack {archive.name}: "), proc.stdout
     if case == "encrypted":
         assert "encrypted" in proc.stdout
+
+
+# --- member names as Debian's unzip 6.00 extracts them --------------------------------------------
+
+
+def _raw_names_zip(path, names: list[bytes], system: int, version: int, extra: bytes = b"") -> None:
+    """A zip whose members' names are exactly `names` (no UTF-8 flag), made on host `system` by `version`."""
+    holders = [bytes([ord("A") + i]) * len(n) for i, n in enumerate(names)]
+    with zipfile.ZipFile(path, "w") as zf:
+        for holder in holders:
+            info = zipfile.ZipInfo(holder.decode())
+            info.create_system, info.create_version, info.extra = system, version, extra
+            zf.writestr(info, b"data")
+    data = path.read_bytes()
+    for holder, name in zip(holders, names, strict=True):
+        data = data.replace(holder, name)
+    path.write_bytes(data)
+
+
+UMLAUT_NAMES = ["Höhe_DGM1.tif".encode(), "Höhe_cp.tif".encode("cp437"), "dir\\Höhe_l1.tif".encode("latin-1")]
+
+
+@pytest.mark.parametrize(
+    "system, version, expected",
+    [
+        (3, 30, ["Höhe_DGM1.tif", "H%94he_cp.tif", "dir\\H%F6he_l1.tif"]),  # Unix: the bytes as they are
+        (19, 63, ["Höhe_DGM1.tif", "H%94he_cp.tif", "dir\\H%F6he_l1.tif"]),  # macOS (OS X)
+        (11, 63, ["Höhe_DGM1.tif", "H%94he_cp.tif", "dir\\H%F6he_l1.tif"]),  # NTFS, not zip 5.0
+        (0, 25, ["Höhe_DGM1.tif", "H%94he_cp.tif", "dir/H%F6he_l1.tif"]),  # MS-DOS by zip 2.5: not OEM
+        (0, 20, ["H├╢he_DGM1.tif", "Höhe_cp.tif", "dir/H÷he_l1.tif"]),  # MS-DOS: CP437
+        (11, 50, ["H├╢he_DGM1.tif", "Höhe_cp.tif", "dir\\H÷he_l1.tif"]),  # NTFS by zip 5.0: CP437
+    ],
+)
+def test_zip_names_without_the_utf8_flag_follow_unzip(tmp_path, system, version, expected):
+    archive = tmp_path / "names.zip"
+    _raw_names_zip(archive, UMLAUT_NAMES, system, version)
+    unpack([archive], tmp_path / "x", LIMITS)
+    got = [p.relative_to(tmp_path / "x").parts for p in (tmp_path / "x").rglob("*") if p.is_file()]
+    # bytes that are not UTF-8 stay bytes on disk, as unzip writes them; the output name escapes them
+    assert sorted("/".join(safe_name(n).replace("%5C", "\\") for n in parts) for parts in got) == sorted(expected)
+
+
+def test_a_unicode_path_field_names_the_member_as_unzip_reads_it(tmp_path):
+    import struct
+    import zlib
+
+    raw = b"Hohe.tif"
+    field = b"\x01" + struct.pack("<I", zlib.crc32(raw)) + "Höhe.tif".encode()
+    _raw_names_zip(tmp_path / "u.zip", [raw], 0, 20, struct.pack("<HH", 0x7075, len(field)) + field)
+    stale = b"\x01" + struct.pack("<I", 0) + b"Other.tif"  # for another name: ignored
+    _raw_names_zip(tmp_path / "s.zip", [raw], 0, 20, struct.pack("<HH", 0x7075, len(stale)) + stale)
+    unpack([tmp_path / "u.zip"], tmp_path / "x", LIMITS)
+    unpack([tmp_path / "s.zip"], tmp_path / "y", LIMITS)
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["Höhe.tif"]
+    assert [p.name for p in (tmp_path / "y").iterdir()] == ["Hohe.tif"]
+
+
+@pytest.mark.skipif(not shutil.which("unzip"), reason="needs Info-ZIP unzip")
+@pytest.mark.parametrize("system, version", [(3, 30), (0, 25), (11, 63)])
+def test_zip_names_of_hosts_unzip_takes_as_bytes_equal_unzips(tmp_path, system, version):
+    archive = tmp_path / "names.zip"
+    _raw_names_zip(archive, UMLAUT_NAMES, system, version)
+    (tmp_path / "u").mkdir()
+    done = subprocess.run(["unzip", "-oq", str(archive)], cwd=tmp_path / "u", capture_output=True)
+    assert done.returncode in (0, 1), done.stderr  # 1: a warning (backslashes read as folders)
+    unpack([archive], tmp_path / "x", LIMITS)
+    tree = lambda root: sorted(os.fsencode(p.relative_to(root)) for p in root.rglob("*"))  # noqa: E731
+    assert tree(tmp_path / "x") == tree(tmp_path / "u")

@@ -20,6 +20,7 @@ from tilewise.sources.catalog import FileEntry
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.raster_find import Note
+from tilewise.sources.recipe import glob_match
 from tilewise.sources.unpack import unpack
 
 GDAL_CACHE_MB = 256  # decoded blocks GDAL keeps: a block row of a 64,000-pixel-wide float32 raster
@@ -29,14 +30,18 @@ def gdal_env() -> rasterio.Env:
     """One GDAL environment for the chunk, not one set up and torn down per open. GDAL's block cache
     (5 % of RAM by default) is capped, so a 40,000² raster's job stays far below 2 GB; sidecars
     (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
-    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them)."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE")
+    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them). A downloaded VRT
+    never runs Python code (pixel functions)."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="FALSE", GDAL_VRT_ENABLE_PYTHON="NO")
 
 
-def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[Path], list[Note], bool]:
+def _elevation_rasters(
+    job: ChunkJob, unpacked: Path, group: str, excluded: list[str]
+) -> tuple[list[Path], list[Note], bool]:
     """The rasters of a download that become outputs, the notes on all of them, and whether it held
-    elevation rasters at all (some may lie beyond Web Mercator's latitudes)."""
-    kept, notes, elevation, found = [], [], False, 0
+    elevation rasters at all (some may lie beyond Web Mercator's latitudes). None is found when the
+    recipe's `excluded` files were all of them."""
+    kept, notes, elevation, found = {}, [], False, 0
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked):
             found += 1
@@ -46,12 +51,16 @@ def _elevation_rasters(job: ChunkJob, unpacked: Path, group: str) -> tuple[list[
                 elevation |= is_elevation
             notes += raster_notes
             if not any(n.kind == "skipped" for n in raster_notes):
-                kept.append(raster)
+                kept[raster] = {Path(f).resolve() for f in ds.files}
+    if not found and excluded:
+        return [], notes, False
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
     if not elevation:
         raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
-    return kept, notes, bool(kept)
+    views = raster_find.views(kept, unpacked)
+    notes += views.values()
+    return [r for r in kept if r not in views], notes, bool(kept)
 
 
 def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
@@ -83,9 +92,9 @@ def convert_set(
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         unpack(downloads, unpacked, job.limits)
     excluded = _drop_excluded_files(job, unpacked)
-    found, notes, inside = _elevation_rasters(job, unpacked, group)
+    found, notes, inside = _elevation_rasters(job, unpacked, group, excluded)
     outputs: list[dict] = []
-    made_by: dict[str, str] = {}  # collision key → the raster (inside the download) that has it
+    made_by: dict[str, tuple[str, str]] = {}  # collision key → the raster (inside the download) and its name
     try:
         for raster in found:
             rel = str(raster.relative_to(unpacked))
@@ -104,7 +113,7 @@ def convert_set(
                 key = collision_key(name)
                 if key in made_by:
                     raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
-                made_by[key] = rel
+                made_by[key] = (rel, name)
                 tmp = job.scratch / "cog" / name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with failing_as("convert", raster.name):
@@ -129,23 +138,39 @@ def convert_set(
         raise
     if not outputs and inside and not excluded:
         raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
+    if not outputs and excluded:  # said, not silent: the recipe may have matched more than it meant
+        shown = ", ".join(excluded[:3]) + (f" and {len(excluded) - 3:,} more" if len(excluded) > 3 else "")
+        why = f"the recipe's exclude patterns ({', '.join(job.recipe.exclude)}) matched every raster: no output"
+        notes.append(Note(shown, "skipped", why))
     return outputs, notes, excluded
 
 
-def _collision_in_one_file(job: ChunkJob, members: list[FileEntry], name: str, first: str, second: str) -> str:
-    """Two rasters of one download would get one name: say which, and how to keep both or one."""
+def _collision_in_one_file(
+    job: ChunkJob, members: list[FileEntry], name: str, first: tuple[str, str], second: str
+) -> str:
+    """Two rasters of one download would get one name: say which, and how to keep both or exactly one."""
     group = members[0].group
-    fixes = []
+    (first, first_name), fixes = first, []
     if Path(first).parent != Path(second).parent and not job.recipe.prefixes(group, *(e.name for e in members)):
         fixes.append(f"keep both, named after their folders: prefix_names_from: [{group!r}]")
-    if Path(first).name != Path(second).name:  # an exclude pattern matches names, not folders
-        fixes.append(f"drop one by its name inside the download: exclude: [{Path(second).name!r}]")
+    # an exclude pattern is matched against every name a file has (inside the download, as an output):
+    # advise one that matches only the raster it drops
+    for drop, keep, keep_name in ((second, first, first_name), (first, second, name)):
+        pattern = _literal_glob(Path(drop).name)
+        if not any(glob_match(n, pattern) for n in (Path(keep).name, keep_name)):
+            fixes.append(f"drop {drop} by its name inside the download: exclude: [{pattern!r}]")
+            break
     if not fixes:
         fixes.append(f"exclude: [{group!r}] drops the whole download")
     return (
         f"{group}: two rasters inside it, {first} and {second}, would both be stored as {name} "
         f"(names that differ only in case count as one); in the recipe (source.yaml) " + " or ".join(fixes)
     )
+
+
+def _literal_glob(name: str) -> str:
+    """A shell glob that matches exactly `name` (its `*`, `?` and `[` taken literally)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _pixel_bytes(piece: rasters.Piece) -> int:

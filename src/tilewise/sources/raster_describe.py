@@ -48,6 +48,8 @@ _KEEP = object()
 # 8192² pixels: every raster up to this size is read at once (~0.6 GB for float32 with its masks);
 # larger ones strip by strip of at most this many pixels.
 WHOLE_READ_PIXELS = 1 << 26
+# how far Mapterhorn's EPSG:3857 width may stray from the longitudes' (both from the same 21 points an edge)
+WIDTH_SLACK_M = 0.5 * X_MAX_3857 / 180
 
 
 def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
@@ -93,10 +95,18 @@ def bounds_row(ds) -> dict:
     if geo is None:
         raise FileFailure("bounds", f"{name} lies entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude: no tile shows it")
     west, south, east, north = geo
-    plain = is_plain(geo)
+    # a raster past ±180° (a 0…360° grid, even one only touching 180°) is wrapped by PROJ point by point:
+    # Mapterhorn's min/max of those points spans the world
+    plain = is_plain(geo) and not past_the_world(ds.crs, ds.bounds)
     if plain:
         left, bottom, right, top = plain_bounds_3857(ds.crs, ds.bounds)  # Mapterhorn's own
         plain = not past_the_world("EPSG:3857", (left, bottom, right, top))  # EPSG:3857 east or west of the world
+        if plain and abs((right - left) - (east - west) * X_MAX_3857 / 180) > WIDTH_SLACK_M:
+            raise FileFailure(
+                "bounds",
+                f"{name}: its bounds in EPSG:3857 ({left:,.0f} … {right:,.0f}) are not the width of its longitudes "
+                f"({west:.6f}° … {east:.6f}°): refused rather than written as a wrong row; please report it",
+            )
     if not plain:  # crosses ±180, spans all longitudes, reaches beyond the Mercator latitudes or lies past ±X_MAX
         south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)
         (left, right), (bottom, top) = transform("EPSG:4326", "EPSG:3857", [west, east], [south, north])

@@ -32,6 +32,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources import raster_refs
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
@@ -115,27 +116,41 @@ class NoElevationRaster(FileFailure):
 def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
     """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
     every raster: one open each, not one to find it and one to judge it). An Arc/Info grid folder
-    counts as one raster; one GDAL cannot open raises."""
+    counts as one raster; one GDAL cannot open raises. A raster that would read files outside
+    `root` raises FileFailure, checked for every file before any is opened (a VRT may name another)."""
+    candidates = list(_candidates(root))
+    for path in candidates:
+        if path.is_file():
+            raster_refs.check_before_open(root, path)
+    for path in candidates:
+        if path.is_dir():
+            with quiet(), rasterio.open(path) as ds:  # an AIG coverage: the folder is the dataset
+                raster_refs.check_file_list(root, path, ds.files)
+                yield path, ds
+            continue
+        try:
+            with quiet():
+                ds = rasterio.open(path)
+        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
+            continue
+        with ds:
+            raster_refs.check_file_list(root, path, ds.files)
+            if ds.count > 0 and ds.width > 0 and ds.height > 0:
+                yield path, ds
+
+
+def _candidates(root: Path) -> Iterator[Path]:
+    """The files (and Arc/Info grid folders) under `root` GDAL is asked to open, in a stable order."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         if "hdr.adf" in {f.lower() for f in filenames}:
             dirnames.clear()
-            with quiet(), rasterio.open(here) as ds:  # an AIG coverage: the folder is the dataset
-                yield here, ds
+            yield here
             continue
         dirnames.sort()
         for name in sorted(filenames):
-            path = here / name
-            if path.suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml"):
-                continue
-            try:
-                with quiet():
-                    ds = rasterio.open(path)
-            except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
-                continue
-            with ds:
-                if ds.count > 0 and ds.width > 0 and ds.height > 0:
-                    yield path, ds
+            if not (Path(name).suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml")):
+                yield here / name
 
 
 @contextmanager
@@ -216,3 +231,21 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
     if ds.dtypes[0] == "uint8":
         return [Note(rel, "warning", "one 8-bit band: converted as elevation; a hillshade or a map is 8-bit too")]
     return []
+
+
+def views(kept: dict[Path, set[Path]], root: Path) -> dict[Path, Note]:
+    """The rasters among `kept` (each with GDAL's list of the files it reads) that only show other
+    rasters of `kept`: a VRT mosaic beside its tiles, a VRT of a VRT. Converting them too would store
+    every pixel twice (Mapterhorn's unzip converts no VRT). A VRT that gives raw data or ungeoreferenced
+    images their grid reads files that are not kept rasters: it stays."""
+    found = {}
+    for raster, files in kept.items():
+        own = {raster.resolve()}
+        others = {f: s for s, fs in kept.items() if s != raster for f in fs}
+        shown = files - own
+        if shown and shown <= others.keys():
+            shows = sorted({str(others[f].relative_to(root)) for f in shown})
+            names = ", ".join(shows[:3]) + (f" and {len(shows) - 3:,} more" if len(shows) > 3 else "")
+            why = f"a view of other rasters of this download ({names}), which are converted themselves"
+            found[raster] = Note(str(raster.relative_to(root)), "skipped", f"{why}: every pixel would be stored twice")
+    return found

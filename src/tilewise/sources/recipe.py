@@ -244,6 +244,7 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
     where: dict[str, str] = {}
     exclude: list[str] = []
     converts = False
+    rewritten = ""  # the first step after which the store holds only outputs: an rm then sees only those
     for lineno, raw in enumerate(lines(read_text(path)), start=1):
         text = raw.strip()
         if not text or text.startswith("#") or text in _RECIPE_HEADERS:
@@ -265,6 +266,12 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
             continue
         if words[0].value == "rm":
             for pattern in _rm_patterns(words[1:], source, fail):
+                if rewritten and not _only_tif(pattern):
+                    raise fail(
+                        f"after {rewritten} the store holds only the converted {{stem}}.tif files, so this rm "
+                        f"removes no download or file inside one, while `exclude: [{pattern!r}]` would; "
+                        "delete the line, or limit its pattern to .tif names"
+                    )
                 where.setdefault("exclude", f"{path}:{lineno}")
                 where[f"exclude.{len(exclude)}"] = f"{path}:{lineno}"
                 exclude.append(pattern)
@@ -277,6 +284,8 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
             raise fail(f"its first argument is not the source name {source!r}")
         args = args[1:]
         converts = converts or script in _CONVERTING_SCRIPTS
+        if script in ("source_unzip.py", "source_to_cog.py") and not rewritten:
+            rewritten = f"{script} (line {lineno})"
         if script in _ALWAYS_DONE:
             continue
         step = _script_values(script, args, fail)
@@ -310,6 +319,11 @@ def _script_values(script: str, args: list[str], fail) -> dict:
             raise fail(f"slice size {args[0]!r} is not a whole number of pixels")
         return {"slice_px": int(args[0])}
     raise fail(f"{script} with arguments {args} has no equivalent here")
+
+
+def _only_tif(pattern: str) -> bool:
+    """A glob that matches only names ending in `.tif` (Mapterhorn's outputs): literally so at its end."""
+    return pattern.endswith(".tif") and not any(c in pattern[-5:] for c in "*?[]")
 
 
 def _rm_patterns(words: list[shell_words.Word], source: str, fail) -> list[str]:

@@ -10,7 +10,7 @@ from tilewise.sources import ledger
 def source_lines(name: str, ledgers: list[Path], outputs: dict[str, Path]) -> list[str]:
     """`outputs` names the source's output paths (bounds, coverage, failures, tarball, …)."""
     done = [p for p in ledgers if p.exists()]
-    files = converted = failed = cogs = skipped = warnings = 0
+    files = converted = failed = cogs = skipped = warnings = excluded = 0
     for path in done:
         try:
             record = ledger.read(path)
@@ -19,11 +19,15 @@ def source_lines(name: str, ledgers: list[Path], outputs: dict[str, Path]) -> li
         files += len(record.files)
         failed += len(record.failures())
         converted += sum(1 for r in record.files if r["status"] == "ok")
+        excluded += sum(1 for r in record.files if r["status"] == "excluded")
         cogs += len(record.outputs())
         kinds = [note["kind"] for _, note in record.skipped()]
         skipped += kinds.count("skipped")
         warnings += kinds.count("warning")
     head = f"source {name}: {converted} of {files} files converted into {cogs} COGs, {failed} failed"
+    if excluded:  # a pattern that matched more than meant must not look like an empty download
+        every = " (every file)" if excluded == files else ""
+        head += f", {excluded} with nothing left after the recipe's `exclude`{every}"
     if skipped or warnings:
         head += f"; {skipped} rasters inside them skipped, {warnings} converted with a warning (see skipped.csv)"
     if len(done) < len(ledgers):

@@ -4,15 +4,11 @@ inside an archive, and archives inside archives).
 Archives are recognised by their first bytes, not their names. A member that would land outside
 the target folder (absolute path, `..`, symlink, tar link or device) or that shares its path with
 another member (an archive that holds two files under one name) makes the whole archive fail:
-nothing is written. Backslashes in the names of a zip made on Windows are folders, as unzip reads
-them. py7zr (pure Python, maintained) reads 7z because the GDAL in the rasterio wheel has no
-/vsi7z/; the standard library reads tar and the compressed streams (a `.tar.gz` is a gzip stream
-holding a tar: the stream is decompressed beside it, then the tar is unpacked as an archive inside).
-
-The decompression-bomb caps hold for the whole tree of archives inside one download: every
-archive's declared sizes are checked against what the tree may still write before anything of it
-is written, and every byte is counted as it is written (zip members are copied here, 7z members go
-through a counting writer), so an archive that lies about its sizes stops at the cap as well.
+nothing is written. Member names are those unzip writes (see `_zip_name`); backslashes in the names
+of a zip made on Windows are folders, as unzip reads them. py7zr (pure Python, maintained) reads 7z
+because the GDAL in the rasterio wheel has no /vsi7z/; the standard library reads tar and the
+compressed streams (a `.tar.gz` is a gzip stream holding a tar: the stream is decompressed beside
+it, then the tar is unpacked as an archive inside).
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ import gzip
 import lzma
 import shutil
 import stat
+import struct
 import sys
 import tarfile
 import threading
@@ -47,6 +44,8 @@ STREAMS = {
 TAR_MAGIC_OFFSET, TAR_MAGIC = 257, b"ustar"
 _DAMAGED = (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error)
 MAX_DEPTH = 4
+_UTF8_FLAG = 0x800  # general purpose bit 11 (EFS): the name is UTF-8
+_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
 COPY_BYTES = 1 << 20
 
@@ -142,20 +141,48 @@ def _inside(target: Path, name: str, archive: Path) -> Path:
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
-    """A member's path as unzip extracts it: a zip made on MS-DOS/Windows may separate folders by `\\`."""
-    return info.filename.replace("\\", "/") if info.create_system == 0 else info.filename
+    """A member's path as Debian's unzip 6.00 extracts it. Flagged UTF-8 (EFS) is UTF-8; else an Info-ZIP
+    Unicode Path field whose checksum matches the name wins; else only a name made on MS-DOS (or NTFS
+    by version 5.0) is in the OEM code page (CP437); every other host's bytes are taken as they are,
+    UTF-8 when they decode (a Unix zip), kept as bytes when not (the output name escapes them).
+    A zip made on MS-DOS/Windows may separate folders by `\\`."""
+    if info.flag_bits & _UTF8_FLAG:
+        name = info.filename
+    else:
+        raw = info.orig_filename.encode("cp437")  # zipfile decoded the bytes as CP437: undone exactly
+        name = _unicode_path(info, raw) or raw.decode("cp437" if _oem_host(info) else "utf-8", "surrogateescape")
+    return name.replace("\\", "/") if info.create_system == 0 else name
+
+
+def _oem_host(info: zipfile.ZipInfo) -> bool:
+    """unzip's Ext_ASCII_TO_Native: FAT hosts, except zip versions 2.5, 2.6 and 4.0, and NTFS of 5.0."""
+    return (info.create_system == 0 and info.create_version not in (25, 26, 40)) or (
+        info.create_system == 11 and info.create_version == 50
+    )
+
+
+def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
+    """The UTF-8 name of an Info-ZIP Unicode Path extra field (0x7075), if it belongs to `raw`."""
+    extra = info.extra
+    while len(extra) >= 4:
+        kind, size = struct.unpack("<HH", extra[:4])
+        body, extra = extra[4 : 4 + size], extra[4 + size :]
+        if kind == _UNICODE_PATH and len(body) > 5 and body[0] == 1:
+            if struct.unpack("<I", body[1:5])[0] == zlib.crc32(raw):
+                return body[5:].decode("utf-8", "surrogateescape")
+    return None
 
 
 def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
-        for info in infos:
-            _check_member(info.filename, path)
+        names = [_zip_name(i) for i in infos]
+        for info, name in zip(infos, names, strict=True):
+            _check_member(name, path)
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise FileFailure("unpack", f"{path.name}: member {info.filename!r} is a symlink; refused")
-        _write_members(
-            path, target, budget, [(_zip_name(i), i.is_dir(), i.file_size, partial(zf.open, i)) for i in infos]
-        )
+                raise FileFailure("unpack", f"{path.name}: member {name!r} is a symlink; refused")
+        members = [(n, i.is_dir(), i.file_size, partial(zf.open, i)) for n, i in zip(names, infos, strict=True)]
+        _write_members(path, target, budget, members)
 
 
 def _write_members(archive: Path, target: Path, budget: _Budget, members: list[tuple]) -> None:
