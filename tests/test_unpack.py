@@ -6,11 +6,15 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import py7zr
 import pytest
+import rasterio
+from rasterio.transform import from_origin
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.raster_find import open_rasters
+from tilewise.sources.raster_unread import UnreadableRasters, reading
 from tilewise.sources.unpack import unpack
 
 from conftest import REPO, shared
@@ -288,3 +292,48 @@ def test_a_bad_7z_is_its_files_failure_in_a_process_that_has_not_loaded_py7zr(tm
     assert proc.stdout.startswith(f"unpack {archive.name}: "), proc.stdout
     if case == "encrypted":
         assert "encrypted" in proc.stdout
+
+
+def _good_tif(path, size=64):
+    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(path, "w", transform=from_origin(500000, 5600000, 1, 1), **profile) as ds:
+        ds.write(np.arange(size * size, dtype="float32").reshape(1, size, size))
+    return path.read_bytes()
+
+
+_ASC = "ncols 4\nnrows 4\nxllcorner 0\nyllcorner 0\ncellsize 1\nNODATA_value -9999\n" + "1 2 3 4\n" * 4
+DAMAGED = {  # how a raster arrives damaged: each is its download's failure, named, never dropped
+    "cut.tif": lambda good: good[:150],
+    "garbage.tif": lambda good: b"<html>503 Service Unavailable</html>" * 8,
+    "empty.tif": lambda good: b"",
+    "cut.asc": lambda good: _ASC[:20].encode(),
+    "cut.TIFF": lambda good: good[:150],  # no raster suffix GDAL knows the case of: GDAL's identification
+}
+
+
+@pytest.mark.parametrize("member", list(DAMAGED))
+def test_a_damaged_raster_fails_its_download_naming_it(tmp_path, member):
+    good = _good_tif(tmp_path / "good.tif")
+    root = tmp_path / "x"
+    (root / "dgm").mkdir(parents=True)
+    (root / "a.tif").write_bytes(good)
+    (root / "readme.txt").write_text("not a raster: never a failure")
+    (root / "dgm" / member).write_bytes(DAMAGED[member](good))
+    seen = []
+    with pytest.raises(UnreadableRasters) as failure:
+        for path, _ in open_rasters(root):
+            seen.append(path.name)
+    assert seen == ["a.tif"]  # the others are judged before the download fails
+    message = str(failure.value)
+    assert f"dgm/{member}: GDAL cannot read this raster (" in message and str(root) not in message
+    assert f"exclude: [{member!r}]" in message and "download it again" in message and "readme" not in message
+
+
+def test_a_raster_cut_after_its_header_fails_when_read(tmp_path):
+    good = _good_tif(tmp_path / "good.tif", size=300)
+    (tmp_path / "dem.tif").write_bytes(good[: len(good) // 2])
+    with pytest.raises(UnreadableRasters, match=r"^d/dem.tif: GDAL cannot read this raster \(.*IReadBlock"):
+        with reading(tmp_path / "dem.tif", "d/dem.tif"), rasterio.open(tmp_path / "dem.tif") as ds:
+            ds.read()
+    with reading(tmp_path / "good.tif", "good.tif"), rasterio.open(tmp_path / "good.tif") as ds:
+        assert ds.read().shape == (1, 300, 300)

@@ -32,6 +32,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources import raster_unread
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
@@ -115,7 +116,9 @@ class NoElevationRaster(FileFailure):
 def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
     """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
     every raster: one open each, not one to find it and one to judge it). An Arc/Info grid folder
-    counts as one raster; one GDAL cannot open raises."""
+    counts as one raster; one GDAL cannot open raises. Files that look like rasters but give none
+    fail the download once all others were seen (raster_unread)."""
+    problems = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         if "hdr.adf" in {f.lower() for f in filenames}:
@@ -131,11 +134,15 @@ def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
             try:
                 with quiet():
                     ds = rasterio.open(path)
-            except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
+            except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
+                if problem := raster_unread.damaged(path, str(path.relative_to(root)), exc):
+                    problems.append(problem)
                 continue
             with ds:
                 if ds.count > 0 and ds.width > 0 and ds.height > 0:
                     yield path, ds
+    if problems:
+        raise raster_unread.UnreadableRasters(problems)
 
 
 @contextmanager
