@@ -10,6 +10,7 @@ import numpy as np
 import py7zr
 import pytest
 import rasterio
+import rasterio.shutil
 from rasterio.transform import from_origin
 
 from tilewise.shared.errors import FileFailure
@@ -337,3 +338,32 @@ def test_a_raster_cut_after_its_header_fails_when_read(tmp_path):
             ds.read()
     with reading(tmp_path / "good.tif", "good.tif"), rasterio.open(tmp_path / "good.tif") as ds:
         assert ds.read().shape == (1, 300, 300)
+
+
+def _containers(root):
+    """A GeoPackage with two raster tables, a NetCDF with two variables, a NetCDF with one."""
+    for i, table in enumerate(["dtm", "dsm"]):
+        profile = dict(driver="GPKG", width=64, height=64, count=1, dtype="float32", crs="EPSG:3857")
+        options = dict(RASTER_TABLE=table, APPEND_SUBDATASET="YES" if i else "NO", TILE_FORMAT="TIFF")
+        with rasterio.open(root / "dem.gpkg", "w", transform=from_origin(1e6, 6e6, 10, 10), **profile, **options) as ds:
+            ds.write(np.full((1, 64, 64), 100 + i, "float32"))
+    for name, count in (("multi", 2), ("one", 1)):
+        profile = dict(driver="GTiff", width=8, height=8, count=count, dtype="float32", crs="EPSG:4326")
+        with rasterio.open(root / f"{name}.tif", "w", transform=from_origin(10, 50, 0.1, 0.1), **profile) as ds:
+            ds.write(np.ones((count, 8, 8), "float32"))
+        rasterio.shutil.copy(root / f"{name}.tif", root / f"{name}.nc", driver="netCDF")
+        (root / f"{name}.tif").unlink()
+
+
+def test_a_container_of_several_rasters_fails_its_download_naming_them(tmp_path):
+    _containers(tmp_path)
+    seen = []
+    with pytest.raises(UnreadableRasters) as failure:
+        for path, _ in open_rasters(tmp_path):
+            seen.append(path.name)
+    assert seen == ["one.nc"]  # one variable: GDAL opens it as the raster, converted as any other
+    message = str(failure.value)
+    assert "dem.gpkg holds 2 rasters (subdatasets GPKG:dem.gpkg:dtm, GPKG:dem.gpkg:dsm)" in message
+    assert "gdal_translate GPKG:dem.gpkg:dtm dem.tif" in message and "exclude: ['dem.gpkg']" in message
+    assert "multi.nc holds 2 rasters" in message and "multi.nc:Band2" in message and str(tmp_path) not in message
+    assert "gdal_translate netcdf:multi.nc:Band1 multi.tif" in message.replace("NETCDF", "netcdf")

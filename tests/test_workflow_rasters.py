@@ -449,3 +449,21 @@ def test_a_damaged_raster_in_a_download_is_its_recorded_failure(tmp_path, http):
             assert f"{member}: GDAL cannot read this raster" in failed["junk.zip"]["error"]
         assert "mid.tif: GDAL cannot read this raster" in failed["mid.zip"]["error"]
         assert "IReadBlock failed" in failed["mid.zip"]["error"] and "scratch" not in failed["mid.zip"]["error"]
+
+
+def test_a_container_of_several_rasters_is_its_downloads_failure(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    for i, table in enumerate(["dtm", "dsm"]):  # a GeoPackage with two elevation tables: which one is the user's call
+        creation = dict(RASTER_TABLE=table, APPEND_SUBDATASET="YES" if i else "NO", TILE_FORMAT="TIFF")
+        tiff(g / "dem.gpkg", elevation((64, 64), seed=i), ORIGIN, UTM, driver="GPKG", creation=creation)
+    good = read(tiff(g / "one.tif", elevation((40, 40)), ORIGIN, UTM))
+    files = {"lidar.zip": zip_of({"dem.gpkg": read(g / "dem.gpkg"), "one.tif": good}), "fine.tif": good}
+    make_entry(tmp_path / "catalog", "sub", serve(http, "sub", files))
+    work = tmp_path / "run"
+    assert snakemake(work, *config(tmp_path / "catalog", ["sub"]), check=False).returncode != 0
+    assert [r["filename"] for r in rows(work / "source-store/sub/bounds.csv")] == ["fine.tif"]
+    (failed,) = rows(work / "reports/sub/failures.csv")
+    assert failed["file"] == "lidar.zip" and failed["step"] == "convert"
+    assert "dem.gpkg holds 2 rasters (subdatasets GPKG:dem.gpkg:dtm, GPKG:dem.gpkg:dsm)" in failed["error"]
+    assert "gdal_translate GPKG:dem.gpkg:dtm dem.tif" in failed["error"] and "exclude: ['dem.gpkg']" in failed["error"]

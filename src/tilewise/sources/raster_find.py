@@ -141,6 +141,8 @@ def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
             with ds:
                 if ds.count > 0 and ds.width > 0 and ds.height > 0:
                     yield path, ds
+                elif problem := raster_unread.container(ds, path, str(path.relative_to(root))):
+                    problems.append(problem)
     if problems:
         raise raster_unread.UnreadableRasters(problems)
 

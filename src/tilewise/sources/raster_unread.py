@@ -6,6 +6,7 @@ download's recorded failure, named with GDAL's reason and the fix."""
 from __future__ import annotations
 
 import ctypes
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -71,6 +72,20 @@ def _damaged(path: Path, rel: str, error: Exception) -> str:
     return (
         f"{rel}: GDAL cannot read this raster ({reason}); it is damaged or cut short: download it again, or "
         f"drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def container(ds, path: Path, rel: str) -> str | None:
+    """Why a dataset without bands that holds subdatasets (a GeoPackage with several raster tables, a
+    NetCDF or HDF file with several variables) is not converted: which of them is the elevation is
+    the user's choice, and converting all would ship a DSM or an error grid as elevation too."""
+    if not ds.subdatasets:
+        return None
+    names = [s.replace(str(path), path.name) for s in ds.subdatasets]
+    return (
+        f"{rel} holds {len(names)} rasters (subdatasets {', '.join(names)}), not one: convert the elevation one "
+        f"to a GeoTIFF first (gdal_translate {shlex.quote(names[0])} {path.stem}.tif) and list that file, or drop "
+        f"it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 
 
