@@ -63,6 +63,20 @@ def test_multi_volume_7z(tmp_path):
     assert not any(v.exists() for v in vols)
 
 
+@pytest.mark.parametrize("listed", [1, 2])
+def test_a_split_7z_without_its_last_volumes_names_the_next_one(tmp_path, listed):
+    data = shared("archives/dted_n43_n00_e006.7z").read_bytes()
+    cut = len(data) // 3
+    vols = []
+    for i, part in enumerate((data[:cut], data[cut : 2 * cut]), start=1):
+        vols.append(tmp_path / f"dted.7z.{i:03d}")
+        vols[-1].write_bytes(part)
+    with pytest.raises(FileFailure, match="damaged 7z archive") as failure:
+        unpack(vols[:listed], tmp_path / "x", LIMITS)
+    last, after = f"dted.7z.{listed:03d}", f"dted.7z.{listed + 1:03d}"
+    assert f"more volumes than {last}, add {after} (and any after it) to file_list.txt" in str(failure.value)
+
+
 def test_nested_zip_in_zip(tmp_path):
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as zf:
