@@ -43,6 +43,28 @@ def test_bad_file_lists_name_file_and_line(tmp_path, text, message):
         parse_file_list(tmp_path / "file_list.txt")
 
 
+@pytest.mark.parametrize(
+    "names, missing",
+    [
+        (["RGE.7z.001", "RGE.7z.003"], "RGE.7z.002"),
+        (["d/DGM.7Z.002", "d/DGM.7Z.003"], "DGM.7Z.001"),  # the first volume is a volume too
+        (["x.zip.001", "x.zip.002", "x.zip.005"], "x.zip.003, x.zip.004"),
+    ],
+)
+def test_a_split_archive_with_a_volume_missing_names_it(tmp_path, names, missing):
+    (tmp_path / "file_list.txt").write_text("https://a/other.7z\n" + "".join(f"https://a/{n}\n" for n in names))
+    with pytest.raises(CatalogError) as refused:
+        parse_file_list(tmp_path / "file_list.txt")
+    message = str(refused.value)
+    assert f"lacks {missing}:" in message and f"add the URL of {missing} to file_list.txt" in message
+    assert f"{names[-1].rsplit('/', 1)[-1]} (line {len(names) + 1})" in message
+
+
+def test_a_split_archive_with_every_volume_is_one_group(tmp_path):
+    (tmp_path / "file_list.txt").write_text("".join(f"https://a/RGE.7z.{n:03d}\n" for n in (2, 1, 3)))
+    assert {e.group for e in parse_file_list(tmp_path / "file_list.txt")} == {"RGE.7z"}
+
+
 def test_file_list_text_rules(tmp_path):
     fl = tmp_path / "file_list.txt"
     # a BOM is not part of the first URL; CRLF and CR endings count lines as editors do; the same URL

@@ -170,7 +170,7 @@ def test_justfile_lines_that_cannot_map_name_their_line(tmp_path, line, message)
     "body, message",
     [
         (["uv run python source_slice.py x 100"], r"Justfile:4: \$.slice_px: 100 is less than the minimum of 512"),
-        (["uv run python source_set_crs.py x WGS84"], r"Justfile:4: \$.crs: 'WGS84' does not match"),
+        (["uv run python source_set_crs.py x UTM32"], r"Justfile:4: crs: 'UTM32' is not a CRS GDAL knows .*-a_srs"),
         (["uv run python source_set_crs.py x EPSG:999999"], r"Justfile:4: crs: 'EPSG:999999' is not a CRS"),
         (
             ["uv run python source_set_crs.py x EPSG:25832", "uv run python source_set_crs.py x EPSG:25833"],
@@ -205,7 +205,8 @@ def test_justfile_that_is_not_utf8(tmp_path):
         ("coverage_crs: EPSG:123456\n", r"source.yaml:1: coverage_crs: 'EPSG:123456' is not a CRS PROJ knows"),
         ("- crs\n", r"source.yaml:1: a recipe is a mapping"),
         ("crs: [EPSG:1\n", r"source.yaml:\d: not valid YAML"),
-        ("exclude: [a/b.tif]\n", r"source.yaml:1: \$.exclude\[0\]: 'a/b.tif' does not match"),
+        ("exclude: [a/b.tif]\n", r"source.yaml:1: \$.exclude\[0\]: 'a/b.tif' has a '/': .* glob \(\*.tif\)\n"),
+        ("crs: UTM32\n", r"source.yaml:1: crs: 'UTM32' is not a CRS GDAL knows .*EPSG:25832\+7837$"),
     ],
 )
 def test_source_yaml_values_are_checked_before_any_download(tmp_path, text, message):
@@ -242,3 +243,12 @@ def test_an_rm_of_an_output_after_unzip_and_one_before_to_cog_map(tmp_path):
     assert recipe_from_justfile(after, "x").exclude == ("MNT_Z3.tif",)
     before = justfile(tmp_path, "rm source-store/x/*.tfw", "uv run python source_to_cog.py x")  # ukengland's
     assert recipe_from_justfile(before, "x").exclude == ("*.tfw",)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:25832+7837", "EPSG:2056+5728", "+proj=utm +zone=32 +ellps=GRS80", "EPSG:25832"])
+def test_any_crs_gdal_assigns_is_accepted(tmp_path, crs):
+    (tmp_path / "source.yaml").write_text(f"crs: '{crs}'\n")
+    assert load_recipe(tmp_path)[0].crs == crs
+    (tmp_path / "source.yaml").unlink()
+    just = justfile(tmp_path, "uv run python source_download.py x", f"uv run python source_set_crs.py x '{crs}'")
+    assert recipe_from_justfile(just, "x").crs == crs  # Mapterhorn's set_crs passes it to gdal_translate -a_srs

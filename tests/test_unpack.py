@@ -6,12 +6,17 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import py7zr
 import pytest
+import rasterio
+import rasterio.shutil
+from rasterio.transform import from_origin
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.names import safe_name
 from tilewise.sources.raster_find import open_rasters
+from tilewise.sources.raster_unread import UnreadableRasters, reading
 from tilewise.sources.unpack import unpack
 
 from conftest import REPO, shared
@@ -57,6 +62,20 @@ def test_multi_volume_7z(tmp_path):
     unpack(vols, tmp_path / "x", LIMITS)
     assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]
     assert not any(v.exists() for v in vols)
+
+
+@pytest.mark.parametrize("listed", [1, 2])
+def test_a_split_7z_without_its_last_volumes_names_the_next_one(tmp_path, listed):
+    data = shared("archives/dted_n43_n00_e006.7z").read_bytes()
+    cut = len(data) // 3
+    vols = []
+    for i, part in enumerate((data[:cut], data[cut : 2 * cut]), start=1):
+        vols.append(tmp_path / f"dted.7z.{i:03d}")
+        vols[-1].write_bytes(part)
+    with pytest.raises(FileFailure, match="damaged 7z archive") as failure:
+        unpack(vols[:listed], tmp_path / "x", LIMITS)
+    last, after = f"dted.7z.{listed:03d}", f"dted.7z.{listed + 1:03d}"
+    assert f"more volumes than {last}, add {after} (and any after it) to file_list.txt" in str(failure.value)
 
 
 def test_nested_zip_in_zip(tmp_path):
@@ -357,3 +376,77 @@ def test_zip_names_of_hosts_unzip_takes_as_bytes_equal_unzips(tmp_path, system, 
     unpack([archive], tmp_path / "x", LIMITS)
     tree = lambda root: sorted(os.fsencode(p.relative_to(root)) for p in root.rglob("*"))  # noqa: E731
     assert tree(tmp_path / "x") == tree(tmp_path / "u")
+
+
+def _good_tif(path, size=64):
+    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(path, "w", transform=from_origin(500000, 5600000, 1, 1), **profile) as ds:
+        ds.write(np.arange(size * size, dtype="float32").reshape(1, size, size))
+    return path.read_bytes()
+
+
+_ASC = "ncols 4\nnrows 4\nxllcorner 0\nyllcorner 0\ncellsize 1\nNODATA_value -9999\n" + "1 2 3 4\n" * 4
+DAMAGED = {  # how a raster arrives damaged: each is its download's failure, named, never dropped
+    "cut.tif": lambda good: good[:150],
+    "garbage.tif": lambda good: b"<html>503 Service Unavailable</html>" * 8,
+    "empty.tif": lambda good: b"",
+    "cut.asc": lambda good: _ASC[:20].encode(),
+    "cut.TIFF": lambda good: good[:150],  # no raster suffix GDAL knows the case of: GDAL's identification
+}
+
+
+@pytest.mark.parametrize("member", list(DAMAGED))
+def test_a_damaged_raster_fails_its_download_naming_it(tmp_path, member):
+    good = _good_tif(tmp_path / "good.tif")
+    root = tmp_path / "x"
+    (root / "dgm").mkdir(parents=True)
+    (root / "a.tif").write_bytes(good)
+    (root / "readme.txt").write_text("not a raster: never a failure")
+    (root / "dgm" / member).write_bytes(DAMAGED[member](good))
+    seen = []
+    with pytest.raises(UnreadableRasters) as failure:
+        for path, _ in open_rasters(root):
+            seen.append(path.name)
+    assert seen == ["a.tif"]  # the others are judged before the download fails
+    message = str(failure.value)
+    assert f"dgm/{member}: GDAL cannot read this raster (" in message and str(root) not in message
+    assert f"exclude: [{member!r}]" in message and "download it again" in message and "readme" not in message
+
+
+def test_a_raster_cut_after_its_header_fails_when_read(tmp_path):
+    good = _good_tif(tmp_path / "good.tif", size=300)
+    (tmp_path / "dem.tif").write_bytes(good[: len(good) // 2])
+    with pytest.raises(UnreadableRasters, match=r"^d/dem.tif: GDAL cannot read this raster \(.*IReadBlock"):
+        with reading(tmp_path / "dem.tif", "d/dem.tif"), rasterio.open(tmp_path / "dem.tif") as ds:
+            ds.read()
+    with reading(tmp_path / "good.tif", "good.tif"), rasterio.open(tmp_path / "good.tif") as ds:
+        assert ds.read().shape == (1, 300, 300)
+
+
+def _containers(root):
+    """A GeoPackage with two raster tables, a NetCDF with two variables, a NetCDF with one."""
+    for i, table in enumerate(["dtm", "dsm"]):
+        profile = dict(driver="GPKG", width=64, height=64, count=1, dtype="float32", crs="EPSG:3857")
+        options = dict(RASTER_TABLE=table, APPEND_SUBDATASET="YES" if i else "NO", TILE_FORMAT="TIFF")
+        with rasterio.open(root / "dem.gpkg", "w", transform=from_origin(1e6, 6e6, 10, 10), **profile, **options) as ds:
+            ds.write(np.full((1, 64, 64), 100 + i, "float32"))
+    for name, count in (("multi", 2), ("one", 1)):
+        profile = dict(driver="GTiff", width=8, height=8, count=count, dtype="float32", crs="EPSG:4326")
+        with rasterio.open(root / f"{name}.tif", "w", transform=from_origin(10, 50, 0.1, 0.1), **profile) as ds:
+            ds.write(np.ones((count, 8, 8), "float32"))
+        rasterio.shutil.copy(root / f"{name}.tif", root / f"{name}.nc", driver="netCDF")
+        (root / f"{name}.tif").unlink()
+
+
+def test_a_container_of_several_rasters_fails_its_download_naming_them(tmp_path):
+    _containers(tmp_path)
+    seen = []
+    with pytest.raises(UnreadableRasters) as failure:
+        for path, _ in open_rasters(tmp_path):
+            seen.append(path.name)
+    assert seen == ["one.nc"]  # one variable: GDAL opens it as the raster, converted as any other
+    message = str(failure.value)
+    assert "dem.gpkg holds 2 rasters (subdatasets GPKG:dem.gpkg:dtm, GPKG:dem.gpkg:dsm)" in message
+    assert "gdal_translate GPKG:dem.gpkg:dtm dem.tif" in message and "exclude: ['dem.gpkg']" in message
+    assert "multi.nc holds 2 rasters" in message and "multi.nc:Band2" in message and str(tmp_path) not in message
+    assert "gdal_translate netcdf:multi.nc:Band1 multi.tif" in message.replace("NETCDF", "netcdf")

@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 import shapely
 from pyogrio.raw import read as ogr_read
 from rasterio.transform import Affine, from_origin
@@ -415,3 +416,54 @@ def test_bounds_and_coverage_stay_inside_web_mercator(tmp_path, http):
     assert cover.contains(shapely.Point(179.9 / 180 * X_MAX, 7.3e6))  # the UTM tile, west of 180
     assert not cover.contains(shapely.Point(0, y52))  # neither is smeared around the globe
     assert cover.contains(shapely.Point(0, -19.5e6)) and cover.contains(shapely.Point(-X_MAX / 2, 19.5e6))  # both poles
+
+
+def test_a_damaged_raster_in_a_download_is_its_recorded_failure(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    good = read(tiff(g / "a.tif", elevation((600, 600)), ORIGIN, UTM))
+    rasterio.shutil.copy(g / "a.tif", g / "copy.tif", driver="GTiff")  # CreateCopy writes the header first
+    header_first = read(g / "copy.tif")
+    asc = "ncols 4\nnrows 4\nxllcorner 0\nyllcorner 0\ncellsize 1\nNODATA_value -9999\n" + "1 2 3 4\n" * 4
+    files = {
+        "cut.zip": zip_of({"a.tif": good, "dgm/b.tif": good[:150], "readme.txt": b"about"}),  # a member cut short
+        "junk.zip": zip_of({"zero.tif": b"", "c.asc": asc[:20].encode(), "d.tif": b"<html>busy</html>" * 9}),
+        "mid.zip": zip_of({"mid.tif": header_first[: len(header_first) // 2]}),  # its header whole, not its pixels
+        "fine.tif": good,
+    }
+    for source, recipe in (("dmg", {}), ("dmgsliced", {"slice_px": 512})):
+        make_entry(tmp_path / "catalog", source, serve(http, source, files), recipe)
+    work = tmp_path / "run"
+    proc = snakemake(work, *config(tmp_path / "catalog", ["dmg", "dmgsliced"]), check=False)
+    assert proc.returncode != 0  # the tarballs refuse incomplete sources
+
+    slices = [f"fine_tile_{x}_{y}.tif" for x in (0, 512) for y in (0, 512)]
+    for source, fine in (("dmg", ["fine.tif"]), ("dmgsliced", slices)):  # the rest of the source goes on
+        assert [r["filename"] for r in rows(work / f"source-store/{source}/bounds.csv")] == fine
+        failed = {r["file"]: r for r in rows(work / f"reports/{source}/failures.csv")}
+        assert set(failed) == {"cut.zip", "junk.zip", "mid.zip"}, failed
+        assert all(f["step"] == "convert" and "GDAL cannot read this raster" in f["error"] for f in failed.values())
+        assert "dgm/b.tif: GDAL cannot read this raster" in failed["cut.zip"]["error"]
+        assert "exclude: ['b.tif']" in failed["cut.zip"]["error"] and "readme" not in failed["cut.zip"]["error"]
+        for member in ("zero.tif", "c.asc", "d.tif"):
+            assert f"{member}: GDAL cannot read this raster" in failed["junk.zip"]["error"]
+        assert "mid.tif: GDAL cannot read this raster" in failed["mid.zip"]["error"]
+        assert "IReadBlock failed" in failed["mid.zip"]["error"] and "scratch" not in failed["mid.zip"]["error"]
+
+
+def test_a_container_of_several_rasters_is_its_downloads_failure(tmp_path, http):
+    g = tmp_path / "gen"
+    g.mkdir()
+    for i, table in enumerate(["dtm", "dsm"]):  # a GeoPackage with two elevation tables: which one is the user's call
+        creation = dict(RASTER_TABLE=table, APPEND_SUBDATASET="YES" if i else "NO", TILE_FORMAT="TIFF")
+        tiff(g / "dem.gpkg", elevation((64, 64), seed=i), ORIGIN, UTM, driver="GPKG", creation=creation)
+    good = read(tiff(g / "one.tif", elevation((40, 40)), ORIGIN, UTM))
+    files = {"lidar.zip": zip_of({"dem.gpkg": read(g / "dem.gpkg"), "one.tif": good}), "fine.tif": good}
+    make_entry(tmp_path / "catalog", "sub", serve(http, "sub", files))
+    work = tmp_path / "run"
+    assert snakemake(work, *config(tmp_path / "catalog", ["sub"]), check=False).returncode != 0
+    assert [r["filename"] for r in rows(work / "source-store/sub/bounds.csv")] == ["fine.tif"]
+    (failed,) = rows(work / "reports/sub/failures.csv")
+    assert failed["file"] == "lidar.zip" and failed["step"] == "convert"
+    assert "dem.gpkg holds 2 rasters (subdatasets GPKG:dem.gpkg:dtm, GPKG:dem.gpkg:dsm)" in failed["error"]
+    assert "gdal_translate GPKG:dem.gpkg:dtm dem.tif" in failed["error"] and "exclude: ['dem.gpkg']" in failed["error"]

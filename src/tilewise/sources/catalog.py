@@ -125,7 +125,25 @@ def parse_file_list(path: Path) -> tuple[FileEntry, ...]:
         entries.append(FileEntry(lineno, url, name, archive_group(name)))
     if not entries:
         raise CatalogError(f"{path}: no URLs; list one download URL per line")
+    _check_volumes(path, entries)
     return tuple(entries)
+
+
+def _check_volumes(path: Path, entries: list[FileEntry]) -> None:
+    """A split archive needs every volume: a gap in its numbers (x.7z.001 and x.7z.003 listed) would
+    only reach 7z as a damaged archive, so the missing volume is named here, before any download."""
+    listed: dict[str, dict[int, FileEntry]] = {}
+    for e in entries:
+        if m := _VOLUME.match(e.name):
+            listed.setdefault(e.group, {})[int(m["part"])] = e
+    for group, parts in listed.items():
+        missing = [f"{group}.{n:03d}" for n in range(1, max(parts)) if n not in parts]
+        if missing:
+            lines_of = ", ".join(f"{e.name} (line {e.line})" for _, e in sorted(parts.items()))
+            raise CatalogError(
+                f"{path}: the split archive {group} lacks {', '.join(missing)}: only {lines_of} are listed, and 7z "
+                f"needs every volume; add the URL of {', '.join(missing)} to file_list.txt"
+            )
 
 
 def line_numbers(path: Path) -> dict[str, int]:

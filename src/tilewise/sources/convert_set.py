@@ -15,7 +15,7 @@ import rasterio
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
-from tilewise.sources import raster_describe, raster_find, rasters
+from tilewise.sources import raster_describe, raster_find, raster_unread, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
@@ -103,7 +103,9 @@ def convert_set(
                 if job.recipe.excludes(piece.name, name):
                     excluded.append(name)
                     continue
-                if rasters.window_is_empty(piece, job.recipe):
+                with raster_unread.reading(raster, rel):
+                    empty = rasters.window_is_empty(piece, job.recipe)
+                if empty:
                     continue
                 if piece.window is not None and (
                     beyond := raster_find.outside_web_mercator(raster, rel, job.recipe.crs, piece.window, piece.name)
@@ -116,7 +118,7 @@ def convert_set(
                 made_by[key] = (rel, name)
                 tmp = job.scratch / "cog" / name
                 tmp.parent.mkdir(parents=True, exist_ok=True)
-                with failing_as("convert", raster.name):
+                with failing_as("convert", raster.name), raster_unread.reading(raster, rel):
                     try:
                         warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
                     except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted

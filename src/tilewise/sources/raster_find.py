@@ -32,7 +32,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources import raster_refs
+from tilewise.sources import raster_refs, raster_unread
 from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
@@ -117,11 +117,14 @@ def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
     """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
     every raster: one open each, not one to find it and one to judge it). An Arc/Info grid folder
     counts as one raster; one GDAL cannot open raises. A raster that would read files outside
-    `root` raises FileFailure, checked for every file before any is opened (a VRT may name another)."""
+    `root` raises FileFailure, checked for every file before any is opened (a VRT may name another).
+    Files that look like rasters but give none fail the download once all others were seen
+    (raster_unread)."""
     candidates = list(_candidates(root))
     for path in candidates:
         if path.is_file():
             raster_refs.check_before_open(root, path)
+    problems = []
     for path in candidates:
         if path.is_dir():
             with quiet(), rasterio.open(path) as ds:  # an AIG coverage: the folder is the dataset
@@ -131,12 +134,18 @@ def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
         try:
             with quiet():
                 ds = rasterio.open(path)
-        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError):
+        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
+            if problem := raster_unread.damaged(path, str(path.relative_to(root)), exc):
+                problems.append(problem)
             continue
         with ds:
             raster_refs.check_file_list(root, path, ds.files)
             if ds.count > 0 and ds.width > 0 and ds.height > 0:
                 yield path, ds
+            elif problem := raster_unread.container(ds, path, str(path.relative_to(root))):
+                problems.append(problem)
+    if problems:
+        raise raster_unread.UnreadableRasters(problems)
 
 
 def _candidates(root: Path) -> Iterator[Path]:

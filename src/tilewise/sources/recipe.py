@@ -91,7 +91,7 @@ def _validated(data: dict, path: Path, where: dict[str, str], check_values: bool
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
     if errors:
-        lines_ = [f"  {_where(where, path, e.path)}{e.json_path}: {e.message}" for e in errors]
+        lines_ = [f"  {_where(where, path, e.path)}{e.json_path}: {_schema_message(e)}" for e in errors]
         raise CatalogError(
             f"{path}: the recipe does not match the recipe schema:\n"
             + "\n".join(lines_)
@@ -106,6 +106,14 @@ def _validated(data: dict, path: Path, where: dict[str, str], check_values: bool
             listing = "\n".join(f"  {_where(where, path, key.split('.'))}{key}: {why}" for key, why in problems)
             raise CatalogError(f"{path}: the recipe has values that cannot work:\n{listing}")
     return recipe
+
+
+def _schema_message(error) -> str:
+    """jsonschema's message, except for a pattern, whose regex tells no user what to write: the
+    schema's `$comment` on it says what is wrong, in words, and the fix."""
+    if error.validator == "pattern":
+        return f"{error.instance!r} {error.schema['$comment']}"
+    return error.message
 
 
 # Recipe keys that change pixels or grids, so they cannot go with keep_original
@@ -136,7 +144,13 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
     if recipe.crs:
         why = _crs_problem(recipe.crs, "rasterio")
         if why:
-            problems.append(("crs", f"{recipe.crs!r} is not a CRS GDAL knows ({why}); use e.g. EPSG:25832"))
+            problems.append(
+                (
+                    "crs",
+                    f"{recipe.crs!r} is not a CRS GDAL knows ({why}); write one `gdal_translate -a_srs` accepts, "
+                    "e.g. EPSG:25832 or the compound EPSG:25832+7837",
+                )
+            )
     if recipe.coverage_crs:
         why = _crs_problem(recipe.coverage_crs, "pyproj")
         if why:

@@ -236,6 +236,16 @@ def _damaged() -> tuple[type[Exception], ...]:
     return _DAMAGED + ((seven.ArchiveError,) if seven else ())
 
 
+def _last_volume(downloads: list[Path]) -> str:
+    """A split archive whose last volumes are missing reads as damaged (no gap in the numbers tells)."""
+    last = downloads[-1].name
+    group = archive_group(last)
+    if group == last:
+        return ""
+    after = f"{group}.{int(last[len(group) + 1 :]) + 1:03d}"
+    return f"; if the archive has more volumes than {last}, add {after} (and any after it) to file_list.txt"
+
+
 def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> None:
     """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`.
 
@@ -275,7 +285,11 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
     except (*_damaged(), EOFError, OSError, ValueError) as exc:
         if full := disk_full(exc, f"{first.name}: unpacking it"):  # the job's failure, not the archive's
             raise full from exc
-        raise FileFailure("unpack", f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})") from exc
+        raise FileFailure(
+            "unpack",
+            f"{first.name}: damaged {kind} archive ({type(exc).__name__}: {exc})"
+            + (_last_volume(downloads) if depth == 0 else ""),
+        ) from exc
     for d in downloads:
         d.unlink(missing_ok=True)
     inner: dict[tuple[Path, str], list[Path]] = {}  # the volumes of a multi-volume 7z inside stay together

@@ -1,0 +1,118 @@
+"""Files of a download that look like rasters but give no raster to convert: a damaged raster (cut
+short, garbage, empty) and a container of several rasters (subdatasets). Mapterhorn's unzip prints
+GDAL's error and goes on, so the source ships incomplete without a word; here each such file is its
+download's recorded failure, named with GDAL's reason and the fix."""
+
+from __future__ import annotations
+
+import ctypes
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
+
+from tilewise.shared.errors import FileFailure
+from tilewise.shared.libgdal import declare, rasterio_libgdal
+
+# Suffixes of formats that hold only rasters: such a file GDAL cannot open is a damaged raster, also when
+# too little of it is left for GDAL to tell its format (a zero-byte or garbage `.tif`)
+RASTER_SUFFIXES = {
+    ".tif",
+    ".tiff",
+    ".asc",
+    ".xyz",
+    ".grd",
+    ".hgt",
+    ".dt0",
+    ".dt1",
+    ".dt2",
+    ".jp2",
+    ".img",
+    ".bil",
+    ".flt",
+    ".dem",
+}
+_GDAL_OF_RASTER, _GDAL_OF_VECTOR = 0x02, 0x04
+
+
+class UnreadableRasters(FileFailure):
+    """The download fails: files in it look like rasters but give none (each named, with the fix)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("convert", "; ".join(problems))
+
+
+def damaged(path: Path, rel: str, error: Exception) -> str | None:
+    """Why the file at `path` (`rel` inside the download), which GDAL could not open, is a damaged
+    raster; None when it is no raster at all (a readme, a vector layer)."""
+    if path.suffix.lower() not in RASTER_SUFFIXES and not _gdal_identifies_raster(path):
+        return None
+    return _damaged(path, rel, error)
+
+
+@contextmanager
+def reading(path: Path, rel: str) -> Iterator[None]:
+    """A raster that opened but whose pixels cannot be read (cut short after its header) is damaged
+    too: GDAL's block read error becomes the download's failure with the fix."""
+    try:
+        yield
+    except (RasterioError, CPLE_BaseError) as exc:
+        gdal = exc.__cause__ or exc.__context__ or exc  # rasterio's "Read failed" chains GDAL's error
+        if "IReadBlock failed" not in str(gdal):  # GDAL's words for a block it could not read
+            raise
+        raise UnreadableRasters([_damaged(path, rel, gdal)]) from exc
+
+
+def _damaged(path: Path, rel: str, error: Exception) -> str:
+    reason = str(error).replace(str(path), rel)  # GDAL names the scratch path, the user knows the member
+    return (
+        f"{rel}: GDAL cannot read this raster ({reason}); it is damaged or cut short: download it again, or "
+        f"drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def container(ds, path: Path, rel: str) -> str | None:
+    """Why a dataset without bands that holds subdatasets (a GeoPackage with several raster tables, a
+    NetCDF or HDF file with several variables) is not converted: which of them is the elevation is
+    the user's choice, and converting all would ship a DSM or an error grid as elevation too."""
+    if not ds.subdatasets:
+        return None
+    names = [s.replace(str(path), path.name) for s in ds.subdatasets]
+    return (
+        f"{rel} holds {len(names)} rasters (subdatasets {', '.join(names)}), not one: convert the elevation one "
+        f"to a GeoTIFF first (gdal_translate {shlex.quote(names[0])} {path.stem}.tif) and list that file, or drop "
+        f"it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def _gdal_identifies_raster(path: Path) -> bool:
+    """GDAL recognises the file as a raster format by its first bytes (a truncated GeoTIFF); a format
+    that also holds vectors (GeoPackage, NetCDF) counts only when the file does not open as vectors."""
+    lib = _lib()
+    driver = lib.GDALIdentifyDriverEx(str(path).encode(), _GDAL_OF_RASTER, None, None)
+    if not driver:
+        return False
+    if not lib.GDALGetMetadataItem(driver, b"DCAP_VECTOR", None):
+        return True
+    vectors = lib.GDALOpenEx(str(path).encode(), _GDAL_OF_VECTOR, None, None, None)
+    if vectors:
+        lib.GDALClose(vectors)
+    return not vectors
+
+
+@cache
+def _lib() -> ctypes.CDLL:
+    p, s = ctypes.c_void_p, ctypes.c_char_p
+    return declare(
+        rasterio_libgdal(),
+        [
+            ("GDALIdentifyDriverEx", p, [s, ctypes.c_uint, p, p]),
+            ("GDALGetMetadataItem", s, [p, s, s]),
+            ("GDALOpenEx", p, [s, ctypes.c_uint, p, p, p]),
+            ("GDALClose", None, [p]),
+        ],
+    )
