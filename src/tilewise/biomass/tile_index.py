@@ -22,6 +22,7 @@ from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StacSearch, StateInputs
+from tilewise.biomass.raster_checks import check_cell_areas
 from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
@@ -234,6 +235,7 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
     rows = []
     for href in hrefs:
         with rasterio.open(href) as ds:
+            check_cell_areas(ds, href)  # here, before any county: its acres would be wrong
             box = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=ds.crs)
         users = counties.loc[counties.to_crs(box.crs).intersects(box.iloc[0]), "county_fips"].tolist()
         if users:
