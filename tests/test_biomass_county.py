@@ -1,16 +1,23 @@
 """A county on small synthetic rasters: WorldCover forest against CDL crop area, pixel by pixel
-(the real samples do not overlap: São Tomé and Kansas), unknown classes, a tile without SCL."""
+(the real samples do not overlap: São Tomé and Kansas), unknown classes, a tile without SCL; rasters
+whose cells would be measured or combined wrong; the tile a parcel in the overlap of two uses."""
+
+import math
 
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 import shapely
 from pyproj import Geod
+from rasterio.enums import Resampling
 from rasterio.transform import from_origin
+from rasterio.vrt import WarpedVRT
 
 from tilewise.biomass import crop_tables, crops
 from tilewise.biomass.county import CountyInputs, S2Tile, process_county
 from tilewise.biomass.forest import state_plot_densities
+from tilewise.biomass.grids import s2_footprint
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 from tilewise_demo.rasters import write_band
@@ -31,27 +38,67 @@ def centres(transform, shape, crs):
     return lonlat[:, 0].reshape(shape), lonlat[:, 1].reshape(shape)
 
 
-def rasters(tmp_path, cdl_code_west=1):
-    wt = from_origin(-97.11, 39.31, WC_DEG, WC_DEG)
-    shape = (int(0.02 / WC_DEG), int(0.03 / WC_DEG))
-    lon, _ = centres(wt, shape, 4326)
-    wc = write_band(tmp_path / "wc.tif", np.where(lon < FOREST_EDGE, 10, 40).astype(np.uint8), "EPSG:4326", wt, 0)
-    box = to_crs(shapely.box(-97.11, 39.29, -97.08, 39.31), 4326, 5070).bounds
-    ct = from_origin(np.floor(box[0] / 30) * 30, np.ceil(box[3] / 30) * 30, 30, 30)
-    cshape = (int((box[3] - box[1]) / 30) + 2, int((box[2] - box[0]) / 30) + 2)
-    clon, _ = centres(ct, cshape, 5070)
-    cdl = write_band(
-        tmp_path / "cdl.tif", np.where(clon < CROP_EDGE, cdl_code_west, 176).astype(np.uint8), "EPSG:5070", ct, 0
-    )
+def rasters(tmp_path, cdl_code_west=1, cdl_crs="EPSG:5070", cdl_pixel=30, wc_crs="EPSG:4326", wc_pixel=WC_DEG):
+    """WorldCover (forest west of FOREST_EDGE) and CDL (`cdl_code_west` west of CROP_EDGE) around PARCEL,
+    in the CRSs and pixel sizes given."""
+    wc = grid_raster(tmp_path / "wc.tif", wc_crs, wc_pixel, FOREST_EDGE, 10, 40)
+    cdl = grid_raster(tmp_path / "cdl.tif", cdl_crs, cdl_pixel, CROP_EDGE, cdl_code_west, 176)
     return wc, cdl
 
 
-def inputs(wc, cdl, s2=()):
+def grid_raster(path, crs, pixel, edge, west, east):
+    """A class raster in `crs` covering −97.11…−97.08 × 39.29…39.31: `west` west of longitude `edge`."""
+    box = to_crs(shapely.box(-97.11, 39.29, -97.08, 39.31), 4326, crs, densify=0.001).bounds
+    transform = from_origin(np.floor(box[0] / pixel) * pixel, np.ceil(box[3] / pixel) * pixel, pixel, pixel)
+    shape = (int((box[3] - box[1]) / pixel) + 2, int((box[2] - box[0]) / pixel) + 2)
+    lon, _ = centres(transform, shape, crs)
+    return write_band(path, np.where(lon < edge, west, east).astype(np.uint8), crs, transform, 0)
+
+
+def inputs(wc, cdl, s2=(), parcels=None):
     plots, _, _ = state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot")
     files = [str(crop_tables.NATIONAL_YIELDS)]
     yields = crops.Yields(2023, crops.yields_table(None, crop_tables.NATIONAL_YIELDS, "20", 2023), files)
-    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[PARCEL], crs=4326)
+    if parcels is None:
+        parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[PARCEL], crs=4326)
     return CountyInputs(parcels, [wc], [cdl], list(s2), plots, yields, 15, 2)
+
+
+REFLECTANCE = {"B02": 0.03, "B03": 0.06, "B04": 0.05, "B08": 0.40}
+NDVI = (0.40 - 0.05) / (0.40 + 0.05)
+
+
+def s2_tile(folder, tile="14SPJ", around=PARCEL, reflectance=REFLECTANCE, scl=4, pixel=None, shift=None, **creation):
+    """A baseline ≥ 04.00 tile's B02, B03, B04, B08 (10 m) and SCL (20 m) on its MGRS grid around `around`
+    (lon/lat), uniform: `reflectance` and scene class `scl` (reflectance None: no data, DN 0 and SCL 0).
+    `pixel` and `shift` (band → m, band → (dx, dy) m) put a band on another grid."""
+    epsg, (xmin, _, _, ymax) = s2_footprint(tile)
+    west, south, east, north = to_crs(shapely.buffer(around, 0.01), 4326, epsg).bounds
+    x0, y1 = xmin + math.floor((west - xmin) / 60) * 60, ymax - math.floor((ymax - north) / 60) * 60
+    width, height = math.ceil((east - x0) / 60) * 60, math.ceil((y1 - south) / 60) * 60
+    bands = {}
+    for band in (*REFLECTANCE, "SCL"):
+        size = (pixel or {}).get(band, 20 if band == "SCL" else 10)
+        dx, dy = (shift or {}).get(band, (0, 0))
+        if band == "SCL":
+            data = np.full((height // size, width // size), scl if reflectance else 0, np.uint8)
+        else:
+            dn = round(reflectance[band] * 10000 + 1000) if reflectance else 0
+            data = np.full((height // size, width // size), dn, np.uint16)
+        path = folder / tile / f"{band}.tif"
+        bands[band] = write_band(path, data, f"EPSG:{epsg}", from_origin(x0 + dx, y1 + dy, size, size), **creation)
+    return S2Tile(tile, "20230801", dict.fromkeys(REFLECTANCE, -1000.0) | {"SCL": 0.0}, bands)
+
+
+def warped(tile: S2Tile, crs: str) -> S2Tile:
+    """The tile's bands reprojected to `crs` (nearest), as a user's or an export's reprojection makes them."""
+    bands = {}
+    for band, path in tile.bands.items():
+        with rasterio.open(path) as src, WarpedVRT(src, crs=crs, resampling=Resampling.nearest) as vrt:
+            bands[band] = write_band(
+                path.with_name(f"{band}_{crs.replace(':', '')}.tif"), vrt.read(1), crs, vrt.transform
+            )
+    return S2Tile(tile.tile, tile.date, tile.boa_add_offset_dn, bands)
 
 
 def geodesic_acres(geom):
@@ -96,7 +143,107 @@ def test_a_class_outside_the_legend_fails_naming_the_file(tmp_path):
 
 def test_a_sentinel2_tile_without_scl_fails(tmp_path):
     wc, cdl = rasters(tmp_path)
-    bands = dict.fromkeys(("B02", "B03", "B04", "B08"), wc)
-    tile = S2Tile("14SPJ", "20230801", dict.fromkeys(bands, -1000.0), bands)
+    tile = s2_tile(tmp_path)
+    del tile.bands["SCL"]
     with pytest.raises(TilewiseError, match="14SPJ 20230801: no SCL band"):
         process_county(inputs(wc, cdl, [tile]))
+
+
+@pytest.mark.parametrize(
+    ("crs", "pixel"),
+    [("EPSG:5070", 30), ("EPSG:4326", 1 / 3600), ("EPSG:32614", 30), ("EPSG:3419", 100)],
+    ids=["conus-albers", "lon-lat", "utm-in-its-zone", "state-plane-in-us-feet"],
+)
+def test_cdl_in_a_crs_that_keeps_areas_gives_ground_acres(tmp_path, crs, pixel):
+    result, detail, _ = process_county(inputs(*rasters(tmp_path, cdl_crs=crs, cdl_pixel=pixel)))
+    [p] = result.to_dict("records")
+    # the CDL covers the parcel: its valid area is the parcel's, whatever the CRS's units
+    assert p["cdl_valid_area_acres"] == pytest.approx(p["parcel_area_acres"], rel=0.005)
+    corn = geodesic_acres(shapely.box(-97.101, 39.300, CROP_EDGE, 39.305))
+    column = 30 * 556 / crops.M2_PER_ACRE  # one 30 m pixel column along the 556 m edge
+    assert detail["area_acres"].sum() == pytest.approx(corn, abs=column)
+
+
+@pytest.mark.parametrize(
+    ("product", "crs", "pixel"),
+    [("cdl", "EPSG:3857", 30), ("cdl", "EPSG:32610", 30), ("wc", "EPSG:3857", 10), ("wc", "EPSG:3395", 10)],
+    ids=["cdl-web-mercator", "cdl-utm-four-zones-away", "worldcover-web-mercator", "worldcover-world-mercator"],
+)
+def test_a_class_raster_in_a_crs_that_does_not_keep_areas_is_refused(tmp_path, product, crs, pixel):
+    wc, cdl = rasters(tmp_path, **{f"{product}_crs": crs, f"{product}_pixel": pixel})
+    bad = {"cdl": cdl, "wc": wc}[product]
+    message = rf"{bad}: its CRS \({crs}\) does not keep areas over the raster: .* gdalwarp -t_srs EPSG:5070 -r near"
+    with pytest.raises(TilewiseError, match=message):
+        process_county(inputs(wc, cdl))
+
+
+def test_sentinel2_bands_in_their_tiles_utm_crs_give_indices_and_metric_pixel_areas(tmp_path):
+    result, _, _ = process_county(inputs(*rasters(tmp_path), [s2_tile(tmp_path)]))
+    [p] = result.to_dict("records")
+    assert p["s2_tile"] == "14SPJ" and p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6)
+    assert p["s2_pixel_area_m2"] == 100.0
+    assert p["s2_clear_fraction"] == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32615", "EPSG:3857"])
+def test_sentinel2_bands_outside_their_tiles_utm_crs_are_refused(tmp_path, crs):
+    tile = warped(s2_tile(tmp_path), crs)
+    message = rf"{tile.bands['B02']}: Sentinel-2 tile 14SPJ band B02 is in {crs}, not the tile's UTM CRS EPSG:32614"
+    with pytest.raises(TilewiseError, match=message + r".*gdalwarp -t_srs EPSG:32614 -te 600000 4290240 709800"):
+        process_county(inputs(*rasters(tmp_path), [tile]))
+
+
+@pytest.mark.parametrize(
+    ("grid", "band", "what"),
+    [
+        ({"shift": {"B04": (200, 0)}}, "B02", "origin"),  # B04 cut at another origin: B02 is off its grid
+        ({"pixel": {"B08": 20}}, "B08", "pixel size"),  # a 20 m band (B8A) given as NIR
+        ({"pixel": {"SCL": 25}}, "SCL", "not one whole multiple"),
+        ({"shift": {"SCL": (5, 0)}}, "SCL", "not on the band grid"),
+    ],
+    ids=["band-origin", "band-pixel-size", "scl-pixel-size", "scl-origin"],
+)
+def test_sentinel2_bands_off_one_grid_are_refused(tmp_path, grid, band, what):
+    tile = s2_tile(tmp_path, **grid)
+    message = rf"tile 14SPJ 20230801: band {band} \({tile.bands[band]}\) is not on the grid of B04 .*{what}"
+    with pytest.raises(TilewiseError, match=message):
+        process_county(inputs(*rasters(tmp_path), [tile]))
+
+
+@pytest.mark.parametrize("grid", [{"pixel": {"SCL": 60}}, {"shift": {"SCL": (-20, 40)}}], ids=["scl-60m", "scl-origin"])
+def test_an_scl_on_a_coarser_grid_aligned_with_the_bands_is_accepted(tmp_path, grid):
+    result, _, _ = process_county(inputs(*rasters(tmp_path), [s2_tile(tmp_path, **grid)]))
+    assert result["ndvi_mean_unitless"].iloc[0] == pytest.approx(NDVI, abs=1e-6)
+
+
+# in the overlap of 14SNJ (x 499,980–609,780) and 14SPJ (600,000–709,800), nearer 14SNJ's centre
+OVERLAP_PARCEL = to_crs(shapely.box(603_000, 4_350_000, 604_000, 4_350_500), 32614, 4326)
+
+
+@pytest.mark.parametrize(
+    ("west", "east", "uses"),
+    [
+        ({"reflectance": None}, {}, "14SPJ"),  # the nearer tile is outside the swath there
+        ({}, {"reflectance": None}, "14SNJ"),
+        ({"reflectance": None}, {"scl": 9}, "14SPJ"),  # cloud over the parcel is data; no data is not
+        ({"scl": 9}, {}, "14SPJ"),  # clear pixels first
+        ({}, {"reflectance": {**REFLECTANCE, "B08": 0.30}}, "14SNJ"),  # both clear: the nearer centre
+    ],
+    ids=["west-empty", "east-empty", "west-empty-east-cloudy", "west-cloudy", "both-clear"],
+)
+def test_a_parcel_in_two_tiles_uses_the_one_with_most_clear_pixels(tmp_path, west, east, uses):
+    tiles = [
+        s2_tile(tmp_path / "w", "14SNJ", OVERLAP_PARCEL, **west),
+        s2_tile(tmp_path / "e", "14SPJ", OVERLAP_PARCEL, **east),
+    ]
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[OVERLAP_PARCEL], crs=4326)
+    result, _, stats = process_county(inputs(*rasters(tmp_path), tiles, parcels))
+    [p] = result.to_dict("records")
+    assert p["s2_tile"] == uses and p["s2_tile_contains_parcel"]
+    chosen = {"14SNJ": west, "14SPJ": east}[uses]
+    if chosen.get("scl", 4) == 4 and chosen.get("reflectance", REFLECTANCE):
+        nir = chosen.get("reflectance", REFLECTANCE)["B08"]
+        assert p["ndvi_mean_unitless"] == pytest.approx((nir - 0.05) / (nir + 0.05), abs=1e-6)
+        assert p["s2_clear_fraction"] == pytest.approx(1.0, abs=0.01)
+    else:
+        assert p["s2_coverage_fraction"] == pytest.approx(1.0, abs=0.01) and p["s2_clear_pixels_count"] == 0

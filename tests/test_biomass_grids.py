@@ -1,6 +1,7 @@
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -15,7 +16,8 @@ from tilewise.biomass.grids import (
     worldcover_tile_box,
     worldcover_tiles,
 )
-from tilewise.biomass.tile_index import load_counties, select_sentinel2
+from tilewise.biomass.tile_index import load_counties, select_sentinel2, sentinel2_catalog
+from tilewise.shared.errors import TilewiseError
 
 from conftest import shared
 
@@ -109,3 +111,29 @@ def test_template_catalog_covers_the_tiles_of_real_counties():
     chosen = select_sentinel2(mclean, cat, Path("."), "20240815")
     assert sorted(chosen["tile"].unique()) == ["16TBK", "16TBL", "16TCK", "16TCL"]
     assert chosen["href"].str.match(r"https://x/16T[BC][KL]/20240815/(B0[2348]|SCL)\.tif").all()
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [
+        ("", "no processing baseline and no boa_add_offset"),
+        ("0211", "processing baseline '0211' is not one Sentinel-2 writes .four digits without the N"),
+        ("N05.10", "processing baseline 'N05.10' is not one Sentinel-2 writes"),
+    ],
+)
+def test_a_catalog_baseline_sentinel2_does_not_write_stops_the_index_naming_its_line(tmp_path, cell, error):
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
+    mclean = counties[counties["county_fips"] == "17113"]
+    rows = [
+        f"16TCK,20240815,{b},{b}.tif,{cell if b == 'B08' else 'N0510'}" for b in ("B02", "B03", "B04", "B08", "SCL")
+    ]
+    catalog = tmp_path / "s2.csv"
+    # a blank line counts: the B08 row is on line 6
+    catalog.write_text("\n".join(["tile,date,band,href,processing_baseline", *rows[:2], "", *rows[2:]]) + "\n")
+    inputs = SimpleNamespace(stac=lambda: None, sentinel2_template=None, sentinel2_catalog=str(catalog))
+    table, folder = sentinel2_catalog(inputs, mclean)
+    with pytest.raises(TilewiseError, match=rf"^{catalog}:6 \(tile 16TCK 20240815 band B08\): {error}"):
+        select_sentinel2(mclean, table, folder, None)
+    # the product name's form is read as its baseline: N0510 is 05.10, with the −1000 offset
+    fixed = table.assign(processing_baseline="N0510")
+    assert select_sentinel2(mclean, fixed, folder, None)["boa_add_offset_dn"].eq(-1000.0).all()

@@ -11,6 +11,7 @@ from tilewise.biomass import indices
 from tilewise.biomass.areas import reconcile
 from tilewise.biomass.quality import area_fraction, effective_count, weighted_sd
 from tilewise.biomass.zonal import class_areas, mean_std_count
+from tilewise.shared.errors import TilewiseError
 
 UTM = CRS.from_epsg(32616).to_wkt()
 
@@ -18,7 +19,7 @@ UTM = CRS.from_epsg(32616).to_wkt()
 def test_reflectance_offset_and_indices_by_hand():
     assert indices.boa_offset("04.00") == -1000 and indices.boa_offset("03.01") == 0
     assert indices.boa_offset("05.10", declared=-1000.0) == -1000
-    with pytest.raises(ValueError, match="processing baseline"):
+    with pytest.raises(TilewiseError, match="no processing baseline and no boa_add_offset"):
         indices.boa_offset(None)
     dn = np.array([[1500, 0]], dtype=np.uint16)
     r = indices.reflectance(dn, -1000)
@@ -119,3 +120,36 @@ def test_reconciled_acres_never_exceed_the_parcel():
     got = reconcile(parcel, forest, crop, overlap)
     assert (got["forest_area_acres"] + got["crop_area_acres"] <= parcel * (1 + 1e-12)).all()
     assert (got["forest_area_acres"] >= 0).all() and (got["forest_crop_conflict_acres"] >= overlap).all()
+
+
+@pytest.mark.parametrize(
+    ("baseline", "offset"),
+    [("04.00", -1000), ("05.10", -1000), ("03.01", 0), ("02.11", 0), ("N0400", -1000), ("N0510", -1000), ("N0211", 0)],
+)
+def test_processing_baselines_as_sentinel2_writes_them(baseline, offset):
+    assert indices.boa_offset(baseline, where="s2.csv:2") == offset
+
+
+@pytest.mark.parametrize(
+    ("baseline", "why"),
+    [
+        ("", "no processing baseline"),
+        (float("nan"), "no processing baseline"),  # an empty CSV cell
+        ("0211", "four digits without the N are ambiguous"),
+        ("0400", "four digits without the N are ambiguous"),
+        ("4", "is not one Sentinel-2 writes"),
+        ("4.0", "is not one Sentinel-2 writes"),
+        ("5.10", "is not one Sentinel-2 writes"),
+        ("N05.10", "is not one Sentinel-2 writes"),
+        ("baseline", "is not one Sentinel-2 writes"),
+    ],
+)
+def test_other_processing_baselines_are_refused_naming_the_catalog_line(baseline, why):
+    with pytest.raises(TilewiseError, match=rf"^s2\.csv:7 \(tile 14SPJ\): .*{why}.*(05\.10|N0510)"):
+        indices.boa_offset(baseline, where="s2.csv:7 (tile 14SPJ)")
+
+
+def test_a_declared_offset_needs_no_baseline_but_a_baseline_given_is_checked():
+    assert indices.boa_offset(None, declared=-1000.0) == -1000 and indices.boa_offset("", declared=0.0) == 0
+    with pytest.raises(TilewiseError, match="'0510'"):
+        indices.boa_offset("0510", declared=-1000.0)

@@ -39,8 +39,12 @@ def settings(**changes) -> tiles.TileSettings:
     return tiles.TileSettings(**{**base, **changes})
 
 
-def row(href, product="worldcover", key="N00E006", window=None, counties="99001"):
-    return {"product": product, "key": key, "href": href, "counties": counties, "sign": "none", "window_lonlat": window}
+def row(href, product="worldcover", key=None, window=None, counties="99001"):
+    key = key or ("29UNU_20221005_B04" if product == "sentinel2" else "N00E006")
+    r = {"product": product, "key": key, "href": href, "counties": counties, "sign": "none", "window_lonlat": window}
+    if product == "sentinel2":  # keys are {tile}_{date}_{band}, as the index writes them
+        r |= dict(zip(("tile", "date", "band"), key.split("_"), strict=True))
+    return r
 
 
 def prepare(tmp_path, r, **changes) -> dict:
@@ -271,3 +275,70 @@ def test_a_local_tile_that_is_not_there_fails_naming_it(tmp_path, product):
     assert record["error"].startswith(f"{tmp_path / 'nowhere' / 'N03E006.tif'}: the tile does not exist")
     # a local mirror has no say over what ESA publishes: the fix is its server
     assert ("ESA publishes no WorldCover tile over open water" in record["error"]) == (product == "worldcover")
+
+
+def _class_raster(path, crs, pixel):
+    """A small class raster (CDL corn) around Clay County, Kansas, in `crs`."""
+    box = to_crs(shapely.box(-97.2, 39.2, -97.0, 39.4), 4326, crs, densify=0.01).bounds
+    transform = from_origin(box[0], box[3], pixel, pixel)
+    shape = (int((box[3] - box[1]) / pixel), int((box[2] - box[0]) / pixel))
+    return write_band(path, np.ones(shape, np.uint8), crs, transform, nodata=0)
+
+
+@pytest.mark.parametrize(
+    ("product", "crs", "pixel", "ok"),
+    [
+        ("cdl", "EPSG:5070", 30, True),
+        ("worldcover", "EPSG:4326", 1 / 12000, True),
+        ("cdl", "EPSG:3857", 30, False),
+        ("worldcover", "EPSG:3857", 10, False),
+        ("cdl", "EPSG:32611", 30, False),  # UTM three zones west of its zone
+    ],
+)
+def test_a_class_raster_that_does_not_keep_areas_fails_its_preparation(tmp_path, product, crs, pixel, ok):
+    path = _class_raster(tmp_path / "in.tif", crs, pixel)
+    record = prepare(tmp_path, row(str(path), product, "k"))
+    assert (record["status"] == "ok") == ok
+    if not ok:
+        assert record["error"].startswith(f"{path}: its CRS ({crs}) does not keep areas")
+        assert f"gdalwarp -t_srs EPSG:5070 -r near {path} out.tif" in record["error"]
+        assert not (tmp_path / "tiles" / product / "k.tif").exists()
+
+
+def _band(folder, band, crs="EPSG:32616", pixel=10, origin=(300_000, 4_500_000)):
+    size = 120 if pixel < 1 else 1200 // pixel
+    return write_band(
+        folder / f"{band}.tif", np.full((size, size), 1500, np.uint16), crs, from_origin(*origin, pixel, pixel)
+    )
+
+
+@pytest.mark.parametrize(
+    ("band", "grid", "error"),
+    [
+        ("B08", {}, None),
+        ("SCL", {"pixel": 20}, None),
+        (
+            "B02",
+            {"crs": "EPSG:4326", "pixel": 0.0001, "origin": (-89.4, 40.6)},
+            r"band B02 is in EPSG:4326, not the tile's UTM CRS EPSG:32616",
+        ),
+        ("B03", {"crs": "EPSG:32615"}, r"band B03 is in EPSG:32615, not the tile's UTM CRS EPSG:32616"),
+        ("B08", {"pixel": 20}, r"band B08 \(.*B08.tif\) is not on the grid of B04 .*: pixel size"),
+        (
+            "SCL",
+            {"pixel": 20, "origin": (300_005, 4_500_000)},
+            r"band SCL .* is not on the grid of B04 .*not on the band grid",
+        ),
+    ],
+    ids=["b08-ok", "scl-20m-ok", "lon-lat", "other-zone", "nir-at-20m", "scl-off-grid"],
+)
+def test_a_sentinel2_band_off_its_tiles_grid_fails_its_preparation(tmp_path, band, grid, error):
+    b04 = _band(tmp_path, "B04")
+    other = _band(tmp_path, band, **grid)
+    r = row(str(other), "sentinel2", f"16TCK_20240815_{band}")
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, bands={"B04": str(b04), band: str(other)}
+    )
+    assert (record["status"] == "ok") == (error is None), record.get("error")
+    if error:
+        assert re.search(error, record["error"]) and str(other) in record["error"]

@@ -211,3 +211,28 @@ def test_counties_without_parcels_read_no_tiles(tmp_path):
     tiles = state_index.read_tiles(tmp_path / "index")
     assert {t["counties"] for t in tiles} == {"95001"}
     assert {t["tile"] for t in tiles if t["product"] == "sentinel2"} == {"16TCK"}  # 16TDK: only 95003's
+
+
+@pytest.mark.parametrize(
+    ("crs", "pixel", "ok"),
+    [("EPSG:5070", 30, True), ("EPSG:4326", 1 / 3600, True), ("EPSG:3857", 30, False), ("EPSG:32610", 30, False)],
+)
+def test_the_index_refuses_a_cdl_whose_cells_are_not_their_ground_area(tmp_path, crs, pixel, ok):
+    from tilewise.biomass.tile_index import select_cdl
+    from tilewise.shared.geometry import to_crs
+
+    box = to_crs(shapely.box(-97.2, 39.2, -97.0, 39.4), 4326, crs, densify=0.01).bounds
+    shape = (int((box[3] - box[1]) / pixel), int((box[2] - box[0]) / pixel))
+    cdl = write_band(
+        tmp_path / "2023_30m_cdls.tif", np.ones(shape, np.uint8), crs, from_origin(box[0], box[3], pixel, pixel), 0
+    )
+    counties = gpd.GeoDataFrame(
+        {"county_fips": ["20027"]}, geometry=[shapely.box(-97.15, 39.25, -97.05, 39.35)], crs=4326
+    )
+    if ok:
+        assert select_cdl(counties, (str(cdl),))["counties"].tolist() == ["20027"]
+    else:
+        with pytest.raises(
+            TilewiseError, match=rf"{cdl}: its CRS \({crs}\) does not keep areas.*gdalwarp -t_srs EPSG:5070"
+        ):
+            select_cdl(counties, (str(cdl),))

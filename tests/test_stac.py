@@ -22,6 +22,7 @@ import rasterio.shutil
 import yaml
 
 from tilewise.biomass import pc_sign, stac
+from tilewise.shared.errors import TilewiseError
 from tilewise_demo.state import StateSpec, cdl, counties_and_parcels, fia, worldcover
 
 from conftest import shared, snakemake
@@ -198,6 +199,10 @@ def test_item_tiles_and_offsets():
     assert stac.boa_offset_dn({"s2:processing_baseline": "05.11"}) == -1000
     assert stac.boa_offset_dn({"s2:processing_baseline": "02.14"}) == 0
     assert stac.boa_offset_dn({"s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": True}) == 0
+    with pytest.raises(TilewiseError, match=r"^STAC item x s2:processing_baseline: no processing baseline"):
+        stac.boa_offset_dn({}, "STAC item x")
+    with pytest.raises(TilewiseError, match=r"processing baseline '5.1' is not one Sentinel-2 writes"):
+        stac.boa_offset_dn({"s2:processing_baseline": "5.1"})
 
 
 # --- Planetary Computer signing ---

@@ -27,6 +27,7 @@ from tilewise.biomass.blocks import Preloaded, read_groups, touched_blocks
 from tilewise.biomass.forest import forest_columns
 from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
 from tilewise.biomass.quality import area_fraction, pixels_to_acres
+from tilewise.biomass.raster_checks import cell_area_factor_m2, check_cell_areas, check_s2_band, check_s2_grids
 from tilewise.biomass.tiles import tile_size_bytes
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
@@ -50,6 +51,7 @@ WORLDCOVER_CLASSES = {
 }
 FOREST_CLASSES = (10, 95)
 S2_BANDS = (*indices.INDEX_BANDS, "SCL")  # the bands a county reads of each Sentinel-2 tile
+S2_COUNTS = ("s2_data_pixels_count", "s2_clear_pixels_count", "s2_nonphysical_pixels_count")
 
 
 @dataclass
@@ -120,11 +122,32 @@ def _laea(geoms: gpd.GeoSeries) -> CRS:
 
 
 def _cell_areas(ds, mosaic) -> np.ndarray:
+    """m² of ground per cell: geodesic in lon/lat, else |a·e| in m² (check_cell_areas refused projections
+    that do not keep areas)."""
     if ds.crs.is_geographic:
         return geodesic_row_areas_m2(mosaic.bounds[3], mosaic.transform.e, mosaic.transform.a, mosaic.array.shape[0])[
             :, None
         ]
-    return np.array(abs(mosaic.transform.a * mosaic.transform.e))
+    return np.array(abs(mosaic.transform.a * mosaic.transform.e) * cell_area_factor_m2(ds.crs))
+
+
+def check_files(inp: CountyInputs) -> None:
+    """Refuse, before any parcel is read, a raster whose cells would be measured or combined wrong:
+    CDL and WorldCover in a CRS that does not keep areas, a Sentinel-2 band outside its tile's UTM CRS
+    or off the grid of the tile's B04 (raster_checks)."""
+    for path in [*inp.cdl, *inp.worldcover]:
+        with rasterio.open(path) as ds:
+            check_cell_areas(ds, str(path))
+    for tile in inp.s2:
+        with ExitStack() as stack:
+            files = {band: stack.enter_context(rasterio.open(path)) for band, path in tile.bands.items()}
+            for band, ds in files.items():
+                check_s2_band(ds, tile.tile, band, str(tile.bands[band]))
+            if "B04" in files:
+                for band, ds in files.items():
+                    check_s2_grids(
+                        tile.tile, tile.date, band, ds, str(tile.bands[band]), files["B04"], str(tile.bands["B04"])
+                    )
 
 
 def _groups(boxes: np.ndarray, transform, group_px: int) -> list[np.ndarray]:
@@ -232,30 +255,46 @@ def _forest_on_crop(lookup: CropAreaLookup, has_crop: np.ndarray):
     return layer
 
 
-def _choose_s2_tile(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarray, np.ndarray]:
-    """Index into `tiles` of the tile chosen for each parcel (−1: none) and whether it contains it whole.
-
-    A tile that contains the whole parcel wins; among those, the parcel's own UTM zone first, then
-    the tile whose centre is nearest (the parcel sits deepest inside it)."""
-    n = len(geoms)
+def _s2_candidates(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per parcel and tile (n × k): whether the tile is a candidate, its rank by place (lower first) and
+    whether it contains the whole parcel. The candidates are the tiles that contain the whole parcel,
+    else those that touch it; by place, the parcel's own UTM zone first, then the nearest tile centre
+    (the parcel sits deepest inside it)."""
     lon = shapely.get_x(shapely.centroid(to_crs(geoms.values, geoms.crs, 4326)))
     own_zone = np.floor((lon + 180) / 6).astype(int) + 1
-    best = np.full(n, -1)
-    best_score = np.full(n, np.inf)
-    contained = np.zeros(n, bool)
+    shape = (len(geoms), len(tiles))
+    inside, touches, place = np.zeros(shape, bool), np.zeros(shape, bool), np.full(shape, np.inf)
     for k, t in enumerate(tiles):
         epsg, bounds = s2_footprint(t.tile)
         local = to_crs(geoms.values, geoms.crs, epsg)
         box = shapely.box(*bounds)
-        inside = shapely.contains(box, local)
-        touches = shapely.intersects(box, local)
+        inside[:, k] = shapely.contains(box, local)
+        touches[:, k] = shapely.intersects(box, local)
         centre = np.array([(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2])
         dist = np.hypot(*(shapely.get_coordinates(shapely.centroid(local)) - centre).T)
-        zone_penalty = np.where(own_zone == epsg % 100, 0.0, 1e7)
-        score = np.where(inside, 0.0, 1e8) + zone_penalty + dist
-        better = touches & (score < best_score)
-        best[better], best_score[better], contained[better] = k, score[better], inside[better]
-    return best, contained
+        place[:, k] = np.where(own_zone == epsg % 100, 0.0, 1e7) + dist
+    candidate = np.where(inside.any(axis=1, keepdims=True), inside, touches)
+    return candidate, place, inside
+
+
+def _choose_s2_tile(candidate: np.ndarray, place: np.ndarray, clear: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Index of the tile each parcel uses (−1: none): among its candidates the most clear pixels, then the
+    most pixels with data, then by place — a tile without data over the parcel (outside the swath) never
+    wins over one with data."""
+    n, k = candidate.shape
+    best = np.full(n, -1)
+    key = np.full((n, 3), np.inf)  # (−clear, −data, place) of the best so far, smallest wins
+    for j in range(k):
+        mine = np.column_stack([-np.round(clear[:, j], 6), -np.round(data[:, j], 6), place[:, j]])
+        # lexicographic "mine < key" row by row
+        less = np.zeros(n, bool)
+        equal = np.ones(n, bool)
+        for c in range(3):
+            less |= equal & (mine[:, c] < key[:, c])
+            equal &= mine[:, c] == key[:, c]
+        better = candidate[:, j] & less
+        best[better], key[better] = j, mine[better]
+    return best
 
 
 def _s2_boxes(geoms: gpd.GeoSeries, tile: S2Tile, rows: np.ndarray):
@@ -272,48 +311,73 @@ def _s2_stats(
     bytes_per_parcel: np.ndarray,
     preloaded: Preloaded | None = None,
 ) -> pd.DataFrame:
+    """Index statistics of every parcel from the one tile it uses (_choose_s2_tile); a parcel in the
+    overlap of several tiles is read in each, to see which has data there."""
     n = len(geoms)
     out = pd.DataFrame(index=range(n), columns=["s2_tile", "s2_date"], dtype=object)
-    counts = ("s2_data_pixels_count", "s2_clear_pixels_count", "s2_nonphysical_pixels_count")
-    for column in (*counts, "s2_evi_outside_range_pixels_count"):
+    for column in (*S2_COUNTS, "s2_evi_outside_range_pixels_count"):
         out[column] = 0.0
     out["s2_pixel_area_m2"] = np.nan
-    choice, contained = _choose_s2_tile(geoms, tiles)
-    for k, tile in enumerate(tiles):
+    candidate, place, inside = _s2_candidates(geoms, tiles)
+    per_tile = [
+        _s2_tile_stats(geoms, tile, np.flatnonzero(candidate[:, k]), stats, bytes_per_parcel, preloaded)
+        for k, tile in enumerate(tiles)
+    ]
+    clear, data = np.zeros(candidate.shape), np.zeros(candidate.shape)
+    for k, df in enumerate(per_tile):
+        clear[df.index, k] = df["s2_clear_pixels_count"].to_numpy(float)
+        data[df.index, k] = df["s2_data_pixels_count"].to_numpy(float)
+    choice = _choose_s2_tile(candidate, place, clear, data)
+    for k, df in enumerate(per_tile):
         rows = np.flatnonzero(choice == k)
-        if not len(rows):
-            continue
-        if "SCL" not in tile.bands:
-            raise TilewiseError(
-                f"Sentinel-2 tile {tile.tile} {tile.date}: no SCL band in the catalog, so clouds cannot be told "
-                "from the ground; add the tile's SCL (scene classification) file"
-            )
-        local, boxes, wkt, transform = _s2_boxes(geoms, tile, rows)
-        groups = _groups(boxes, transform, GROUP_PX)
-        with ExitStack() as stack:
-            files = {band: stack.enter_context(rasterio.open(tile.bands[band])) for band in S2_BANDS}
-            # every band's blocks for one group at a time, each block read once per county
-            readers = [read_groups(files[band], 1, boxes, groups, 0, preloaded) for band in S2_BANDS]
-            for idx, *mosaics in zip(groups, *readers, strict=True):
-                read = dict(zip(S2_BANDS, mosaics, strict=True))
-                for band, mosaic in read.items():
-                    stats.add(tile.bands[band], mosaic)
-                    bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
-                df = _s2_group(tile, read, local[idx], wkt)
-                for name in df.attrs["layers"]:
-                    out.loc[rows[idx], f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
-                    out.loc[rows[idx], f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
-                # NDVI is defined on every clear pixel (0 < red, NIR ≤ 1): its count is the clear count
-                for column, values in zip(counts, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
-                    out.loc[rows[idx], column] = values.to_numpy()
-                out.loc[rows[idx], "s2_evi_outside_range_pixels_count"] = (
-                    df["ndvi_count"] - df["evi_count"]
-                ).to_numpy()
-                grid = read[indices.INDEX_BANDS[-1]].transform
-                out.loc[rows[idx], "s2_pixel_area_m2"] = abs(grid.a * grid.e)
-        out.loc[rows, "s2_tile"] = tile.tile
-        out.loc[rows, "s2_date"] = tile.date
-    out["s2_tile_contains_parcel"] = contained & (choice >= 0)
+        for column in df.columns:
+            out.loc[rows, column] = df.loc[rows, column].to_numpy()
+    used = np.flatnonzero(choice >= 0)
+    out["s2_tile_contains_parcel"] = False
+    out.loc[used, "s2_tile_contains_parcel"] = inside[used, choice[used]]
+    return out
+
+
+def _s2_tile_stats(
+    geoms: gpd.GeoSeries,
+    tile: S2Tile,
+    rows: np.ndarray,
+    stats: ReadStats,
+    bytes_per_parcel: np.ndarray,
+    preloaded: Preloaded | None,
+) -> pd.DataFrame:
+    """The S2 columns of the parcels `rows` from one tile, indexed by row."""
+    out = pd.DataFrame(index=rows)
+    if not len(rows):
+        return out
+    if "SCL" not in tile.bands:
+        raise TilewiseError(
+            f"Sentinel-2 tile {tile.tile} {tile.date}: no SCL band in the catalog, so clouds cannot be told "
+            "from the ground; add the tile's SCL (scene classification) file"
+        )
+    out["s2_tile"], out["s2_date"] = tile.tile, tile.date
+    local, boxes, wkt, transform = _s2_boxes(geoms, tile, rows)
+    groups = _groups(boxes, transform, GROUP_PX)
+    with ExitStack() as stack:
+        files = {band: stack.enter_context(rasterio.open(tile.bands[band])) for band in S2_BANDS}
+        # every band's blocks for one group at a time, each block read once per county
+        readers = [read_groups(files[band], 1, boxes, groups, 0, preloaded) for band in S2_BANDS]
+        for idx, *mosaics in zip(groups, *readers, strict=True):
+            read = dict(zip(S2_BANDS, mosaics, strict=True))
+            for band, mosaic in read.items():
+                stats.add(tile.bands[band], mosaic)
+                bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
+            df = _s2_group(tile, read, local[idx], wkt)
+            at = rows[idx]
+            for name in df.attrs["layers"]:
+                out.loc[at, f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
+                out.loc[at, f"{name}_std_unitless"] = df[f"{name}_std"].to_numpy()
+            # NDVI is defined on every clear pixel (0 < red, NIR ≤ 1): its count is the clear count
+            for column, values in zip(S2_COUNTS, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
+                out.loc[at, column] = values.to_numpy()
+            out.loc[at, "s2_evi_outside_range_pixels_count"] = (df["ndvi_count"] - df["evi_count"]).to_numpy()
+            grid = read[indices.INDEX_BANDS[-1]].transform
+            out.loc[at, "s2_pixel_area_m2"] = abs(grid.a * grid.e)
     return out
 
 
@@ -321,7 +385,7 @@ def _s2_group(tile: S2Tile, read: dict, local, wkt: str) -> pd.DataFrame:
     """Index statistics of one group of parcels from its mosaics of every band (SCL included)."""
     mosaic = read[indices.INDEX_BANDS[-1]]
     bands = {b: indices.reflectance(read[b].array, tile.boa_add_offset_dn[b]) for b in indices.INDEX_BANDS}
-    scl = _scl_on_grid(tile, read["SCL"], mosaic)
+    scl = _scl_on_grid(read["SCL"], mosaic)
     data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
     layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
     # one tally for two counts: its count is the data pixels, its sum those of them not physical
@@ -332,12 +396,9 @@ def _s2_group(tile: S2Tile, read: dict, local, wkt: str) -> pd.DataFrame:
     return df
 
 
-def _scl_on_grid(tile: S2Tile, scl, mosaic) -> np.ndarray:
+def _scl_on_grid(scl, mosaic) -> np.ndarray:
     """The scene classification mosaic brought onto the band mosaic's grid (nearest)."""
-    factor = scl.transform.a / mosaic.transform.a
-    if abs(factor - round(factor)) > 1e-9:
-        raise ValueError(f"{tile.bands['SCL']}: SCL pixel size is not a whole multiple of the bands'")
-    f = int(round(factor))
+    f = int(round(scl.transform.a / mosaic.transform.a))  # a whole number: raster_checks.check_s2_grids
     up = np.repeat(np.repeat(scl.array, f, axis=0), f, axis=1)
     # align: offset of the band mosaic's origin inside the upsampled SCL mosaic
     c0 = int(round((mosaic.transform.c - scl.transform.c) / mosaic.transform.a))
@@ -356,6 +417,7 @@ def process_county(inp: CountyInputs, workers: int = 1) -> tuple[gpd.GeoDataFram
     parcels of two strips touch are read first, here, and handed to both: every block of every
     raster is read from its file once per county (`blocks_read_again_count` says if not)."""
     t0 = time.perf_counter()
+    check_files(inp)
     parcels = inp.parcels.reset_index(drop=True)
     if workers > 1 and len(parcels) >= MIN_PARCELS_PER_WORKER * 2:
         order = np.argsort(shapely.get_x(shapely.centroid(parcels.geometry.values)), kind="stable")
@@ -407,9 +469,9 @@ def _read_shared_blocks(inp: CountyInputs, geoms: gpd.GeoSeries, part_of: np.nda
         with rasterio.open(path) as ds:
             crs = ds.crs
         load(path, shapely.bounds(to_crs(geoms.values, geoms.crs, crs)), part_of)
-    choice, _ = _choose_s2_tile(geoms, inp.s2)
+    candidate, _, _ = _s2_candidates(geoms, inp.s2)
     for k, tile in enumerate(inp.s2):
-        rows = np.flatnonzero(choice == k)
+        rows = np.flatnonzero(candidate[:, k])
         if len(rows) and "SCL" in tile.bands:  # without SCL the parts fail, saying so
             _, boxes, _, _ = _s2_boxes(geoms, tile, rows)
             for band in S2_BANDS:

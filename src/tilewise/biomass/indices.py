@@ -9,7 +9,11 @@ cloud and are 3.5× brighter in red than vegetation: cloud fringes), 8/9 cloud, 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+from tilewise.shared.errors import TilewiseError
 
 QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE (MTD_MSIL2A.xml)
 SCL_CLEAR = (4, 5, 6)
@@ -18,15 +22,42 @@ SCL_CLEAR = (4, 5, 6)
 # a glint. With every band in (0, 1], NDVI, NDWI and SAVI stay inside [−1, 1].
 MAX_REFLECTANCE = 1.0
 INDEX_BANDS = ("B02", "B03", "B04", "B08")
+_BASELINE = re.compile(r"^(\d{2})\.(\d{2})$")  # 05.10, as MTD_MSIL2A.xml and STAC write it
+_BASELINE_IN_NAME = re.compile(r"^N(\d{2})(\d{2})$")  # N0510, the product name's field
 
 
-def boa_offset(processing_baseline: str | float | None, declared: float | None = None) -> float:
-    """BOA_ADD_OFFSET in DN: as declared by the product, else −1000 from baseline 04.00 on, else 0."""
-    if declared is not None and not np.isnan(declared):
-        return float(declared)
-    if processing_baseline is None or processing_baseline == "":
-        raise ValueError("no processing baseline and no BOA_ADD_OFFSET: cannot scale Sentinel-2 DN to reflectance")
-    return -1000.0 if float(processing_baseline) >= 4.0 else 0.0
+def processing_baseline(text, where: str) -> tuple[int, int]:
+    """(major, minor) of a processing baseline as Sentinel-2 writes it: `05.10` (PROCESSING_BASELINE in
+    the product's MTD_MSIL2A.xml, the STAC `s2:processing_baseline`) or `N0510` (the product name's
+    field). Four digits without the N (`0211`) are refused: a number read from them (211) is not a
+    baseline. Anything else is a TilewiseError naming `where`."""
+    value = str(text).strip()
+    found = _BASELINE.match(value) or _BASELINE_IN_NAME.match(value)
+    if found:
+        return int(found[1]), int(found[2])
+    hint = " (four digits without the N are ambiguous)" if value.isdigit() else ""
+    raise TilewiseError(
+        f"{where}: processing baseline {text!r} is not one Sentinel-2 writes{hint}; write it as the product's "
+        "MTD_MSIL2A.xml does (PROCESSING_BASELINE, e.g. 05.10) or as its name does (N0510)"
+    )
+
+
+def boa_offset(baseline, declared=None, where: str = "Sentinel-2 product") -> float:
+    """BOA_ADD_OFFSET in DN: as declared by the product, else −1000 from baseline 04.00 on, else 0.
+    A baseline given is always checked; a missing one is an error when no offset is declared."""
+    given = baseline is not None and not (isinstance(baseline, float) and np.isnan(baseline)) and baseline != ""
+    version = processing_baseline(baseline, where) if given else None
+    if declared is not None and not (isinstance(declared, float) and np.isnan(declared)):
+        try:
+            return float(declared)
+        except ValueError:
+            raise TilewiseError(f"{where}: boa_add_offset {declared!r} is not a number of DN (e.g. -1000)") from None
+    if version is None:
+        raise TilewiseError(
+            f"{where}: no processing baseline and no boa_add_offset, so whether its DN carry the −1000 offset "
+            "(baseline 04.00 on) cannot be told; add the product's baseline (e.g. 05.10, N0510 in its name)"
+        )
+    return -1000.0 if version >= (4, 0) else 0.0
 
 
 def reflectance(dn: np.ndarray, offset: float) -> np.ndarray:

@@ -34,6 +34,7 @@ import pystac_client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.warnings import DoesNotConformTo
 
+from tilewise.biomass.indices import boa_offset
 from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
@@ -89,18 +90,11 @@ def _tile_terms(tile: str) -> list[tuple[str, str]]:
     return terms
 
 
-def boa_offset_dn(props: dict) -> int:
+def boa_offset_dn(props: dict, where: str = "STAC item") -> int:
     """DN to add before dividing by 10000, from the processing baseline and the catalogue's flag."""
     if props.get("earthsearch:boa_offset_applied") is True:
         return 0  # Earth Search removed the offset from the pixels already
-    baseline = props.get("s2:processing_baseline")
-    if baseline is None:
-        return 0
-    try:
-        major, minor = (int(p) for p in str(baseline).split(".")[:2])
-    except ValueError:
-        raise TilewiseError(f"cannot read s2:processing_baseline {baseline!r}") from None
-    return BOA_ADD_OFFSET_DN if (major, minor) >= (4, 0) else 0
+    return int(boa_offset(props.get("s2:processing_baseline"), None, f"{where} s2:processing_baseline"))
 
 
 def band_hrefs(item: pystac.Item) -> dict[str, str] | None:
@@ -204,7 +198,7 @@ def _clearest(items, tile, max_cloud_cover, start, end) -> Pick | None:
         datetime=item.datetime,
         cloud_cover_percent=float(props["eo:cloud_cover"]),
         processing_baseline=props.get("s2:processing_baseline"),
-        boa_add_offset_dn=boa_offset_dn(props),
+        boa_add_offset_dn=boa_offset_dn(props, f"STAC item {item.id}"),
         hrefs=hrefs,
     )
 

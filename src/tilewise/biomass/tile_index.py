@@ -22,6 +22,7 @@ from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StacSearch, StateInputs
+from tilewise.biomass.raster_checks import check_cell_areas
 from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
@@ -159,6 +160,7 @@ def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, 
                 "band": b,
                 "href": template.format(tile=t, date=date, band=b),
                 "processing_baseline": baseline,
+                "where": "the config's sentinel2_processing_baseline",
             }
             for t in tiles
             for b in (*S2_BANDS_NEEDED, "SCL")
@@ -194,8 +196,7 @@ def select_sentinel2(
         for _, r in chosen.iterrows():
             if r["band"] not in (*S2_BANDS_NEEDED, "SCL"):
                 continue
-            declared = r.get("boa_add_offset", np.nan)
-            offset = boa_offset(r.get("processing_baseline"), None if pd.isna(declared) else float(declared))
+            offset = boa_offset(r.get("processing_baseline"), r.get("boa_add_offset"), _catalog_place(r, catalog_dir))
             sign = r.get("sign", "none")
             rows.append(
                 {
@@ -211,6 +212,14 @@ def select_sentinel2(
                 }
             )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def _catalog_place(r: pd.Series, catalog_dir: Path) -> str:
+    """Where a catalog row comes from, for messages: its file and line, STAC item or config key."""
+    place = r.get("where")
+    if not isinstance(place, str) or not place:
+        place = f"the Sentinel-2 catalog in {catalog_dir}"
+    return f"{place} (tile {r['tile']} {r['date']} band {r['band']})"
 
 
 def select_worldcover(counties: gpd.GeoDataFrame, template: str) -> pd.DataFrame:
@@ -234,6 +243,7 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
     rows = []
     for href in hrefs:
         with rasterio.open(href) as ds:
+            check_cell_areas(ds, href)  # here, before any county: its acres would be wrong
             box = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=ds.crs)
         users = counties.loc[counties.to_crs(box.crs).intersects(box.iloc[0]), "county_fips"].tolist()
         if users:
@@ -268,7 +278,8 @@ def catalog_from_stac(counties: gpd.GeoDataFrame, search: StacSearch) -> pd.Data
             p.boa_add_offset_dn,
         )
     columns = ["tile", "date", "band", "href", "processing_baseline", "boa_add_offset", "sign", "item_id"]
-    return pd.DataFrame(stac.catalog_rows(picks, search.sign), columns=columns)
+    table = pd.DataFrame(stac.catalog_rows(picks, search.sign), columns=columns)
+    return table.assign(where=[f"{search.stac} item {i}" for i in table["item_id"]])
 
 
 def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.DataFrame, Path]:
@@ -282,8 +293,10 @@ def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.
         )
         return table, Path(".")
     path = Path(inp.sentinel2_catalog)
-    table = pd.read_csv(path, dtype={"tile": str, "date": str, "band": str, "processing_baseline": str})
-    return table, path.parent
+    text = {"tile": str, "date": str, "band": str, "processing_baseline": str}
+    table = pd.read_csv(path, dtype=text, skip_blank_lines=False)
+    table["where"] = [f"{path}:{i + 2}" for i in table.index]  # its line: blank lines kept, after the header
+    return table.dropna(how="all", subset=table.columns[:-1]), path.parent
 
 
 def county_boxes_lonlat(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> dict[str, tuple]:

@@ -48,6 +48,7 @@ from rasterio.windows import Window, from_bounds
 
 from tilewise.biomass import outcomes
 from tilewise.biomass.pc_sign import signer
+from tilewise.biomass.raster_checks import check_cell_areas, check_s2_band, check_s2_grids
 from tilewise.shared import gdal_vsi
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, NotFound, fetch, is_remote, make_pool
@@ -168,15 +169,17 @@ def prepare_tile(
     states_root: Path,
     failed_before: int = 0,
     siblings: tuple[str, ...] = (),
+    bands: dict[str, str] | None = None,
 ) -> dict:
     """Read-in-place check, or clip/convert and verify, one tile row of the state index; always writes
     the manifest (a failure too: its counties fail, nothing else does; `failed_attempts` counts the
     failures so far, so that the next run tries again: see outcomes). `siblings` (sibling_hrefs) are
-    the other tiles of its product: one of them on the server makes a 404 an absent tile."""
+    the other tiles of its product: one of them on the server makes a 404 an absent tile. `bands`
+    (tile_bands): a Sentinel-2 band's tile, band → href, whose B04 gives the grid it must be on."""
     started = time.time()
     tif.parent.mkdir(parents=True, exist_ok=True)
     try:
-        record = {"status": "ok", **_prepare(row, tif, settings)}
+        record = {"status": "ok", **_prepare(row, tif, settings, bands or {})}
     except NotPublished as missing:
         try:
             record = {"status": "ok", **_absent(row, missing, siblings, settings)}
@@ -217,6 +220,37 @@ def sibling_hrefs(tiles: list[dict], row: dict) -> tuple[str, ...]:
     if row["product"] not in GRIDS_WITH_HOLES:
         return ()
     return tuple(sorted({t["href"] for t in tiles if t["product"] == row["product"]} - {row["href"]}))
+
+
+def tile_bands(tiles: list[dict], row: dict) -> dict[str, str]:
+    """A Sentinel-2 row's tile in the state's tile rows, band → href (the same tile and date); else none."""
+    if row["product"] != "sentinel2":
+        return {}
+    return {
+        t["band"]: t["href"]
+        for t in tiles
+        if t["product"] == "sentinel2" and (t["tile"], t["date"]) == (row["tile"], row["date"])
+    }
+
+
+def check_file(row: dict, source: str, bands: dict[str, str], sign) -> None:
+    """Refuse, before it is read in place or copied, a file the counties would measure or combine wrong
+    (raster_checks): CDL or WorldCover in a CRS that does not keep areas; a Sentinel-2 band outside its
+    tile's UTM CRS or off the grid of the tile's B04."""
+    with rasterio.open(source) as ds:
+        if row["product"] != "sentinel2":
+            check_cell_areas(ds, row["href"])
+            return
+        check_s2_band(ds, row["tile"], row["band"], row["href"])
+        b04 = bands.get("B04")
+        if b04 is None or b04 == row["href"]:
+            return
+        try:
+            ref = rasterio.open(gdal_vsi.gdal_path(sign(b04)) if gdal_vsi.is_streamable_href(b04) else b04)
+        except rasterio.errors.RasterioIOError as exc:
+            raise TilewiseError(f"cannot open the tile's B04 {b04} to compare grids with it ({exc})") from exc
+        with ref:
+            check_s2_grids(row["tile"], row["date"], row["band"], ds, row["href"], ref, b04)
 
 
 def _absent(row: dict, missing: NotPublished, siblings: tuple[str, ...], settings: TileSettings) -> dict:
@@ -261,8 +295,9 @@ def _open_failure(href: str, exc: rasterio.errors.RasterioIOError) -> TilewiseEr
     return NotPublished(text) if status in (404, 410) else TilewiseError(f"{text} (when opening it)")
 
 
-def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
+def _prepare(row: dict, tif: Path, settings: TileSettings, bands: dict[str, str]) -> dict:
     href = row["href"]
+    sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
     gdal_vsi.configure_retries(settings.download.attempts, settings.download.backoff_seconds)
     gdal_vsi.reset_network_bytes()
     source, downloaded, remote_bytes = href, 0, None
@@ -277,13 +312,14 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
         raise TilewiseError(f"{href}: the tile does not exist; the counties that read it fail until it is there{hint}")
     try:
         if gdal_vsi.is_streamable_href(href):
-            signed = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)(href)
+            signed = sign(href)
             source = gdal_vsi.gdal_path(signed)
             try:
                 with rasterio.open(source) as ds:
                     why_not, driver = streamable_layout(ds), ds.driver
             except rasterio.errors.RasterioIOError as exc:
                 raise _open_failure(href, exc) from exc
+            check_file(row, source, bands, sign)
             remote_bytes = gdal_vsi.file_size(source)
             if why_not is None and not settings.local_copy:
                 why_not = _group_not_streamable(row, settings)
@@ -305,6 +341,8 @@ def _prepare(row: dict, tif: Path, settings: TileSettings) -> dict:
                     raise NotPublished(f"{href}: {exc}") from exc
                 source = str(scratch)
                 downloaded = scratch.stat().st_size
+        else:
+            check_file(row, href, bands, sign)
         record = write_cog(source, tif, window_of(row), settings.codec)
     finally:
         scratch.unlink(missing_ok=True)
@@ -421,7 +459,7 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
         tif = Path(row["tif"])
         if not tif.exists():  # the same window again: a local copy is what the manifest says it was
             log.info("%s: reclaimed after an earlier run; converting it again", tif)
-            _prepare(row, tif, replace(settings, local_copy=True))
+            _prepare(row, tif, replace(settings, local_copy=True), {})  # checked when first prepared
         out.append({**row, "path": str(tif)})
     return out
 
