@@ -1,8 +1,10 @@
 """A county on small synthetic rasters: WorldCover forest against CDL crop area, pixel by pixel
 (the real samples do not overlap: São Tomé and Kansas), unknown classes, a tile without SCL; rasters
-whose cells would be measured or combined wrong; the tile a parcel in the overlap of two uses."""
+whose cells would be measured or combined wrong; the tile a parcel in the overlap of two uses; CDL
+files and WorldCover tiles that overlap, each place counted once."""
 
 import math
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -247,3 +249,114 @@ def test_a_parcel_in_two_tiles_uses_the_one_with_most_clear_pixels(tmp_path, wes
         assert p["s2_clear_fraction"] == pytest.approx(1.0, abs=0.01)
     else:
         assert p["s2_coverage_fraction"] == pytest.approx(1.0, abs=0.01) and p["s2_clear_pixels_count"] == 0
+
+
+# Files of one product that overlap (a national CDL and a state clip of it, neighbouring clips with a
+# shared margin, WorldCover tiles) are mosaicked: each place is counted once, from the first listed
+# file with data there (docs/biomass-model.md §1).
+CDL_COLUMNS = ["cdl_valid_area_acres", "cdl_coverage_fraction", "crop_area_acres", "forest_area_acres"]
+CDL_COLUMNS += ["forest_crop_conflict_acres", "crop_production_dry_short_tons_per_year"]
+WC_COLUMNS = ["worldcover_valid_area_acres", "worldcover_coverage_fraction", "tree_cover_acres", "grassland_acres"]
+WC_COLUMNS += ["worldcover_forest_acres", "forest_crop_conflict_acres", "forest_area_acres", "crop_area_acres"]
+
+
+def cut(path, out, west=None, east=None, data_west=None, data_east=None, code=None):
+    """A clip of the class raster `path` on its grid: the columns between longitudes `west` and `east` (at
+    the parcel's latitude; None: the raster's edge), nodata outside `data_west`…`data_east` (a state clip's
+    margin), and every valid cell set to `code` if given (a file that disagrees)."""
+    with rasterio.open(path) as ds:
+
+        def column(lon, edge):
+            if lon is None:
+                return edge
+            x = shapely.get_x(to_crs(shapely.Point(lon, 39.3025), 4326, ds.crs))
+            return int(np.clip(round((x - ds.transform.c) / ds.transform.a), 0, ds.width))
+
+        c0, c1 = column(west, 0), column(east, ds.width)
+        window = rasterio.windows.Window(c0, 0, c1 - c0, ds.height)
+        data, transform, crs, nodata = ds.read(1, window=window), ds.window_transform(window), ds.crs, ds.nodata
+        data[:, : max(column(data_west, 0) - c0, 0)] = nodata
+        data[:, max(column(data_east, ds.width) - c0, 0) :] = nodata
+    if code is not None:
+        data[data != nodata] = code
+    return write_band(out, data, crs, transform, nodata)
+
+
+def same_results(single, columns, **files):
+    """Results with the files given (`worldcover` or `cdl` lists) equal those of the `single` files
+    (WorldCover, CDL), over a parcel and a copy of its box."""
+    wc, cdl = single
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1", "P2"]}, geometry=[PARCEL, shapely.box(*PARCEL.bounds)], crs=4326)
+    one, one_detail, _ = process_county(inputs(wc, cdl, parcels=parcels))
+    several, detail, _ = process_county(replace(inputs(wc, cdl, parcels=parcels), **files))
+    for column in columns:
+        assert several[column].to_numpy() == pytest.approx(one[column].to_numpy(), rel=1e-7), column
+    assert detail["area_acres"].to_numpy() == pytest.approx(one_detail["area_acres"].to_numpy(), rel=1e-7)
+    assert (several["cdl_valid_area_acres"] <= several["parcel_area_acres"] * (1 + 1e-9)).all()
+    return several
+
+
+@pytest.mark.parametrize("order", ["national-first", "clip-first", "three-files"])
+def test_a_national_cdl_and_a_state_clip_of_it_count_each_place_once(tmp_path, order):
+    wc, cdl = rasters(tmp_path)
+    clip = cut(cdl, tmp_path / "2023_30m_cdls_KS.tif", west=-97.105, east=-97.085)
+    files = {"national-first": [cdl, clip], "clip-first": [clip, cdl]}.get(order)
+    if files is None:
+        files = [clip, cdl, cut(cdl, tmp_path / "2023_30m_cdls_NE.tif", west=-97.103, data_east=-97.096)]
+    p = same_results((wc, cdl), CDL_COLUMNS, cdl=files).iloc[0]
+    # corn 2023 on the parcel's corn once: 177.3 bu × 56 lb × 0.845 / 2000 per acre, not twice
+    corn = geodesic_acres(shapely.box(-97.101, 39.300, CROP_EDGE, 39.305))
+    column = 30 * 556 / crops.M2_PER_ACRE  # one 30 m pixel column along the 556 m edge
+    per_acre = 177.3 * 56 * 0.845 / 2000
+    assert p["crop_production_dry_short_tons_per_year"] == pytest.approx(corn * per_acre, abs=column * per_acre)
+
+
+def test_partly_overlapping_clips_count_their_overlap_once(tmp_path):
+    wc, cdl = rasters(tmp_path)
+    west = cut(cdl, tmp_path / "west.tif", east=-97.094)  # the overlap −97.099…−97.094 crosses the parcel
+    east = cut(cdl, tmp_path / "east.tif", west=-97.099)
+    p = same_results((wc, cdl), CDL_COLUMNS, cdl=[west, east]).iloc[0]
+    assert p["cdl_valid_area_acres"] == pytest.approx(p["parcel_area_acres"], rel=0.005)
+
+
+def test_neighbouring_clips_whose_boxes_overlap_but_not_their_data_add_up(tmp_path):
+    wc, cdl = rasters(tmp_path)
+    # two states' clips, each with a nodata margin over the other's side of the line at −97.096
+    west = cut(cdl, tmp_path / "west.tif", east=-97.090, data_east=-97.096)
+    east = cut(cdl, tmp_path / "east.tif", west=-97.102, data_west=-97.096)
+    same_results((wc, cdl), CDL_COLUMNS, cdl=[west, east])
+
+
+def test_overlapping_worldcover_tiles_count_each_place_once(tmp_path):
+    wc, cdl = rasters(tmp_path)
+    west = cut(wc, tmp_path / "wc_west.tif", east=-97.094)  # the overlap has the forest edge −97.095
+    east = cut(wc, tmp_path / "wc_east.tif", west=-97.099)
+    p = same_results((wc, cdl), WC_COLUMNS, worldcover=[west, east]).iloc[0]
+    forest = geodesic_acres(shapely.box(-97.101, 39.300, FOREST_EDGE, 39.305))
+    assert p["worldcover_forest_acres"] == pytest.approx(forest, abs=0.2)
+    assert p["worldcover_valid_area_acres"] <= p["parcel_area_acres"] * (1 + 1e-9)
+
+
+def test_where_overlapping_files_disagree_the_first_listed_counts_and_it_is_logged(tmp_path, caplog):
+    wc, cdl = rasters(tmp_path)
+    soy = cut(cdl, tmp_path / "soy.tif", code=5)  # another product: soybeans everywhere
+    result, detail, _ = process_county(replace(inputs(wc, cdl), cdl=[soy, cdl]))
+    assert detail["crop_name"].tolist() == ["Soybeans"]
+    assert detail["area_acres"].sum() == pytest.approx(result["parcel_area_acres"].iloc[0], rel=0.005)
+    assert f"{cdl} overlaps {soy}" in caplog.text and "have another class than the earlier file's" in caplog.text
+
+
+@pytest.mark.parametrize(("crs", "pixel", "shift"), [("EPSG:5070", 30, 15), ("EPSG:4326", 1 / 3600, 0)])
+def test_a_clip_on_another_grid_overlaps_without_counting_more_than_the_parcel(tmp_path, crs, pixel, shift):
+    wc, cdl = rasters(tmp_path)
+    other = grid_raster(tmp_path / "other.tif", crs, pixel, CROP_EDGE, 1, 176)
+    with rasterio.open(other, "r+") as ds:  # a grid half a cell off the national one
+        ds.transform = ds.transform * rasterio.Affine.translation(shift / pixel, 0)
+    east = cut(cdl, tmp_path / "east.tif", west=-97.099)
+    west = cut(other, tmp_path / "west.tif", east=-97.094)
+    result, detail, _ = process_county(replace(inputs(wc, cdl), cdl=[east, west]))
+    p = result.iloc[0]
+    column = 30 * 556 / crops.M2_PER_ACRE  # one 30 m pixel column along the 556 m edge
+    assert p["parcel_area_acres"] - column <= p["cdl_valid_area_acres"] <= p["parcel_area_acres"] * (1 + 1e-9)
+    corn = geodesic_acres(shapely.box(-97.101, 39.300, CROP_EDGE, 39.305))
+    assert detail["area_acres"].sum() == pytest.approx(corn, abs=column)

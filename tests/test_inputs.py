@@ -236,3 +236,29 @@ def test_the_index_refuses_a_cdl_whose_cells_are_not_their_ground_area(tmp_path,
             TilewiseError, match=rf"{cdl}: its CRS \({crs}\) does not keep areas.*gdalwarp -t_srs EPSG:5070"
         ):
             select_cdl(counties, (str(cdl),))
+
+
+def test_the_index_logs_overlapping_cdl_files_and_refuses_two_of_one_name(tmp_path, caplog):
+    from tilewise.biomass.tile_index import select_cdl
+    from tilewise.shared.geometry import to_crs
+
+    centre = to_crs(shapely.Point(-97.1, 39.3), 4326, 5070)
+    x, top = round(centre.x / 30) * 30, round(centre.y / 30) * 30 + 3000
+
+    def cdl(path, west, east):  # a CDL over x west…east (m), 6 km tall, on the national 30 m grid
+        data = np.ones((200, (east - west) // 30), np.uint8)
+        return str(write_band(path, data, "EPSG:5070", from_origin(west, top, 30, 30), 0))
+
+    counties = gpd.GeoDataFrame(
+        {"county_fips": ["20027"]}, geometry=[shapely.box(-97.15, 39.25, -97.05, 39.35)], crs=4326
+    )
+    national = cdl(tmp_path / "2023_30m_cdls.tif", x - 9000, x + 9000)
+    clip = cdl(tmp_path / "ks" / "2023_30m_cdls_KS.tif", x - 3000, x + 3000)
+    assert select_cdl(counties, (national, clip))["key"].tolist() == ["2023_30m_cdls", "2023_30m_cdls_KS"]
+    assert f"CDL files {national} and {clip} overlap over county 20027" in caplog.text
+    caplog.clear()
+    west, east = cdl(tmp_path / "west.tif", x - 9000, x), cdl(tmp_path / "east.tif", x, x + 9000)  # side by side
+    assert len(select_cdl(counties, (west, east))) == 2 and "overlap" not in caplog.text
+    twin = cdl(tmp_path / "il" / "2023_30m_cdls.tif", x - 3000, x + 3000)
+    with pytest.raises(TilewiseError, match=rf"CDL files {national} and {twin} have one name, '2023_30m_cdls'"):
+        select_cdl(counties, (national, twin))

@@ -6,6 +6,7 @@ exact coverage fractions (zonal.py). The model is documented in docs/biomass-mod
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ import pandas as pd
 import rasterio
 import shapely
 from pyproj import CRS
+from rasterio.warp import transform_bounds
 
 from tilewise.biomass import crop_tables, crops, indices, state_index
 from tilewise.biomass.areas import reconcile
@@ -33,6 +35,7 @@ from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs, transformer
 
+log = logging.getLogger(__name__)
 M2_PER_ACRE = crops.M2_PER_ACRE
 GROUP_PX = 4096  # parcels are processed in windows of about this many pixels a side
 MIN_PARCELS_PER_WORKER = 2000  # below this a second process costs more than it saves
@@ -168,12 +171,24 @@ def _class_areas_over(
     known,
     on_mosaic=None,
     preloaded: Preloaded | None = None,
+    parcel_m2: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Long table (row, cls, m2) summed over several categorical rasters, the valid area per row, and
-    per row the sum of the extra m² layer `on_mosaic(mosaic, ds, idx)` returns (None: nothing).
-    A class not in `known` is an error naming the file: it has no rule."""
+    """Long table (row, cls, m2) summed over several categorical rasters of one product, the valid area
+    per row, and per row the sum of the extra m² layer `on_mosaic(mosaic, ds, idx)` returns (None:
+    nothing). A class not in `known` is an error naming the file: it has no rule.
+
+    Every place is counted once: the files are taken in their order (the index's) and a file's cell
+    whose centre lies on valid data of an earlier file is nodata here (_counted_before) — files that
+    overlap (a national CDL and a state clip of it) are mosaicked, the first with data at a place wins.
+    Where that happened, a parcel's valid area is capped at `parcel_m2` (its classes and extra scaled
+    alike): on two different grids the seam can count up to half a cell twice."""
     parts, valid, extra = [], np.zeros(len(geoms)), np.zeros(len(geoms))
-    for path in paths:
+    earlier_of = _earlier_overlapping(paths)
+    kept: dict[int, list] = {i: [] for i in {i for earlier in earlier_of for i in earlier}}
+    masked_rows = np.zeros(len(geoms), bool)
+    for k, path in enumerate(paths):
+        earlier = [part for i in earlier_of[k] for part in kept[i]]
+        covered_cells = differing_cells = 0
         with rasterio.open(path) as ds:
             local = to_crs(geoms.values, geoms.crs, ds.crs)
             boxes = shapely.bounds(local)
@@ -184,6 +199,16 @@ def _class_areas_over(
                     continue
                 stats.add(path, mosaic)
                 bytes_per_parcel[idx] += mosaic.bytes_per_box
+                if k in kept:
+                    kept[k].append((ds.crs, mosaic.transform, mosaic.array, nodata))
+                if earlier:
+                    covered, differing = _counted_before(earlier, ds.crs, mosaic, nodata)
+                    if covered.any():
+                        array = np.where(covered, mosaic.array.dtype.type(nodata), mosaic.array)
+                        mosaic = replace(mosaic, array=array)
+                        masked_rows[idx] = True
+                        covered_cells += int(covered.sum())
+                        differing_cells += differing
                 cells = _cell_areas(ds, mosaic)
                 layer = on_mosaic(mosaic, ds, idx, cells) if on_mosaic else None
                 df = class_areas(
@@ -200,11 +225,91 @@ def _class_areas_over(
                         f"{path}: class values {sorted(unknown)} inside parcels are not in the product's "
                         "legend (docs/biomass-model.md): is this the right file?"
                     )
+        if covered_cells:
+            _log_overlap(path, [paths[i] for i in earlier_of[k]], covered_cells, differing_cells)
     table = pd.concat(parts) if parts else pd.DataFrame({"row": [], "cls": [], "m2": []})
     table = (
         table.astype({"row": np.int64, "cls": np.int64, "m2": np.float64}).groupby(["row", "cls"], as_index=False).sum()
     )
+    if parcel_m2 is not None and masked_rows.any():
+        over = masked_rows & (valid > parcel_m2)
+        if over.any():
+            factor = np.ones(len(geoms))
+            factor[over] = parcel_m2[over] / valid[over]
+            table["m2"] *= factor[table["row"].to_numpy()]
+            valid, extra = valid * factor, extra * factor
     return table, valid, extra
+
+
+def _earlier_overlapping(paths) -> list[list[int]]:
+    """Per file, the earlier files (positions in `paths`) whose extent reaches under some of its cell
+    centres: only those are looked up (tiles side by side, WorldCover's, are not)."""
+    extents = []
+    for path in paths:
+        with rasterio.open(path) as ds:
+            extents.append((ds.crs, tuple(ds.bounds), abs(ds.transform.a), abs(ds.transform.e)))
+    out = []
+    for k, (crs, (x0, y0, x1, y1), px, py) in enumerate(extents):
+        mine = []
+        for i in range(k):
+            other, bounds = extents[i][0], extents[i][1]
+            if other != crs:
+                bounds = transform_bounds(other, crs, *bounds, densify_pts=21)
+            # no centre of this file's cells lies within a quarter cell of its edge
+            if min(x1, bounds[2]) - max(x0, bounds[0]) > px / 4 and min(y1, bounds[3]) - max(y0, bounds[1]) > py / 4:
+                mine.append(i)
+        out.append(mine)
+    return out
+
+
+def _counted_before(earlier: list[tuple], crs, mosaic, nodata) -> tuple[np.ndarray, int]:
+    """Which valid cells of `mosaic` have their centre on a valid cell of an earlier file's mosaics
+    (`earlier`: crs, transform, class array, nodata of each), and how many of those hold another class
+    there. On one grid (a clip of the other, tiles of one product) that is exact."""
+    array, t = mosaic.array, mosaic.transform
+    h, w = array.shape
+    valid = array != nodata
+    covered, differs = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    for part_crs, pt, values, part_nodata in earlier:
+        if part_crs == crs and t.b == t.d == pt.b == pt.d == 0:  # north-up grids in one CRS: rows and columns
+            cols = np.floor((t.c + t.a * (np.arange(w) + 0.5) - pt.c) / pt.a).astype(np.int64)
+            rows = np.floor((t.f + t.e * (np.arange(h) + 0.5) - pt.f) / pt.e).astype(np.int64)
+            ci = np.flatnonzero((cols >= 0) & (cols < values.shape[1]))
+            ri = np.flatnonzero((rows >= 0) & (rows < values.shape[0]))
+            if not len(ci) or not len(ri):
+                continue
+            there, at = values[np.ix_(rows[ri], cols[ci])], np.ix_(ri, ci)
+            hit = valid[at] & (there != part_nodata)
+            covered[at] |= hit
+            differs[at] |= hit & (there != array[at])
+            continue
+        r, c = np.nonzero(valid & ~covered)
+        x, y = t * (c + 0.5, r + 0.5)
+        px, py = transformer(crs, part_crs).transform(np.asarray(x), np.asarray(y))
+        pc, pr = ~pt * (px, py)
+        pc, pr = np.floor(pc).astype(np.int64), np.floor(pr).astype(np.int64)
+        inside = (pr >= 0) & (pr < values.shape[0]) & (pc >= 0) & (pc < values.shape[1])
+        r, c, there = r[inside], c[inside], values[pr[inside], pc[inside]]
+        hit = there != part_nodata
+        covered[r[hit], c[hit]] = True
+        differs[r[hit], c[hit]] |= there[hit] != array[r[hit], c[hit]]
+    return covered, int(differs.sum())
+
+
+def _log_overlap(path, earlier: list, covered: int, differing: int) -> None:
+    names = ", ".join(str(p) for p in earlier)
+    message = "%s overlaps %s: %d of its cells read have data there already and are not counted again (the "
+    message += "first file with data at a place counts it, docs/biomass-model.md §1)"
+    if differing:
+        log.warning(
+            message + "; %d of them have another class than the earlier file's: are they one product and year?",
+            path,
+            names,
+            covered,
+            differing,
+        )
+    else:
+        log.info(message, path, names, covered)
 
 
 class CropAreaLookup:
@@ -493,9 +598,10 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     out = pd.DataFrame({"parcel_id": parcels["parcel_id"].to_numpy(), "parcel_area_acres": area_acres})
 
     # crops (USDA CDL): crop-area pixels kept to compare with WorldCover's forest below
+    parcel_m2 = shapely.area(local)
     lookup = CropAreaLookup()
     cdl, _, _ = _class_areas_over(
-        inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, lookup.keep, inp.preloaded
+        inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, lookup.keep, inp.preloaded, parcel_m2
     )
     detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy(), inp.yields)
     crop = crops.parcel_columns(cdl, detail, n, inp.yields.year)
@@ -510,6 +616,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
         WORLDCOVER_CLASSES,
         _forest_on_crop(lookup, has_crop),
         inp.preloaded,
+        parcel_m2,
     )
     out["worldcover_valid_area_acres"] = wc_valid / M2_PER_ACRE
     wide = wc.pivot_table(index="row", columns="cls", values="m2", aggfunc="sum").reindex(range(n)).fillna(0.0)

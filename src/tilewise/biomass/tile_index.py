@@ -27,6 +27,7 @@ from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.geometry import to_crs
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
@@ -240,15 +241,51 @@ def select_worldcover(counties: gpd.GeoDataFrame, template: str) -> pd.DataFrame
 
 
 def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFrame:
-    rows = []
+    """The CDL files the counties' polygons touch, in the config's order: the order in which a county
+    counts them where they overlap (the first with data at a place counts it, docs/biomass-model.md §1).
+    Two files of one name are refused (a tile is named by its file); files whose boxes overlap over a
+    county are logged, naming both (a national file and a state clip, or neighbouring clips)."""
+    rows, boxes = [], []
     for href in hrefs:
+        key = Path(href).stem
+        same = [r["href"] for r in rows if r["key"] == key] + [h for h, k, _, _ in boxes if k == key]
+        if same:
+            raise TilewiseError(
+                f"CDL files {same[0]} and {href} have one name, {key!r} (the tile's name): list a file once, and "
+                "rename one of two different files"
+            )
         with rasterio.open(href) as ds:
             check_cell_areas(ds, href)  # here, before any county: its acres would be wrong
             box = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=ds.crs)
         users = counties.loc[counties.to_crs(box.crs).intersects(box.iloc[0]), "county_fips"].tolist()
         if users:
-            rows.append({"product": "cdl", "key": Path(href).stem, "href": href, "counties": " ".join(users)})
+            rows.append({"product": "cdl", "key": key, "href": href, "counties": " ".join(users)})
+            boxes.append((href, key, box.crs, box.iloc[0]))
+    _log_overlapping_cdl(counties, boxes)
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def _log_overlapping_cdl(counties: gpd.GeoDataFrame, boxes: list[tuple]) -> None:
+    """A warning per pair of CDL files whose boxes overlap over some county (their data may not: two
+    states' clips with nodata margins)."""
+    for j, (href, _, crs, box) in enumerate(boxes):
+        for earlier, _, other_crs, other in boxes[:j]:
+            if other_crs != crs:
+                other = to_crs(other, other_crs, crs, densify=(other.bounds[2] - other.bounds[0]) / 20)
+            both = box.intersection(other)
+            if both.area <= 0:
+                continue
+            over = counties.loc[counties.to_crs(crs).intersects(both), "county_fips"].tolist()
+            if over:
+                log.warning(
+                    "CDL files %s and %s overlap over county %s: where both have data a county counts the "
+                    "first listed (%s) and not the other; list one file per place if they are not one product "
+                    "and year",
+                    earlier,
+                    href,
+                    " ".join(over),
+                    earlier,
+                )
 
 
 def catalog_from_stac(counties: gpd.GeoDataFrame, search: StacSearch) -> pd.DataFrame:
