@@ -9,6 +9,7 @@ options ones GDAL's COG driver takes. An error names the file, the line and the 
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -315,17 +316,23 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
     return _validated(values, path, where, check_values)
 
 
+# What C's strtod (GDAL's CPLAtof) and Python's float read whole and alike: decimal, nan, inf
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)\s*", re.IGNORECASE)
+
+
 def _script_values(script: str, args: list[str], fail) -> dict:
     if script == "source_set_crs.py" and len(args) == 1:
         return {"crs": args[0]}
     if script == "source_set_nodata.py" and len(args) in (1, 2):
         if len(args) == 2 and args[1] != "--force":
             raise fail(f"unknown option {args[1]!r}")
-        try:
-            nodata = float(args[0])
-        except ValueError:
-            raise fail(f"nodata {args[0]!r} is not a number") from None
-        return {"nodata": nodata, "force_nodata": len(args) == 2}
+        if not _PLAIN_NUMBER.fullmatch(args[0]):
+            raise fail(
+                f"nodata {args[0]!r} is not a number as gdal_translate -a_nodata (Mapterhorn's set_nodata) reads it, "
+                "whole and alike (C's strtod stops at a '_' or a letter, Python's float does not): write it plainly, "
+                "e.g. -9999 or -3.4e38"
+            )
+        return {"nodata": float(args[0]), "force_nodata": len(args) == 2}
     if script == "source_fix_orientation.py" and not args:
         return {"fix_orientation": True}
     if script == "source_slice.py" and len(args) == 1:
