@@ -118,7 +118,7 @@ def main() -> None:
             for _ in range(args.repeat):  # alternate, so both see the same machine
                 floors.append(floor(urls, args.connections))
                 start_s = time.perf_counter()
-                found = refresh.check(chunks, ledgers, remotes, lambda name: False, settings, args.connections)
+                found = refresh.check(chunks, ledgers, remotes, lambda name: False, settings, args.connections, root)
                 checks.append(time.perf_counter() - start_s)
                 assert found.heads == args.files and not found.changed_chunks(), found.changed_chunks()
             plain = statistics.median(plan_s(root, args.connections) for _ in range(args.repeat))

@@ -168,9 +168,9 @@ def test_hostile_input_is_refused_or_recorded_and_nothing_escapes(tmp_path, http
         "nested.7z": "archives inside it included",
         "noraster.zip": "no raster",
         "truncated.zip": "damaged zip",
-        "corrupt.tif": "no raster",
-        "empty.tif": "no raster",
-        "errorpage.tif": "no raster",
+        "corrupt.tif": "GDAL cannot read this raster",  # raster by name, none by content: damaged, not skipped
+        "empty.tif": "GDAL cannot read this raster",
+        "errorpage.tif": "GDAL cannot read this raster",
         "nocrs.asc": "has no CRS; set `crs:`",
     }
     for name, reason in expect.items():

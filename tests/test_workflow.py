@@ -146,7 +146,7 @@ def test_failures_are_recorded_and_block_the_tarball(tmp_path, http):
     failed = {r["file"]: r for r in rows(work / "reports" / "flaky" / "failures.csv")}
     assert set(failed) == {"missing.tif", "html.tif", "cut.zip"}
     assert failed["missing.tif"]["step"] == "download" and "HTTP 404" in failed["missing.tif"]["error"]
-    assert failed["html.tif"]["step"] == "unpack" and "no raster" in failed["html.tif"]["error"]
+    assert failed["html.tif"]["step"] == "convert" and "GDAL cannot read this raster" in failed["html.tif"]["error"]
     assert failed["cut.zip"]["step"] == "unpack"
     assert all(r["url"].startswith("http://127.0.0.1") and r["source"] == "flaky" for r in failed.values())
     assert len(rows(work / "source-store" / "flaky" / "bounds.csv")) == 6  # the others went on

@@ -538,7 +538,7 @@ def _head_watched(url: str, pool, settings: DownloadSettings, deadline: float, b
         return _head_once(url, pool, settings, deadline, by_get)
 
 
-def _head_once(url: str, pool, settings: DownloadSettings, deadline: float, by_get: bool) -> RemoteState:
+def _head_once(url: str, pool, settings: DownloadSettings, deadline: float, by_get: bool = False) -> RemoteState:
     resp = None if by_get else _request("HEAD", url, pool, settings, deadline, {})
     if resp is None or resp.status in (405, 501):  # HEAD refused: the 206 of the first byte carries the same fields
         if resp is not None:
