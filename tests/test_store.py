@@ -156,6 +156,16 @@ def test_two_rasters_of_one_archive_with_one_name(tmp_path, http):
     assert [o["raster"] for o in records["folders.zip"]["outputs"]] == ["a/y.tif", "b/y.tif"]
 
 
+def test_a_nested_archive_is_named_by_its_stem_not_by_the_folder_it_was_unpacked_into(tmp_path, http):
+    """kachel.zip > inner.zip > dgm/y.tif with prefix_names_from: the name is made of the archives' and
+    their folders' names only (tilewise unpacks inner.zip into a folder of its own, `inner.zip-x`)."""
+    inner = zip_of({"dgm/y.tif": geotiff_bytes(4)})
+    http.files["/kachel.zip"] = zip_of({"inner.zip": inner, "top.tif": geotiff_bytes(5)})
+    make_entry(tmp_path / "catalog", "nested", [http.url("kachel.zip")], {"prefix_names_from": ["kachel.zip"]})
+    run(tmp_path, "nested")
+    assert bounds_names(tmp_path / "run", "nested") == ["kachel_inner_dgm_y.tif", "kachel_top.tif"]
+
+
 HOSTILE_MEMBERS = [
     "left,right.tif",
     "-rf.tif",

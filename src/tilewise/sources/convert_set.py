@@ -73,12 +73,16 @@ def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
     return dropped
 
 
-def output_name(job: ChunkJob, members: list[FileEntry], raster: Path, piece_name: str) -> str:
+def output_name(
+    job: ChunkJob, members: list[FileEntry], raster: Path, piece_name: str, nested: dict[Path, str] | None = None
+) -> str:
     """The store name of one piece: Mapterhorn's `{stem}.tif` (or the slice name), prefixed with the
-    download's stem and the raster's folders when the recipe says so, made safe by the one rule."""
+    download's stem and the raster's folders when the recipe says so, made safe by the one rule.
+    `nested`: the folders nested archives were unpacked into → the archive's name (its stem is used)."""
     group = members[0].group
     if job.recipe.prefixes(group, *(e.name for e in members)):
-        folders = list(raster.parent.parts) if raster.parent != Path(".") else []
+        parents = list(reversed(raster.parents))[1:]  # each folder, outermost first, without "."
+        folders = [Path((nested or {})[p]).stem if p in (nested or {}) else p.name for p in parents]
         piece_name = "_".join([Path(group).stem, *folders, piece_name])
     return safe_name(piece_name)
 
@@ -90,7 +94,7 @@ def convert_set(
     group = members[0].group
     unpacked = job.scratch / "unpacked" / group
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
-        unpack(downloads, unpacked, job.limits)
+        nested = unpack(downloads, unpacked, job.limits)
     excluded = _drop_excluded_files(job, unpacked)
     found, notes, inside = _elevation_rasters(job, unpacked, group, excluded)
     outputs: list[dict] = []
@@ -99,7 +103,7 @@ def convert_set(
         for raster in found:
             rel = str(raster.relative_to(unpacked))
             for piece in rasters.plan_pieces(raster, job.recipe):
-                name = output_name(job, members, Path(rel), piece.name)
+                name = output_name(job, members, Path(rel), piece.name, nested)
                 if job.recipe.excludes(piece.name, name):
                     excluded.append(name)
                     continue

@@ -246,17 +246,21 @@ def _last_volume(downloads: list[Path]) -> str:
     return f"; if the archive has more volumes than {last}, add {after} (and any after it) to file_list.txt"
 
 
-def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> None:
-    """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`.
+def unpack(downloads: list[Path], target: Path, limits: UnpackLimits) -> dict[Path, str]:
+    """Unpack an archive set (one file, or the ordered volumes of one archive) into `target`; return
+    the folders nested archives were unpacked into (relative to `target`) → each archive's name.
 
-    Archives are deleted once unpacked, nested ones unpack into `{name}-x/` beside them. A download
-    that is not an archive is moved into `target` unchanged. The caps count the whole tree.
+    Archives are deleted once unpacked, nested ones unpack into `{name}-x/` beside them (a folder of
+    ours, not of the archive: names use the archive's stem for it). A download that is not an archive
+    is moved into `target` unchanged. The caps count the whole tree.
     """
     budget = _Budget(downloads[0].name, sum(d.stat().st_size for d in downloads), limits)
-    _unpack(downloads, target, budget, 0)
+    nested: dict[Path, str] = {}
+    _unpack(downloads, target, budget, 0, nested)
+    return {folder.relative_to(target): name for folder, name in nested.items()}
 
 
-def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) -> None:
+def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int, nested: dict[Path, str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
     first = downloads[0]
     kind = archive_kind(first)
@@ -298,4 +302,6 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int) ->
             inner.setdefault((path.parent, archive_group(path.name)), []).append(path)
     for (_, group), paths in inner.items():
         if archive_kind(paths[0]):
-            _unpack(paths, paths[0].with_name(group + "-x"), budget, depth + 1)
+            folder = paths[0].with_name(group + "-x")
+            nested[folder] = group
+            _unpack(paths, folder, budget, depth + 1, nested)
