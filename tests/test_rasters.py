@@ -116,6 +116,17 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
         np.testing.assert_array_equal(ds.read(1), data[::-1])
 
 
+@pytest.mark.parametrize(
+    "transform", [Affine(10, 0, 1000, 0, 10, 2000), Affine.rotation(30) * Affine(10, 0, 0, 0, -10, 0)]
+)
+def test_a_raster_not_north_up_with_slices_asked_fails_naming_both_keys_and_the_fix(tmp_path, transform):
+    src = _raster(tmp_path / "r.tif", np.ones((8, 8), "float32"), transform)
+    recipe = Recipe(fix_orientation=True, slice_px=512)
+    (piece,) = plan_pieces(src, recipe)
+    with pytest.raises(FileFailure, match=r"both `fix_orientation` and `slice_px`.*gdalwarp r.tif north_up.tif"):
+        write_cog(piece, recipe, tmp_path / "o.tif", tmp_path)
+
+
 X_MAX = 20037508.342789244
 
 

@@ -142,7 +142,12 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
                 "set `fix_orientation: true` in the recipe to warp it",
             )
         if not north_up and piece.window is not None:
-            raise FileFailure("convert", f"{piece.raster.name}: slicing a raster that is not north-up is not supported")
+            raise FileFailure(
+                "convert",
+                f"{piece.raster.name} is not north-up and the recipe sets both `fix_orientation` and `slice_px`: "
+                "tilewise slices on the raster's own grid, before warping, so it cannot do both; warp it first "
+                f"(gdalwarp {piece.raster.name} north_up.tif) and list that file, or drop `slice_px` for this source",
+            )
         nodata = effective_nodata(ds, recipe)
         new_nodata = not _same_value(nodata, ds.nodata)
         if new_nodata and not _holds(ds.dtypes[0], nodata):
