@@ -61,9 +61,9 @@ STAGING = (
 )
 STORE_INDEX = "work/{source}/store-index.json"
 REBUILD = "work/{source}/rebuild/{step}.{token}"  # why a chunk (step: its id), the merge or the tarball runs again
-TARBALL_RECORD = (
-    "work/{source}/tarball.json"  # the built tarball's and md5's sizes and times
-)
+# the built tarball's size, its md5 file and the catalog files it ships; beside PUBLISHED
+# (scripts/build_tarball.py derives it from there)
+TARBALL_RECORD = "work/{source}/tarball.json"
 STORE = "source-store/{source}"
 BOUNDS = "source-store/{source}/bounds.csv"
 COVERAGE = "polygon-store/{source}.gpkg"

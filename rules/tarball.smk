@@ -24,7 +24,6 @@ rule build_tarball:
     params:
         store=lambda wildcards, input: os.path.dirname(input.bounds),
         published=PUBLISHED,
-        record=TARBALL_RECORD,
         allow_incomplete=lambda wildcards: plan(wildcards).settings.allow_incomplete,
     script:
         "../scripts/build_tarball.py"

@@ -24,6 +24,7 @@ build_tarball(
     md5_path=Path(smk.output.md5),
     changes=(Path(smk.output.changes), Path(smk.params.published)),
     allow_incomplete=smk.params.allow_incomplete,
-    record=Path(smk.params.record),
+    # beside the published changes (TARBALL_RECORD): not a param, a new one would rerun every built tarball
+    record=Path(smk.params.published).with_name("tarball.json"),
 )
 job.done()

@@ -251,6 +251,17 @@ def test_a_parcel_in_two_tiles_uses_the_one_with_most_clear_pixels(tmp_path, wes
         assert p["s2_coverage_fraction"] == pytest.approx(1.0, abs=0.01) and p["s2_clear_pixels_count"] == 0
 
 
+def test_a_tile_that_contains_the_parcel_but_has_no_data_there_loses_to_one_that_only_touches_it(tmp_path):
+    """Across 14SPJ's west edge (x 600,000): wholly in 14SNJ, which is outside the swath there; 14SPJ
+    covers part of it with data. The indices come from 14SPJ, and say it does not contain the parcel."""
+    edge = to_crs(shapely.box(599_500, 4_350_000, 600_500, 4_350_500), 32614, 4326)
+    tiles = [s2_tile(tmp_path / "w", "14SNJ", edge, reflectance=None), s2_tile(tmp_path / "e", "14SPJ", edge)]
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[edge], crs=4326)
+    [p] = process_county(inputs(*rasters(tmp_path), tiles, parcels))[0].to_dict("records")
+    assert p["s2_tile"] == "14SPJ" and not p["s2_tile_contains_parcel"]
+    assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6) and p["s2_clear_pixels_count"] > 0
+
+
 # Files of one product that overlap (a national CDL and a state clip of it, neighbouring clips with a
 # shared margin, WorldCover tiles) are mosaicked: each place is counted once, from the first listed
 # file with data there (docs/biomass-model.md §1).

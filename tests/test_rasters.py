@@ -393,8 +393,17 @@ def _vrt(sources: str, tag="SourceFilename") -> str:
         ({"dem.vrt": _vrt("tile.tif@0")}, "tile.tif"),  # relative to the working folder, not the VRT
         ({"a.vrt": _vrt("b.vrt@1"), "b.vrt": _vrt("{outside}@0")}, "{outside}"),  # the outer one is opened first
         ({"x.wms": "<GDAL_WMS><Service name='TMS'><ServerUrl>{url}</ServerUrl></Service></GDAL_WMS>"}, "WMS"),
+        # behind a name never opened as a raster (a sidecar's suffix): checked all the same
+        ({"a.vrt": _vrt("inner.xml@1"), "inner.xml": _vrt("{outside}@0")}, "{outside}"),
+        (
+            {
+                "a.vrt": _vrt("s.xml@1"),
+                "s.xml": "<GDAL_WMS><Service name='TMS'><ServerUrl>{url}</ServerUrl></Service></GDAL_WMS>",
+            },
+            "WMS",
+        ),
     ],
-    ids=["absolute", "dotdot", "vsicurl", "wms-string", "cwd-relative", "nested", "wms-file"],
+    ids=["absolute", "dotdot", "vsicurl", "wms-string", "cwd-relative", "nested", "wms-file", "via-xml", "wms-xml"],
 )
 def test_a_raster_that_reads_outside_its_download_is_refused_before_gdal_reads(tmp_path, http, files, offending):
     _raster(tmp_path / "outside.tif", np.ones((20, 20), "uint16"), from_origin(0, 100, 1, 1))
@@ -408,7 +417,7 @@ def test_a_raster_that_reads_outside_its_download_is_refused_before_gdal_reads(t
         (root / name).write_text(text.format(outside=tmp_path / "outside.tif", url=url))
     with pytest.raises(FileFailure, match="refused: a raster may read only files of its own download") as err:
         list(open_rasters(root))
-    member = next(name for name, text in files.items() if offending in text or name.endswith(".wms"))
+    member = next(name for name, text in files.items() if offending in text or "GDAL_WMS" in text)
     assert str(err.value).startswith(f"dgm.zip: {member} ")
     assert offending.format(outside=tmp_path / "outside.tif", url=url) in str(err.value)
     assert f"exclude: [{Path(member).name!r}]" in str(err.value)
@@ -431,18 +440,26 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
         '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset><PixelOffset>2'
         "</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder></VRTRasterBand></VRTDataset>"
     )
-    kept = {}
+    # an image without georeferencing (skipped): a mosaic of it and t0 is still a view; a VRT giving it a grid is not
+    _raster(root / "tiles" / "nocrs.tif", np.ones((20, 20), "uint16"), Affine.identity(), crs=None)
+    (root / "with_skipped.vrt").write_text(_vrt("tiles/t0.tif@1|tiles/nocrs.tif@1"))
+    (root / "gives_grid.vrt").write_text(_vrt("tiles/nocrs.tif@1"))
+    kept, opened = {}, {}
     for path, ds in open_rasters(root):
-        if judge(ds, str(path.relative_to(root)), None)[1]:
-            kept[path] = {Path(f).resolve() for f in ds.files}
-    skipped = views(kept, root)
+        opened[path] = {Path(f).resolve() for f in ds.files}
+        notes, _ = judge(ds, str(path.relative_to(root)), None)
+        if not any(n.kind == "skipped" for n in notes):
+            kept[path] = opened[path]
+    skipped = views(kept, root, opened)
     assert sorted(str(p.relative_to(root)) for p in kept if p not in skipped) == [
+        "gives_grid.vrt",
         "raw.vrt",
         "tiles/t0.tif",
         "tiles/t1.tif",
     ]
     assert skipped[root / "mosaic.vrt"].reason.startswith("a view of other rasters of this download (tiles/t0.tif, ")
     assert "(mosaic.vrt)" in skipped[root / "of_mosaic.vrt"].reason
+    assert root / "with_skipped.vrt" in skipped
 
 
 # --- two rasters of one download with one output name: the advice keeps exactly one -----------------

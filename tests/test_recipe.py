@@ -246,6 +246,9 @@ def test_an_rm_of_an_output_after_unzip_and_one_before_to_cog_map(tmp_path):
     assert recipe_from_justfile(after, "x").exclude == ("MNT_Z3.tif",)
     before = justfile(tmp_path, "rm source-store/x/*.tfw", "uv run python source_to_cog.py x")  # ukengland's
     assert recipe_from_justfile(before, "x").exclude == ("*.tfw",)
+    for glob in ("*.tif", "MNT_*.tif", "x?.tif", "[ab]*.tif"):  # globs that can only match outputs
+        globbed = justfile(tmp_path, "uv run python source_unzip.py x", f"rm source-store/x/{glob}")
+        assert recipe_from_justfile(globbed, "x").exclude == (glob,)
 
 
 @pytest.mark.parametrize("crs", ["EPSG:25832+7837", "EPSG:2056+5728", "+proj=utm +zone=32 +ellps=GRS80", "EPSG:25832"])

@@ -199,7 +199,9 @@ def test_item_tiles_and_offsets():
     assert stac.boa_offset_dn({"s2:processing_baseline": "05.11"}) == -1000
     assert stac.boa_offset_dn({"s2:processing_baseline": "02.14"}) == 0
     assert stac.boa_offset_dn({"s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": True}) == 0
-    with pytest.raises(TilewiseError, match=r"^STAC item x s2:processing_baseline: no processing baseline"):
+    assert stac.boa_offset_dn({"processing:version": "05.10"}) == -1000  # CDSE's property
+    with pytest.raises(TilewiseError, match=r"^STAC item x: neither s2:processing_baseline nor processing:version.*"
+                       r"boa_add_offset column"):  # fmt: skip
         stac.boa_offset_dn({}, "STAC item x")
     with pytest.raises(TilewiseError, match=r"processing baseline '5.1' is not one Sentinel-2 writes"):
         stac.boa_offset_dn({"s2:processing_baseline": "5.1"})

@@ -413,6 +413,15 @@ def test_a_damaged_raster_fails_its_download_naming_it(tmp_path, member):
     assert f"exclude: [{member!r}]" in message and "download it again" in message and "readme" not in message
 
 
+def test_a_macos_zips_finder_metadata_is_no_raster(tmp_path):
+    """`__MACOSX/._dem.tif` (AppleDouble: the Finder's metadata of dem.tif) is neither a raster nor damaged."""
+    root = tmp_path / "x"
+    (root / "__MACOSX").mkdir(parents=True)
+    (root / "dem.tif").write_bytes(_good_tif(tmp_path / "good.tif"))
+    (root / "__MACOSX" / "._dem.tif").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(40))
+    assert [path.name for path, _ in open_rasters(root)] == ["dem.tif"]
+
+
 def test_a_raster_cut_after_its_header_fails_when_read(tmp_path):
     good = _good_tif(tmp_path / "good.tif", size=300)
     (tmp_path / "dem.tif").write_bytes(good[: len(good) // 2])

@@ -362,9 +362,10 @@ def _forest_on_crop(lookup: CropAreaLookup, has_crop: np.ndarray):
 
 def _s2_candidates(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per parcel and tile (n × k): whether the tile is a candidate, its rank by place (lower first) and
-    whether it contains the whole parcel. The candidates are the tiles that contain the whole parcel,
-    else those that touch it; by place, the parcel's own UTM zone first, then the nearest tile centre
-    (the parcel sits deepest inside it)."""
+    whether it contains the whole parcel. The candidates are the tiles that touch the parcel (one that
+    contains it may have no data there: outside the swath); by place, a tile that contains the whole
+    parcel first, then the parcel's own UTM zone, then the nearest tile centre (the parcel sits deepest
+    inside it)."""
     lon = shapely.get_x(shapely.centroid(to_crs(geoms.values, geoms.crs, 4326)))
     own_zone = np.floor((lon + 180) / 6).astype(int) + 1
     shape = (len(geoms), len(tiles))
@@ -377,9 +378,8 @@ def _s2_candidates(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarra
         touches[:, k] = shapely.intersects(box, local)
         centre = np.array([(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2])
         dist = np.hypot(*(shapely.get_coordinates(shapely.centroid(local)) - centre).T)
-        place[:, k] = np.where(own_zone == epsg % 100, 0.0, 1e7) + dist
-    candidate = np.where(inside.any(axis=1, keepdims=True), inside, touches)
-    return candidate, place, inside
+        place[:, k] = np.where(inside[:, k], 0.0, 1e8) + np.where(own_zone == epsg % 100, 0.0, 1e7) + dist
+    return touches, place, inside
 
 
 def _choose_s2_tile(candidate: np.ndarray, place: np.ndarray, clear: np.ndarray, data: np.ndarray) -> np.ndarray:

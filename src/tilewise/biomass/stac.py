@@ -94,7 +94,14 @@ def boa_offset_dn(props: dict, where: str = "STAC item") -> int:
     """DN to add before dividing by 10000, from the processing baseline and the catalogue's flag."""
     if props.get("earthsearch:boa_offset_applied") is True:
         return 0  # Earth Search removed the offset from the pixels already
-    return int(boa_offset(props.get("s2:processing_baseline"), None, f"{where} s2:processing_baseline"))
+    for key in ("s2:processing_baseline", "processing:version"):  # Earth Search / Planetary Computer, CDSE
+        if props.get(key) not in (None, ""):
+            return int(boa_offset(props[key], None, f"{where} {key}"))
+    raise TilewiseError(
+        f"{where}: neither s2:processing_baseline nor processing:version is given, so whether its DN carry the "
+        "−1000 offset (baseline 04.00 on) cannot be told; use a STAC API that gives the baseline, or a CSV "
+        "catalog (biomass tile catalog) with a boa_add_offset column"
+    )
 
 
 def band_hrefs(item: pystac.Item) -> dict[str, str] | None:

@@ -248,7 +248,7 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
     rows, boxes = [], []
     for href in hrefs:
         key = Path(href).stem
-        same = [r["href"] for r in rows if r["key"] == key] + [h for h, k, _, _ in boxes if k == key]
+        same = [r["href"] for r in rows if r["key"] == key]
         if same:
             raise TilewiseError(
                 f"CDL files {same[0]} and {href} have one name, {key!r} (the tile's name): list a file once, and "

@@ -41,7 +41,7 @@ def _elevation_rasters(
     """The rasters of a download that become outputs, the notes on all of them, and whether it held
     elevation rasters at all (some may lie beyond Web Mercator's latitudes). None is found when the
     recipe's `excluded` files were all of them."""
-    kept, notes, elevation, found = {}, [], False, 0
+    kept, opened, notes, elevation, found = {}, {}, [], False, 0
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked):
             found += 1
@@ -50,15 +50,16 @@ def _elevation_rasters(
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
             notes += raster_notes
+            opened[raster] = {Path(f).resolve() for f in ds.files}
             if not any(n.kind == "skipped" for n in raster_notes):
-                kept[raster] = {Path(f).resolve() for f in ds.files}
-    if not found and excluded:
+                kept[raster] = opened[raster]
+    if not found and _rasters_among(excluded):
         return [], notes, False
     if not found:
         raise FileFailure("unpack", f"{group}: no raster GDAL can read was found in it")
     if not elevation:
         raise raster_find.NoElevationRaster(group, "no georeferenced elevation raster in it", notes)
-    views = raster_find.views(kept, unpacked)
+    views = raster_find.views(kept, unpacked, opened)
     notes += views.values()
     return [r for r in kept if r not in views], notes, bool(kept)
 
@@ -142,13 +143,18 @@ def convert_set(
         for out in outputs:  # a file succeeds whole or not at all
             (job.staging / out["staged"]).unlink(missing_ok=True)
         raise
-    if not outputs and inside and not excluded:
+    if not outputs and inside and not _rasters_among(excluded):
         raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
-    if not outputs and excluded:  # said, not silent: the recipe may have matched more than it meant
+    if not outputs and _rasters_among(excluded):  # said, not silent: the recipe may have matched more than it meant
         shown = ", ".join(excluded[:3]) + (f" and {len(excluded) - 3:,} more" if len(excluded) > 3 else "")
         why = f"the recipe's exclude patterns ({', '.join(job.recipe.exclude)}) matched every raster: no output"
         notes.append(Note(shown, "skipped", why))
     return outputs, notes, excluded
+
+
+def _rasters_among(names: list[str]) -> list[str]:
+    """The names that are rasters by their suffix: excluded sidecars (.tfw, .xml) never stand for a raster."""
+    return [n for n in names if Path(n).suffix.lower() in raster_unread.RASTER_SUFFIXES | {".vrt"}]
 
 
 def _collision_in_one_file(

@@ -120,12 +120,9 @@ def open_rasters(root: Path) -> Iterator[tuple[Path, DatasetReader]]:
     `root` raises FileFailure, checked for every file before any is opened (a VRT may name another).
     Files that look like rasters but give none fail the download once all others were seen
     (raster_unread)."""
-    candidates = list(_candidates(root))
-    for path in candidates:
-        if path.is_file():
-            raster_refs.check_before_open(root, path)
+    raster_refs.check_tree(root)
     problems = []
-    for path in candidates:
+    for path in _candidates(root):
         if path.is_dir():
             with quiet(), rasterio.open(path) as ds:  # an AIG coverage: the folder is the dataset
                 raster_refs.check_file_list(root, path, ds.files)
@@ -242,17 +239,18 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
     return []
 
 
-def views(kept: dict[Path, set[Path]], root: Path) -> dict[Path, Note]:
+def views(kept: dict[Path, set[Path]], root: Path, opened: dict[Path, set[Path]]) -> dict[Path, Note]:
     """The rasters among `kept` (each with GDAL's list of the files it reads) that only show other
-    rasters of `kept`: a VRT mosaic beside its tiles, a VRT of a VRT. Converting them too would store
-    every pixel twice (Mapterhorn's unzip converts no VRT). A VRT that gives raw data or ungeoreferenced
-    images their grid reads files that are not kept rasters: it stays."""
+    rasters of the download (`opened`: every raster found, kept or skipped), at least one of them
+    kept: a VRT mosaic beside its tiles (also when one tile was skipped), a VRT of a VRT. Converting
+    them too would store pixels twice (Mapterhorn's unzip converts no VRT). A VRT that gives raw data
+    or ungeoreferenced images their grid shows no kept raster: it stays."""
     found = {}
     for raster, files in kept.items():
         own = {raster.resolve()}
-        others = {f: s for s, fs in kept.items() if s != raster for f in fs}
+        others = {f: s for s, fs in opened.items() if s != raster for f in fs}
         shown = files - own
-        if shown and shown <= others.keys():
+        if shown and shown <= others.keys() and any(others[f] in kept for f in shown):
             shows = sorted({str(others[f].relative_to(root)) for f in shown})
             names = ", ".join(shows[:3]) + (f" and {len(shows) - 3:,} more" if len(shows) > 3 else "")
             why = f"a view of other rasters of this download ({names}), which are converted themselves"

@@ -36,6 +36,14 @@ def _refusal(root: Path, raster: Path, what: str) -> FileFailure:
     )
 
 
+def check_tree(root: Path) -> None:
+    """`check_before_open` for every file under `root`, whatever its name: a VRT may read another VRT
+    named `inner.xml`, which is never opened as a raster of its own."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            check_before_open(root, path)
+
+
 def check_before_open(root: Path, raster: Path) -> None:
     """Refuse `raster` (a file under the unpacked folder `root`) if opening it would read elsewhere."""
     with open(raster, "rb") as f:

@@ -48,10 +48,19 @@ class UnreadableRasters(FileFailure):
 
 def damaged(path: Path, rel: str, error: Exception) -> str | None:
     """Why the file at `path` (`rel` inside the download), which GDAL could not open, is a damaged
-    raster; None when it is no raster at all (a readme, a vector layer)."""
-    if path.suffix.lower() not in RASTER_SUFFIXES and not _gdal_identifies_raster(path):
+    raster; None when it is no raster at all (a readme, a vector layer, a macOS `._dem.tif`)."""
+    if _apple_double(path) or (path.suffix.lower() not in RASTER_SUFFIXES and not _gdal_identifies_raster(path)):
         return None
     return _damaged(path, rel, error)
+
+
+def _apple_double(path: Path) -> bool:
+    """A macOS zip's `__MACOSX/._dem.tif`: the Finder's metadata of dem.tif (AppleDouble), no raster."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x00\x05\x16\x07"
+    except OSError:
+        return False
 
 
 @contextmanager

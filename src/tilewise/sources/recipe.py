@@ -343,8 +343,9 @@ def _script_values(script: str, args: list[str], fail) -> dict:
 
 
 def _only_tif(pattern: str) -> bool:
-    """A glob that matches only names ending in `.tif` (Mapterhorn's outputs): literally so at its end."""
-    return pattern.endswith(".tif") and not any(c in pattern[-5:] for c in "*?[]")
+    """A glob that matches only names ending in `.tif` (Mapterhorn's outputs): its last four characters are
+    `.tif` itself (none of them is a glob character), whatever comes before (`*.tif`, `MNT_*.tif`)."""
+    return pattern.endswith(".tif")
 
 
 def _rm_patterns(words: list[shell_words.Word], source: str, fail) -> list[str]:

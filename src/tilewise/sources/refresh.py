@@ -115,9 +115,9 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
         return Finding(chunk, entry.url, entry.name, "gone", _describe(before), str(exc), ["gone", ""])
     except FileFailure as exc:  # the entry names the ledger: while no answer comes, every refresh tries again
         return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc), ["unchecked", "", stamp])
-    if before is None:  # its last download failed: ask the server again by downloading it
+    if before is None:  # its last download failed: ask the server again by downloading it, at every refresh
         now_text = _describe(now)
-        return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text])
+        return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text, stamp])
     result, version, no_validator = compare(before, now)
     now_text = _describe(now)
     if result == "changed":

@@ -146,7 +146,10 @@ def unvouched(index: Path, bounds_csv: Path) -> str | None:
     The merge checks the store against the ledgers and writes the index again."""
     if not bounds_csv.exists() or read(index) is not None:
         return None
-    return f"its store index {index} is missing or unreadable: nothing vouches for the store"
+    return (
+        f"its store index {index} is missing or unreadable: nothing vouches for the store, so the merge checks "
+        "it against the ledgers again (a chunk whose ledger is gone too is prepared, and downloaded, again)"
+    )
 
 
 def damage_token(why: str, *paths: Path) -> str:
