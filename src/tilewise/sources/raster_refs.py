@@ -11,20 +11,17 @@ reference other files in ways not checked before).
 
 from __future__ import annotations
 
-import ctypes
 import xml.etree.ElementTree as ET
-from functools import cache
 from pathlib import Path
 
 from tilewise.shared.errors import FileFailure
-from tilewise.shared.libgdal import declare, rasterio_libgdal
+from tilewise.sources import raster_unread
 
 _HEAD_BYTES = 1024  # what GDAL itself looks at to identify a file
 _VRT_MARKS = (b"<VRTDataset", b"<VRTProcessedDataset")
 _SOURCE_TAGS = {"sourcefilename", "sourcedataset"}  # GDAL matches XML names without case
 # drivers whose datasets are services or catalogues elsewhere, never data in the file itself
 _REMOTE_DRIVERS = {"WMS", "WMTS", "WCS", "EEDA", "EEDAI", "DAAS", "PLMOSAIC", "OGCAPI", "STACTA", "STACIT", "NGW"}
-_GDAL_OF_RASTER = 0x02
 
 
 def _refusal(root: Path, raster: Path, what: str) -> FileFailure:
@@ -51,7 +48,7 @@ def check_before_open(root: Path, raster: Path) -> None:
     if any(mark in head for mark in _VRT_MARKS):
         _check_vrt_sources(root, raster)
     elif head.lstrip()[:1] in (b"<", b"{"):
-        driver = _identify(raster)
+        driver = raster_unread.raster_driver(raster)
         if driver and driver.upper() in _REMOTE_DRIVERS:
             raise _refusal(root, raster, f"is a {driver} description of data elsewhere (a service or catalogue)")
 
@@ -81,25 +78,3 @@ def check_file_list(root: Path, raster: Path, files: list[str]) -> None:
 
 def _inside(root: Path, path: Path) -> bool:
     return not str(path).startswith("/vsi") and path.resolve().is_relative_to(root.resolve())
-
-
-@cache
-def _gdal():
-    return declare(
-        rasterio_libgdal(),
-        [
-            (
-                "GDALIdentifyDriverEx",
-                ctypes.c_void_p,
-                [ctypes.c_char_p, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p],
-            ),
-            ("GDALGetDriverShortName", ctypes.c_char_p, [ctypes.c_void_p]),
-        ],
-    )
-
-
-def _identify(path: Path) -> str | None:
-    """GDAL's driver for `path` without opening it (Identify reads only the header)."""
-    lib = _gdal()
-    driver = lib.GDALIdentifyDriverEx(str(path).encode(), _GDAL_OF_RASTER, None, None)
-    return lib.GDALGetDriverShortName(driver).decode() if driver else None

@@ -98,6 +98,13 @@ def container(ds, path: Path, rel: str) -> str | None:
     )
 
 
+def raster_driver(path: Path) -> str | None:
+    """GDAL's raster driver for `path` without opening it (Identify reads only the header)."""
+    lib = _lib()
+    driver = lib.GDALIdentifyDriverEx(str(path).encode(), _GDAL_OF_RASTER, None, None)
+    return lib.GDALGetDriverShortName(driver).decode() if driver else None
+
+
 def _gdal_identifies_raster(path: Path) -> bool:
     """GDAL recognises the file as a raster format by its first bytes (a truncated GeoTIFF); a format
     that also holds vectors (GeoPackage, NetCDF) counts only when the file does not open as vectors."""
@@ -120,6 +127,7 @@ def _lib() -> ctypes.CDLL:
         rasterio_libgdal(),
         [
             ("GDALIdentifyDriverEx", p, [s, ctypes.c_uint, p, p]),
+            ("GDALGetDriverShortName", s, [p]),
             ("GDALGetMetadataItem", s, [p, s, s]),
             ("GDALOpenEx", p, [s, ctypes.c_uint, p, p, p]),
             ("GDALClose", None, [p]),
