@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -38,3 +39,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 60
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def demo_state_inputs(tmp_path_factory) -> Path:
+    """The demo state's generated inputs (`resources/demo_state`), made once per test process: a
+    generation takes ~12 s, and the tests of the state pipeline are about what comes after it."""
+    work = tmp_path_factory.mktemp("demo_state_inputs")
+    snakemake(work, "resources/demo_state/COMPLETE")
+    return work / "resources" / "demo_state"
+
+
+def seed_demo_state(inputs: Path, work: Path) -> None:
+    """Put the generated demo state into `work`, times kept: Snakemake takes the generation as done
+    (its outputs are there and newer than its inputs) and runs what follows."""
+    shutil.copytree(inputs, work / "resources" / "demo_state")

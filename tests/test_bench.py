@@ -33,7 +33,7 @@ def test_source_pipeline_bench_measures_both_sides():
 
 
 def test_biomass_county_bench_reports_its_targets():
-    out = run_bench("bench/biomass_county.py", "--parcels", "300", "--workers", "1")
+    out = run_bench("bench/biomass_county.py", "--parcels", "300", "--workers", "1", "--km", "8")
     assert figure(out, "parcels").replace(",", "").isdigit()
     assert float(figure(out, "parcels per second").split()[0].replace(",", "")) > 0
     assert float(figure(out, "bytes read, median parcel").split()[0]) > 0

@@ -11,7 +11,7 @@ import pytest
 import shapely
 import yaml
 
-from conftest import snakemake
+from conftest import seed_demo_state, snakemake
 
 pytestmark = pytest.mark.workflow
 # every number carries its unit, and a mass its basis: dry matter, a stock or a flow per year (`_code`:
@@ -32,8 +32,9 @@ def tiles_on_disk(work):
     )
 
 
-def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
+def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path, demo_state_inputs):
     work = tmp_path / "run"
+    seed_demo_state(demo_state_inputs, work)
     snakemake(work, "results/states/demo/index", *args(tmp_path))
     index = work / "results/states/demo/index"
     counties = pd.read_csv(index / "counties.csv", dtype={"county_fips": str})
@@ -127,10 +128,11 @@ def test_state_run_failing_county_keeps_its_tiles_then_completes(tmp_path):
         assert expected in html, expected
 
 
-def test_county_jobs_share_the_cores_by_their_parcels(tmp_path):
+def test_county_jobs_share_the_cores_by_their_parcels(tmp_path, demo_state_inputs):
     """A county job's processes are its share of --cores by its share of the state's parcels, at least
     one: many counties run side by side, one process each; a few large ones get several each."""
     work = tmp_path / "run"
+    seed_demo_state(demo_state_inputs, work)
     snakemake(work, "results/states/demo/index", *args(tmp_path))
     counties = pd.read_csv(work / "results/states/demo/index/counties.csv", dtype={"county_fips": str})
     share = counties.set_index("county_fips")["parcels"] / counties["parcels"].sum()
@@ -144,8 +146,9 @@ def test_county_jobs_share_the_cores_by_their_parcels(tmp_path):
     assert max(threads.values()) > 1  # with 8 cores the demo's 3 counties get several processes
 
 
-def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path):
+def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path, demo_state_inputs):
     work = tmp_path / "run"
+    seed_demo_state(demo_state_inputs, work)
     snakemake(work, "results/states/demo/index", *args(tmp_path))
     original = work / "resources/demo_state/sentinel2/T16TDK_20240815_B04.tif"
     good = original.read_bytes()
@@ -172,12 +175,10 @@ def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path):
 # --- biomass inputs with gaps: absent WorldCover tiles, missing local tiles, parcels in another county ---
 
 
-@pytest.fixture(scope="module")
-def demo_inputs(tmp_path_factory):
-    """The demo state's generated inputs, made once; each test builds its own state from them."""
-    work = tmp_path_factory.mktemp("demo_inputs")
-    snakemake(work, "resources/demo_state/COMPLETE")
-    return work / "resources" / "demo_state"
+@pytest.fixture
+def demo_inputs(demo_state_inputs):
+    """The demo state's generated inputs; each test builds its own state from them."""
+    return demo_state_inputs
 
 
 def _state_from_demo(demo, folder, worldcover: str, s2_missing: str | None = None) -> dict:

@@ -1,8 +1,8 @@
 """Crash consistency: SIGKILL at random moments, resume with --rerun-incomplete, same results.
 Also a kill of snakemake alone (its jobs live on as orphans), a full disk, and two runs at once.
 
-TILEWISE_CRASH_TRIALS sets the number of source-pipeline trials (default 14),
-TILEWISE_STATE_CRASH_TRIALS the state-pipeline ones (default 6) and TILEWISE_MAIN_KILL_TRIALS the
+TILEWISE_CRASH_TRIALS sets the number of source-pipeline trials (default 10),
+TILEWISE_STATE_CRASH_TRIALS the state-pipeline ones (default 3) and TILEWISE_MAIN_KILL_TRIALS the
 kills of snakemake alone (default 2), as CI runs them. bench/crash_trials.py runs more.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, seed_demo_state
 from support.catalog import make_entry, md5, serve_tiles
 from support.crash import Killed, partial_files, resume, run_killed
 from support.disk import disk_bytes, small_disk
@@ -28,7 +28,7 @@ from support.services import wait_for
 from support.snakemake import snakemake_cmd
 
 pytestmark = pytest.mark.workflow
-SOURCE_TRIALS = int(os.environ.get("TILEWISE_CRASH_TRIALS", 14))
+SOURCE_TRIALS = int(os.environ.get("TILEWISE_CRASH_TRIALS", 10))
 STATE_TRIALS = int(os.environ.get("TILEWISE_STATE_CRASH_TRIALS", 3))
 MAIN_KILL_TRIALS = int(os.environ.get("TILEWISE_MAIN_KILL_TRIALS", 2))
 RACE_TRIALS = 8
@@ -181,13 +181,16 @@ def test_two_runs_started_at_once_in_one_folder_one_refuses(tmp_path, http):
 
 
 @pytest.fixture(scope="module")
-def state_case(tmp_path_factory):
+def state_case(tmp_path_factory, demo_state_inputs):
+    """The demo state run from its generated inputs (the kills land in the pipeline, not the demo's
+    generator), and the inputs for each trial."""
     root = tmp_path_factory.mktemp("crash_state")
     cfg = root / "state.yaml"
     cfg.write_text(yaml.safe_dump({"state": "demo"}))
     clean = root / "clean"
+    seed_demo_state(demo_state_inputs, clean)
     subprocess.run(snakemake_cmd(REPO, clean, "--configfile", str(cfg)), check=True, capture_output=True)
-    return root, cfg, clean
+    return root, cfg, clean, demo_state_inputs
 
 
 def _county_frames(work):
@@ -199,8 +202,9 @@ def _county_frames(work):
 
 @pytest.mark.parametrize("trial", range(STATE_TRIALS))
 def test_state_pipeline_survives_sigkill(state_case, trial):
-    root, cfg, clean = state_case
+    root, cfg, clean, inputs = state_case
     work = root / f"trial{trial}"
+    seed_demo_state(inputs, work)
     cmd = snakemake_cmd(REPO, work, "--configfile", str(cfg))
     kill_after = random.Random(100 + trial).uniform(1.0, 16.0)
     run_killed(cmd, kill_after)

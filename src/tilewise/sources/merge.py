@@ -24,7 +24,7 @@ from pyproj import CRS
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import coverage_gpkg as coverage_file
-from tilewise.sources import coverage_reproject, ledger, store_index
+from tilewise.sources import coverage_reproject, coverage_union, ledger, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
 from tilewise.sources.catalog import archive_group, line_numbers
@@ -236,7 +236,7 @@ def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
     geoms = [_to_crs(shapely.from_wkb(bytes.fromhex(o["coverage_wkb"])), o["crs"], crs) for o in outputs]
-    merged = shapely.make_valid(shapely.union_all(geoms)) if geoms else shapely.MultiPolygon()
+    merged = coverage_union.union(geoms) if geoms else shapely.MultiPolygon()
     polys = [g for g in shapely.get_parts(merged) if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])
 

@@ -1,0 +1,176 @@
+"""The merge's coverage union: the fast coverage union is used only where it is proved equal to GEOS's
+union_all, for every kind of tile set a source gives (and for answers that are wrong on purpose)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio.features
+import shapely
+import shapely.affinity
+from affine import Affine
+
+from tilewise.sources import coverage_union
+
+
+def _mask_polygon(mask: np.ndarray, transform: Affine) -> shapely.Geometry:
+    """What the chunk job's polygonize gives for a valid-data mask: its polygons, unioned."""
+    shapes = [
+        shapely.geometry.shape(g) for g, v in rasterio.features.shapes(mask.astype("uint8"), transform=transform) if v
+    ]
+    return shapely.make_valid(shapely.union_all(shapes)) if shapes else shapely.Polygon()
+
+
+def _tiles(rng, n=6, px=24, origin=(500_000.0, 5_400_000.0), size=1.0, collar=0.4, holes=0.2, missing=0.1):
+    """An n × n grid of tiles, some with a ragged nodata collar on a random side, some with a nodata
+    hole inside, some missing."""
+    tiles = []
+    for row in range(n):
+        for col in range(n):
+            if rng.random() < missing:
+                continue
+            mask = np.ones((px, px), bool)
+            if rng.random() < collar:
+                depth = rng.integers(1, px // 2, px)
+                side = rng.integers(4)
+                for i, d in enumerate(depth):
+                    if side == 0:
+                        mask[:d, i] = False
+                    elif side == 1:
+                        mask[-d:, i] = False
+                    elif side == 2:
+                        mask[i, :d] = False
+                    else:
+                        mask[i, -d:] = False
+            if rng.random() < holes:
+                r, c = rng.integers(3, px - 6, 2)
+                mask[r : r + rng.integers(1, 4), c : c + rng.integers(1, 4)] = False
+            x0, y0 = origin[0] + col * px * size, origin[1] - row * px * size
+            poly = _mask_polygon(mask, Affine(size, 0, x0, 0, -size, y0))
+            if not poly.is_empty:
+                tiles.append(poly)
+    return tiles
+
+
+def _same(a, b) -> bool:
+    return shapely.normalize(a).equals_exact(shapely.normalize(b), 0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pixel_tiles_with_collars_holes_and_gaps_take_the_fast_path_and_equal_union_all(seed):
+    tiles = _tiles(np.random.default_rng(seed))
+    fast, why = coverage_union.coverage_union(np.array(tiles, dtype=object))
+    assert fast is not None, why
+    assert _same(fast, shapely.union_all(tiles))
+    assert _same(coverage_union.union(tiles), shapely.union_all(tiles))
+
+
+@pytest.mark.parametrize("size", [1 / 4096, 1 / 3600])
+def test_geographic_tiles(size):
+    """1/3600° is no binary fraction: neighbours' edges differ in the last bits, they overlap or
+    leave slivers, and union_all answers; 1/4096° tiles share their edges exactly."""
+    tiles = _tiles(np.random.default_rng(11), origin=(7.0, 48.0), size=size)
+    fast, why = coverage_union.coverage_union(np.array(tiles, dtype=object))
+    assert (fast is not None) == (size == 1 / 4096), why
+    assert _same(coverage_union.union(tiles), shapely.make_valid(shapely.union_all(tiles)))
+
+
+def test_a_hole_of_one_pixel_filled_by_no_tile_stays_a_hole():
+    ring = np.ones((9, 9), bool)
+    ring[4, 4] = False
+    tiles = [_mask_polygon(ring, Affine(1, 0, 0, 0, -1, 9)), shapely.box(9, 0, 18, 9)]
+    merged = coverage_union.union(tiles)
+    assert merged.area == 9 * 9 * 2 - 1
+    assert _same(merged, shapely.union_all(tiles))
+
+
+def test_a_tile_inside_another_ones_hole_fills_it():
+    outer = shapely.box(0, 0, 9, 9).difference(shapely.box(3, 3, 6, 6))
+    tiles = [outer, shapely.box(3, 3, 6, 6)]
+    fast, why = coverage_union.coverage_union(np.array(tiles, dtype=object))
+    assert fast is not None, why
+    assert _same(fast, shapely.box(0, 0, 9, 9))
+
+
+def test_pixels_that_touch_only_at_corners():
+    checker = np.indices((8, 8)).sum(axis=0) % 2 == 0
+    tiles = [_mask_polygon(checker, Affine(1, 0, 0, 0, -1, 8)), _mask_polygon(~checker, Affine(1, 0, 8, 0, -1, 8))]
+    assert _same(coverage_union.union(tiles), shapely.union_all(tiles))
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        shapely.box(5, 0, 15, 10),  # half over the first
+        shapely.box(2, 2, 4, 4),  # inside the first
+        shapely.box(0, 0, 10, 10),  # the same tile twice
+        shapely.box(0, 0, 10, 10).difference(shapely.box(4, 4, 6, 6)),  # the same with a hole
+        shapely.box(10 - 1e-9, 0, 20, 10),  # a sliver over the edge
+    ],
+)
+def test_overlapping_tiles_are_not_a_coverage_and_union_all_answers(second):
+    tiles = [shapely.box(0, 0, 10, 10), second]
+    if not np.isclose(shapely.union_all(tiles).area, sum(t.area for t in tiles)):
+        fast, _ = coverage_union.coverage_union(np.array(tiles, dtype=object))
+        assert fast is None
+    assert _same(coverage_union.union(tiles), shapely.make_valid(shapely.union_all(tiles)))
+
+
+def test_overlapping_pixel_tiles_from_two_grids():
+    rng = np.random.default_rng(3)
+    tiles = _tiles(rng, n=4) + _tiles(rng, n=4, origin=(500_000.0 + 13.5, 5_400_000.0 - 7.25))
+    assert _same(coverage_union.union(tiles), shapely.make_valid(shapely.union_all(tiles)))
+
+
+def test_rotated_tiles_that_share_edges():
+    rng = np.random.default_rng(5)
+    tiles = [shapely.affinity.rotate(t, 17.3, origin=(0, 0)) for t in _tiles(rng, n=4, holes=0.5)]
+    assert _same(coverage_union.union(tiles), shapely.make_valid(shapely.union_all(tiles)))
+
+
+def test_multipolygons_and_empty_polygons_among_the_tiles():
+    tiles = [
+        shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)]),
+        shapely.Polygon(),
+        shapely.box(1, 0, 2, 1),
+        shapely.box(0, 1, 3, 1.5),
+    ]
+    merged = coverage_union.union(tiles)
+    assert merged.equals(shapely.box(0, 0, 3, 1.5)) and merged.is_valid
+
+
+def test_a_single_tile_and_none():
+    assert _same(coverage_union.union([shapely.box(0, 0, 1, 1)]), shapely.box(0, 0, 1, 1))
+    assert coverage_union.union([]).is_empty
+
+
+def test_an_invalid_polygon_is_left_to_union_all():
+    bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    fast, why = coverage_union.coverage_union(np.array([bowtie, shapely.box(2, 0, 3, 2)], dtype=object))
+    assert fast is None and "valid" in why
+
+
+def _hole_dropped(geom):
+    return shapely.MultiPolygon([shapely.Polygon(p.exterior) for p in shapely.get_parts(geom)])
+
+
+@pytest.mark.parametrize(
+    "where, wrong",
+    [
+        (
+            "coverage_clean",
+            lambda real: lambda g, **kw: real(g, **kw)[:-1].tolist() + [shapely.Polygon()],
+        ),  # a tile lost
+        ("coverage_clean", lambda real: lambda g, **kw: shapely.transform(real(g, **kw), lambda c: c + 1e-7)),  # moved
+        ("coverage_union_all", lambda real: lambda g, **kw: _hole_dropped(real(g, **kw))),  # a hole filled
+        ("coverage_union_all", lambda real: lambda g, **kw: shapely.simplify(real(g, **kw), 1.0)),  # edges changed
+        ("coverage_union_all", lambda real: lambda g, **kw: real(np.asarray(g)[:-1], **kw)),  # a tile left out
+    ],
+)
+def test_a_wrong_fast_answer_is_caught_and_union_all_answers(monkeypatch, where, wrong):
+    tiles = _tiles(np.random.default_rng(1), holes=1.0, missing=0.3)
+    monkeypatch.setattr(coverage_union.shapely, where, wrong(getattr(shapely, where)))
+    fast, why = coverage_union.coverage_union(np.array(tiles, dtype=object))
+    assert fast is None, "a wrong answer passed the proof"
+    monkeypatch.undo()
+    assert _same(coverage_union.union(tiles), shapely.union_all(tiles))
