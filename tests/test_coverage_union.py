@@ -87,9 +87,7 @@ def test_a_hole_of_one_pixel_filled_by_no_tile_stays_a_hole():
 def test_a_tile_inside_another_ones_hole_fills_it():
     outer = shapely.box(0, 0, 9, 9).difference(shapely.box(3, 3, 6, 6))
     tiles = [outer, shapely.box(3, 3, 6, 6)]
-    fast, why = coverage_union.coverage_union(np.array(tiles, dtype=object))
-    assert fast is not None, why
-    assert _same(fast, shapely.box(0, 0, 9, 9))
+    assert _same(coverage_union.union(tiles), shapely.box(0, 0, 9, 9))  # boxes overlap: union_all answers
 
 
 def test_pixels_that_touch_only_at_corners():
@@ -174,3 +172,86 @@ def test_a_wrong_fast_answer_is_caught_and_union_all_answers(monkeypatch, where,
     assert fast is None, "a wrong answer passed the proof"
     monkeypatch.undo()
     assert _same(coverage_union.union(tiles), shapely.union_all(tiles))
+
+
+def _strip(y_near: float, y_far: float, x0=500_000.0, length=1000.0, steps=100):
+    """A strip with a plain edge at `y_near` and `steps` extra vertices on a straight edge at `y_far`
+    (as a polygonized collar leaves them): they make the strip's area rounding allowance large."""
+    far = [(x, y_far) for x in np.linspace(x0 + length, x0, steps + 2)]
+    return shapely.Polygon([(x0, y_near), (x0 + length, y_near), *far])
+
+
+@pytest.mark.parametrize("steps", [0, 100, 1000])
+def test_a_gap_of_one_unit_in_the_last_place_stays_a_hole(steps):
+    """The cleaner hands a gap one ulp wide to a neighbour (its area grows by less than the rounding
+    allowance); the added vertices then lie one ulp off that neighbour's boundary, and the fast
+    answer, which would fill the hole, is refused."""
+    y = 5_400_000.0
+    tiles = [
+        _strip(y, y + 1, steps=steps),
+        _strip(np.nextafter(y, -np.inf), y - 1, steps=steps),
+        shapely.box(499_999.0, y - 1, 500_000.0, y + 1),
+        shapely.box(501_000.0, y - 1, 501_001.0, y + 1),
+    ]
+    merged = coverage_union.union(tiles)
+    assert _same(merged, shapely.make_valid(shapely.union_all(tiles)))
+    assert sum(len(p.interiors) for p in shapely.get_parts(merged)) == 1
+
+
+def test_the_middle_tile_of_a_collared_grid_one_unit_in_the_last_place_off():
+    """3 × 3 tiles of 1000 px with ragged collars away from the middle one, whose bottom edge is one
+    ulp above the top of the tile below: that seam is a hole of the union."""
+    rng, px, size = np.random.default_rng(7), 1000, 0.1
+    tiles = []
+    for row in range(3):
+        for col in range(3):
+            mask = np.ones((px, px), bool)
+            depth = rng.integers(1, 40 if (row, col) != (1, 1) else 3, px)
+            for i, d in enumerate(depth):
+                if (row, col) == (1, 1) or row == 0:
+                    mask[:d, i] = False
+                elif row == 2:
+                    mask[-d:, i] = False
+                elif col == 0:
+                    mask[i, :d] = False
+                else:
+                    mask[i, -d:] = False
+            tile = _mask_polygon(
+                mask, Affine(size, 0, 500_000.0 + col * px * size, 0, -size, 5_400_000.0 - row * px * size)
+            )
+            if (row, col) == (1, 1):
+                bottom = 5_400_000.0 - 2 * px * size
+                lifted = np.nextafter(bottom, np.inf)
+                tile = shapely.transform(tile, lambda c, b=bottom, up=lifted: np.where(c == b, up, c))
+            tiles.append(tile)
+    reference = shapely.make_valid(shapely.union_all(tiles))
+    merged = coverage_union.union(tiles)
+    assert _same(merged, reference)
+    assert sum(len(p.interiors) for p in shapely.get_parts(merged)) == 2
+
+
+def test_a_corner_near_but_not_on_a_diagonal_edge():
+    """(1, 1/3) is not exactly on the edge from (0, 0) to (3, 1): the two triangles meet at two
+    points only, and the union keeps them two parts, as union_all does."""
+    tiles = [shapely.Polygon([(0, 0), (3, 1), (0, 1)]), shapely.Polygon([(0, 0), (3, 0), (3, 1), (1, 1 / 3)])]
+    assert _same(coverage_union.union(tiles), shapely.make_valid(shapely.union_all(tiles)))
+
+
+@pytest.mark.parametrize(
+    "tiles",
+    [
+        [shapely.box(-i, -i, i + 1, i + 1) for i in range(200)],  # nested
+        [shapely.box(0, 0, 1, 1)] * 200,  # the same tile again and again
+        [shapely.Point(i % 20, i // 20).buffer(0.8) for i in range(400)],  # overlapping circles
+    ],
+    ids=["nested", "identical", "overlapping"],
+)
+def test_tiles_whose_boxes_overlap_go_to_union_all_without_the_cleaner(monkeypatch, tiles):
+    """On stacked tiles GEOS's cleaner costs up to a thousand times more than union_all."""
+
+    def cleaner(*args, **kwargs):
+        raise AssertionError("the cleaner ran on overlapping tiles")
+
+    reference = shapely.make_valid(shapely.union_all(tiles))
+    monkeypatch.setattr(coverage_union.shapely, "coverage_clean", cleaner)
+    assert _same(coverage_union.union(tiles), reference)

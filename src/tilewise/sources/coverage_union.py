@@ -7,9 +7,12 @@ needs polygons that do not overlap and whose shared edges have the same vertices
 coverage cleaner first nodes them with no snapping: it moves no vertex, adds one where a tile's
 edge passes another's corner, and gives an overlap to one of the polygons that share it.
 
-The coverage union is kept only when it is proved to be the union of the polygons; otherwise (or
-for anything but valid polygons) `union_all` gives the answer:
-- no polygon's area changed when noded (up to rounding): nothing moved, no two polygons overlapped;
+It is tried only on polygons whose bounding boxes do not overlap (tiles of one grid only touch;
+on overlapping tiles the cleaner costs up to a thousand times more than union_all), and its answer
+is kept only when it is proved to be the union of the polygons; otherwise (or for anything but
+valid polygons) `union_all` gives the answer:
+- every polygon keeps its area and all its vertices when noded, and its added vertices lie exactly
+  on its boundary: nothing moved, no overlap or gap was given to it;
 - no edge is shared by more than two polygons, and the union's edges are, coordinate for
   coordinate, exactly the edges of the noded polygons that no other polygon shares: the outline of
   a set of polygons that meet only along edges;
@@ -47,6 +50,8 @@ def coverage_union(geoms: np.ndarray) -> tuple[shapely.Geometry | None, str]:
     """(the union, "") where proved, else (None, why not). `geoms`: none of them empty."""
     if not np.isin(shapely.get_type_id(geoms), _POLYGONAL).all() or not shapely.is_valid(geoms).all():
         return None, "not only valid polygons"
+    if _boxes_overlap(geoms):  # overlapping tiles: the cleaner would cost far more than union_all
+        return None, "the polygons' bounding boxes overlap"
     areas = shapely.area(geoms)
     tolerances = _area_rounding(geoms)
     try:
@@ -75,8 +80,9 @@ def coverage_union(geoms: np.ndarray) -> tuple[shapely.Geometry | None, str]:
 
 
 def _only_noded(geoms: np.ndarray, noded: np.ndarray) -> bool:
-    """Each noded polygon has every vertex of its polygon, and its other vertices lie on its
-    polygon's boundary (to within the rounding of a coordinate: where two edges meet)."""
+    """Each noded polygon has every vertex of its polygon, and its other vertices lie exactly on its
+    polygon's boundary (a neighbour's corner on an axis-parallel edge does; a vertex a few units in
+    the last place off it, which may close a gap of that width, does not)."""
     before, after = _vertices(geoms), _vertices(noded)
     rows = np.vstack(
         [
@@ -94,8 +100,23 @@ def _only_noded(geoms: np.ndarray, noded: np.ndarray) -> bool:
     if not len(added):
         return True
     polygon, xy = added[:, 0], np.ascontiguousarray(added[:, 1:3]).view(np.float64)
-    distance = shapely.distance(shapely.points(xy), shapely.boundary(geoms[polygon]))
-    return bool((distance <= 16 * np.finfo(float).eps * np.abs(shapely.bounds(geoms[polygon])).max(axis=1)).all())
+    return bool((shapely.distance(shapely.points(xy), shapely.boundary(geoms[polygon])) == 0).all())
+
+
+def _boxes_overlap(geoms: np.ndarray, batch: int = 64) -> bool:
+    """Whether the interiors of two polygons' bounding boxes meet (tiles of one grid only touch).
+    Asked a batch at a time: stacked tiles would otherwise make every pair an answer."""
+    bounds = shapely.bounds(geoms)
+    boxes = shapely.box(*bounds.T)
+    tree = shapely.STRtree(boxes)
+    for start in range(0, len(boxes), batch):
+        a, b = tree.query(boxes[start : start + batch], predicate="intersects")
+        a = a + start
+        width = np.minimum(bounds[a, 2], bounds[b, 2]) - np.maximum(bounds[a, 0], bounds[b, 0])
+        height = np.minimum(bounds[a, 3], bounds[b, 3]) - np.maximum(bounds[a, 1], bounds[b, 1])
+        if ((a != b) & (width > 0) & (height > 0)).any():
+            return True
+    return False
 
 
 def _vertices(geoms: np.ndarray) -> np.ndarray:
