@@ -108,3 +108,10 @@ def test_the_disk_sampler_keeps_to_a_small_share_of_a_core(monkeypatch, tmp_path
     assert not sampler.is_alive(), "a stop waits for no sample"
     assert 1 <= len(walks) <= 3, f"{len(walks)} walks of 0.02 s of CPU in 1.5 s: more than ~2 % of a core"
     assert sampler.peak == len(walks)
+
+
+def test_coverage_union_bench_proves_its_union_and_measures_union_all():
+    out = run_bench("bench/coverage_union.py", "--files", "80", "--px", "64", "--repeat", "1")
+    assert float(figure(out, r"union_all \(before\)").split()[0]) > 0
+    assert figure(out, "coverage union and proof").endswith("(proved)")
+    assert figure(out, "same polygons, vertex for vertex:") == "yes"
