@@ -175,12 +175,6 @@ def test_a_tile_that_fails_conversion_fails_only_its_counties(tmp_path, demo_sta
 # --- biomass inputs with gaps: absent WorldCover tiles, missing local tiles, parcels in another county ---
 
 
-@pytest.fixture
-def demo_inputs(demo_state_inputs):
-    """The demo state's generated inputs; each test builds its own state from them."""
-    return demo_state_inputs
-
-
 def _state_from_demo(demo, folder, worldcover: str, s2_missing: str | None = None) -> dict:
     """A state like the demo with county 99005 reaching east into WorldCover tile N39W087, parcels that
     carry FIPS columns (one of them naming a county it is not in), one parcel in N39W087."""
@@ -224,13 +218,13 @@ def _run_state(work, name, state, check=True):
     return snakemake(work, "--configfile", str(cfg), check=check)
 
 
-def test_a_worldcover_tile_not_published_is_absent_and_the_state_completes(tmp_path, http, demo_inputs):
+def test_a_worldcover_tile_not_published_is_absent_and_the_state_completes(tmp_path, http, demo_state_inputs):
     wc = "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
     http.files["/wc/" + wc.format(tile="N39W090")] = (
-        demo_inputs / "worldcover" / wc.format(tile="N39W090")
+        demo_state_inputs / "worldcover" / wc.format(tile="N39W090")
     ).read_bytes()
     work = tmp_path / "run"
-    _run_state(work, "coast", _state_from_demo(demo_inputs, tmp_path / "coast", http.url("wc/" + wc)))
+    _run_state(work, "coast", _state_from_demo(demo_state_inputs, tmp_path / "coast", http.url("wc/" + wc)))
     out = work / "results/states/coast"
     done = json.loads((out / "DONE.json").read_text())
     assert done["counties"] == ["99001", "99003", "99005"] and "worldcover/N39W087" in done["tiles"]
@@ -248,11 +242,11 @@ def test_a_worldcover_tile_not_published_is_absent_and_the_state_completes(tmp_p
     assert "worldcover tile N39W087 is absent" in log
 
 
-def test_a_missing_local_tile_fails_only_the_counties_that_read_it(tmp_path, demo_inputs):
+def test_a_missing_local_tile_fails_only_the_counties_that_read_it(tmp_path, demo_state_inputs):
     missing = "T16TDK_20240815_B04.tif"
-    wc = str(demo_inputs / "worldcover" / "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif")
-    state = _state_from_demo(demo_inputs, tmp_path / "gaps", wc, s2_missing=missing)
-    state["counties"] = str(demo_inputs / "counties.gpkg")  # the demo's counties: all in local tile N39W090
+    wc = str(demo_state_inputs / "worldcover" / "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif")
+    state = _state_from_demo(demo_state_inputs, tmp_path / "gaps", wc, s2_missing=missing)
+    state["counties"] = str(demo_state_inputs / "counties.gpkg")  # the demo's counties: all in local tile N39W090
     work = tmp_path / "run"
     proc = _run_state(work, "gaps", state, check=False)
     assert proc.returncode != 0 and "MissingInputException" not in proc.stderr
@@ -263,7 +257,7 @@ def test_a_missing_local_tile_fails_only_the_counties_that_read_it(tmp_path, dem
     log = (work / "logs/convert_tile/gaps/sentinel2/16TDK_20240815_B04.log").read_text()
     assert f"{tmp_path / 'gaps' / missing}: the tile does not exist" in log
     # the tile put in place, the rerun finishes the state
-    shutil.copyfile(demo_inputs / "sentinel2" / missing, tmp_path / "gaps" / missing)
+    shutil.copyfile(demo_state_inputs / "sentinel2" / missing, tmp_path / "gaps" / missing)
     _run_state(work, "gaps", state)
     assert json.loads((out / "DONE.json").read_text())["counties"] == ["99001", "99003", "99005"]
 
@@ -295,9 +289,13 @@ def _parcels_of_another_state(demo, folder):
         (_parcels_of_another_state, r"parcels.parquet: no parcel's FIPS columns .* place it in one of the state's"),
     ],
 )
-def test_inputs_that_cannot_be_right_stop_the_state_naming_the_file_and_the_fix(tmp_path, demo_inputs, change, message):
-    state = _state_from_demo(demo_inputs, tmp_path / "bad", str(demo_inputs / "worldcover" / "x_{tile}.tif"))
-    state.update(change(demo_inputs, tmp_path / "bad"))
+def test_inputs_that_cannot_be_right_stop_the_state_naming_the_file_and_the_fix(
+    tmp_path, demo_state_inputs, change, message
+):
+    state = _state_from_demo(
+        demo_state_inputs, tmp_path / "bad", str(demo_state_inputs / "worldcover" / "x_{tile}.tif")
+    )
+    state.update(change(demo_state_inputs, tmp_path / "bad"))
     work = tmp_path / "run"
     proc = _run_state(work, "bad", state, check=False)
     assert proc.returncode != 0

@@ -21,6 +21,19 @@ def _mask_polygon(mask: np.ndarray, transform: Affine) -> shapely.Geometry:
     return shapely.make_valid(shapely.union_all(shapes)) if shapes else shapely.Polygon()
 
 
+def _cut_collar(mask: np.ndarray, side: int, depth: np.ndarray) -> None:
+    """A ragged nodata collar on one side (0 top, 1 bottom, 2 left, 3 right), `depth[i]` px deep."""
+    for i, d in enumerate(depth):
+        if side == 0:
+            mask[:d, i] = False
+        elif side == 1:
+            mask[-d:, i] = False
+        elif side == 2:
+            mask[i, :d] = False
+        else:
+            mask[i, -d:] = False
+
+
 def _tiles(rng, n=6, px=24, origin=(500_000.0, 5_400_000.0), size=1.0, collar=0.4, holes=0.2, missing=0.1):
     """An n × n grid of tiles, some with a ragged nodata collar on a random side, some with a nodata
     hole inside, some missing."""
@@ -32,16 +45,7 @@ def _tiles(rng, n=6, px=24, origin=(500_000.0, 5_400_000.0), size=1.0, collar=0.
             mask = np.ones((px, px), bool)
             if rng.random() < collar:
                 depth = rng.integers(1, px // 2, px)
-                side = rng.integers(4)
-                for i, d in enumerate(depth):
-                    if side == 0:
-                        mask[:d, i] = False
-                    elif side == 1:
-                        mask[-d:, i] = False
-                    elif side == 2:
-                        mask[i, :d] = False
-                    else:
-                        mask[i, -d:] = False
+                _cut_collar(mask, rng.integers(4), depth)
             if rng.random() < holes:
                 r, c = rng.integers(3, px - 6, 2)
                 mask[r : r + rng.integers(1, 4), c : c + rng.integers(1, 4)] = False
@@ -206,16 +210,8 @@ def test_the_middle_tile_of_a_collared_grid_one_unit_in_the_last_place_off():
     for row in range(3):
         for col in range(3):
             mask = np.ones((px, px), bool)
-            depth = rng.integers(1, 40 if (row, col) != (1, 1) else 3, px)
-            for i, d in enumerate(depth):
-                if (row, col) == (1, 1) or row == 0:
-                    mask[:d, i] = False
-                elif row == 2:
-                    mask[-d:, i] = False
-                elif col == 0:
-                    mask[i, :d] = False
-                else:
-                    mask[i, -d:] = False
+            side = 0 if (row, col) == (1, 1) or row == 0 else 1 if row == 2 else 2 if col == 0 else 3
+            _cut_collar(mask, side, rng.integers(1, 40 if (row, col) != (1, 1) else 3, px))
             tile = _mask_polygon(
                 mask, Affine(size, 0, 500_000.0 + col * px * size, 0, -size, 5_400_000.0 - row * px * size)
             )

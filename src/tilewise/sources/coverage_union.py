@@ -84,16 +84,9 @@ def _only_noded(geoms: np.ndarray, noded: np.ndarray) -> bool:
     polygon's boundary (a neighbour's corner on an axis-parallel edge does; a vertex a few units in
     the last place off it, which may close a gap of that width, does not)."""
     before, after = _vertices(geoms), _vertices(noded)
-    rows = np.vstack(
-        [
-            np.column_stack([before, np.zeros(len(before), np.int64)]),
-            np.column_stack([after, np.ones(len(after), np.int64)]),
-        ]
-    )
-    rows = rows[np.lexsort(rows.T[::-1])]
-    first = np.ones(len(rows), bool)
-    first[1:] = (rows[1:, :3] != rows[:-1, :3]).any(axis=1)
-    last = np.roll(first, -1)  # rows sorted by polygon, x, y, then before (0) and after (1)
+    flagged = [np.column_stack([v, np.full(len(v), flag, np.int64)]) for v, flag in ((before, 0), (after, 1))]
+    rows, first = _sorted_groups(np.vstack(flagged), key_columns=3)  # then before (0) ahead of after (1)
+    last = np.roll(first, -1)
     if ((rows[first, 3] == 0) & (rows[last, 3] == 0)).any():
         return False  # a vertex of a polygon is not in its noded polygon
     added = rows[first & (rows[:, 3] == 1)]
@@ -139,11 +132,17 @@ def _edges(geoms: np.ndarray) -> np.ndarray:
 
 def _count_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows, sorted, and how often each occurs."""
-    rows = rows[np.lexsort(rows.T[::-1])]
-    first = np.ones(len(rows), bool)
-    first[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    rows, first = _sorted_groups(rows, key_columns=rows.shape[1])
     starts = np.flatnonzero(first)
     return rows[starts], np.diff(np.append(starts, len(rows)))
+
+
+def _sorted_groups(rows: np.ndarray, key_columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` sorted by all their columns, and where each run of equal first `key_columns` starts."""
+    rows = rows[np.lexsort(rows.T[::-1])]
+    first = np.ones(len(rows), bool)
+    first[1:] = (rows[1:, :key_columns] != rows[:-1, :key_columns]).any(axis=1)
+    return rows, first
 
 
 def _area_rounding(geoms) -> np.ndarray:

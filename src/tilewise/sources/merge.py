@@ -236,7 +236,7 @@ def _to_crs(geom: shapely.Geometry, src: str, dst: CRS) -> shapely.Geometry:
 
 def union_coverage(outputs: list[dict], crs: CRS) -> shapely.Geometry:
     geoms = [_to_crs(shapely.from_wkb(bytes.fromhex(o["coverage_wkb"])), o["crs"], crs) for o in outputs]
-    merged = coverage_union.union(geoms) if geoms else shapely.MultiPolygon()
+    merged = coverage_union.union(geoms)
     polys = [g for g in shapely.get_parts(merged) if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])
 
