@@ -1,7 +1,7 @@
 """What a refresh costs when nothing changed (not a test; tests/test_refresh.py is).
 
 Builds a working folder of the size of the real `denrw` entry — by default 36,000 URLs in the
-automatic chunks (512), each chunk's ledger recording the validators the server gives — serves the
+automatic chunks (64), each chunk's ledger recording the validators the server gives — serves the
 files from the tests' HTTP server (ETag, Last-Modified) in its own process on 127.0.0.1, and times
 
 - the floor: a bare thread pool of `--connections` threads doing one urllib3 HEAD per URL;

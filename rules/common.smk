@@ -23,36 +23,6 @@ if workflow.is_main_process and not workflow.output_settings.dryrun:
 
 validate(config, "../config/schema.yaml")
 
-CATALOG = catalog_folder(config, Path(workflow.basedir))
-try:
-    PLANS = plan_sources(config, CATALOG, check_values=workflow.is_main_process)
-    STATES = biomass_plan.state_inputs(config)
-    NATIONAL = bool(STATES) and biomass_plan.is_national(config)
-    STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)
-    BIOMASS = biomass_plan.BiomassSettings.from_config(config)
-    POSTGIS = biomass_plan.postgis_settings(config)
-except TilewiseError as err:
-    sys.exit(f"tilewise: {err}")
-
-if not PLANS and not STATES:
-    print(
-        "tilewise: nothing selected. Name a source (--config source=NAME catalog=FOLDER) or a state "
-        "(--config state=NAME); `make run` runs both demos.",
-        file=sys.stderr,
-    )
-
-
-wildcard_constraints:
-    source="|".join(PLANS) or "^$",
-    chunk=r"\d{4}",
-    step=r"\d{4}|merge|tarball",
-    token=r"[0-9a-f]{16}",
-    state="|".join(STATES) or "^$",
-    county=r"\d{5}",
-    product="sentinel2|worldcover|cdl",
-    key=r"[^/]+",
-
-
 # Output paths: decided here once; rules, input functions and scripts take them from here.
 LEDGER = "work/{source}/chunks/{chunk}.json"
 SCRATCH = "work/{source}/scratch/{chunk}"
@@ -94,6 +64,40 @@ NATIONAL_SUMMARY = "results/national_summary.csv"
 NATIONAL_MAP = "results/national_map.png"
 POSTGIS_LOAD = "results/states/{state}/postgis_load.json"
 DEMO_STATE_DATA = "resources/demo_state"
+
+CATALOG = catalog_folder(config, Path(workflow.basedir))
+try:
+    PLANS = plan_sources(
+        config,
+        CATALOG,
+        check_values=workflow.is_main_process,
+        ledgers=os.path.dirname(LEDGER),
+    )
+    STATES = biomass_plan.state_inputs(config)
+    NATIONAL = bool(STATES) and biomass_plan.is_national(config)
+    STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)
+    BIOMASS = biomass_plan.BiomassSettings.from_config(config)
+    POSTGIS = biomass_plan.postgis_settings(config)
+except TilewiseError as err:
+    sys.exit(f"tilewise: {err}")
+
+if not PLANS and not STATES:
+    print(
+        "tilewise: nothing selected. Name a source (--config source=NAME catalog=FOLDER) or a state "
+        "(--config state=NAME); `make run` runs both demos.",
+        file=sys.stderr,
+    )
+
+
+wildcard_constraints:
+    source="|".join(PLANS) or "^$",
+    chunk=r"\d{4}",
+    step=r"\d{4}|merge|tarball",
+    token=r"[0-9a-f]{16}",
+    state="|".join(STATES) or "^$",
+    county=r"\d{5}",
+    product="sentinel2|worldcover|cdl",
+    key=r"[^/]+",
 
 
 def release_rate_limiter_timer():

@@ -1,10 +1,13 @@
 import pytest
+import yaml
 
 from tilewise.shared.errors import CatalogError
 from tilewise.sources.catalog import file_name, load_source, parse_file_list
-from tilewise.sources.chunks import assign_chunks, chunk_count
+from tilewise.sources.chunks import assign_chunks, chunk_count, kept_chunk_count
+from tilewise.sources.plan import plan_sources
 
 from conftest import CATALOG, REPO, shared
+from support.catalog import make_entry
 
 
 def test_file_names_and_volume_groups(tmp_path):
@@ -151,13 +154,62 @@ def test_demo_entry_loads():
     assert src.recipe.crs == "EPSG:25832" and len(src.files) == 16
 
 
-def test_chunk_count_keeps_large_sources_in_the_hundreds():
+def test_chunk_count_grows_chunks_with_the_source():
     assert chunk_count(1) == 1
+    assert chunk_count(3) == 4
     assert chunk_count(200) == 4
     assert chunk_count(1000) == 8
-    assert chunk_count(35_861) == 512
-    assert chunk_count(72_000) == 1024  # debayern, the largest entry
+    assert chunk_count(2048) == 16  # ~128 files a chunk up to here
+    assert chunk_count(4096) == 16  # then 4·√n: 256 a chunk
+    assert chunk_count(20_000) == 64
+    assert chunk_count(35_861) == 64  # denrw
+    assert chunk_count(72_000) == 128  # debayern, the largest entry
     assert chunk_count(1000, files_per_chunk=50) == 32
+    assert chunk_count(20_000, files_per_chunk=128) == 256  # a number is taken as it is
+
+
+def test_a_source_keeps_the_chunk_count_it_was_first_prepared_with():
+    """A source prepared while "auto" meant 128 files a chunk at every size keeps its chunks across the
+    upgrade (none is prepared, or downloaded, again), until its list crosses a power of two."""
+    assert chunk_count(20_000, kept=256) == 256
+    assert chunk_count(72_000, kept=1024) == 1024
+    assert chunk_count(20_000, kept=64) == 64  # prepared with today's rule
+    # a kept count the old rule would not give for this list: today's rule
+    assert chunk_count(20_000, kept=512) == 64
+    assert chunk_count(40_000, kept=256) == 64  # the list grew past 32,768: every chunk is made again anyway
+    assert chunk_count(20_000, files_per_chunk=100, kept=256) == 256  # ceil(200) → 256, whatever was kept
+    assert chunk_count(20_000, files_per_chunk=1000, kept=256) == 32
+
+
+def test_the_kept_chunk_count_is_read_from_the_ledger_names(tmp_path):
+    assert kept_chunk_count(tmp_path / "missing") is None
+    assert kept_chunk_count(tmp_path) is None
+    for chunk in (0, 7, 255):
+        (tmp_path / f"{chunk:04d}.json").write_text("{}")
+    (tmp_path / "0999.json.tmp").write_text("")  # a ledger being written, and anything else: not a ledger
+    (tmp_path / "notes.json").write_text("")
+    assert kept_chunk_count(tmp_path) == 256
+    (tmp_path / "0255.json").unlink()
+    assert kept_chunk_count(tmp_path) == 8
+
+
+def test_the_plan_keeps_the_chunks_of_ledgers_made_before(tmp_path):
+    """At parse time the plan reads a source's ledger folder: old ledgers keep their chunk members
+    (the chunk params, so Snakemake reruns nothing); a first run, or today's ledgers, get 4·√n."""
+    urls = [f"https://x/tile_{i:05d}.tif" for i in range(5000)]
+    make_entry(tmp_path / "catalog", "big", urls)
+    config = {**yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "source": "big"}
+    ledgers = str(tmp_path / "work" / "{source}" / "chunks")
+    first = plan_sources(config, tmp_path / "catalog", ledgers=ledgers)["big"]
+    assert len(first.chunks) == 32
+    folder = tmp_path / "work" / "big" / "chunks"
+    folder.mkdir(parents=True)
+    old = assign_chunks(first.source.files, 128)  # what "auto" gave before
+    for chunk in old:
+        (folder / f"{chunk}.json").write_text("{}")
+    kept = plan_sources(config, tmp_path / "catalog", ledgers=ledgers)["big"]
+    assert kept.chunks == old and len(kept.chunks) == 64
+    assert plan_sources(config, tmp_path / "catalog")["big"].chunks == first.chunks  # no folder given
 
 
 def test_real_lists_parse_and_chunks_are_stable():
@@ -165,9 +217,9 @@ def test_real_lists_parse_and_chunks_are_stable():
     files = parse_file_list(CATALOG / "denrw" / "file_list.txt")
     chunks = assign_chunks(files)
     assert len(files) == 35_860  # 35,861 lines, the first one blank
-    assert 256 < len(chunks) <= 512
+    assert len(chunks) == 64
     sizes = [len(v) for v in chunks.values()]
-    assert max(sizes) < 2 * 35_861 / 512
+    assert max(sizes) < 1.2 * 35_861 / 64
     # removing one URL changes exactly one chunk; the others keep their members
     smaller = assign_chunks(files[:100] + files[101:])
     changed = [k for k in chunks if chunks[k] != smaller.get(k)]

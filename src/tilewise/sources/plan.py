@@ -1,8 +1,8 @@
 """What the source pipeline will do, decided once at parse time: the sources, their settings and chunks.
 
-Kept out of the Snakefile so it is cheap (each file list is read once, nothing is globbed) and
-unit-testable without Snakemake. Settings come from the validated config alone: config/config.yaml
-holds every default.
+Kept out of the Snakefile so it is cheap (each file list is read once; only a source's ledger folder
+is listed) and unit-testable without Snakemake. Settings come from the validated config alone:
+config/config.yaml holds every default.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tilewise.sources.catalog import FileEntry, Source, load_source
-from tilewise.sources.chunks import assign_chunks
+from tilewise.sources.chunks import assign_chunks, kept_chunk_count
 
 DOWNLOAD_TUNING = ("ahead_mb", "piece_mb")
 
@@ -86,11 +86,16 @@ class SourcePlan:
         return self.source.recipe.for_downloads(names).as_dict()
 
 
-def plan_sources(config: dict, catalog: Path, check_values: bool = True) -> dict[str, SourcePlan]:
-    """`check_values`: check CRSs and COG options too (the main process; jobs trust its check)."""
+def plan_sources(
+    config: dict, catalog: Path, check_values: bool = True, ledgers: str | None = None
+) -> dict[str, SourcePlan]:
+    """`check_values`: check CRSs and COG options too (the main process; jobs trust its check).
+    `ledgers`: the folder of a source's chunk ledgers (`{source}` in it), whose chunk count a source
+    may keep (tilewise.sources.chunks.chunk_count); None: plan as for a first run."""
     plans = {}
     for name in source_names(config):
         settings = SourceSettings.from_config(config, name)
         source = load_source(catalog, name, check_values)
-        plans[name] = SourcePlan(source, settings, assign_chunks(source.files, settings.files_per_chunk))
+        kept = kept_chunk_count(Path(ledgers.format(source=name))) if ledgers else None
+        plans[name] = SourcePlan(source, settings, assign_chunks(source.files, settings.files_per_chunk, kept))
     return plans
