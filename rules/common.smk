@@ -12,7 +12,7 @@ from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import store_index
 from tilewise.sources import tarball as tarball_file
-from tilewise.sources.plan import catalog_folder, plan_sources
+from tilewise.sources.plan import catalog_folder, plan_sources, record_chunk_counts
 
 # One snakemake per working folder (Snakemake's own lock is not atomic); jobs it starts skip this.
 if workflow.is_main_process and not workflow.output_settings.dryrun:
@@ -25,6 +25,7 @@ validate(config, "../config/schema.yaml")
 
 # Output paths: decided here once; rules, input functions and scripts take them from here.
 LEDGER = "work/{source}/chunks/{chunk}.json"
+CHUNK_COUNT = "work/{source}/chunk-count.txt"  # K of the source's chunks, as its last run's main process decided
 SCRATCH = "work/{source}/scratch/{chunk}"
 STAGING = (
     "work/{source}/staging"  # one folder per chunk: its COGs until the merge moves them
@@ -72,7 +73,10 @@ try:
         CATALOG,
         check_values=workflow.is_main_process,
         ledgers=os.path.dirname(LEDGER),
+        record=CHUNK_COUNT,
     )
+    if workflow.is_main_process and not workflow.output_settings.dryrun:
+        record_chunk_counts(PLANS, CHUNK_COUNT)
     STATES = biomass_plan.state_inputs(config)
     NATIONAL = bool(STATES) and biomass_plan.is_national(config)
     STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)

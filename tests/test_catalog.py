@@ -1,10 +1,10 @@
 import pytest
 import yaml
 
-from tilewise.shared.errors import CatalogError
+from tilewise.shared.errors import CatalogError, TilewiseError
 from tilewise.sources.catalog import file_name, load_source, parse_file_list
-from tilewise.sources.chunks import assign_chunks, chunk_count, kept_chunk_count
-from tilewise.sources.plan import plan_sources
+from tilewise.sources.chunks import assign_chunks, chunk_count, kept_chunk_count, read_record, write_record
+from tilewise.sources.plan import plan_sources, record_chunk_counts
 
 from conftest import CATALOG, REPO, shared
 from support.catalog import make_entry
@@ -182,34 +182,71 @@ def test_a_source_keeps_the_chunk_count_it_was_first_prepared_with():
 
 
 def test_the_kept_chunk_count_is_read_from_the_ledger_names(tmp_path):
-    assert kept_chunk_count(tmp_path / "missing") is None
-    assert kept_chunk_count(tmp_path) is None
-    for chunk in (0, 7, 255):
-        (tmp_path / f"{chunk:04d}.json").write_text("{}")
-    (tmp_path / "0999.json.tmp").write_text("")  # a ledger being written, and anything else: not a ledger
-    (tmp_path / "notes.json").write_text("")
-    assert kept_chunk_count(tmp_path) == 256
-    (tmp_path / "0255.json").unlink()
-    assert kept_chunk_count(tmp_path) == 8
+    """Only a ledger the old rule alone makes (an id at or above today's K, below the old K) says the
+    source was prepared with the old rule; strays, folders and an empty top chunk change nothing."""
+    folder = tmp_path / "chunks"
+    assert kept_chunk_count(folder, 20_000) is None  # no folder yet
+    folder.mkdir()
+    assert kept_chunk_count(folder, 20_000) is None
+    for chunk in (0, 7, 63):  # ids today's 64 chunks make too
+        (folder / f"{chunk:04d}.json").write_text("{}")
+    assert kept_chunk_count(folder, 20_000) is None
+    (folder / "9999.json").write_text("{}")  # above the old K too: a stray
+    (folder / "0300.json").mkdir()  # a folder with a ledger's name
+    (folder / "0200.json.tmp").write_text("")  # a ledger being written
+    assert kept_chunk_count(folder, 20_000) is None
+    (folder / "0100.json").write_text("{}")  # the old rule's 256 chunks, the top ones empty or not
+    assert kept_chunk_count(folder, 20_000) == 256
+    assert chunk_count(20_000, kept=kept_chunk_count(folder, 20_000)) == 256
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(TilewiseError, match="cannot list the chunk ledgers in .*file"):
+        kept_chunk_count(not_a_folder, 20_000)
+
+
+def test_the_chunk_count_record_is_checked(tmp_path):
+    record = tmp_path / "chunk-count.txt"
+    assert read_record(record) is None
+    write_record(record, 256)
+    assert record.read_text() == "256\n" and read_record(record) == 256
+    for text in ("", "abc", "0\n", "48\n", "-4\n", "256 chunks\n"):
+        record.write_text(text)
+        with pytest.raises(TilewiseError, match="chunk-count.txt holds .*delete it"):
+            read_record(record)
 
 
 def test_the_plan_keeps_the_chunks_of_ledgers_made_before(tmp_path):
-    """At parse time the plan reads a source's ledger folder: old ledgers keep their chunk members
-    (the chunk params, so Snakemake reruns nothing); a first run, or today's ledgers, get 4·√n."""
+    """At parse time the plan reads a source's chunk count from its record or, at the first run of this
+    rule, from its ledger folder: old ledgers keep their chunk members (the chunk params, so Snakemake
+    reruns nothing); a first run gets 4·√n."""
     urls = [f"https://x/tile_{i:05d}.tif" for i in range(5000)]
     make_entry(tmp_path / "catalog", "big", urls)
     config = {**yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "source": "big"}
     ledgers = str(tmp_path / "work" / "{source}" / "chunks")
-    first = plan_sources(config, tmp_path / "catalog", ledgers=ledgers)["big"]
-    assert len(first.chunks) == 32
+    record = str(tmp_path / "work" / "{source}" / "chunk-count.txt")
+    first = plan_sources(config, tmp_path / "catalog", ledgers=ledgers, record=record)["big"]
+    assert len(first.chunks) == first.chunk_count == 32
     folder = tmp_path / "work" / "big" / "chunks"
     folder.mkdir(parents=True)
     old = assign_chunks(first.source.files, 128)  # what "auto" gave before
     for chunk in old:
         (folder / f"{chunk}.json").write_text("{}")
-    kept = plan_sources(config, tmp_path / "catalog", ledgers=ledgers)["big"]
-    assert kept.chunks == old and len(kept.chunks) == 64
+    kept = plan_sources(config, tmp_path / "catalog", ledgers=ledgers, record=record)
+    assert kept["big"].chunks == old and kept["big"].chunk_count == 64
     assert plan_sources(config, tmp_path / "catalog")["big"].chunks == first.chunks  # no folder given
+    # the run's main process records it; a cluster job that parses the workflow while the top chunks'
+    # ledgers are deleted (Snakemake removes a job's outputs before it runs) plans the same chunks
+    record_chunk_counts(kept, record)
+    for chunk in old:
+        if int(chunk) >= 32:
+            (folder / f"{chunk}.json").unlink()
+    assert plan_sources(config, tmp_path / "catalog", ledgers=ledgers, record=record)["big"].chunks == old
+    # once the list crosses a power of two the old rule no longer gives 64: today's rule, recorded
+    make_entry(tmp_path / "catalog", "big", urls + [f"https://x/more_{i:05d}.tif" for i in range(4000)])
+    grown = plan_sources(config, tmp_path / "catalog", ledgers=ledgers, record=record)
+    assert grown["big"].chunk_count == 32
+    record_chunk_counts(grown, record)
+    assert (tmp_path / "work" / "big" / "chunk-count.txt").read_text() == "32\n"
 
 
 def test_real_lists_parse_and_chunks_are_stable():

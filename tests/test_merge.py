@@ -7,7 +7,7 @@ import pytest
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import ledger
-from tilewise.sources.merge import check_names, outputs_of, place_in_store, prune
+from tilewise.sources.merge import check_names, check_one_chunk_per_file, outputs_of, place_in_store, prune
 from tilewise.sources.recipe import Recipe
 
 
@@ -81,6 +81,17 @@ def test_a_cog_lost_from_the_store_removes_its_ledger_and_says_run_again(tmp_pat
         place_in_store(outputs_of(ledger.read_all([a, b])), tmp_path / "staging", tmp_path / "store")
     assert a.exists() and not b.exists()
     assert not (tmp_path / "store" / "a.tif").exists()  # nothing moved before the check passed
+
+
+def test_a_file_recorded_by_two_chunks_removes_both_ledgers(tmp_path):
+    """Chunks planned under two chunk counts in one run (one job's ledger holds another chunk's file):
+    refused before the store changes, both chunks made again under one plan."""
+    a = write_ledger(tmp_path, "0005", {"a.zip": [("a.tif", "a.tif")], "c.zip": [("c.tif", "c.tif")]})
+    b = write_ledger(tmp_path, "0021", {"c.zip": [("c.tif", "c.tif")]})
+    d = write_ledger(tmp_path, "0003", {"d.zip": [("d.tif", "d.tif")]})
+    with pytest.raises(TilewiseError, match=r"(?s)1 file\(s\) recorded by two chunks.*http://h/c.zip: 0005, 0021"):
+        check_one_chunk_per_file(ledger.read_all([a, b, d]))
+    assert not a.exists() and not b.exists() and d.exists()
 
 
 @pytest.mark.parametrize(

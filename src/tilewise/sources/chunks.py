@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
 
+from tilewise.shared.errors import TilewiseError
 from tilewise.sources.catalog import FileEntry
 
 # Automatic size. A chunk job costs ~1 s of CPU before its first file (a Python process, its imports,
@@ -27,7 +29,7 @@ LEDGER_NAME = re.compile(r"(\d{4})\.json")
 
 
 def chunk_count(n_files: int, files_per_chunk: int | str = "auto", kept: int | None = None) -> int:
-    """K for `n_files`. `kept`: the K of the source's existing ledgers (`kept_chunk_count`). A source
+    """K for `n_files`. `kept`: the K the source was last prepared with (`read_record`, `kept_chunk_count`). A source
     first prepared while "auto" meant 128 files a chunk at every size keeps that K for as long as that
     rule still gives it, so an upgrade prepares (and downloads) none of its chunks again; once its list
     crosses a power of two, its chunks are made again anyway, and then with today's rule."""
@@ -47,15 +49,50 @@ def _power_of_two(wanted: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(wanted, 1))))
 
 
-def kept_chunk_count(ledgers: Path) -> int | None:
-    """The K the ledgers in folder `ledgers` were made with: the power of two above their highest chunk
-    id, or None without ledgers. Where it matters (over 2,048 files, at least 64 a chunk on average)
-    the highest chunk is practically never empty; the merge deletes ledgers of chunks no longer planned."""
+def kept_chunk_count(ledgers: Path, n_files: int) -> int | None:
+    """The old rule's K for `n_files` when the ledger folder `ledgers` holds a ledger only that rule
+    makes (a chunk id at or above today's K, below the old one), else None. Anything else in the
+    folder (a stray 9999.json, a folder, a temporary file) does not count; an empty top chunk does not
+    matter. Read once, at a source's first planning by this rule (see `read_record`)."""
+    old = _power_of_two(_auto_wanted(n_files, AUTO_FILES_PER_CHUNK))
+    new = chunk_count(n_files)
     try:
-        ids = [int(m[1]) for name in ledgers.iterdir() if (m := LEDGER_NAME.fullmatch(name.name))]
+        ids = [int(m[1]) for e in os.scandir(ledgers) if (m := LEDGER_NAME.fullmatch(e.name)) and e.is_file()]
     except FileNotFoundError:
         return None
-    return _power_of_two(max(ids) + 1) if ids else None
+    except OSError as exc:
+        raise TilewiseError(f"cannot list the chunk ledgers in {ledgers} ({exc.strerror}): fix it and rerun") from None
+    return old if any(new <= i < old for i in ids) else None
+
+
+def read_record(path: Path) -> int | None:
+    """The chunk count the main process decided at a source's last run (`write_record`), or None.
+    Every process of a run (a cluster job parses the workflow again, while its own ledger is deleted)
+    and every later run plans with it, not with what the ledger folder shows at that moment."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TilewiseError(f"cannot read {path} ({exc.strerror}): fix it and rerun") from None
+    if not re.fullmatch(r"[1-9]\d{0,4}\n?", text) or int(text) & (int(text) - 1):
+        raise TilewiseError(
+            f"{path} holds {text[:40]!r}, not a chunk count (a power of two): delete it, and the next run "
+            "takes the count from the source's ledgers"
+        )
+    return int(text)
+
+
+def write_record(path: Path, k: int) -> None:
+    if read_record(path) == k:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(f"{k}\n")
+        os.replace(tmp, path)  # atomic: a process that plans meanwhile reads the old count or the new one
+    except OSError as exc:
+        raise TilewiseError(f"cannot write {path} ({exc.strerror}): fix it and rerun") from None
 
 
 def _bucket(group: str, k: int) -> int:

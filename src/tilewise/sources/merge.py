@@ -179,6 +179,27 @@ def prune(
     return removed
 
 
+def check_one_chunk_per_file(ledgers: list[tuple[Path, Ledger]]) -> None:
+    """A file is in one chunk. Two ledgers that both record one URL were made under two different
+    chunk assignments (the plan changed while the run went on): both are removed, so the next run
+    prepares their chunks again under one plan, instead of one file's COGs passing for two."""
+    first: dict[str, Path] = {}
+    twice: dict[str, set[Path]] = defaultdict(set)
+    for path, led in ledgers:
+        for rec in led.files:
+            if first.setdefault(rec["url"], path) != path:
+                twice[rec["url"]] |= {first[rec["url"]], path}
+    if twice:
+        listing = "\n".join(
+            f"  {url}: {', '.join(sorted(p.stem for p in paths))}" for url, paths in list(twice.items())[:10]
+        )
+        raise ledger.discard(
+            {p for paths in twice.values() for p in paths},
+            f"{len(twice):,} file(s) recorded by two chunks, so their chunks were planned differently while they "
+            f"ran (chunk ids):\n{listing}",
+        )
+
+
 def unused_patterns(ledgers: list[tuple[Path, Ledger]]) -> list[str]:
     """Recipe `exclude` patterns that dropped nothing in the whole source: a typo would otherwise ship
     the very file it meant to drop (Mapterhorn's `rm` without -f would stop the recipe)."""
@@ -257,6 +278,7 @@ def merge_source(
     ledger_paths: list[Path], paths: MergePaths, file_list: Path, recipe_file: Path, wanted_crs: str | None
 ) -> dict:
     ledgers = ledger.read_all(ledger_paths)
+    check_one_chunk_per_file(ledgers)
     made = outputs_of(ledgers)
     outputs = [m.out for m in made]
     crs = coverage_crs(outputs, wanted_crs)

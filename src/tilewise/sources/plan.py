@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tilewise.sources import chunks as chunking
 from tilewise.sources.catalog import FileEntry, Source, load_source
-from tilewise.sources.chunks import assign_chunks, kept_chunk_count
 
 DOWNLOAD_TUNING = ("ahead_mb", "piece_mb")
 
@@ -58,6 +58,7 @@ class SourcePlan:
     source: Source
     settings: SourceSettings
     chunks: dict[str, list[FileEntry]]
+    chunk_count: int  # K: files go to chunk hash mod K (empty chunks are not in `chunks`)
 
     def chunk_ids(self) -> list[str]:
         return list(self.chunks)
@@ -87,15 +88,26 @@ class SourcePlan:
 
 
 def plan_sources(
-    config: dict, catalog: Path, check_values: bool = True, ledgers: str | None = None
+    config: dict, catalog: Path, check_values: bool = True, ledgers: str | None = None, record: str | None = None
 ) -> dict[str, SourcePlan]:
     """`check_values`: check CRSs and COG options too (the main process; jobs trust its check).
-    `ledgers`: the folder of a source's chunk ledgers (`{source}` in it), whose chunk count a source
-    may keep (tilewise.sources.chunks.chunk_count); None: plan as for a first run."""
+    `ledgers`: the folder of a source's chunk ledgers, `record`: the file of its chunk count (both with
+    `{source}`), from which a source keeps the count it was prepared with (tilewise.sources.chunks);
+    None: plan as for a first run."""
     plans = {}
     for name in source_names(config):
         settings = SourceSettings.from_config(config, name)
         source = load_source(catalog, name, check_values)
-        kept = kept_chunk_count(Path(ledgers.format(source=name))) if ledgers else None
-        plans[name] = SourcePlan(source, settings, assign_chunks(source.files, settings.files_per_chunk, kept))
+        kept = chunking.read_record(Path(record.format(source=name))) if record else None
+        if kept is None and ledgers:
+            kept = chunking.kept_chunk_count(Path(ledgers.format(source=name)), len(source.files))
+        k = chunking.chunk_count(len(source.files), settings.files_per_chunk, kept)
+        members = chunking.assign_chunks(source.files, settings.files_per_chunk, kept)
+        plans[name] = SourcePlan(source, settings, members, k)
     return plans
+
+
+def record_chunk_counts(plans: dict[str, SourcePlan], record: str) -> None:
+    """The main process of a run (not a dry-run) records each source's chunk count (see plan_sources)."""
+    for name, plan in plans.items():
+        chunking.write_record(Path(record.format(source=name)), plan.chunk_count)
