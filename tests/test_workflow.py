@@ -234,7 +234,7 @@ def test_demo_runs_offline(tmp_path):
     assert "Nothing to be done" in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-3000:]
 
 
-@pytest.mark.parametrize("source, chunks", [("denrw", 512), ("glo30", 256)])
+@pytest.mark.parametrize("source, chunks", [("denrw", 64), ("glo30", 64)])
 def test_dry_run_of_a_real_large_entry_lists_its_chunk_jobs(tmp_path, source, chunks):
     from conftest import CATALOG
 
