@@ -31,6 +31,11 @@ include: "rules/biomass_state.smk"
 include: "rules/postgis.smk"
 
 
+# after the DAG is built, before the first job, in a run that has jobs (not -n, --dag, --summary)
+onstart:
+    record_chunk_counts(PLANS, CHUNK_COUNT)
+
+
 onsuccess:
     release_rate_limiter_timer()
     print_run_end(log, failed=False)

@@ -75,8 +75,6 @@ try:
         ledgers=os.path.dirname(LEDGER),
         record=CHUNK_COUNT,
     )
-    if workflow.is_main_process and not workflow.output_settings.dryrun:
-        record_chunk_counts(PLANS, CHUNK_COUNT)
     STATES = biomass_plan.state_inputs(config)
     NATIONAL = bool(STATES) and biomass_plan.is_national(config)
     STATES_IN_FLIGHT = biomass_plan.states_in_flight(config)

@@ -191,13 +191,20 @@ def test_the_kept_chunk_count_is_read_from_the_ledger_names(tmp_path):
     for chunk in (0, 7, 63):  # ids today's 64 chunks make too
         (folder / f"{chunk:04d}.json").write_text("{}")
     assert kept_chunk_count(folder, 20_000) is None
-    (folder / "9999.json").write_text("{}")  # above the old K too: a stray
+    (folder / "9999.json").write_text("{}")  # far above the old K: a stray
     (folder / "0300.json").mkdir()  # a folder with a ledger's name
     (folder / "0200.json.tmp").write_text("")  # a ledger being written
     assert kept_chunk_count(folder, 20_000) is None
-    (folder / "0100.json").write_text("{}")  # the old rule's 256 chunks, the top ones empty or not
+    (folder / "0100.json").write_text("{}")  # today's rule does not make it, but neither the old one's top half
+    assert kept_chunk_count(folder, 20_000) is None
+    (folder / "0200.json").write_text("{}")  # the old rule's 256 chunks (its very top ones may be empty)
     assert kept_chunk_count(folder, 20_000) == 256
     assert chunk_count(20_000, kept=kept_chunk_count(folder, 20_000)) == 256
+    # the list shrank or grew past a power of two: its chunks are made again anyway, with today's rule
+    assert kept_chunk_count(folder, 10_000) is None  # the old rule gives 128, the ledgers were 256
+    assert kept_chunk_count(folder, 40_000) is None  # 512: no ledger in its top half
+    (folder / "0400.json").write_text("{}")  # a ledger of a K of 512
+    assert kept_chunk_count(folder, 20_000) is None
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     with pytest.raises(TilewiseError, match="cannot list the chunk ledgers in .*file"):

@@ -7,7 +7,7 @@ import pytest
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import ledger
-from tilewise.sources.merge import check_names, check_one_chunk_per_file, outputs_of, place_in_store, prune
+from tilewise.sources.merge import check_ledgers_match_the_list, check_names, outputs_of, place_in_store, prune
 from tilewise.sources.recipe import Recipe
 
 
@@ -83,15 +83,27 @@ def test_a_cog_lost_from_the_store_removes_its_ledger_and_says_run_again(tmp_pat
     assert not (tmp_path / "store" / "a.tif").exists()  # nothing moved before the check passed
 
 
-def test_a_file_recorded_by_two_chunks_removes_both_ledgers(tmp_path):
-    """Chunks planned under two chunk counts in one run (one job's ledger holds another chunk's file):
-    refused before the store changes, both chunks made again under one plan."""
+def test_ledgers_that_do_not_match_the_list_are_refused_before_the_store_changes(tmp_path):
+    """Ledgers made under another chunk plan (a count changed, the list edited during the run,
+    Snakemake's records lost) would silently drop a file or ship it twice: refused, and the ledgers
+    that record a file twice or one no longer listed are removed so their chunks are made again."""
     a = write_ledger(tmp_path, "0005", {"a.zip": [("a.tif", "a.tif")], "c.zip": [("c.tif", "c.tif")]})
     b = write_ledger(tmp_path, "0021", {"c.zip": [("c.tif", "c.tif")]})
     d = write_ledger(tmp_path, "0003", {"d.zip": [("d.tif", "d.tif")]})
-    with pytest.raises(TilewiseError, match=r"(?s)1 file\(s\) recorded by two chunks.*http://h/c.zip: 0005, 0021"):
-        check_one_chunk_per_file(ledger.read_all([a, b, d]))
+    listed = {f"http://h/{n}.zip" for n in "acd"}
+    check_ledgers_match_the_list(ledger.read_all([a, d]), listed)  # one plan: each listed file in one ledger
+    with pytest.raises(TilewiseError, match=r"(?s)do not match file_list.txt.*http://h/c.zip: in chunks 0005, 0021"):
+        check_ledgers_match_the_list(ledger.read_all([a, b, d]), listed)
     assert not a.exists() and not b.exists() and d.exists()
+    # a listed file in no ledger: refused, nothing removed (an edit during the run is healed by a rerun)
+    e = write_ledger(tmp_path, "0007", {"e.zip": [("e.tif", "e.tif")]})
+    with pytest.raises(TilewiseError, match=r"(?s)http://h/a.zip: in no chunk.*--forcerun prepare_chunk"):
+        check_ledgers_match_the_list(ledger.read_all([d, e]), listed | {"http://h/e.zip"})
+    assert d.exists() and e.exists()
+    # a ledger that records a file no longer listed is removed
+    with pytest.raises(TilewiseError, match=r"http://h/e.zip: in chunks 0007"):
+        check_ledgers_match_the_list(ledger.read_all([d, e]), {"http://h/d.zip"})
+    assert d.exists() and not e.exists()
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,10 @@ def test_one_added_url_reruns_one_chunk(tmp_path, http):
 def test_demo_runs_offline(tmp_path):
     shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", "demo"), "-n")
+    assert not (work / "work" / "demo" / "chunk-count.txt").exists()  # a dry-run records no chunk count
     snakemake(work, *config(tmp_path / "catalog", "demo"))
+    assert (work / "work" / "demo" / "chunk-count.txt").read_text() == "4\n"  # the run's plan (onstart)
     bounds = rows(work / "source-store" / "demo" / "bounds.csv")
     assert len(bounds) == 16 and rows(work / "reports" / "demo" / "failures.csv") == []
     total = sum(valid_area(work / "source-store" / "demo" / r["filename"]) for r in bounds)

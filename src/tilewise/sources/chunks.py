@@ -50,25 +50,28 @@ def _power_of_two(wanted: int) -> int:
 
 
 def kept_chunk_count(ledgers: Path, n_files: int) -> int | None:
-    """The old rule's K for `n_files` when the ledger folder `ledgers` holds a ledger only that rule
-    makes (a chunk id at or above today's K, below the old one), else None. Anything else in the
-    folder (a stray 9999.json, a folder, a temporary file) does not count; an empty top chunk does not
-    matter. Read once, at a source's first planning by this rule (see `read_record`)."""
+    """The old rule's K for `n_files` when the ledger folder `ledgers` was made with it: a ledger in its
+    top half that today's rule does not make (a chunk id in [max(today's K, K/2), K)), and none of a
+    K twice as large (the list then crossed a power of two: its chunks are made again anyway, with
+    today's rule). Else None. Only ledger files count (not a folder or a temporary file); an empty top
+    chunk only costs the keeping. Read at a source's first planning by this rule (see `read_record`)."""
     old = _power_of_two(_auto_wanted(n_files, AUTO_FILES_PER_CHUNK))
-    new = chunk_count(n_files)
+    low = max(chunk_count(n_files), old // 2)
     try:
         ids = [int(m[1]) for e in os.scandir(ledgers) if (m := LEDGER_NAME.fullmatch(e.name)) and e.is_file()]
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise TilewiseError(f"cannot list the chunk ledgers in {ledgers} ({exc.strerror}): fix it and rerun") from None
-    return old if any(new <= i < old for i in ids) else None
+    made_by_old = any(low <= i < old for i in ids) and not any(old <= i < 2 * old for i in ids)
+    return old if made_by_old else None
 
 
 def read_record(path: Path) -> int | None:
-    """The chunk count the main process decided at a source's last run (`write_record`), or None.
-    Every process of a run (a cluster job parses the workflow again, while its own ledger is deleted)
-    and every later run plans with it, not with what the ledger folder shows at that moment."""
+    """The chunk count of a source's last run that ran jobs (`write_record`, from Snakemake's `onstart`,
+    after the DAG is built), or None. Every process of a run (a cluster job parses the workflow again,
+    while running jobs' ledgers are deleted) and every later run plans with it, not with what the
+    ledger folder shows at that moment; a dry-run, `--dag` or `--summary` writes none."""
     try:
         text = path.read_text()
     except FileNotFoundError:

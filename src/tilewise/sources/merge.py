@@ -179,25 +179,37 @@ def prune(
     return removed
 
 
-def check_one_chunk_per_file(ledgers: list[tuple[Path, Ledger]]) -> None:
-    """A file is in one chunk. Two ledgers that both record one URL were made under two different
-    chunk assignments (the plan changed while the run went on): both are removed, so the next run
-    prepares their chunks again under one plan, instead of one file's COGs passing for two."""
+def check_ledgers_match_the_list(ledgers: list[tuple[Path, Ledger]], listed: set[str]) -> None:
+    """Every URL of the file list is recorded by exactly one ledger, and no ledger records another.
+    Anything else means ledgers made under another chunk plan (the list edited during the run, a
+    chunk count changed, Snakemake's records in .snakemake/ lost): merged, a file would leave the
+    store or ship twice, silently. Ledgers that record a file twice or one no longer listed are
+    removed, so the next run prepares their chunks again; a listed file in no ledger is refused."""
     first: dict[str, Path] = {}
-    twice: dict[str, set[Path]] = defaultdict(set)
+    wrong: dict[str, set[Path]] = defaultdict(set)  # URL → the ledgers to remove for it
     for path, led in ledgers:
         for rec in led.files:
-            if first.setdefault(rec["url"], path) != path:
-                twice[rec["url"]] |= {first[rec["url"]], path}
-    if twice:
-        listing = "\n".join(
-            f"  {url}: {', '.join(sorted(p.stem for p in paths))}" for url, paths in list(twice.items())[:10]
+            url = rec["url"]
+            if first.setdefault(url, path) != path:
+                wrong[url] |= {first[url], path}
+            elif url not in listed:
+                wrong[url].add(path)
+    unrecorded = sorted(listed - first.keys())
+    if not wrong and not unrecorded:
+        return
+    lines = [f"  {url}: in chunks {', '.join(sorted(p.stem for p in paths))}" for url, paths in wrong.items()]
+    lines += [f"  {url}: in no chunk" for url in unrecorded]
+    why = "the chunk ledgers do not match file_list.txt:\n" + "\n".join(lines[:10])
+    why += f"\n  … and {len(lines) - 10:,} more" if len(lines) > 10 else ""
+    if unrecorded:
+        why += (
+            "\nA file in no chunk: if the list was edited during this run, run again; else the ledgers were made "
+            "under another chunk plan that Snakemake did not rerun (its records in .snakemake/ lost?): "
+            "rerun with --forcerun prepare_chunk"
         )
-        raise ledger.discard(
-            {p for paths in twice.values() for p in paths},
-            f"{len(twice):,} file(s) recorded by two chunks, so their chunks were planned differently while they "
-            f"ran (chunk ids):\n{listing}",
-        )
+    if wrong:
+        raise ledger.discard({p for paths in wrong.values() for p in paths}, why)
+    raise TilewiseError(why)
 
 
 def unused_patterns(ledgers: list[tuple[Path, Ledger]]) -> list[str]:
@@ -278,14 +290,14 @@ def merge_source(
     ledger_paths: list[Path], paths: MergePaths, file_list: Path, recipe_file: Path, wanted_crs: str | None
 ) -> dict:
     ledgers = ledger.read_all(ledger_paths)
-    check_one_chunk_per_file(ledgers)
+    lines = line_numbers(file_list)
+    check_ledgers_match_the_list(ledgers, set(lines))
     made = outputs_of(ledgers)
     outputs = [m.out for m in made]
     crs = coverage_crs(outputs, wanted_crs)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # GEOS unions without holding the GIL: it runs while the store and the reports are written
         union = pool.submit(union_coverage, outputs, crs)
-        lines = line_numbers(file_list)
         check_names(made, lines, recipe_file, _recipe_of(ledgers), paths.store)
         for pattern in unused_patterns(ledgers):
             log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)

@@ -108,6 +108,6 @@ def plan_sources(
 
 
 def record_chunk_counts(plans: dict[str, SourcePlan], record: str) -> None:
-    """The main process of a run (not a dry-run) records each source's chunk count (see plan_sources)."""
+    """A run that starts jobs records each source's chunk count (Snakemake's `onstart`; see plan_sources)."""
     for name, plan in plans.items():
         chunking.write_record(Path(record.format(source=name)), plan.chunk_count)
