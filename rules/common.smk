@@ -25,7 +25,7 @@ validate(config, "../config/schema.yaml")
 
 # Output paths: decided here once; rules, input functions and scripts take them from here.
 LEDGER = "work/{source}/chunks/{chunk}.json"
-CHUNK_COUNT = "work/{source}/chunk-count.txt"  # K of the source's chunks, as its last run's main process decided
+CHUNK_COUNT = "work/{source}/chunk-count.txt"  # K of the source's chunks, recorded by the last run that started jobs
 SCRATCH = "work/{source}/scratch/{chunk}"
 STAGING = (
     "work/{source}/staging"  # one folder per chunk: its COGs until the merge moves them
