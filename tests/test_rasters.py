@@ -510,3 +510,58 @@ def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
     assert [(n.kind, n.reason) for n in notes] == [
         ("skipped", "the recipe's exclude patterns (dem*) matched every raster: no output")
     ]
+
+
+def test_each_raster_is_opened_once_from_its_judging_to_its_cog_and_the_cogs_are_the_same(tmp_path, monkeypatch):
+    """A raster kept open from its judging to its conversion (one GDAL open, not two: ~1.5 ms of PROJ
+    lookups a file) gives the COG a fresh open gives, byte for byte; a download of more rasters than
+    are held open converts them all, the others opened again."""
+    import hashlib
+    import zipfile
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tilewise.sources import convert_set as convert_set_module
+    from tilewise.sources.raster_find import HeldOpen
+    from tilewise.sources.unpack import UnpackLimits
+
+    count = HeldOpen().limit + 2
+    download = tmp_path / "dl" / "dgm.zip"
+    download.parent.mkdir()
+    with zipfile.ZipFile(download, "w") as zf:
+        for i in range(count):
+            data = np.arange(64 * 64, dtype="float32").reshape(64, 64) + i
+            data[:3, : 10 + i] = -9999
+            _raster(tmp_path / f"dem{i}.tif", data, from_origin(400_000 + 64 * i, 5_700_000, 1, 1), nodata=-9999)
+            zf.write(tmp_path / f"dem{i}.tif", f"dem{i}.tif")
+    opens = Counter()
+    real_open = rasterio.open
+
+    def counting_open(path, *args, **kwargs):
+        opens[Path(str(path)).name] += 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting_open)
+    job = SimpleNamespace(
+        recipe=Recipe(),
+        scratch=tmp_path / "scratch",
+        staging=tmp_path / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    job.staging.mkdir()
+    with convert_set_module.gdal_env():
+        outputs, notes, _ = convert_set_module.convert_set(
+            job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download]
+        )
+    assert notes == [] and sorted(o["filename"] for o in outputs) == [f"dem{i}.tif" for i in range(count)]
+    raster_opens = {name: n for name, n in opens.items() if name.startswith("dem") and not name.startswith("00000-")}
+    held = HeldOpen().limit
+    # judged: every raster once; converted: the held ones without another open, the others opened again;
+    # described: every COG (under its scratch name, `dem{i}.tif` too) once
+    assert sum(raster_opens.values()) == count + (count - held) + count
+    monkeypatch.setattr(rasterio, "open", real_open)
+    for out in outputs:
+        fresh = tmp_path / "fresh" / out["filename"]
+        fresh.parent.mkdir(exist_ok=True)
+        write_cog(Piece(tmp_path / out["filename"], out["filename"]), Recipe(), fresh, tmp_path / "vrt")
+        assert hashlib.md5(fresh.read_bytes()).hexdigest() == out["md5"]

@@ -36,14 +36,14 @@ def gdal_env() -> rasterio.Env:
 
 
 def _elevation_rasters(
-    job: ChunkJob, unpacked: Path, group: str, excluded: list[str]
+    job: ChunkJob, unpacked: Path, group: str, excluded: list[str], held: raster_find.HeldOpen
 ) -> tuple[list[Path], list[Note], bool]:
     """The rasters of a download that become outputs, the notes on all of them, and whether it held
     elevation rasters at all (some may lie beyond Web Mercator's latitudes). None is found when the
-    recipe's `excluded` files were all of them."""
+    recipe's `excluded` files were all of them. The first rasters kept stay open in `held`."""
     kept, opened, notes, elevation, found = {}, {}, [], False, 0
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
-        for raster, ds in raster_find.open_rasters(unpacked):
+        for raster, ds in raster_find.open_rasters(unpacked, held):
             found += 1
             rel = str(raster.relative_to(unpacked))
             with failing_as("convert", raster.name):
@@ -53,6 +53,7 @@ def _elevation_rasters(
             opened[raster] = {Path(f).resolve() for f in ds.files}
             if not any(n.kind == "skipped" for n in raster_notes):
                 kept[raster] = opened[raster]
+                held.keep(raster, ds)
     if not found and _rasters_among(excluded):
         return [], notes, False
     if not found:
@@ -97,52 +98,37 @@ def convert_set(
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         nested = unpack(downloads, unpacked, job.limits)
     excluded = _drop_excluded_files(job, unpacked)
-    found, notes, inside = _elevation_rasters(job, unpacked, group, excluded)
-    outputs: list[dict] = []
-    made_by: dict[str, tuple[str, str]] = {}  # collision key → the raster (inside the download) and its name
-    try:
-        for raster in found:
-            rel = str(raster.relative_to(unpacked))
-            for piece in rasters.plan_pieces(raster, job.recipe):
-                name = output_name(job, members, Path(rel), piece.name, nested)
-                if job.recipe.excludes(piece.name, name):
-                    excluded.append(name)
-                    continue
-                with raster_unread.reading(raster, rel):
-                    empty = rasters.window_is_empty(piece, job.recipe)
-                if empty:
-                    continue
-                if piece.window is not None and (
-                    beyond := raster_find.outside_web_mercator(raster, rel, job.recipe.crs, piece.window, piece.name)
-                ):
-                    notes.append(beyond)  # a slice beyond the Mercator latitudes, as a whole raster would be
-                    continue
-                key = collision_key(name)
-                if key in made_by:
-                    raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
-                made_by[key] = (rel, name)
-                tmp = job.scratch / "cog" / name
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                with failing_as("convert", raster.name), raster_unread.reading(raster, rel):
-                    try:
-                        warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt")
-                    except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
-                        tmp.unlink(missing_ok=True)
-                        check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
-                        raise
-                if warning:
-                    notes.append(Note(rel, "warning", warning))
-                row, geom, crs = raster_describe.describe(tmp)
-                row["filename"] = name
-                staged = f"{number:05d}-{name}"
-                record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
-                record.update(md5=file_md5(tmp), raster=rel, staged=staged)
-                os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
-                outputs.append(record)
-    except BaseException:
-        for out in outputs:  # a file succeeds whole or not at all
-            (job.staging / out["staged"]).unlink(missing_ok=True)
-        raise
+    with raster_find.HeldOpen() as held:  # each raster stays open from its judging to its conversion
+        found, notes, inside = _elevation_rasters(job, unpacked, group, excluded, held)
+        outputs: list[dict] = []
+        made_by: dict[str, tuple[str, str]] = {}  # collision key → the raster (inside the download) and its name
+        try:
+            for raster in found:
+                rel = str(raster.relative_to(unpacked))
+                for piece in rasters.plan_pieces(raster, job.recipe):
+                    name = output_name(job, members, Path(rel), piece.name, nested)
+                    if job.recipe.excludes(piece.name, name):
+                        excluded.append(name)
+                        continue
+                    with raster_unread.reading(raster, rel):
+                        empty = rasters.window_is_empty(piece, job.recipe)
+                    if empty:
+                        continue
+                    if piece.window is not None and (beyond := _slice_beyond_mercator(job, piece, rel)):
+                        notes.append(beyond)  # a slice beyond the Mercator latitudes, as a whole raster would be
+                        continue
+                    key = collision_key(name)
+                    if key in made_by:
+                        raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
+                    made_by[key] = (rel, name)
+                    record, warning = _stage(job, number, group, piece, name, rel, held.get(raster))
+                    if warning:
+                        notes.append(Note(rel, "warning", warning))
+                    outputs.append(record)
+        except BaseException:
+            for out in outputs:  # a file succeeds whole or not at all
+                (job.staging / out["staged"]).unlink(missing_ok=True)
+            raise
     if not outputs and inside and not _rasters_among(excluded):
         raise raster_find.NoElevationRaster(group, "every raster in it was empty", notes)
     if not outputs and _rasters_among(excluded):  # said, not silent: the recipe may have matched more than it meant
@@ -150,6 +136,34 @@ def convert_set(
         why = f"the recipe's exclude patterns ({', '.join(job.recipe.exclude)}) matched every raster: no output"
         notes.append(Note(shown, "skipped", why))
     return outputs, notes, excluded
+
+
+def _slice_beyond_mercator(job: ChunkJob, piece: rasters.Piece, rel: str) -> Note | None:
+    return raster_find.outside_web_mercator(piece.raster, rel, job.recipe.crs, piece.window, piece.name)
+
+
+def _stage(
+    job: ChunkJob, number: int, group: str, piece: rasters.Piece, name: str, rel: str, opened
+) -> tuple[dict, str | None]:
+    """Write the COG `name` of one piece of a raster of the download `group` (set `number`), describe
+    it and move it into the chunk's staging folder: its record, and a warning about it if any.
+    `opened`: the raster, if it is open."""
+    tmp = job.scratch / "cog" / name
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with failing_as("convert", piece.raster.name), raster_unread.reading(piece.raster, rel):
+        try:
+            warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt", opened)
+        except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
+            tmp.unlink(missing_ok=True)
+            check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
+            raise
+    row, geom, crs = raster_describe.describe(tmp)
+    row["filename"] = name
+    staged = f"{number:05d}-{name}"
+    record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}
+    record.update(md5=file_md5(tmp), raster=rel, staged=staged)
+    os.replace(tmp, job.staging / staged)  # atomic: no partial COG ever has its final name
+    return record, warning
 
 
 def _rasters_among(names: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
@@ -83,15 +85,18 @@ def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
         return not any_valid(ds, piece.window, effective_nodata(ds, recipe))
 
 
-def write_output(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> str | None:
-    """Write one output at `dst` (the caller renames it into place); returns a warning about it, if any."""
+def write_output(
+    piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None
+) -> str | None:
+    """Write one output at `dst` (the caller renames it into place); returns a warning about it, if any.
+    `opened`: the raster, already open (it stays open)."""
     if recipe.keep_original and piece.window is None:
         reason = _keep_original(piece.raster, dst)
         if reason is None:
             return None
-        write_cog(piece, recipe, dst, scratch)
+        write_cog(piece, recipe, dst, scratch, opened)
         return f"{reason}: converted to a COG although the recipe keeps originals"
-    write_cog(piece, recipe, dst, scratch)
+    write_cog(piece, recipe, dst, scratch, opened)
     return None
 
 
@@ -123,10 +128,11 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
     return "its georeferencing, nodata or mask comes from sidecar files (.tfw, .aux.xml, .msk) the store does not carry"
 
 
-def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path) -> None:
-    """Write one COG at `dst`; `scratch` holds the job's intermediate files."""
+def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None) -> None:
+    """Write one COG at `dst`; `scratch` holds the job's intermediate files; `opened`: the raster,
+    already open (it stays open)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(piece.raster) as ds:
+    with nullcontext(opened) if opened is not None else rasterio.open(piece.raster) as ds:
         if recipe.crs is None and ds.crs is None:
             raise FileFailure(
                 "convert",

@@ -188,12 +188,11 @@ def _unzip(path: Path, target: Path, budget: _Budget) -> None:
 def _write_members(archive: Path, target: Path, budget: _Budget, members: list[tuple]) -> None:
     """Write an archive's checked members, each `(path inside, is a folder, declared bytes, opener)`: no
     path twice, the declared sizes within the budget, every byte counted as it is written."""
-    _refuse_repeats(
-        [_inside(target, name, archive).relative_to(target) for name, folder, _, _ in members if not folder], archive
-    )
+    dests = [_inside(target, name, archive) for name, _, _, _ in members]
+    files = [dest.relative_to(target) for dest, (_, folder, _, _) in zip(dests, members, strict=True) if not folder]
+    _refuse_repeats(files, archive)
     budget.check_declared(archive, sum(size + MEMBER_BYTES for _, _, size, _ in members))
-    for name, folder, _, opener in members:
-        dest = _inside(target, name, archive)
+    for dest, (_, folder, _, opener) in zip(dests, members, strict=True):
         budget.take(MEMBER_BYTES)
         if folder:
             dest.mkdir(parents=True, exist_ok=True)
