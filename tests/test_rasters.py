@@ -565,3 +565,85 @@ def test_each_raster_is_opened_once_from_its_judging_to_its_cog_and_the_cogs_are
         fresh.parent.mkdir(exist_ok=True)
         write_cog(Piece(tmp_path / out["filename"], out["filename"]), Recipe(), fresh, tmp_path / "vrt")
         assert hashlib.md5(fresh.read_bytes()).hexdigest() == out["md5"]
+
+
+def _convert_download(folder: Path, download: Path, recipe: Recipe, monkeypatch, hold: bool) -> list[tuple]:
+    """convert_set of a copy of `download`, with rasters held open from their judging (as a chunk
+    does) or each opened again for its conversion: per output (name, md5, AREA_OR_POINT, tag names)."""
+    import zipfile  # noqa: F401 (the caller's downloads are zips)
+    from types import SimpleNamespace
+
+    from tilewise.sources import convert_set as convert_set_module
+    from tilewise.sources.raster_find import HeldOpen
+    from tilewise.sources.unpack import UnpackLimits
+
+    if not hold:
+        monkeypatch.setattr(HeldOpen, "keep", lambda self, path, ds: None)
+    copy = folder / "dl" / download.name
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(download.read_bytes())
+    job = SimpleNamespace(
+        recipe=recipe, scratch=folder / "scratch", staging=folder / "staging", limits=UnpackLimits(1 << 30, 1000.0)
+    )
+    job.staging.mkdir()
+    try:
+        with convert_set_module.gdal_env():
+            outputs, _, _ = convert_set_module.convert_set(
+                job, 0, [SimpleNamespace(group=copy.name, name=copy.name)], [copy]
+            )
+    finally:
+        monkeypatch.undo()
+    rows = []
+    for out in outputs:
+        with rasterio.open(job.staging / out["staged"]) as ds:
+            rows.append((out["filename"], out["md5"], ds.tags().get("AREA_OR_POINT"), sorted(ds.tags())))
+    return rows
+
+
+def _zip_of(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_every_slice_of_a_raster_held_open_is_the_slice_of_a_raster_opened_again(tmp_path, monkeypatch):
+    """A held raster serves only its first conversion: GDAL's GPKG driver empties a dataset's metadata
+    after a first copy, so the later slices of a GeoPackage raster held open lost AREA_OR_POINT=Point
+    (half a pixel off), IDENTIFIER and ZOOM_LEVEL (found by a fresh-eye attack)."""
+    gpkg = tmp_path / "dem.gpkg"
+    with rasterio.open(
+        gpkg, "w", driver="GPKG", width=100, height=80, count=1, dtype="int16", crs="EPSG:3857",
+        transform=from_origin(1_000_000, 6_000_000, 10, 10), nodata=-32768,
+    ) as ds:  # fmt: skip
+        ds.write((np.arange(80 * 100).reshape(80, 100) % 700).astype("int16"), 1)
+    download = _zip_of(tmp_path / "dem.zip", {"dem.gpkg": gpkg.read_bytes()})
+    held = _convert_download(tmp_path / "held", download, Recipe(slice_px=64), monkeypatch, hold=True)
+    again = _convert_download(tmp_path / "again", download, Recipe(slice_px=64), monkeypatch, hold=False)
+    assert [row[2] for row in held] == ["Point"] * 4
+    assert held == again
+
+
+def test_a_scratch_vrt_never_overwrites_a_file_of_the_download(tmp_path, monkeypatch):
+    """The VRT a recipe's `crs:` makes for dem0.tif is written beside it under a name no member has:
+    a member named dem0.tif.tilewise.vrt (here a raw-data VRT, a raster of its own) stays, and is
+    converted, whether the rasters are held open or opened again (found by a fresh-eye attack: it was
+    overwritten and deleted)."""
+    raw_vrt = (
+        f'<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>{rasterio.crs.CRS.from_epsg(25832).to_wkt()}</SRS>'
+        "<GeoTransform>400000, 1, 0, 5700000, 0, -1</GeoTransform>"
+        '<VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset>'
+        "<PixelOffset>2</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder>"
+        "</VRTRasterBand></VRTDataset>"
+    )
+    tif = tmp_path / "dem0.tif"
+    _raster(tif, np.ones((16, 16), "float32"), from_origin(400_000, 5_700_000, 1, 1))
+    members = {"dem0.tif": tif.read_bytes(), "dem0.tif.tilewise.vrt": raw_vrt.encode()}
+    download = _zip_of(tmp_path / "dl.zip", {**members, "raw.bin": np.arange(400, dtype="<u2").tobytes()})
+    held = _convert_download(tmp_path / "held", download, Recipe(crs="EPSG:25833"), monkeypatch, hold=True)
+    again = _convert_download(tmp_path / "again", download, Recipe(crs="EPSG:25833"), monkeypatch, hold=False)
+    assert sorted(row[0] for row in held) == ["dem0.tif", "dem0.tif.tilewise.tif"]
+    assert held == again

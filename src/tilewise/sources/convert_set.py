@@ -121,7 +121,7 @@ def convert_set(
                     if key in made_by:
                         raise FileFailure("convert", _collision_in_one_file(job, members, name, made_by[key], rel))
                     made_by[key] = (rel, name)
-                    record, warning = _stage(job, number, group, piece, name, rel, held.get(raster))
+                    record, warning = _stage(job, number, group, piece, name, rel, held.take(raster))
                     if warning:
                         notes.append(Note(rel, "warning", warning))
                     outputs.append(record)

@@ -117,10 +117,13 @@ class HeldOpen:
     """Rasters kept open from their judging to their conversion: one open each, not two (opening a
     GeoTIFF in a projected CRS costs ~1.5 ms of PROJ lookups, a tenth of a small tile's conversion).
     At most `limit` are held, so a download of thousands of rasters stays far from the file limit;
-    the others are opened again. All are closed when the `with` block ends."""
+    the others are opened again. A held raster serves one conversion, its first: a copy can change
+    a dataset's state (GDAL's GPKG driver empties its metadata after a first CreateCopy), so every
+    later one (the other slices of a raster) opens it afresh, as each did before. All are closed when
+    the `with` block ends."""
 
     def __init__(self, limit: int = 4):
-        self.limit, self._open = limit, {}
+        self.limit, self._open, self._taken = limit, {}, set()
 
     def keep(self, path: Path, ds: DatasetReader) -> None:
         if len(self._open) < self.limit:
@@ -129,7 +132,11 @@ class HeldOpen:
     def holds(self, ds: DatasetReader) -> bool:
         return any(held is ds for held in self._open.values())
 
-    def get(self, path: Path) -> DatasetReader | None:
+    def take(self, path: Path) -> DatasetReader | None:
+        """The raster at `path`, open and as judged, the first time it is asked for; then None."""
+        if path in self._taken:
+            return None
+        self._taken.add(path)
         return self._open.get(path)
 
     def __enter__(self) -> HeldOpen:

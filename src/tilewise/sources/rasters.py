@@ -15,6 +15,7 @@ Everything runs in-process through rasterio's GDAL, doing what Mapterhorn's comm
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -165,14 +166,24 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: Da
         opts = {**recipe.cog, **full_width_nbits(ds)}
         band_mask = _band_mask_only(ds)
         if recipe.crs or new_nodata or piece.window is not None or band_mask:
-            # beside the raster: a producer's VRT names its files relative to itself, and so does the copy
-            vrt = piece.raster.parent / f"{piece.name}.tilewise.vrt"
+            vrt = _scratch_vrt(piece)
             _translate_vrt(ds, vrt, recipe.crs, nodata if new_nodata else _KEEP, piece.window, band_mask)
             with rasterio.open(vrt) as src:
                 _to_cog(src, north_up, nodata, dst, scratch, opts)
             vrt.unlink()
         else:
             _to_cog(ds, north_up, nodata, dst, scratch, opts)
+
+
+def _scratch_vrt(piece: Piece) -> Path:
+    """Where the piece's VRT is written: beside the raster (a producer's VRT names its files relative
+    to itself, and so does the copy), under a name no file of the download has (a member named
+    `x.tif.tilewise.vrt` is never overwritten: it may be a raster of its own)."""
+    path, n = piece.raster.parent / f"{piece.name}.tilewise.vrt", 0
+    while os.path.lexists(path):
+        n += 1
+        path = piece.raster.parent / f"{piece.name}.tilewise-{n}.vrt"
+    return path
 
 
 def _same_value(a: float | None, b: float | None) -> bool:
