@@ -159,9 +159,10 @@ def open_rasters(root: Path, held: HeldOpen | None = None) -> Iterator[tuple[Pat
     raster_refs.check_tree(root)
     problems = []
     for path in _candidates(root):
-        if path.is_dir():
+        grid = path.is_dir()  # an AIG coverage: the folder is the dataset
+        if grid:
             with quiet():
-                ds = rasterio.open(path)  # an AIG coverage: the folder is the dataset
+                ds = rasterio.open(path)
         else:
             try:
                 with quiet():
@@ -172,7 +173,7 @@ def open_rasters(root: Path, held: HeldOpen | None = None) -> Iterator[tuple[Pat
                 continue
         try:
             raster_refs.check_file_list(root, path, ds.files)
-            if path.is_dir() or (ds.count > 0 and ds.width > 0 and ds.height > 0):
+            if grid or (ds.count > 0 and ds.width > 0 and ds.height > 0):
                 yield path, ds
             elif problem := raster_unread.container(ds, path, str(path.relative_to(root))):
                 problems.append(problem)
