@@ -27,6 +27,8 @@ rule merge_source:
         "logs/merge_source/{source}.log",
     benchmark:
         "benchmarks/merge_source/{source}.tsv"
+    # the coverage union's cleaner runs on two halves at once (20,000 tiles: 27 → 20 s)
+    threads: 2
     conda:
         "../envs/tilewise.yaml"
     params:

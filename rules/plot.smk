@@ -15,6 +15,8 @@ rule plot_coverage:
         "logs/plot_coverage/{source}.log",
     benchmark:
         "benchmarks/plot_coverage/{source}.tsv"
+    # a by-product: after the merge (two threads) and beside the tarball, never holding either up
+    priority: -1
     conda:
         "../envs/tilewise.yaml"
     script:

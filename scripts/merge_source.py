@@ -25,5 +25,6 @@ merge_source(
     file_list=Path(smk.input.file_list),
     recipe_file=Path(smk.params.recipe_file),
     wanted_crs=smk.params.coverage_crs,
+    threads=smk.threads,
 )
 job.done()

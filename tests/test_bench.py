@@ -113,5 +113,7 @@ def test_the_disk_sampler_keeps_to_a_small_share_of_a_core(monkeypatch, tmp_path
 def test_coverage_union_bench_proves_its_union_and_measures_union_all():
     out = run_bench("bench/coverage_union.py", "--files", "80", "--px", "64", "--repeat", "1")
     assert float(figure(out, r"union_all \(before\)").split()[0]) > 0
-    assert figure(out, "coverage union and proof").endswith("(proved)")
+    assert float(figure(out, r"coverage union and proof, 2 threads \(the merge.s\)").split()[0]) > 0
+    assert figure(out, "proved:") == "yes"
     assert figure(out, "same polygons, vertex for vertex:") == "yes"
+    assert figure(out, "2 threads give the same bytes as 1:") == "yes"

@@ -4,7 +4,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from tilewise.sources.coverage_reproject import reproject
+from tilewise.sources.coverage_reproject import reproject, reproject_all
 
 X_MAX = 20037508.342789244
 WGS84, MERCATOR = CRS.from_epsg(4326), CRS.from_epsg(3857)
@@ -57,3 +57,27 @@ def test_a_plain_polygon_is_reprojected_as_before():
     assert reproject(box, WGS84, WGS84) is box
     got = reproject(box, WGS84, MERCATOR)
     assert got.bounds == pytest.approx((-556597.45, 4865942.28, 556597.45, 6446275.84), abs=0.01)
+
+
+LONLAT = [shapely.box(-180.000139, 51, -179.000139, 52), shapely.box(170, 0, 200, 10), shapely.box(-5, 40, 5, 50)]
+METRES = [shapely.box(20037000, 0, 20038000, 1000), shapely.box(600000, 6000000, 700000, 6100000)]
+
+
+@pytest.mark.parametrize(
+    "src, dst, geoms",
+    [
+        (WGS84, WGS84, LONLAT),
+        (MERCATOR, MERCATOR, METRES),
+        (CRS.from_epsg(25832), CRS.from_epsg(25832), METRES[1:]),
+        (CRS.from_epsg(32660), WGS84, METRES[1:]),
+    ],
+)
+def test_polygons_reprojected_all_at_once_are_each_reprojected_as_alone(src, dst, geoms):
+    """The merge asks the CRS questions once for all polygons: the same CRS is no shortcut into
+    longitudes or Web Mercator, where a polygon past ±180° is still cut."""
+    together = reproject_all(geoms, src, dst)
+    assert [g.wkb for g in together] == [reproject(g, src, dst).wkb for g in geoms]
+    projected_alike = src == dst == CRS.from_epsg(25832)
+    pairs = list(zip(together, geoms, strict=True))
+    assert all(a is b for a, b in pairs) == projected_alike
+    assert projected_alike or any(a.wkb != b.wkb for a, b in pairs)  # cut at ±180°, or reprojected

@@ -251,3 +251,58 @@ def test_tiles_whose_boxes_overlap_go_to_union_all_without_the_cleaner(monkeypat
     reference = shapely.make_valid(shapely.union_all(tiles))
     monkeypatch.setattr(coverage_union.shapely, "coverage_clean", cleaner)
     assert _same(coverage_union.union(tiles), reference)
+
+
+def _t_junction_tiles(rows=12):
+    """Tiles 8 high left of x = 0, 2 high right of it: three corners of the short tiles end on each tall
+    tile's edge, so that edge is noded with vertices of the other half, and some short tiles have a
+    ragged collar."""
+    rng = np.random.default_rng(3)
+    left = [
+        _mask_polygon(np.ones((8, 4), bool), Affine(1, 0, -4.0 * (1 + c), 0, -1, 8.0 * r))
+        for r in range(rows)
+        for c in range(3)
+    ]
+    right = []
+    for r in range(rows * 4):
+        mask = np.ones((4, 5), bool)
+        if rng.random() < 0.5:
+            _cut_collar(mask, 3, rng.integers(1, 3, 4))
+        right.append(_mask_polygon(mask, Affine(1, 0, 0.0, 0, -0.5, 8.0 * (r // 4) - (r % 4) * 2.0)))
+    return left + right
+
+
+@pytest.mark.parametrize(
+    "tiles",
+    [_t_junction_tiles(), _tiles(np.random.default_rng(5), n=12, holes=0.5, missing=0.2)],
+    ids=["t-junctions across the seam", "collared grid"],
+)
+def test_the_cleaner_split_in_two_halves_gives_the_same_union_byte_for_byte(monkeypatch, tiles):
+    one = coverage_union.union(tiles)
+    monkeypatch.setattr(coverage_union, "_SPLIT_FROM", 2)
+    split = []
+    real = coverage_union.shapely.coverage_clean
+    monkeypatch.setattr(coverage_union.shapely, "coverage_clean", lambda g, **kw: split.append(len(g)) or real(g, **kw))
+    two = coverage_union.union(tiles, workers=2)
+    assert len(split) == 2 and sum(split) > len(tiles), "the cleaner did not run on two halves with their halos"
+    assert two.wkb == one.wkb
+    assert coverage_union.coverage_union(np.array(tiles, dtype=object))[0] is not None, "the set was not proved"
+
+
+def test_halves_cleaned_without_the_polygons_that_touch_them_are_caught(monkeypatch):
+    """The halo is what makes the split right: without it, a tall tile's edge misses the short tiles'
+    corners across the seam, and the proof refuses the answer (union_all gives it)."""
+    tiles = np.array(_t_junction_tiles(), dtype=object)
+
+    def halves_alone(geoms, pool):
+        order = np.argsort(shapely.bounds(geoms)[:, 0], kind="stable")
+        noded = np.empty(len(geoms), dtype=object)
+        for own in np.array_split(order, 2):
+            noded[own] = shapely.coverage_clean(geoms[own], snapping_distance=0.0)
+        return noded
+
+    monkeypatch.setattr(coverage_union, "_clean", halves_alone)
+    fast, why = coverage_union.coverage_union(tiles)
+    assert fast is None and why
+    monkeypatch.undo()
+    assert _same(coverage_union.union(tiles, workers=2), shapely.make_valid(shapely.union_all(tiles)))

@@ -19,6 +19,10 @@ def staircase(x0: float, steps: int = 50) -> shapely.Polygon:
         [],  # tiles that only share edges
         [shapely.box(150, 10, 250, 60)],  # one overlapping two tiles
         [shapely.box(20, 20, 30, 30)],  # one inside another
+        [  # two L shapes fitted together above the tiles: their boxes overlap, they only touch
+            shapely.Polygon([(0, 100), (300, 100), (300, 150), (100, 150), (100, 200), (0, 200)]),
+            shapely.Polygon([(100, 150), (300, 150), (300, 200), (100, 200)]).union(shapely.box(300, 100, 310, 200)),
+        ],
     ],
 )
 def test_union_area_is_exact(extra):

@@ -41,6 +41,13 @@ def reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
     return shapely.make_valid(to_crs(geom, src, dst, densify=densify))
 
 
+def reproject_all(geoms, src: CRS, dst: CRS) -> list[shapely.Geometry]:
+    """`reproject` of each polygon, the CRS questions asked once (a merge has 20,000 polygons)."""
+    if src == dst and not (dst.is_geographic or dst == WEB_MERCATOR):
+        return list(geoms)
+    return [reproject(g, src, dst) for g in geoms]
+
+
 def _plain(geom: shapely.Geometry, src: CRS) -> bool:
     return is_plain(lonlat_bounds(src, geom.bounds)) and not past_the_world(src, geom.bounds)
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import shapely
@@ -31,52 +33,102 @@ import shapely
 log = logging.getLogger(__name__)
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+# below this many polygons the cleaner is not split: its halves would cost more than they save
+_SPLIT_FROM = 1000
 
 
-def union(geoms) -> shapely.Geometry:
+def union(geoms, workers: int = 1) -> shapely.Geometry:
     """The union of polygons, valid (GEOS's `union_all` and `make_valid` where the coverage union
-    cannot prove its answer)."""
+    cannot prove its answer). `workers`: threads for the coverage union (GEOS runs without the GIL)."""
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[~shapely.is_empty(geoms)]
     if len(geoms) > 1:
-        merged, why = coverage_union(geoms)
+        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+            merged, why = coverage_union(geoms, pool)
         if merged is not None:
             return merged
         log.info("coverage union not used (%s): GEOS's union_all instead", why)
     return shapely.make_valid(shapely.union_all(geoms))
 
 
-def coverage_union(geoms: np.ndarray) -> tuple[shapely.Geometry | None, str]:
-    """(the union, "") where proved, else (None, why not). `geoms`: none of them empty."""
-    if not np.isin(shapely.get_type_id(geoms), _POLYGONAL).all() or not shapely.is_valid(geoms).all():
+def coverage_union(geoms: np.ndarray, pool: ThreadPoolExecutor | None = None) -> tuple[shapely.Geometry | None, str]:
+    """(the union, "") where proved, else (None, why not). `geoms`: none of them empty. With `pool`,
+    the cleaner runs on two halves at once and the proof's checks beside the union (same answer)."""
+    run = pool.submit if pool is not None else _now
+    halves = np.array_split(geoms, 2)
+    types_ok = np.isin(shapely.get_type_id(geoms), _POLYGONAL).all()
+    if not types_ok or not all(f.result() for f in [run(lambda g: shapely.is_valid(g).all(), h) for h in halves]):
         return None, "not only valid polygons"
     if _boxes_overlap(geoms):  # overlapping tiles: the cleaner would cost far more than union_all
         return None, "the polygons' bounding boxes overlap"
     areas = shapely.area(geoms)
     tolerances = _area_rounding(geoms)
     try:
-        noded = shapely.coverage_clean(geoms, snapping_distance=0.0)
+        noded = _clean(geoms, pool)
     except shapely.errors.GEOSException as exc:
         return None, f"noding failed: {exc}"
     changed = np.abs(shapely.area(noded) - areas) > tolerances
     if changed.any():
         return None, f"{int(changed.sum())} polygon(s) overlap another one"
-    if not _only_noded(geoms, noded):
-        return None, "noding moved a vertex"
+    only_noded = run(_only_noded, geoms, noded)
+    counted = run(lambda: _count_rows(_edges(noded)))
     try:
         merged = shapely.coverage_union_all(noded)
     except shapely.errors.GEOSException as exc:
-        return None, f"the coverage union refused: {exc}"
-    edges, shared_by = _count_rows(_edges(noded))
+        merged, refused = None, exc
+    if not only_noded.result():
+        return None, "noding moved a vertex"
+    if merged is None:
+        return None, f"the coverage union refused: {refused}"
+    edges, shared_by = counted.result()
     if (shared_by > 2).any():
         return None, "an edge is shared by more than two polygons"
-    merged_edges, repeated = _count_rows(_edges(np.array([merged], dtype=object)))
+    merged_counted = run(lambda: _count_rows(_edges(np.array([merged], dtype=object))))
+    valid = merged.is_valid
+    merged_edges, repeated = merged_counted.result()
     if (repeated > 1).any() or not np.array_equal(edges[shared_by == 1], merged_edges):
         return None, "its edges are not the polygons' outline"
     total, rounding = math.fsum(areas.tolist()), math.fsum(tolerances.tolist()) + float(_area_rounding([merged])[0])
-    if abs(merged.area - total) > rounding or not merged.is_valid:
+    if abs(merged.area - total) > rounding or not valid:
         return None, f"its area {merged.area!r} is not the polygons' {total!r}, or it is not valid"
     return merged, ""
+
+
+def _clean(geoms: np.ndarray, pool: ThreadPoolExecutor | None) -> np.ndarray:
+    """GEOS's coverage cleaner, with no snapping. With `pool`, on two halves at once (split across the
+    longer side of the extent), each with the polygons that touch it: a polygon's noding depends only
+    on the polygons it touches (what else could end on its edges?), and the proof checks the whole."""
+    if pool is None or len(geoms) < _SPLIT_FROM:
+        return shapely.coverage_clean(geoms, snapping_distance=0.0)
+    bounds = shapely.bounds(geoms)
+    extent = bounds[:, 2:].max(axis=0) - bounds[:, :2].min(axis=0)
+    axis = 0 if extent[0] >= extent[1] else 1
+    halves = np.array_split(np.argsort(bounds[:, axis] + bounds[:, axis + 2], kind="stable"), 2)
+    boxes = shapely.box(*bounds.T)
+    tree = shapely.STRtree(boxes)
+    jobs = []
+    for own in halves:
+        touching = np.unique(tree.query(boxes[own], predicate="intersects")[1])
+        with_halo = np.concatenate([own, np.setdiff1d(touching, own, assume_unique=True)])
+        jobs.append((own, pool.submit(shapely.coverage_clean, geoms[with_halo], snapping_distance=0.0)))
+    noded = np.empty(len(geoms), dtype=object)
+    for own, job in jobs:
+        noded[own] = job.result()[: len(own)]
+    return noded
+
+
+class _Done:
+    """The answer of a call made at once, shaped like a Future's."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _now(fn, *args, **kwargs) -> _Done:
+    return _Done(fn(*args, **kwargs))
 
 
 def _only_noded(geoms: np.ndarray, noded: np.ndarray) -> bool:
@@ -96,20 +148,30 @@ def _only_noded(geoms: np.ndarray, noded: np.ndarray) -> bool:
     return bool((shapely.distance(shapely.points(xy), shapely.boundary(geoms[polygon])) == 0).all())
 
 
-def _boxes_overlap(geoms: np.ndarray, batch: int = 64) -> bool:
-    """Whether the interiors of two polygons' bounding boxes meet (tiles of one grid only touch).
-    Asked a batch at a time: stacked tiles would otherwise make every pair an answer."""
-    bounds = shapely.bounds(geoms)
+def _boxes_overlap(geoms: np.ndarray) -> bool:
+    """Whether the interiors of two polygons' bounding boxes meet (tiles of one grid only touch)."""
+    return len(overlapping_boxes(geoms, first_only=True)) > 0
+
+
+def overlapping_boxes(geoms, first_only: bool = False, batch: int = 64) -> np.ndarray:
+    """The indices of the polygons whose bounding box's interior meets another one's (with
+    `first_only`, those of the first batch that has any). Asked a batch at a time: stacked tiles
+    would otherwise make every pair an answer."""
+    bounds = shapely.bounds(np.asarray(geoms, dtype=object))
     boxes = shapely.box(*bounds.T)
     tree = shapely.STRtree(boxes)
+    found = []
     for start in range(0, len(boxes), batch):
         a, b = tree.query(boxes[start : start + batch], predicate="intersects")
         a = a + start
         width = np.minimum(bounds[a, 2], bounds[b, 2]) - np.maximum(bounds[a, 0], bounds[b, 0])
         height = np.minimum(bounds[a, 3], bounds[b, 3]) - np.maximum(bounds[a, 1], bounds[b, 1])
-        if ((a != b) & (width > 0) & (height > 0)).any():
-            return True
-    return False
+        meet = (a != b) & (width > 0) & (height > 0)
+        if meet.any():
+            found.append(np.unique(a[meet]))
+            if first_only:
+                break
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
 def _vertices(geoms: np.ndarray) -> np.ndarray:

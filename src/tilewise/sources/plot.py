@@ -16,7 +16,7 @@ from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from pyproj import CRS
 
-from tilewise.sources import coverage_reproject, ledger
+from tilewise.sources import coverage_reproject, coverage_union, ledger
 from tilewise.sources.web_mercator import X_MAX_3857
 
 
@@ -86,13 +86,11 @@ def _extent(bounds) -> float:
 
 
 def _union_area(geoms: list) -> float:
-    """The exact area of the union, without the union: polygons whose interiors meet no other one
-    (tiles that only share edges) add their own areas; only the others are unioned."""
-    geoms = np.asarray(geoms)
-    tree = shapely.STRtree(geoms)
-    meet = set(zip(*tree.query(geoms, predicate="intersects"), strict=True))
-    touch = set(zip(*tree.query(geoms, predicate="touches"), strict=True))
-    overlapping = sorted({i for a, b in meet - touch if a != b for i in (a, b)})
+    """The exact area of the union, without the union: polygons whose bounding boxes' interiors meet
+    no other box (tiles that only share edges) cannot overlap and add their own areas; only the
+    others are unioned. (Asking which polygons touch cost 6 s of a 20,000-file map.)"""
+    geoms = np.asarray(geoms, dtype=object)
+    overlapping = coverage_union.overlapping_boxes(geoms)
     alone = np.setdiff1d(np.arange(len(geoms)), overlapping)
-    overlap_area = shapely.area(shapely.union_all(geoms[overlapping])) if overlapping else 0.0
+    overlap_area = shapely.area(shapely.union_all(geoms[overlapping])) if len(overlapping) else 0.0
     return float(shapely.area(geoms[alone]).sum() + overlap_area)
