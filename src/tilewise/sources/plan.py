@@ -14,6 +14,10 @@ from tilewise.sources import chunks as chunking
 from tilewise.sources.catalog import FileEntry, Source, load_source
 
 DOWNLOAD_TUNING = ("ahead_mb", "piece_mb")
+# From this many files the merge takes two cores: its coverage union then cleans two halves at once
+# (tilewise.sources.coverage_union). A smaller source's merge keeps one, so the coverage map runs
+# beside it instead of after it.
+MERGE_TWO_THREADS_FROM = 1000
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class SourcePlan:
             version = versions.get(e.name, versions.get("*"))
             rows.append([e.url, e.name, e.group] + ([version] if version else []))
         return rows
+
+    def merge_threads(self) -> int:
+        return 2 if len(self.source.files) >= MERGE_TWO_THREADS_FROM else 1
 
     def job_recipe(self, chunk: str) -> dict:
         names = [n for e in self.chunks[chunk] for n in (e.name, e.group)]
