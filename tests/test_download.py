@@ -3,6 +3,7 @@ import gzip
 import hashlib
 import os
 import time
+from email.utils import formatdate
 
 import pytest
 
@@ -482,3 +483,51 @@ def test_a_304_to_a_resume_starts_over(http, tmp_path):
     http.faults["/f.bin"] = [drop(), Fault(times=1, status=304)]  # If-Range taken for If-None-Match
     assert get(http, tmp_path)[0] == BODY
     assert statuses(http) == [200, 304, 200] and "Range" not in http.headers_for("f.bin")[2]
+
+
+# --- re-sent bytes that cannot tell a shifted body ---------------------------------------------------
+
+
+def _repeating(kind: str, n: int) -> bytes:
+    """`n` bytes that repeat themselves: zeros (a sea), one float32 nodata value, or identical raster
+    rows of 1,000 float32 pixels (a ramp along x), as an uncompressed raster holds them."""
+    if kind == "zeros":
+        return bytes(n)
+    if kind == "nodata":
+        return (b"\x00\x3c\x1c\xc6" * (n // 4 + 1))[:n]  # -9999.0 as little-endian float32
+    row = b"".join(int(v).to_bytes(4, "little") for v in range(1000))
+    return (row * (n // len(row) + 1))[:n]
+
+
+@pytest.mark.parametrize("kind", ["zeros", "nodata", "rows"])
+@pytest.mark.parametrize("shift", [-4, 4, -4000, 1])
+@pytest.mark.parametrize("cut_in_run", [8_000, 300_000], ids=["run 8 kB in", "run 300 kB in"])
+def test_a_resumed_body_shifted_over_bytes_that_repeat_is_never_stored(http, tmp_path, kind, shift, cut_in_run):
+    """The connection drops inside a run of repeating bytes; the resume's 206 names the right range but
+    its body is a few bytes (or one period) off. Re-sent bytes of that run would match at any such
+    shift: the resume asks from further back, or starts over, and the file is right."""
+    body = os.urandom(50_000) + _repeating(kind, 400_000) + os.urandom(50_000)
+    http.files["/f.bin"] = body
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=50_000 + cut_in_run), Fault(times=1, body_shift=shift)]
+    data, state = get(http, tmp_path)
+    assert data == body and state.md5 == md5(body)
+
+
+@pytest.mark.parametrize("kind", ["zeros", "nodata", "rows"])
+def test_a_resume_before_bytes_that_repeat_asks_from_where_they_stop_repeating(http, tmp_path, kind):
+    body = os.urandom(50_000) + _repeating(kind, 40_000) + os.urandom(50_000)
+    http.files["/f.bin"] = body
+    http.faults["/f.bin"] = Fault(times=1, drop_after=80_000)
+    assert get(http, tmp_path)[0] == body
+    assert http.requests_for("f.bin") == [("/f.bin", None, 200), ("/f.bin", f"bytes={80_000 - 65_536}-", 206)]
+
+
+def test_a_last_modified_of_the_same_second_is_no_validator_to_resume_by(http, tmp_path):
+    """Without an ETag, a file rewritten within the second of its Last-Modified keeps the same date: a
+    resume by it could splice two versions. Such a download starts over instead."""
+    http.etag = ""
+    http.files["/f.bin"] = BODY
+    http.modified["/f.bin"] = formatdate(time.time(), usegmt=True)
+    http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=EDITED)]
+    data, _ = get(http, tmp_path)
+    assert data == EDITED and http.requests_for("f.bin") == [("/f.bin", None, 200), ("/f.bin", None, 200)]

@@ -40,6 +40,7 @@ class Fault:
     ignore_range: bool = False  # a 200 with the whole file
     content_range: str | None = None  # a 206 with this Content-Range (formatted with start, end, total; "": none)
     body_from: int | None = None  # a 206 whose body starts at this byte, whatever its Content-Range says
+    body_shift: int = 0  # a 206 whose body starts this many bytes after (< 0: before) the byte its Content-Range says
     trim: int = 0  # a 206 whose body (and Content-Length) is this many bytes short of its Content-Range
     # versions
     replace_with: bytes | None = None  # from this request on, the path serves these bytes (a new version)
@@ -195,8 +196,9 @@ def _handler(server: Server):
             part = rep[start : end + 1]
             headers = {"Accept-Ranges": "bytes", **validators}
             if status == 206:
-                if fault.body_from is not None:
-                    part = rep[fault.body_from : fault.body_from + len(part)]
+                if fault.body_from is not None or fault.body_shift:
+                    first_byte = fault.body_from if fault.body_from is not None else max(0, start + fault.body_shift)
+                    part = rep[first_byte : first_byte + len(part)]
                 part = part[: len(part) - fault.trim]
                 template = "bytes {start}-{end}/{total}" if fault.content_range is None else fault.content_range
                 if template:

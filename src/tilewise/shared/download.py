@@ -4,9 +4,12 @@ http(s) goes through urllib3 (no shell, no external tool); file:// URLs and plai
 A download is written as `{name}.part` and renamed when complete. The rules (docs/reliability.md):
 
 - Never splice two versions. A resume sends `Range` from 4 KiB before the end of what is stored and
-  `If-Range` with the first response's validator (strong ETag, else Last-Modified). The 206 must carry
-  the range asked for, the same total and validators, and re-send the 4 KiB unchanged; a changed
-  file, any other 206, a 416 or a content coding restart from byte 0; a 200 is a new full body.
+  `If-Range` with the first response's validator (strong ETag, else a Last-Modified at least 60 s
+  old: a file rewritten within its second keeps its date). The 206 must carry the range asked for,
+  the same total and validators, and re-send the 4 KiB unchanged; a changed file, any other 206, a
+  416 or a content coding restart from byte 0; a 200 is a new full body. Re-sent bytes prove where
+  a body starts only if no shift of the file leaves them unchanged (`_telling`): before a run of
+  nodata the resume asks from 64 KiB or 1 MiB back, and where even those repeat, starts over.
 - Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
   read twice with the same md5.
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
 _CHUNK = 1 << 16
 _OVERLAP = 1 << 12  # a resume re-reads this many stored bytes and compares them
+_LONGER_OVERLAPS = (1 << 16, 1 << 20)  # or this many, where the last 4 KiB are not `_telling`
+_CHANCE_REPEAT = 64  # bytes: a shorter repeat inside a re-sent window is chance, not a period
 _MIN_PIECE = 4 * _OVERLAP  # smaller pieces would mostly re-send the bytes before them
 _GZIP = ("gzip", "x-gzip")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -370,7 +375,10 @@ def _attempt(url: str, part: Path, pool, settings: DownloadSettings, deadline: f
 
 def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, known: _Known, dog: _Watchdog):
     have = part.stat().st_size if known.resumable and part.exists() else 0
-    start = max(0, have - _OVERLAP)
+    start = _resume_point(part, have) if have else 0
+    if start is None:
+        log.warning("%s: the %d bytes stored end in bytes that repeat themselves; starting over", url, have)
+        have = start = 0
     asked = {"Range": f"bytes={start}-", "If-Range": known.first.validator} if have else {}
     resp = _request("GET", url, pool, settings, deadline, asked)
     finished = False
@@ -388,7 +396,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
         elif resp.status == 200:  # also the answer to a Range request for a changed file
             if known.first is None or _validators(known.first) != _validators(got):
                 known.head = None  # a HEAD of another version says nothing of this one
-            known.first, known.resumable = got, coding == "identity" and got.validator is not None
+            known.first, known.resumable = got, coding == "identity" and _strong_validator(resp, got)
             known.total = got.content_length
             start, overlap, mode, expected = 0, b"", "wb", resp.length_remaining
             if pieces := _pieces_of(resp, got, url, part, pool, settings, deadline, known):
@@ -422,6 +430,34 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
         dog.stop()  # before the connection goes back to the pool
         _done(resp, finished)
     return replace(known.first, content_length=known.total, size=part.stat().st_size, md5=file_md5(part))
+
+
+def _resume_point(part: Path, have: int) -> int | None:
+    """Where a resume asks from: the start of the shortest window before the end of the `have`
+    bytes stored (4 KiB, 64 KiB, 1 MiB or all of them) that is `_telling`; None if none is."""
+    with open(part, "rb") as f:
+        for size in (_OVERLAP, *_LONGER_OVERLAPS):
+            start = max(0, have - size)
+            f.seek(start)
+            if _telling(f.read(have - start)):
+                return start
+            if start == 0:
+                break
+    return None
+
+
+def _telling(window: bytes) -> bool:
+    """Whether a body that re-sends `window` unchanged is where its Content-Range says. It is unless
+    a shift of the file by d bytes (1 ≤ d ≤ len − 64) leaves the window unchanged, which happens
+    exactly when its first len − d bytes equal its last len − d: a run of zeros or nodata, or any
+    stretch that repeats, would come back unchanged from a body a few bytes early or late."""
+    head = window[:_CHANCE_REPEAT]
+    d = window.find(head, 1)
+    while 0 < d <= len(window) - _CHANCE_REPEAT:
+        if window[d:] == window[: len(window) - d]:
+            return False
+        d = window.find(head, d + 1)
+    return len(window) >= _CHANCE_REPEAT
 
 
 def _validators(state: RemoteState) -> tuple[str | None, str | None]:
@@ -678,6 +714,12 @@ class Pieces:
                 if f.read(len(resent)) != resent:
                     raise _Retryable(
                         f"the 206 from byte {start - len(resent):,} differs from the bytes before it; starting over",
+                        restart=True,
+                    )
+                if resent and not _telling(resent):  # a body a few bytes off would re-send them unchanged
+                    raise _Retryable(
+                        f"the bytes before byte {start:,} repeat themselves: that seam cannot be checked; "
+                        "starting over as one body",
                         restart=True,
                     )
         return replace(self.first, size=self.total, md5=file_md5(self.part))
