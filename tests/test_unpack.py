@@ -5,6 +5,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import py7zr
@@ -459,3 +460,49 @@ def test_a_container_of_several_rasters_fails_its_download_naming_them(tmp_path)
     assert "gdal_translate GPKG:dem.gpkg:dtm dem.tif" in message and "exclude: ['dem.gpkg']" in message
     assert "multi.nc holds 2 rasters" in message and "multi.nc:Band2" in message and str(tmp_path) not in message
     assert "gdal_translate netcdf:multi.nc:Band1 multi.tif" in message.replace("NETCDF", "netcdf")
+
+
+# drivers GDAL writes (with rasterio) whose files are read back as they were written
+CUT_SHORT_FORMATS = {
+    "GTiff": "dem.tif",
+    "ENVI": "dem.dat",
+    "PCIDSK": "dem.pix",
+    "EHdr": "dem.bil",
+    "HFA": "dem.img",
+    "GSBG": "dem.grd",
+    "BT": "dem.bt",
+    "RST": "dem.rst",
+    "ISIS3": "dem.cub",
+    "PAux": "dem.raw",
+    "SAGA": "dem.sdat",
+    "ERS": "dem.ers",
+    "KRO": "dem.kro",
+    "GTX": "dem.gtx",
+    "GS7BG": "dem7.grd",
+    "MFF": "dem.hdr",
+    "ISCE": "dem.isce",
+}
+
+
+@pytest.mark.parametrize("driver", list(CUT_SHORT_FORMATS))
+def test_a_raster_cut_short_never_reads_as_zeros(tmp_path, driver):
+    """Of every format, a raster whose largest file lost its last fifth either fails its download or
+    reads back exactly what was written: never as rows of zeros (ENVI and PCIDSK did, GDAL filling
+    the missing bytes)."""
+    root = tmp_path / "x"
+    root.mkdir()
+    path = root / CUT_SHORT_FORMATS[driver]
+    values = (np.arange(200 * 300).reshape(200, 300) % 1000 + 100).astype("float32")
+    profile = dict(driver=driver, width=300, height=200, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(path, "w", transform=from_origin(500000, 5600000, 1, 1), **profile) as ds:
+        ds.write(values, 1)
+    with rasterio.open(path) as ds:
+        largest = max((Path(f) for f in ds.files), key=lambda f: f.stat().st_size)
+    os.truncate(largest, largest.stat().st_size * 4 // 5)
+    try:
+        for found, ds in open_rasters(root):
+            with reading(found, found.name):
+                read = ds.read(1)
+            assert np.array_equal(read, values), f"{driver}: a cut-short file read as other values"
+    except FileFailure as exc:
+        assert "cut short" in str(exc) or "cannot read" in str(exc)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
@@ -81,6 +82,29 @@ def _damaged(path: Path, rel: str, error: Exception) -> str:
     return (
         f"{rel}: GDAL cannot read this raster ({reason}); it is damaged or cut short: download it again, or "
         f"drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def cut_short(ds, path: Path, rel: str) -> str | None:
+    """Why a raster of a driver that reads a cut-short file as zeros is damaged: its file holds fewer
+    bytes than its header describes. GDAL fails a short read of every raw format but ENVI (whose data
+    files it lets be sparse) and reads PCIDSK's missing blocks as zeros; either would ship 0 m rows."""
+    if ds.driver == "ENVI":
+        offset = int(ds.tags(ns="ENVI").get("header_offset", "0") or 0)
+        described = offset + ds.width * ds.height * sum(np.dtype(t).itemsize for t in ds.dtypes)
+    elif ds.driver == "PCIDSK":
+        with open(path, "rb") as f:
+            blocks = f.read(32)[16:32].strip()  # the file header's size in 512-byte blocks
+        described = int(blocks) * 512 if blocks.isdigit() else None
+    else:
+        return None
+    size = path.stat().st_size
+    if described is None or size >= described:
+        return None
+    return (
+        f"{rel}: GDAL would read this {ds.driver} raster, but it holds {size:,} bytes where its header describes "
+        f"{described:,}; it is cut short: download it again, or drop it with `exclude: [{path.name!r}]` in the "
+        "recipe (source.yaml)"
     )
 
 
