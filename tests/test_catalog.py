@@ -297,3 +297,17 @@ def test_the_summary_says_when_the_recipes_exclude_left_nothing(tmp_path):
         "source s: 0 of 2 files converted into 0 COGs, 0 failed, 2 with nothing left after the recipe's `exclude` "
         "(every file)"
     )
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["a.7z", "a.7z.001", "a.7z.002"], ["d/X.ZIP.001", "e/X.ZIP", "d/X.ZIP.002"], ["a.zip", "a.zip.001"]],
+)
+def test_an_archive_listed_beside_volumes_of_its_name_is_refused(tmp_path, names):
+    """x.7z and x.7z.001… would be unpacked as one set, and one of them lost: which is meant is unclear."""
+    (tmp_path / "file_list.txt").write_text("https://a/other.zip\n" + "".join(f"https://a/{n}\n" for n in names))
+    with pytest.raises(CatalogError) as refused:
+        parse_file_list(tmp_path / "file_list.txt")
+    whole = next(n.rsplit("/", 1)[-1] for n in names if not n[-1].isdigit())
+    assert f"{whole} (line {2 + [n.rsplit('/', 1)[-1] for n in names].index(whole)})" in str(refused.value)
+    assert "keep the lines of one of them" in str(refused.value)

@@ -506,3 +506,52 @@ def test_a_raster_cut_short_never_reads_as_zeros(tmp_path, driver):
             assert np.array_equal(read, values), f"{driver}: a cut-short file read as other values"
     except FileFailure as exc:
         assert "cut short" in str(exc) or "cannot read" in str(exc)
+
+
+def _joined(kind: str) -> bytes:
+    north, south = _pack(kind, {"north.tif": b"n" * 5000}), _pack(kind, {"south.tif": b"s" * 5000})
+    return north + south
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("joined.zip", _joined("zip")),
+        ("joined.7z", _joined("7z")),
+        ("three.zip", _joined("zip") + _zip({"west.tif": b"w" * 5000})),
+        ("tail.7z", _7z({"dem.tif": b"d" * 5000}) + b"\0" * 100),
+    ],
+)
+def test_bytes_an_archive_does_not_account_for_are_refused(tmp_path, name, data):
+    """Two archives joined into one file: zipfile reads only the last, py7zr only the first (unzip
+    warns and exits 1). Bytes of the file the archive's directory does not account for are refused."""
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(FileFailure, match="does not account for") as refused:
+        unpack([tmp_path / name], tmp_path / "x", LIMITS)
+    assert refused.value.step == "unpack" and str(refused.value).startswith(name)
+
+
+def test_joined_volumes_with_bytes_after_the_archive_are_refused(tmp_path):
+    data = _7z({"dem.tif": os.urandom(9000)}) + _7z({"other.tif": os.urandom(3000)})
+    with pytest.raises(FileFailure, match="bytes after its end"):
+        unpack(_volumes(data, tmp_path), tmp_path / "x", LIMITS)
+
+
+@pytest.mark.parametrize("outer", ["zip", "7z"])
+def test_an_archive_inside_beside_volumes_of_its_name_is_refused(tmp_path, outer):
+    whole = _7z({"north.tif": b"n" * 3000})
+    split = _7z({"south.tif": os.urandom(9000)})
+    cut = len(split) // 2 + 1
+    members = {"d/a.7z": whole, "d/a.7z.001": split[:cut], "d/a.7z.002": split[cut:]}
+    (tmp_path / f"set.{outer}").write_bytes(_pack(outer, members))
+    with pytest.raises(FileFailure, match="one archive and the split of another"):
+        unpack([tmp_path / f"set.{outer}"], tmp_path / "x", LIMITS)
+
+
+@pytest.mark.parametrize("clash", ["a.zip-x/dem.tif", "a.zip-x"])
+def test_a_member_where_a_nested_archive_would_be_unpacked_is_refused(tmp_path, clash):
+    """a.zip unpacks into a.zip-x/: a member of the outer archive there would be overwritten or mixed in."""
+    members = {"a.zip": _zip({"dem.tif": b"inner" * 1000}), clash: b"outer" * 1000}
+    (tmp_path / "set.zip").write_bytes(_zip(members))
+    with pytest.raises(FileFailure, match="where that archive would be unpacked"):
+        unpack([tmp_path / "set.zip"], tmp_path / "x", LIMITS)

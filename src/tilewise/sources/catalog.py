@@ -136,7 +136,14 @@ def _check_volumes(path: Path, entries: list[FileEntry]) -> None:
     for e in entries:
         if m := _VOLUME.match(e.name):
             listed.setdefault(e.group, {})[int(m["part"])] = e
+    whole = {e.name: e for e in entries if e.name in listed}
     for group, parts in listed.items():
+        if group in whole:
+            raise CatalogError(
+                f"{path}: {group} (line {whole[group].line}) and the volumes {group}.001… (line "
+                f"{min(parts.items())[1].line}) are listed: one archive and the split of another, or the same "
+                "archive twice? Unpacked as one set, one of them would be lost; keep the lines of one of them"
+            )
         missing = [f"{group}.{n:03d}" for n in range(1, max(parts)) if n not in parts]
         if missing:
             lines_of = ", ".join(f"{e.name} (line {e.line})" for _, e in sorted(parts.items()))

@@ -124,6 +124,19 @@ def _refuse_repeats(paths: list[Path], archive: Path) -> None:
         )
 
 
+def _refuse_unaccounted(archive: Path, before: int = 0, after: int = 0) -> None:
+    """Bytes of the file that the archive's own directory does not account for: two archives joined
+    into one file (zipfile and py7zr read only one of them; unzip warns and exits 1) or a stub before
+    it. Which bytes are the producer's is unclear: refused."""
+    if before or after:
+        where = f"{before:,} bytes before its first member" if before else f"{after:,} bytes after its end"
+        raise FileFailure(
+            "unpack",
+            f"{archive.name}: {where} that the archive's directory does not account for (two archives joined into "
+            "one file?); refused: ask the producer for one archive per file",
+        )
+
+
 def _check_member(name: str, archive: Path) -> None:
     posix = PurePosixPath(name.replace("\\", "/"))
     if posix.is_absolute() or ".." in posix.parts or (posix.parts and posix.parts[0].endswith(":")):
@@ -176,6 +189,7 @@ def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
 def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
+        _refuse_unaccounted(path, min((i.header_offset for i in infos), default=0))
         names = [_zip_name(i) for i in infos]
         for info, name in zip(infos, names, strict=True):
             _check_member(name, path)
@@ -300,7 +314,20 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int, ne
         if path.is_file() and not path.is_symlink():
             inner.setdefault((path.parent, archive_group(path.name)), []).append(path)
     for (_, group), paths in inner.items():
+        if len(paths) > 1 and paths[0].name == group:  # x.7z beside x.7z.001…: two archives, or one twice
+            raise FileFailure(
+                "unpack",
+                f"{first.name}: holds {paths[0].relative_to(target)} and the volumes {paths[1].name}…: one "
+                "archive and the split of another, or the same twice? Unpacked as one, one would be lost; refused",
+            )
         if archive_kind(paths[0]):
             folder = paths[0].with_name(group + "-x")
+            if folder.exists():  # the archive's own a.zip-x/: its members and a.zip's would mix
+                raise FileFailure(
+                    "unpack",
+                    f"{first.name}: holds the archive {paths[0].relative_to(target)} and also "
+                    f"{folder.relative_to(target)}, where that archive would be unpacked; refused: rename one of "
+                    "them in the archive",
+                )
             nested[folder] = group
             _unpack(paths, folder, budget, depth + 1, nested)

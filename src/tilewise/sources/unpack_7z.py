@@ -13,7 +13,14 @@ import py7zr
 import py7zr.io
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.unpack import MEMBER_BYTES, _Budget, _check_member, _inside, _refuse_repeats
+from tilewise.sources.unpack import (
+    MEMBER_BYTES,
+    _Budget,
+    _check_member,
+    _inside,
+    _refuse_repeats,
+    _refuse_unaccounted,
+)
 
 
 class _CountedFile(py7zr.io.Py7zIO):
@@ -60,6 +67,7 @@ class _CountedFiles(py7zr.io.WriterFactory):
 
 
 def _un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
+    _refuse_unaccounted(volumes[0], after=_after_end(volumes))
     if len(volumes) > 1:
         # multivolumefile joins name.7z.0001… ; give it links with the names it expects
         base = volumes[0].with_name(volumes[0].name.rsplit(".", 1)[0])
@@ -79,6 +87,17 @@ def un7z(volumes: list[Path], target: Path, budget: _Budget) -> None:
         _un7z(volumes, target, budget)
     except py7zr.exceptions.PasswordRequired as exc:
         raise FileFailure("unpack", f"{volumes[0].name}: the 7z archive is encrypted (no password to open it)") from exc
+
+
+def _after_end(volumes: list[Path]) -> int:
+    """The bytes of the (joined) volumes after the end their 7z signature header gives: 32 bytes, then
+    the next header's offset and size (little-endian, at bytes 12 and 20)."""
+    with open(volumes[0], "rb") as f:
+        head = f.read(32)
+    if len(head) < 32:
+        return 0  # too short to be whole: py7zr says it is damaged
+    end = 32 + int.from_bytes(head[12:20], "little") + int.from_bytes(head[20:28], "little")
+    return max(0, sum(v.stat().st_size for v in volumes) - end)
 
 
 def _volumes(base: Path, n: int) -> list[Path]:
