@@ -258,3 +258,27 @@ def test_any_crs_gdal_assigns_is_accepted(tmp_path, crs):
     (tmp_path / "source.yaml").unlink()
     just = justfile(tmp_path, "uv run python source_download.py x", f"uv run python source_set_crs.py x '{crs}'")
     assert recipe_from_justfile(just, "x").crs == crs  # Mapterhorn's set_crs passes it to gdal_translate -a_srs
+
+
+@pytest.mark.parametrize(
+    "text, line, key, first",
+    [
+        ('crs: "EPSG:25832"\nnodata: -9999\ncrs: "EPSG:25833"\n', 3, "crs", 1),
+        ("exclude: ['*.txt']\nfix_orientation: true\nexclude: ['*.pdf']\n", 3, "exclude", 1),
+        ("cog:\n  COMPRESS: DEFLATE\n  LEVEL: 9\n  compress: LERC\n", 4, "cog.compress", 2),
+        ("cog:\n  BLOCKSIZE: 256\n  BLOCKSIZE: 512\n", 3, "cog.BLOCKSIZE", 2),
+    ],
+)
+def test_a_key_set_twice_in_source_yaml_is_refused_naming_both_lines(tmp_path, text, line, key, first):
+    """YAML keeps the last of two equal keys silently (and GDAL reads option names in any case): which
+    one the producer meant is unclear, like a Justfile step's value set twice."""
+    (tmp_path / "source.yaml").write_text(text)
+    with pytest.raises(CatalogError, match=rf"source.yaml:{line}: {re.escape(key)} is set again \(line {first}\)"):
+        load_recipe(tmp_path)
+
+
+def test_a_cog_option_in_lower_case_replaces_mapterhorns(tmp_path):
+    (tmp_path / "source.yaml").write_text("cog:\n  compress: deflate\n  predictor: 2\n")
+    recipe, _ = load_recipe(tmp_path)
+    assert recipe.cog["COMPRESS"] == "deflate" and recipe.cog["PREDICTOR"] == 2
+    assert all(k == k.upper() for k in recipe.cog)

@@ -47,7 +47,8 @@ class Recipe:
         d = dict(d)
         d["exclude"] = tuple(d.get("exclude", ()))
         d["prefix_names_from"] = tuple(d.get("prefix_names_from", ()))
-        d["cog"] = {**MAPTERHORN_COG_OPTIONS, **(d.get("cog") or {})}
+        # GDAL's option names ignore case: `compress: LZW` must replace COMPRESS, not sit beside it unread
+        d["cog"] = {**MAPTERHORN_COG_OPTIONS, **{str(k).upper(): v for k, v in (d.get("cog") or {}).items()}}
         return cls(**d)
 
     def non_defaults(self) -> dict:
@@ -217,11 +218,20 @@ def recipe_from_yaml(path: Path, check_values: bool = True) -> Recipe:
 
 
 def _key_lines(path: Path, node, prefix: str = "") -> dict[str, str]:
-    """`key` / `key.subkey` → `file:line` of a YAML mapping's keys, for messages."""
+    """`key` / `key.subkey` → `file:line` of a YAML mapping's keys, for messages. A key given twice
+    in one mapping is refused (YAML would keep the last silently), under `cog:` also in another case."""
     found: dict[str, str] = {}
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key, value in node.value:
             name = f"{prefix}{key.value}"
+            same = str(key.value).upper() if prefix == "cog." else str(key.value)
+            if same in seen:
+                raise CatalogError(
+                    f"{path}:{key.start_mark.line + 1}: {name} is set again (line {seen[same]}), and only one of "
+                    "the two values would count; keep one"
+                )
+            seen[same] = key.start_mark.line + 1
             found[name] = f"{path}:{key.start_mark.line + 1}"
             found.update(_key_lines(path, value, name + "."))
     elif isinstance(node, yaml.SequenceNode):
