@@ -201,22 +201,23 @@ def test_a_zip_with_two_members_of_one_name_fails_instead_of_keeping_the_last(tm
         _unpacked(tmp_path / "7", archive7)
 
 
-@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tgz", "tar.bz2", "tar.xz", "gz"])
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tgz", "tar.bz2", "tar.xz", "gz", "gz without .gz"])
 def test_tar_and_compressed_downloads_are_unpacked(tmp_path, kind):
     """ArcticDEM/REMA tiles come as .tar.gz, some producers gzip single rasters: main said 'no raster GDAL
-    can read was found in it'."""
+    can read was found in it'. A dem.tif stored gzipped on its server keeps its name (it was dem.tif.out,
+    shipped as dem.tif.tif)."""
 
     tif = shared("elevation/geotiff/storml_elev_orig.tif")
     archive = tmp_path / f"tile.{kind}"
-    if kind == "gz":
-        archive = tmp_path / "storml.tif.gz"
+    if kind.startswith("gz"):
+        archive = tmp_path / ("storml.tif.gz" if kind == "gz" else "storml.tif")
         archive.write_bytes(gzip.compress(tif.read_bytes()))
     else:
         with tarfile.open(archive, {"tgz": "w:gz"}.get(kind, "w:" + kind.removeprefix("tar").lstrip("."))) as tf:
             tf.add(tif, "tile/storml_dem.tif")
             tf.add(shared("elevation/asc/west_bijou_escarpment_snippet.asc"), "tile/bijou.asc")
     found = _unpacked(tmp_path, archive)
-    if kind == "gz":
+    if kind.startswith("gz"):
         assert found == ["storml.tif"]
         assert (tmp_path / "x" / "storml.tif").read_bytes() == tif.read_bytes()
     else:

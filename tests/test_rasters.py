@@ -462,6 +462,30 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
     assert root / "with_skipped.vrt" in skipped
 
 
+@pytest.mark.parametrize("image", ["PNG", "JPEG", "GTiff"])
+def test_rasters_that_share_a_sidecar_are_no_views_of_each_other(tmp_path, image):
+    """dem.tif and an image beside it (a hillshade dem.png, dem.jpg, or a second GeoTIFF dem.tiff)
+    both read dem.wld: a shared sidecar carries no pixels, so neither is a view of the other (each was
+    skipped as the other's view, and both were lost)."""
+    from tilewise.sources.raster_find import views
+
+    root = tmp_path / "tile.zip"
+    root.mkdir()
+    values = np.arange(64 * 64, dtype="float32").reshape(64, 64) + 100
+    other = {"PNG": "dem.png", "JPEG": "dem.jpg", "GTiff": "dem.tiff"}[image]
+    for name, driver, data in (("dem.tif", "GTiff", values), (other, image, (values % 256).astype("uint8"))):
+        with rasterio.open(root / name, "w", driver=driver, width=64, height=64, count=1, dtype=data.dtype) as ds:
+            ds.write(data, 1)
+    (root / "dem.wld").write_text("1.0\n0\n0\n-1.0\n500000.5\n5600000.5\n")
+    kept, opened = {}, {}
+    for path, ds in open_rasters(root):
+        opened[path] = {Path(f).resolve() for f in ds.files}
+        assert (root / "dem.wld").resolve() in opened[path], "GDAL reads the world file for both"
+        kept[path] = opened[path]
+    assert sorted(kept) == sorted([root / "dem.tif", root / other])
+    assert views(kept, root, opened) == {}
+
+
 # --- two rasters of one download with one output name: the advice keeps exactly one -----------------
 
 

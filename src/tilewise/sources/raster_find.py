@@ -280,20 +280,41 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
     return []
 
 
+def _reaches_converted(view: Path, shows: dict[Path, set[Path]], kept) -> bool:
+    """Whether a raster `view` shows is converted, or is a view that does (through VRTs of VRTs)."""
+    todo, seen = [view], {view}
+    while todo:
+        for shown in shows[todo.pop()]:
+            if shown in kept and shown not in shows:
+                return True
+            if shown in shows and shown not in seen:
+                seen.add(shown)
+                todo.append(shown)
+    return False
+
+
 def views(kept: dict[Path, set[Path]], root: Path, opened: dict[Path, set[Path]]) -> dict[Path, Note]:
     """The rasters among `kept` (each with GDAL's list of the files it reads) that only show other
     rasters of the download (`opened`: every raster found, kept or skipped), at least one of them
-    kept: a VRT mosaic beside its tiles (also when one tile was skipped), a VRT of a VRT. Converting
-    them too would store pixels twice (Mapterhorn's unzip converts no VRT). A VRT that gives raw data
-    or ungeoreferenced images their grid shows no kept raster: it stays."""
-    found = {}
+    kept and not a view itself: a VRT mosaic beside its tiles (also when one tile was skipped), a VRT
+    of a VRT. Converting them too would store pixels twice (Mapterhorn's unzip converts no VRT). A
+    VRT that gives raw data or ungeoreferenced images their grid shows no kept raster: it stays. A
+    sidecar two rasters share (one world file for dem.tif and dem.png) shows neither: only reading
+    another raster's own file makes a view."""
+    main = {s.resolve(): s for s in opened}
+    shows: dict[Path, set[Path]] = {}
     for raster, files in kept.items():
-        own = {raster.resolve()}
-        others = {f: s for s, fs in opened.items() if s != raster for f in fs}
-        shown = files - own
-        if shown and shown <= others.keys() and any(others[f] in kept for f in shown):
-            shows = sorted({str(others[f].relative_to(root)) for f in shown})
-            names = ", ".join(shows[:3]) + (f" and {len(shows) - 3:,} more" if len(shows) > 3 else "")
-            why = f"a view of other rasters of this download ({names}), which are converted themselves"
-            found[raster] = Note(str(raster.relative_to(root)), "skipped", f"{why}: every pixel would be stored twice")
+        others = {f for s, fs in opened.items() if s != raster for f in fs}
+        shown = files - {raster.resolve()}
+        shown_rasters = {main[f] for f in shown if f in main and main[f] != raster}
+        if shown and shown <= others and any(r in kept for r in shown_rasters):
+            shows[raster] = shown_rasters
+    while stuck := sorted(v for v in shows if not _reaches_converted(v, shows, kept)):
+        del shows[stuck[0]]  # rasters that only show each other: the first is converted, not all skipped
+    found = {}
+    for raster, shown_rasters in shows.items():
+        names = sorted(str(r.relative_to(root)) for r in shown_rasters)
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        why = f"a view of other rasters of this download ({listed}), which are converted themselves"
+        found[raster] = Note(str(raster.relative_to(root)), "skipped", f"{why}: every pixel would be stored twice")
     return found

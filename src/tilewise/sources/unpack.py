@@ -228,10 +228,11 @@ def _untar(path: Path, target: Path, budget: _Budget) -> None:
 
 
 def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
-    """A gzip/bzip2/xz stream becomes the file it holds, named without its suffix (`.tgz` → `.tar`)."""
+    """A gzip/bzip2/xz stream becomes the file it holds, named without its suffix (`.tgz` → `.tar`);
+    one under a name without such a suffix (a `dem.tif` stored gzipped on its server) keeps the name."""
     _, opener, suffixes = STREAMS[kind]
     suffix = path.suffix.lower()
-    name = path.name[: -len(suffix)] + suffixes[suffix] if suffix in suffixes else path.name + ".out"
+    name = path.name[: -len(suffix)] + suffixes[suffix] if suffix in suffixes else path.name
     budget.take(MEMBER_BYTES)
     with opener(path, "rb") as src, open(target / name, "wb") as out:
         _copy_counted(src, out, budget)
