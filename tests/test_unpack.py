@@ -1,3 +1,4 @@
+import gzip
 import io
 import os
 import shutil
@@ -15,6 +16,7 @@ import rasterio.shutil
 from rasterio.transform import from_origin
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources.convert_set import gdal_env
 from tilewise.sources.names import safe_name
 from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.raster_unread import UnreadableRasters, reading
@@ -462,50 +464,79 @@ def test_a_container_of_several_rasters_fails_its_download_naming_them(tmp_path)
     assert "gdal_translate netcdf:multi.nc:Band1 multi.tif" in message.replace("NETCDF", "netcdf")
 
 
-# drivers GDAL writes (with rasterio) whose files are read back as they were written
+# drivers GDAL writes (with rasterio): name, creation options, data type
 CUT_SHORT_FORMATS = {
-    "GTiff": "dem.tif",
-    "ENVI": "dem.dat",
-    "PCIDSK": "dem.pix",
-    "EHdr": "dem.bil",
-    "HFA": "dem.img",
-    "GSBG": "dem.grd",
-    "BT": "dem.bt",
-    "RST": "dem.rst",
-    "ISIS3": "dem.cub",
-    "PAux": "dem.raw",
-    "SAGA": "dem.sdat",
-    "ERS": "dem.ers",
-    "KRO": "dem.kro",
-    "GTX": "dem.gtx",
-    "GS7BG": "dem7.grd",
-    "MFF": "dem.hdr",
-    "ISCE": "dem.isce",
+    "GTiff": ("dem.tif", {}, "float32"),
+    "ENVI": ("dem.dat", {}, "float32"),
+    "ENVI BIP": ("dem.bip", {"INTERLEAVE": "BIP"}, "float32"),
+    "PCIDSK": ("dem.pix", {}, "float32"),
+    "EHdr": ("dem.bil", {}, "float32"),
+    "EHdr BIP": ("dem.bip", {"INTERLEAVE": "PIXEL"}, "float32"),
+    "HFA": ("dem.img", {}, "float32"),
+    "GSBG": ("dem.grd", {}, "float32"),
+    "GS7BG": ("dem7.grd", {}, "float32"),
+    "BT": ("dem.bt", {}, "float32"),
+    "RST": ("dem.rst", {}, "float32"),
+    "ISIS3": ("dem.cub", {}, "float32"),
+    "ISIS2": ("dem.cub", {}, "float32"),
+    "VICAR": ("dem.vic", {}, "float32"),
+    "PAux": ("dem.raw", {}, "float32"),
+    "SAGA": ("dem.sdat", {}, "float32"),
+    "ERS": ("dem.ers", {}, "float32"),
+    "KRO": ("dem.kro", {}, "float32"),
+    "GTX": ("dem.gtx", {}, "float32"),
+    "MFF": ("dem.hdr", {}, "float32"),
+    "ISCE": ("dem.isce", {}, "float32"),
+    "ROI_PAC": ("dem.dem", {}, "int16"),
+    "RRASTER": ("dem.grd", {}, "float32"),
+    "LAN": ("dem.lan", {}, "int16"),
+    "BYN": ("dem.byn", {}, "int16"),
 }
 
 
-@pytest.mark.parametrize("driver", list(CUT_SHORT_FORMATS))
-def test_a_raster_cut_short_never_reads_as_zeros(tmp_path, driver):
-    """Of every format, a raster whose largest file lost its last fifth either fails its download or
-    reads back exactly what was written: never as rows of zeros (ENVI and PCIDSK did, GDAL filling
-    the missing bytes)."""
+@pytest.mark.parametrize("size", [(40, 30), (300, 200)], ids=["small", "large"])
+@pytest.mark.parametrize("fmt", list(CUT_SHORT_FORMATS))
+def test_a_raster_cut_short_never_reads_as_zeros(tmp_path, fmt, size):
+    """Of every format, a raster whose largest file lost its last third either fails its download or
+    reads back exactly what was written, as a chunk reads it (`gdal_env`): never as rows of zeros.
+    ENVI and PCIDSK did at any size, and every raw format (EHdr, ISIS, VICAR, GTX, …) did up to ~16 KiB,
+    GDAL filling the missing bytes of one big read."""
+    name, options, dtype = CUT_SHORT_FORMATS[fmt]
+    width, height = size
     root = tmp_path / "x"
     root.mkdir()
-    path = root / CUT_SHORT_FORMATS[driver]
-    values = (np.arange(200 * 300).reshape(200, 300) % 1000 + 100).astype("float32")
-    profile = dict(driver=driver, width=300, height=200, count=1, dtype="float32", crs="EPSG:25832")
-    with rasterio.open(path, "w", transform=from_origin(500000, 5600000, 1, 1), **profile) as ds:
+    path = root / name
+    values = (np.arange(width * height).reshape(height, width) % 1000 + 100).astype(dtype)
+    profile = dict(driver=fmt.split()[0], width=width, height=height, count=1, dtype=dtype, crs="EPSG:4326")
+    with rasterio.open(path, "w", transform=from_origin(7, 51, 1 / 3600, 1 / 3600), **profile, **options) as ds:
         ds.write(values, 1)
     with rasterio.open(path) as ds:
         largest = max((Path(f) for f in ds.files), key=lambda f: f.stat().st_size)
-    os.truncate(largest, largest.stat().st_size * 4 // 5)
+    os.truncate(largest, largest.stat().st_size * 2 // 3)
     try:
-        for found, ds in open_rasters(root):
-            with reading(found, found.name):
-                read = ds.read(1)
-            assert np.array_equal(read, values), f"{driver}: a cut-short file read as other values"
+        with gdal_env():
+            for found, ds in open_rasters(root):
+                with reading(found, found.name):
+                    read = ds.read(1)
+                assert np.array_equal(read, values), f"{fmt}: a cut-short file read as other values"
     except FileFailure as exc:
         assert "cut short" in str(exc) or "cannot read" in str(exc)
+
+
+def test_a_gzipped_envi_raster_is_not_cut_short(tmp_path):
+    """ENVI's `file compression = 1`: the data file is a gzip stream, smaller than the pixels it holds."""
+    root = tmp_path / "x"
+    root.mkdir()
+    values = (np.arange(300 * 200).reshape(200, 300) % 1000 + 100).astype("float32")
+    profile = dict(driver="ENVI", width=300, height=200, count=1, dtype="float32", crs="EPSG:25832")
+    with rasterio.open(root / "dem.dat", "w", transform=from_origin(500000, 5600000, 1, 1), **profile) as ds:
+        ds.write(values, 1)
+    (root / "dem.dat").write_bytes(gzip.compress((root / "dem.dat").read_bytes()))
+    hdr = root / "dem.hdr"
+    hdr.write_text(hdr.read_text() + "file compression = 1\n")
+    with gdal_env():
+        read = [ds.read(1) for _, ds in open_rasters(root)]
+    assert len(read) == 1 and np.array_equal(read[0], values)
 
 
 def _joined(kind: str) -> bytes:

@@ -87,10 +87,14 @@ def _damaged(path: Path, rel: str, error: Exception) -> str:
 
 def cut_short(ds, path: Path, rel: str) -> str | None:
     """Why a raster of a driver that reads a cut-short file as zeros is damaged: its file holds fewer
-    bytes than its header describes. GDAL fails a short read of every raw format but ENVI (whose data
-    files it lets be sparse) and reads PCIDSK's missing blocks as zeros; either would ship 0 m rows."""
+    bytes than its header describes. Read line by line (`convert_set.gdal_env`), GDAL fails a short
+    read of every raw format but ENVI (whose data files it lets be sparse), and it reads PCIDSK's
+    missing blocks as zeros; either would ship 0 m rows."""
     if ds.driver == "ENVI":
-        offset = int(ds.tags(ns="ENVI").get("header_offset", "0") or 0)
+        header = ds.tags(ns="ENVI")
+        if header.get("file_compression", "0").strip() not in ("", "0"):
+            return None  # gzipped data (`file compression = 1`): a cut stream fails its read
+        offset = int(header.get("header_offset", "0") or 0)
         described = offset + ds.width * ds.height * sum(np.dtype(t).itemsize for t in ds.dtypes)
     elif ds.driver == "PCIDSK":
         with open(path, "rb") as f:
