@@ -5,6 +5,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -586,3 +587,49 @@ def test_a_member_where_a_nested_archive_would_be_unpacked_is_refused(tmp_path, 
     (tmp_path / "set.zip").write_bytes(_zip(members))
     with pytest.raises(FileFailure, match="where that archive would be unpacked"):
         unpack([tmp_path / "set.zip"], tmp_path / "x", LIMITS)
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+NORTH, SOUTH = {"north.tif": b"n" * 5000}, {"south.tif": b"s" * 5000}
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("joined.tar", _tar(NORTH) + _tar(SOUTH)),
+        ("joined.tar.gz", gzip.compress(_tar(NORTH) + _tar(SOUTH))),
+        ("members.tar.gz", gzip.compress(_tar(NORTH)) + gzip.compress(_tar(SOUTH))),
+        ("members.tif.gz", gzip.compress(b"n" * 5000) + gzip.compress(b"s" * 5000)),
+        ("tar_after.zip", _zip(NORTH) + _tar(SOUTH)),
+        ("zip_after.zip", _zip(NORTH) + _zip(SOUTH)[:-22] + b"PK"),  # a cut zip after the end record
+    ],
+)
+def test_archives_and_streams_joined_after_their_end_are_refused(tmp_path, name, data):
+    """tar stops at its first end blocks, zipfile at the end record it finds in the last 64 KiB,
+    Python's gzip reads every member as one stream: what follows would be dropped, or glued on."""
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(FileFailure, match="does not account for"):
+        unpack([tmp_path / name], tmp_path / "x", LIMITS)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("padded.tar", _tar(NORTH) + bytes(20480)),  # tar pads to its record size with zeros
+        ("padded.tif.gz", gzip.compress(b"n" * 5000) + bytes(512)),  # some writers pad with zeros
+        ("commented.zip", _zip(NORTH)[:-2] + (7).to_bytes(2, "little") + b"comment"),
+    ],
+)
+def test_archives_with_padding_or_a_comment_after_their_end_are_unpacked(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    unpack([tmp_path / name], tmp_path / "x", LIMITS)
+    assert [p.name for p in (tmp_path / "x").rglob("*") if p.is_file()] in (["north.tif"], ["padded.tif"])

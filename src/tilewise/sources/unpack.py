@@ -44,6 +44,8 @@ STREAMS = {
 TAR_MAGIC_OFFSET, TAR_MAGIC = 257, b"ustar"
 _DAMAGED = (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error)
 MAX_DEPTH = 4
+_EOCD = b"PK\x05\x06"  # a zip's end-of-central-directory record: 22 bytes and a comment of up to 64 KiB
+_EOCD_SEARCH = 22 + 0xFFFF
 _UTF8_FLAG = 0x800  # general purpose bit 11 (EFS): the name is UTF-8
 _UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
@@ -153,6 +155,20 @@ def _inside(target: Path, name: str, archive: Path) -> Path:
     return dest
 
 
+def _after_zip_end(path: Path) -> int:
+    """The bytes after a zip's end-of-central-directory record and its comment (zipfile finds the
+    record within the last 64 KiB and reads no further: another archive appended there is ignored)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _EOCD_SEARCH))
+        tail = f.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 22:
+        return 0  # zipfile opened it, so it found a record; a damaged one is its to report
+    comment = int.from_bytes(tail[at + 20 : at + 22], "little")
+    return max(0, len(tail) - (at + 22 + comment))
+
+
 def _zip_name(info: zipfile.ZipInfo) -> str:
     """A member's path as Debian's unzip 6.00 extracts it. Flagged UTF-8 (EFS) is UTF-8; else an Info-ZIP
     Unicode Path field whose checksum matches the name wins; else only a name made on MS-DOS (or NTFS
@@ -189,7 +205,7 @@ def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
 def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
-        _refuse_unaccounted(path, min((i.header_offset for i in infos), default=0))
+        _refuse_unaccounted(path, min((i.header_offset for i in infos), default=0), _after_zip_end(path))
         names = [_zip_name(i) for i in infos]
         for info, name in zip(infos, names, strict=True):
             _check_member(name, path)
@@ -219,12 +235,24 @@ def _write_members(archive: Path, target: Path, budget: _Budget, members: list[t
 def _untar(path: Path, target: Path, budget: _Budget) -> None:
     with tarfile.open(path, "r:") as tf:
         members = tf.getmembers()
+        _refuse_unaccounted(path, after=_after_tar_end(path, tf.offset))
         for m in members:
             _check_member(m.name, path)
             if not (m.isfile() or m.isdir()):
                 raise FileFailure("unpack", f"{path.name}: member {m.name!r} is a link or a device; refused")
         files = [(m.name, m.isdir(), m.size if m.isfile() else 0, partial(tf.extractfile, m)) for m in members]
         _write_members(path, target, budget, files)
+
+
+def _after_tar_end(path: Path, end: int) -> int:
+    """The bytes after a tar's last member that are not its end-of-archive zeros (tar, like GNU tar
+    without -i, stops at the first end blocks: a second tar joined to it would be ignored)."""
+    with open(path, "rb") as f:
+        f.seek(end)
+        while block := f.read(COPY_BYTES):
+            if block.strip(b"\0"):
+                return path.stat().st_size - end
+    return 0
 
 
 def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
@@ -234,8 +262,31 @@ def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
     suffix = path.suffix.lower()
     name = path.name[: -len(suffix)] + suffixes[suffix] if suffix in suffixes else path.name
     budget.take(MEMBER_BYTES)
-    with opener(path, "rb") as src, open(target / name, "wb") as out:
-        _copy_counted(src, out, budget)
+    with open(target / name, "wb") as out:
+        if kind == "gzip":
+            _gunzip_one_member(path, out, budget)
+            return
+        with opener(path, "rb") as src:
+            _copy_counted(src, out, budget)
+
+
+def _gunzip_one_member(path: Path, out, budget: _Budget) -> None:
+    """A gzip file of one member, decompressed as it is read. Python's gzip reads the members of
+    `cat a.gz b.gz` as one stream: two files would become one (a raster and trailing bytes GDAL
+    ignores), so a second member is refused; trailing zeros (padding of some writers) are allowed."""
+    stream = zlib.decompressobj(wbits=31)
+    with open(path, "rb") as f:
+        while not stream.eof and (block := f.read(COPY_BYTES)):
+            while block and not stream.eof:
+                data = stream.decompress(block, COPY_BYTES)  # bounded: a bomb stops at the cap
+                budget.take(len(data))
+                out.write(data)
+                block = stream.unconsumed_tail
+        if not stream.eof:
+            raise EOFError("the gzip stream ends before its end (cut short)")
+        rest = stream.unused_data + f.read()
+        if rest.strip(b"\0"):
+            _refuse_unaccounted(path, after=len(rest))
 
 
 def _copy_counted(src, out, budget: _Budget) -> None:
