@@ -467,6 +467,7 @@ def test_rasters_that_share_a_sidecar_are_no_views_of_each_other(tmp_path, image
     """dem.tif and an image beside it (a hillshade dem.png, dem.jpg, or a second GeoTIFF dem.tiff)
     both read dem.wld: a shared sidecar carries no pixels, so neither is a view of the other (each was
     skipped as the other's view, and both were lost)."""
+    from tilewise.sources.convert_set import gdal_env
     from tilewise.sources.raster_find import views
 
     root = tmp_path / "tile.zip"
@@ -478,10 +479,11 @@ def test_rasters_that_share_a_sidecar_are_no_views_of_each_other(tmp_path, image
             ds.write(data, 1)
     (root / "dem.wld").write_text("1.0\n0\n0\n-1.0\n500000.5\n5600000.5\n")
     kept, opened = {}, {}
-    for path, ds in open_rasters(root):
-        opened[path] = {Path(f).resolve() for f in ds.files}
-        assert (root / "dem.wld").resolve() in opened[path], "GDAL reads the world file for both"
-        kept[path] = opened[path]
+    with gdal_env():  # as a chunk opens them: sidecars are found whatever the environment says
+        for path, ds in open_rasters(root):
+            opened[path] = {Path(f).resolve() for f in ds.files}
+            assert (root / "dem.wld").resolve() in opened[path], "GDAL reads the world file for both"
+            kept[path] = opened[path]
     assert sorted(kept) == sorted([root / "dem.tif", root / other])
     assert views(kept, root, opened) == {}
 

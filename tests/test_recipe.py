@@ -267,6 +267,7 @@ def test_any_crs_gdal_assigns_is_accepted(tmp_path, crs):
         ("exclude: ['*.txt']\nfix_orientation: true\nexclude: ['*.pdf']\n", 3, "exclude", 1),
         ("cog:\n  COMPRESS: DEFLATE\n  LEVEL: 9\n  compress: LERC\n", 4, "cog.compress", 2),
         ("cog:\n  BLOCKSIZE: 256\n  BLOCKSIZE: 512\n", 3, "cog.BLOCKSIZE", 2),
+        ("? crs\n: EPSG:25832\ncrs: EPSG:25833\n", 3, "crs", 1),
     ],
 )
 def test_a_key_set_twice_in_source_yaml_is_refused_naming_both_lines(tmp_path, text, line, key, first):
@@ -282,3 +283,24 @@ def test_a_cog_option_in_lower_case_replaces_mapterhorns(tmp_path):
     recipe, _ = load_recipe(tmp_path)
     assert recipe.cog["COMPRESS"] == "deflate" and recipe.cog["PREDICTOR"] == 2
     assert all(k == k.upper() for k in recipe.cog)
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("base: &b {crs: 'EPSG:25833', nodata: 0}\n", None),
+        ("crs: 'EPSG:25832'\n<<: {crs: 'EPSG:25833', nodata: 0}\nnodata: -9999\n", 2),
+        ("<<: [{crs: 'EPSG:25832'}, {crs: 'EPSG:25833'}]\n", 1),
+        ("cog:\n  <<: {BLOCKSIZE: 256}\n  blocksize: 512\n", 2),
+    ],
+)
+def test_yaml_merge_keys_are_refused_in_source_yaml(tmp_path, text, line):
+    """`<<:` merges keys under rules that silently drop values (an explicit key wins, the first of a list
+    wins): which one the producer meant is unclear."""
+    (tmp_path / "source.yaml").write_text(text)
+    if line is None:  # an anchor alone is no merge: only the schema refuses the unknown key
+        with pytest.raises(CatalogError, match="base"):
+            load_recipe(tmp_path)
+        return
+    with pytest.raises(CatalogError, match=rf"source.yaml:{line}: a YAML merge key"):
+        load_recipe(tmp_path)

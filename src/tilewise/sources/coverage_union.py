@@ -38,17 +38,20 @@ _SPLIT_FROM = 1000
 
 
 def union(geoms, workers: int = 1) -> shapely.Geometry:
-    """The union of polygons, valid (GEOS's `union_all` and `make_valid` where the coverage union
-    cannot prove its answer). `workers`: threads for the coverage union (GEOS runs without the GIL)."""
+    """The union of polygons, valid and normalized (GEOS's `union_all` and `make_valid` where the
+    coverage union cannot prove its answer). `workers`: threads for the coverage union (GEOS runs
+    without the GIL)."""
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[~shapely.is_empty(geoms)]
     if len(geoms) > 1:
         with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
             merged, why = coverage_union(geoms, pool)
         if merged is not None:
-            return merged
+            return shapely.normalize(merged)
         log.info("coverage union not used (%s): GEOS's union_all instead", why)
-    return shapely.make_valid(shapely.union_all(geoms))
+    # in GEOS's normal form (rings from their lowest vertex, parts in order): the same bytes whatever
+    # the threads, the tiles' order or the path that answered
+    return shapely.normalize(shapely.make_valid(shapely.union_all(geoms)))
 
 
 def coverage_union(geoms: np.ndarray, pool: ThreadPoolExecutor | None = None) -> tuple[shapely.Geometry | None, str]:

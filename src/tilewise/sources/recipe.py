@@ -225,6 +225,11 @@ def _key_lines(path: Path, node, prefix: str = "") -> dict[str, str]:
         seen: dict[str, int] = {}
         for key, value in node.value:
             name = f"{prefix}{key.value}"
+            if key.tag == "tag:yaml.org,2002:merge":  # `<<:` hides which value of a key counts
+                raise CatalogError(
+                    f"{path}:{key.start_mark.line + 1}: a YAML merge key (<<) in {prefix.rstrip('.') or 'the recipe'}: "
+                    "its keys and the ones beside it would silently override each other; write each key once"
+                )
             same = str(key.value).upper() if prefix == "cog." else str(key.value)
             if same in seen:
                 raise CatalogError(
