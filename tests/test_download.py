@@ -531,3 +531,16 @@ def test_a_last_modified_of_the_same_second_is_no_validator_to_resume_by(http, t
     http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=EDITED)]
     data, _ = get(http, tmp_path)
     assert data == EDITED and http.requests_for("f.bin") == [("/f.bin", None, 200), ("/f.bin", None, 200)]
+
+
+@pytest.mark.parametrize("period", [4_400, 70_000])
+def test_a_resumed_body_from_an_earlier_copy_of_its_bytes_is_never_stored(http, tmp_path, period):
+    """Rows of 1,100 float32 pixels that repeat (4,400 bytes), or a block of 70,000 bytes that does:
+    the 4 KiB re-sent have no period of their own, but a body one period early re-sends them
+    unchanged. Re-sent bytes must be found nowhere else in what is stored."""
+    block = os.urandom(period)
+    body = os.urandom(30_000) + block * (400_000 // period + 2) + os.urandom(30_000)
+    http.files["/f.bin"] = body
+    http.faults["/f.bin"] = [Fault(times=1, drop_after=30_000 + 3 * period + 1234), Fault(times=1, body_shift=-period)]
+    data, state = get(http, tmp_path)
+    assert data == body and state.md5 == md5(body)

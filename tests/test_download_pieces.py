@@ -340,3 +340,15 @@ def test_a_retry_after_a_piece_already_obeyed_is_not_waited_again_by_the_whole_f
     data, _, ranges, _ = get(http, tmp_path, helpers=0, settings=patient)
     assert data == BODY and ranges[-1] is None
     assert stamps[-1] - stamps[-2] < 1.0, "the whole file waited for a Retry-After already obeyed"
+
+
+def test_pieces_from_an_earlier_copy_of_their_bytes_are_never_stored(http, tmp_path):
+    """Every 206 one block early, where the file is one block repeated: each seam's re-sent bytes
+    equal the stored ones, and have no period of their own. They are found elsewhere in the file,
+    so the seam proves nothing and the file comes as one body."""
+    block = os.urandom(10_000)
+    body = os.urandom(2_000) + block * (5 * PIECE // len(block))
+    http.files["/f.bin"] = body
+    http.faults["/f.bin"] = [Fault(times=1), Fault(times=8, body_shift=-len(block))]
+    data, _, ranges, split = get(http, tmp_path)
+    assert split and data == body and ranges[-1] is None

@@ -24,6 +24,7 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import random
 import re
@@ -434,16 +435,24 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
 
 def _resume_point(part: Path, have: int) -> int | None:
     """Where a resume asks from: the start of the shortest window before the end of the `have`
-    bytes stored (4 KiB, 64 KiB, 1 MiB or all of them) that is `_telling`; None if none is."""
+    bytes stored (4 KiB, 64 KiB, 1 MiB or all of them) that is `_telling` and found nowhere else in
+    them (a body that came from an earlier copy would re-send it unchanged); None if none is."""
     with open(part, "rb") as f:
         for size in (_OVERLAP, *_LONGER_OVERLAPS):
             start = max(0, have - size)
             f.seek(start)
-            if _telling(f.read(have - start)):
+            window = f.read(have - start)
+            if _telling(window) and _found_once(f, window, start):
                 return start
             if start == 0:
                 break
     return None
+
+
+def _found_once(f, window: bytes, at: int) -> bool:
+    """Whether the bytes of `f` hold `window` at `at` and nowhere else."""
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(window) == at and data.find(window, at + 1) == -1
 
 
 def _telling(window: bytes) -> bool:
@@ -716,7 +725,8 @@ class Pieces:
                         f"the 206 from byte {start - len(resent):,} differs from the bytes before it; starting over",
                         restart=True,
                     )
-                if resent and not _telling(resent):  # a body a few bytes off would re-send them unchanged
+                # a body a few bytes off, or from another copy of these bytes, would re-send them unchanged
+                if resent and not (_telling(resent) and _found_once(f, resent, start - len(resent))):
                     raise _Retryable(
                         f"the bytes before byte {start:,} repeat themselves: that seam cannot be checked; "
                         "starting over as one body",
