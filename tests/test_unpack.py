@@ -633,3 +633,56 @@ def test_archives_with_padding_or_a_comment_after_their_end_are_unpacked(tmp_pat
     (tmp_path / name).write_bytes(data)
     unpack([tmp_path / name], tmp_path / "x", LIMITS)
     assert [p.name for p in (tmp_path / "x").rglob("*") if p.is_file()] in (["north.tif"], ["padded.tif"])
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek back in: it then writes data descriptors after each member."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.buf += data
+        return len(data)
+
+
+def _streamed_zip(members: dict[str, bytes], zip64: bool) -> bytes:
+    out = _Unseekable()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            with zf.open(name, "w", force_zip64=zip64) as member:
+                member.write(data)
+    return bytes(out.buf)
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_zips_with_data_descriptors_are_unpacked(tmp_path, zip64):
+    """A zip written as a stream (data descriptors after each member, in zip64 with 8-byte sizes)
+    leaves no bytes its directory does not list."""
+    members = {"a/north.tif": os.urandom(5000), "b/south.tif": os.urandom(7000), "c/empty.txt": b""}
+    (tmp_path / "streamed.zip").write_bytes(_streamed_zip(members, zip64))
+    unpack([tmp_path / "streamed.zip"], tmp_path / "x", LIMITS)
+    out = tmp_path / "x"
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == members
+
+
+def test_a_member_left_out_of_a_zips_directory_is_refused(tmp_path):
+    """unzip and zipfile read only what the central directory lists: a member whose local header and
+    data are in the file but not in the directory would be dropped without a word."""
+    data = _zip({"north.tif": b"n" * 5000, "south.tif": b"s" * 5000})
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        south = zf.getinfo("south.tif")
+        directory = zf.start_dir
+    entries = data[directory:]
+    first_entry = entries.index(b"PK\x01\x02", 4)  # the directory's second entry is south.tif
+    cut = entries[:first_entry]
+    end = bytearray(entries[entries.index(b"PK\x05\x06") :])
+    end[8:10] = end[10:12] = (1).to_bytes(2, "little")  # one entry
+    end[12:16] = len(cut).to_bytes(4, "little")
+    assert south.header_offset > 0
+    (tmp_path / "left_out.zip").write_bytes(data[:directory] + cut + bytes(end))
+    with pytest.raises(FileFailure, match="that its directory does not list"):
+        unpack([tmp_path / "left_out.zip"], tmp_path / "x", LIMITS)

@@ -47,7 +47,8 @@ MAX_DEPTH = 4
 _EOCD = b"PK\x05\x06"  # a zip's end-of-central-directory record: 22 bytes and a comment of up to 64 KiB
 _EOCD_SEARCH = 22 + 0xFFFF
 _UTF8_FLAG = 0x800  # general purpose bit 11 (EFS): the name is UTF-8
-_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
+_UNICODE_PATH = 0x7075
+_ZIP64_EXTRA = 0x0001  # Info-ZIP's Unicode Path extra field
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
 COPY_BYTES = 1 << 20
 
@@ -169,6 +170,46 @@ def _after_zip_end(path: Path) -> int:
     return max(0, len(tail) - (at + 22 + comment))
 
 
+def _refuse_unlisted(path: Path, infos: list[zipfile.ZipInfo], directory: int) -> None:
+    """Bytes between a zip's members, or between its last member and its directory, that are not
+    zeros: a member the directory leaves out (unzip, like zipfile, reads only what it lists)."""
+    ends = [(directory, directory)]
+    with open(path, "rb") as f:
+        for info in sorted(infos, key=lambda i: i.header_offset):
+            f.seek(info.header_offset)
+            local = f.read(30)
+            if len(local) < 30 or not local.startswith(b"PK\x03\x04"):
+                return  # zipfile reports a bad local header when the member is read
+            name_bytes, extra_bytes = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+            f.seek(info.header_offset + 30 + name_bytes)
+            zip64 = _ZIP64_EXTRA in _extra_ids(f.read(extra_bytes))
+            end = info.header_offset + 30 + name_bytes + extra_bytes + info.compress_size
+            if info.flag_bits & 0x08:  # a data descriptor follows: [signature] CRC, sizes (8 bytes each in zip64)
+                f.seek(end)
+                end += 4 if f.read(4) == b"PK\x07\x08" else 0
+                end += 20 if zip64 else 12
+            ends.append((info.header_offset, end))
+        ends.sort()
+        for (_, end), (start, _) in zip(ends, ends[1:], strict=False):
+            if start > end:
+                f.seek(end)
+                if f.read(start - end).strip(b"\0"):
+                    raise FileFailure(
+                        "unpack",
+                        f"{path.name}: {start - end:,} bytes at offset {end:,} that its directory does not list "
+                        "(a member left out of it?); refused: ask the producer for a fixed archive",
+                    )
+
+
+def _extra_ids(extra: bytes) -> set[int]:
+    ids = set()
+    while len(extra) >= 4:
+        kind, size = struct.unpack("<HH", extra[:4])
+        ids.add(kind)
+        extra = extra[4 + size :]
+    return ids
+
+
 def _zip_name(info: zipfile.ZipInfo) -> str:
     """A member's path as Debian's unzip 6.00 extracts it. Flagged UTF-8 (EFS) is UTF-8; else an Info-ZIP
     Unicode Path field whose checksum matches the name wins; else only a name made on MS-DOS (or NTFS
@@ -206,6 +247,7 @@ def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         _refuse_unaccounted(path, min((i.header_offset for i in infos), default=0), _after_zip_end(path))
+        _refuse_unlisted(path, infos, zf.start_dir)
         names = [_zip_name(i) for i in infos]
         for info, name in zip(infos, names, strict=True):
             _check_member(name, path)
