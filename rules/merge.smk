@@ -27,10 +27,10 @@ rule merge_source:
         "logs/merge_source/{source}.log",
     benchmark:
         "benchmarks/merge_source/{source}.tsv"
-    # a large source's coverage union cleans two halves at once (20,000 tiles: 27 → 20 s)
-    threads: lambda wildcards: plan(wildcards).merge_threads()
     conda:
         "../envs/tilewise.yaml"
+    # a large source's coverage union cleans two halves at once (20,000 tiles: 27 → 20 s)
+    threads: lambda wildcards: plan(wildcards).merge_threads()
     params:
         store=STORE,
         staging=STAGING,
