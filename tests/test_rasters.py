@@ -440,7 +440,8 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
         '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset><PixelOffset>2'
         "</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder></VRTRasterBand></VRTDataset>"
     )
-    # an image without georeferencing (skipped): a mosaic of it and t0 is still a view; a VRT giving it a grid is not
+    # an image without georeferencing (skipped): a mosaic of it and t0 is no view (it alone places that image's
+    # pixels: skipping it lost them), nor is a VRT giving it a grid
     _raster(root / "tiles" / "nocrs.tif", np.ones((20, 20), "uint16"), Affine.identity(), crs=None)
     (root / "with_skipped.vrt").write_text(_vrt("tiles/t0.tif@1|tiles/nocrs.tif@1"))
     (root / "gives_grid.vrt").write_text(_vrt("tiles/nocrs.tif@1"))
@@ -456,10 +457,11 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
         "raw.vrt",
         "tiles/t0.tif",
         "tiles/t1.tif",
+        "with_skipped.vrt",
     ]
     assert skipped[root / "mosaic.vrt"].reason.startswith("a view of other rasters of this download (tiles/t0.tif, ")
     assert "(mosaic.vrt)" in skipped[root / "of_mosaic.vrt"].reason
-    assert root / "with_skipped.vrt" in skipped
+    assert root / "with_skipped.vrt" not in skipped
 
 
 @pytest.mark.parametrize("image", ["PNG", "JPEG", "GTiff"])
@@ -673,3 +675,53 @@ def test_a_scratch_vrt_never_overwrites_a_file_of_the_download(tmp_path, monkeyp
     again = _convert_download(tmp_path / "again", download, Recipe(crs="EPSG:25833"), monkeypatch, hold=False)
     assert sorted(row[0] for row in held) == ["dem0.tif", "dem0.tif.tilewise.tif"]
     assert held == again
+
+
+_AUX = (
+    '<PAMDataset><SRS dataAxisToSRSAxisMapping="1,2">EPSG:25832</SRS>'
+    "<GeoTransform>600000, 1, 0, 5700000, 0, -1</GeoTransform>"
+    '<PAMRasterBand band="1"><NoDataValue>1</NoDataValue><Scale>0.1</Scale><Offset>-100</Offset>'
+    "<UnitType>m</UnitType></PAMRasterBand></PAMDataset>"
+)
+
+
+def _bare_tif_with_aux(path, georeferenced: bool) -> None:
+    """An int16 GeoTIFF (decimetres), with or without its own geotags, and a .aux.xml giving its grid,
+    nodata, scale, offset and unit."""
+    profile = dict(driver="GTiff", width=20, height=10, count=1, dtype="int16")
+    if georeferenced:
+        profile |= dict(crs="EPSG:25832", transform=from_origin(600000, 5700000, 1, 1))
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.full((10, 20), 2000, "int16"), 1)
+    Path(f"{path}.aux.xml").write_text(_AUX)
+
+
+@pytest.mark.parametrize("pam", ["NO", "YES"])
+def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, monkeypatch, pam):
+    """GDAL_PAM_ENABLED=NO (a common container setting) made GDAL ignore .aux.xml files: the same zip
+    then gave a COG 100 km off, without its nodata or scale. A chunk reads them always."""
+    from tilewise.sources.convert_set import gdal_env
+
+    monkeypatch.setenv("GDAL_PAM_ENABLED", pam)
+    _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=False)
+    with gdal_env(), rasterio.open(tmp_path / "dem.tif") as ds:
+        assert (ds.transform.c, ds.transform.f, ds.nodata, ds.scales, ds.offsets) == (
+            600000,
+            5700000,
+            1,
+            (0.1,),
+            (-100,),
+        )
+
+
+def test_keep_original_converts_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
+    """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
+    would read 2000 where the producer means 100 m. It is converted (with a note) instead."""
+    from tilewise.sources.convert_set import gdal_env
+    from tilewise.sources.rasters import _keep_original
+
+    _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=True)
+    (tmp_path / "dem.tif.aux.xml").write_text(_AUX.replace("<NoDataValue>1</NoDataValue>", ""))
+    with gdal_env():
+        why = _keep_original(tmp_path / "dem.tif", tmp_path / "out.tif")
+    assert why and "scale, offset" in why and not (tmp_path / "out.tif").exists()

@@ -30,7 +30,8 @@ def gdal_env() -> rasterio.Env:
     """One GDAL environment for the chunk, not one set up and torn down per open. GDAL's block cache
     (5 % of RAM by default) is capped, so a 40,000² raster's job stays far below 2 GB; sidecars
     (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
-    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them). A downloaded VRT
+    (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them; GDAL_PAM_ENABLED=NO
+    ignores .aux.xml files). A downloaded VRT
     never runs Python code (pixel functions). A raw raster (EHdr, ISIS, VICAR, GTX, …) is read line
     by line, never in one big read: GDAL fails a short line read, but fills a short big read of a
     small file (up to ~16 KiB) with zeros without a word (raster_unread.cut_short has the rest)."""
@@ -39,6 +40,7 @@ def gdal_env() -> rasterio.Env:
         GDAL_DISABLE_READDIR_ON_OPEN="FALSE",
         GDAL_VRT_ENABLE_PYTHON="NO",
         GDAL_ONE_BIG_READ="NO",
+        GDAL_PAM_ENABLED="YES",  # a .aux.xml may hold the grid, nodata or scale: never ignored
     )
 
 

@@ -280,36 +280,33 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
     return []
 
 
-def _reaches_converted(view: Path, shows: dict[Path, set[Path]], kept) -> bool:
-    """Whether a raster `view` shows is converted, or is a view that does (through VRTs of VRTs)."""
-    todo, seen = [view], {view}
-    while todo:
-        for shown in shows[todo.pop()]:
-            if shown in kept and shown not in shows:
-                return True
-            if shown in shows and shown not in seen:
-                seen.add(shown)
-                todo.append(shown)
-    return False
+def _views_of_converted(shows: dict[Path, set[Path]], kept) -> set[Path]:
+    """The rasters of `shows` every raster of which is converted or, in turn, such a view."""
+    found: set[Path] = set()
+    while grown := {
+        v for v in shows if v not in found and all(r in found or (r in kept and r not in shows) for r in shows[v])
+    }:
+        found |= grown
+    return found
 
 
 def views(kept: dict[Path, set[Path]], root: Path, opened: dict[Path, set[Path]]) -> dict[Path, Note]:
     """The rasters among `kept` (each with GDAL's list of the files it reads) that only show other
-    rasters of the download (`opened`: every raster found, kept or skipped), at least one of them
-    kept and not a view itself: a VRT mosaic beside its tiles (also when one tile was skipped), a VRT
-    of a VRT. Converting them too would store pixels twice (Mapterhorn's unzip converts no VRT). A
-    VRT that gives raw data or ungeoreferenced images their grid shows no kept raster: it stays. A
-    sidecar two rasters share (one world file for dem.tif and dem.png) shows neither: only reading
-    another raster's own file makes a view."""
+    rasters of the download (`opened`: every raster found), every one of them converted itself or a
+    view of converted ones: a VRT mosaic beside its tiles, a VRT of it. Converting them too would
+    store pixels twice (Mapterhorn's unzip converts no VRT). A mosaic of a tile that is skipped (an
+    image only the VRT georeferences) is converted: that tile's pixels exist nowhere else; so is a
+    VRT that gives raw data its grid. A sidecar two rasters share (one world file for dem.tif and
+    dem.png) shows neither: only reading another raster's own file makes a view."""
     main = {s.resolve(): s for s in opened}
     shows: dict[Path, set[Path]] = {}
     for raster, files in kept.items():
         others = {f for s, fs in opened.items() if s != raster for f in fs}
         shown = files - {raster.resolve()}
         shown_rasters = {main[f] for f in shown if f in main and main[f] != raster}
-        if shown and shown <= others and any(r in kept for r in shown_rasters):
+        if shown and shown <= others and shown_rasters and shown_rasters <= kept.keys():
             shows[raster] = shown_rasters
-    while stuck := sorted(v for v in shows if not _reaches_converted(v, shows, kept)):
+    while stuck := sorted(set(shows) - _views_of_converted(shows, kept)):
         del shows[stuck[0]]  # rasters that only show each other: the first is converted, not all skipped
     found = {}
     for raster, shown_rasters in shows.items():

@@ -102,7 +102,8 @@ def write_output(
 
 
 def _georeferencing(ds) -> tuple:
-    return ds.crs, ds.transform, ds.nodata, ds.count, ds.dtypes, ds.mask_flag_enums
+    """What a raster's meaning depends on beside its pixels (a sidecar .aux.xml may give any of it)."""
+    return ds.crs, ds.transform, ds.nodata, ds.count, ds.dtypes, ds.mask_flag_enums, ds.scales, ds.offsets, ds.units
 
 
 def _keep_original(raster: Path, dst: Path) -> str | None:
@@ -126,7 +127,10 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
         if _georeferencing(alone) == wanted:
             return None
     dst.unlink()
-    return "its georeferencing, nodata or mask comes from sidecar files (.tfw, .aux.xml, .msk) the store does not carry"
+    return (
+        "its georeferencing, nodata, mask, scale, offset or units come from sidecar files (.tfw, .aux.xml, .msk) "
+        "the store does not carry"
+    )
 
 
 def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None) -> None:
