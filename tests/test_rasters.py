@@ -1,5 +1,8 @@
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_
 from tilewise.sources.recipe import Recipe
 from tilewise_demo.rasters import write_band
 
-from conftest import shared
+from conftest import REPO, shared
 from support.rasterchecks import assert_mapterhorn_cog, assert_same_pixels, expected_bounds_row, valid_area
 
 # Every elevation format of the shared MANIFEST, with the recipe it needs (ASC and XYZ carry no CRS).
@@ -691,27 +694,26 @@ def _bare_tif_with_aux(path, georeferenced: bool) -> None:
     profile = dict(driver="GTiff", width=20, height=10, count=1, dtype="int16")
     if georeferenced:
         profile |= dict(crs="EPSG:25832", transform=from_origin(600000, 5700000, 1, 1))
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as ds:
+    with rasterio.open(path, "w", **profile) as ds:
         ds.write(np.full((10, 20), 2000, "int16"), 1)
-    Path(f"{path}.aux.xml").write_text(_AUX)
+    Path(f"{path}.aux.xml").write_text(_AUX)  # replaces any GDAL wrote
 
 
 @pytest.mark.parametrize("pam", ["NO", "YES"])
-def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, monkeypatch, pam):
+def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, pam):
     """GDAL_PAM_ENABLED=NO (a common container setting) made GDAL ignore .aux.xml files: the same zip
     then gave a COG 100 km off, without its nodata or scale. A chunk reads them always."""
-    from tilewise.sources.convert_set import gdal_env
-
-    monkeypatch.setenv("GDAL_PAM_ENABLED", pam)
     _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=False)
-    with gdal_env(), rasterio.open(tmp_path / "dem.tif") as ds:
-        assert (ds.transform.c, ds.transform.f, ds.nodata, ds.scales, ds.offsets) == (
-            600000,
-            5700000,
-            1,
-            (0.1,),
-            (-100,),
-        )
+    # in a process of its own: GDAL keeps PAM's setting, and a later test in this one must not inherit it
+    code = (
+        "import sys, rasterio; from tilewise.sources.convert_set import gdal_env\n"
+        "with gdal_env(), rasterio.open(sys.argv[1]) as ds:\n"
+        "    print(ds.transform.c, ds.transform.f, ds.nodata, ds.scales[0], ds.offsets[0])"
+    )
+    env = {**os.environ, "GDAL_PAM_ENABLED": pam, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-c", code, str(tmp_path / "dem.tif")]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["600000.0", "5700000.0", "1.0", "0.1", "-100.0"], out.stderr
 
 
 def test_keep_original_converts_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
