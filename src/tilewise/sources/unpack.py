@@ -25,6 +25,7 @@ import threading
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -47,8 +48,8 @@ MAX_DEPTH = 4
 _EOCD = b"PK\x05\x06"  # a zip's end-of-central-directory record: 22 bytes and a comment of up to 64 KiB
 _EOCD_SEARCH = 22 + 0xFFFF
 _UTF8_FLAG = 0x800  # general purpose bit 11 (EFS): the name is UTF-8
-_UNICODE_PATH = 0x7075
-_ZIP64_EXTRA = 0x0001  # Info-ZIP's Unicode Path extra field
+_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
+_ZIP64_EXTRA = 0x0001  # the Zip64 extra field: its data descriptor holds 8-byte sizes
 MEMBER_BYTES = 4096  # what a member costs on disk at least (a block and an inode): many tiny members count too
 COPY_BYTES = 1 << 20
 
@@ -182,7 +183,7 @@ def _refuse_unlisted(path: Path, infos: list[zipfile.ZipInfo], directory: int) -
                 return  # zipfile reports a bad local header when the member is read
             name_bytes, extra_bytes = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
             f.seek(info.header_offset + 30 + name_bytes)
-            zip64 = _ZIP64_EXTRA in _extra_ids(f.read(extra_bytes))
+            zip64 = any(kind == _ZIP64_EXTRA for kind, _ in _extra_fields(f.read(extra_bytes)))
             end = info.header_offset + 30 + name_bytes + extra_bytes + info.compress_size
             if info.flag_bits & 0x08:  # a data descriptor follows: [signature] CRC, sizes (8 bytes each in zip64)
                 f.seek(end)
@@ -201,13 +202,12 @@ def _refuse_unlisted(path: Path, infos: list[zipfile.ZipInfo], directory: int) -
                     )
 
 
-def _extra_ids(extra: bytes) -> set[int]:
-    ids = set()
+def _extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
+    """A zip member's extra fields: (header id, body)."""
     while len(extra) >= 4:
         kind, size = struct.unpack("<HH", extra[:4])
-        ids.add(kind)
+        yield kind, extra[4 : 4 + size]
         extra = extra[4 + size :]
-    return ids
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -233,10 +233,7 @@ def _oem_host(info: zipfile.ZipInfo) -> bool:
 
 def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
     """The UTF-8 name of an Info-ZIP Unicode Path extra field (0x7075), if it belongs to `raw`."""
-    extra = info.extra
-    while len(extra) >= 4:
-        kind, size = struct.unpack("<HH", extra[:4])
-        body, extra = extra[4 : 4 + size], extra[4 + size :]
+    for kind, body in _extra_fields(info.extra):
         if kind == _UNICODE_PATH and len(body) > 5 and body[0] == 1:
             if struct.unpack("<I", body[1:5])[0] == zlib.crc32(raw):
                 return body[5:].decode("utf-8", "surrogateescape")
