@@ -52,7 +52,8 @@ def test_every_format_becomes_a_faithful_cog(tmp_path, rel, recipe):
     with rasterio.open(out) as ds:
         if recipe.crs:
             assert ds.crs == rasterio.crs.CRS.from_user_input(recipe.crs)
-    row, geom, _ = describe(out)
+    with rasterio.open(out) as ds:
+        row, geom, _ = describe(ds)
     assert (row["left"], row["bottom"], row["right"], row["top"], row["width"], row["height"]) == expected_bounds_row(
         out
     )
@@ -117,6 +118,41 @@ def test_south_up_raster_needs_and_gets_an_orientation_fix(tmp_path):
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert ds.transform.e < 0 and ds.bounds == (1000, 2000, 1040, 2030)
         np.testing.assert_array_equal(ds.read(1), data[::-1])
+
+
+# every axis-aligned orientation: mirrored rows and/or columns (a 180° rotation is both), and transposed
+_ORIENTATIONS = {
+    f"{'T' if transposed else ''}a{sa:+d}e{se:+d}": (
+        Affine(0, 10 * sa, 1000, -10 * se, 0, 2000) if transposed else Affine(10 * sa, 0, 1000, 0, -10 * se, 2000)
+    )
+    for transposed in (False, True)
+    for sa in (1, -1)
+    for se in (1, -1)
+    if transposed or (sa, se) != (1, 1)
+}
+
+
+@pytest.mark.parametrize("transform", _ORIENTATIONS.values(), ids=_ORIENTATIONS.keys())
+@pytest.mark.parametrize("nodata", [None, -9999])
+def test_orientation_fix_puts_every_pixel_where_the_producer_put_it(tmp_path, transform, nodata):
+    """Each output pixel holds the source pixel under its centre, on a north-up grid with the same
+    footprint (GDAL's own warp keeps a negative pixel width for mirrored columns)."""
+    data = np.random.default_rng(3).integers(100, 1000, (5, 7)).astype("float32")
+    src = _raster(tmp_path / "s.tif", data, transform, nodata=nodata)
+    write_cog(Piece(src, "o.tif"), Recipe(fix_orientation=True), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(src) as s, rasterio.open(tmp_path / "o.tif") as o:
+        assert o.transform.a > 0 and o.transform.e < 0 and o.transform.b == o.transform.d == 0
+        assert np.allclose(o.bounds, s.bounds if transform.a > 0 and transform.e < 0 else _footprint(s))
+        out, valid = o.read(1), o.dataset_mask() > 0
+        rows, cols = np.indices(out.shape)
+        x, y = rasterio.transform.xy(o.transform, rows.ravel(), cols.ravel())
+        src_rows, src_cols = rasterio.transform.rowcol(s.transform, x, y)
+        assert valid.all() and (out.ravel() == data[src_rows, src_cols]).all()
+
+
+def _footprint(ds):
+    xs, ys = zip(*(ds.transform @ corner for corner in [(0, 0), (ds.width, 0), (0, ds.height), (ds.width, ds.height)]))
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 @pytest.mark.parametrize(
@@ -260,7 +296,8 @@ def test_nan_and_inf_are_never_valid(tmp_path, nodata):
     pieces = [p for p in plan_pieces(src, recipe) if not window_is_empty(p, recipe)]
     assert [p.name for p in pieces] == ["n_tile_0_0.tif", "n_tile_0_512.tif"]
     write_cog(Piece(src, "n.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
-    _, geom, _ = describe(tmp_path / "o.tif")
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        _, geom, _ = describe(ds)
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert (ds.nodata is None and nodata is None) or ds.nodata == nodata or np.isnan(ds.nodata)
     assert geom.area == 600 * 512 - 16 - 8 - (6 if nodata == -9999 else 0)
@@ -727,3 +764,73 @@ def test_keep_original_converts_a_raster_whose_scale_and_offset_are_in_a_sidecar
     with gdal_env():
         why = _keep_original(tmp_path / "dem.tif", tmp_path / "out.tif")
     assert why and "scale, offset" in why and not (tmp_path / "out.tif").exists()
+
+
+def _nodata_cases():
+    """Float rasters whose nodata value sits where a lossy codec can reach it, and the common ones it cannot."""
+    rng = np.random.default_rng(11)
+    below_sea = (rng.random((64, 64)) * 50 - 430).astype("float32")  # a depression: every value below nodata 0
+    coast = (rng.random((64, 64)) * 0.004 - 0.002).astype("float32")  # values within 2 mm of nodata 0
+    usual = (rng.random((64, 64)) * 500 + 100).astype("float32")  # nodata −9999 below every value
+    above = (rng.random((64, 64)) * 50 + 100).astype("float32")  # nodata 151 above every value
+    cases = {"below_sea": (below_sea, 0.0), "coast": (coast, 0.0), "usual": (usual, -9999.0), "above": (above, 151.0)}
+    for data, nodata in cases.values():
+        data[:, :13] = nodata  # a collar off LERC's 8-pixel micro-block grid
+        data[40:, 37:] = nodata
+        data[20:23, 30:50:3] = nodata  # speckles inside the data
+    return cases
+
+
+_NODATA_CASES = _nodata_cases()
+
+
+@pytest.mark.parametrize("case", _NODATA_CASES)
+@pytest.mark.parametrize("how", ["declared", "assigned", "warped"])
+def test_lossy_lerc_never_moves_a_pixel_across_nodata(tmp_path, case, how):
+    """LERC at 1 mm quantises a block from its minimum: nodata inside the data's range came back as
+    elevations, values within 1 mm of nodata as nodata. Every valid pixel of the source is valid in the
+    COG and no other; where Mapterhorn's options keep that, the COG is exactly theirs."""
+    from tilewise.sources.raster_describe import valid_pixels
+
+    data, nodata = _NODATA_CASES[case]
+    transform = Affine(1, 0, 735000, 0, 1, 3499936) if how == "warped" else from_origin(735000, 3500000, 1, 1)
+    src = _raster(tmp_path / "s.tif", data, transform, nodata=None if how == "assigned" else nodata)
+    recipe = Recipe(nodata=nodata if how == "assigned" else None, fix_orientation=how == "warped")
+    warning = write_cog(Piece(src, "o.tif"), recipe, tmp_path / "o.tif", tmp_path)
+    expected = (data[::-1] if how == "warped" else data) != nodata
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.nodata == nodata
+        assert (valid_pixels(ds) == expected).all(), f"{(valid_pixels(ds) != expected).sum()} pixels crossed nodata"
+        assert np.abs(ds.read(1)[expected] - (data[::-1] if how == "warped" else data)[expected]).max() <= 0.0011  # 1 mm and float32 rounding
+    if warning is None:  # nothing crossed: Mapterhorn's own bytes (their options, their codec, their error)
+        assert how != "declared" or _mapterhorn_copy(tmp_path, "o.tif") == (tmp_path / "o.tif").read_bytes()
+    else:
+        assert "written lossless (MAX_Z_ERROR 0)" in warning and case in ("below_sea", "coast", "above")
+    if case == "usual":
+        assert warning is None
+
+
+def _mapterhorn_copy(folder, name):
+    import rasterio.shutil
+
+    from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+
+    rasterio.shutil.copy(folder / "s.tif", folder / "m.tif", driver="COG", **MAPTERHORN_COG_OPTIONS)
+    return (folder / "m.tif").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "cog, dtype",
+    [({"COMPRESS": "DEFLATE", "NBITS": 16}, "float32"), ({"COMPRESS": "JPEG", "QUALITY": 10}, "uint8")],
+    ids=["float16", "jpeg"],
+)
+def test_another_lossy_codec_that_moves_pixels_across_nodata_fails_the_file(tmp_path, cog, dtype):
+    """Without LERC's lossless fallback the file fails, naming the options and the fix."""
+    from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+
+    data = np.full((64, 64), 1e-9 if dtype == "float32" else 200, dtype)
+    data[:, :13] = 0
+    src = _raster(tmp_path / "s.tif", data, from_origin(735000, 3500000, 1, 1), nodata=0)
+    options = {k: v for k, v in MAPTERHORN_COG_OPTIONS.items() if k != "MAX_Z_ERROR"} | cog
+    with pytest.raises(FileFailure, match=r"o.tif: with the recipe's cog options .* use a lossless codec"):
+        write_cog(Piece(src, "o.tif"), Recipe(cog=options), tmp_path / "o.tif", tmp_path)

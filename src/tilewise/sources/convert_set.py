@@ -161,12 +161,13 @@ def _stage(
     tmp.parent.mkdir(parents=True, exist_ok=True)
     with failing_as("convert", piece.raster.name), raster_unread.reading(piece.raster, rel):
         try:
-            warning = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt", opened)
+            warning, written = rasters.write_output(piece, job.recipe, tmp, job.scratch / "vrt", opened)
         except Exception:  # GDAL does not say ENOSPC: a failure on a disk without room is not trusted
             tmp.unlink(missing_ok=True)
             check_room(tmp.parent, _pixel_bytes(piece), f"{group}: writing the COG {name}")
             raise
-    row, geom, crs = raster_describe.describe(tmp)
+    with written or rasterio.open(tmp) as cog:  # the nodata check left its blocks in GDAL's cache
+        row, geom, crs = raster_describe.describe(cog)
     row["filename"] = name
     staged = f"{number:05d}-{name}"
     record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}

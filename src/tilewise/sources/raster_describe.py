@@ -52,11 +52,12 @@ WHOLE_READ_PIXELS = 1 << 26
 WIDTH_SLACK_M = 0.5 * X_MAX_3857 / 180
 
 
-def valid_pixels(ds, window=None, nodata=_KEEP) -> np.ndarray:
-    """Boolean array of band 1's valid pixels; `nodata` replaces the declared value (a recipe's)."""
+def valid_pixels(ds, window=None, nodata=_KEEP, data: np.ndarray | None = None) -> np.ndarray:
+    """Boolean array of band 1's valid pixels; `nodata` replaces the declared value (a recipe's);
+    `data`: band 1 in `window`, if already read."""
     declared = ds.nodata if nodata is _KEEP else nodata
     flags = set(ds.mask_flag_enums[0])
-    data = ds.read(1, window=window)
+    data = ds.read(1, window=window) if data is None else data
     valid = np.ones(data.shape, bool)
     if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:  # a real mask: per-dataset, per-band or alpha
         valid &= ds.read_masks(1, window=window) > 0
@@ -170,10 +171,9 @@ def _polygons(valid: np.ndarray, transform, bounds) -> shapely.Geometry:
     return shapely.make_valid(shapely.union_all(polys))
 
 
-def describe(path: Path) -> tuple[dict, shapely.Geometry, str]:
-    """A written raster's bounds.csv row, its coverage polygons and its CRS, from one open."""
-    with rasterio.open(path) as ds:
-        return bounds_row(ds), coverage(ds), crs_text(ds.crs)
+def describe(ds) -> tuple[dict, shapely.Geometry, str]:
+    """A written raster's bounds.csv row, its coverage polygons and its CRS (`ds`: the raster, open)."""
+    return bounds_row(ds), coverage(ds), crs_text(ds.crs)
 
 
 def crs_text(crs) -> str:

@@ -20,19 +20,21 @@ import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import rasterio
-import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.io import DatasetReader
+from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from tilewise.shared.cog import full_width_nbits
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.window_vrt import window_vrt
+from tilewise.sources.lossy_nodata import copy_keeping_nodata
 from tilewise.sources.raster_describe import any_valid
 from tilewise.sources.recipe import Recipe
 
@@ -86,19 +88,27 @@ def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
         return not any_valid(ds, piece.window, effective_nodata(ds, recipe))
 
 
+class Written(NamedTuple):
+    """A written output: a warning about it, if any, and the output open if it was read after writing
+    (GDAL's block cache then still holds its decoded blocks: the caller closes it)."""
+
+    warning: str | None
+    opened: DatasetReader | None
+
+
 def write_output(
     piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None
-) -> str | None:
-    """Write one output at `dst` (the caller renames it into place); returns a warning about it, if any.
-    `opened`: the raster, already open (it stays open)."""
+) -> Written:
+    """Write one output at `dst` (the caller renames it into place). `opened`: the raster, already
+    open (it stays open)."""
     if recipe.keep_original and piece.window is None:
         reason = _keep_original(piece.raster, dst)
         if reason is None:
-            return None
-        write_cog(piece, recipe, dst, scratch, opened)
-        return f"{reason}: converted to a COG although the recipe keeps originals"
-    write_cog(piece, recipe, dst, scratch, opened)
-    return None
+            return Written(None, None)
+        warning, cog = _write_cog(piece, recipe, dst, scratch, opened)
+        kept = f"{reason}: converted to a COG although the recipe keeps originals"
+        return Written("; ".join(filter(None, [kept, warning])), cog)
+    return _write_cog(piece, recipe, dst, scratch, opened)
 
 
 def _georeferencing(ds) -> tuple:
@@ -133,9 +143,18 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
     )
 
 
-def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None) -> None:
+def write_cog(
+    piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None = None
+) -> str | None:
     """Write one COG at `dst`; `scratch` holds the job's intermediate files; `opened`: the raster,
-    already open (it stays open)."""
+    already open (it stays open). Returns a warning about it, if any."""
+    warning, cog = _write_cog(piece, recipe, dst, scratch, opened)
+    if cog is not None:
+        cog.close()
+    return warning
+
+
+def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None) -> Written:
     scratch.mkdir(parents=True, exist_ok=True)
     with nullcontext(opened) if opened is not None else rasterio.open(piece.raster) as ds:
         if recipe.crs is None and ds.crs is None:
@@ -173,10 +192,10 @@ def write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: Da
             vrt = _scratch_vrt(piece)
             _translate_vrt(ds, vrt, recipe.crs, nodata if new_nodata else _KEEP, piece.window, band_mask)
             with rasterio.open(vrt) as src:
-                _to_cog(src, north_up, nodata, dst, scratch, opts)
+                written = _to_cog(src, north_up, nodata, dst, scratch, opts)
             vrt.unlink()
-        else:
-            _to_cog(ds, north_up, nodata, dst, scratch, opts)
+            return written
+        return _to_cog(ds, north_up, nodata, dst, scratch, opts)
 
 
 def _scratch_vrt(piece: Piece) -> Path:
@@ -204,14 +223,15 @@ def _holds(dtype: str, value: float) -> bool:
     return float(value).is_integer() and info.min <= value <= info.max
 
 
-def _to_cog(src, north_up: bool, nodata: float | None, dst: Path, scratch: Path, opts: dict) -> None:
+def _to_cog(src, north_up: bool, nodata: float | None, dst: Path, scratch: Path, opts: dict) -> Written:
     if north_up:
-        rasterio.shutil.copy(src, dst, driver="COG", **opts)
-    else:
-        tmp = scratch / f"{dst.name}.warped.tif"
-        _warp_north_up(src, nodata, tmp)
-        rasterio.shutil.copy(tmp, dst, driver="COG", **opts)
-        tmp.unlink()
+        return Written(*copy_keeping_nodata(src, nodata, dst, opts, dst.name))
+    tmp = scratch / f"{dst.name}.warped.tif"
+    _warp_north_up(src, nodata, tmp)
+    with rasterio.open(tmp) as warped:
+        written = Written(*copy_keeping_nodata(warped, nodata, dst, opts, dst.name))
+    tmp.unlink()
+    return written
 
 
 def _has_real_mask(ds) -> bool:
@@ -239,6 +259,18 @@ def _translate_vrt(ds, path: Path, crs: str | None, nodata, window: Window | Non
             vrt.nodata = nodata
 
 
+def _flipped_grid(src) -> dict:
+    """The north-up grid of a raster that is only mirrored (rows south to north, columns east to west,
+    or both: a 180° rotation): the same pixels, flipped. GDAL's own suggestion keeps a negative pixel
+    width; a rotated raster gets GDAL's suggestion (an empty dict)."""
+    t = src.transform
+    if t.b != 0 or t.d != 0:
+        return {}
+    xs, ys = (t.c, t.c + t.a * src.width), (t.f, t.f + t.e * src.height)
+    north_up = Affine(abs(t.a), 0, min(xs), 0, -abs(t.e), max(ys))
+    return {"transform": north_up, "width": src.width, "height": src.height}
+
+
 def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
     """gdalwarp to GDAL's north-up grid into a plain GeoTIFF at `tmp`, the fill and masked pixels invalid."""
     # an alpha band is warped as gdalwarp does (it stays the last band and says what the warp filled);
@@ -247,7 +279,14 @@ def _warp_north_up(src, nodata: float | None, tmp: Path) -> None:
     rotated = src.transform.b != 0 or src.transform.d != 0
     add_alpha = nodata is None and not has_alpha and (rotated or _has_real_mask(src))
     bands = list(range(1, src.count + 1))
-    with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata, add_alpha=add_alpha) as warped:
+    grid = _flipped_grid(src)
+    with WarpedVRT(src, resampling=Resampling.nearest, nodata=nodata, add_alpha=add_alpha, **grid) as warped:
+        if not is_north_up(warped.transform):
+            raise FileFailure(
+                "convert",
+                f"{Path(src.name).name}: GDAL's warp to north-up gave the grid {tuple(warped.transform)[:6]}, "
+                "which is not north-up either; please report it",
+            )
         profile = dict(
             driver="GTiff",
             width=warped.width,
