@@ -53,7 +53,7 @@ def moved_pixels(src, cog, nodata: float, bound: float) -> int:
         data = cog.read(1, window=strip)
         if math.isfinite(bound):
             low, high = np.nanmin(data, initial=np.inf), np.nanmax(data, initial=-np.inf)
-            if low > nodata + slack or high < nodata - slack:
+            if low > nodata + slack or high < nodata - slack or not (np.abs(data - nodata) <= slack).any():
                 continue  # every pixel here is too far from nodata to be it, have been it or become it
         valid = valid_pixels(cog, strip, nodata, data)
         moved += int(np.count_nonzero(valid_pixels(src, strip, nodata) != valid))
