@@ -77,7 +77,10 @@ def copy_keeping_nodata(src, nodata: float | None, dst, opts: dict, name: str) -
     if not moved:
         return None, cog
     cog.close()
-    why = f"{moved:,} pixels would cross the nodata value {nodata:g} (valid pixels stored as nodata or nodata stored as values)"
+    why = (
+        f"{moved:,} pixels would cross the nodata value {nodata:g} "
+        "(valid pixels stored as nodata or nodata stored as values)"
+    )
     codec = str(opts.get("COMPRESS")).upper()
     if not codec.startswith("LERC") or _packed(opts, src.dtypes[0]):
         raise FileFailure(

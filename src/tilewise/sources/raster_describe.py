@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import shapely
 from rasterio.enums import MaskFlags
 from rasterio.features import shapes
