@@ -124,7 +124,7 @@ def make_inputs(work: Path, n_parcels: int, side_km: float = SIDE_KM) -> tuple[C
     yields(work)
     biomass = defaults()["biomass"]
     fia_tables = [work / "fia" / f"{t}.csv" for t in ("PLOT", "COND", "TREE")]
-    plots, _, _ = state_plot_densities(*fia_tables, biomass["fia_missing"])
+    plots, _, _ = state_plot_densities(*fia_tables, biomass["fia_missing"], STATE_FIPS)
     files = [str(work / NASS_YIELDS), str(crop_tables.NATIONAL_YIELDS)]
     year_yields = crops.Yields(CDL_YEAR, crops.yields_table(*files, STATE_FIPS, CDL_YEAR), files)
     bands = ("B02", "B03", "B04", "B08", "SCL")

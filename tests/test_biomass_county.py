@@ -58,7 +58,7 @@ def grid_raster(path, crs, pixel, edge, west, east):
 
 
 def inputs(wc, cdl, s2=(), parcels=None):
-    plots, _, _ = state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot")
+    plots, _, _ = state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", "20")
     files = [str(crop_tables.NATIONAL_YIELDS)]
     yields = crops.Yields(2023, crops.yields_table(None, crop_tables.NATIONAL_YIELDS, "20", 2023), files)
     if parcels is None:

@@ -29,7 +29,7 @@ def densities(*args, **kwargs):
 
 def test_a_missing_tpa_is_an_error_naming_table_and_rows():
     with pytest.raises(FIADataError, match=r"TREE: .*TREE CN 500101 \(PLT_CN 5001\): TPA_UNADJ missing"):
-        state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "error")
+        state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "error", "20")
 
 
 def test_hand_example_per_forested_acre():
@@ -201,3 +201,10 @@ def test_a_single_plot_has_no_spread_and_no_forest_plot_is_an_error():
     assert np.isnan(got["forest_aboveground_density_sd_dry_short_tons_per_acre"][0])
     with pytest.raises(FIADataError, match="no sampled forest plot"):
         forest_columns(np.array([[0.0, 0.0]]), UTM16, plots.assign(is_forest_plot=False), np.array([1.0]), 15, 2)
+
+
+@pytest.mark.parametrize("fips", ["18", "99"])
+def test_fia_tables_of_another_state_are_refused(fips):
+    """Kansas's plots (STATECD 20) configured for another state gave that state Kansas's forest densities."""
+    with pytest.raises(TilewiseError, match=rf"PLOT.csv: the FIADB PLOT table holds plots of STATECD 20, not only of this state \({int(fips)}\)"):
+        state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", fips)

@@ -137,3 +137,81 @@ def test_a_catalog_baseline_sentinel2_does_not_write_stops_the_index_naming_its_
     # the product name's form is read as its baseline: N0510 is 05.10, with the −1000 offset
     fixed = table.assign(processing_baseline="N0510")
     assert select_sentinel2(mclean, fixed, folder, None)["boa_add_offset_dn"].eq(-1000.0).all()
+
+
+def _mclean_catalog(tmp_path, rows: list[str], header="tile,date,band,href,processing_baseline,boa_add_offset"):
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "17")
+    mclean = counties[counties["county_fips"] == "17113"]
+    catalog = tmp_path / "s2.csv"
+    catalog.write_text("\n".join([header, *rows]) + "\n")
+    inputs = SimpleNamespace(stac=lambda: None, sentinel2_template=None, sentinel2_catalog=str(catalog))
+    table, folder = sentinel2_catalog(inputs, mclean)
+    return mclean, table, folder, catalog
+
+
+_BANDS = ("B02", "B03", "B04", "B08", "SCL")
+
+
+@pytest.mark.parametrize("offset", ["-0.1", "1000", "-999.5", "-10000", "0.1"])
+def test_a_boa_offset_that_is_not_whole_negative_dn_is_refused(tmp_path, offset):
+    """ESA's BOA_ADD_OFFSET is −1000 DN (0 before baseline 04.00): a reflectance offset (−0.1, as STAC gives
+    it), a positive or fractional one would shift every reflectance without a word."""
+    rows = [f"16TCK,20240815,{b},{b}.tif,05.10,{offset if b == 'B04' else -1000}" for b in _BANDS]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=rf"^{catalog}:4 \(tile 16TCK 20240815 band B04\): boa_add_offset .* not a Sentinel-2 offset"):
+        select_sentinel2(mclean, table, folder, None)
+
+
+@pytest.mark.parametrize("offset", ["-1000", "0", "-1000.0"])
+def test_whole_dn_offsets_are_taken_as_declared(tmp_path, offset):
+    rows = [f"16TCK,20240815,{b},{b}.tif,05.10,{offset}" for b in _BANDS]
+    mclean, table, folder, _ = _mclean_catalog(tmp_path, rows)
+    assert select_sentinel2(mclean, table, folder, None)["boa_add_offset_dn"].eq(float(offset)).all()
+
+
+@pytest.mark.parametrize("other", ["2024-08-15", "15.08.2024", "20241315", "2024081", "202408150"])
+def test_a_catalog_date_not_written_yyyymmdd_is_refused(tmp_path, other):
+    """The latest date is found by comparing: '2024-08-15' sorted before '20240615' as text, and June won."""
+    rows = [f"16TCK,20240615,{b},{b}.tif,05.10," for b in _BANDS] + [f"16TCK,{other},{b},x{b}.tif,05.10," for b in _BANDS]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=rf"^{catalog}:7 \(tile 16TCK {other} band B02\): date .* not a day written YYYYMMDD"):
+        select_sentinel2(mclean, table, folder, None)
+
+
+def test_two_products_for_one_tile_date_and_band_are_refused(tmp_path):
+    """A reprocessed product beside the original: one file per band would be converted, with another
+    row's offset."""
+    rows = [f"16TCK,20240815,{b},a{b}.tif,05.10," for b in _BANDS] + ["16TCK,20240815,B04,b_B04.tif,03.01,"]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=rf"two products for one tile, date and band: {catalog}:4 .*; {catalog}:7"):
+        select_sentinel2(mclean, table, folder, None)
+    # an older date's second product is not read, and does not stop the index
+    older = rows[:5] + ["16TCK,20240601,B04,b_B04.tif,03.01,", "16TCK,20240601,B04,c_B04.tif,03.01,"]
+    mclean, table, folder, _ = _mclean_catalog(tmp_path, older)
+    assert len(select_sentinel2(mclean, table, folder, None)) == 5
+
+
+def test_a_county_stored_as_several_features_is_one_county(tmp_path):
+    """A singlepart copy of the county layer (islands as features: `ogr2ogr -explodecollections`) gave
+    Newport County five rows, each processed and published."""
+    real = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
+    parts = real.explode(index_parts=False)
+    assert (parts["GEOID"] == "44005").sum() > 1
+    parts.to_file(tmp_path / "single.gpkg")
+    whole, single = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "44"), load_counties(tmp_path / "single.gpkg", "44")
+    assert single["county_fips"].tolist() == whole["county_fips"].tolist() == sorted(set(whole["county_fips"]))
+    for a, b in zip(whole.geometry, single.geometry, strict=True):
+        assert a.symmetric_difference(b).area < 1e-12 * a.area
+
+
+def test_a_vector_file_of_several_layers_is_refused_naming_them(tmp_path):
+    """Parcels of two years in one GeoPackage: GDAL gave the first layer, and the other's parcels were missing."""
+    from tilewise.biomass.vectors import read_vector
+
+    real = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
+    real.iloc[:2].to_file(tmp_path / "p.gpkg", layer="parcels_2019")
+    real.iloc[2:6].to_file(tmp_path / "p.gpkg", layer="parcels_2024")
+    with pytest.raises(TilewiseError, match=r"p\.gpkg: 2 layers with geometries \(parcels_2019, parcels_2024\), so which holds the parcels"):
+        read_vector(str(tmp_path / "p.gpkg"), "parcels")
+    real.iloc[2:6].to_file(tmp_path / "one.gpkg", layer="parcels_2024")
+    assert len(read_vector(str(tmp_path / "one.gpkg"), "parcels")) == 4

@@ -173,7 +173,7 @@ def test_real_sentinel2_tile_has_no_index_outside_its_range():
 
 
 def run_county(parcels, worldcover=(), cdl=(), s2=(), yields_file=None, year=2021, state="20"):
-    plots, _, _ = state_plot_densities(*FIA_EXAMPLE, "exclude_plot")
+    plots, _, _ = state_plot_densities(*FIA_EXAMPLE, "exclude_plot", "20")
     files = [str(f) for f in (yields_file, crop_tables.NATIONAL_YIELDS) if f]
     yields = crops.Yields(year, crops.yields_table(yields_file, crop_tables.NATIONAL_YIELDS, state, year), files)
     inputs = CountyInputs(parcels, list(worldcover), list(cdl), list(s2), plots, yields, 15, 2)

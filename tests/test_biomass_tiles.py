@@ -305,10 +305,10 @@ def test_a_class_raster_that_does_not_keep_areas_fails_its_preparation(tmp_path,
         assert not (tmp_path / "tiles" / product / "k.tif").exists()
 
 
-def _band(folder, band, crs="EPSG:32616", pixel=10, origin=(300_000, 4_500_000)):
+def _band(folder, band, crs="EPSG:32616", pixel=10, origin=(300_000, 4_500_000), dtype=np.uint16, value=1500):
     size = 120 if pixel < 1 else 1200 // pixel
     return write_band(
-        folder / f"{band}.tif", np.full((size, size), 1500, np.uint16), crs, from_origin(*origin, pixel, pixel)
+        folder / f"{band}.tif", np.full((size, size), value, dtype), crs, from_origin(*origin, pixel, pixel)
     )
 
 
@@ -342,3 +342,29 @@ def test_a_sentinel2_band_off_its_tiles_grid_fails_its_preparation(tmp_path, ban
     assert (record["status"] == "ok") == (error is None), record.get("error")
     if error:
         assert re.search(error, record["error"]) and str(other) in record["error"]
+
+
+@pytest.mark.parametrize(
+    ("band", "dtype", "value", "refused"),
+    [
+        ("B08", np.float32, 0.4, True),  # reflectance already (an Earth Engine or Sentinel Hub FLOAT32 export)
+        ("B08", np.float64, 4000.0, True),
+        ("B08", np.int16, 4000, True),
+        ("B08", np.uint8, 40, True),
+        ("SCL", np.float32, 4.0, True),
+        ("SCL", np.uint8, 4, False),
+        ("B08", np.uint16, 5000, False),
+    ],
+)
+def test_a_sentinel2_band_that_does_not_hold_l2a_integers_fails_its_preparation(tmp_path, band, dtype, value, refused):
+    """Bands are divided by 10,000 as L2A DN: a float band holding reflectance would be divided again, and EVI
+    and SAVI (whose constants then dominate) come out near 0 while NDVI looks right."""
+    b04 = _band(tmp_path, "B04")
+    other = _band(tmp_path, band, pixel=20 if band == "SCL" else 10, dtype=dtype, value=value)
+    r = row(str(other), "sentinel2", f"16TCK_20240815_{band}")
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, bands={"B04": str(b04), band: str(other)}
+    )
+    assert (record["status"] != "ok") == refused, record.get("error")
+    if refused:
+        assert f"band {band} is {np.dtype(dtype)}, not" in record["error"] and str(other) in record["error"]

@@ -73,7 +73,15 @@ def yields_table(state_file: str | None, national_file: str | Path, state_fips: 
         if path is None:
             continue
         table = quickstats.read_yields(path, level, ansi)
-        parts.append(table[table["year"] == year].assign(source=source, file=str(path)))
+        of_year = table[table["year"] == year]
+        if source == "state" and of_year.empty:  # configured on purpose: not silently the national table
+            held = sorted(table["year"].unique())
+            raise TilewiseError(
+                f"{path}: the state's Quick Stats export holds no {year} yield of state {state_fips} (it holds "
+                f"{', '.join(map(str, held)) or 'none'}); export the crop year {year} (the CDL year), or drop "
+                "nass_yields from the state's config to use the national yields"
+            )
+        parts.append(of_year.assign(source=source, file=str(path)))
     return pd.concat(parts, ignore_index=True)[YIELD_COLUMNS]
 
 

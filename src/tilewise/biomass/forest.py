@@ -21,6 +21,7 @@ import shapely
 
 from tilewise.biomass.fiadb import FIADataError, read_table
 from tilewise.biomass.quality import effective_count, weighted_sd
+from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 
 LB_PER_SHORT_TON = 2000.0
@@ -166,9 +167,18 @@ def plot_densities(
     return out[PLOT_COLUMNS].reset_index(drop=True), stats, excluded
 
 
-def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str):
-    """plot_densities of a state's FIADB PLOT, COND and TREE tables (CSV files)."""
+def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str, state_fips: str):
+    """plot_densities of a state's FIADB PLOT, COND and TREE tables (CSV files or SQLite); every plot
+    must be of the state (STATECD is its FIPS code): another state's tables give its forests' densities."""
     tables = (read_table(plot_csv, "PLOT"), read_table(cond_csv, "COND"), read_table(tree_csv, "TREE"))
+    codes = tables[0]["STATECD"].dropna().astype(int)
+    others = sorted(set(codes) - {int(state_fips)})
+    if others:
+        raise TilewiseError(
+            f"{plot_csv}: the FIADB PLOT table holds plots of STATECD {', '.join(map(str, others))}, not only of "
+            f"this state ({int(state_fips)}); download the state's own tables from the FIA DataMart "
+            "(config: states.<state>.fia_plot, fia_cond, fia_tree)"
+        )
     return plot_densities(*tables, missing=missing)
 
 

@@ -49,9 +49,16 @@ def boa_offset(baseline, declared=None, where: str = "Sentinel-2 product") -> fl
     version = processing_baseline(baseline, where) if given else None
     if declared is not None and not (isinstance(declared, float) and np.isnan(declared)):
         try:
-            return float(declared)
+            value = float(declared)
         except ValueError:
             raise TilewiseError(f"{where}: boa_add_offset {declared!r} is not a number of DN (e.g. -1000)") from None
+        if not (value.is_integer() and -QUANTIFICATION < value <= 0):
+            raise TilewiseError(
+                f"{where}: boa_add_offset {declared!r} is not a Sentinel-2 offset: ESA's BOA_ADD_OFFSET is a whole, "
+                "negative or zero number of DN (−1000 from processing baseline 04.00 on, 0 before); an offset in "
+                "reflectance (STAC's raster:bands offset, −0.1) is −1000 DN"
+            )
+        return value
     if version is None:
         raise TilewiseError(
             f"{where}: no processing baseline and no boa_add_offset, so whether its DN carry the −1000 offset "

@@ -62,8 +62,17 @@ def _areal_scales(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def check_s2_band(ds, tile: str, band: str, name: str) -> None:
-    """A Sentinel-2 band is in its MGRS tile's UTM CRS (zone and hemisphere from the tile id): tiles are
-    chosen by their footprint there, and its pixel area is |a·e| in metres."""
+    """A Sentinel-2 band holds L2A's integers (DN: uint16 reflectances, an integer SCL) and is in its MGRS
+    tile's UTM CRS (zone and hemisphere from the tile id): tiles are chosen by their footprint there, and
+    its pixel area is |a·e| in metres."""
+    dtype = np.dtype(ds.dtypes[0])
+    if (band == "SCL" and dtype.kind not in "ui") or (band != "SCL" and dtype != np.uint16):
+        wanted = "an integer scene classification" if band == "SCL" else "uint16 DN (reflectance × 10,000 + offset)"
+        raise TilewiseError(
+            f"{name}: Sentinel-2 tile {tile} band {band} is {dtype}, not {wanted} as ESA's L2A product stores it; "
+            "a float band already holds reflectance or another scale (an export of Earth Engine or Sentinel Hub), "
+            "which tilewise would divide by 10,000 again: use the L2A product's own bands"
+        )
     epsg = s2_epsg(tile)
     if ds.crs is not None and ds.crs.to_epsg() == epsg:
         return

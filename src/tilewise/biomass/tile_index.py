@@ -9,6 +9,8 @@ template, or a STAC API search (tilewise.biomass.stac).
 from __future__ import annotations
 
 import logging
+import re
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,6 +37,7 @@ WINDOW_MARGIN_DEG = 0.01  # a tile is clipped to its counties' and parcels' box 
 # A parcel whose FIPS columns name a county is that county's if it reaches within this distance of it:
 # one straddling the line is, and parcel and county layers disagree by tens of metres along shared lines.
 COUNTY_TOLERANCE_M = 100.0
+_DATE = re.compile(r"^\d{8}$")
 
 
 def resolve(href: str, base: Path) -> str:
@@ -55,8 +58,10 @@ def load_counties(source: str | dict, state_fips: str) -> gpd.GeoDataFrame:
         raise TilewiseError(f"{source}: no county has STATEFP {state_fips!r}; check the state's fips in the config")
     counties["county_fips"] = state_fips + counties["COUNTYFP"].astype(str).str.zfill(3)
     counties["geometry"] = counties.geometry.make_valid()
-    name = counties["NAME"] if "NAME" in counties else counties["county_fips"]
-    return counties.assign(name=name)[["county_fips", "name", "geometry"]].sort_values("county_fips")
+    counties["name"] = counties["NAME"] if "NAME" in counties else counties["county_fips"]
+    # a county stored as several features (its islands as single parts) is one county, counted once
+    counties = counties[["county_fips", "name", "geometry"]].dissolve(by="county_fips", aggfunc="first")
+    return counties.reset_index()[["county_fips", "name", "geometry"]].sort_values("county_fips")
 
 
 def assign_parcels(
@@ -177,6 +182,7 @@ def select_sentinel2(
     missing = {"tile", "date", "band", "href"} - set(cat.columns)
     if missing:
         raise TilewiseError(f"{catalog_dir}: the Sentinel-2 catalog needs columns {sorted(missing)}")
+    _check_dates(cat, catalog_dir)
     lonlat = counties.to_crs(4326)
     rows = []
     for tile, group in cat.groupby("tile"):
@@ -194,6 +200,7 @@ def select_sentinel2(
             )
             continue
         chosen = group[group["date"] == dates[-1]]
+        _refuse_two_products(chosen, catalog_dir)
         for _, r in chosen.iterrows():
             if r["band"] not in (*S2_BANDS_NEEDED, "SCL"):
                 continue
@@ -213,6 +220,34 @@ def select_sentinel2(
                 }
             )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+
+def _check_dates(cat: pd.DataFrame, catalog_dir: Path) -> None:
+    """Dates are compared to find the latest: each must be a real day written YYYYMMDD (as the config's
+    sentinel2_date and the product name write it); `2024-08-15` sorts before `20240615` as text."""
+    for _, r in cat.iterrows():
+        text = str(r["date"])
+        try:
+            ok = bool(_DATE.match(text)) and datetime.strptime(text, "%Y%m%d") is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            raise TilewiseError(
+                f"{_catalog_place(r, catalog_dir)}: date {r['date']!r} is not a day written YYYYMMDD "
+                "(20240815, as in the product's name); write every date of the catalog so"
+            )
+
+
+def _refuse_two_products(chosen: pd.DataFrame, catalog_dir: Path) -> None:
+    """One tile, date and band from two rows (a reprocessed product beside the original, two granules
+    of a datastrip): which pixels and which offset belong together cannot be told."""
+    twice = chosen[chosen.duplicated("band", keep=False)]
+    if not twice.empty:
+        places = "; ".join(_catalog_place(r, catalog_dir) for _, r in twice.iterrows())
+        raise TilewiseError(
+            f"Sentinel-2 catalog: two products for one tile, date and band: {places}; keep one product's rows "
+            "(the latest processing baseline) and drop the other's"
+        )
 
 
 def _catalog_place(r: pd.Series, catalog_dir: Path) -> str:
@@ -400,7 +435,7 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
         counties=counties,
         tiles=tiles,
         parcels=parcels,
-        fia=state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing),
+        fia=state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing, inp.state_fips),
         yields=(inp.cdl_year, yields, [f for f in (inp.nass_yields, national) if f]),
         dropped=dropped,
         summary=summary,

@@ -34,7 +34,11 @@ def read_vector(source: str | dict, what: str) -> gpd.GeoDataFrame:
     try:
         with open(path, "rb") as f:
             parquet = f.read(4) == _PARQUET_MAGIC
+        if not parquet:
+            _refuse_several_layers(path, what)
         frame = gpd.read_parquet(path) if parquet else gpd.read_file(path)
+    except TilewiseError:
+        raise
     except Exception as exc:  # noqa: BLE001 (any reader's error: name the file and what it should be)
         raise TilewiseError(
             f"{path}: cannot read the {what} ({type(exc).__name__}: {exc}); give a GeoParquet, a GeoPackage or "
@@ -46,6 +50,19 @@ def read_vector(source: str | dict, what: str) -> gpd.GeoDataFrame:
             f"(e.g. `ogr2ogr -a_srs EPSG:4269 fixed.gpkg {path}`, or GeoDataFrame.set_crs) and point the config at it"
         )
     return frame
+
+
+def _refuse_several_layers(path: Path, what: str) -> None:
+    """A file of several geometry layers (parcels of two years, parcels and lots): which one is meant
+    cannot be told, and GDAL would give the first."""
+    import pyogrio
+
+    layers = [name for name, kind in pyogrio.list_layers(path) if kind is not None]
+    if len(layers) > 1:
+        raise TilewiseError(
+            f"{path}: {len(layers)} layers with geometries ({', '.join(layers)}), so which holds the {what} cannot "
+            f"be told; write that one to its own file (ogr2ogr {what}.gpkg {path} LAYER) and point the config at it"
+        )
 
 
 def _read_postgis(query: str, dsn: str, what: str) -> gpd.GeoDataFrame:
