@@ -14,7 +14,7 @@ from rasterio.transform import Affine, from_origin
 from tilewise.shared.errors import FileFailure
 from tilewise.sources.raster_describe import describe
 from tilewise.sources.raster_find import open_rasters
-from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_cog
+from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_cog, write_output
 from tilewise.sources.recipe import Recipe
 from tilewise_demo.rasters import write_band
 
@@ -754,17 +754,50 @@ def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, pam
     assert out.stdout.split() == ["600000.0", "5700000.0", "1.0", "0.1", "-100.0"], out.stderr
 
 
-def test_keep_original_converts_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
+def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
     """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
-    would read 2000 where the producer means 100 m. It is converted (with a note) instead."""
+    would read 2000 where the producer means 100 m; and converted, its raw values would still be read
+    as metres downstream. It fails, naming the fix."""
     from tilewise.sources.convert_set import gdal_env
     from tilewise.sources.rasters import _keep_original
 
     _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=True)
     (tmp_path / "dem.tif.aux.xml").write_text(_AUX.replace("<NoDataValue>1</NoDataValue>", ""))
-    with gdal_env():
-        why = _keep_original(tmp_path / "dem.tif", tmp_path / "out.tif")
-    assert why and "scale, offset" in why and not (tmp_path / "out.tif").exists()
+    with gdal_env(), pytest.raises(FileFailure, match=r"dem.tif: band 1 does not hold metres as stored \(scale 0.1, offset -100"):
+        _keep_original(tmp_path / "dem.tif", tmp_path / "out.tif")
+    assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize(
+    "scale, offset, unit, refused",
+    [
+        (0.1, 0.0, None, True),  # int16 decimetres
+        (1.0, 1000.0, None, True),
+        (0.01, -100.0, "m", True),
+        (1.0, 0.0, "ft", True),
+        (1.0, 0.0, "US survey foot", True),
+        (1.0, 0.0, "cm", True),
+        (1.0, 0.0, "m", False),
+        (1.0, 0.0, "metre", False),
+        (1.0, 0.0, "Meters", False),
+        (1.0, 0.0, None, False),
+    ],
+)
+@pytest.mark.parametrize("recipe", [Recipe(), Recipe(slice_px=16), Recipe(keep_original=True)], ids=["cog", "sliced", "kept"])
+def test_a_band_that_does_not_hold_metres_as_stored_fails(tmp_path, scale, offset, unit, refused, recipe):
+    """Mapterhorn's downstream stage reads raw values as metres: 12340 for 1234 m with scale 0.1."""
+    src = _raster(tmp_path / "s.tif", np.full((20, 20), 12340, "int16"), from_origin(500000, 5600000, 1, 1))
+    with rasterio.open(src, "r+") as ds:
+        ds.scales, ds.offsets = (scale,), (offset,)
+        if unit:
+            ds.units = (unit,)
+    (piece,) = plan_pieces(src, recipe)[:1]
+    if refused:
+        with pytest.raises(FileFailure, match=r"s.tif: band 1 does not hold metres as stored .*gdal_translate -unscale"):
+            write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
+    else:
+        write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
+        assert (tmp_path / "o.tif").exists()
 
 
 def _nodata_cases():

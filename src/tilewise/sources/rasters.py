@@ -111,6 +111,27 @@ def write_output(
     return _write_cog(piece, recipe, dst, scratch, opened)
 
 
+# what band 1's unit may say: none, or metres (GDAL's DTED and HGT drivers say "m")
+_METRES = {"", "m", "metre", "meter", "metres", "meters"}
+
+
+def check_metres(ds, name: str) -> None:
+    """Band 1 must hold elevations in metres as stored: Mapterhorn's downstream stage reads the raw
+    values (`src.read(1)`), so a scale or offset (int16 decimetres: 12340 for 1234 m) or another unit
+    (feet) would be shipped as metres, as Mapterhorn's own conversion does. Such a raster fails."""
+    scale, offset, unit = ds.scales[0], ds.offsets[0], (ds.units[0] or "").strip()
+    if scale == 1 and offset == 0 and unit.lower() in _METRES:
+        return
+    found = f"scale {scale:g}, offset {offset:g}, unit {unit!r}" if unit else f"scale {scale:g}, offset {offset:g}"
+    raise FileFailure(
+        "convert",
+        f"{name}: band 1 does not hold metres as stored ({found}); the store ships raw values, which Mapterhorn's "
+        f"downstream stage reads as metres: convert it first (gdal_translate -unscale -ot Float32 {name} m.tif "
+        "for a scale or offset; for feet, gdal_calc.py --calc='A*0.3048' or 0.3048006096 for US survey feet) "
+        "and list that file",
+    )
+
+
 def _georeferencing(ds) -> tuple:
     """What a raster's meaning depends on beside its pixels (a sidecar .aux.xml may give any of it)."""
     return ds.crs, ds.transform, ds.nodata, ds.count, ds.dtypes, ds.mask_flag_enums, ds.scales, ds.offsets, ds.units
@@ -119,6 +140,7 @@ def _georeferencing(ds) -> tuple:
 def _keep_original(raster: Path, dst: Path) -> str | None:
     """Copy the producer's file to `dst` byte for byte; or say why it has to be converted instead."""
     with rasterio.open(raster) as ds:
+        check_metres(ds, raster.name)
         if ds.driver != "GTiff":
             return f"not a GeoTIFF ({ds.driver})"
         if ds.crs is None:
@@ -157,6 +179,7 @@ def write_cog(
 def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None) -> Written:
     scratch.mkdir(parents=True, exist_ok=True)
     with nullcontext(opened) if opened is not None else rasterio.open(piece.raster) as ds:
+        check_metres(ds, piece.raster.name)
         if recipe.crs is None and ds.crs is None:
             raise FileFailure(
                 "convert",
