@@ -215,3 +215,26 @@ def test_a_vector_file_of_several_layers_is_refused_naming_them(tmp_path):
         read_vector(str(tmp_path / "p.gpkg"), "parcels")
     real.iloc[2:6].to_file(tmp_path / "one.gpkg", layer="parcels_2024")
     assert len(read_vector(str(tmp_path / "one.gpkg"), "parcels")) == 4
+
+
+def test_one_file_listed_for_two_bands_is_refused(tmp_path):
+    rows = [f"16TCK,20240815,{b},{'B04' if b == 'B08' else b}.tif,05.10," for b in _BANDS]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=rf"one file for two bands: {catalog}:4 .*B04\); {catalog}:5 .*B08\)"):
+        select_sentinel2(mclean, table, folder, None)
+
+
+def test_a_county_no_cdl_file_reaches_is_refused(tmp_path):
+    """A CDL of another area was dropped without a word, and every parcel had 0 acres of crops."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from tilewise.biomass.tile_index import select_cdl
+
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "44")
+    path = tmp_path / "2023_30m_cdls_ks.tif"
+    profile = dict(driver="GTiff", width=10, height=10, count=1, dtype="uint8", crs="EPSG:5070")
+    with rasterio.open(path, "w", transform=from_origin(-100_000, 1_700_000, 30, 30), **profile) as ds:
+        ds.write(np.ones((1, 10, 10), "uint8"))
+    with pytest.raises(TilewiseError, match=r"no CDL file of the config .* reaches counties 44001, 44003"):
+        select_cdl(counties, (str(path),))

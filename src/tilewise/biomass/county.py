@@ -383,9 +383,9 @@ def _s2_candidates(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarra
 
 
 def _choose_s2_tile(candidate: np.ndarray, place: np.ndarray, clear: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Index of the tile each parcel uses (−1: none): among its candidates the most clear pixels, then the
-    most pixels with data, then by place — a tile without data over the parcel (outside the swath) never
-    wins over one with data."""
+    """Index of the tile each parcel uses (−1: none): among its candidates the largest clear share of the
+    parcel, then the largest share with data, then by place — a tile without data over the parcel
+    (outside the swath) never wins over one with data. `clear`, `data`: shares of the parcel's pixels."""
     n, k = candidate.shape
     best = np.full(n, -1)
     key = np.full((n, 3), np.inf)  # (−clear, −data, place) of the best so far, smallest wins
@@ -428,10 +428,14 @@ def _s2_stats(
         _s2_tile_stats(geoms, tile, np.flatnonzero(candidate[:, k]), stats, bytes_per_parcel, preloaded)
         for k, tile in enumerate(tiles)
     ]
+    # compared as fractions of the parcel: tiles of two UTM zones have pixels of different ground area
+    # (the zone farther from its meridian has smaller ones, so more of them over one parcel)
     clear, data = np.zeros(candidate.shape), np.zeros(candidate.shape)
     for k, df in enumerate(per_tile):
-        clear[df.index, k] = df["s2_clear_pixels_count"].to_numpy(float)
-        data[df.index, k] = df["s2_data_pixels_count"].to_numpy(float)
+        size = _parcel_pixels(geoms, tiles[k], df.index.to_numpy())
+        for counts, column in ((clear, "s2_clear_pixels_count"), (data, "s2_data_pixels_count")):
+            got = df[column].to_numpy(float) if len(df) else np.zeros(0)
+            counts[df.index, k] = np.divide(got, size, out=np.zeros_like(got), where=size > 0)
     choice = _choose_s2_tile(candidate, place, clear, data)
     for k, df in enumerate(per_tile):
         rows = np.flatnonzero(choice == k)
@@ -441,6 +445,14 @@ def _s2_stats(
     out["s2_tile_contains_parcel"] = False
     out.loc[used, "s2_tile_contains_parcel"] = inside[used, choice[used]]
     return out
+
+
+def _parcel_pixels(geoms: gpd.GeoSeries, tile: S2Tile, rows: np.ndarray) -> np.ndarray:
+    """How many of the tile's pixels each parcel `rows` covers (its area in the tile's CRS over a pixel's)."""
+    if not len(rows):
+        return np.zeros(0)
+    local, _, _, transform = _s2_boxes(geoms, tile, rows)
+    return shapely.area(local) / abs(transform.a * transform.e)
 
 
 def _s2_tile_stats(

@@ -240,7 +240,12 @@ def _check_dates(cat: pd.DataFrame, catalog_dir: Path) -> None:
 
 def _refuse_two_products(chosen: pd.DataFrame, catalog_dir: Path) -> None:
     """One tile, date and band from two rows (a reprocessed product beside the original, two granules
-    of a datastrip): which pixels and which offset belong together cannot be told."""
+    of a datastrip): which pixels and which offset belong together cannot be told. One file for two
+    bands (B08's row pointing at B04's file) is refused too: NDVI would be 0 everywhere."""
+    same_file = chosen[chosen.duplicated("href", keep=False)]
+    if not same_file.empty:
+        places = "; ".join(_catalog_place(r, catalog_dir) for _, r in same_file.iterrows())
+        raise TilewiseError(f"Sentinel-2 catalog: one file for two bands: {places}; give each band its own file")
     twice = chosen[chosen.duplicated("band", keep=False)]
     if not twice.empty:
         places = "; ".join(_catalog_place(r, catalog_dir) for _, r in twice.iterrows())
@@ -297,6 +302,14 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
             rows.append({"product": "cdl", "key": key, "href": href, "counties": " ".join(users)})
             boxes.append((href, key, box.crs, box.iloc[0]))
     _log_overlapping_cdl(counties, boxes)
+    served = {c for r in rows for c in r["counties"].split()}
+    unserved = [c for c in counties["county_fips"] if c not in served]
+    if unserved:  # its crops would be 0 acres, which reads as a real zero
+        raise TilewiseError(
+            f"no CDL file of the config ({', '.join(hrefs)}) reaches counties {', '.join(unserved[:10])}"
+            f"{' …' if len(unserved) > 10 else ''}: list the CDL that covers the state (the national file or the "
+            "state's clip from CroplandCROS) under the state's cdl"
+        )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
