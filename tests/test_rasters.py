@@ -869,3 +869,189 @@ def test_another_lossy_codec_that_moves_pixels_across_nodata_fails_the_file(tmp_
     options = {k: v for k, v in MAPTERHORN_COG_OPTIONS.items() if k != "MAX_Z_ERROR"} | cog
     with pytest.raises(FileFailure, match=r"o.tif: with the recipe's cog options .* use a lossless codec"):
         write_cog(Piece(src, "o.tif"), Recipe(cog=options), tmp_path / "o.tif", tmp_path)
+
+
+# ---- float nodata as GDAL's nodata mask compares it
+
+
+def _values_near(nodata: float, dtype: str) -> np.ndarray:
+    """Values around `nodata` in `dtype`: the ends of the type, zeros, denormals, NaN, ±inf, a walk of
+    ±40 ULP, and relative offsets on both sides of GDAL's edge (4 FLT_EPSILON) and far from it."""
+    fi, eps = np.finfo(dtype), float(np.finfo(np.float32).eps)
+    t = np.dtype(dtype).type
+    special = [0.0, -0.0, fi.tiny, -fi.tiny, fi.smallest_subnormal, -fi.smallest_subnormal, 3 * fi.smallest_subnormal]
+    special += [fi.max, -fi.max, np.nan, np.inf, -np.inf, float(np.finfo(np.float32).max), -3.40282e38, 1.0, -9999.0]
+    values = [t(v) for v in special]
+    if math.isfinite(nodata):
+        up = down = t(nodata)
+        with np.errstate(over="ignore"):
+            for _ in range(40):
+                up, down = np.nextafter(up, t(np.inf)), np.nextafter(down, t(-np.inf))
+                values += [up, down]
+        rel = np.concatenate(
+            [np.linspace(3.9, 4.1, 801) * eps, np.linspace(1.9, 2.1, 201) * eps, np.logspace(-10, -3, 141)]
+        )
+        with np.errstate(over="ignore"):
+            values += list((nodata * (1 + np.concatenate([rel, -rel]))).astype(dtype))
+            values += list((np.arange(-50, 51) * fi.smallest_subnormal + nodata).astype(dtype))
+        values += [t(nodata), -t(nodata)]
+    return np.array(values, dtype=dtype)
+
+
+_FLOAT_NODATA = {
+    "float32": [
+        -3.40282e38,
+        -3.4028234663852886e38,
+        3.4028234663852886e38,
+        0.0,
+        -0.0,
+        -9999.0,
+        151.0,
+        1.0,
+        -32767.0,
+        1e-38,
+        1e-45,
+        1e30,
+        float("inf"),
+        float("nan"),
+    ],
+    "float64": [
+        -1.7976931348623157e308,
+        -3.40282e38,
+        -3.4028234663852886e38,
+        1e300,
+        0.0,
+        -0.0,
+        -9999.0,
+        151.0,
+        1e-310,
+        5e-324,
+        float("-inf"),
+        float("nan"),
+    ],
+}
+
+
+@pytest.mark.parametrize("dtype, nodata", [(d, n) for d, ns in _FLOAT_NODATA.items() for n in ns])
+def test_float_nodata_pixels_are_gdals_nodata_mask_pixel_for_pixel(tmp_path, dtype, nodata):
+    """GDAL's nodata mask (which Mapterhorn's downstream reads through) takes float values within
+    ~4.8e-7 relative of nodata for nodata (ARE_REAL_EQUAL, in the band's type); tilewise compared exactly
+    and counted e.g. -FLT_MAX pixels under a nodata tag written -3.40282e+38 as elevations."""
+    from tilewise.sources.raster_describe import nodata_pixels, valid_pixels
+
+    values = _values_near(nodata, dtype)
+    path = _raster(tmp_path / "v.tif", values[None], from_origin(500000, 5600000, 1, 1), nodata=nodata)
+    with rasterio.open(path) as ds:
+        data, gdal_nodata = ds.read(1), ds.read_masks(1) == 0
+        ours = nodata_pixels(data, ds.nodata)
+        finite = np.isfinite(data)
+        assert np.array_equal(valid_pixels(ds), ~gdal_nodata & finite)  # NaN and ±inf never count, as before
+    wrong = np.flatnonzero(ours != gdal_nodata)
+    assert not wrong.size, f"{wrong.size} pixels disagree with GDAL, e.g. {data[0, wrong[:5]].tolist()}"
+    normal = math.isfinite(nodata) and abs(nodata) >= np.finfo(dtype).tiny
+    if normal:  # the test reaches values an exact comparison gets wrong
+        assert (gdal_nodata & (data != np.array(ds.nodata, dtype))).any()
+
+
+@pytest.mark.parametrize("dtype, nodata", [("int16", -1.5), ("uint8", 2.7), ("int16", -9999), ("uint16", 0)])
+def test_integer_nodata_pixels_are_gdals_nodata_mask(tmp_path, dtype, nodata):
+    """Integers compare exactly, with nodata converted to the band's type as GDAL does (truncated)."""
+    from tilewise.sources.raster_describe import nodata_pixels
+
+    info = np.iinfo(dtype)
+    values = np.unique(
+        np.clip(np.array([info.min, info.max, -10000, -9999, -9998, -2, -1, 0, 1, 2, 3, 4]), info.min, info.max)
+    )
+    path = _raster(tmp_path / "i.tif", values.astype(dtype)[None], from_origin(500000, 5600000, 1, 1), nodata=nodata)
+    with rasterio.open(path) as ds:
+        assert np.array_equal(nodata_pixels(ds.read(1), ds.nodata), ds.read_masks(1) == 0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_recipes_nodata_follows_gdals_nodata_mask_too(tmp_path, dtype):
+    """`valid_pixels(nodata=...)` (a recipe's value, and the lossy-nodata check) is GDAL's mask of the
+    raster with that nodata assigned."""
+    from tilewise.sources.raster_describe import any_valid, valid_pixels
+
+    nodata = -3.40282e38
+    values = _values_near(nodata, dtype)[None]
+    bare = _raster(tmp_path / "bare.tif", values, from_origin(500000, 5600000, 1, 1), nodata=None)
+    tagged = _raster(tmp_path / "tagged.tif", values, from_origin(500000, 5600000, 1, 1), nodata=nodata)
+    with rasterio.open(bare) as ds, rasterio.open(tagged) as gdal:
+        assert np.array_equal(valid_pixels(ds, nodata=gdal.nodata), (gdal.read_masks(1) > 0) & np.isfinite(values))
+    near = np.full((4, 4), -np.finfo(np.float32).max, dtype)
+    only_near = _raster(tmp_path / "near.tif", near, from_origin(500000, 5600000, 1, 1), nodata=None)
+    with rasterio.open(only_near) as ds:
+        # in float32, -FLT_MAX + nodata overflows to -inf: GDAL takes it for nodata; in float64 it does not
+        assert any_valid(ds, nodata=nodata) == (dtype == "float64")
+
+
+def test_flt_max_pixels_under_a_short_nodata_tag_stay_out_of_the_coverage(tmp_path):
+    """The tester's case: nodata tagged -3.40282e+38, the empty pixels -FLT_MAX; coverage = GDAL's mask."""
+    data = np.full((100, 100), 250, "float32")
+    data[:, :40] = -np.finfo(np.float32).max
+    src = _raster(tmp_path / "a.tif", data, from_origin(500000, 5600000, 1, 1), nodata=-3.40282e38)
+    write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        _, geom, _ = describe(ds)
+        assert int((ds.read_masks(1) > 0).sum()) == 6000
+    assert geom.area == 6000
+
+
+# ---- a raster's CRS labelled with an EPSG code only where that code places it alike
+
+_LOOSE_CRS = {
+    "intl_utm32": ("+proj=utm +zone=32 +ellps=intl +units=m +no_defs", from_origin(510000, 5600000, 10, 10)),
+    "bessel_lv95": (
+        "+proj=somerc +lat_0=46.9524055555556 +lon_0=7.43958333333333 +k_0=1 +x_0=2600000 +y_0=1200000 "
+        "+ellps=bessel +units=m +no_defs",
+        from_origin(2600000, 1200000, 10, 10),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _LOOSE_CRS)
+def test_a_crs_only_like_an_epsg_code_keeps_its_wkt_and_its_coverage_stays_on_its_bounds(tmp_path, case):
+    """rasterio's `to_epsg()` names `+proj=utm +zone=32 +ellps=intl` (no datum) EPSG:23032 (ED50) and a
+    datum-less LV95 somerc EPSG:2056: the merge reprojected the coverage from that code, with a datum shift
+    of 100–240 m the raster never had, away from its bounds.csv row (computed in the raster's own CRS)."""
+    from pyproj import CRS as PyCRS
+
+    from tilewise.sources.merge import coverage_crs, union_coverage
+
+    proj4, transform = _LOOSE_CRS[case]
+    src = _raster(tmp_path / "x.tif", np.full((100, 100), 500, "float32"), transform, crs=proj4)
+    with rasterio.open(src) as ds:
+        assert ds.crs.to_epsg() in (23032, 2056)  # the guess the fix must not take
+        row, geom, crs = describe(ds)
+    assert not crs.startswith("EPSG:")
+    out = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex}
+    assert coverage_crs([out], None) == PyCRS.from_epsg(3857)  # no EPSG code stands for it: Web Mercator
+    other = {"crs": "EPSG:25832", "coverage_wkb": shapely.box(500000, 5599000, 501000, 5600000).wkb_hex}
+    for outputs in ([out], [out, other]):
+        chosen = coverage_crs(outputs, None)
+        union = union_coverage(outputs, chosen)
+        part = min(union.geoms, key=lambda p: p.centroid.distance(shapely.box(*[row[k] for k in BOUNDS]).centroid))
+        assert np.allclose(part.bounds, [row[k] for k in BOUNDS], atol=1.0)
+
+
+BOUNDS = ("left", "bottom", "right", "top")
+
+
+@pytest.mark.parametrize("epsg", [25832, 2056, 4326, 3857, 32633])
+def test_an_esri_wkt_of_an_epsg_crs_keeps_its_code(tmp_path, epsg):
+    """A .prj's ESRI WKT names the same CRS as its EPSG code (identical transformations): the code stays,
+    as for a GeoTIFF tagged with the code itself (Mapterhorn's coverage CRS)."""
+    from pyproj import CRS as PyCRS
+
+    from tilewise.sources.merge import coverage_crs
+
+    origin = {25832: (500000, 5600000, 10), 2056: (2600000, 1200000, 10), 4326: (8, 47, 0.001)}
+    origin |= {3857: (900000, 6000000, 10), 32633: (400000, 5000000, 10)}
+    x, y, size = origin[epsg]
+    for crs in (f"EPSG:{epsg}", PyCRS.from_epsg(epsg).to_wkt("WKT1_ESRI")):
+        src = _raster(tmp_path / "e.tif", np.ones((10, 10), "float32"), from_origin(x, y, size, size), crs=crs)
+        with rasterio.open(src) as ds:
+            row, geom, text = describe(ds)
+        assert text == f"EPSG:{epsg}"
+        assert coverage_crs([{**row, "crs": text, "coverage_wkb": geom.wkb_hex}], None) == PyCRS.from_epsg(epsg)

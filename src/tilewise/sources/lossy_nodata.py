@@ -48,7 +48,9 @@ def _packed(opts: dict, dtype: str) -> bool:
 def moved_pixels(src, cog, nodata: float, bound: float) -> int:
     """How many pixels are valid in one of `src` and `cog` (same grid) and not in the other."""
     moved = 0
-    slack = 2 * bound  # LERC's bound, with float32 rounding to spare
+    # LERC's bound, with float32 rounding to spare, beyond the values GDAL's mask takes for nodata
+    # (within ~4.8e-7 relative of it, raster_describe.nodata_pixels): those can cross its edge too
+    slack = 2 * bound + 8 * float(np.finfo(np.float32).eps) * abs(nodata)
     for strip in strips(cog, max_pixels=cog.width * cog.block_shapes[0][0]):  # a row of COG blocks at a time
         data = cog.read(1, window=strip)
         if math.isfinite(bound):

@@ -11,6 +11,7 @@ holds that URL's pixels.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 import yaml
-from pyproj import CRS
+from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import bounds_csv as bounds_file
@@ -32,7 +34,7 @@ from tilewise.sources.catalog import archive_group, line_numbers
 from tilewise.sources.ledger import Ledger
 from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.recipe import Recipe, glob_match
-from tilewise.sources.web_mercator import crs_from_text
+from tilewise.sources.web_mercator import crs_from_text, epsg_places_alike, footprint_points
 
 log = logging.getLogger(__name__)
 
@@ -250,18 +252,52 @@ def coverage_crs(outputs: list[dict], wanted: str | None) -> CRS:
         return CRS.from_user_input(wanted)  # the recipe check made sure it has an EPSG code
     crss = Counter(o["crs"] for o in outputs)
     if len(crss) == 1:
-        return epsg_crs(CRS.from_user_input(next(iter(crss))))
+        return epsg_crs(CRS.from_user_input(next(iter(crss))), _footprint(outputs))
     return CRS.from_epsg(3857)  # mixed CRSs: the one bounds.csv uses
 
 
-def epsg_crs(crs: CRS) -> CRS:
+def epsg_crs(crs: CRS, footprint: tuple[float, float, float, float] | None = None) -> CRS:
     """`crs` as a CRS with an EPSG code: Mapterhorn's coverage bundle (planetiler's GeoPackage reader) reads a
     layer's CRS as `EPSG:{srs_id}`. A compound CRS gives its horizontal part (what Mapterhorn's se and
-    nlahn5lowresfilled fix by hand with ogr2ogr -a_srs); a CRS without a code, Web Mercator."""
+    nlahn5lowresfilled fix by hand with ogr2ogr -a_srs); a CRS without a code, Web Mercator. The code must
+    put `footprint` (bounds in `crs`; without one, the code's area of use) where `crs` does: a code that
+    only resembles the CRS (rasterio's guess for a datum-less CRS) would label the coverage with a datum
+    shift it does not have, so such a CRS gets Web Mercator too."""
     if crs.is_compound:
         crs = crs.sub_crs_list[0]
     epsg = crs.to_epsg()
-    return CRS.from_epsg(epsg if epsg is not None else 3857)
+    if epsg is not None and footprint is None:
+        footprint = _area_of_use(crs, epsg)
+    if (
+        epsg is not None
+        and footprint is not None
+        and epsg_places_alike(crs.to_wkt(), epsg, *footprint_points(footprint))
+    ):
+        return CRS.from_epsg(epsg)
+    return CRS.from_epsg(3857)
+
+
+def _footprint(outputs: list[dict]) -> tuple[float, float, float, float] | None:
+    """The bounds, in its own CRS, of the first output's coverage (None without one)."""
+    for o in outputs:
+        if o.get("coverage_wkb"):
+            geom = shapely.from_wkb(bytes.fromhex(o["coverage_wkb"]))
+            if not geom.is_empty:
+                return geom.bounds
+    return None
+
+
+def _area_of_use(crs: CRS, epsg: int) -> tuple[float, float, float, float] | None:
+    """EPSG:`epsg`'s area of use, in `crs` (None when the code has none or `crs` cannot take it)."""
+    area = CRS.from_epsg(epsg).area_of_use
+    if area is None:
+        return None
+    try:
+        to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        bounds = to_crs.transform_bounds(area.west, area.south, area.east, area.north)
+    except ProjError:
+        return None
+    return bounds if all(math.isfinite(v) for v in bounds) else None
 
 
 def union_coverage(outputs: list[dict], crs: CRS, workers: int = 1) -> shapely.Geometry:

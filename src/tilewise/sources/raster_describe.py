@@ -1,8 +1,9 @@
 """Describe a raster: which pixels are valid, its bounds.csv row (EPSG:3857), its coverage polygons.
 
 A pixel is valid when GDAL's mask of band 1 says so (per-dataset mask, per-band mask, alpha or
-nodata), when it does not equal a declared nodata value (a mask and a nodata value may both be
-declared), and, in a float band, when it is not NaN (whether or not NaN is the declared nodata)
+nodata), when it is not a declared nodata value as GDAL's nodata mask compares it (`nodata_pixels`: in a
+float band also values within ~4.8e-7 relative of it; a mask and a nodata value may both be declared),
+and, in a float band, when it is not NaN (whether or not NaN is the declared nodata)
 nor ±inf.
 Band 1 is the elevation, as for Mapterhorn's polygonize and downstream stage.
 
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import shapely
+from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.features import shapes
 from rasterio.warp import transform
@@ -37,6 +40,8 @@ from tilewise.sources.web_mercator import (
     MERCATOR_MAX_LAT,
     X_MAX_3857,
     NotOnEarth,
+    epsg_places_alike,
+    footprint_points,
     is_plain,
     lonlat_bounds,
     past_the_world,
@@ -61,10 +66,38 @@ def valid_pixels(ds, window=None, nodata=_KEEP, data: np.ndarray | None = None) 
     if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:  # a real mask: per-dataset, per-band or alpha
         valid &= ds.read_masks(1, window=window) > 0
     if declared is not None and not math.isnan(declared):
-        valid &= data != declared
+        valid &= ~nodata_pixels(data, declared)
     if data.dtype.kind == "f":
         valid &= np.isfinite(data)  # NaN and ±inf are never elevations
     return valid
+
+
+def nodata_pixels(data: np.ndarray, nodata: float) -> np.ndarray:
+    """Where band values `data` are `nodata` as GDAL's nodata mask (GDALNoDataMaskBand, GDAL 3.10) says,
+    which Mapterhorn's downstream reads through: an exact comparison would count as elevations the pixels
+    GDAL (and so every tile) treats as nodata, e.g. -FLT_MAX pixels under a nodata tag written -3.40282e+38.
+
+    * Floats, in the band's own type (float32 for float32 and float16, float64 for float64): nodata when
+      equal, or when |v − nd| < FLT_EPSILON · |v + nd| · 2 in that type's arithmetic (GDAL's ARE_REAL_EQUAL,
+      with float32's epsilon for float64 too); NaN only when nodata is NaN. A nodata beyond float32's range
+      (not ±inf) makes no pixel nodata: GDAL then reports the band all valid.
+    * Integers: nodata converted to the band's type as C++ does (truncated: -1.5 in int16 is -1);
+      outside the type's range, no pixel is nodata.
+    """
+    if data.dtype.kind == "f":
+        work = np.float64 if data.dtype.itemsize == 8 else np.float32
+        if math.isnan(nodata):
+            return np.isnan(data)
+        if work is np.float32 and not (math.isinf(nodata) or abs(nodata) <= np.finfo(np.float32).max):
+            return np.zeros(data.shape, bool)
+        values, nd = data.astype(work, copy=False), work(nodata)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, FLT_MAX + FLT_MAX: as in C
+            near = np.abs(values - nd) < work(np.finfo(np.float32).eps) * np.abs(values + nd) * work(2)
+        return (values == nd) | near
+    info = np.iinfo(data.dtype)
+    if math.isinf(nodata) or not info.min <= math.trunc(nodata) <= info.max:
+        return np.zeros(data.shape, bool)
+    return data == math.trunc(nodata)
 
 
 def strips(ds, window: Window | None = None, max_pixels: int = WHOLE_READ_PIXELS) -> Iterator[Window]:
@@ -172,9 +205,21 @@ def _polygons(valid: np.ndarray, transform, bounds) -> shapely.Geometry:
 
 def describe(ds) -> tuple[dict, shapely.Geometry, str]:
     """A written raster's bounds.csv row, its coverage polygons and its CRS (`ds`: the raster, open)."""
-    return bounds_row(ds), coverage(ds), crs_text(ds.crs)
+    return bounds_row(ds), coverage(ds), crs_text(ds.crs, ds.bounds)
 
 
-def crs_text(crs) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+def crs_text(crs, bounds) -> str:
+    """`EPSG:{code}` when an EPSG code puts the raster's footprint (`bounds`, in `crs`) where `crs` does
+    (an ESRI .prj naming EPSG:25832 keeps its code); else the full WKT, which the merge reprojects exactly.
+    rasterio's guess alone also names a CRS that only resembles the code (no datum, the same ellipsoid)."""
+    wkt = crs.to_wkt()
+    epsg = _epsg_guess(wkt)
+    if epsg and epsg_places_alike(wkt, epsg, *footprint_points(bounds)):
+        return f"EPSG:{epsg}"
+    return wkt
+
+
+@lru_cache(maxsize=256)
+def _epsg_guess(wkt: str) -> int | None:
+    """rasterio's EPSG code for a CRS, asked once per CRS (a chunk's files share one)."""
+    return CRS.from_wkt(wkt).to_epsg()

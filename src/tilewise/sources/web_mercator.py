@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from functools import cache
 
+import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import ProjError
 
@@ -78,3 +79,39 @@ def past_the_world(crs, bounds) -> bool:
     crs = crs_from_text(crs if isinstance(crs, str) else crs.to_wkt())
     edge = 180.0 if crs.is_geographic else X_MAX_3857 if crs.to_epsg() == 3857 else math.inf
     return bounds[0] < -edge or bounds[2] > edge
+
+
+# An EPSG code stands for a CRS only where both put the same points at the same longitudes and latitudes:
+# within 1e-7° (about 1 cm). rasterio's and pyproj's `to_epsg()` (confidence 70) also name a CRS that only
+# resembles the code: `+proj=utm +zone=32 +ellps=intl` (a datum of its own, no shift) is "EPSG:23032" (ED50,
+# shifted ~150 m), an LV95 somerc on Bessel without datum "EPSG:2056". Reprojecting the coverage from such
+# a code moves it by a datum shift the raster never had, away from its bounds.csv row (its own CRS's).
+EPSG_SAME_PLACE_DEG = 1e-7
+
+
+@cache
+def _to_lonlat_epsg(code: int) -> Transformer:
+    return Transformer.from_crs(CRS.from_epsg(code), "EPSG:4326", always_xy=True)
+
+
+def epsg_places_alike(crs, code: int, xs, ys) -> bool:
+    """Whether EPSG:`code` puts the points (`xs`, `ys`) in `crs` (a CRS or its WKT) where `crs` does."""
+    text = crs if isinstance(crs, str) else crs.to_wkt()
+    try:
+        own = np.array(_to_lonlat_from(text).transform(xs, ys), dtype=float)
+        coded = np.array(_to_lonlat_epsg(code).transform(xs, ys), dtype=float)
+    except ProjError:
+        return False
+    if not np.isfinite(own).any() or not np.array_equal(np.isfinite(own), np.isfinite(coded)):
+        return False
+    diff = np.abs(own - coded)[np.isfinite(own)]
+    diff = np.minimum(diff, 360 - diff)  # a longitude at +180° is the one at −180°
+    return bool((diff <= EPSG_SAME_PLACE_DEG).all())
+
+
+def footprint_points(bounds) -> tuple[list[float], list[float]]:
+    """The corners and the centre of `bounds` (left, bottom, right, top): where an EPSG code is checked."""
+    left, bottom, right, top = bounds
+    xs = [left, right, right, left, (left + right) / 2]
+    ys = [bottom, bottom, top, top, (bottom + top) / 2]
+    return xs, ys
