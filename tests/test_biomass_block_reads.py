@@ -46,7 +46,9 @@ def county(tmp_path_factory):
     state.cdl(d, (BOX[0] - 0.05, BOX[1] - 0.05, BOX[2] + 0.05, BOX[3] + 0.05))
     state.fia(d, SPEC)
     state.yields(d)
-    plots, _, _ = state_plot_densities(*(d / "fia" / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", SPEC.fips)
+    plots, _, _ = state_plot_densities(
+        *(d / "fia" / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", SPEC.fips
+    )
     files = [str(d / NASS_YIELDS), str(crop_tables.NATIONAL_YIELDS)]
     yields = crops.Yields(CDL_YEAR, crops.yields_table(*files, "99", CDL_YEAR), files)
     s2 = S2Tile("16TCK", S2_DATE, dict.fromkeys(bands, -1000.0), bands)

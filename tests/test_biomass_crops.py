@@ -229,6 +229,9 @@ def test_unconfirmed_values_stay_off_the_default_path():
 def test_a_state_export_without_a_row_of_the_crop_year_is_refused(kansas):
     """A state moved to another CDL year with the old export kept: every crop fell back to the national
     yield without a word."""
-    with pytest.raises(TilewiseError, match=r"ks\.csv: the state's Quick Stats export holds no 2022 yield of state 20 \(it holds 2023\)"):
+    with pytest.raises(
+        TilewiseError,
+        match=r"ks\.csv: the state's Quick Stats export holds no 2022 yield of state 20 \(it holds 2023\)",
+    ):
         yields_of(kansas, year=2022)
     assert yields_of(kansas).lookup(CORN) == (137.0, "state")

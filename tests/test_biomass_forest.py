@@ -206,5 +206,8 @@ def test_a_single_plot_has_no_spread_and_no_forest_plot_is_an_error():
 @pytest.mark.parametrize("fips", ["18", "99"])
 def test_fia_tables_of_another_state_are_refused(fips):
     """Kansas's plots (STATECD 20) configured for another state gave that state Kansas's forest densities."""
-    with pytest.raises(TilewiseError, match=rf"PLOT.csv: the FIADB PLOT table holds plots of STATECD 20, not only of this state \({int(fips)}\)"):
+    with pytest.raises(
+        TilewiseError,
+        match=rf"PLOT.csv: the FIADB PLOT table holds plots of STATECD 20, not only of this state \({int(fips)}\)",
+    ):
         state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", fips)

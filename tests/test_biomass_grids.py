@@ -158,7 +158,10 @@ def test_a_boa_offset_that_is_not_whole_negative_dn_is_refused(tmp_path, offset)
     it), a positive or fractional one would shift every reflectance without a word."""
     rows = [f"16TCK,20240815,{b},{b}.tif,05.10,{offset if b == 'B04' else -1000}" for b in _BANDS]
     mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
-    with pytest.raises(TilewiseError, match=rf"^{catalog}:4 \(tile 16TCK 20240815 band B04\): boa_add_offset .* not a Sentinel-2 offset"):
+    with pytest.raises(
+        TilewiseError,
+        match=rf"^{catalog}:4 \(tile 16TCK 20240815 band B04\): boa_add_offset .* not a Sentinel-2 offset",
+    ):
         select_sentinel2(mclean, table, folder, None)
 
 
@@ -172,9 +175,13 @@ def test_whole_dn_offsets_are_taken_as_declared(tmp_path, offset):
 @pytest.mark.parametrize("other", ["2024-08-15", "15.08.2024", "20241315", "2024081", "202408150"])
 def test_a_catalog_date_not_written_yyyymmdd_is_refused(tmp_path, other):
     """The latest date is found by comparing: '2024-08-15' sorted before '20240615' as text, and June won."""
-    rows = [f"16TCK,20240615,{b},{b}.tif,05.10," for b in _BANDS] + [f"16TCK,{other},{b},x{b}.tif,05.10," for b in _BANDS]
+    rows = [f"16TCK,20240615,{b},{b}.tif,05.10," for b in _BANDS] + [
+        f"16TCK,{other},{b},x{b}.tif,05.10," for b in _BANDS
+    ]
     mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
-    with pytest.raises(TilewiseError, match=rf"^{catalog}:7 \(tile 16TCK {other} band B02\): date .* not a day written YYYYMMDD"):
+    with pytest.raises(
+        TilewiseError, match=rf"^{catalog}:7 \(tile 16TCK {other} band B02\): date .* not a day written YYYYMMDD"
+    ):
         select_sentinel2(mclean, table, folder, None)
 
 
@@ -198,7 +205,10 @@ def test_a_county_stored_as_several_features_is_one_county(tmp_path):
     parts = real.explode(index_parts=False)
     assert (parts["GEOID"] == "44005").sum() > 1
     parts.to_file(tmp_path / "single.gpkg")
-    whole, single = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "44"), load_counties(tmp_path / "single.gpkg", "44")
+    whole, single = (
+        load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "44"),
+        load_counties(tmp_path / "single.gpkg", "44"),
+    )
     assert single["county_fips"].tolist() == whole["county_fips"].tolist() == sorted(set(whole["county_fips"]))
     for a, b in zip(whole.geometry, single.geometry, strict=True):
         assert a.symmetric_difference(b).area < 1e-12 * a.area
@@ -211,7 +221,10 @@ def test_a_vector_file_of_several_layers_is_refused_naming_them(tmp_path):
     real = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
     real.iloc[:2].to_file(tmp_path / "p.gpkg", layer="parcels_2019")
     real.iloc[2:6].to_file(tmp_path / "p.gpkg", layer="parcels_2024")
-    with pytest.raises(TilewiseError, match=r"p\.gpkg: 2 layers with geometries \(parcels_2019, parcels_2024\), so which holds the parcels"):
+    with pytest.raises(
+        TilewiseError,
+        match=r"p\.gpkg: 2 layers with geometries \(parcels_2019, parcels_2024\), so which holds the parcels",
+    ):
         read_vector(str(tmp_path / "p.gpkg"), "parcels")
     real.iloc[2:6].to_file(tmp_path / "one.gpkg", layer="parcels_2024")
     assert len(read_vector(str(tmp_path / "one.gpkg"), "parcels")) == 4

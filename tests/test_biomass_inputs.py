@@ -1,9 +1,9 @@
 """Biomass inputs of classes that once gave silent wrong output, each run through the real workflow on
 a one-county mini state (tests/support/mini_state.py)."""
 
+import geopandas as gpd
 import numpy as np
 import shapely
-import geopandas as gpd
 
 from support.mini_state import Mini, dn, s2_grid, to_crs
 

@@ -763,7 +763,10 @@ def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(
 
     _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=True)
     (tmp_path / "dem.tif.aux.xml").write_text(_AUX.replace("<NoDataValue>1</NoDataValue>", ""))
-    with gdal_env(), pytest.raises(FileFailure, match=r"dem.tif: band 1 does not hold metres as stored \(scale 0.1, offset -100"):
+    with (
+        gdal_env(),
+        pytest.raises(FileFailure, match=r"dem.tif: band 1 does not hold metres as stored \(scale 0.1, offset -100"),
+    ):
         _keep_original(tmp_path / "dem.tif", tmp_path / "out.tif")
     assert not (tmp_path / "out.tif").exists()
 
@@ -783,7 +786,9 @@ def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(
         (1.0, 0.0, None, False),
     ],
 )
-@pytest.mark.parametrize("recipe", [Recipe(), Recipe(slice_px=16), Recipe(keep_original=True)], ids=["cog", "sliced", "kept"])
+@pytest.mark.parametrize(
+    "recipe", [Recipe(), Recipe(slice_px=16), Recipe(keep_original=True)], ids=["cog", "sliced", "kept"]
+)
 def test_a_band_that_does_not_hold_metres_as_stored_fails(tmp_path, scale, offset, unit, refused, recipe):
     """Mapterhorn's downstream stage reads raw values as metres: 12340 for 1234 m with scale 0.1."""
     src = _raster(tmp_path / "s.tif", np.full((20, 20), 12340, "int16"), from_origin(500000, 5600000, 1, 1))
@@ -793,7 +798,9 @@ def test_a_band_that_does_not_hold_metres_as_stored_fails(tmp_path, scale, offse
             ds.units = (unit,)
     (piece,) = plan_pieces(src, recipe)[:1]
     if refused:
-        with pytest.raises(FileFailure, match=r"s.tif: band 1 does not hold metres as stored .*gdal_translate -unscale"):
+        with pytest.raises(
+            FileFailure, match=r"s.tif: band 1 does not hold metres as stored .*gdal_translate -unscale"
+        ):
             write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
     else:
         write_output(piece, recipe, tmp_path / "o.tif", tmp_path)

@@ -33,8 +33,20 @@ COUNTY = ("99001", "Alder", -88.30, 40.00, -88.27, 40.02)  # inside S2 tile 16TC
 
 def write_tif(path: Path, data, crs, transform, nodata=None, **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    prof = dict(driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype, crs=crs,
-                transform=transform, nodata=nodata, compress="deflate", tiled=True, blockxsize=256, blockysize=256)
+    prof = dict(
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        compress="deflate",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    )
     prof.update(kw)
     with rasterio.open(path, "w", **prof) as ds:
         ds.write(data, 1)
@@ -94,17 +106,15 @@ class Mini:
             row["boa_add_offset"] = offset
         self.catalog_rows.append(row)
 
-    def s2_uniform(self, tile="16TCK", date="20240815", refl=(0.05, 0.09, 0.07, 0.40), scl_value=4, res=10,
-                   scl_res=20, baseline="05.10"):
-        epsg, t, shape = s2_grid(tile, self.box, res)
-        for band, r in zip(("B02", "B03", "B04", "B08"), refl):
-            self.s2_band(tile, date, band, np.full(shape, dn(r)), t, epsg, baseline)
-        epsg, ts, sshape = s2_grid(tile, self.box, scl_res)
-        self.s2_band(tile, date, "SCL", np.full(sshape, scl_value, np.uint8), ts, epsg, baseline)
-        return epsg, t, shape, ts, sshape
-
-    def worldcover(self, value=10, res=1 / 12000, painter=None, name="ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
-                   transform=None, shape=None):
+    def worldcover(
+        self,
+        value=10,
+        res=1 / 12000,
+        painter=None,
+        name="ESA_WorldCover_10m_2021_v200_N39W090_Map.tif",
+        transform=None,
+        shape=None,
+    ):
         w, s, e, n = self.box
         m = 0.02
         if transform is None:
@@ -119,8 +129,17 @@ class Mini:
         self.wc_template = "in/wc/ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
         return transform, data
 
-    def cdl(self, value=1, name="2023_30m_cdls_mini.tif", painter=None, crs="EPSG:5070", res=30, nodata=0,
-            transform=None, data=None):
+    def cdl(
+        self,
+        value=1,
+        name="2023_30m_cdls_mini.tif",
+        painter=None,
+        crs="EPSG:5070",
+        res=30,
+        nodata=0,
+        transform=None,
+        data=None,
+    ):
         if data is None:
             b = to_crs(shapely.box(*self.box).buffer(0.02), 4326, crs, densify=0.001).bounds
             xmin, ymin, xmax, ymax = (math.floor(v / res) * res for v in b)
@@ -170,10 +189,24 @@ class Mini:
 
     # ---- run ----------------------------------------------------------------------------------------
     def run(self, *targets, check=True):
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(self.root), "--workflow-profile", str(REPO / "profiles" / "default"),
-               "--cores", "2", "--configfile", str(self.root / "mini.yaml"), "--config", f"state={self.state}",
-               *targets]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(self.root),
+            "--workflow-profile",
+            str(REPO / "profiles" / "default"),
+            "--cores",
+            "2",
+            "--configfile",
+            str(self.root / "mini.yaml"),
+            "--config",
+            f"state={self.state}",
+            *targets,
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         self.proc = proc
@@ -183,32 +216,3 @@ class Mini:
 
     def result(self, county="99001") -> gpd.GeoDataFrame:
         return gpd.read_parquet(self.root / "results/states" / self.state / "counties" / f"{county}.parquet")
-
-    def crops(self, county="99001") -> pd.DataFrame:
-        return pd.read_parquet(self.root / "results/states" / self.state / "counties" / f"{county}.crops.parquet")
-
-
-# ---- independent references -------------------------------------------------------------------------
-def cell_weights(poly, transform, shape):
-    """{(row, col): covered area in CRS units²} of polygon `poly` (already in the raster's CRS) by exact
-    shapely intersection with each cell."""
-    inv = ~transform
-    x0, y0, x1, y1 = poly.bounds
-    c0, r0 = inv * (x0, y1)
-    c1, r1 = inv * (x1, y0)
-    out = {}
-    for r in range(max(0, int(math.floor(min(r0, r1)))), min(shape[0], int(math.ceil(max(r0, r1))))):
-        for c in range(max(0, int(math.floor(min(c0, c1)))), min(shape[1], int(math.ceil(max(c0, c1))))):
-            xa, ya = transform * (c, r)
-            xb, yb = transform * (c + 1, r + 1)
-            cell = shapely.box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
-            a = poly.intersection(cell).area
-            if a > 0:
-                out[(r, c)] = a / cell.area  # coverage fraction
-    return out
-
-
-def laea_area_m2(geom_lonlat):
-    lon, lat = geom_lonlat.centroid.x, geom_lonlat.centroid.y
-    crs = f"+proj=laea +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m +no_defs"
-    return to_crs(geom_lonlat, 4326, crs).area
