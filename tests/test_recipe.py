@@ -304,3 +304,84 @@ def test_yaml_merge_keys_are_refused_in_source_yaml(tmp_path, text, line):
         return
     with pytest.raises(CatalogError, match=rf"source.yaml:{line}: a YAML merge key"):
         load_recipe(tmp_path)
+
+
+DL, UNZIP = "uv run python source_download.py x", "uv run python source_unzip.py x"
+SLICE, CRS = "uv run python source_slice.py x 512", "uv run python source_set_crs.py x EPSG:2056"
+
+
+@pytest.mark.parametrize(
+    "step, key",
+    [
+        ("uv run python source_set_crs.py x EPSG:25832", "crs"),
+        ("uv run python source_set_nodata.py x -9999", "nodata"),
+        ("uv run python source_set_nodata.py x 0 --force", "nodata"),
+        ("uv run python source_fix_orientation.py x", "fix_orientation"),
+        ("uv run python source_slice.py x 1024", "slice_px"),
+    ],
+)
+def test_a_tif_step_before_the_unzip_is_refused(tmp_path, step, key):
+    """Mapterhorn's step reaches only the .tif files in the store when it runs (the plain downloads), not
+    the rasters source_unzip.py creates later; the recipe key would apply to those too (b.tif from b.zip
+    got a.tif's EPSG:25832, 420 km off its own EPSG:25833)."""
+    jf = justfile(tmp_path, DL, step, "uv run python source_to_cog.py x", UNZIP)
+    message = rf"Justfile:5: cannot map '{re.escape(step)}' .*source_unzip.py \(line 7\).*`{key}`.*after line 7"
+    with pytest.raises(CatalogError, match=message):
+        recipe_from_justfile(jf, "x")
+    after = justfile(tmp_path, DL, UNZIP, step)  # after it: every raster is a .tif in the store
+    assert getattr(recipe_from_justfile(after, "x"), key) != getattr(Recipe(), key)
+
+
+@pytest.mark.parametrize("pattern", ["dem.tif", "*.tif", "*.tfw", "*.xml", "dem.asc", "*", "x.7z.*"])
+def test_an_rm_before_the_unzip_is_refused_unless_it_names_archives(tmp_path, pattern):
+    """Before the unzip the store holds only the downloads: `rm -f dem.tif` removes nothing and the unzip
+    then creates dem.tif, which Mapterhorn ships; an exclude would drop it (and sidecars inside archives)."""
+    jf = justfile(tmp_path, DL, f"rm -f source-store/x/{pattern}", UNZIP)
+    with pytest.raises(CatalogError, match=r"Justfile:5: cannot map 'rm -f .*before source_unzip.py \(line 6\)"):
+        recipe_from_justfile(jf, "x")
+    for archives in ("*.zip", "old.zip", "b.7z"):  # unzip never opens an archive inside one either
+        jf = justfile(tmp_path, DL, f"rm source-store/x/{archives}", UNZIP)
+        assert recipe_from_justfile(jf, "x").exclude == (archives,)
+
+
+@pytest.mark.parametrize("pattern", ["dem_tile_*.tif", "*.tif", "*_0.tif", "dem_tile_0_512.tif", "d?m.tif"])
+def test_an_rm_before_the_slice_that_could_match_slices_is_refused(tmp_path, pattern):
+    """The slices do not exist yet when it runs: Mapterhorn's rm removes none; an exclude drops them all."""
+    jf = justfile(tmp_path, DL, "uv run python source_to_cog.py x", f"rm -f source-store/x/{pattern}", SLICE)
+    with pytest.raises(CatalogError, match=r"Justfile:6: cannot map .*before source_slice.py \(line 7\) creates"):
+        recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize("pattern", ["dem.tif", "a?.tif", "[ab].tif", "*"])
+def test_an_rm_after_the_slice_of_what_it_sliced_is_refused(tmp_path, pattern):
+    """source_slice.py deleted dem.tif: `rm -f dem.tif` after it removes nothing and the slices ship; an
+    exclude of dem.tif would drop the raster and so every slice."""
+    jf = justfile(tmp_path, DL, SLICE, f"rm -f source-store/x/{pattern}", "uv run python source_to_cog.py x")
+    with pytest.raises(CatalogError, match=r"Justfile:6: cannot map .*source_slice.py \(line 5\) already replaced"):
+        recipe_from_justfile(jf, "x")
+
+
+def test_set_nodata_after_the_slice_is_refused(tmp_path):
+    """The slice step dropped the slices holding only the nodata of that moment (none of a raster without
+    one); tilewise drops those holding only the recipe's nodata."""
+    jf = justfile(tmp_path, DL, UNZIP, SLICE, "uv run python source_set_nodata.py x -9999")
+    with pytest.raises(CatalogError, match=r"Justfile:7: cannot map .*source_slice.py \(line 6\) already dropped"):
+        recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize(
+    "body, exclude",
+    [
+        ((DL, "rm source-store/x/ETRS89_2000_3250.tif", "uv run python source_to_cog.py x"), ("ETRS89_2000_3250.tif",)),
+        ((DL, "rm source-store/x/*.tfw", SLICE, "uv run python source_to_cog.py x"), ("*.tfw",)),
+        ((DL, UNZIP, "rm source-store/x/dem.tif", SLICE), ("dem.tif",)),  # removed before it is sliced
+        ((DL, UNZIP, SLICE, "rm source-store/x/dem_tile_0_512.tif"), ("dem_tile_0_512.tif",)),  # one slice
+        ((DL, UNZIP, SLICE, "rm -f source-store/x/dem*.tif"), ("dem*.tif",)),  # matches all of dem's slices too
+        ((DL, "rm source-store/x/*.zip", UNZIP, "uv run python source_set_crs.py x EPSG:25832"), ("*.zip",)),
+        ((DL, SLICE, "uv run python source_to_cog.py x", CRS), ()),
+        ((DL, UNZIP, "uv run python source_set_nodata.py x 0", SLICE, CRS), ()),
+        ((DL, CRS), ()),  # no unzip: it reaches every download
+    ],
+)
+def test_orders_whose_meaning_is_the_recipes_stay_accepted(tmp_path, body, exclude):
+    assert recipe_from_justfile(justfile(tmp_path, *body), "x").exclude == exclude

@@ -431,6 +431,13 @@ def test_a_local_file_replaced_by_an_older_one_is_prepared_again(tmp_path):
             {"Justfile": b"default:\n    uv run python source_set_nodata.py bad nine\n"},
             r"Justfile:2: .*'nine' is not a number",
         ),
+        (  # a step before the unzip whose rasters it would never reach in Mapterhorn
+            {
+                "Justfile": b"default:\n    uv run python source_set_crs.py bad EPSG:25832\n"
+                b"    uv run python source_unzip.py bad\n"
+            },
+            r"Justfile:2: cannot map .*source_unzip.py \(line 3\).*move this line after line 3",
+        ),
     ],
 )
 def test_bad_catalog_text_stops_at_planning_naming_file_and_line(tmp_path, http, files, message):

@@ -264,6 +264,17 @@ _CONVERTING_SCRIPTS = {
     "source_fix_orientation.py",
     "source_slice.py",
 }
+# Mapterhorn scripts that act on the `*.tif` files in source-store/{source}/ when they run, while the
+# recipe key they become acts on every raster: their place among the steps that create files matters.
+# Before source_unzip.py they miss the rasters it creates (refused); before source_to_cog.py they reach
+# each .tif download, which to_cog converts in place (the real catalog's slice → to_cog entries)
+_TIF_STEPS = {
+    "source_set_crs.py": "crs",
+    "source_set_nodata.py": "nodata",
+    "source_fix_orientation.py": "fix_orientation",
+    "source_slice.py": "slice_px",
+}
+_SLICE_NAME = re.compile(r".+_tile_[0-9]+_[0-9]+\.tif")  # source_slice.py's {stem}_tile_{x}_{y}.tif
 _RECIPE_HEADERS = ("[no-cd]", "default:")
 _RM_OPTIONS = {"-f", "-v", "-fv", "-vf", "--force", "--verbose"}
 
@@ -275,6 +286,11 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
     exclude: list[str] = []
     converts = False
     rewritten = ""  # the first step after which the store holds only outputs: an rm then sees only those
+    # A step's place among the steps that create files (see `_order_problem`): the lines still waiting
+    # for a later unzip or slice to show whether they mean what the recipe does, and the slice seen
+    before_unzip: list[tuple[int, str, str, str]] = []  # (line, text, script or "rm", rm pattern)
+    before_slice: list[tuple[int, str, str]] = []  # (line, text, rm pattern)
+    sliced = ""
     for lineno, raw in enumerate(lines(read_text(path)), start=1):
         text = raw.strip()
         if not text or text.startswith("#") or text in _RECIPE_HEADERS:
@@ -302,6 +318,15 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
                         f"removes no download or file inside one, while `exclude: [{pattern!r}]` would; "
                         "delete the line, or limit its pattern to .tif names"
                     )
+                if sliced and _could_be_tif(pattern) and not _slices_only(pattern):
+                    raise fail(
+                        f"{sliced} already replaced every .tif file with its slices {{stem}}_tile_{{x}}_{{y}}.tif, "
+                        f"so this rm can remove only slices, while `exclude: [{pattern!r}]` would also drop the "
+                        "rasters it names before slicing; delete it if it removes nothing, move it before the slice "
+                        "step, or match slice names (a name {stem}_tile_{x}_{y}.tif, or a glob ending in *.tif)"
+                    )
+                before_unzip.append((lineno, text, "rm", pattern))
+                before_slice.append((lineno, text, pattern))
                 where.setdefault("exclude", f"{path}:{lineno}")
                 where[f"exclude.{len(exclude)}"] = f"{path}:{lineno}"
                 exclude.append(pattern)
@@ -314,6 +339,34 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
             raise fail(f"its first argument is not the source name {source!r}")
         args = args[1:]
         converts = converts or script in _CONVERTING_SCRIPTS
+        if script == "source_unzip.py":
+            for line in before_unzip:
+                if why := _order_problem(*line, lineno):
+                    raise fail(why, lineno=line[0], text=line[1])
+            before_unzip.clear()
+        if script == "source_slice.py":
+            for earlier, earlier_text, pattern in before_slice:
+                if _could_match_slice(pattern):
+                    raise fail(
+                        f"this rm runs before source_slice.py (line {lineno}) creates the slices "
+                        f"{{stem}}_tile_{{x}}_{{y}}.tif, so it removes none of them, while `exclude: [{pattern!r}]` "
+                        "would drop every slice it matches; delete it if it removes nothing, move it after the "
+                        "slice step to remove those slices, or name the files as they are before slicing",
+                        lineno=earlier,
+                        text=earlier_text,
+                    )
+            before_slice.clear()
+            sliced = f"source_slice.py (line {lineno})"
+        if script == "source_set_nodata.py" and sliced:
+            # source_slice.py dropped the slices that held only the nodata of that moment; tilewise
+            # drops the ones that hold only the recipe's nodata
+            raise fail(
+                f"{sliced} already dropped the slices holding only a raster's own nodata (none of a raster "
+                "without one), so slices holding only this value are kept, while tilewise drops the slices "
+                "holding only the recipe's nodata; move this line before the slice step"
+            )
+        if script in _TIF_STEPS:
+            before_unzip.append((lineno, text, script, ""))
         if script in ("source_unzip.py", "source_to_cog.py") and not rewritten:
             rewritten = f"{script} (line {lineno})"
         if script in _ALWAYS_DONE:
@@ -355,6 +408,69 @@ def _script_values(script: str, args: list[str], fail) -> dict:
             raise fail(f"slice size {args[0]!r} is not a whole number of pixels")
         return {"slice_px": int(args[0])}
     raise fail(f"{script} with arguments {args} has no equivalent here")
+
+
+def _order_problem(line: int, text: str, step: str, pattern: str, unzip_line: int) -> str | None:
+    """Why a step written before `source_unzip.py` does not mean what its recipe key does, or None.
+
+    Before the unzip, source-store/{source}/ holds only the downloads: a set_crs / set_nodata /
+    fix_orientation / slice step reaches the `.tif` files downloaded as they are, never the rasters
+    the unzip creates, while the recipe applies the key to every raster; an rm removes downloads,
+    while an `exclude` also matches each name inside an archive and each output. Only an rm of
+    archives is the same then (unzip never opens an archive inside an archive either)."""
+    if step != "rm":
+        return (
+            f"{step} acts on the .tif files in the store when it runs, and source_unzip.py (line {unzip_line}) "
+            f"creates rasters after it that it never reaches, while the recipe's `{_TIF_STEPS[step]}` would apply "
+            f"to them too; move this line after line {unzip_line}, or write which rasters get it in a source.yaml"
+        )
+    if pattern.endswith((".zip", ".7z")):
+        return None
+    return (
+        f"this rm runs before source_unzip.py (line {unzip_line}), when the store holds only the downloads, "
+        f"so it removes no file inside an archive nor any raster the unzip creates, while `exclude: [{pattern!r}]` "
+        f"would drop those it matches; delete it if it removes nothing, or move it after line {unzip_line} "
+        "(it then removes the .tif outputs it matches)"
+    )
+
+
+def _literal_name(pattern: str) -> str | None:
+    """The one name a glob matches, or None when it has a wildcard (shell_words writes a quoted
+    `*`, `?`, `[` as `[*]`, `[?]`, `[[]`)."""
+    name, i = [], 0
+    while i < len(pattern):
+        if pattern[i : i + 3] in ("[*]", "[?]", "[[]"):
+            name.append(pattern[i + 1])
+            i += 3
+        elif pattern[i] in "*?[":
+            return None
+        else:
+            name.append(pattern[i])
+            i += 1
+    return "".join(name)
+
+
+def _could_be_tif(pattern: str) -> bool:
+    """Whether a glob may match a name ending in `.tif` (Mapterhorn's outputs and slices): it cannot
+    when its last four characters are no wildcard and not `.tif` (`*.tfw`, `a.zip`)."""
+    tail = pattern[-4:]
+    return tail == ".tif" or any(c in "*?[]" for c in tail)
+
+
+def _could_match_slice(pattern: str) -> bool:
+    """Whether a glob may match a slice name {stem}_tile_{x}_{y}.tif (a wildcard ending in .tif may)."""
+    if not _could_be_tif(pattern):
+        return False
+    name = _literal_name(pattern)
+    return name is None or bool(_SLICE_NAME.fullmatch(name))
+
+
+def _slices_only(pattern: str) -> bool:
+    """Whether an rm after source_slice.py means what its `exclude` does: a slice's own name, or a glob
+    ending in `*.tif`, which matches every slice of each raster it matches (the `*` takes `_tile_x_y`),
+    so dropping that raster drops what the rm removes."""
+    name = _literal_name(pattern)
+    return bool(_SLICE_NAME.fullmatch(name)) if name is not None else pattern.endswith("*.tif")
 
 
 def _only_tif(pattern: str) -> bool:
