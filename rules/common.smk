@@ -8,6 +8,22 @@ from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
 from tilewise.biomass import outcomes, state_index
+from tilewise.biomass.state_files import (
+    BIOMASS_MAP,
+    COUNTY_CROPS,
+    COUNTY_PARCELS,
+    COUNTY_RUN,
+    COUNTY_STAGED,
+    COUNTY_STATS,
+    COUNTY_SUMMARY,
+    STATE_DONE,
+    STATE_ENDED,
+    STATE_INDEX,
+    STATE_PARCELS,
+    STATE_PARCELS_GPKG,
+    TILE,
+    TILE_MANIFEST,
+)
 from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
 from tilewise.sources import store_index
@@ -47,20 +63,6 @@ CHANGES = "tar-store/{source}.changes.csv"  # what changed since the tarball bef
 PUBLISHED = "work/{source}/published.changes.csv"  # its copy: Snakemake deletes outputs before a job
 REMOTE_STATE = "work/{source}/remote/{chunk}.json"  # versions a refresh found (params of the chunk)
 REFRESH_REPORT = "reports/{source}/refresh.csv"
-STATE_INDEX = "results/states/{state}/index"
-TILE = "results/states/{state}/tiles/{product}/{key}.tif"  # written and deleted by tilewise, not Snakemake
-TILE_MANIFEST = "results/states/{state}/tiles/{product}/{key}.json"
-COUNTY_RUN = "results/states/{state}/county_runs/{county}.json"
-COUNTY_STAGED = "results/states/{state}/county_runs/{county}"
-COUNTY_PARCELS = "results/states/{state}/counties/{county}.parquet"
-COUNTY_CROPS = "results/states/{state}/counties/{county}.crops.parquet"
-COUNTY_STATS = "results/states/{state}/counties/{county}.stats.json"
-STATE_PARCELS = "results/states/{state}/parcels.parquet"
-STATE_PARCELS_GPKG = "results/states/{state}/parcels.gpkg"
-COUNTY_SUMMARY = "results/states/{state}/county_summary.csv"
-BIOMASS_MAP = "results/states/{state}/biomass_map.png"
-STATE_ENDED = "results/states/{state}/ended.json"
-STATE_DONE = "results/states/{state}/DONE.json"
 NATIONAL_SUMMARY = "results/national_summary.csv"
 NATIONAL_MAP = "results/national_map.png"
 POSTGIS_LOAD = "results/states/{state}/postgis_load.json"

@@ -1,11 +1,14 @@
 """Biomass inputs of classes that once gave silent wrong output, each run through the real workflow on
 a one-county mini state (tests/support/mini_state.py)."""
 
+import time
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
-from support.mini_state import Mini, dn, s2_grid, to_crs
+from support.mini_state import Mini, demo, dn, s2_grid, to_crs
 
 
 def test_a_clear_tile_of_the_parcels_zone_beats_a_clouded_one_of_the_next_zone(tmp_path):
@@ -35,3 +38,61 @@ def test_a_clear_tile_of_the_parcels_zone_beats_a_clouded_one_of_the_next_zone(t
     r = m.result().set_index("parcel_id")
     assert r.loc["P", "s2_tile"] == r.loc["Q", "s2_tile"] == "16TBK"
     assert np.allclose(r["ndvi_mean_unitless"], 0.5)
+
+
+def _strip_parcels(m, box, n, step):
+    w, s, _, _ = box
+    polys = [shapely.box(w + 0.002 + i * step, s + 0.004, w + 0.002 + i * step + 0.004, s + 0.008) for i in range(n)]
+    return gpd.GeoDataFrame({"parcel_id": [f"A{i}" for i in range(n)]}, geometry=polys, crs=4326)
+
+
+def test_a_county_that_left_the_index_leaves_no_result_behind(tmp_path):
+    """A county layer fixed from two counties to one: the other's published files stayed, and a glob of
+    counties/*.parquet read every parcel of it twice."""
+    box = (-88.30, 40.00, -88.24, 40.02)
+    m = Mini(tmp_path, county=("99001", "Alder", *box))
+    m.s2_uniform()
+    m.worldcover(10)
+    m.cdl(1)
+    two = demo.StateSpec("99", {"99001": ("Alder", -88.30, 40.00, -88.27, 40.02), "99003": ("Birch", -88.27, 40.00, -88.24, 40.02)})
+    m.spec = two
+    demo.county_layer(two).to_file(m.inp / "counties.gpkg", layer="counties", driver="GPKG")
+    m.parcels(_strip_parcels(m, box, 10, 0.006))
+    m.fia_and_yields()
+    m.config()
+    m.run()
+    counties = tmp_path / "results/states/mini/counties"
+    assert (counties / "99003.parquet").exists()
+    time.sleep(1.1)
+    demo.county_layer(demo.StateSpec("99", {"99001": ("Alder", *box)})).to_file(
+        m.inp / "counties.gpkg", layer="counties", driver="GPKG"
+    )
+    m.run()
+    assert sorted(p.name for p in counties.iterdir()) == ["99001.crops.parquet", "99001.parquet", "99001.stats.json"]
+    assert len(pd.read_parquet(counties / "99001.parquet")) == 10
+
+
+def test_a_failed_run_on_new_inputs_leaves_no_done_record_of_the_old_ones(tmp_path):
+    """New parcels whose county then fails: DONE.json and the state files of the run before stayed,
+    vouching for results the new inputs do not give."""
+    m = Mini(tmp_path)
+    m.s2_uniform()
+    m.worldcover(10)
+    m.cdl(1)
+    m.build(_strip_parcels(m, m.box, 5, 0.004))
+    m.run()
+    state = tmp_path / "results/states/mini"
+    assert (state / "DONE.json").exists()
+    time.sleep(1.1)
+    m.worldcover(painter=_grass_with_a_stray_class)
+    m.parcels(_strip_parcels(m, m.box, 4, 0.004))  # a new index: one parcel fewer
+    proc = m.run(check=False)
+    assert proc.returncode != 0 and "class" in proc.stderr
+    assert not any((state / name).exists() for name in ("DONE.json", "parcels.parquet", "county_summary.csv"))
+    assert not (state / "counties").exists()
+
+
+def _grass_with_a_stray_class(data, transform):
+    data[:] = 30
+    data[data.shape[0] // 2 :, :] = 7  # not a WorldCover class: the county fails
+    return data

@@ -25,6 +25,7 @@ from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcove
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StacSearch, StateInputs
 from tilewise.biomass.raster_checks import check_cell_areas
+from tilewise.biomass.state_files import clear_earlier_results
 from tilewise.biomass.state_index import TILE_COLUMNS
 from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
@@ -407,7 +408,10 @@ def window_text(boxes: dict[str, tuple], readers: list[str]) -> str:
 
 
 def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: str | None) -> dict:
-    """Write the state's index under `out`; `national_yields` None: the national table shipped with tilewise."""
+    """Write the state's index under `out`; `national_yields` None: the national table shipped with tilewise.
+    The results of an earlier index go first (tilewise.biomass.state_files)."""
+    for path in clear_earlier_results(out):
+        log.info("removed %s: a result of the state's earlier inputs", path)
     crops.check_cdl_year(inp.cdl, inp.cdl_year)
     counties = load_counties(inp.counties, inp.state_fips)
     parcels, dropped = assign_parcels(read_vector(inp.parcels, "parcels"), counties, inp.parcels)
