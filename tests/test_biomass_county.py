@@ -371,3 +371,21 @@ def test_a_clip_on_another_grid_overlaps_without_counting_more_than_the_parcel(t
     assert p["parcel_area_acres"] - column <= p["cdl_valid_area_acres"] <= p["parcel_area_acres"] * (1 + 1e-9)
     corn = geodesic_acres(shapely.box(-97.101, 39.300, CROP_EDGE, 39.305))
     assert detail["area_acres"].sum() == pytest.approx(corn, abs=column)
+
+
+@pytest.mark.parametrize("crs", [4326, 3338])  # lon/lat, and Alaska Albers
+def test_the_county_projection_keeps_distances_across_the_antimeridian(crs):
+    """Aleutians West: parcels at 179.9° E and 179.9° W put a lon/lat box's centre at 0°, on the far side
+    of the Earth, where the projection stretched the FIA distances by up to 27 %."""
+    from pyproj import Transformer
+
+    from tilewise.biomass.county import _laea
+
+    lonlat = [shapely.box(179.85, 51.75, 179.95, 51.80), shapely.box(-179.95, 51.80, -179.85, 51.85)]
+    geoms = gpd.GeoSeries(lonlat, crs=4326).to_crs(crs)
+    laea = _laea(geoms)
+    assert abs(abs(laea.to_dict()["lon_0"]) - 180) < 0.2
+    to_laea = Transformer.from_crs(4326, laea, always_xy=True)
+    (x1, x2), (y1, y2) = to_laea.transform([179.90, -179.90], [51.77, 51.83])
+    geodesic = Geod(ellps="WGS84").inv(179.90, 51.77, -179.90, 51.83)[2]
+    assert np.hypot(x2 - x1, y2 - y1) == pytest.approx(geodesic, rel=1e-3)

@@ -119,8 +119,13 @@ class ReadStats:
 
 
 def _laea(geoms: gpd.GeoSeries) -> CRS:
-    """A Lambert azimuthal equal-area projection centred on the parcels: areas exact, distances close."""
-    lon, lat = shapely.centroid(to_crs(shapely.box(*geoms.total_bounds), geoms.crs, 4326)).coords[0]
+    """A Lambert azimuthal equal-area projection centred on the parcels: areas exact, distances close.
+    The centre is the mean direction of the parcels' centres on the sphere: a box's centre in lon/lat
+    lies on the far side of the Earth for a county across ±180° (Aleutians West), distorting distances."""
+    points = shapely.get_coordinates(to_crs(shapely.centroid(geoms.values), geoms.crs, 4326))
+    lon, lat = np.radians(points[:, 0]), np.radians(points[:, 1])
+    x, y, z = (np.mean(np.cos(lat) * np.cos(lon)), np.mean(np.cos(lat) * np.sin(lon)), np.mean(np.sin(lat)))
+    lon, lat = np.degrees(np.arctan2(y, x)), np.degrees(np.arctan2(z, np.hypot(x, y)))
     return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs")
 
 
