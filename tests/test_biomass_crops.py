@@ -235,3 +235,24 @@ def test_a_state_export_without_a_row_of_the_crop_year_is_refused(kansas):
     ):
         yields_of(kansas, year=2022)
     assert yields_of(kansas).lookup(CORN) == (137.0, "state")
+
+
+@pytest.mark.parametrize(
+    "codes, refused",
+    [
+        ({24: 0.5, 82: 0.5}, True),  # NLCD: developed high intensity and cultivated crops
+        ({11: 0.2, 41: 0.3, 71: 0.3, 82: 0.2}, True),
+        ({24: 0.6, 176: 0.2, 121: 0.2}, False),  # CDL: winter wheat beside grassland and a road
+        ({1: 0.5, 5: 0.5}, False),
+        ({24: 1.0}, True),
+    ],
+)
+def test_cdl_class_areas_of_nlcd_codes_only_are_refused(codes, refused):
+    """Every NLCD code is a CDL code: an NLCD raster given as the CDL made a city block winter wheat."""
+    table = pd.DataFrame({"row": 0, "cls": list(codes), "m2": [share * 300_000 for share in codes.values()]})
+    if refused:
+        with pytest.raises(TilewiseError, match=r"nlcd.tif: over the parcels the CDL holds only codes NLCD also uses"):
+            crops.check_not_nlcd(table, ["nlcd.tif"])
+    else:
+        crops.check_not_nlcd(table, ["cdl.tif"])
+    crops.check_not_nlcd(table.assign(m2=table["m2"] / 100), ["small.tif"])  # too little to judge

@@ -620,6 +620,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     cdl, _, _ = _class_areas_over(
         inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, lookup.keep, inp.preloaded, parcel_m2
     )
+    crops.check_not_nlcd(cdl, inp.cdl)
     detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy(), inp.yields)
     crop = crops.parcel_columns(cdl, detail, n, inp.yields.year)
 

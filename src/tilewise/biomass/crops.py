@@ -50,6 +50,26 @@ DETAIL_COLUMNS = [
 ]
 
 
+# NLCD's class codes (MRLC's legend, 11 open water … 95 emergent herbaceous wetlands). Each is also a CDL
+# code (11 tobacco, 21–24 barley to winter wheat, 82 developed in older years), so an NLCD raster given
+# as the CDL passes CDL's legend and its name may carry the year; but the CDL over a county's parcels
+# always shows classes NLCD has not (crops 1–6 and 25–77, grassland 176, developed 121–124, forest 141–143).
+NLCD_CODES = frozenset({11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 51, 52, 71, 72, 73, 74, 81, 82, 90, 95})
+NLCD_JUDGED_FROM_M2 = 200_000  # 20 ha of cells inside the parcels: enough for a county's roads and fields
+
+
+def check_not_nlcd(class_areas: pd.DataFrame, files) -> None:
+    """Refuse CDL class areas (`row`, `cls`, `m2` over the parcels) that hold NLCD's codes only."""
+    held = class_areas[class_areas["m2"] > 0]
+    codes = {int(c) for c in held["cls"]}
+    if held["m2"].sum() >= NLCD_JUDGED_FROM_M2 and codes and codes <= NLCD_CODES:
+        raise TilewiseError(
+            f"{', '.join(map(str, files))}: over the parcels the CDL holds only codes NLCD also uses "
+            f"({', '.join(map(str, sorted(codes)))}) and none of CDL's own crops or land covers: is it NLCD or "
+            "another land-cover product? Give the Cropland Data Layer of the crop year (config: states.<state>.cdl)"
+        )
+
+
 def check_cdl_year(paths, year: int) -> None:
     """A CDL file whose name carries a year (NASS names them 2023_30m_cdls.tif, CDL_2023_17.tif) must be
     of the configured crop year: yields of one year on crops of another are wrong without a sign."""
