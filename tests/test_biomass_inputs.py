@@ -54,7 +54,9 @@ def test_a_county_that_left_the_index_leaves_no_result_behind(tmp_path):
     m.s2_uniform()
     m.worldcover(10)
     m.cdl(1)
-    two = demo.StateSpec("99", {"99001": ("Alder", -88.30, 40.00, -88.27, 40.02), "99003": ("Birch", -88.27, 40.00, -88.24, 40.02)})
+    two = demo.StateSpec(
+        "99", {"99001": ("Alder", -88.30, 40.00, -88.27, 40.02), "99003": ("Birch", -88.27, 40.00, -88.24, 40.02)}
+    )
     m.spec = two
     demo.county_layer(two).to_file(m.inp / "counties.gpkg", layer="counties", driver="GPKG")
     m.parcels(_strip_parcels(m, box, 10, 0.006))

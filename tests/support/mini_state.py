@@ -106,10 +106,18 @@ class Mini:
             row["boa_add_offset"] = offset
         self.catalog_rows.append(row)
 
-    def s2_uniform(self, tile="16TCK", date="20240815", refl=(0.05, 0.09, 0.07, 0.40), scl_value=4, res=10,
-                   scl_res=20, baseline="05.10"):
+    def s2_uniform(
+        self,
+        tile="16TCK",
+        date="20240815",
+        refl=(0.05, 0.09, 0.07, 0.40),
+        scl_value=4,
+        res=10,
+        scl_res=20,
+        baseline="05.10",
+    ):
         epsg, t, shape = s2_grid(tile, self.box, res)
-        for band, r in zip(("B02", "B03", "B04", "B08"), refl):
+        for band, r in zip(("B02", "B03", "B04", "B08"), refl, strict=True):
             self.s2_band(tile, date, band, np.full(shape, dn(r)), t, epsg, baseline)
         epsg, ts, sshape = s2_grid(tile, self.box, scl_res)
         self.s2_band(tile, date, "SCL", np.full(sshape, scl_value, np.uint8), ts, epsg, baseline)
