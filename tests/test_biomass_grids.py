@@ -251,3 +251,32 @@ def test_a_county_no_cdl_file_reaches_is_refused(tmp_path):
         ds.write(np.ones((1, 10, 10), "uint8"))
     with pytest.raises(TilewiseError, match=r"no CDL file of the config .* reaches counties 44001, 44003"):
         select_cdl(counties, (str(path),))
+
+
+def test_parcels_that_cover_the_same_land_are_listed():
+    """Stacked condominium units and a lot inside its parcel: a county's totals count their land once per
+    parcel, so they are listed (index/overlapping_parcels.csv) and logged. Neighbours that share an edge,
+    or overlap by a digitizing sliver, are not."""
+    from tilewise.biomass.tile_index import overlapping_parcels
+
+    a = shapely.box(0, 0, 100, 100)
+    geoms = {
+        "A": a,
+        "A-unit2": a,  # stacked
+        "lot": shapely.box(10, 10, 30, 30),  # inside A
+        "half": shapely.box(50, 0, 150, 100),  # half of it over A
+        "east": shapely.box(150, 0, 250, 100),  # touches "half" only
+        "sliver": shapely.box(250 - 0.05, 0, 350, 100),  # 0.05 % over "east"
+    }
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": list(geoms), "county_fips": "17113"}, geometry=list(geoms.values()), crs=32616
+    )
+    found = overlapping_parcels(parcels)
+    pairs = {tuple(sorted(p)): s for p, s in zip(zip(found.parcel_id, found.other_parcel_id), found.share_of_smaller)}
+    assert pairs == {
+        ("A", "A-unit2"): 1.0,
+        ("A", "lot"): 1.0,
+        ("A-unit2", "lot"): 1.0,
+        ("A", "half"): 0.5,
+        ("A-unit2", "half"): 0.5,
+    }

@@ -41,7 +41,10 @@ TILE_COLUMNS = [
 ]
 
 
-def write(out: Path, counties, tiles, parcels, fia, yields, dropped, summary: dict) -> None:
+OVERLAPS = "overlapping_parcels.csv"  # tile_index.overlapping_parcels
+
+
+def write(out: Path, counties, tiles, parcels, fia, yields, dropped, overlaps, summary: dict) -> None:
     """Write every file of the index under `out`: `counties` a GeoDataFrame, `fia` the plots, counts
     and excluded plots of forest.plot_densities, `yields` (crop year, yields table, files)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -57,6 +60,7 @@ def write(out: Path, counties, tiles, parcels, fia, yields, dropped, summary: di
     year, yield_table, yield_files = yields
     yield_table.to_csv(out / "crop_yields.csv", index=False)
     dropped.to_csv(out / "dropped_parcels.csv", index=False)
+    overlaps.to_csv(out / OVERLAPS, index=False)
     summary = {**summary, "fia": fia_counts, "crop_year": year, "crop_yield_files": yield_files}
     (out / "index.json").write_text(json.dumps({"version": VERSION, **summary}, indent=1))
 

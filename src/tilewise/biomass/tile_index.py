@@ -118,6 +118,39 @@ def assign_parcels(
     return parcels[reason == ""], dropped
 
 
+# a share of the smaller parcel below this is a digitizing sliver between neighbours, not an overlap
+OVERLAP_SHARE_MIN = 0.01
+
+
+def overlapping_parcels(parcels: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Pairs of parcels that cover the same land (stacked condominium units, a lot inside its parcel,
+    two layers merged): each parcel's own numbers are right, but a county's totals count that land
+    twice. `share_of_smaller`: their common area over the smaller one's."""
+    geoms = parcels.geometry.to_numpy()
+    i, j = shapely.STRtree(geoms).query(geoms)  # pairs whose boxes meet
+    i, j = i[i < j], j[i < j]
+    smaller = np.minimum(shapely.area(geoms[i]), shapely.area(geoms[j]))
+    # their common area is at most their boxes': pairs whose boxes share too little (neighbours along
+    # an edge) are settled without a polygon intersection
+    b = shapely.bounds(geoms)
+    box_common = np.clip(np.minimum(b[i, 2], b[j, 2]) - np.maximum(b[i, 0], b[j, 0]), 0, None) * np.clip(
+        np.minimum(b[i, 3], b[j, 3]) - np.maximum(b[i, 1], b[j, 1]), 0, None
+    )
+    maybe = box_common >= OVERLAP_SHARE_MIN * smaller
+    i, j, smaller = i[maybe], j[maybe], smaller[maybe]
+    share = shapely.area(shapely.intersection(geoms[i], geoms[j])) / smaller
+    keep = share >= OVERLAP_SHARE_MIN
+    ids, fips = parcels["parcel_id"].to_numpy(), parcels["county_fips"].to_numpy()
+    return pd.DataFrame(
+        {
+            "parcel_id": ids[i[keep]],
+            "other_parcel_id": ids[j[keep]],
+            "county_fips": fips[i[keep]],
+            "share_of_smaller": np.round(share[keep], 6),
+        }
+    )
+
+
 def _none_placed(unplaced: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path, named: bool) -> None:
     how = "FIPS columns (county_fips, or fipsstate + fipscounty)" if named else "geometries"
     codes = f" (they name {sorted(set(unplaced['county_fips'].dropna()))[:3]}…)" if named else ""
@@ -415,6 +448,15 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
     crops.check_cdl_year(inp.cdl, inp.cdl_year)
     counties = load_counties(inp.counties, inp.state_fips)
     parcels, dropped = assign_parcels(read_vector(inp.parcels, "parcels"), counties, inp.parcels)
+    overlaps = overlapping_parcels(parcels)
+    if len(overlaps):
+        log.warning(
+            "%s: %d pair(s) of parcels cover the same land (listed in %s): each parcel's numbers are its own, "
+            "but a county's totals count that land once per parcel",
+            inp.parcels,
+            len(overlaps),
+            out / state_index.OVERLAPS,
+        )
     catalog, catalog_dir = sentinel2_catalog(inp, counties)
     tiles = pd.concat(
         [
@@ -443,6 +485,7 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
         "counties": len(counties),
         "parcels": int(counts.sum()),
         "parcels_dropped": len(dropped),
+        "parcel_pairs_overlapping": len(overlaps),
         "tiles": len(tiles),
     }
     national = national_yields or str(crop_tables.NATIONAL_YIELDS)
@@ -455,6 +498,7 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
         fia=state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing, inp.state_fips),
         yields=(inp.cdl_year, yields, [f for f in (inp.nass_yields, national) if f]),
         dropped=dropped,
+        overlaps=overlaps,
         summary=summary,
     )
     log.info("state %s: %s", inp.state_fips, summary)
