@@ -314,11 +314,12 @@ def select_worldcover(counties: gpd.GeoDataFrame, template: str) -> pd.DataFrame
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
-def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFrame:
+def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...], needed: set[str] | None = None) -> pd.DataFrame:
     """The CDL files the counties' polygons touch, in the config's order: the order in which a county
     counts them where they overlap (the first with data at a place counts it, docs/biomass-model.md §1).
     Two files of one name are refused (a tile is named by its file); files whose boxes overlap over a
-    county are logged, naming both (a national file and a state clip, or neighbouring clips)."""
+    county are logged, naming both (a national file and a state clip, or neighbouring clips). Every
+    county of `needed` (default: all; the index passes those with parcels) must be reached by one."""
     rows, boxes = [], []
     for href in hrefs:
         key = Path(href).stem
@@ -337,7 +338,7 @@ def select_cdl(counties: gpd.GeoDataFrame, hrefs: tuple[str, ...]) -> pd.DataFra
             boxes.append((href, key, box.crs, box.iloc[0]))
     _log_overlapping_cdl(counties, boxes)
     served = {c for r in rows for c in r["counties"].split()}
-    unserved = [c for c in counties["county_fips"] if c not in served]
+    unserved = [c for c in counties["county_fips"] if c not in served and (needed is None or c in needed)]
     if unserved:  # its crops would be 0 acres, which reads as a real zero
         raise TilewiseError(
             f"no CDL file of the config ({', '.join(hrefs)}) reaches counties {', '.join(unserved[:10])}"
@@ -462,7 +463,7 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
         [
             select_sentinel2(counties, catalog, catalog_dir, inp.sentinel2_date),
             select_worldcover(counties, inp.worldcover_template),
-            select_cdl(counties, inp.cdl),
+            select_cdl(counties, inp.cdl, needed=set(parcels["county_fips"])),
         ],
         ignore_index=True,
     )
