@@ -272,7 +272,7 @@ def test_parcels_that_cover_the_same_land_are_listed():
         {"parcel_id": list(geoms), "county_fips": "17113"}, geometry=list(geoms.values()), crs=32616
     )
     found = overlapping_parcels(parcels)
-    pairs = {tuple(sorted(p)): s for p, s in zip(zip(found.parcel_id, found.other_parcel_id), found.share_of_smaller)}
+    pairs = {tuple(sorted((r.parcel_id, r.other_parcel_id))): r.share_of_smaller for r in found.itertuples()}
     assert pairs == {
         ("A", "A-unit2"): 1.0,
         ("A", "lot"): 1.0,
