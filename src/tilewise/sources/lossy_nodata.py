@@ -21,7 +21,7 @@ import rasterio
 import rasterio.shutil
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.raster_describe import strips, valid_pixels
+from tilewise.sources.raster_describe import extremes, strips, valid_pixels
 
 _LOSSLESS = {"NONE", "LZW", "DEFLATE", "ZSTD", "LZMA", "PACKBITS"}
 
@@ -54,7 +54,7 @@ def moved_pixels(src, cog, nodata: float, bound: float) -> int:
     for strip in strips(cog, max_pixels=cog.width * cog.block_shapes[0][0]):  # a row of COG blocks at a time
         data = cog.read(1, window=strip)
         if math.isfinite(bound):
-            low, high = np.nanmin(data, initial=np.inf), np.nanmax(data, initial=-np.inf)
+            low, high = extremes(data) if data.size else (np.inf, -np.inf)
             if low > nodata + slack or high < nodata - slack or not (np.abs(data - nodata) <= slack).any():
                 continue  # every pixel here is too far from nodata to be it, have been it or become it
         valid = valid_pixels(cog, strip, nodata, data)
