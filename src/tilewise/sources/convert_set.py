@@ -36,7 +36,7 @@ def gdal_env() -> rasterio.Env:
     by line, never in one big read: GDAL fails a short line read, but fills a short big read of a
     small file (up to ~16 KiB) with zeros without a word (raster_unread.cut_short has the rest)."""
     return rasterio.Env(
-        GDAL_CACHEMAX=GDAL_CACHE_MB,
+        GDAL_CACHEMAX=GDAL_CACHE_MB << 20,  # bytes: rasterio hands an integer to GDALSetCacheMax64 (256 was 256 B)
         GDAL_DISABLE_READDIR_ON_OPEN="FALSE",
         GDAL_VRT_ENABLE_PYTHON="NO",
         GDAL_ONE_BIG_READ="NO",
