@@ -16,7 +16,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 import yaml
 from rasterio.transform import from_origin
@@ -24,33 +23,12 @@ from rasterio.transform import from_origin
 from tilewise.biomass.grids import s2_footprint
 from tilewise.shared.geometry import to_crs
 from tilewise_demo import state as demo
+from tilewise_demo.rasters import write_band
 
 REPO = Path(__file__).resolve().parents[2]
 
-M2_PER_ACRE = 4046.8564224
+_TILED = {"tiled": True, "blockxsize": 256, "blockysize": 256}
 COUNTY = ("99001", "Alder", -88.30, 40.00, -88.27, 40.02)  # inside S2 tile 16TCK only, WorldCover N39W090
-
-
-def write_tif(path: Path, data, crs, transform, nodata=None, **kw) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prof = dict(
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        compress="deflate",
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-    )
-    prof.update(kw)
-    with rasterio.open(path, "w", **prof) as ds:
-        ds.write(data, 1)
-    return path
 
 
 def s2_grid(tile: str, box_lonlat, res: float, margin_m: float = 1200):
@@ -100,7 +78,7 @@ class Mini:
 
     def s2_band(self, tile, date, band, data, transform, epsg, baseline="05.10", name=None, offset=None, **kw):
         name = name or f"s2/T{tile}_{date}_{band}.tif"
-        write_tif(self.inp / name, data, f"EPSG:{epsg}", transform, **kw)
+        write_band(self.inp / name, data, f"EPSG:{epsg}", transform, **_TILED, **kw)
         row = {"tile": tile, "date": date, "band": band, "href": name, "processing_baseline": baseline}
         if offset is not None:
             row["boa_add_offset"] = offset
@@ -142,7 +120,7 @@ class Mini:
         data = np.full(shape, value, np.uint8)
         if painter is not None:
             data = painter(data, transform)
-        write_tif(self.inp / "wc" / name, data, "EPSG:4326", transform, nodata=0)
+        write_band(self.inp / "wc" / name, data, "EPSG:4326", transform, nodata=0, **_TILED)
         self.wc_template = "in/wc/ESA_WorldCover_10m_2021_v200_{tile}_Map.tif"
         return transform, data
 
@@ -167,7 +145,7 @@ class Mini:
             data = np.full(shape, value, np.uint8)
             if painter is not None:
                 data = painter(data, transform)
-        write_tif(self.inp / "cdl" / name, data, crs, transform, nodata=nodata)
+        write_band(self.inp / "cdl" / name, data, crs, transform, nodata=nodata, **_TILED)
         self.cdl_files.append(f"in/cdl/{name}")
         return transform, data
 
