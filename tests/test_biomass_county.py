@@ -389,3 +389,14 @@ def test_the_county_projection_keeps_distances_across_the_antimeridian(crs):
     (x1, x2), (y1, y2) = to_laea.transform([179.90, -179.90], [51.77, 51.83])
     geodesic = Geod(ellps="WGS84").inv(179.90, 51.77, -179.90, 51.83)[2]
     assert np.hypot(x2 - x1, y2 - y1) == pytest.approx(geodesic, rel=1e-3)
+
+
+def test_a_countys_index_columns_do_not_depend_on_its_data():
+    """Parcels no Sentinel-2 tile reached had no ndvi/evi/savi/ndwi columns at all: a county file's columns
+    depended on its data, and a reader of several counties met a column missing."""
+    from tilewise.biomass import county as county_module
+
+    parcels = gpd.GeoSeries([shapely.box(-88.30, 40.00, -88.29, 40.01)], crs=4326)
+    out = county_module._s2_stats(parcels, [], county_module.ReadStats(), np.zeros(1), None)
+    for name in ("ndvi", "evi", "savi", "ndwi"):
+        assert out[f"{name}_mean_unitless"].isna().all() and out[f"{name}_std_unitless"].isna().all()

@@ -280,3 +280,39 @@ def test_parcels_that_cover_the_same_land_are_listed():
         ("A", "half"): 0.5,
         ("A-unit2", "half"): 0.5,
     }
+
+
+@pytest.mark.parametrize("date", [None, "20240601"])
+def test_a_county_no_sentinel2_tile_reaches_is_refused(tmp_path, date):
+    """A tile skipped for a missing band, or every tile skipped for a date the catalog lacks: the county ran,
+    its parcels had no index and a clear fraction of 0, and it was published."""
+    rows = [f"16TCK,20240815,{b},{b}.tif,05.10," for b in _BANDS if b != "B08" or date]
+    mclean, table, folder, _ = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=r"no Sentinel-2 tile with every band.* reaches counties 17113 "):
+        select_sentinel2(mclean, table, folder, date)
+    assert select_sentinel2(mclean, table, folder, date, needed=set()).empty  # a county without parcels needs none
+
+
+@pytest.mark.parametrize("crs", [4326, 32616])
+@pytest.mark.parametrize("split", ["vertical", "horizontal"])
+def test_a_parcel_split_down_its_middle_by_a_county_line_goes_to_one_county(crs, split):
+    """Its point inside lay on the line, within neither county: it was dropped, and in a national run it was in
+    no state's results. Moved a hair the same way in every run, it goes to exactly one county of one state."""
+    from tilewise.biomass.tile_index import assign_parcels
+
+    if split == "vertical":
+        west, east = shapely.box(-88.45, 40.05, -88.25, 40.20), shapely.box(-88.25, 40.05, -88.05, 40.20)
+        parcel = shapely.box(-88.254, 40.10, -88.246, 40.106)
+    else:
+        west, east = shapely.box(-88.45, 40.05, -88.05, 40.10), shapely.box(-88.45, 40.10, -88.05, 40.20)
+        parcel = shapely.box(-88.30, 40.097, -88.29, 40.103)
+    counties = gpd.GeoDataFrame({"county_fips": ["91001", "92003"]}, geometry=[west, east], crs=4326)
+    own = [shapely.box(-88.40, 40.06, -88.39, 40.07), shapely.box(-88.10, 40.15, -88.09, 40.16)]  # one in each
+    parcels = gpd.GeoDataFrame({"parcel_id": ["p", "w", "e"]}, geometry=[parcel, *own], crs=4326).to_crs(crs)
+    if crs == 4326:
+        assert shapely.intersects(parcels.geometry.representative_point().iloc[0], west.boundary)
+    kept, dropped = assign_parcels(parcels, counties, "parcels.parquet")
+    assert dropped.empty and len(kept) == 3
+    # each state sees only its own county: exactly one of them takes the parcel
+    taken = [set(assign_parcels(parcels, counties.iloc[[i]], "p")[0]["parcel_id"]) for i in (0, 1)]
+    assert sorted("p" in t for t in taken) == [False, True]

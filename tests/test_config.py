@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tilewise.biomass.plan import (
@@ -77,7 +78,7 @@ def test_every_key_the_schema_accepts_reaches_the_code():
     config |= {
         "source": ["demo"],
         "state": ["demo", "templated", "stac"],
-        "states": {"demo": demo, "templated": templated, "stac": stac},
+        "states": {"demo": demo, "templated": templated | {"fips": "98"}, "stac": stac | {"fips": "97"}},
         "per_source": {
             "demo": {"files_per_chunk": 2, "allow_incomplete": True, "download": {**config["download"], "attempts": 2}}
         },
@@ -132,3 +133,25 @@ def test_settings_dataclasses_are_built_from_plain_params():
     assert all(type(v) in (str, int, list, tuple, type(None)) for v in params.values())
     assert StateInputs.from_params(params) == inputs
     assert Path(inputs.counties).parts[0] == "resources"  # relative to the working folder
+
+
+def test_one_state_under_two_names_is_refused_and_a_stac_search_takes_no_date():
+    """Two entries of one FIPS were both summed into the national summary; a sentinel2_date beside a STAC
+    search matched none of its picks, so every county ran without Sentinel-2."""
+    from tilewise.biomass.plan import state_inputs
+    from tilewise.shared.errors import TilewiseError
+
+    config = yaml.safe_load(Path("config/config.yaml").read_text())
+    entry = config["states"]["demo"]
+    config["states"] = {"north": dict(entry, fips="91"), "north_2022": dict(entry, fips="91"), "south": entry}
+    config["state"] = "all"
+    with pytest.raises(TilewiseError, match=r"states north, north_2022 \(fips 91\) are one state under two names"):
+        state_inputs(config)
+    config["state"] = ["north", "south"]
+    assert list(state_inputs(config)) == ["north", "south"]
+    stac = {"stac": "https://x", "collection": "c", "datetime": "2024-06-01/2024-09-30", "max_cloud_cover": 20,
+            "sign": "none"}  # fmt: skip
+    config["states"]["south"] = {k: v for k, v in entry.items() if not k.startswith("sentinel2")}
+    config["states"]["south"].update(sentinel2=stac, sentinel2_date="20240701")
+    with pytest.raises(TilewiseError, match=r"states.south: sentinel2_date beside sentinel2 \(a STAC search\)"):
+        state_inputs(config)

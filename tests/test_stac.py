@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
+import pystac
 import pystac_client
 import pytest
 import rasterio
@@ -205,6 +206,83 @@ def test_item_tiles_and_offsets():
         stac.boa_offset_dn({}, "STAC item x")
     with pytest.raises(TilewiseError, match=r"processing baseline '5.1' is not one Sentinel-2 writes"):
         stac.boa_offset_dn({"s2:processing_baseline": "5.1"})
+
+
+def _item(item_id, when="2024-07-01T10:00:00Z", cloud=5.0, *, collection="sentinel-2-l2a", **props):
+    """A Planetary-Computer-style item of tile 29UNU with its self link (relative hrefs resolve against it)."""
+    hrefs = props.pop("hrefs", {band: f"https://blob.example/{item_id}/{band}.tif" for band in stac.BANDS})
+    properties = {"datetime": when, "s2:mgrs_tile": "29UNU", "s2:processing_baseline": "05.10", "eo:cloud_cover": cloud}
+    properties.update(props)  # a test's own eo:cloud_cover wins
+    url = f"https://stac.example/collections/{collection}/items/{item_id}"
+    return pystac.Item.from_dict(
+        {
+            "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": collection,
+            "geometry": None, "properties": properties,
+            "links": [{"rel": "self", "href": url, "type": "application/geo+json"}],
+            "assets": {band: {"href": href} for band, href in hrefs.items()},
+        }
+    )  # fmt: skip
+
+
+def _pick(*items, max_cloud=20):
+    start, end = stac.parse_interval("2024-06-01/2024-09-30")
+    return stac._clearest(items, "29UNU", max_cloud, start, end, "sentinel-2-l2a")
+
+
+def test_the_pick_keeps_to_the_collection_and_weighs_the_tile_it_holds():
+    """A server may ignore `collections`; a granule at a swath's edge holds a sliver of the tile, clear."""
+    assert _pick(_item("other", cloud=1.0, collection="sentinel-2-c1-l2a"), _item("own", cloud=10.0)).item_id == "own"
+    sliver = _item("sliver", cloud=0.0, **{"s2:nodata_pixel_percentage": 97.0})
+    assert _pick(sliver, _item("whole", cloud=1.0, **{"s2:nodata_pixel_percentage": 0.0})).item_id == "whole"
+    assert _pick(sliver, _item("cloudy", cloud=19.0)).item_id == "cloudy"  # 81 % of the tile clear against 3 %
+    assert _pick(_item("half", cloud=0.0, **{"s2:nodata_pixel_percentage": 40.0})).item_id == "half"  # the only one
+
+
+def test_a_reprocessed_take_goes_to_its_latest_baseline():
+    old = _item("S2A_N0510_take", **{"s2:processing_baseline": "05.10"})
+    new = _item("S2A_N0511_take", **{"s2:processing_baseline": "05.11"})
+    assert _pick(new, old).processing_baseline == _pick(old, new).processing_baseline == "05.11"
+    assert (
+        _pick(
+            _item("pv_old", **{"s2:processing_baseline": None, "processing:version": "04.00"}),
+            _item("pv_new", **{"s2:processing_baseline": None, "processing:version": "05.00"}),
+        ).item_id
+        == "pv_new"
+    )
+
+
+def test_relative_asset_hrefs_are_the_items_neighbours():
+    rel = _item("rel", hrefs={band: f"./{band}.tif" for band in stac.BANDS})
+    assert _pick(rel).hrefs["B04"] == "https://stac.example/collections/sentinel-2-l2a/items/B04.tif"
+    rel.set_self_href(None)
+    with pytest.raises(TilewiseError, match=r"STAC item rel: asset 'B02' has the relative href './B02.tif'"):
+        _pick(rel)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"eo:cloud_cover": "5"}, r"eo:cloud_cover is '5', not a percentage"),
+        ({"eo:cloud_cover": float("nan")}, r"eo:cloud_cover is nan"),
+        ({"eo:cloud_cover": True}, r"eo:cloud_cover is True"),
+        ({"eo:cloud_cover": -1}, r"eo:cloud_cover is -1"),
+        ({"s2:nodata_pixel_percentage": 101}, r"s2:nodata_pixel_percentage is 101"),
+        ({"s2:nodata_pixel_percentage": "0"}, r"s2:nodata_pixel_percentage is '0'"),
+        ({"earthsearch:boa_offset_applied": "true"}, r"earthsearch:boa_offset_applied is 'true', not a JSON boolean"),
+        ({"earthsearch:boa_offset_applied": 1}, r"earthsearch:boa_offset_applied is 1"),
+        ({"earthsearch:boa_offset_applied": "false"}, r"earthsearch:boa_offset_applied is 'false'"),
+    ],
+)
+def test_an_items_numbers_that_are_not_numbers_are_refused_with_its_name(props, message):
+    """Read loosely, a string flag applied the offset twice (NDVI 0.71 for 0.45) and NaN cloud won every pick."""
+    odd = _item("odd", cloud=1.0, **props)  # the clearest: its offset flag is read
+    with pytest.raises(TilewiseError, match=rf"^STAC item odd: {message}"):
+        _pick(_item("fine", cloud=2.0), odd)
+
+
+def test_boolean_offset_flags_are_read_as_given():
+    assert _pick(_item("es", **{"earthsearch:boa_offset_applied": True})).boa_add_offset_dn == 0
+    assert _pick(_item("es", **{"earthsearch:boa_offset_applied": False})).boa_add_offset_dn == -1000
 
 
 # --- Planetary Computer signing ---

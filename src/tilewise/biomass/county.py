@@ -428,6 +428,8 @@ def _s2_stats(
     for column in (*S2_COUNTS, "s2_evi_outside_range_pixels_count"):
         out[column] = 0.0
     out["s2_pixel_area_m2"] = np.nan
+    for name in indices.INDEX_NAMES:  # a county's columns never depend on its data: NaN where no tile was read
+        out[f"{name}_mean_unitless"] = out[f"{name}_std_unitless"] = np.nan
     candidate, place, inside = _s2_candidates(geoms, tiles)
     per_tile = [
         _s2_tile_stats(geoms, tile, np.flatnonzero(candidate[:, k]), stats, bytes_per_parcel, preloaded)

@@ -22,6 +22,7 @@ SCL_CLEAR = (4, 5, 6)
 # a glint. With every band in (0, 1], NDVI, NDWI and SAVI stay inside [−1, 1].
 MAX_REFLECTANCE = 1.0
 INDEX_BANDS = ("B02", "B03", "B04", "B08")
+INDEX_NAMES = ("ndvi", "evi", "savi", "ndwi")  # what vegetation_indices gives, in its order
 _BASELINE = re.compile(r"^(\d{2})\.(\d{2})$")  # 05.10, as MTD_MSIL2A.xml and STAC write it
 _BASELINE_IN_NAME = re.compile(r"^N(\d{2})(\d{2})$")  # N0510, the product name's field
 
@@ -103,6 +104,7 @@ def vegetation_indices(blue, green, red, nir, clear) -> dict[str, np.ndarray]:
             "savi": 1.5 * (nir - red) / (nir + red + 0.5),
             "ndwi": (green - nir) / (green + nir),
         }
+    assert tuple(indices) == INDEX_NAMES
     for arr in indices.values():
         with np.errstate(invalid="ignore"):
             arr[~clear | ~np.isfinite(arr) | (np.abs(arr) > 1)] = np.nan

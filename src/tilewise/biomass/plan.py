@@ -120,11 +120,22 @@ def state_names(config: dict) -> list[str]:
     """The selected states: one name, a list, or `all` (every entry of `states` but the demo)."""
     value = config["state"]
     if value == "all":
-        return sorted(n for n in config["states"] if n != DEMO_STATE)
-    names = [value] if isinstance(value, str) else list(value)
+        names = sorted(n for n in config["states"] if n != DEMO_STATE)
+    else:
+        names = [value] if isinstance(value, str) else list(dict.fromkeys(value))
     unknown = [n for n in names if n not in config["states"]]
     if unknown:
         raise TilewiseError(f"state {unknown} not in the config's `states` (known: {sorted(config['states'])})")
+    by_fips: dict[str, list[str]] = {}
+    for name in names:
+        by_fips.setdefault(str(config["states"][name]["fips"]), []).append(name)
+    twice = {fips: both for fips, both in by_fips.items() if len(both) > 1}
+    if twice:  # the national summary would add one state's parcels, stocks and flows once per entry
+        listing = "; ".join(f"{', '.join(both)} (fips {fips})" for fips, both in sorted(twice.items()))
+        raise TilewiseError(
+            f"states {listing} are one state under two names: select one of them (`state:` names it), or give "
+            "each entry its own fips"
+        )
     return names
 
 
@@ -140,6 +151,15 @@ def states_in_flight(config: dict) -> int:
 
 def state_inputs(config: dict) -> dict[str, StateInputs]:
     """Every selected state's inputs."""
+    for name in state_names(config):
+        entry = config["states"][name]
+        beside = [key for key in ("sentinel2_date", "sentinel2_processing_baseline") if entry.get(key) is not None]
+        if entry.get("sentinel2") and beside:  # the STAC search picks the date and gives the baseline per item
+            raise TilewiseError(
+                f"states.{name}: {', '.join(beside)} beside sentinel2 (a STAC search): the search picks each tile's "
+                f"date and reads its baseline from the item, so a date of the config matches none of them; remove "
+                f"{', '.join(beside)}"
+            )
     return {name: StateInputs.from_config(config["states"][name]) for name in state_names(config)}
 
 

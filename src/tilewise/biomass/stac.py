@@ -18,8 +18,14 @@ The search uses what the server's /conformance advertises: a CQL2 filter (one re
 and filtered here. pystac-client merely warns when asked for an extension a server lacks and sends it
 anyway, and a server without it may then match nothing (rustac's in-memory server does): so nothing
 is sent that is not advertised, and every candidate is checked here again (tile, cloud cover, window,
-all five assets) whatever the server did. The clearest is the lowest ``eo:cloud_cover``; ties go to
-the latest datetime, then to the id. Hrefs stay unsigned (see pc_sign).
+all five assets, the collection) whatever the server did. The clearest leaves the largest share of the
+tile clear: (100 − ``s2:nodata_pixel_percentage``) × (100 − ``eo:cloud_cover``), so a granule at the
+edge of an orbit's swath (0 % cloud over the 3 % of the tile it holds) loses to a whole tile at 1 %;
+ties go to the latest datetime, then to the latest processing baseline (a reprocessed take), then to
+the id. An item's numbers that are not numbers (a cloud cover of "5" or NaN, a flag of "true") are
+refused, naming the item: read wrong, they pick the wrong item or the wrong offset without a word.
+Hrefs are absolute (an asset's relative href is resolved against the item's own URL) and stay
+unsigned (see pc_sign).
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from urllib.parse import urljoin
 
 import pystac
 import pystac_client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.warnings import DoesNotConformTo
 
-from tilewise.biomass.indices import boa_offset
+from tilewise.biomass.indices import boa_offset, processing_baseline
 from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
@@ -92,7 +99,13 @@ def _tile_terms(tile: str) -> list[tuple[str, str]]:
 
 def boa_offset_dn(props: dict, where: str = "STAC item") -> int:
     """DN to add before dividing by 10000, from the processing baseline and the catalogue's flag."""
-    if props.get("earthsearch:boa_offset_applied") is True:
+    applied = props.get("earthsearch:boa_offset_applied")
+    if applied is not None and not isinstance(applied, bool):  # "true" or 1: which one the catalogue meant is a guess
+        raise TilewiseError(
+            f"{where}: earthsearch:boa_offset_applied is {applied!r}, not a JSON boolean; whether its pixels still "
+            "carry the −1000 offset cannot be told (read as false it is applied twice); fix the catalogue's item"
+        )
+    if applied:
         return 0  # Earth Search removed the offset from the pixels already
     for key in ("s2:processing_baseline", "processing:version"):  # Earth Search / Planetary Computer, CDSE
         if props.get(key) not in (None, ""):
@@ -105,14 +118,47 @@ def boa_offset_dn(props: dict, where: str = "STAC item") -> int:
 
 
 def band_hrefs(item: pystac.Item) -> dict[str, str] | None:
-    """band -> href for BANDS, or None if the item lacks one of them."""
+    """band -> absolute href for BANDS, or None if the item lacks one of them. A relative href
+    (`./B04.tif`) is the item's neighbour, not a file of the run's folder."""
     hrefs = {}
     for band in BANDS:
         key = next((k for k in ASSET_KEYS[band] if k in item.assets), None)
         if key is None:
             return None
-        hrefs[band] = item.assets[key].href
+        href = item.assets[key].href
+        if "://" not in href and not href.startswith("/"):  # a URL or a path stays as given
+            base = item.get_self_href()
+            if base is None:
+                raise TilewiseError(
+                    f"STAC item {item.id}: asset {key!r} has the relative href {href!r} and the item has no URL of "
+                    "its own to resolve it against; the catalogue must give absolute hrefs or self links"
+                )
+            href = urljoin(base, href)
+        hrefs[band] = href
     return hrefs
+
+
+def _percent(props: dict, key: str, where: str) -> float | None:
+    """A percentage property (eo:cloud_cover, s2:nodata_pixel_percentage): None if absent, else a
+    number in [0, 100]; anything else is refused, naming the item."""
+    value = props.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:  # NaN fails too
+        raise TilewiseError(f"{where}: {key} is {value!r}, not a percentage from 0 to 100; fix the catalogue's item")
+    return float(value)
+
+
+def _baseline_order(props: dict) -> tuple[int, int]:
+    """The item's processing baseline as a sortable pair; (0, 0) when it gives none (boa_offset_dn refuses
+    the one picked then)."""
+    for key in ("s2:processing_baseline", "processing:version"):
+        if props.get(key) not in (None, ""):
+            try:
+                return processing_baseline(props[key], key)
+            except TilewiseError:
+                return (0, 0)  # refused with the item's name by boa_offset_dn if this one is picked
+    return (0, 0)
 
 
 def _search(client, **kwargs) -> list[pystac.Item]:
@@ -174,25 +220,31 @@ def pick_items(
                 )
             else:
                 log.info("tile %s: %d candidate(s) by %s", tile, len(found), how)
-        best = _clearest(cache if cache is not None else found, tile, max_cloud_cover, start, end)
+        best = _clearest(cache if cache is not None else found, tile, max_cloud_cover, start, end, collection)
         if best is not None:
             picks[tile] = best
     return picks
 
 
-def _clearest(items, tile, max_cloud_cover, start, end) -> Pick | None:
+def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | None:
     best = None
     for item in items:
         props = item.properties
-        cloud = props.get("eo:cloud_cover")
-        if item_tile(props) != tile or cloud is None or cloud > max_cloud_cover:
+        if item.collection_id != collection or item_tile(props) != tile:
+            continue  # a server that ignores `collections` (or the tile filter) returns other items too
+        where = f"STAC item {item.id}"
+        cloud = _percent(props, "eo:cloud_cover", where)
+        if cloud is None or cloud > max_cloud_cover:
             continue
         if item.datetime is None or not (start <= item.datetime <= end):
             continue
         hrefs = band_hrefs(item)
         if hrefs is None:
             continue
-        key = (cloud, -item.datetime.timestamp(), item.id)
+        empty = _percent(props, "s2:nodata_pixel_percentage", where) or 0.0
+        clear_share = (100 - empty) * (100 - cloud)
+        baseline = _baseline_order(props)
+        key = (-clear_share, -item.datetime.timestamp(), (-baseline[0], -baseline[1]), item.id)
         if best is None or key < best[0]:
             best = (key, item, hrefs)
     if best is None:

@@ -99,10 +99,7 @@ def assign_parcels(
     elif named:
         parcels["county_fips"] = _code_text(parcels["fipsstate"], 2) + _code_text(parcels["fipscounty"], 3)
     else:
-        usable = parcels[reason == ""]
-        points = gpd.GeoDataFrame(geometry=usable.geometry.representative_point(), crs=parcels.crs)
-        joined = gpd.sjoin(points, counties.to_crs(parcels.crs), predicate="within", how="left")
-        parcels["county_fips"] = joined.groupby(level=0)["county_fips"].first()
+        parcels["county_fips"] = _county_of_inside_point(parcels[reason == ""].geometry, counties.to_crs(parcels.crs))
     elsewhere = (reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])
     reason[elsewhere] = "its FIPS columns name no county of the state" if named else "outside the state's counties"
     far = np.zeros(len(parcels), bool)
@@ -116,6 +113,39 @@ def assign_parcels(
     if len(dropped):
         log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
     return parcels[reason == ""], dropped
+
+
+# a point inside a parcel that lies on a county line moves this share of the parcel's size, at 1 radian
+# from east (no county line of a survey grid runs so), into the county on that side
+ON_LINE_NUDGE = 1e-6
+
+
+def _county_of_inside_point(geoms: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> pd.Series:
+    """The FIPS of the county that holds a point inside each parcel (GEOS's point on surface). A point on
+    the line between two counties (a parcel split down its middle) is within neither: it is moved a
+    hair, the same way in every state's run, so that exactly one county, of one state, takes the parcel."""
+    points = gpd.GeoSeries(geoms.representative_point(), crs=geoms.crs)
+    fips = _county_within(points, counties)
+    on_line = fips.isna() & _touches_a_county(points, counties)
+    if on_line.any():
+        moved = points[on_line]
+        x0, y0, x1, y1 = geoms[on_line].bounds.to_numpy().T
+        step = ON_LINE_NUDGE * np.maximum(x1 - x0, y1 - y0)
+        nudged = gpd.GeoSeries(
+            shapely.points(moved.x + step * np.cos(1.0), moved.y + step * np.sin(1.0)), index=moved.index, crs=geoms.crs
+        )
+        fips[on_line] = _county_within(nudged, counties)
+    return fips
+
+
+def _county_within(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> pd.Series:
+    joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points), counties, predicate="within", how="left")
+    return joined.groupby(level=0)["county_fips"].first().reindex(points.index)
+
+
+def _touches_a_county(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> pd.Series:
+    joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points), counties, predicate="intersects", how="left")
+    return joined.groupby(level=0)["county_fips"].first().reindex(points.index).notna()
 
 
 # a share of the smaller parcel below this is a digitizing sliver between neighbours, not an overlap
@@ -209,10 +239,11 @@ def catalog_from_template(counties: gpd.GeoDataFrame, template: str, date: str, 
 
 
 def select_sentinel2(
-    counties: gpd.GeoDataFrame, cat: pd.DataFrame, catalog_dir: Path, date: str | None
+    counties: gpd.GeoDataFrame, cat: pd.DataFrame, catalog_dir: Path, date: str | None, needed: set[str] | None = None
 ) -> pd.DataFrame:
     """Per Sentinel-2 tile the counties' polygons touch: the bands of its latest complete date
-    (or of `date`). Relative hrefs are relative to `catalog_dir`."""
+    (or of `date`). Relative hrefs are relative to `catalog_dir`. Every county of `needed` (default:
+    all; the index passes those with parcels) must be reached by a tile."""
     missing = {"tile", "date", "band", "href"} - set(cat.columns)
     if missing:
         raise TilewiseError(f"{catalog_dir}: the Sentinel-2 catalog needs columns {sorted(missing)}")
@@ -253,6 +284,14 @@ def select_sentinel2(
                     "sign": "none" if pd.isna(sign) else sign,
                 }
             )
+    served = {c for r in rows for c in r["counties"].split()}
+    unserved = [c for c in counties["county_fips"] if c not in served and (needed is None or c in needed)]
+    if unserved:  # its parcels would get no index and a clear fraction of 0, which reads as a cloudy summer
+        raise TilewiseError(
+            f"no Sentinel-2 tile with every band{f' on {date}' if date else ''} in the catalog reaches counties "
+            f"{', '.join(unserved[:10])}{' …' if len(unserved) > 10 else ''} (the warnings above say which tiles "
+            "were skipped): add those tiles to the catalog, or widen the STAC search's datetime or max_cloud_cover"
+        )
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
@@ -461,7 +500,7 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
     catalog, catalog_dir = sentinel2_catalog(inp, counties)
     tiles = pd.concat(
         [
-            select_sentinel2(counties, catalog, catalog_dir, inp.sentinel2_date),
+            select_sentinel2(counties, catalog, catalog_dir, inp.sentinel2_date, needed=set(parcels["county_fips"])),
             select_worldcover(counties, inp.worldcover_template),
             select_cdl(counties, inp.cdl, needed=set(parcels["county_fips"])),
         ],
