@@ -1,10 +1,11 @@
 """Benchmark: a whole generated state through the biomass workflow, against floors measured in the same run.
 
 The state covers 8 Sentinel-2 tiles (16T{C,D,E,F}{K,L}: central Illinois and Indiana's real MGRS
-grid) with a grid of counties and parcels; its rasters are generated here, by strips (bounded
-memory): the 8 tiles' B02 B03 B04 B08 at 10 m × scale (10,980² px at scale 1) and SCL at 20 m ×
-scale, the WorldCover 3° tiles at 1/12,000° × scale, a CDL at 30 m × scale. It runs the workflow
-stage by stage (`snakemake --cores C` on the index, then the tiles, then the rest) and prints
+grid; `--small` a corner of one of them) with a grid of counties and parcels; its rasters are
+generated here, by strips (bounded memory): the 8 tiles' B02 B03 B04 B08 at 10 m × scale
+(10,980² px at scale 1) and SCL at 20 m × scale, the WorldCover 3° tiles at 1/12,000° × scale, a
+CDL at 30 m × scale. It runs the workflow stage by stage (`snakemake --cores C` on the index, then
+the tiles, then the rest) and prints
 
 - wall time per stage, peak disk of the working folder (sampled) against the state's converted
   tiles + outputs, and the peak RSS of the largest process of each stage;
@@ -62,6 +63,7 @@ from support.snakemake import snakemake_cmd
 REPO = Path(__file__).resolve().parents[1]
 TILES = ("16TCK", "16TDK", "16TEK", "16TFK", "16TCL", "16TDL", "16TEL", "16TFL")
 BOX = (-89.30, 39.66, -84.56, 41.52)  # lon/lat: inside the union of the 8 tiles
+SMALL_BOX = (-89.0, 39.85, -88.6, 40.15)  # --small: inside 16TCK alone, so the check converts one tile's bands
 ROWS_PER_STRIP = 512
 CODEC = "DEFLATE"  # config/config.yaml biomass.tile_codec
 REFLECT = {10: (0.02, 0.04, 0.03, 0.35), 30: (0.04, 0.08, 0.06, 0.30), 40: (0.05, 0.09, 0.07, 0.40),
@@ -129,13 +131,13 @@ def sentinel2(out: Path, scale: int, cores: int) -> list[dict]:
     return rows
 
 
-def worldcover(out: Path, scale: int) -> str:
+def worldcover(out: Path, scale: int, box: tuple) -> str:
     d = scale / 12000
     template = str(out / "worldcover" / "ESA_WorldCover_10m_2021_v200_{tile}_Map.tif")
-    for lat in range(int(math.floor(BOX[1] / 3) * 3), int(BOX[3]) + 1, 3):
-        for lon in range(int(math.floor(BOX[0] / 3) * 3), int(BOX[2]) + 1, 3):
+    for lat in range(int(math.floor(box[1] / 3) * 3), int(box[3]) + 1, 3):
+        for lon in range(int(math.floor(box[0] / 3) * 3), int(box[2]) + 1, 3):
             tile = f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}{'E' if lon >= 0 else 'W'}{abs(lon):03d}"
-            part = shapely.clip_by_rect(worldcover_tile_box(tile), *np.add(BOX, (-0.02, -0.02, 0.02, 0.02)))
+            part = shapely.clip_by_rect(worldcover_tile_box(tile), *np.add(box, (-0.02, -0.02, 0.02, 0.02)))
             if part.is_empty:
                 continue
             w, s, e, n = part.bounds
@@ -145,9 +147,9 @@ def worldcover(out: Path, scale: int) -> str:
     return template
 
 
-def cdl(out: Path, scale: int) -> Path:
+def cdl(out: Path, scale: int, box: tuple) -> Path:
     res = 30 * scale
-    xmin, ymin, xmax, ymax = to_crs(shapely.box(*np.add(BOX, (-0.05, -0.05, 0.05, 0.05))), 4326, 5070, 0.01).bounds
+    xmin, ymin, xmax, ymax = to_crs(shapely.box(*np.add(box, (-0.05, -0.05, 0.05, 0.05))), 4326, 5070, 0.01).bounds
     xmin, ymax = math.floor(xmin / res) * res, math.ceil(ymax / res) * res
     shape = (int((ymax - ymin) // res) + 1, int((xmax - xmin) // res) + 1)
 
@@ -161,8 +163,8 @@ def cdl(out: Path, scale: int) -> Path:
     return path
 
 
-def state_spec(n_counties: int, n_parcels: int) -> StateSpec:
-    west, south, east, north = BOX
+def state_spec(n_counties: int, n_parcels: int, box: tuple) -> StateSpec:
+    west, south, east, north = box
     nx = max(1, round(math.sqrt(n_counties * (east - west) / (north - south))))
     ny = max(1, round(n_counties / nx))
     xs, ys = np.linspace(west, east, nx + 1), np.linspace(south, north, ny + 1)
@@ -177,8 +179,11 @@ def state_spec(n_counties: int, n_parcels: int) -> StateSpec:
 
 def generate(data: Path, args) -> tuple[dict, StateSpec]:
     """The state's inputs; a --keep folder that holds a finished generation of the same size is reused."""
-    spec = state_spec(args.counties, args.parcels)
-    done, size = data / "generated.json", {"scale": args.scale, "parcels": args.parcels, "counties": args.counties}
+    spec = state_spec(args.counties, args.parcels, args.box)
+    done, size = (
+        data / "generated.json",
+        {"scale": args.scale, "parcels": args.parcels, "counties": args.counties, "box": list(args.box)},
+    )
     if done.exists() and json.loads(done.read_text())["size"] == size:
         return json.loads(done.read_text())["state"], spec
     (data / "fia").mkdir(parents=True, exist_ok=True)
@@ -194,8 +199,8 @@ def generate(data: Path, args) -> tuple[dict, StateSpec]:
         "parcels": str(data / "parcels.parquet"),
         "sentinel2_catalog": str(data / "sentinel2_catalog.csv"),
         "sentinel2_date": None,
-        "worldcover": worldcover(data, args.scale),
-        "cdl": [str(cdl(data, args.scale))],
+        "worldcover": worldcover(data, args.scale, args.box),
+        "cdl": [str(cdl(data, args.scale, args.box))],
         "cdl_year": CDL_YEAR,
         "nass_yields": None,  # the national table
         "fia_plot": str(data / "fia" / "PLOT.csv"),
@@ -306,12 +311,13 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, default=1_000_000)
     ap.add_argument("--counties", type=int, default=100)
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--small", action="store_true", help="a quick check: scale 60, 3,000 parcels, 4 counties")
+    ap.add_argument("--small", action="store_true", help="a quick check: scale 60, 3,000 parcels, 4 counties, 1 tile")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (its generated inputs are reused)")
     ap.add_argument("--generate-only", action="store_true", help="write the inputs into --keep and stop")
     args = ap.parse_args()
+    args.box = BOX
     if args.small:
-        args.scale, args.parcels, args.counties = 60, 3000, 4
+        args.scale, args.parcels, args.counties, args.box = 60, 3000, 4, SMALL_BOX
     if args.generate_only and not args.keep:
         ap.error("--generate-only needs --keep")
     root = args.keep or Path(tempfile.mkdtemp(prefix="tilewise-state-bench-"))
@@ -374,7 +380,10 @@ def main() -> None:
 
 def report(args, spec, v) -> None:
     mb = 1e6
-    print(f"state                       {len(spec.counties)} counties, {v['n']:,} parcels, 8 Sentinel-2 tiles")
+    print(
+        f"state                       {len(spec.counties)} counties, {v['n']:,} parcels, "
+        f"{v['tiles'].loc[v['tiles']['product'] == 'sentinel2', 'tile'].nunique()} Sentinel-2 tiles"
+    )
     print(f"scale                       {args.scale} (Sentinel-2 bands {10 * args.scale} m)")
     print(f"load average before         {' '.join(f'{x:.2f}' for x in v['load'])} (figures need a quiet machine)")
     print(f"generate                    {v['generate_s']:.1f} s")
