@@ -6,9 +6,12 @@ import time
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 
 from support.mini_state import Mini, demo, dn, s2_grid, to_crs
+
+pytestmark = pytest.mark.workflow
 
 
 def test_a_clear_tile_of_the_parcels_zone_beats_a_clouded_one_of_the_next_zone(tmp_path):

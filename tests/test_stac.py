@@ -404,6 +404,7 @@ class BlobStore:
         self.httpd.server_close()
 
 
+@pytest.mark.workflow
 def test_a_state_takes_its_sentinel2_from_a_stac_api(tmp_path, bands, http, tokens, monkeypatch):
     """A small state on tile 29UNU: Sentinel-2 picked from the rustac STAC API (the real JPEG2000 bands are
     local files; B02/B03 are COGs in "Planetary Computer blob storage", signed whenever a job opens them;
