@@ -235,6 +235,42 @@ def refresh_sources():
 REFRESHED = refresh_sources()
 
 
+def stale_chunks():
+    """Per source, the chunks whose ledger was made from other files or another recipe than the plan
+    gives now: Snakemake reruns them for their changed params, but only while its record of the params
+    (.snakemake/metadata) is there; deleting .snakemake/ (the usual cure for a lock) must not ship the
+    COGs of an old recipe or of a file's old version. The store index answers for merged chunks.
+    """
+    from tilewise.sources import remote_state
+
+    stale = {}
+    for name, source_plan in PLANS.items():
+        ledgers, inputs = {}, {}
+        for c in source_plan.chunk_ids():
+            ledgers[c] = Path(LEDGER.format(source=name, chunk=c))
+            if not ledgers[c].exists():
+                continue  # Snakemake prepares it anyway (a first run: nothing to compare)
+            versions = REFRESHED.get(name, {}).get(c)
+            if versions is None:
+                versions = remote_state.read(
+                    Path(REMOTE_STATE.format(source=name, chunk=c))
+                )
+            inputs[c] = source_plan.job_inputs(c, versions)
+        found = store_index.stale_chunks(
+            Path(STORE_INDEX.format(source=name)), inputs, ledgers
+        )
+        for chunk, why in sorted(found.items()):
+            print(
+                f"tilewise: source {name}: chunk {chunk} is prepared again: {why}",
+                file=sys.stderr,
+            )
+        stale[name] = found
+    return stale
+
+
+STALE = stale_chunks() if workflow.is_main_process else {}
+
+
 def chunk_files(wildcards):
     """The chunk job's files (params): URL, name, archive set and, for a file a refresh found changed,
     the version it found (tilewise.sources.remote_state), so that exactly the changed chunks run again.
@@ -255,7 +291,9 @@ def rebuild_flags(wildcards):
     (the flag is newer than its ledger) and shows it in a dry-run. Flags stay: once the chunk was
     prepared again its input set is the same as in its last run, so it does not rerun again.
     """
-    why = DAMAGED.get(wildcards.source, {}).get(wildcards.chunk)
+    why = DAMAGED.get(wildcards.source, {}).get(wildcards.chunk) or STALE.get(
+        wildcards.source, {}
+    ).get(wildcards.chunk)
     ledger = Path(LEDGER.format(source=wildcards.source, chunk=wildcards.chunk))
     return _flags(wildcards.source, wildcards.chunk, why, [ledger])
 
@@ -279,7 +317,13 @@ def _flags(source, step, why, stamped):
     flags = {str(folder / f) for f in _listdir(folder) if f.startswith(f"{step}.")}
     if why:
         token = store_index.damage_token(why, *stamped)
-        flags.add(REBUILD.format(source=source, step=step, token=token))
+        flag = REBUILD.format(source=source, step=step, token=token)
+        if not workflow.output_settings.dryrun:
+            # made now, not only by the flag_rebuild job (a flag newer than the job's output reruns it by
+            # the times alone, also when Snakemake's record of the job's inputs, .snakemake/, is gone)
+            Path(flag).parent.mkdir(parents=True, exist_ok=True)
+            open(flag, "a").close()
+        flags.add(flag)
     return sorted(flags)
 
 

@@ -9,7 +9,7 @@ from tilewise.shared import job
 from tilewise.shared.download import DownloadSettings
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.chunk_job import ChunkJob
-from tilewise.sources.plan import SourceSettings
+from tilewise.sources.plan import SourceSettings, inputs_digest
 from tilewise.sources.prepare import run_chunk
 from tilewise.sources.recipe import Recipe
 from tilewise.sources.unpack import UnpackLimits
@@ -31,6 +31,7 @@ run_chunk(
             {**smk.params.download, **SourceSettings.from_config(smk.config, smk.wildcards.source).download_tuning()}
         ),
         limits=UnpackLimits.from_config(smk.params.unpack),
+        inputs=inputs_digest(smk.params.files, smk.params.recipe),
     )
 )
 job.done()

@@ -282,27 +282,53 @@ def test_a_store_nothing_vouches_for_is_merged_again_before_it_can_drift(tmp_pat
     assert "t002.tif was deleted" in run(tmp_path, "kept", "-n").stderr
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        lambda tar, md5_file: tar.write_bytes(tar.read_bytes()[:-10_000]),
-        lambda tar, md5_file: _overwrite_a_byte(tar),
-        lambda tar, md5_file: tar.unlink(),
-        lambda tar, md5_file: md5_file.write_text("0" * 32 + " kept.tar\n"),
-    ],
-    ids=["truncated", "a byte changed", "deleted", "its md5 edited"],
-)
-def test_a_tarball_changed_after_its_build_is_built_again(tmp_path, http, damage):
+def test_a_tarball_changed_after_its_build_is_built_again(tmp_path, http):
     make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
     work = tmp_path / "run"
     run(tmp_path, "kept")
     tar, md5_file = work / "tar-store" / "kept.tar", work / "tar-store" / "kept.tar.md5"
     clean, clean_md5 = md5(tar), md5_file.read_text()
-    damage(tar, md5_file)
-    dry = run(tmp_path, "kept", "-n")
-    assert jobs(dry).get("build_tarball") == 1, dry.stdout + dry.stderr
+    damages = {
+        "truncated": lambda: tar.write_bytes(tar.read_bytes()[:-10_000]),
+        "a byte changed": lambda: _overwrite_a_byte(tar),
+        "deleted": tar.unlink,
+        "its md5 edited": lambda: md5_file.write_text("0" * 32 + " kept.tar\n"),
+    }
+    for what, damage in damages.items():
+        damage()
+        dry = run(tmp_path, "kept", "-n")
+        assert jobs(dry).get("build_tarball") == 1, (what, dry.stdout + dry.stderr)
+        run(tmp_path, "kept")
+        assert md5(tar) == clean and md5_file.read_text() == clean_md5, what
+        assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout, what
+
+
+def test_a_run_without_snakemakes_own_record_still_sees_an_edited_recipe_and_a_damaged_store(tmp_path, http):
+    """.snakemake/ deleted (the usual cure for a lock): Snakemake no longer knows a job's params nor its
+    inputs, so an edited recipe, a version a refresh found or a rebuild flag reruns nothing, and the COGs of
+    the old recipe were shipped. Each ledger keeps a digest of what it was made from, and flags are made
+    at planning, newer than the output they rerun."""
+    entry = make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    work = tmp_path / "run"
     run(tmp_path, "kept")
-    assert md5(tar) == clean and md5_file.read_text() == clean_md5
+    store = work / "source-store" / "kept"
+    with rasterio.open(store / "t000.tif") as ds:
+        assert ds.block_shapes[0] != (256, 256)
+    shutil.rmtree(work / ".snakemake")
+    (entry / "source.yaml").write_text(yaml.safe_dump({"cog": {"BLOCKSIZE": 256}}))
+    assert "was made from other files or another recipe" in run(tmp_path, "kept", "-n").stderr
+    run(tmp_path, "kept")
+    for name in ("t000.tif", "t001.tif", "t002.tif"):
+        with rasterio.open(store / name) as ds:
+            assert ds.block_shapes[0] == (256, 256), name
+    with tarfile.open(work / "tar-store" / "kept.tar") as tar_file:
+        member = tar_file.extractfile("files/t001.tif").read()
+    assert member == (store / "t001.tif").read_bytes()
+    tarball = md5(work / "tar-store" / "kept.tar")
+    shutil.rmtree(work / ".snakemake")
+    (store / "t002.tif").unlink()
+    run(tmp_path, "kept")
+    assert (store / "t002.tif").exists() and md5(work / "tar-store" / "kept.tar") == tarball
     assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
 
 

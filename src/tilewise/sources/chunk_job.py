@@ -27,6 +27,7 @@ class ChunkJob:
     ledger: Path
     download: DownloadSettings
     limits: UnpackLimits
+    inputs: str | None = None  # tilewise.sources.plan.inputs_digest of the job's params, kept in its ledger
 
 
 @contextmanager

@@ -38,6 +38,7 @@ class Ledger:
     # per file: url, file (download name), status ("ok" | "failed" | "excluded"), and
     # outputs (ok), step and error (failed), excluded (names the recipe dropped), [skipped]
     files: list[dict]
+    inputs: str | None = None  # tilewise.sources.plan.inputs_digest of the job's params (None: not known)
 
     def outputs(self) -> list[dict]:
         return [out for rec in self.files for out in rec.get("outputs", [])]
@@ -55,6 +56,8 @@ def write(path: Path, ledger: Ledger) -> None:
     """Write atomically: a killed job never leaves a partial ledger under its name."""
     data = {"version": VERSION, "source": ledger.source, "chunk": ledger.chunk, "recipe": ledger.recipe}
     data["files"] = ledger.files
+    if ledger.inputs is not None:
+        data["inputs"] = ledger.inputs
     data["complete"] = True
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -74,7 +77,7 @@ def read(path: Path) -> Ledger:
             "its chunk must be prepared again"
         )
     try:
-        ledger = Ledger(data["source"], data["chunk"], data["recipe"], data["files"])
+        ledger = Ledger(data["source"], data["chunk"], data["recipe"], data["files"], data.get("inputs"))
         for rec in ledger.files:
             if rec["status"] not in STATUSES or not isinstance(rec["url"], str) or not isinstance(rec["file"], str):
                 raise ValueError(f"file record {rec!r}")

@@ -362,7 +362,10 @@ def merge_source(
         skipped = skipped_of(ledgers, lines)
         skipped_file.write(skipped, paths.skipped_csv)
         coverage_file.write(union.result(), crs, paths.coverage_gpkg)
-    chunks = {led.chunk: {"ledger": p, "files": cogs[led.chunk], "records": led.files} for p, led in ledgers}
+    chunks = {
+        led.chunk: {"ledger": p, "files": cogs[led.chunk], "records": led.files, "inputs": led.inputs}
+        for p, led in ledgers
+    }
     store_index.write(paths.store_index, chunks, paths.coverage_gpkg)  # last: it vouches for what is written
     summary = {
         "cogs": len(outputs),

@@ -7,6 +7,8 @@ config/config.yaml holds every default.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,18 @@ class SourcePlan:
     def job_recipe(self, chunk: str) -> dict:
         names = [n for e in self.chunks[chunk] for n in (e.name, e.group)]
         return self.source.recipe.for_downloads(names).as_dict()
+
+    def job_inputs(self, chunk: str, versions: dict[str, list[str]] | None = None) -> str:
+        """inputs_digest of the chunk job's files and recipe as this plan gives them."""
+        return inputs_digest(self.job_files(chunk, versions), self.job_recipe(chunk))
+
+
+def inputs_digest(files: list[list], recipe: dict) -> str:
+    """What a chunk's outputs are made from, in one word: its files (URL, name, archive set, the version a
+    refresh found) and its recipe, the params of its job. The ledger keeps it, so that planning sees a
+    changed recipe or version even when Snakemake's own record of the params (.snakemake/) is gone."""
+    text = json.dumps([files, recipe], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def plan_sources(

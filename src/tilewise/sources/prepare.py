@@ -205,7 +205,7 @@ def run_chunk(job: ChunkJob) -> Ledger:
         records = _process_files(job)
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)  # also after a failure: a full disk needs the room back
-    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records)
+    record = Ledger(job.source, job.chunk, job.recipe.as_dict(), records, job.inputs)
     ledger.write(job.ledger, record)
     return record
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import ledger
+from tilewise.sources.ledger import LedgerError
 
 VERSION = 2  # 2: the coverage md5
 
@@ -41,6 +42,7 @@ def write(path: Path, chunks: dict[str, dict], coverage: Path) -> None:
             "ledger": [st.st_size, st.st_mtime_ns],
             "files": files,
             "local": _local_files(entry.get("records", [])),
+            "inputs": entry.get("inputs"),
         }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, separators=(",", ":")))
@@ -116,6 +118,38 @@ def damaged_chunks(index: Path, ledgers: dict[str, Path], store: Path) -> dict[s
                     damaged[chunk] = f"its local file {local} is not the one it was made from (size or time differ)"
                     break
     return damaged
+
+
+def stale_chunks(index: Path, inputs: dict[str, str], ledgers: dict[str, Path]) -> dict[str, str]:
+    """Chunk id → why it must be prepared again: its ledger was made from other inputs than `inputs`
+    (chunk id → tilewise.sources.plan.inputs_digest of the job's params now: a recipe edited, a version a
+    refresh found). Snakemake sees that from its record of the params, unless that record (.snakemake/)
+    was deleted; this does not need it. The index answers for merged chunks; a ledger is read only when
+    the index does not (written since the last merge, or no index). Ledgers that keep no digest (of an
+    earlier tilewise) and missing ledgers are not listed."""
+    recorded = read(index) or {}
+    stale = {}
+    for chunk, now in inputs.items():
+        entry = recorded.get(chunk)
+        if entry is not None and entry.get("inputs") == now:
+            continue
+        try:
+            st = os.stat(ledgers[chunk])
+        except (FileNotFoundError, KeyError):
+            continue  # Snakemake prepares a chunk without a ledger anyway
+        if entry is not None and entry["ledger"] == [st.st_size, st.st_mtime_ns]:
+            made_from = entry.get("inputs")  # the ledger the merge read
+        else:
+            try:
+                made_from = ledger.read(ledgers[chunk]).inputs  # written after the merge, or not merged yet
+            except LedgerError:
+                continue  # damaged_chunks reruns it
+        if made_from is not None and made_from != now:
+            stale[chunk] = (
+                f"its ledger {ledgers[chunk]} was made from other files or another recipe than the source has now "
+                "(a recipe edited, or a version a refresh found)"
+            )
+    return stale
 
 
 def _replaced(path: str, size: int, modified: str) -> bool:
