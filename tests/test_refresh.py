@@ -11,6 +11,7 @@ from tilewise_demo.source import geotiff_bytes
 
 from conftest import snakemake
 from support.catalog import make_entry, md5, serve_tiles, zipped
+from support.httpserver import Fault
 
 pytestmark = pytest.mark.workflow
 
@@ -116,3 +117,18 @@ def test_a_refresh_reruns_exactly_the_chunks_with_a_changed_file(tmp_path, http)
     assert prepared_chunks(run(tmp_path, work, "refresh=True")) == [new["t001.zip"]]
     assert changes(work)["t001.tif"]["change"] == "changed"
     assert prepared_chunks(run(tmp_path, work)) == []
+
+    # one server that does not answer during a refresh (403 to every request here, at once; a 503
+    # outage after the retries is the same, tests/test_refresh_check.py): its file is unchecked,
+    # nothing reruns, its good COG and the tarball stay, the log warns and refresh.csv lists it; once
+    # the server answers again, the next refresh asks again and finds it unchanged
+    tar = md5(work / "tar-store" / "src.tar")
+    http.faults["/tiles/t003.zip"] = [Fault(10**9, "HEAD", status=403), Fault(10**9, "GET", status=403)]
+    proc = run(tmp_path, work, "refresh=True")
+    assert prepared_chunks(proc) == [] and "WARNING" in proc.stderr and "1 unchecked" in proc.stderr
+    assert md5(work / "tar-store" / "src.tar") == tar and (work / "source-store" / "src" / "t003.tif").exists()
+    with open(work / "reports" / "src" / "refresh.csv", newline="") as f:
+        assert {r["file"]: r["result"] for r in csv.DictReader(f)}["t003.zip"] == "unchecked"
+    http.faults.clear()
+    proc = run(tmp_path, work, "refresh=True")
+    assert prepared_chunks(proc) == [] and "0 unchecked" in proc.stderr

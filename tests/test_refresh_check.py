@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import time
 
 import pytest
 
@@ -34,18 +35,28 @@ def record(**remote):
         (record(content_length=5), RemoteState("u", "u", content_length=6), "changed", True),
         (record(size=5), RemoteState("u", "u", content_length=6), "changed", True),  # a body without a length
         (record(content_length=5), RemoteState("u", "u"), "unknown", True),
+        # a different length is always a change, whatever the validators say
+        (record(etag='"a"', content_length=5), RemoteState("u", "u", '"a"', content_length=6), "changed", False),
+        (record(etag='W/"a"', size=5), RemoteState("u", "u", 'W/"a"', content_length=6), "changed", False),
+        (record(last_modified="x", content_length=5), RemoteState("u", "u", None, "x", 6), "changed", False),
+        (record(etag='"a"', content_length=5), RemoteState("u", "u", '"a"', content_length=5), "unchanged", False),
+        # a weak ETag vouches for the bytes only with an equal Last-Modified (when both give one)
+        (record(etag='W/"a"', last_modified="x"), RemoteState("u", "u", 'W/"a"', TOUCHED), "changed", False),
+        (record(etag='"a"', last_modified="x"), RemoteState("u", "u", 'W/"a"', TOUCHED), "changed", False),
+        (record(etag='W/"a"', last_modified="x"), RemoteState("u", "u", 'W/"a"', "x"), "unchanged", False),
+        (record(etag='W/"a"'), RemoteState("u", "u", 'W/"a"', TOUCHED), "unchanged", False),
     ],
 )
 def test_compare_uses_the_strongest_validator_both_answers_carry(before, now, result, by_length):
     assert refresh.compare(before, now)[0::2] == (result, by_length)
 
 
-def prepared(tmp_path, http, names, chunk="0000"):
-    """Serve `names`, download them as a chunk job would and write the chunk's ledger."""
+def prepared(tmp_path, http, names, chunk="0000", size=1000):
+    """Serve `names` (`size` bytes and more), download them as a chunk job would and write the chunk's ledger."""
     entries, records = [], []
     pool = make_pool(FAST)
     for i, name in enumerate(names):
-        http.files[f"/{name}"] = bytes([i]) * (1000 + i)
+        http.files[f"/{name}"] = bytes([i]) * (size + i)
         e = FileEntry(None, http.url(name), name, name)
         state = fetch(e.url, tmp_path / "dl" / name, None, FAST, pool)
         entries.append(e)
@@ -65,7 +76,7 @@ def results(chunks, ledgers, remotes):
 
 
 @pytest.mark.parametrize("etag", ["strong", "weak", ""])
-def test_new_bytes_are_found_and_a_touch_only_where_no_etag_vouches_for_the_bytes(tmp_path, http, etag):
+def test_new_bytes_are_found_and_a_touch_only_where_no_strong_etag_vouches_for_the_bytes(tmp_path, http, etag):
     http.etag = etag
     chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin", "c.bin"])
     assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged", "b.bin": "unchanged", "c.bin": "unchanged"}
@@ -73,7 +84,20 @@ def test_new_bytes_are_found_and_a_touch_only_where_no_etag_vouches_for_the_byte
     http.modified["/b.bin"] = TOUCHED
     found = results(chunks, ledgers, remotes)
     assert found["a.bin"] == "changed" and found["c.bin"] == "unchanged"
-    assert found["b.bin"] == ("changed" if etag == "" else "unchanged")
+    assert found["b.bin"] == ("unchanged" if etag == "strong" else "changed")  # a weak ETag does not vouch alone
+
+
+@pytest.mark.parametrize("etag", ["strong", "weak", ""])
+def test_a_new_length_is_a_change_whatever_the_validators_say(tmp_path, http, etag):
+    """A producer (or a careless server) replaces a file's bytes and keeps its ETag and Last-Modified:
+    the length differs, and a download would get other bytes, so its chunk runs again."""
+    http.etag = etag
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    kept = {path: http.validators(data, path=path) for path, data in http.files.items()}
+    http.validators = lambda data, coding="", path="": kept[path]  # the same ETag and Last-Modified for ever
+    http.files["/a.bin"] = b"other bytes of another length"
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed", "b.bin": "unchanged"} and found.changed_chunks() == ["0000"]
 
 
 def test_a_server_without_validators_is_compared_by_length_and_reported(tmp_path, http):
@@ -85,10 +109,33 @@ def test_a_server_without_validators_is_compared_by_length_and_reported(tmp_path
     assert by_file == {"a.bin": "changed", "b.bin": "unchanged"}
     assert all(f.no_validator for f in found.findings)
     assert any("no validator" in line for line in refresh.summary("s", found))
-    http.head_length = False  # no length either: cannot tell, kept, said so
+    # no length from either request (a GET that ignores the range and sends chunks, a HEAD without
+    # Content-Length): cannot tell, kept, said so
+    http.head_length = False
+    for name in ("a.bin", "b.bin"):
+        http.faults[f"/{name}"] = Fault(times=99, method="GET", ignore_range=True, chunked=True)
     found, by_file = check(chunks, ledgers, remotes)
     assert by_file == {"a.bin": "unknown", "b.bin": "unknown"} and found.changed_chunks() == []
     assert any("cannot tell" in line for line in refresh.summary("s", found))
+
+
+@pytest.mark.parametrize("head", ["no length", "gzip length", "refused"])
+def test_a_server_without_validators_is_asked_for_the_length_a_download_gets(tmp_path, http, head):
+    """No ETag, no Last-Modified, and a HEAD with no usable length (none, or a gzip-coded one): the
+    one-byte Range GET's Content-Range total tells the length, so a new length is found."""
+    http.etag, http.last_modified = "", False
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    if head == "no length":
+        http.head_length = False
+    elif head == "gzip length":
+        http.head_headers, http.head_content_length = {"Content-Encoding": "gzip"}, 17
+    else:
+        for name in ("a.bin", "b.bin"):
+            http.faults[f"/{name}"] = Fault(times=99, method="HEAD", status=405)
+    http.files["/a.bin"] = b"another length"
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed", "b.bin": "unchanged"} and found.changed_chunks() == ["0000"]
+    assert ("/a.bin", "bytes=0-0", 206) in http.log
 
 
 def test_a_server_that_refuses_head_is_asked_with_a_one_byte_range(tmp_path, http):
@@ -101,16 +148,39 @@ def test_a_server_that_refuses_head_is_asked_with_a_one_byte_range(tmp_path, htt
 
 
 @pytest.mark.parametrize("head_etag", ['"from-head"', None])  # another ETag; none at all (Last-Modified decides)
-def test_a_head_that_differs_from_the_get_does_not_rerun_what_a_download_still_gets(tmp_path, http, head_etag):
+def test_a_head_that_differs_from_the_get_does_not_decide(tmp_path, http, head_etag):
     """A server (or CDN) whose HEAD answers from elsewhere than its GET: what a download would get
-    (a one-byte Range GET) decides, so nothing runs until the file a download gets changes."""
+    (a one-byte Range GET) decides, both ways: nothing runs until the file a download gets changes,
+    and a change a download gets is found while the HEAD still gives the old version."""
     chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    old = http.validators(http.files["/a.bin"], path="/a.bin")
     http.head_headers = {"ETag": head_etag, "Last-Modified": TOUCHED}
     found, by_file = check(chunks, ledgers, remotes)
     assert by_file == {"a.bin": "unchanged"} and found.entries == {"0000": {}}
     assert ("/a.bin", "bytes=0-0", 206) in http.log
     http.files["/a.bin"] = b"the next version"
     assert check(chunks, ledgers, remotes)[1] == {"a.bin": "changed"}
+    http.head_headers, http.head_content_length = old, 1000  # a stale HEAD: the old version's answer
+    assert check(chunks, ledgers, remotes)[1] == {"a.bin": "changed"}
+
+
+@pytest.mark.parametrize("answer", ["405", "200 whole"])
+def test_a_server_that_refuses_ranges_is_asked_with_head(tmp_path, http, answer):
+    """A GET range refused (405) falls back to HEAD; a server that ignores Range (a 200 with the whole
+    body) gives its headers, and its body is closed unread."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"], size=2 * 10**6)
+    http.rate_bytes_per_s = 10**5  # a body read whole would take 20 s
+    fault = (
+        Fault(times=99, method="GET", status=405)
+        if answer == "405"
+        else Fault(times=99, method="GET", ignore_range=True)
+    )
+    for name in ("a.bin", "b.bin"):
+        http.faults[f"/{name}"] = fault
+    http.files["/a.bin"] = b"new"
+    start = time.monotonic()
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed", "b.bin": "unchanged"}
+    assert time.monotonic() - start < 10
 
 
 def rerun(tmp_path, http, ledgers, name="a.bin"):
@@ -201,20 +271,33 @@ def test_a_head_refused_is_asked_as_a_download_asks(tmp_path, http, status):
     assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
 
 
-def test_a_file_no_request_can_ask_runs_its_chunk_at_every_refresh_until_one_can(tmp_path, http):
-    """Unchecked: its chunk runs again and its download tells; if the next refresh cannot ask either,
-    the entry names the new ledger, so the chunk runs again (never once and then never)."""
-    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
-    refused = Fault(times=99, status=403)
-    http.faults["/a.bin"] = [Fault(times=99, method="HEAD", status=403), refused]
-    first, by_file = check(chunks, ledgers, remotes)
-    assert by_file == {"a.bin": "unchecked"}
-    remote_state.write(remotes["0000"], first.entries["0000"])
-    refused.times = 0
-    rerun(tmp_path, http, ledgers)  # its download got through, this time
-    refused.times = 99
-    second, by_file = check(chunks, ledgers, remotes)
-    assert by_file == {"a.bin": "unchecked"} and second.entries != first.entries
+@pytest.mark.parametrize("outage", ["503", "refused"])
+def test_a_file_no_request_can_ask_keeps_its_chunk_and_is_asked_again(tmp_path, http, outage):
+    """Unchecked (a 503 or a refused connection after the retries): nothing reruns, so a transient
+    outage never drops a good output; the refresh says so loudly, and the next one asks again."""
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    remote_state.write(remotes["0000"], {"b.bin": ["etag", '"earlier"', "ledger 1"]})  # an earlier refresh's
+    if outage == "503":
+        http.faults["/a.bin"] = [Fault(times=99, method="HEAD", status=503), Fault(times=99, status=503)]
+        http.files["/b.bin"] = b"changed meanwhile, asked when the server is back"
+        found, by_file = check(chunks, ledgers, remotes)
+        assert by_file == {"a.bin": "unchecked", "b.bin": "changed"} and found.changed_chunks() == ["0000"]
+        assert "a.bin" not in found.entries["0000"]
+    else:
+        dead = {e.name: dataclasses.replace(e, url=f"http://127.0.0.1:1/{e.name}") for e in chunks["0000"]}
+        led = ledger.read(ledgers["0000"])
+        files = [{**r, "url": dead[r["file"]].url} for r in led.files]
+        ledger.write(ledgers["0000"], dataclasses.replace(led, files=files))
+        chunks = {"0000": list(dead.values())}
+        found, by_file = check(chunks, ledgers, remotes)
+        assert by_file == {"a.bin": "unchecked", "b.bin": "unchecked"} and found.changed_chunks() == []
+        assert found.entries == {"0000": {"b.bin": ["etag", '"earlier"', "ledger 1"]}}  # what it had: no rerun
+    lines = refresh.summary("s", found)
+    assert any("WARNING" in line and "could not be asked" in line for line in lines)
+    assert any("a.bin" in line and "asked again" in line for line in lines)
+    if outage == "503":
+        http.faults.clear()  # the server is back: the file is asked again, and is the same
+        assert check(chunks, ledgers, remotes)[1]["a.bin"] == "unchanged"
 
 
 def test_a_damaged_remote_state_reruns_its_chunk_once(tmp_path, http):

@@ -1,28 +1,38 @@
-"""A refresh: ask the servers again, with HEAD requests, which files changed since their chunk was made.
+"""A refresh: ask the servers again which files changed since their chunk was made.
 
 Each file's ledger record keeps the validators of the download its outputs came from (`remote`).
-A refresh HEADs every http(s) file of the chunks that have a ledger, many at once (a thread pool
-as wide as the `net` resource, each request retried like a download), and compares the answer with
-that record on the strongest validator both carry:
+A refresh asks about every http(s) file of the chunks that have a ledger, many at once (a thread
+pool as wide as the `net` resource, each request retried like a download), with the question a
+download asks: a one-byte Range GET (`bytes=0-0`), whose answer (ETag, Last-Modified and the
+Content-Range total) is what the chunk's download would get. A HEAD may come from another cache or
+backend than a GET (a CDN, a redirect cached in front of HEAD, an upload under way), so it only
+answers when the Range GET is refused (a 405, a 403 of a firewall, …; a 404 or 410 is the file
+gone, as a download would find it) or gives neither a validator nor a length. A server that ignores
+the Range answers 200 with the whole body: its headers are read and the body is closed unread.
+The answer is compared with that record:
 
-- an ETag (weak or strong: the opaque tag; a server that weakens it on the way is not a change),
-- else Last-Modified,
-- else the length (Content-Length): a server that gives no validator is reported, and its file
-  counts as changed only if its length changed; with no length either it cannot be told, is
-  reported, and counts as unchanged.
+- a different length (the recorded Content-Length, or stored size, against the answer's) is always
+  a change, whatever the validators say;
+- else an ETag both carry: a different tag is a change; the same tag is the same file, except that
+  a weak ETag (`W/"…"`, on either side) does not vouch for the bytes alone: when both also carry a
+  Last-Modified, it must be equal too;
+- else Last-Modified;
+- else the length alone: a server that gives no validator is reported, and its file counts as
+  changed only if its length changed; with no length either it cannot be told (`unknown`), is
+  reported, and kept as it is.
 
-So a file whose Last-Modified moved while its ETag stayed is unchanged (the ETag says the bytes are
-the same). A HEAD that says "changed" is asked again as a download would ask (a one-byte Range GET),
-and that answer decides: a HEAD may come from another cache or backend than a GET (a CDN, an upload
-under way). A file the server no longer has (404, 410) is `gone`, and one it could not be asked about
-(other errors, after the retries) `unchecked`: both run their chunk again, whose download then
-records what the server does. What a changed file's chunk gets is its new entry in the chunk's
-remote state (tilewise.sources.remote_state), passed to the job as params: that reruns it. The
-entry names the version found and the ledger it was found against, so a rerun whose download still
-got the old version (a stale cache) is found again by the next refresh, and runs again.
-Files without a ledger record (new in the list, or in a chunk never prepared) are not asked: their
-chunk runs anyway. Local files are compared by the md5 of their bytes: planning compares their size
-and time with the store index at every run (tilewise.sources.store_index), a refresh their bytes.
+A file the server no longer has (404, 410) is `gone` and runs its chunk again, whose download then
+records what the server does. One it could not be asked about (a 503, a refused connection, a
+timeout after the retries) is `unchecked`: reported loudly (a warning in the log, and in the
+refresh report) and nothing reruns: its chunk keeps its outputs, and the next refresh asks again
+(its ledger still records the version it was made from). What a changed file's chunk gets is its
+new entry in the chunk's remote state (tilewise.sources.remote_state), passed to the job as params:
+that reruns it. The entry names the version found and the ledger it was found against, so a rerun
+whose download still got the old version (a stale cache) is found again by the next refresh, and
+runs again. Files without a ledger record (new in the list, or in a chunk never prepared) are not
+asked: their chunk runs anyway. Local files are compared by the md5 of their bytes: planning
+compares their size and time with the store index at every run (tilewise.sources.store_index), a
+refresh their bytes.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import ledger, remote_state
 from tilewise.sources.catalog import FileEntry
 
-CHANGED = ("changed", "gone", "unchecked")  # the results that run a file's chunk again
+CHANGED = ("changed", "gone")  # the results that run a file's chunk again (not "unchecked": asked again next time)
 
 
 @dataclass(frozen=True)
@@ -80,17 +90,30 @@ def _length(record: dict) -> int | None:
     return record.get("content_length") if record.get("content_length") is not None else record.get("size")
 
 
+def _weak(etag: str) -> bool:
+    return etag.startswith("W/")
+
+
 def compare(before: dict, now: RemoteState) -> tuple[str, list[str], bool]:
     """(unchanged | changed | unknown, the entry naming `now`'s version, whether no validator was
-    shared) on the strongest validator both the record and the answer carry."""
-    if before.get("etag") and now.etag:
-        return ("unchanged" if _tag(before["etag"]) == _tag(now.etag) else "changed"), ["etag", now.etag], False
-    if before.get("last_modified") and now.last_modified:
+    shared): a different length is always a change; else the strongest validator both the record
+    and the answer carry decides, a weak ETag only with an equal Last-Modified (when both give one)."""
+    was, length = _length(before), now.content_length
+    etags = bool(before.get("etag") and now.etag)
+    dates = bool(before.get("last_modified") and now.last_modified)
+    if etags and _tag(before["etag"]) != _tag(now.etag):
+        return "changed", ["etag", now.etag], False
+    if was is not None and length is not None and was != length:  # the bytes cannot be the same
+        return "changed", ["length", str(length)], not (etags or dates)
+    if etags:
+        if (_weak(before["etag"]) or _weak(now.etag)) and dates and before["last_modified"] != now.last_modified:
+            return "changed", ["last-modified", now.last_modified], False  # a weak ETag does not vouch alone
+        return "unchanged", ["etag", now.etag], False
+    if dates:
         same = before["last_modified"] == now.last_modified
         return ("unchanged" if same else "changed"), ["last-modified", now.last_modified], False
-    if _length(before) is not None and now.content_length is not None:
-        same = _length(before) == now.content_length
-        return ("unchanged" if same else "changed"), ["length", str(now.content_length)], True
+    if was is not None and length is not None:
+        return "unchanged", ["length", str(length)], True
     return "unknown", ["length", "?"], True
 
 
@@ -110,37 +133,37 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
     """`ask(url, by_get)` the server; `stamp` names the ledger the record is from."""
     before = record.get("remote")
     try:
-        now = _ask_head_then_get(ask, entry.url)
+        now = _ask(ask, entry.url, before)
     except NotFound as exc:  # stays put while it is gone; back, it is "new" (its record has no download)
         return Finding(chunk, entry.url, entry.name, "gone", _describe(before), str(exc), ["gone", ""])
-    except FileFailure as exc:  # the entry names the ledger: while no answer comes, every refresh tries again
-        return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc), ["unchecked", "", stamp])
+    except FileFailure as exc:  # no entry: its chunk keeps its outputs, the next refresh asks again
+        return Finding(chunk, entry.url, entry.name, "unchecked", _describe(before), str(exc))
     if before is None:  # its last download failed: ask the server again by downloading it, at every refresh
         now_text = _describe(now)
         return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text, stamp])
     result, version, no_validator = compare(before, now)
-    now_text = _describe(now)
-    if result == "changed":
-        try:
-            got = ask(entry.url, True)
-        except FileFailure:  # NotFound too: the HEAD's answer stands, the chunk's download tells
-            got = None
-        if got is not None:
-            result, version, no_validator = compare(before, got)
-            if _describe(got) != now_text:
-                now_text = f"{_describe(got)} (HEAD: {now_text})"
     if result == "changed":
         version = [*version, stamp]
-    return Finding(chunk, entry.url, entry.name, result, _describe(before), now_text, version, no_validator)
+    return Finding(chunk, entry.url, entry.name, result, _describe(before), _describe(now), version, no_validator)
 
 
-def _ask_head_then_get(ask: Callable[..., RemoteState], url: str) -> RemoteState:
-    """A HEAD's answer, else a one-byte Range GET's: servers of pre-signed GET URLs and some firewalls
-    refuse HEAD (403, 404) to a file a download gets."""
+def _ask(ask: Callable[..., RemoteState], url: str, before: dict | None) -> RemoteState:
+    """What a download would get: a one-byte Range GET's answer. A HEAD answers only when the GET is
+    refused (not a 404 or 410: the file is gone for a download too), or when the GET's answer cannot
+    tell (neither a validator nor a length, e.g. a 200 with a chunked body) and the HEAD's can."""
     try:
+        got = ask(url, True)
+    except NotFound:
+        raise
+    except FileFailure:  # a GET range refused (405, a firewall's 403, …): ask as a HEAD-only server allows
         return ask(url, False)
+    if before is None or compare(before, got)[0] != "unknown":
+        return got
+    try:
+        head = ask(url, False)
     except FileFailure:
-        return ask(url, True)
+        return got
+    return head if compare(before, head)[0] != "unknown" else got
 
 
 def _find_local(chunk: str, entry: FileEntry, record: dict, path: Path) -> Finding:
@@ -206,13 +229,14 @@ def check(
 
 
 def summary(source: str, refresh: Refresh) -> list[str]:
-    """Lines for the log: what was asked, what changed, which servers gave no validator."""
-    counts = {r: sum(1 for f in refresh.findings if f.result == r) for r in ("unchanged", *CHANGED)}
+    """Lines for the log: what was asked, what changed, which servers gave no validator, and a
+    warning naming the files no request could ask about (unchecked: kept, asked again next time)."""
+    counts = {r: sum(1 for f in refresh.findings if f.result == r) for r in ("unchanged", "unchecked", *CHANGED)}
     rate = refresh.heads / refresh.seconds if refresh.seconds > 0 else 0.0
     changed = refresh.changed_chunks()
     lines = [
         f"tilewise: source {source}: refresh asked {refresh.heads:,} files in {refresh.seconds:.1f} s "
-        f"({rate:,.0f} HEAD/s) and read {refresh.local:,} local files: {counts['changed']} changed, "
+        f"({rate:,.0f} files/s) and read {refresh.local:,} local files: {counts['changed']} changed, "
         f"{counts['gone']} gone, {counts['unchecked']} unchecked, {counts['unchanged']} unchanged; "
         f"chunks prepared again: {', '.join(changed) or 'none'}"
     ]
@@ -220,5 +244,13 @@ def summary(source: str, refresh: Refresh) -> list[str]:
         note = " (no validator: compared by length)" if f.no_validator and f.result != "unknown" else ""
         if f.result == "unknown":
             note = " (no validator and no length: cannot tell; kept as it is)"
+        if f.result == "unchecked":
+            note = " (no answer: kept as it is, asked again at the next refresh)"
         lines.append(f"  {f.file} [chunk {f.chunk}]: {f.result}{note}: {f.before or '-'} → {f.now}")
+    if counts["unchecked"]:
+        lines.append(
+            f"tilewise: WARNING: source {source}: {counts['unchecked']:,} files could not be asked (unchecked: "
+            f"the server did not answer after the retries); their chunks keep their outputs and the next "
+            f"refresh asks again (reports/{source}/refresh.csv lists them)"
+        )
     return lines

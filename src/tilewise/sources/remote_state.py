@@ -2,11 +2,12 @@
 
 Per download name, the version of the file a refresh found on its server when that was not the
 version the chunk's ledger was made from: `[kind, value]`, kind `etag`, `last-modified` or `length`
-(the validator the comparison used), `gone` (HTTP 404/410) or `unchecked` (the server could not be
-asked). Files whose server still gives the version of the ledger keep whatever entry they had, so
-the content changes only when a file changed. The chunk job gets these entries as params, so a
-changed entry reruns exactly that chunk (Snakemake's params trigger) and every later run, with or
-without a refresh, gives the job the same params again.
+(what told the versions apart), `gone` (HTTP 404/410) or `new` (its last download failed); a
+refresh before this rule also wrote `unchecked`. A file the server could not be asked about gets no
+new entry (its chunk keeps its outputs). Files whose server still gives the version of the ledger
+keep whatever entry they had, so the content changes only when a file changed. The chunk job gets
+these entries as params, so a changed entry reruns exactly that chunk (Snakemake's params trigger)
+and every later run, with or without a refresh, gives the job the same params again.
 """
 
 from __future__ import annotations
