@@ -43,6 +43,7 @@ onsuccess:
 
 onerror:
     release_rate_limiter_timer()
+    restore_tarballs()
     print_run_end(log, failed=True)
 
 

@@ -60,7 +60,13 @@ COVERAGE_MAP = "reports/{source}/coverage.png"
 TARBALL = "tar-store/{source}.tar"
 TARBALL_MD5 = "tar-store/{source}.tar.md5"
 CHANGES = "tar-store/{source}.changes.csv"  # what changed since the tarball before
-PUBLISHED = "work/{source}/published.changes.csv"  # its copy: Snakemake deletes outputs before a job
+# where earlier versions kept a copy of the changes file; now the name the tarball job's files beside it
+# are derived from (scripts/build_tarball.py), and a copy it reads once if there is no state yet
+PUBLISHED = "work/{source}/published.changes.csv"
+# the published state: the last tarball's md5 and the changes file its build wrote (Snakemake deletes
+# a job's outputs before it runs, and after it fails)
+PUBLISHED_STATE = "work/{source}/published.json"
+KEPT_TARBALL = "work/{source}/published"  # a hard link to the last tarball built, restored after a failed run
 REMOTE_STATE = "work/{source}/remote/{chunk}.json"  # versions a refresh found (params of the chunk)
 REFRESH_REPORT = "reports/{source}/refresh.csv"
 NATIONAL_SUMMARY = "results/national_summary.csv"
@@ -175,6 +181,7 @@ def damaged_products():
                 Path(TARBALL_MD5.format(source=name)),
                 Path(TARBALL_RECORD.format(source=name)),
                 catalog_files,
+                Path(KEPT_TARBALL.format(source=name)),
             ),
         }
         for step, why in whys.items():
@@ -188,6 +195,31 @@ def damaged_products():
 
 
 DAMAGED_PRODUCTS = damaged_products() if workflow.is_main_process else {}
+
+
+def restore_tarballs():
+    """After a failed run (onerror): a source whose tarball, md5 and changes file are all gone (a
+    failed build_tarball job: Snakemake removes its outputs) gets the last tarball built back, with
+    its md5 and changes file; the next run builds it again (tarball.damage)."""
+    for name in PLANS:
+        paths = [Path(p.format(source=name)) for p in (TARBALL, TARBALL_MD5, CHANGES)]
+        state = Path(PUBLISHED_STATE.format(source=name))
+        try:
+            restored = tarball_file.restore(
+                *paths, state, Path(KEPT_TARBALL.format(source=name))
+            )
+        except OSError as exc:  # a full disk: the next run builds it anyway
+            print(
+                f"tilewise: source {name}: its tarball could not be restored: {exc}",
+                file=sys.stderr,
+            )
+            continue
+        if restored:
+            print(
+                f"tilewise: source {name}: its tarball was not built; the previous one, its md5 and its "
+                f"changes file are back in {paths[0].parent} (the next run builds it again)",
+                file=sys.stderr,
+            )
 
 
 def refresh_sources():

@@ -22,9 +22,13 @@ build_tarball(
     ledgers=[Path(p) for p in smk.input.ledgers],
     tar_path=Path(smk.output.tar),
     md5_path=Path(smk.output.md5),
-    changes=(Path(smk.output.changes), Path(smk.params.published)),
+    changes=Path(smk.output.changes),
+    # beside the published changes file of earlier versions (PUBLISHED), which names them: not params,
+    # a new one would rerun every built tarball (PUBLISHED_STATE, TARBALL_RECORD, KEPT_TARBALL)
+    published=Path(smk.params.published).with_name("published.json"),
     allow_incomplete=smk.params.allow_incomplete,
-    # beside the published changes (TARBALL_RECORD): not a param, a new one would rerun every built tarball
     record=Path(smk.params.published).with_name("tarball.json"),
+    kept=Path(smk.params.published).with_name("published"),
+    legacy=Path(smk.params.published),
 )
 job.done()

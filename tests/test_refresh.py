@@ -132,3 +132,31 @@ def test_a_refresh_reruns_exactly_the_chunks_with_a_changed_file(tmp_path, http)
     http.faults.clear()
     proc = run(tmp_path, work, "refresh=True")
     assert prepared_chunks(proc) == [] and "0 unchecked" in proc.stderr
+
+
+def test_the_same_tarball_built_again_keeps_the_changes_file_that_published_it(tmp_path, http):
+    """After a refresh found t001 changed, the operator moves the tar away to upload it, deletes its
+    md5 or the changes file, or forces the tarball job: the tar built again is the same one, and its
+    changes file still says t001 changed since the tarball before (not 'unchanged', against itself)."""
+    urls = serve_tiles(http, 4)
+    make_entry(tmp_path / "catalog", "src", urls)
+    work = tmp_path / "run"
+    run(tmp_path, work)
+    http.files["/tiles/t001.zip"] = zipped("t001.tif", geotiff_bytes(7))
+    run(tmp_path, work, "refresh=True")
+    tar, published = work / "tar-store" / "src.tar", (work / "tar-store" / "src.changes.csv").read_bytes()
+    digest = md5(tar)
+    assert changes(work)["t001.tif"]["change"] == "changed"
+    for name, extra in [
+        ("src.tar", ()),
+        ("src.tar.md5", ()),
+        ("src.changes.csv", ()),
+        (None, ("--forcerun", "build_tarball")),
+    ]:
+        if name == "src.tar":
+            tar.rename(tmp_path / "upload.tar")
+        elif name:
+            (work / "tar-store" / name).unlink()
+        proc = run(tmp_path, work, *extra)
+        assert "build_tarball" in proc.stdout + proc.stderr, name
+        assert md5(tar) == digest and (work / "tar-store" / "src.changes.csv").read_bytes() == published, name

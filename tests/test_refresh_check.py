@@ -323,8 +323,11 @@ def test_changes_compare_by_md5_and_keep_both_bounds_rows(tmp_path):
         ("same.tif", "unchanged"),
     ]
     assert rows[0]["left"] == "0.5" and rows[0]["left_before"] == "1.5"
-    out, copy = tmp_path / "s.changes.csv", tmp_path / "work" / "published.changes.csv"
-    changes_csv.write(rows, out, copy)
-    assert out.read_bytes() == copy.read_bytes()
-    assert set(changes_csv.published(copy)) == {"edit.tif", "new.tif", "same.tif"}
-    assert changes_csv.published(copy)["edit.tif"]["md5"] == "9" and changes_csv.published(tmp_path / "none") == {}
+    out, state = tmp_path / "s.changes.csv", tmp_path / "work" / "published.json"
+    changes_csv.write_text(changes_csv.text(rows), out)
+    changes_csv.save_state(state, "d" * 32, out.read_bytes().decode())
+    assert changes_csv.load_state(state) == ("d" * 32, out.read_bytes().decode())
+    assert set(changes_csv.published(out)) == {"edit.tif", "new.tif", "same.tif"}
+    assert changes_csv.published(out)["edit.tif"]["md5"] == "9" and changes_csv.published(tmp_path / "none") == {}
+    assert [dict(r) for r in changes_csv.read(out)] == rows  # as report_csv writes and reads a CSV
+    assert changes_csv.load_state(tmp_path / "none") == (None, "")

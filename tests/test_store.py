@@ -473,3 +473,24 @@ def test_bad_catalog_text_stops_at_planning_naming_file_and_line(tmp_path, http,
     proc = run(tmp_path, "bad", check=False)
     assert proc.returncode != 0 and re.search(message, proc.stderr), proc.stderr[-2000:]
     assert not http.log and not (tmp_path / "run" / "work").exists()  # nothing was downloaded or written
+
+
+def test_a_failed_tarball_build_leaves_the_previous_tarball_and_builds_it_again(tmp_path, http):
+    """Snakemake removes the outputs of a failed job; the run's end links the last tarball built back,
+    with its md5 and changes file, and the next run builds it again."""
+    make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    outputs = [work / "tar-store" / n for n in ("kept.tar", "kept.tar.md5", "kept.changes.csv")]
+    saved = [p.read_bytes() for p in outputs]
+    bounds = work / "source-store" / "kept" / "bounds.csv"
+    bounds.write_text(bounds.read_text().replace(",500\n", ",501\n", 1))  # the tarball refuses it
+    proc = run(tmp_path, "kept", check=False)
+    assert proc.returncode != 0 and "the chunk ledgers differ" in proc.stderr
+    assert "the previous one, its md5 and its changes file are back" in proc.stderr
+    assert [p.read_bytes() for p in outputs] == saved
+    dry = run(tmp_path, "kept", "-n")
+    assert "linked back after a failed build" in dry.stderr and jobs(dry).get("build_tarball") == 1
+    run(tmp_path, "kept")
+    assert [p.read_bytes() for p in outputs] == saved
+    assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout

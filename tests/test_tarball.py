@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tilewise.shared.errors import TilewiseError
-from tilewise.sources import ledger, store_index
+from tilewise.sources import changes_csv, ledger, store_index
 from tilewise.sources.failures_csv import FIELDS as FAILURE_FIELDS
-from tilewise.sources.tarball import COPY_BUFFER, build_tarball
+from tilewise.sources.tarball import COPY_BUFFER, build_tarball, damage, restore
 
 
 @pytest.fixture
@@ -60,9 +60,11 @@ def build(root, tar_name="s.tar", allow_incomplete=False):
         sorted((root / "chunks").glob("*.json")),
         root / "out" / tar_name,
         root / "out" / f"{tar_name}.md5",
-        (root / "out" / f"{tar_name}.changes.csv", root / "published.changes.csv"),
+        root / "out" / f"{tar_name}.changes.csv",
+        root / f"{tar_name}.published.json",
         allow_incomplete,
         root / f"{tar_name}.record.json",
+        root / f"{tar_name}.kept",
     )
 
 
@@ -148,3 +150,137 @@ def test_a_coverage_edited_after_the_merge_never_reaches_the_tarball(source):
     with pytest.raises(TilewiseError, match=r"coverage.gpkg is not the coverage the merge wrote.*run the same command"):
         build(root)
     assert not (root / "coverage.gpkg").exists() and not list((root / "out").glob("*.tar*"))  # merged again next run
+
+
+def _change(root, name="a.tif", seed=1):
+    """New bytes of the same size for `name`, and its ledger record says so (as a chunk run again)."""
+    path = root / "store" / name
+    path.write_bytes(np.random.default_rng(seed).bytes(path.stat().st_size))
+    for chunk in sorted((root / "chunks").glob("*.json")):
+        led = ledger.read(chunk)
+        for f in led.files:
+            for out in f["outputs"]:
+                if out["filename"] == name:
+                    out["md5"] = hashlib.md5(path.read_bytes()).hexdigest()
+        ledger.write(chunk, led)
+
+
+def _changes(root):
+    return {r["filename"]: r["change"] for r in changes_csv.read(root / "out" / "s.tar.changes.csv")}
+
+
+def _outputs(root):
+    return [root / "out" / n for n in ("s.tar", "s.tar.md5", "s.tar.changes.csv")]
+
+
+@pytest.mark.parametrize("gone", ["s.tar", "s.tar.md5", "s.tar.changes.csv", "all", "none"])
+def test_the_same_tarball_built_again_gets_the_changes_file_its_first_build_wrote(source, gone):
+    """A rebuild of the published tarball (its tar moved away to upload, its md5 or changes file
+    deleted, --forcerun: Snakemake deletes every output first) writes the changes file the build that
+    published it wrote, not one comparing the tarball with itself; a new tarball is compared with it."""
+    root, _ = source
+    first = build(root)
+    _change(root)
+    second = build(root)
+    written = (root / "out" / "s.tar.changes.csv").read_bytes()
+    assert second != first and _changes(root)["a.tif"] == "changed"
+    for path in _outputs(root):  # Snakemake removes a job's outputs before it runs
+        if gone in (path.name, "all"):
+            path.unlink()
+    assert build(root) == second
+    assert (root / "out" / "s.tar.changes.csv").read_bytes() == written
+    _change(root, "e.tif")  # a genuinely new tarball: compared with the published one, not the first
+    build(root)
+    assert _changes(root) == {"a.tif": "unchanged", "b.tif": "unchanged", "c.tif": "unchanged"} | {
+        "d.tif": "unchanged",
+        "e.tif": "changed",
+    }
+
+
+@pytest.mark.parametrize("killed", ["before the state", "after the state"])
+def test_a_build_killed_before_snakemake_recorded_it_still_compares_with_the_tarball_before(
+    source, monkeypatch, killed
+):
+    """A kill at any moment after the new tarball is in place: the rerun (same inputs) says the COG
+    changed since the first tarball, whether the published state had moved on or not."""
+    root, _ = source
+    build(root)
+    first_md5 = {r["filename"]: r["md5_after"] for r in changes_csv.read(root / "out" / "s.tar.changes.csv")}
+    _change(root)
+    save = changes_csv.save_state
+
+    def killed_here(*args):
+        if killed == "after the state":
+            save(*args)
+        raise KeyboardInterrupt  # SIGKILL: nothing after this point runs
+
+    monkeypatch.setattr(changes_csv, "save_state", killed_here)
+    with pytest.raises(KeyboardInterrupt):
+        build(root)
+    monkeypatch.setattr(changes_csv, "save_state", save)
+    build(root)
+    rows = {r["filename"]: r for r in changes_csv.read(root / "out" / "s.tar.changes.csv")}
+    assert rows["a.tif"]["change"] == "changed" and rows["a.tif"]["md5_before"] == first_md5["a.tif"]
+    assert all(r["change"] == "unchanged" for n, r in rows.items() if n != "a.tif")
+
+
+def test_a_work_folder_of_an_earlier_version_keeps_its_changes_file(source):
+    """Before the published state, only a copy of the changes file was kept: the tarball record's md5
+    says which tarball it describes."""
+    root, _ = source
+    build(root)
+    _change(root)
+    build(root)
+    written = (root / "out" / "s.tar.changes.csv").read_bytes()
+    legacy = root / "published.changes.csv"
+    legacy.write_bytes(written)
+    (root / "s.tar.published.json").unlink()
+    for path in _outputs(root):
+        path.unlink()
+    build_tarball(
+        "s",
+        *(root / n for n in ("LICENSE.pdf", "metadata.json", "bounds.csv", "coverage.gpkg", "store-index.json")),
+        root / "failures.csv",
+        root / "store",
+        sorted((root / "chunks").glob("*.json")),
+        *_outputs(root),
+        root / "s.tar.published.json",
+        False,
+        root / "s.tar.record.json",
+        root / "s.tar.kept",
+        legacy,
+    )
+    assert (root / "out" / "s.tar.changes.csv").read_bytes() == written and not legacy.exists()
+    assert changes_csv.load_state(root / "s.tar.published.json")[1] == written.decode()
+
+
+def test_after_a_failed_build_the_previous_tarball_comes_back_and_is_built_again(source):
+    """Snakemake removes a failed job's outputs: the tarball kept as a hard link is linked back with
+    its md5 and changes file, and marked so that the next run builds it again."""
+    root, _ = source
+    build(root)
+    _change(root)
+    digest = build(root)
+    kept = root / "s.tar.kept"
+    assert [p.name for p in kept.iterdir()] == [f"{digest}.tar"]  # the first tarball's link is gone
+    saved = {p.name: p.read_bytes() for p in _outputs(root)}
+    record = root / "s.tar.record.json"
+    assert damage(*_outputs(root)[:2], record, [], kept) is None
+    for path in _outputs(root):
+        path.unlink()
+    state = root / "s.tar.published.json"
+    assert restore(*_outputs(root), state, kept)
+    assert {p.name: p.read_bytes() for p in _outputs(root)} == saved
+    assert "linked back after a failed build" in damage(*_outputs(root)[:2], record, [], kept)
+    assert not restore(*_outputs(root), state, kept)  # there: nothing to restore
+    for path in _outputs(root):
+        path.unlink()
+    build(root)
+    assert {p.name: p.read_bytes() for p in _outputs(root)} == saved
+    assert damage(*_outputs(root)[:2], record, [], kept) is None
+
+
+def test_nothing_is_restored_without_a_kept_tarball(source):
+    root, _ = source
+    assert not restore(*_outputs(root), root / "s.tar.published.json", root / "s.tar.kept")
+    assert not (root / "out").exists()

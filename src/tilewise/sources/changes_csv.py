@@ -7,14 +7,22 @@ One row per output file of either tarball, sorted by name:
 file's bounds row as in bounds.csv now (empty for a removed file), `*_before` its row in the tarball
 before (empty for an added one), so a downstream stage can recompute the areas of both and an
 uploader send only what changed. The file describes the tarball beside it against the tarball built
-before it; the first tarball of a source lists every file as added. A copy is kept in
-`work/{source}/published.changes.csv` (the published state the next tarball is compared with:
-Snakemake deletes a job's outputs before it runs).
+before it; the first tarball of a source lists every file as added.
+
+The published state, `work/{source}/published.json`, keeps the md5 of the last tarball built and
+the changes file its build wrote, in one file replaced at once (Snakemake deletes a job's outputs
+before it runs, so the state cannot be the output itself). A new tarball is compared with the
+files of that state's changes; a tarball whose md5 is the kept one (the same tarball built again:
+its file deleted or moved away, `--forcerun`, a rerun after a kill once the state was written) gets
+the kept changes file again, never one that compares it with itself.
 """
 
 from __future__ import annotations
 
-import shutil
+import csv
+import io
+import json
+import os
 from pathlib import Path
 
 from tilewise.sources import bounds_csv, report_csv
@@ -25,15 +33,20 @@ FIELDS = ("filename", "change", "md5_before", "md5_after", *BOUNDS, *BEFORE)
 CHANGES = ("added", "changed", "removed", "unchanged")
 
 
+def files(text: str) -> dict[str, dict]:
+    """The files of the tarball a changes file's text describes: name → {md5, bounds row}."""
+    return {
+        row["filename"]: {"md5": row["md5_after"], **{k: row[k] for k in BOUNDS}}
+        for row in csv.DictReader(io.StringIO(text, newline=""))
+        if row["change"] != "removed"
+    }
+
+
 def published(path: Path) -> dict[str, dict]:
     """The files of the tarball a changes file describes: name → {md5, bounds row}; {} without one."""
     if not path.is_file():
         return {}
-    return {
-        row["filename"]: {"md5": row["md5_after"], **{k: row[k] for k in BOUNDS}}
-        for row in read(path)
-        if row["change"] != "removed"
-    }
+    return files(path.read_bytes().decode())
 
 
 def compare(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:
@@ -52,13 +65,49 @@ def compare(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def write(rows: list[dict], path: Path, copy: Path) -> None:
-    """Write the changes file, then its copy (the state the next tarball is compared with)."""
-    report_csv.write(rows, path, FIELDS, order=lambda r: r["filename"])
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = copy.with_name(copy.name + ".tmp")
-    shutil.copyfile(path, tmp)
-    tmp.replace(copy)
+def text(rows: list[dict]) -> str:
+    """The changes file's text: a header, then `rows` sorted by file name."""
+    out = io.StringIO(newline="")
+    w = csv.DictWriter(out, FIELDS, lineterminator="\r\n")  # as csv writes files (report_csv)
+    w.writeheader()
+    w.writerows(sorted(rows, key=lambda r: r["filename"]))
+    return out.getvalue()
+
+
+def write_text(content: str, path: Path) -> None:
+    """Write a changes file under a temporary name, then rename: never a partial one."""
+    _replace(path, content)
+
+
+def load_state(state: Path, legacy: Path | None = None, record_md5_text: str | None = None) -> tuple[str | None, str]:
+    """The published state: the md5 of the last tarball built (None when unknown) and the text of
+    the changes file its build wrote ("" before the first). A work folder of an earlier version kept
+    only that changes file (`legacy`, published.changes.csv); the tarball record's md5 text
+    (`record_md5_text`) then says which tarball it describes."""
+    try:
+        kept = json.loads(state.read_bytes())
+        return kept["tar_md5"], kept["changes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if legacy is not None and legacy.is_file():
+        digest = record_md5_text.split(" ", 1)[0] if record_md5_text else None
+        return digest, legacy.read_bytes().decode()
+    return None, ""
+
+
+def save_state(state: Path, digest: str, content: str) -> None:
+    """Keep the tarball's md5 and its changes file's text together: one file, replaced at once."""
+    _replace(state, json.dumps({"tar_md5": digest, "changes": content}))
+
+
+def _replace(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def read(path: Path) -> list[dict]:

@@ -2,9 +2,15 @@
 
 Every COG goes in only as its ledger describes it: sizes are compared before the first byte is
 written, and each member's md5 is computed while it is copied; a COG that differs fails the
-tarball (no partial tar is left, the old one stays) and removes its chunk's ledger, so that the
+tarball (no partial tar is left) and removes its chunk's ledger, so that the
 same command run again prepares that chunk again. Beside the tarball, the changes file says which of its
 files were added, changed or removed since the tarball before (tilewise.sources.changes_csv).
+
+Snakemake deletes a job's outputs before it runs and after it fails, so the last tarball built is
+also kept as a hard link, `work/{source}/published/{md5}.tar`, beside the published state
+(`work/{source}/published.json`: its md5 and changes file). When a run fails and a source's
+tarball, md5 and changes file are all gone, `restore` links that tarball back and writes its md5
+and changes file again from the state; the next run builds the tarball again (`damage` says why).
 """
 
 from __future__ import annotations
@@ -139,12 +145,18 @@ def build_tarball(
     ledgers: list[Path],
     tar_path: Path,
     md5_path: Path,
-    changes: tuple[Path, Path],
+    changes: Path,
+    published: Path,
     allow_incomplete: bool,
     record: Path,
+    kept: Path,
+    legacy: Path | None = None,
 ) -> str:
-    """`changes`: the changes file to write beside the tarball, and its kept copy (what the next compares with);
-    `record`: where the tarball's and its md5's sizes and times are kept (`damage` compares them)."""
+    """`changes`: the changes file to write beside the tarball; `published`: the published state
+    (what the next tarball is compared with, tilewise.sources.changes_csv); `record`: where the
+    tarball's and its md5's sizes and times are kept (`damage` compares them); `kept`: the folder of
+    the hard link to the tarball (`restore`); `legacy`: the published changes file an earlier
+    version kept instead of the state (read when there is no state, then removed)."""
     ledgers_read = ledger.read_all(ledgers)
     failed = [rec for _, led in ledgers_read for rec in led.failures()]  # the ledgers', not an edited report's
     if failed and not allow_incomplete:
@@ -183,13 +195,69 @@ def build_tarball(
     except BaseException:
         tmp.unlink(missing_ok=True)  # a tarball is most of a source's bytes again: leave no partial one
         raise
-    before = changes_csv.published(changes[1])
+    try:
+        kept_record = json.loads(record.read_bytes()).get("md5_text")
+    except (OSError, ValueError, AttributeError):
+        kept_record = None
+    kept_digest, kept_changes = changes_csv.load_state(published, legacy, kept_record)
+    if digest == kept_digest:  # the published tarball built again: its changes file is the one its build wrote
+        text = kept_changes
+    else:
+        after = {
+            name: {"md5": out["md5"], **{k: out[k] for k in changes_csv.BOUNDS}} for name, (out, _) in records.items()
+        }
+        text = changes_csv.text(changes_csv.compare(changes_csv.files(kept_changes), after))
     os.replace(tmp, tar_path)
     md5_path.write_text(f"{digest} {tar_path.name}\n")
     _write_record(record, tar_path, md5_path, [license_pdf, metadata_json])
-    after = {name: {"md5": out["md5"], **{k: out[k] for k in changes_csv.BOUNDS}} for name, (out, _) in records.items()}
-    changes_csv.write(changes_csv.compare(before, after), *changes)
+    changes_csv.write_text(text, changes)
+    # the state moves on last: a kill before it compares the rebuilt tarball with the one before, after
+    # it the same tarball gets the same changes file
+    link = _keep(tar_path, kept, digest)
+    changes_csv.save_state(published, digest, text)
+    if legacy is not None:
+        legacy.unlink(missing_ok=True)
+    for old in kept.glob("*.tar*"):  # the tarball before (and a link a killed build left)
+        if old != link:
+            old.unlink(missing_ok=True)
+    (kept / RESTORED).unlink(missing_ok=True)
     return digest
+
+
+RESTORED = "restored"  # in the kept folder: the tarball in tar-store/ was linked back after a failed build
+
+
+def _keep(tar_path: Path, kept: Path, digest: str) -> Path | None:
+    """Hard-link the tarball as `kept/{digest}.tar` (no copy: no bytes are written); None where it
+    cannot be linked (another file system), and then no tarball is kept to restore."""
+    kept.mkdir(parents=True, exist_ok=True)
+    link, tmp = kept / f"{digest}.tar", kept / f"{digest}.tar.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(tar_path, tmp)
+    except OSError as exc:
+        print(f"tilewise: {tar_path} cannot be kept as a hard link in {kept} ({exc}): a failed build loses it")
+        return None
+    os.replace(tmp, link)
+    return link
+
+
+def restore(tar_path: Path, md5_path: Path, changes: Path, published: Path, kept: Path) -> bool:
+    """After a failed run: when the tarball, its md5 and its changes file are all gone (Snakemake
+    removes a failed job's outputs), link the last tarball built back and write its md5 and changes
+    file from the published state. The next run builds the tarball again (`damage`). True if restored."""
+    if tar_path.exists() or md5_path.exists() or changes.exists():
+        return False
+    digest, text = changes_csv.load_state(published)
+    link = kept / f"{digest}.tar"
+    if digest is None or not link.is_file():
+        return False
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    os.link(link, tar_path)
+    md5_path.write_text(f"{digest} {tar_path.name}\n")
+    changes_csv.write_text(text, changes)
+    (kept / RESTORED).write_text("")
+    return True
 
 
 def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: list[Path]) -> None:
@@ -204,15 +272,20 @@ def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: l
     os.replace(tmp, record)
 
 
-def damage(tar_path: Path, md5_path: Path, record: Path, catalog_files: list[Path]) -> str | None:
+def damage(
+    tar_path: Path, md5_path: Path, record: Path, catalog_files: list[Path], kept: Path | None = None
+) -> str | None:
     """Why a built tarball must be built again: it or its md5 was deleted or changed after the build,
-    or a catalog file it ships (`catalog_files`: LICENSE.pdf, metadata.json) has other bytes now (a
+    or linked back after a failed build (`kept`: the folder of its hard link, see `restore`), or a
+    catalog file it ships (`catalog_files`: LICENSE.pdf, metadata.json) has other bytes now (a
     copy that kept an older time is not newer than the tarball: Snakemake alone would not see it).
     The record the build kept has the tar's size, the md5 file's text and the catalog files' md5s;
     times are compared only as an order (Snakemake touches a job's outputs after it, in order: the
     tar is never newer than its md5 unless it was written again)."""
     if not tar_path.exists() and not md5_path.exists():
         return None  # never built, or both removed: Snakemake builds it
+    if kept is not None and (kept / RESTORED).exists():
+        return f"{tar_path} is the previous tarball, linked back after a failed build"
     try:
         tar, md5_text, md5_time = tar_path.stat(), md5_path.read_text(errors="replace"), md5_path.stat().st_mtime_ns
     except FileNotFoundError as exc:
