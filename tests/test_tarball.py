@@ -284,3 +284,22 @@ def test_nothing_is_restored_without_a_kept_tarball(source):
     root, _ = source
     assert not restore(*_outputs(root), root / "s.tar.published.json", root / "s.tar.kept")
     assert not (root / "out").exists()
+
+
+def test_a_kept_tarball_changed_in_place_is_not_brought_back(source):
+    """The kept link shares the published tarball's bytes: a byte rewritten in the published one is in
+    the kept one too, and a restore would ship it."""
+    root, _ = source
+    digest = build(root)
+    tar = _outputs(root)[0]
+    with tar.open("r+b") as f:
+        f.seek(600)
+        byte = f.read(1)[0]
+        f.seek(600)
+        f.write(bytes([byte ^ 0xFF]))
+    for path in _outputs(root):
+        path.unlink()
+    kept = root / "s.tar.kept"
+    assert (kept / f"{digest}.tar").exists()
+    assert not restore(*_outputs(root), root / "s.tar.published.json", kept)
+    assert not tar.exists()
