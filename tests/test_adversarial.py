@@ -3,6 +3,7 @@ main got wrong (exit 0 with wrong bytes, a failure without its real reason, or a
 
 import csv
 import gzip
+import hashlib
 import io
 import tarfile
 import warnings
@@ -100,7 +101,8 @@ def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tm
 def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     """The store edited between runs: a bounds.csv row changed by hand (its mtime makes Snakemake build
     the tarball again), or failures.csv emptied to get a tarball. Main shipped both; now the tarball is
-    refused, the edited bounds.csv removed, and the next run gives the clean run's tarball again."""
+    refused, the edited bounds.csv removed, and the next run gives the clean run's tarball again. A refused
+    tarball never replaces the published one: after the failed run the last one built is back."""
 
     files = [shared("elevation/geotiff/storml_elev_orig.tif"), shared("elevation/dted/n43.dt0")]
     make_entry(tmp_path / "catalog", "s", [str(f) for f in files] + [str(tmp_path / "missing.tif")])
@@ -113,7 +115,8 @@ def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     bounds.write_text(bounds.read_text().replace(",-12610593.", ",0.", 1))  # storml's left edge
     proc = snakemake(work, *args, check=False)
     assert proc.returncode != 0 and "bounds.csv" in proc.stderr and "differ" in proc.stderr
-    assert not (work / "tar-store/s.tar").exists()  # Snakemake removes a failed job's outputs: none is wrong
+    assert (work / "tar-store/s.tar.md5").read_text() == clean  # the last one built, linked back
+    assert hashlib.md5((work / "tar-store/s.tar").read_bytes()).hexdigest() == clean.split()[0]
     snakemake(work, *args)
     assert (work / "tar-store/s.tar.md5").read_text() == clean
 
@@ -121,7 +124,7 @@ def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     failures.write_text(failures.read_text().splitlines()[0] + "\n")  # header only: "nothing failed"
     proc = snakemake(work, *config(tmp_path / "catalog", "s"), check=False)
     assert proc.returncode != 0 and "missing.tif" in proc.stderr and "incomplete" in proc.stderr
-    assert not (work / "tar-store/s.tar").exists()
+    assert (work / "tar-store/s.tar.md5").read_text() == clean  # not one built from the edited report
 
 
 @pytest.mark.parametrize(
