@@ -115,13 +115,20 @@ def serve(folder: Path) -> tuple[mp.Process, int]:
 
 
 def disk_bytes(folder: Path) -> int:
-    total = 0
+    """Blocks in use under `folder`; a file of several hard links once (the published tarball and its
+    kept link in work/{source}/published/)."""
+    total, linked = 0, set()
     for dirpath, _, files in os.walk(folder):
         for f in files:
             try:
-                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                st = os.lstat(os.path.join(dirpath, f))
             except FileNotFoundError:
-                pass
+                continue
+            if st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in linked:
+                    continue
+                linked.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
     return total
 
 

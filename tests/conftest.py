@@ -13,13 +13,6 @@ SHARED = Path(os.environ.get("TILEWISE_SHARED_DATA", REPO.parent / "shared" / "d
 CATALOG = SHARED / "catalogs" / "mapterhorn"
 
 
-def pytest_collection_modifyitems(config, items):
-    """The tests that run the workflow first (a stable sort: each keeps its order): under `-n` with
-    `--maxschedchunk 2` (make test) the long ones start at once and the short ones fill the workers'
-    last minutes, so the suite does not end on one worker with a two-minute test left."""
-    items.sort(key=lambda item: item.get_closest_marker("workflow") is None)
-
-
 def shared(rel: str) -> Path:
     """A file of the shared real test data; CI must have it, elsewhere its tests skip."""
     path = SHARED / rel

@@ -39,5 +39,11 @@ def small_disk(path: Path, size_bytes: int) -> Iterator[SmallDisk]:
 
 
 def disk_bytes(folder: Path) -> int:
-    """What the files under `folder` take on a disk of 4 KiB blocks."""
-    return sum(math.ceil(p.stat().st_size / 4096) * 4096 for p in folder.rglob("*") if p.is_file())
+    """What the files under `folder` take on a disk of 4 KiB blocks; a file of several hard links once
+    (the published tarball and its kept link in work/{source}/published/ are one file)."""
+    sizes = {}
+    for p in folder.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            sizes[st.st_dev, st.st_ino] = math.ceil(st.st_size / 4096) * 4096
+    return sum(sizes.values())
