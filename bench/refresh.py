@@ -6,7 +6,8 @@ files from the tests' HTTP server (ETag, Last-Modified) in its own process on 12
 
 - the floor: a bare thread pool of `--connections` threads doing one urllib3 HEAD per URL;
 - the refresh check (`tilewise.sources.refresh.check`, as the Snakefile calls it) with the same
-  number of connections: HEADs per second, and that it found nothing changed;
+  number of connections (a one-byte Range GET per file, HEAD only where it is refused): files per
+  second, and that it found nothing changed;
 - the workflow's planning pass with and without the refresh (`snakemake -n`, wall time): their
   difference is what `--config refresh=True` adds to a run.
 
@@ -128,7 +129,7 @@ def main() -> None:
     floor_s, check_s = statistics.median(floors), statistics.median(checks)
     print(f"files                         {args.files:,} URLs in {len(chunks)} chunks, {args.connections} connections")
     print(f"floor (bare HEAD thread pool) {floor_s:.2f} s, {args.files / floor_s:,.0f} HEAD/s")
-    print(f"refresh check                 {check_s:.2f} s, {args.files / check_s:,.0f} HEAD/s")
+    print(f"refresh check                 {check_s:.2f} s, {args.files / check_s:,.0f} files/s")
     print(f"ratio check/floor             {check_s / floor_s:.2f}")
     print(f"planning pass, no refresh     {plain:.2f} s (snakemake -n)")
     print(f"planning pass with refresh    {with_refresh:.2f} s (snakemake -n --config refresh=True)")

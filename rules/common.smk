@@ -223,7 +223,7 @@ def restore_tarballs():
 
 
 def refresh_sources():
-    """With `refresh: true`, ask the servers which files changed (HEAD requests, as many at once as
+    """With `refresh: true`, ask the servers which files changed (one-byte Range GETs, as many at once as
     the `net` resource allows) and give the changed chunks new remote-state entries: their params
     change, so exactly those chunks run again. A dry-run asks too, and writes nothing.
     """
