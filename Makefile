@@ -28,7 +28,7 @@ run: $(BIN)/.installed
 
 ## test: the test suite (unit tests and real snakemake runs)
 test: $(BIN)/.installed
-	$(BIN)/pytest -n $(CORES) tests
+	$(BIN)/pytest -n $(CORES) --durations=30 tests
 
 ## slurm: add the SLURM executor plugin (for profiles/slurm and its test; not needed locally)
 slurm: $(BIN)/.installed-slurm
