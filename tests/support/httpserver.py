@@ -65,6 +65,7 @@ class Server:
     gate: threading.Event = field(default_factory=_opened)  # cleared: GETs wait until it is set again …
     held: set[str] | None = None  # … only GETs of these paths, once it is a set
     body_bytes: int = 0  # body bytes sent in all
+    written_bytes: int = 0  # of them, written to a socket so far (a client that hangs up stops it)
     lock: threading.Lock = field(default_factory=threading.Lock)
     etag: str = "strong"  # "strong", "weak" or "" (no ETag)
     last_modified: bool = True
@@ -259,6 +260,8 @@ def _handler(server: Server):
             for i in range(0, len(data), 16384):
                 piece = data[i : i + 16384]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                with server.lock:
+                    server.written_bytes += len(piece)
                 if server.rate_bytes_per_s:  # one connection's bandwidth cap: as a slow portal sends
                     time.sleep(max(0.0, began + (i + len(piece)) / server.rate_bytes_per_s - time.monotonic()))
             if chunked and last:
