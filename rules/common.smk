@@ -151,13 +151,17 @@ def damaged_chunks():
             ledgers,
             Path(STORE.format(source=name)),
         )
-        for chunk, why in sorted(found.items()):
-            print(
-                f"tilewise: source {name}: chunk {chunk} is prepared again: {why}",
-                file=sys.stderr,
-            )
+        _say_prepared_again(name, found)
         damaged[name] = found
     return damaged
+
+
+def _say_prepared_again(source, found):
+    for chunk, why in sorted(found.items()):
+        print(
+            f"tilewise: source {source}: chunk {chunk} is prepared again: {why}",
+            file=sys.stderr,
+        )
 
 
 DAMAGED = damaged_chunks() if workflow.is_main_process else {}
@@ -267,14 +271,21 @@ def refresh_sources():
 REFRESHED = refresh_sources()
 
 
+def chunk_versions(source, chunk):
+    """The versions a refresh found of the chunk's files: this run's refresh, else the remote state."""
+    if source in REFRESHED:
+        return REFRESHED[source][chunk]
+    from tilewise.sources import remote_state
+
+    return remote_state.read(Path(REMOTE_STATE.format(source=source, chunk=chunk)))
+
+
 def stale_chunks():
     """Per source, the chunks whose ledger was made from other files or another recipe than the plan
     gives now: Snakemake reruns them for their changed params, but only while its record of the params
     (.snakemake/metadata) is there; deleting .snakemake/ (the usual cure for a lock) must not ship the
     COGs of an old recipe or of a file's old version. The store index answers for merged chunks.
     """
-    from tilewise.sources import remote_state
-
     stale = {}
     for name, source_plan in PLANS.items():
         ledgers, inputs = {}, {}
@@ -282,20 +293,11 @@ def stale_chunks():
             ledgers[c] = Path(LEDGER.format(source=name, chunk=c))
             if not ledgers[c].exists():
                 continue  # Snakemake prepares it anyway (a first run: nothing to compare)
-            versions = REFRESHED.get(name, {}).get(c)
-            if versions is None:
-                versions = remote_state.read(
-                    Path(REMOTE_STATE.format(source=name, chunk=c))
-                )
-            inputs[c] = source_plan.job_inputs(c, versions)
+            inputs[c] = source_plan.job_inputs(c, chunk_versions(name, c))
         found = store_index.stale_chunks(
             Path(STORE_INDEX.format(source=name)), inputs, ledgers
         )
-        for chunk, why in sorted(found.items()):
-            print(
-                f"tilewise: source {name}: chunk {chunk} is prepared again: {why}",
-                file=sys.stderr,
-            )
+        _say_prepared_again(name, found)
         stale[name] = found
     return stale
 
@@ -307,14 +309,7 @@ def chunk_files(wildcards):
     """The chunk job's files (params): URL, name, archive set and, for a file a refresh found changed,
     the version it found (tilewise.sources.remote_state), so that exactly the changed chunks run again.
     """
-    if wildcards.source in REFRESHED:
-        versions = REFRESHED[wildcards.source][wildcards.chunk]
-    else:
-        from tilewise.sources import remote_state
-
-        versions = remote_state.read(
-            Path(REMOTE_STATE.format(source=wildcards.source, chunk=wildcards.chunk))
-        )
+    versions = chunk_versions(wildcards.source, wildcards.chunk)
     return plan(wildcards).job_files(wildcards.chunk, versions)
 
 

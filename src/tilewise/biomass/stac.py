@@ -107,9 +107,9 @@ def boa_offset_dn(props: dict, where: str = "STAC item") -> int:
         )
     if applied:
         return 0  # Earth Search removed the offset from the pixels already
-    for key in ("s2:processing_baseline", "processing:version"):  # Earth Search / Planetary Computer, CDSE
-        if props.get(key) not in (None, ""):
-            return int(boa_offset(props[key], None, f"{where} {key}"))
+    key = _baseline_key(props)
+    if key is not None:
+        return int(boa_offset(props[key], None, f"{where} {key}"))
     raise TilewiseError(
         f"{where}: neither s2:processing_baseline nor processing:version is given, so whether its DN carry the "
         "−1000 offset (baseline 04.00 on) cannot be told; use a STAC API that gives the baseline, or a CSV "
@@ -149,16 +149,20 @@ def _percent(props: dict, key: str, where: str) -> float | None:
     return float(value)
 
 
+def _baseline_key(props: dict) -> str | None:
+    """The property that gives the item's processing baseline: Earth Search's and the Planetary
+    Computer's, else CDSE's; None when neither is given."""
+    return next((k for k in ("s2:processing_baseline", "processing:version") if props.get(k) not in (None, "")), None)
+
+
 def _baseline_order(props: dict) -> tuple[int, int]:
-    """The item's processing baseline as a sortable pair; (0, 0) when it gives none (boa_offset_dn refuses
-    the one picked then)."""
-    for key in ("s2:processing_baseline", "processing:version"):
-        if props.get(key) not in (None, ""):
-            try:
-                return processing_baseline(props[key], key)
-            except TilewiseError:
-                return (0, 0)  # refused with the item's name by boa_offset_dn if this one is picked
-    return (0, 0)
+    """The item's processing baseline as a sortable pair; (0, 0) when it gives none or one Sentinel-2
+    does not write (boa_offset_dn refuses it, naming the item, if this item is picked)."""
+    key = _baseline_key(props)
+    try:
+        return processing_baseline(props[key], key) if key else (0, 0)
+    except TilewiseError:
+        return (0, 0)
 
 
 def _search(client, **kwargs) -> list[pystac.Item]:

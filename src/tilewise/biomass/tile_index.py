@@ -125,8 +125,8 @@ def _county_of_inside_point(geoms: gpd.GeoSeries, counties: gpd.GeoDataFrame) ->
     the line between two counties (a parcel split down its middle) is within neither: it is moved a
     hair, the same way in every state's run, so that exactly one county, of one state, takes the parcel."""
     points = gpd.GeoSeries(geoms.representative_point(), crs=geoms.crs)
-    fips = _county_within(points, counties)
-    on_line = fips.isna() & _touches_a_county(points, counties)
+    fips = _county_of(points, counties, "within")
+    on_line = fips.isna() & _county_of(points, counties, "intersects").notna()
     if on_line.any():
         moved = points[on_line]
         x0, y0, x1, y1 = geoms[on_line].bounds.to_numpy().T
@@ -134,18 +134,14 @@ def _county_of_inside_point(geoms: gpd.GeoSeries, counties: gpd.GeoDataFrame) ->
         nudged = gpd.GeoSeries(
             shapely.points(moved.x + step * np.cos(1.0), moved.y + step * np.sin(1.0)), index=moved.index, crs=geoms.crs
         )
-        fips[on_line] = _county_within(nudged, counties)
+        fips[on_line] = _county_of(nudged, counties, "within")
     return fips
 
 
-def _county_within(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> pd.Series:
-    joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points), counties, predicate="within", how="left")
+def _county_of(points: gpd.GeoSeries, counties: gpd.GeoDataFrame, predicate: str) -> pd.Series:
+    """Per point, the FIPS of the first county it is `predicate` to (NaN: none)."""
+    joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points), counties, predicate=predicate, how="left")
     return joined.groupby(level=0)["county_fips"].first().reindex(points.index)
-
-
-def _touches_a_county(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> pd.Series:
-    joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points), counties, predicate="intersects", how="left")
-    return joined.groupby(level=0)["county_fips"].first().reindex(points.index).notna()
 
 
 # a share of the smaller parcel below this is a digitizing sliver between neighbours, not an overlap
