@@ -101,12 +101,13 @@ def save_state(state: Path, digest: str, content: str) -> None:
 
 
 def _replace(path: Path, content: str) -> None:
+    """Written whole, then renamed: a kill leaves the old file or the new one. No fsync, as for every
+    file here: right after a tarball's build, a sync waits for the tarball's own bytes to reach the
+    disk (0.2–0.4 s on this machine for a 290 MB tarball)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

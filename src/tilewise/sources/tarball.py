@@ -32,22 +32,38 @@ from tilewise.sources import store_index as store_index_file
 COPY_BUFFER = 8 << 20  # big reads and writes: the tarball is most of the source's bytes again
 
 
-class _HashingWriter:
-    """File wrapper that computes the md5 of what is written, so the tar is read only once.
+class _Md5Thread:
+    """md5s computed in one thread of their own, in the order given, a few buffers behind the caller:
+    hashlib drops the GIL on large buffers, so the hashing runs while the next block is read and
+    written. The tarball's md5 has one, its members' md5s another: the copy costs about one md5."""
 
-    The md5 runs in one thread (in order; hashlib drops the GIL on large buffers) while the next
-    block is read and written: the tarball costs about its md5 instead of md5 + copy.
-    """
+    def __init__(self, name: str, depth: int = 4):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def update(self, md5, data: bytes) -> None:
+        if len(self._pending) >= self._depth:  # a few buffers in memory at most; a hashing error surfaces here
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(md5.update, data))
+
+    def finish(self) -> None:
+        """Wait until every buffer given is hashed; the thread ends."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(cancel_futures=True)
+
+
+class _HashingWriter:
+    """File wrapper that computes the md5 of what is written, so the tar is read only once."""
 
     def __init__(self, f):
-        self.f, self.md5 = f, hashlib.md5()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
-        self._pending: deque[Future] = deque()
+        self.f, self.md5, self._thread = f, hashlib.md5(), _Md5Thread("tar-md5")
 
     def write(self, data) -> int:
-        if len(self._pending) >= 4:  # a few copy buffers in memory at most; a hashing error surfaces here
-            self._pending.popleft().result()
-        self._pending.append(self._hasher.submit(self.md5.update, bytes(data)))  # bytes: copy a mutable buffer
+        self._thread.update(self.md5, bytes(data))  # bytes: copy a mutable buffer
         return self.f.write(data)
 
     def tell(self) -> int:
@@ -55,23 +71,19 @@ class _HashingWriter:
 
     def finish(self) -> str:
         """Wait for the hashing thread and return the md5 of everything written."""
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._hasher.shutdown(cancel_futures=True)
+        self._thread.finish()
         return self.md5.hexdigest()
 
 
 class _HashingReader:
-    """File wrapper that computes the md5 of what the tar copies out of it."""
+    """File wrapper that has the md5 of what the tar copies out of it computed in `thread`."""
 
-    def __init__(self, f):
-        self.f, self.md5 = f, hashlib.md5()
+    def __init__(self, f, thread: _Md5Thread):
+        self.f, self.md5, self._thread = f, hashlib.md5(), thread
 
     def read(self, size: int = -1) -> bytes:
         data = self.f.read(size)
-        self.md5.update(data)
+        self._thread.update(self.md5, data)
         return data
 
 
@@ -83,18 +95,37 @@ class MemberMismatch(TilewiseError):
         self.path = path
 
 
-def _add(tar: tarfile.TarFile, path: Path, arcname: str, size: int | None = None, md5: str | None = None) -> None:
-    info = tarfile.TarInfo(arcname)
-    info.size = path.stat().st_size if size is None else size
-    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 0, 0o644, 0, 0, "", ""
-    with open(path, "rb") as f:
-        reader = _HashingReader(f)
-        try:
-            tar.addfile(info, reader)
-        except OSError as exc:  # shorter than its size: changed while it was copied
-            raise MemberMismatch(path, str(exc)) from None
-        if md5 is not None and (reader.md5.hexdigest() != md5 or f.read(1)):
-            raise MemberMismatch(path, f"md5 {reader.md5.hexdigest()}, its ledger says {md5}")
+class _Members:
+    """Adds files to the tar; the COGs' md5s are computed in their own thread and compared with
+    their ledgers' once all are copied (`check`), before the tarball takes its place."""
+
+    def __init__(self, tar: tarfile.TarFile):
+        self.tar, self._thread, self._expected = tar, _Md5Thread("member-md5"), []
+
+    def add(self, path: Path, arcname: str, size: int | None = None, md5: str | None = None) -> None:
+        info = tarfile.TarInfo(arcname)
+        info.size = path.stat().st_size if size is None else size
+        info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 0, 0o644, 0, 0, "", ""
+        with open(path, "rb") as f:
+            reader = _HashingReader(f, self._thread)
+            try:
+                self.tar.addfile(info, reader)
+            except OSError as exc:  # shorter than its size: changed while it was copied
+                raise MemberMismatch(path, str(exc)) from None
+            if md5 is not None and f.read(1):
+                raise MemberMismatch(path, f"longer than the {info.size:,} bytes its ledger says")
+        if md5 is not None:
+            self._expected.append((path, reader.md5, md5))
+
+    def stop(self) -> None:
+        """After a failure: end the hashing thread without comparing."""
+        self._thread.finish()
+
+    def check(self) -> None:
+        self._thread.finish()
+        for path, computed, md5 in self._expected:
+            if computed.hexdigest() != md5:
+                raise MemberMismatch(path, f"md5 {computed.hexdigest()}, its ledger says {md5}")
 
 
 def _expected_members(ledgers: list[tuple[Path, ledger.Ledger]], bounds_csv: Path) -> dict[str, tuple[dict, Path]]:
@@ -179,13 +210,19 @@ def build_tarball(
             writer = _HashingWriter(raw)
             try:
                 with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
-                    _add(tar, license_pdf, "LICENSE.pdf")
-                    _add(tar, metadata_json, "metadata.json")
-                    _add(tar, bounds_csv, "bounds.csv")
-                    _add(tar, coverage_gpkg, "coverage.gpkg")
-                    for name in names:
-                        out = records[name][0]
-                        _add(tar, store / name, f"files/{name}", out["bytes"], out["md5"])
+                    members = _Members(tar)
+                    try:
+                        members.add(license_pdf, "LICENSE.pdf")
+                        members.add(metadata_json, "metadata.json")
+                        members.add(bounds_csv, "bounds.csv")
+                        members.add(coverage_gpkg, "coverage.gpkg")
+                        for name in names:
+                            out = records[name][0]
+                            members.add(store / name, f"files/{name}", out["bytes"], out["md5"])
+                    except BaseException:
+                        members.stop()
+                        raise
+                    members.check()
             finally:
                 digest = writer.finish()
     except MemberMismatch as exc:
