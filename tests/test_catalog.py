@@ -133,7 +133,8 @@ def test_entry_needs_license_and_metadata(tmp_path):
 
 def test_every_real_catalog_entry_with_a_file_list_plans():
     """desaarland (six URLs that differ only in their query string) included; ro's custom unzip script
-    is the one Justfile line with no equivalent."""
+    is the one Justfile line with no equivalent; entries whose Justfile records a step done by hand wait
+    for a source.yaml."""
     shared("catalogs/mapterhorn")
     planned, refused = [], {}
     for entry in sorted(p for p in CATALOG.iterdir() if (p / "file_list.txt").is_file()):
@@ -143,8 +144,10 @@ def test_every_real_catalog_entry_with_a_file_list_plans():
             assert len({e.name for e in source.files}) == len(source.files)
         except CatalogError as err:
             refused[entry.name] = str(err)
-    assert "desaarland" in planned and "atburgenland" in planned and len(planned) >= 69
-    assert list(refused) == ["ro"] and "source_unzip_ro.py" in refused["ro"]
+    assert "desaarland" in planned and "atburgenland" in planned and len(planned) >= 55
+    assert "source_unzip_ro.py" in refused.pop("ro")
+    # the others: a comment among the Justfile's steps may record a step done by hand (test_recipe.py)
+    assert len(refused) == 14 and all("step done by hand" in why for why in refused.values()), refused
     names = [e.name for e in load_source(CATALOG, "desaarland").files]
     assert names[0] == "download?path=%2FOD_DGM1_tiff_LK&files=DGM1_tif_MZG_25832.zip" and len(set(names)) == 6
 

@@ -196,7 +196,7 @@ def _crs_problem(text: str, library: str) -> str | None:
         from pyproj.exceptions import CRSError
     try:
         CRS.from_user_input(text)
-    except CRSError as exc:
+    except (CRSError, ValueError) as exc:  # rasterio: ValueError for an EPSG code that is not a number
         return str(exc)
     return None
 
@@ -291,9 +291,14 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
     before_unzip: list[tuple[int, str, str, str]] = []  # (line, text, script or "rm", rm pattern)
     before_slice: list[tuple[int, str, str]] = []  # (line, text, rm pattern)
     sliced = ""
+    by_hand: list[tuple[int, str, str]] = []  # (line, text, comment): comments among the steps
     for lineno, raw in enumerate(lines(read_text(path)), start=1):
         text = raw.strip()
-        if not text or text.startswith("#") or text in _RECIPE_HEADERS:
+        if not text or text in _RECIPE_HEADERS:
+            continue
+        if text.startswith("#"):
+            if raw[:1].isspace():
+                by_hand.append((lineno, text, text[1:].strip()))
             continue
 
         def fail(why: str, lineno: int = lineno, text: str = text) -> CatalogError:
@@ -310,6 +315,8 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
             raise fail(str(exc)) from None
         if not words:
             continue
+        if (note := shell_words.comment(text)) and words[0].value != "rm":  # an rm's comment says why it removes
+            by_hand.append((lineno, text, note))
         if words[0].value == "rm":
             for pattern in _rm_patterns(words[1:], source, fail):
                 if rewritten and not _only_tif(pattern):
@@ -381,7 +388,27 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
         values["exclude"] = exclude
     if not converts:  # download → bounds → polygonize → tarball: Mapterhorn ships the downloads as they are
         values["keep_original"] = True
-    return _validated(values, path, where, check_values)
+    recipe = _validated(values, path, where, check_values)
+    if by_hand:
+        raise _done_by_hand(path, by_hand, recipe)
+    return recipe
+
+
+def _done_by_hand(path: Path, by_hand: list[tuple[int, str, str]], recipe: Recipe) -> CatalogError:
+    """A comment among a Justfile's steps may record work its maintainers did by hand ("remove
+    southern border files", "translate only the .asc files", "fill holes with gdal"): no rule can
+    tell from its words whether the files shipped differ, so the entry waits for a person, who gets
+    the recipe of the other steps to check and save as source.yaml."""
+    lineno, text, note = by_hand[0]
+    others = "".join(f"; line {n}: '# {c}'" for n, _, c in by_hand[1:])
+    keys = recipe.non_defaults()
+    steps = yaml.safe_dump(keys, sort_keys=False, allow_unicode=True) if keys else "{}  # every key at its default\n"
+    return CatalogError(
+        f"{path}:{lineno}: cannot map '{text}' to a recipe (its comment may record a step done by hand, which "
+        f"tilewise cannot repeat: '# {note}'{others}). The other steps make the recipe below: do what the comment "
+        f"says (e.g. `exclude:` the files it removes), then save the recipe as {path.parent / 'source.yaml'}, "
+        "which is read instead of the Justfile:\n" + "".join(f"  {line}\n" for line in steps.splitlines())
+    )
 
 
 # What C's strtod (GDAL's CPLAtof) and Python's float read whole and alike: decimal, nan, inf

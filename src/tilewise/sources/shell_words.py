@@ -31,6 +31,15 @@ def literal(text: str) -> str:
 
 
 def split(line: str) -> list[Word]:
+    return _scan(line)[0]
+
+
+def comment(line: str) -> str | None:
+    """The comment that ends `line` (the text after a `#` that starts a word), or None."""
+    return _scan(line)[1]
+
+
+def _scan(line: str) -> tuple[list[Word], str | None]:
     if "{{" in line:
         raise ShellSyntaxError("it uses a Just interpolation {{…}}")
     words: list[Word] = []
@@ -47,7 +56,7 @@ def split(line: str) -> list[Word]:
             i += 1
             continue
         if c == "#" and not in_word:
-            break
+            return words, line[i + 1 :].strip()
         in_word = True
         if c == "'":
             end = line.find("'", i + 1)
@@ -71,7 +80,7 @@ def split(line: str) -> list[Word]:
         pattern.append(literal(quoted))
     if in_word:
         words.append(Word("".join(value), "".join(pattern)))
-    return words
+    return words, None
 
 
 def _double_quoted(line: str, i: int) -> tuple[str, int]:
