@@ -97,6 +97,43 @@ def test_coordinates_that_are_not_on_the_earth_fail_their_file_naming_the_crs(tm
     assert [r["filename"] for r in rows(work / "source-store/mixed/bounds.csv")] == [f"{files[0].stem}.tif"]
 
 
+@pytest.mark.parametrize(
+    "tagged, recipe, origin, fits",
+    [
+        ("EPSG:2056", None, (600_000, 200_000), False),  # Swiss LV03 coordinates tagged LV95: ~2,000 km off
+        (None, "EPSG:2056", (600_000, 200_000), False),  # the same CRS set by the recipe
+        ("EPSG:25832", None, (3_500_000, 5_600_000), False),  # Gauss-Krüger zone 3 tagged UTM 32N
+        ("EPSG:25831", None, (150_000, 450_000), False),  # Dutch RD tagged UTM 31N
+        ("EPSG:32633", "EPSG:3006", (2_600_000, 1_200_000), False),  # the recipe's CRS, not the tag, counts
+        ("EPSG:2056", None, (2_600_000, 1_200_000), True),  # LV95 where it belongs
+        ("EPSG:25833", None, (1_070_000, 7_790_000), True),  # Norway's east in UTM 33N, ~490 km past the zone
+        ("EPSG:25833", None, (-30_000, 6_740_000), True),  # and its west coast
+        ("EPSG:25833", None, (700_000, 8_910_000), True),  # Svalbard
+        ("EPSG:25832", None, (910_000, 5_670_000), True),  # eastern Germany in UTM 32N
+        ("EPSG:3832", None, (0, 1_000), True),  # a Pacific CRS across ±180°
+        ("EPSG:32601", None, (166_000, 5_004_000), True),  # UTM zone 1 at the antimeridian
+        ("EPSG:32637", None, (500_000, 9_990_000), False),  # southern UTM read as northern: past 85°N
+        ("EPSG:32718", None, (500_000, 10_000), False),  # northern UTM read as southern: past 85°S
+        ("EPSG:3413", None, (0, 1_000), True),  # polar stereographic at the pole: skipped, not a failure
+    ],
+)
+def test_a_footprint_far_from_where_its_crs_is_defined_fails_its_file(tmp_path, tagged, recipe, origin, fits):
+    """Coordinates of one CRS under another's tag (or the recipe's `crs:`) land thousands of km away,
+    on the Earth: main shipped them there. A footprint more than 1,000 km from its CRS's area of use
+    fails its file, naming the CRS; producers' stretches of a CRS past its area (Norway in UTM 33N) pass."""
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.raster_find import judge
+
+    path = geotiff(tmp_path / "t.tif", ramp(100, 100), from_origin(*origin, 10, 10), tagged)
+    with rasterio.open(path) as ds:
+        if fits:
+            notes, elevation = judge(ds, "t.tif", recipe)
+            assert elevation and all("outside Web Mercator" in n.reason for n in notes)
+        else:
+            with pytest.raises(FileFailure, match=r"t.tif: its footprint lies .* where its CRS .* is (not )?defined"):
+                judge(ds, "t.tif", recipe)
+
+
 @pytest.mark.workflow
 def test_bounds_and_failures_edited_by_hand_never_reach_the_tarball(tmp_path):
     """The store edited between runs: a bounds.csv row changed by hand (its mtime makes Snakemake build

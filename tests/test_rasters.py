@@ -263,7 +263,7 @@ def _band_masked_vrt(folder):
         '<SimpleSource><SourceFilename relativeToVRT="1">{}</SourceFilename><SourceBand>1</SourceBand></SimpleSource>'
     )
     (folder / "p.vrt").write_text(
-        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1</GeoTransform>'
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>'
         f'<VRTRasterBand dataType="UInt16" band="1">{source.format("d.tif")}'
         f'<MaskBand><VRTRasterBand dataType="Byte">{source.format("m.tif")}</VRTRasterBand></MaskBand>'
         "</VRTRasterBand></VRTDataset>"
@@ -419,7 +419,7 @@ def _vrt(sources: str, tag="SourceFilename") -> str:
         for text, rel in (s.rsplit("@", 1) for s in sources.split("|"))
     )
     return (
-        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1</GeoTransform>'
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>'
         f'<VRTRasterBand dataType="UInt16" band="1">{simple}</VRTRasterBand></VRTDataset>'
     )
 
@@ -471,12 +471,12 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
     root = tmp_path / "dgm.zip"
     (root / "tiles").mkdir(parents=True)
     for i in range(2):
-        _raster(root / "tiles" / f"t{i}.tif", np.ones((20, 20), "uint16"), from_origin(20 * i, 100, 1, 1))
+        _raster(root / "tiles" / f"t{i}.tif", np.ones((20, 20), "uint16"), from_origin(500000 + 20 * i, 5600100, 1, 1))
     (root / "mosaic.vrt").write_text(_vrt("tiles/t0.tif@1|tiles/t1.tif@1"))
     (root / "of_mosaic.vrt").write_text(_vrt("mosaic.vrt@1"))
     (root / "raw.bin").write_bytes(np.ones((20, 20), "uint16").tobytes())  # raw data the VRT gives a grid to
     (root / "raw.vrt").write_text(
-        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>0,1,0,100,0,-1'
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>500000,1,0,5600100,0,-1'
         '</GeoTransform><VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">'
         '<SourceFilename relativeToVRT="1">raw.bin</SourceFilename><ImageOffset>0</ImageOffset><PixelOffset>2'
         "</PixelOffset><LineOffset>40</LineOffset><ByteOrder>LSB</ByteOrder></VRTRasterBand></VRTDataset>"

@@ -33,7 +33,7 @@ from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
 from tilewise.sources import raster_refs, raster_unread
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, lonlat_bounds
+from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, check_area_of_use, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {
@@ -215,6 +215,8 @@ def _outside_web_mercator(ds, rel: str, crs: str | None, window=None, piece: str
     bounds = ds.bounds if window is None else ds.window_bounds(window)
     try:
         beyond = bool(crs or ds.crs) and lonlat_bounds(crs or ds.crs, bounds) is None
+        if crs or ds.crs:
+            check_area_of_use(crs or ds.crs, bounds)
     except NotOnEarth as exc:  # not "beyond 85°": a CRS that does not fit the file, which must not pass silently
         raise FileFailure(
             "convert",

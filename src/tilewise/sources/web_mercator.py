@@ -65,6 +65,81 @@ def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
+# How far a footprint may lie from the area where its CRS is defined (pyproj's area of use) before the
+# CRS is taken not to fit it. Producers stretch a CRS past its area: ETRS89 / UTM 33N for all of Norway
+# reaches ~490 km past the zone, for Svalbard ~330 km. A confused CRS lands much farther: Swiss LV03
+# coordinates read as LV95 ~2,000 km away, Gauss-Krüger zone 3 read as UTM 32N ~2,700 km, Dutch RD
+# read as UTM 31N ~3,800 km.
+AREA_OF_USE_SLACK_KM = 1000.0
+_EARTH_RADIUS_KM = 6371.0
+
+
+@cache
+def _area_of_use(crs_text: str) -> tuple[str, str, tuple[float, float, float, float]] | None:
+    crs = CRS.from_user_input(crs_text)
+    area = crs.area_of_use
+    if area is None and (code := crs.to_epsg(min_confidence=100)):  # a raster's WKT1 names its code, no area
+        area = CRS.from_epsg(code).area_of_use
+    if area is None:
+        return None
+    return crs.name, area.name.split(":")[0].rstrip("."), (area.west, area.south, area.east, area.north)
+
+
+def check_area_of_use(crs, bounds) -> None:
+    """Raises NotOnEarth when the footprint `bounds` (in `crs`) lies more than AREA_OF_USE_SLACK_KM
+    from the area where `crs` is defined: its coordinates are in another CRS. A CRS without an area
+    of use (one a raster describes in WKT alone) is not checked."""
+    text = crs if isinstance(crs, str) else crs.to_wkt()
+    known = _area_of_use(text)
+    if known is None:
+        return
+    name, area_name, area = known
+    try:
+        lon, lat = _edge_points(_to_lonlat_from(text), bounds)
+    except ProjError:
+        return  # no longitudes at all: lonlat_bounds says so
+    if not np.isfinite(lon).any():
+        return
+    west, south, east, north = area
+    polar = (np.nanmin(lat) >= MERCATOR_MAX_LAT > north) or (np.nanmax(lat) <= -MERCATOR_MAX_LAT < south)
+    if polar:  # not Web Mercator's to skip: a CRS defined only nearer the equator (a southern UTM read as northern)
+        raise NotOnEarth(
+            f"its footprint lies entirely beyond ±{MERCATOR_MAX_LAT:.4f}° latitude, where its CRS {name!r} is not "
+            f"defined ({area_name}: {south:g}° to {north:g}° N)"
+        )
+    km = float(np.nanmin(_km_to_box(lon, lat, area)))
+    if km > AREA_OF_USE_SLACK_KM:
+        raise NotOnEarth(
+            f"its footprint lies {km:,.0f} km from where its CRS {name!r} is defined ({area_name}: "
+            f"{west:g}° to {east:g}° E, {south:g}° to {north:g}° N)"
+        )
+
+
+def _edge_points(to_lonlat: Transformer, bounds, n: int = 21) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of `n` points along each edge of `bounds`."""
+    left, bottom, right, top = bounds
+    t = np.linspace(0.0, 1.0, n)
+    xs = np.concatenate([left + (right - left) * t, np.full(n, right), right - (right - left) * t, np.full(n, left)])
+    ys = np.concatenate([np.full(n, bottom), bottom + (top - bottom) * t, np.full(n, top), top - (top - bottom) * t])
+    lon, lat = to_lonlat.transform(xs, ys)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def _km_to_box(lon: np.ndarray, lat: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Great-circle distance from each point to its nearest place in the lon/lat `box` (west > east: across
+    ±180°), taking the latitude and the longitude each clamped into the box."""
+    west, south, east, north = box
+    span = (east - west) % 360 or (360.0 if east != west else 0.0)
+    off = (lon - west) % 360  # degrees east of the box's west edge
+    inside = off <= span
+    to_east, to_west = off - span, 360 - off  # past the east edge, short of the west edge
+    near_lon = np.where(inside, lon, np.where(to_east <= to_west, east, west))
+    near_lat = np.clip(lat, south, north)
+    p1, p2, dl = np.radians(lat), np.radians(near_lat), np.radians(near_lon - lon)
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
 def is_plain(geo: tuple[float, float, float, float] | None) -> bool:
     """Neither across ±180°, nor around a pole, nor beyond the Mercator latitudes: plain reprojection is right."""
     if geo is None:
