@@ -1,5 +1,7 @@
+import bz2
 import gzip
 import io
+import lzma
 import os
 import shutil
 import stat
@@ -21,7 +23,7 @@ from tilewise.sources.convert_set import gdal_env
 from tilewise.sources.names import safe_name
 from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.raster_unread import UnreadableRasters, reading
-from tilewise.sources.unpack import unpack
+from tilewise.sources.unpack import MEMBER_BYTES, unpack
 
 from conftest import REPO, shared
 from support.config import unpack_limits
@@ -636,6 +638,75 @@ def test_archives_with_padding_or_a_comment_after_their_end_are_unpacked(tmp_pat
     (tmp_path / name).write_bytes(data)
     unpack([tmp_path / name], tmp_path / "x", LIMITS)
     assert [p.name for p in (tmp_path / "x").rglob("*") if p.is_file()] in (["north.tif"], ["padded.tif"])
+
+
+COMPRESS = {"gz": lambda data: gzip.compress(data, mtime=0), "bz2": bz2.compress, "xz": lzma.compress}
+
+
+def _two_streams(suffix: str, first: bytes, second: bytes) -> bytes:
+    """`cat a.{suffix} b.{suffix}`: two whole streams in one file."""
+    return COMPRESS[suffix](first) + COMPRESS[suffix](second)
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.parametrize(
+    "name, first, second",
+    [
+        ("dem.tif", b"n" * 5000, b"s" * 5000),
+        ("dem.asc", _ASC.encode(), _ASC.encode()),  # the same grid twice: still two files
+        ("tiles.tar", _tar(NORTH), _tar(SOUTH)),  # a .tar.bz2 of two tars: the second is not a padding
+        ("big.tif", os.urandom(3 << 20), b"s" * 100),  # the first stream spans several reads
+        ("tiny.tif", b"n", b"s"),
+    ],
+    ids=["tif", "asc", "tar", "big-first", "tiny"],
+)
+def test_every_compressed_stream_joined_to_another_is_refused(tmp_path, suffix, name, first, second):
+    """gzip, bzip2 and xz alike: one stream is one file; a second one after it (Python's bz2 and lzma
+    read it as more bytes of the first file, GDAL ignores them) fails the download, naming it."""
+    download = tmp_path / f"{name}.{suffix}"
+    download.write_bytes(_two_streams(suffix, first, second))
+    with pytest.raises(FileFailure, match=r"does not account for") as refused:
+        unpack([download], tmp_path / "x", LIMITS)
+    assert refused.value.step == "unpack" and str(refused.value).startswith(download.name)
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.parametrize("outer", ["zip", "7z", "tar"])
+def test_joined_streams_inside_an_archive_are_refused(tmp_path, suffix, outer):
+    """The same one level down (a producer's zip of `dem.tif.bz2` files), and two levels down."""
+    joined = _two_streams(suffix, b"n" * 5000, b"s" * 5000)
+    inner = {"zip": _zip, "7z": _7z, "tar": _tar}[outer]({f"tiles/dem.tif.{suffix}": joined})
+    for depth, data in enumerate([inner, _zip({"deeper/set." + outer: inner})]):
+        (tmp_path / f"set{depth}.{outer}").write_bytes(data)
+        with pytest.raises(FileFailure, match=rf"dem.tif.{suffix}: .*does not account for"):
+            unpack([tmp_path / f"set{depth}.{outer}"], tmp_path / f"x{depth}", LIMITS)
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.parametrize("size", [1, 5000, 3 << 20], ids=["one byte", "small", "several reads"])
+def test_one_stream_is_unpacked_whole_also_with_zero_padding(tmp_path, suffix, size):
+    data = os.urandom(size)
+    for padding in (b"", bytes(512)):
+        (tmp_path / f"dem.tif.{suffix}").write_bytes(COMPRESS[suffix](data) + padding)
+        unpack([tmp_path / f"dem.tif.{suffix}"], tmp_path / "x", LIMITS)
+        assert (tmp_path / "x" / "dem.tif").read_bytes() == data
+        (tmp_path / "x" / "dem.tif").unlink()
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+def test_a_compressed_stream_cut_short_is_damaged(tmp_path, suffix):
+    stream = COMPRESS[suffix](os.urandom(50_000))
+    (tmp_path / f"dem.tif.{suffix}").write_bytes(stream[: len(stream) * 2 // 3])
+    with pytest.raises(FileFailure, match=rf"dem.tif.{suffix}: damaged"):
+        unpack([tmp_path / f"dem.tif.{suffix}"], tmp_path / "x", LIMITS)
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+def test_a_compressed_bomb_stops_at_the_cap(tmp_path, suffix):
+    (tmp_path / f"zeros.xyz.{suffix}").write_bytes(COMPRESS[suffix](bytes(20_000_000)))
+    with pytest.raises(FileFailure, match="decompression bomb"):
+        unpack([tmp_path / f"zeros.xyz.{suffix}"], tmp_path / "x", unpack_limits(max_ratio=100.0))
+    assert _written_bytes(tmp_path / "x") <= 100 * (tmp_path / f"zeros.xyz.{suffix}").stat().st_size + MEMBER_BYTES
 
 
 class _Unseekable(io.RawIOBase):

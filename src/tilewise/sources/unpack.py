@@ -14,7 +14,6 @@ it, then the tar is unpacked as an archive inside).
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import shutil
 import stat
@@ -36,11 +35,12 @@ from tilewise.sources.catalog import archive_group
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZ_MAGIC = b"7z\xbc\xaf\x27\x1c"
-# single compressed streams: the opener, and the suffixes the decompressed file loses (or becomes .tar)
+# single compressed streams: the decompressor of one stream, and the suffixes the decompressed file
+# loses (or becomes .tar)
 STREAMS = {
-    "gzip": (b"\x1f\x8b", gzip.open, {".gz": "", ".tgz": ".tar"}),
-    "bzip2": (b"BZh", bz2.open, {".bz2": "", ".tbz2": ".tar", ".tbz": ".tar"}),
-    "xz": (b"\xfd7zXZ\x00", lzma.open, {".xz": "", ".txz": ".tar"}),
+    "gzip": (b"\x1f\x8b", partial(zlib.decompressobj, wbits=31), {".gz": "", ".tgz": ".tar"}),
+    "bzip2": (b"BZh", bz2.BZ2Decompressor, {".bz2": "", ".tbz2": ".tar", ".tbz": ".tar"}),
+    "xz": (b"\xfd7zXZ\x00", partial(lzma.LZMADecompressor, format=lzma.FORMAT_XZ), {".xz": "", ".txz": ".tar"}),
 }
 TAR_MAGIC_OFFSET, TAR_MAGIC = 257, b"ustar"
 _DAMAGED = (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error)
@@ -297,35 +297,60 @@ def _after_tar_end(path: Path, end: int) -> int:
 def _decompress(path: Path, kind: str, target: Path, budget: _Budget) -> None:
     """A gzip/bzip2/xz stream becomes the file it holds, named without its suffix (`.tgz` → `.tar`);
     one under a name without such a suffix (a `dem.tif` stored gzipped on its server) keeps the name."""
-    _, opener, suffixes = STREAMS[kind]
+    _, decompressor, suffixes = STREAMS[kind]
     suffix = path.suffix.lower()
     name = path.name[: -len(suffix)] + suffixes[suffix] if suffix in suffixes else path.name
     budget.take(MEMBER_BYTES)
     with open(target / name, "wb") as out:
-        if kind == "gzip":
-            _gunzip_one_member(path, out, budget)
-            return
-        with opener(path, "rb") as src:
-            _copy_counted(src, out, budget)
+        _decompress_one_stream(path, kind, decompressor(), out, budget)
 
 
-def _gunzip_one_member(path: Path, out, budget: _Budget) -> None:
-    """A gzip file of one member, decompressed as it is read. Python's gzip reads the members of
-    `cat a.gz b.gz` as one stream: two files would become one (a raster and trailing bytes GDAL
-    ignores), so a second member is refused; trailing zeros (padding of some writers) are allowed."""
-    stream = zlib.decompressobj(wbits=31)
+def _decompress_one_stream(path: Path, kind: str, stream, out, budget: _Budget) -> None:
+    """A gzip/bzip2/xz file of one stream, decompressed as it is read. Python's gzip, bz2 and lzma
+    modules read `cat a.tif.gz b.tif.gz` (or .bz2, .xz) as one file: the second raster would become
+    trailing bytes GDAL ignores. So a second stream is refused; trailing zeros (padding of some
+    writers, xz's stream padding) are allowed."""
     with open(path, "rb") as f:
         while not stream.eof and (block := f.read(COPY_BYTES)):
-            while block and not stream.eof:
-                data = stream.decompress(block, COPY_BYTES)  # bounded: a bomb stops at the cap
+            for data in _inflated(stream, block):
                 budget.take(len(data))
                 out.write(data)
-                block = stream.unconsumed_tail
         if not stream.eof:
-            raise EOFError("the gzip stream ends before its end (cut short)")
-        rest = stream.unused_data + f.read()
-        if rest.strip(b"\0"):
-            _refuse_unaccounted(path, after=len(rest))
+            raise EOFError(f"the {kind} stream ends before its end (cut short)")
+        if after := _nonzero_after(stream.unused_data, f):
+            raise FileFailure(
+                "unpack",
+                f"{path.name}: {after:,} bytes after the end of its {kind} stream that the stream does not account "
+                "for (two compressed files joined into one by `cat`? A parallel compressor such "
+                "as pbzip2 also writes one file as several streams); refused, as which bytes are the file is unclear: "
+                "ask the producer for one stream per file",
+            )
+
+
+def _inflated(stream, block: bytes) -> Iterator[bytes]:
+    """What `block` decompresses to, at most COPY_BYTES at a time (a bomb stops at the cap). zlib keeps
+    the input it did not use in `unconsumed_tail`; bz2 and lzma keep it inside until asked again."""
+    data = stream.decompress(block, COPY_BYTES)
+    yield data
+    while not stream.eof:
+        if hasattr(stream, "unconsumed_tail"):
+            if not stream.unconsumed_tail:
+                return
+            data = stream.decompress(stream.unconsumed_tail, COPY_BYTES)
+        elif stream.needs_input:
+            return
+        else:
+            data = stream.decompress(b"", COPY_BYTES)
+        yield data
+
+
+def _nonzero_after(unused: bytes, f) -> int:
+    """The bytes after a stream's end (`unused` and the rest of `f`), or 0 when they are all zeros."""
+    after, nonzero = len(unused), bool(unused.strip(b"\0"))
+    while block := f.read(COPY_BYTES):
+        after += len(block)
+        nonzero = nonzero or bool(block.strip(b"\0"))
+    return after if nonzero else 0
 
 
 def _copy_counted(src, out, budget: _Budget) -> None:
