@@ -53,6 +53,52 @@ def test_zip_with_aig_folder(tmp_path):
     assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["aigrid_sta_24bytes/teststa"]
 
 
+AIG = "elevation/aig/aigrid_sta_24bytes/teststa"
+AIG_BESIDE = {  # what a producer puts beside and below a grid's .adf files, and what each is found as
+    "storml.tif": "elevation/geotiff/storml_elev_orig.tif",
+    "bijou.asc": "elevation/asc/west_bijou_escarpment_snippet.asc",
+    "tiles/t1/storml.tif": "elevation/geotiff/storml_elev_orig.tif",
+}
+
+
+def _aig_members(folder: str) -> dict[str, bytes]:
+    """An Arc/Info grid in `folder` ("" for the archive's root), with its companions (`log`,
+    `metadata.xml`), the rasters of AIG_BESIDE beside and below it, and a second grid below it."""
+    prefix = f"{folder}/" if folder else ""
+    grid = {p.name: p.read_bytes() for p in sorted(shared(AIG).iterdir())}
+    members = {prefix + name: data for name, data in grid.items()}
+    members |= {prefix + "log": b"Grid created\n", prefix + "metadata.xml": b"<metadata/>"}
+    members |= {prefix + name: shared(rel).read_bytes() for name, rel in AIG_BESIDE.items()}
+    members |= {f"{prefix}second/{name}": data for name, data in grid.items()}
+    return members
+
+
+@pytest.mark.parametrize("folder", ["", "dem", "a/b/dem"], ids=["root", "depth 1", "depth 3"])
+@pytest.mark.parametrize("kind", ["zip", "7z", "tar"])
+def test_an_arcinfo_grid_folder_hides_no_raster_beside_or_below_it(tmp_path, kind, folder):
+    """The grid's folder is one raster; a GeoTIFF and an ASCII grid beside its .adf files, a folder of
+    tiles and a second grid below it are found too (they were never looked at: not converted, not
+    in failures.csv or skipped.csv). The grid's own files and companions are not rasters."""
+    members = _aig_members(folder)
+    (tmp_path / f"set.{kind}").write_bytes({"zip": _zip, "7z": _7z, "tar": _tar}[kind](members))
+    root = tmp_path / "x"
+    unpack([tmp_path / f"set.{kind}"], root, LIMITS)
+    prefix = f"{folder}/" if folder else ""
+    grid = folder or "."
+    expected = [grid, *(prefix + name for name in AIG_BESIDE), f"{prefix}second"]
+    assert names(found_rasters(root), root) == sorted(expected)
+
+
+def test_a_damaged_raster_beside_an_arcinfo_grid_fails_its_download(tmp_path):
+    root = tmp_path / "x"
+    for name, data in _aig_members("dem").items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    (root / "dem" / "cut.tif").write_bytes((root / "dem" / "storml.tif").read_bytes()[:150])
+    with pytest.raises(UnreadableRasters, match=r"dem/cut.tif: GDAL cannot read this raster"):
+        found_rasters(root)
+
+
 def test_7z_with_two_dted_cells(tmp_path):
     unpack([copy("archives/dted_n43_n00_e006.7z", tmp_path)], tmp_path / "x", LIMITS)
     assert names(found_rasters(tmp_path / "x"), tmp_path / "x") == ["n00_e006_3arc_v2.dt1", "n43.dt0"]

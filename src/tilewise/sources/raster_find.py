@@ -74,6 +74,8 @@ SIDECAR_SUFFIXES = {
     ".hdr",
     ".rrd",
 }
+# files ArcInfo writes into a grid's folder beside its .adf files
+AIG_COMPANIONS = {"log", "metadata.xml", "prj.adf"}
 _COLOUR = {
     ColorInterp.red,
     ColorInterp.green,
@@ -151,8 +153,8 @@ class HeldOpen:
 def open_rasters(root: Path, held: HeldOpen | None = None) -> Iterator[tuple[Path, DatasetReader]]:
     """Every raster GDAL can open under `root`, open while the caller looks at it (a chunk judges
     every raster: one open each, not one to find it and one to judge it), and after it if the
-    caller put it in `held`. An Arc/Info grid folder
-    counts as one raster; one GDAL cannot open raises. A raster that would read files outside
+    caller put it in `held`. An Arc/Info grid folder counts as one raster (the rasters beside and
+    below it are found too); one GDAL cannot open raises. A raster that would read files outside
     `root` raises FileFailure, checked for every file before any is opened (a VRT may name another).
     Files that look like rasters but give none fail the download once all others were seen
     (raster_unread)."""
@@ -187,17 +189,28 @@ def open_rasters(root: Path, held: HeldOpen | None = None) -> Iterator[tuple[Pat
 
 
 def _candidates(root: Path) -> Iterator[Path]:
-    """The files (and Arc/Info grid folders) under `root` GDAL is asked to open, in a stable order."""
+    """The files (and Arc/Info grid folders) under `root` GDAL is asked to open, in a stable order. A
+    folder holding `hdr.adf` is one grid; its other files and sub-folders are looked at as any others
+    (a GeoTIFF beside the grid, a second coverage, a folder of tiles), but not the grid's own files."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        if "hdr.adf" in {f.lower() for f in filenames}:
-            dirnames.clear()
-            yield here
-            continue
         dirnames.sort()
+        grid = "hdr.adf" in {f.lower() for f in filenames}
+        if grid:
+            yield here
         for name in sorted(filenames):
-            if not (Path(name).suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml")):
+            if not (_sidecar(name) or (grid and _part_of_grid(name))):
                 yield here / name
+
+
+def _sidecar(name: str) -> bool:
+    return Path(name).suffix.lower() in SIDECAR_SUFFIXES or name.lower().endswith(".aux.xml")
+
+
+def _part_of_grid(name: str) -> bool:
+    """A file of the Arc/Info grid in its folder: its `.adf` files (GDAL opens any of them as the grid
+    itself: a second copy) and the companions ArcInfo writes beside them (`log`, `metadata.xml`)."""
+    return name.lower().endswith(".adf") or name.lower() in AIG_COMPANIONS
 
 
 @contextmanager
