@@ -389,3 +389,51 @@ def test_a_crs_that_cannot_give_longitudes_fails_its_file_saying_so(tmp_path):
     path = geotiff(tmp_path / "site.tif", ramp(10, 10), from_origin(0, 10, 1, 1), local)
     with pytest.raises(FileFailure, match=r"site.tif: its CRS 'site grid' gives no longitudes.*set `crs:`"):
         outside_web_mercator(path, "site.tif", None)
+
+
+@pytest.mark.workflow
+def test_joined_streams_grids_beside_an_arcinfo_grid_and_short_grids_through_the_workflow(tmp_path):
+    """Found by adversarial testing (attack27): each exited 0 with a raster lost or wrong. Two bzip2 or
+    xz streams in one file (only the first was converted); a GeoTIFF and a second grid beside and below
+    an Arc/Info grid's .adf files (never looked at); an ASCII grid with a value missing (every pixel
+    after it shifted); a classic netCDF and a PCRaster map cut short (read as 0 m elevations)."""
+    import bz2
+    import lzma
+
+    import rasterio.shutil
+
+    g = tmp_path / "gen"
+    g.mkdir()
+    a = geotiff(g / "a.tif", ramp(50, 60), from_origin(500000, 5600000, 10, 10), "EPSG:26912").read_bytes()
+    b = geotiff(g / "b.tif", ramp(50, 60) + 7, from_origin(501000, 5600000, 10, 10), "EPSG:26912").read_bytes()
+    (g / "joined.tif.bz2").write_bytes(bz2.compress(a) + bz2.compress(b))
+    (g / "joined2.tif.xz").write_bytes(lzma.compress(a) + lzma.compress(b))
+    grid = {p.name: p.read_bytes() for p in sorted(shared("elevation/aig/aigrid_sta_24bytes/teststa").iterdir())}
+    with zipfile.ZipFile(g / "cover.zip", "w") as zf:
+        for name, data in grid.items():
+            zf.writestr(f"dem/{name}", data)
+            zf.writestr(f"dem/second/{name}", data)
+        zf.writestr("dem/beside.tif", a)
+    lines = shared("elevation/asc/west_bijou_escarpment_snippet.asc").read_text().splitlines()
+    lines[20] = " ".join(lines[20].split()[1:])  # a value missing (a NaN written as nothing)
+    (g / "shifted.asc").write_text("\n".join(lines) + "\n")
+    for name, driver in (("cutnc.nc", "netCDF"), ("cutmap.map", "PCRaster")):
+        geotiff(g / "src.tif", ramp(300, 400, "float32") + 400, from_origin(500000, 5600000, 1, 1), "EPSG:26912")
+        rasterio.shutil.copy(g / "src.tif", g / name, driver=driver)
+        data = (g / name).read_bytes()
+        (g / name).write_bytes(data[: len(data) * 2 // 3])
+    geotiff(g / "fine.tif", ramp(50, 60), from_origin(502000, 5600000, 10, 10), "EPSG:26912")
+    names = ["joined.tif.bz2", "joined2.tif.xz", "cover.zip", "shifted.asc", "cutnc.nc", "cutmap.map", "fine.tif"]
+    make_entry(tmp_path / "catalog", "attack", [str(g / n) for n in names], {"crs": "EPSG:26912"})
+    work = tmp_path / "run"
+    snakemake(work, *config(tmp_path / "catalog", "attack", "allow_incomplete=True"))
+
+    failed = {r["file"]: r for r in rows(work / "reports/attack/failures.csv")}
+    assert set(failed) == {"joined.tif.bz2", "joined2.tif.xz", "shifted.asc", "cutnc.nc", "cutmap.map"}, failed
+    for name in ("joined.tif.bz2", "joined2.tif.xz"):
+        assert failed[name]["step"] == "unpack" and "does not account for" in failed[name]["error"]
+    assert "holds 8,642 values where its header describes 67 rows of 129" in failed["shifted.asc"]["error"]
+    for name in ("cutnc.nc", "cutmap.map"):
+        assert failed[name]["step"] == "convert" and "it is cut short" in failed[name]["error"]
+    stored = sorted(r["filename"] for r in rows(work / "source-store/attack/bounds.csv"))
+    assert stored == ["beside.tif", "dem.tif", "fine.tif", "second.tif"]

@@ -5,6 +5,7 @@ import lzma
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tarfile
@@ -586,6 +587,201 @@ def test_a_gzipped_envi_raster_is_not_cut_short(tmp_path):
         hdr.write_text(hdr.read_text() + "file compression = 1\n")
         read = [ds.read(1) for _, ds in open_rasters(root)]
     assert len(read) == 1 and np.array_equal(read[0], values)
+
+
+def _read_as_a_chunk_does(root: Path) -> list[np.ndarray]:
+    """Every raster under `root` read as a chunk reads it; a damaged one raises UnreadableRasters."""
+    with gdal_env():
+        read = []
+        for found, ds in open_rasters(root):
+            with reading(found, str(found.relative_to(root))):
+                read.append(ds.read(1))
+        return read
+
+
+# --- ASCII grids: exactly ncols × nrows values, however they are spread over lines ----------------
+
+ASC_SHARED = {
+    "bijou": "elevation/asc/west_bijou_escarpment_snippet.asc",  # one row a line
+    "srtm": "elevation/asc/SRTMGL3_40.09_-105.56_40.209999999999994_-105.44.asc",  # rows wrapped at 16 values
+}
+
+
+def _asc_parts(key: str) -> tuple[list[str], np.ndarray]:
+    """A real grid's header lines and its values (as text, rows × columns)."""
+    lines = shared(ASC_SHARED[key]).read_text().splitlines()
+    header = [line for line in lines if line[:1].isalpha()]
+    values = " ".join(lines[len(header) :]).split()
+    cols, rows = (int(next(h.split()[1] for h in header if h.split()[0].lower() == k)) for k in ("ncols", "nrows"))
+    return header, np.array(values).reshape(rows, cols)
+
+
+def _asc(header: list[str], rows, per_line: int | None = None, newline: str = "\n", sep: str = " ") -> bytes:
+    lines = []
+    for row in rows:
+        row = list(row)
+        step = per_line or max(len(row), 1)
+        lines += [sep.join(row[i : i + step]) for i in range(0, len(row), step)] or [""]
+    return (newline.join(header + lines) + newline).encode()
+
+
+def _set(header: list[str], key: str, value) -> list[str]:
+    return [f"{key} {value}" if h.split()[0].lower() == key else h for h in header]
+
+
+def _without(rows: np.ndarray, row: int, col: int) -> list[list[str]]:
+    cut = [list(r) for r in rows]
+    del cut[row][col]
+    return cut
+
+
+ASC_WRONG = {  # how a grid's values fail to fill its header's grid, each read by GDAL without an error
+    "a value missing in a middle row": lambda h, v: _asc(h, _without(v, len(v) // 3, 5)),
+    "a value missing in the first row": lambda h, v: _asc(h, _without(v, 0, 0)),
+    "the last value missing": lambda h, v: _asc(h, _without(v, -1, -1)),
+    "a value too many": lambda h, v: _asc(h, [*map(list, v[:-1]), [*v[-1], v[-1][-1]]]),
+    "nrows one smaller": lambda h, v: _asc(_set(h, "nrows", len(v) - 1), v),
+    "nrows a third smaller": lambda h, v: _asc(_set(h, "nrows", len(v) * 2 // 3), v),
+    "ncols one smaller": lambda h, v: _asc(_set(h, "ncols", v.shape[1] - 1), v),
+    "a row missing, wrapped lines": lambda h, v: _asc(h, v[1:], per_line=10),
+    "a value missing, CRLF and tabs": lambda h, v: _asc(h, _without(v, 2, 3), newline="\r\n", sep="\t"),
+}
+ASC_RIGHT = {  # the same values laid out otherwise: all are the grid
+    "as written": lambda h, v: _asc(h, v),
+    "10 values a line": lambda h, v: _asc(h, v, per_line=10),
+    "all values on one line": lambda h, v: _asc(h, [list(v.ravel())]),
+    "CRLF, tabs, blank lines, no final newline": lambda h, v: _asc(h, v, newline="\r\n\r\n", sep="\t \t")[:-4],
+    "xllcenter and lower-case keys": lambda h, v: _asc([x.lower().replace("corner", "center") for x in h], v),
+}
+
+
+@pytest.mark.parametrize("key", list(ASC_SHARED))
+@pytest.mark.parametrize("layout", list(ASC_WRONG) + list(ASC_RIGHT))
+def test_an_ascii_grid_whose_values_do_not_fill_its_header_fails(tmp_path, key, layout):
+    """GDAL reads an ASCII grid's values as one stream, not line by line: a value missing shifted every
+    pixel after it (the last read as 0), a header's nrows too small cut rows off, an ncols too small
+    sheared every row, each without an error. Only exactly ncols × nrows values are the grid."""
+    header, values = _asc_parts(key)
+    root = tmp_path / "x"
+    (root / "tiles").mkdir(parents=True)
+    (root / "tiles" / "dem.asc").write_bytes({**ASC_WRONG, **ASC_RIGHT}[layout](header, values))
+    if layout in ASC_RIGHT:
+        [read] = _read_as_a_chunk_does(root)
+        assert np.array_equal(read, values.astype(float).astype(read.dtype))
+        return
+    with pytest.raises(
+        UnreadableRasters, match=r"^tiles/dem.asc: GDAL (would read this AAIGrid raster, but it holds|cannot)"
+    ):
+        _read_as_a_chunk_does(root)
+
+
+def test_a_grass_ascii_grid_whose_values_do_not_fill_its_header_fails(tmp_path):
+    """GRASS's ASCII grid is read by the same reader, values as one stream."""
+    header = ["north: 4000", "south: 3000", "east: 5000", "west: 4000", "rows: 10", "cols: 10"]
+    values = (np.arange(100).reshape(10, 10) + 100).astype(str)
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.txt").write_bytes(_asc(header, values))
+    assert np.array_equal(_read_as_a_chunk_does(root)[0], values.astype(int))
+    (root / "dem.txt").write_bytes(_asc(header, _without(values, 4, 4)))
+    with pytest.raises(UnreadableRasters, match=r"holds 99 values where its header describes 10 rows of 10"):
+        _read_as_a_chunk_does(root)
+
+
+def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
+    """A grid larger than one counting piece: values cut across pieces are counted once."""
+    from tilewise.sources import raw_headers
+
+    header, values = _asc_parts("srtm")
+    (tmp_path / "dem.asc").write_bytes(_asc(header, values))
+    for piece in (1, 2, 3, 7, 4096):
+        monkeypatch.setattr(raw_headers, "COUNT_BYTES", piece)
+        assert raw_headers.ascii_grid_values(tmp_path / "dem.asc") == values.size
+
+
+# --- formats whose header tells their size, read as zeros where they are cut short -----------------
+
+
+def _cdf_name(name: str) -> bytes:
+    data = name.encode()
+    return struct.pack(">I", len(data)) + data + bytes(-len(data) % 4)
+
+
+def _classic_netcdf(values: np.ndarray, version: int, record: bool) -> bytes:
+    """A classic netCDF file written by hand (GDAL writes no record variable): coordinate variables
+    x(x), y(y), then elevation(time, y, x) float32, `time` unlimited (one record) when `record`."""
+    height, width = values.shape
+    offset = ">I" if version == 1 else ">Q"
+    dims = [("time", 0 if record else 1), ("y", height), ("x", width)]
+    variables = [("x", [2], 6, width * 8), ("y", [1], 6, height * 8), ("elevation", [0, 1, 2], 5, values.size * 4)]
+
+    def header(begins):
+        out = b"CDF" + bytes([version]) + struct.pack(">I", 1)
+        out += struct.pack(">II", 0x0A, len(dims)) + b"".join(_cdf_name(n) + struct.pack(">I", n_) for n, n_ in dims)
+        out += struct.pack(">II", 0, 0) + struct.pack(">II", 0x0B, len(variables))
+        for (name, ids, nc_type, size), begin in zip(variables, begins, strict=True):
+            out += _cdf_name(name) + struct.pack(">I", len(ids)) + b"".join(struct.pack(">I", i) for i in ids)
+            out += struct.pack(">II", 0, 0) + struct.pack(">II", nc_type, size) + struct.pack(offset, begin)
+        return out
+
+    start = len(header([0, 0, 0]))
+    begins = [start, start + width * 8, start + width * 8 + height * 8]
+    data = np.arange(width, dtype=">f8").tobytes() + np.arange(height, dtype=">f8").tobytes()
+    return header(begins) + data + values[::-1].astype(">f4").tobytes()  # rows south first: GDAL turns them
+
+
+def _gdal_written(driver: str, values: np.ndarray, tmp_path: Path, name: str, **options) -> bytes:
+    profile = dict(width=values.shape[1], height=values.shape[0], count=1, dtype=values.dtype, crs="EPSG:25832")
+    with rasterio.open(
+        tmp_path / "src.tif", "w", driver="GTiff", transform=from_origin(5e5, 6e6, 1, 1), **profile
+    ) as ds:
+        ds.write(values, 1)
+    rasterio.shutil.copy(tmp_path / "src.tif", tmp_path / name, driver=driver, **options)
+    return (tmp_path / name).read_bytes()
+
+
+def _values(dtype: str, shape=(200, 300)) -> np.ndarray:
+    return (np.arange(shape[0] * shape[1]).reshape(shape) % 977 + 100).astype(dtype)
+
+
+SIZED_BY_HEADER = {  # name: how to write it (values → file bytes), the values
+    "cdf1 float32.nc": lambda v, t: _gdal_written("netCDF", v, t, "w.nc"),
+    "cdf1 int16.nc": lambda v, t: _gdal_written("netCDF", v, t, "w.nc"),
+    "cdf2 float32.nc": lambda v, t: _gdal_written("netCDF", v, t, "w.nc", FORMAT="NC2"),
+    "cdf1 record.nc": lambda v, t: _classic_netcdf(v, 1, record=True),
+    "cdf2 record.nc": lambda v, t: _classic_netcdf(v, 2, record=True),
+    "cdf2 fixed.nc": lambda v, t: _classic_netcdf(v, 2, record=False),
+    "pcraster float32.map": lambda v, t: _gdal_written("PCRaster", v, t, "w.map"),
+    "pcraster int32.map": lambda v, t: _gdal_written("PCRaster", v, t, "w.map"),
+    "pcraster uint8.map": lambda v, t: _gdal_written("PCRaster", v % 2, t, "w.map"),  # a boolean map: 1-byte cells
+}
+CUTS = {  # where the file ends: bytes kept of its whole size
+    "one byte short": lambda size, header: size - 1,
+    "a third short": lambda size, header: size * 2 // 3,
+    "after its first row": lambda size, header: header + 300,
+    "whole": lambda size, header: size,
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+@pytest.mark.parametrize("fmt", list(SIZED_BY_HEADER))
+def test_a_raster_whose_header_tells_its_size_never_reads_as_zeros_when_cut(tmp_path, fmt, cut):
+    """A classic netCDF file (CDF-1, CDF-2; fixed and record variables) or a PCRaster map that lost its
+    end read as zeros, a full COG of 0 m elevations; each is compared with the size its header gives."""
+    dtype = {"int16": "int16", "int32": "int32", "uint8": "uint8"}.get(fmt.split()[1].split(".")[0], "float32")
+    values = _values(dtype) % (2 if dtype == "uint8" else 1000)
+    data = SIZED_BY_HEADER[fmt](values, tmp_path)
+    root = tmp_path / "x"
+    (root / "a" / "b").mkdir(parents=True)
+    member = root / "a" / "b" / ("dem" + Path(fmt).suffix)
+    header = len(data) - values.size * values.dtype.itemsize
+    member.write_bytes(data[: CUTS[cut](len(data), max(header, 0))])
+    if cut == "whole":
+        [read] = _read_as_a_chunk_does(root)
+        assert np.array_equal(read, values)
+        return
+    with pytest.raises(UnreadableRasters, match=rf"^a/b/{member.name}: GDAL .*(cut short|cannot)"):
+        _read_as_a_chunk_does(root)
 
 
 def _joined(kind: str) -> bytes:

@@ -18,6 +18,7 @@ from rasterio.errors import RasterioError
 
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.libgdal import declare, rasterio_libgdal
+from tilewise.sources import raw_headers
 
 # Suffixes of formats that hold only rasters: such a file GDAL cannot open is a damaged raster, also when
 # too little of it is left for GDAL to tell its format (a zero-byte or garbage `.tif`)
@@ -86,22 +87,15 @@ def _damaged(path: Path, rel: str, error: Exception) -> str:
 
 
 def cut_short(ds, path: Path, rel: str) -> str | None:
-    """Why a raster of a driver that reads a cut-short file as zeros is damaged: its file holds fewer
-    bytes than its header describes. Read line by line (`convert_set.gdal_env`), GDAL fails a short
-    read of every raw format but ENVI (whose data files it lets be sparse), and it reads PCIDSK's
-    missing blocks as zeros; either would ship 0 m rows."""
-    if ds.driver == "ENVI":
-        header = ds.tags(ns="ENVI")
-        if header.get("file_compression", "0").strip() not in ("", "0"):
-            return None  # gzipped data (`file compression = 1`): a cut stream fails its read
-        offset = int(header.get("header_offset", "0") or 0)
-        described = offset + ds.width * ds.height * sum(np.dtype(t).itemsize for t in ds.dtypes)
-    elif ds.driver == "PCIDSK":
-        with open(path, "rb") as f:
-            blocks = f.read(32)[16:32].strip()  # the file header's size in 512-byte blocks
-        described = int(blocks) * 512 if blocks.isdigit() else None
-    else:
-        return None
+    """Why a raster GDAL would read without an error is damaged all the same: a file of a format whose
+    reader fills what is missing (with zeros, or with the next row's values) holds less, or other,
+    than its header describes. Read line by line (`convert_set.gdal_env`), GDAL fails a short read
+    of every raw format but ENVI (whose data files it lets be sparse); it reads PCIDSK's missing
+    blocks and the missing end of a PCRaster map or a classic netCDF file as zeros, and an ASCII grid's
+    values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
+    if ds.driver in ASCII_GRIDS:
+        return _values_not_filling_the_grid(ds, path, rel)
+    described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
     size = path.stat().st_size
     if described is None or size >= described:
         return None
@@ -109,6 +103,47 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
         f"{rel}: GDAL would read this {ds.driver} raster, but it holds {size:,} bytes where its header describes "
         f"{described:,}; it is cut short: download it again, or drop it with `exclude: [{path.name!r}]` in the "
         "recipe (source.yaml)"
+    )
+
+
+def _envi_bytes(ds, path: Path) -> int | None:
+    header = ds.tags(ns="ENVI")
+    if header.get("file_compression", "0").strip() not in ("", "0"):
+        return None  # gzipped data (`file compression = 1`): a cut stream fails its read
+    offset = int(header.get("header_offset", "0") or 0)
+    return offset + ds.width * ds.height * sum(np.dtype(t).itemsize for t in ds.dtypes)
+
+
+def _pcidsk_bytes(ds, path: Path) -> int | None:
+    with open(path, "rb") as f:
+        blocks = f.read(32)[16:32].strip()  # the file header's size in 512-byte blocks
+    return int(blocks) * 512 if blocks.isdigit() else None
+
+
+_DESCRIBED_BYTES = {
+    "ENVI": _envi_bytes,
+    "PCIDSK": _pcidsk_bytes,
+    "PCRaster": lambda ds, path: raw_headers.pcraster_bytes(path),
+    "netCDF": lambda ds, path: raw_headers.classic_netcdf_bytes(path),
+}
+
+# GDAL's text grids read by one reader (AAIGRasterBand): values as one stream of tokens
+ASCII_GRIDS = {"AAIGrid", "GRASSASCIIGrid"}
+
+
+def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
+    """An ASCII grid must hold exactly ncols × nrows values. GDAL reads them as one stream: a value
+    missing shifts every pixel after it (and the last reads as 0), a header's nrows too small cuts
+    rows off, an ncols too small shears every row; none of it is an error."""
+    values = raw_headers.ascii_grid_values(path)
+    described = ds.width * ds.height
+    if values is None or values == described:
+        return None
+    return (
+        f"{rel}: GDAL would read this {ds.driver} raster, but it holds {values:,} values where its header describes "
+        f"{ds.height:,} rows of {ds.width:,} ({described:,}); read as one stream, its values would land in other "
+        f"pixels (a value missing, or a wrong ncols or nrows): ask the producer for a fixed file, or drop it with "
+        f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 
 

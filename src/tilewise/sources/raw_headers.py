@@ -1,0 +1,161 @@
+"""What the headers of a few formats say their files hold, read without GDAL: GDAL reads the missing
+end of these files as zeros (PCRaster, classic netCDF) or their values as one stream whatever rows
+they are written in (ASCII grids), so raster_unread compares each file with its header.
+
+Each reader returns None when the file is not laid out as it expects (another variant of the format,
+a header it cannot parse): GDAL opened the file, and a check that cannot be made fails nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+COUNT_BYTES = 16 << 20  # an ASCII grid is counted in pieces of this size: memory stays flat on any size
+_HEAD_BYTES = 64 << 10  # GDAL finds an ASCII grid's data in the first bytes it reads (1 KiB and more)
+
+
+def ascii_grid_values(path: Path) -> int | None:
+    """How many values an ESRI or GRASS ASCII grid holds after its header (None: no data found)."""
+    with open(path, "rb") as f:
+        start = _ascii_data_start(f.read(_HEAD_BYTES))
+        if start is None:
+            return None
+        f.seek(start)
+        return _count_tokens(f)
+
+
+def _ascii_data_start(head: bytes) -> int | None:
+    """Where GDAL's AAIGDataset::CommonOpen starts reading values: the first place at or just after a
+    line's start (not on line 1) that is no letter, or is `null ` (D12's nodata)."""
+    for i in range(2, len(head)):
+        if head[i] == 0:
+            return None
+        if (head[i - 1] in b"\n\r" or head[i - 2] in b"\n\r") and head[i] not in b"\n\r":
+            if not (65 <= head[i] <= 90 or 97 <= head[i] <= 122) or head[i : i + 5] == b"null ":
+                return i
+    return None
+
+
+def _count_tokens(f: BinaryIO) -> int:
+    """The runs of non-space bytes from here to the end: vectorised, one piece at a time."""
+    count, after_space = 0, True
+    while piece := f.read(COUNT_BYTES):
+        space = _spaces(np.frombuffer(piece, dtype=np.uint8))
+        count += int(np.count_nonzero(space[:-1] > space[1:])) + int(after_space and not space[0])
+        after_space = bool(space[-1])
+    return count
+
+
+def _spaces(chars: np.ndarray) -> np.ndarray:
+    """C's isspace, as GDAL's AAIGrid reader splits values (a NUL ends its reading as the file's end
+    does): compared, not looked up in a table (3× faster)."""
+    space = np.subtract(chars, 9, dtype=np.uint8) < 5  # \t \n \v \f \r
+    space |= chars == 32
+    space |= chars == 0
+    return space
+
+
+# PCRaster's CSF: a 256-byte header (main header, then the raster header at 64), then the cells
+_CSF_SIGNATURE, _CSF_DATA = b"RUU CROSS SYSTEM MAP FORMAT", 256
+
+
+def pcraster_bytes(path: Path) -> int | None:
+    """The size a PCRaster map's header describes: 256 bytes, then rows × columns cells."""
+    with open(path, "rb") as f:
+        head = f.read(_CSF_DATA)
+    if len(head) < 108 or not head.startswith(_CSF_SIGNATURE):
+        return None
+    order = "<" if struct.unpack("<I", head[46:50])[0] == 1 else ">"  # the writer's byte order
+    (cell_repr,) = struct.unpack(order + "H", head[66:68])
+    rows, cols = struct.unpack(order + "II", head[100:108])
+    return _CSF_DATA + rows * cols * (1 << (cell_repr & 0x03))  # CSF_SIZE: the low two bits give log2(bytes)
+
+
+# classic netCDF (CDF-1, CDF-2 64-bit offset, CDF-5 64-bit data), big-endian throughout
+_NC_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
+_NC_DIMENSION, _NC_VARIABLE, _NC_ATTRIBUTE = 0x0A, 0x0B, 0x0C
+_STREAMING = 0xFFFFFFFF
+
+
+class _Header:
+    """A classic netCDF header read in order: counts are 4 bytes (8 in CDF-5), offsets 4 (8 from CDF-2)."""
+
+    def __init__(self, f: BinaryIO, version: int):
+        self.f, self.version = f, version
+
+    def _int(self, size: int) -> int:
+        data = self.f.read(size)
+        if len(data) < size:
+            raise ValueError("header cut short")
+        return int.from_bytes(data, "big")
+
+    def count(self) -> int:
+        return self._int(8 if self.version == 5 else 4)
+
+    def offset(self) -> int:
+        return self._int(4 if self.version == 1 else 8)
+
+    def tag(self) -> int:
+        return self._int(4)
+
+    def name(self) -> None:
+        self._skip(self.count())
+
+    def _skip(self, size: int) -> None:
+        self.f.seek((size + 3) // 4 * 4, 1)  # padded to 4 bytes
+
+    def listing(self, expected_tag: int) -> int:
+        """The number of entries of a list, ABSENT (two zeros) being none."""
+        tag, n = self.tag(), self.count()
+        if tag not in (0, expected_tag) or (tag == 0 and n):
+            raise ValueError("not a classic netCDF list")
+        return n
+
+    def attributes(self) -> None:
+        for _ in range(self.listing(_NC_ATTRIBUTE)):
+            self.name()
+            nc_type, n = self.tag(), self.count()
+            self._skip(n * _NC_TYPE_BYTES[nc_type])
+
+
+def classic_netcdf_bytes(path: Path) -> int | None:
+    """The size a classic netCDF file's header describes: where its last variable's data ends (each
+    variable's begin offset and size; record variables for every record the header counts)."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if magic[:3] != b"CDF" or magic[3] not in (1, 2, 5):
+            return None  # netCDF-4 is HDF5: GDAL fails its short reads
+        header = _Header(f, magic[3])
+        try:
+            return _netcdf_data_end(header)
+        except (ValueError, KeyError):
+            return None
+
+
+def _netcdf_data_end(header: _Header) -> int:
+    records = header.count()
+    lengths = []
+    for _ in range(header.listing(_NC_DIMENSION)):
+        header.name()
+        lengths.append(header.count())
+    header.attributes()
+    variables = []  # (begin, bytes of one record or of the whole variable, is a record variable)
+    for _ in range(header.listing(_NC_VARIABLE)):
+        header.name()
+        dims = [header.count() for _ in range(header.count())]
+        header.attributes()
+        nc_type, _vsize, begin = header.tag(), header.count(), header.offset()
+        record = bool(dims) and lengths[dims[0]] == 0  # the unlimited dimension comes first
+        cells = int(np.prod([lengths[d] for d in dims[record:]], dtype=np.int64))
+        variables.append((begin, cells * _NC_TYPE_BYTES[nc_type], record))
+    record_vars = [v for v in variables if v[2]]
+    # a record holds every record variable, each padded to 4 bytes, unless there is only one
+    record_bytes = sum(n if len(record_vars) == 1 else (n + 3) // 4 * 4 for _, n, _ in record_vars)
+    ends = [begin + n for begin, n, record in variables if not record]
+    if records not in (0, _STREAMING):
+        ends += [begin + (records - 1) * record_bytes + n for begin, n, _ in record_vars]
+    return max(ends, default=0)
