@@ -702,26 +702,27 @@ def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------
 
 
-def _cdf_name(name: str) -> bytes:
-    data = name.encode()
-    return struct.pack(">I", len(data)) + data + bytes(-len(data) % 4)
-
-
 def _classic_netcdf(values: np.ndarray, version: int, record: bool) -> bytes:
-    """A classic netCDF file written by hand (GDAL writes no record variable): coordinate variables
-    x(x), y(y), then elevation(time, y, x) float32, `time` unlimited (one record) when `record`."""
+    """A classic netCDF file written by hand (GDAL writes no record variable, nor CDF-5): coordinate
+    variables x(x), y(y), then elevation(time, y, x) float32, `time` unlimited (one record) when
+    `record`. Counts are 4 bytes (8 in CDF-5), offsets 4 (8 from CDF-2)."""
     height, width = values.shape
-    offset = ">I" if version == 1 else ">Q"
+    count, offset = (">Q" if version == 5 else ">I"), (">I" if version == 1 else ">Q")
     dims = [("time", 0 if record else 1), ("y", height), ("x", width)]
     variables = [("x", [2], 6, width * 8), ("y", [1], 6, height * 8), ("elevation", [0, 1, 2], 5, values.size * 4)]
 
+    def name(text: str) -> bytes:
+        return struct.pack(count, len(text)) + text.encode() + bytes(-len(text) % 4)
+
     def header(begins):
-        out = b"CDF" + bytes([version]) + struct.pack(">I", 1)
-        out += struct.pack(">II", 0x0A, len(dims)) + b"".join(_cdf_name(n) + struct.pack(">I", n_) for n, n_ in dims)
-        out += struct.pack(">II", 0, 0) + struct.pack(">II", 0x0B, len(variables))
-        for (name, ids, nc_type, size), begin in zip(variables, begins, strict=True):
-            out += _cdf_name(name) + struct.pack(">I", len(ids)) + b"".join(struct.pack(">I", i) for i in ids)
-            out += struct.pack(">II", 0, 0) + struct.pack(">II", nc_type, size) + struct.pack(offset, begin)
+        absent = struct.pack(">I", 0) + struct.pack(count, 0)
+        out = b"CDF" + bytes([version]) + struct.pack(count, 1)
+        out += struct.pack(">I", 0x0A) + struct.pack(count, len(dims))
+        out += b"".join(name(n) + struct.pack(count, length) for n, length in dims)
+        out += absent + struct.pack(">I", 0x0B) + struct.pack(count, len(variables))
+        for (var, ids, nc_type, size), begin in zip(variables, begins, strict=True):
+            out += name(var) + struct.pack(count, len(ids)) + b"".join(struct.pack(count, i) for i in ids)
+            out += absent + struct.pack(">I", nc_type) + struct.pack(count, size) + struct.pack(offset, begin)
         return out
 
     start = len(header([0, 0, 0]))
@@ -782,6 +783,17 @@ def test_a_raster_whose_header_tells_its_size_never_reads_as_zeros_when_cut(tmp_
         return
     with pytest.raises(UnreadableRasters, match=rf"^a/b/{member.name}: GDAL .*(cut short|cannot)"):
         _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["record", "fixed"])
+@pytest.mark.parametrize("version", [1, 2, 5])
+def test_a_classic_netcdf_header_gives_the_size_of_its_file(tmp_path, version, record):
+    """The size check's reading of every classic header (CDF-5 too, which this GDAL does not open)."""
+    from tilewise.sources.raw_headers import classic_netcdf_bytes
+
+    data = _classic_netcdf(_values("float32", (20, 30)), version, record)
+    (tmp_path / "dem.nc").write_bytes(data)
+    assert classic_netcdf_bytes(tmp_path / "dem.nc") == len(data)
 
 
 def _joined(kind: str) -> bytes:
