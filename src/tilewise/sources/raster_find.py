@@ -75,7 +75,7 @@ SIDECAR_SUFFIXES = {
     ".rrd",
 }
 # files ArcInfo writes into a grid's folder beside its .adf files
-AIG_COMPANIONS = {"log", "metadata.xml", "prj.adf"}
+AIG_COMPANIONS = {"log", "metadata.xml"}
 _COLOUR = {
     ColorInterp.red,
     ColorInterp.green,
