@@ -544,3 +544,84 @@ def test_a_resumed_body_from_an_earlier_copy_of_its_bytes_is_never_stored(http, 
     http.faults["/f.bin"] = [Fault(times=1, drop_after=30_000 + 3 * period + 1234), Fault(times=1, body_shift=-period)]
     data, state = get(http, tmp_path)
     assert data == body and state.md5 == md5(body)
+
+
+# --- answers that contradict each other about the file's length or range ---------------------------
+# A 200 is the whole file. One that says it is a part (a Content-Range of some of the bytes), or whose
+# length differs from the one an earlier answer of the same version gave, contradicts it: the file
+# starts over from byte 0 once, never resumed again, and a second contradiction fails it loudly.
+
+VOUCHING = {"strong ETag": {"etag": "strong"}, "old Last-Modified": {"etag": ""}}
+CONTENT_RANGE = {"with Content-Range": None, "without Content-Range": ""}
+
+
+@pytest.mark.parametrize("server", VOUCHING.values(), ids=VOUCHING.keys())
+@pytest.mark.parametrize("content_range", CONTENT_RANGE.values(), ids=CONTENT_RANGE.keys())
+@pytest.mark.parametrize("framing", [{}, {"chunked": True}], ids=["content-length", "chunked"])
+def test_a_resume_answered_200_with_only_the_tail_is_never_the_file(
+    http, tmp_path, caplog, server, content_range, framing
+):
+    """A download script that forgot its 206: the resume's range comes as "200 OK", same validators."""
+    for key, value in server.items():
+        setattr(http, key, value)
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, range_as_200=True, content_range=content_range, **framing)]
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length == len(BODY)
+    assert statuses(http) == [200, 200, 200] and "Range" not in http.headers_for("f.bin")[2]
+    assert "300,000" in caplog.text and f"{len(BODY) - 100_000 + 4096:,}" in caplog.text
+
+
+def test_a_file_whose_resume_was_answered_with_a_part_is_never_resumed_again(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, range_as_200=True), drop(), Fault(times=9, range_as_200=True)]
+    data, _ = get(http, tmp_path)
+    assert data == BODY
+    assert [h.get("Range") for h in http.headers_for("f.bin")] == [None, f"bytes={100_000 - 4096}-", None, None]
+
+
+@pytest.mark.parametrize("server", [*VOUCHING.values(), {"etag": "", "last_modified": False}])
+def test_a_first_answer_200_with_a_content_range_of_a_part_fails_naming_both_lengths(http, tmp_path, server):
+    """A portal that caps every answer and says so only in its Content-Range: never the whole file."""
+    for key, value in server.items():
+        setattr(http, key, value)
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=99, first_bytes=120_000, range_as_200=True)
+    err = assert_fails(http, tmp_path, r"contradict")
+    assert "bytes 0-119999/300000" in str(err) and "120,000" in str(err)
+    assert statuses(http) == [200, 200], "started over once, then failed"
+
+
+def test_a_first_answer_200_with_a_part_then_the_whole_file_is_the_whole_file(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, first_bytes=120_000, range_as_200=True)
+    assert get(http, tmp_path)[0] == BODY and statuses(http) == [200, 200]
+
+
+def test_a_200_of_the_same_version_and_another_length_is_not_the_file(http, tmp_path, caplog):
+    """After a resume refused for its bytes, the next answer (no Range) has the ETag of the first and
+    a chunked body that ends at 120,000 bytes of 300,000."""
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [
+        drop(),
+        Fault(times=1, body_from=0),  # a 206 refused for its bytes: starts over, not a contradiction
+        Fault(times=1, first_bytes=120_000, range_as_200=True, content_range="", chunked=True),
+    ]
+    assert get(http, tmp_path)[0] == BODY and statuses(http) == [200, 206, 200, 200]
+    assert "120,000" in caplog.text and "300,000" in caplog.text
+
+
+def test_a_whole_200_that_says_so_in_its_content_range_is_the_file(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=1, headers={"Content-Range": f"bytes 0-{len(BODY) - 1}/{len(BODY)}"})
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length == len(BODY) and statuses(http) == [200]
+
+
+def test_a_one_byte_range_answered_200_gives_no_false_length(http, tmp_path):
+    """head(by_get): "200 OK" to bytes=0-0 with one byte: the file's length is its Content-Range total,
+    or unknown without one (a one-byte body says nothing of the file)."""
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [Fault(times=1, range_as_200=True), Fault(times=1, range_as_200=True, content_range="")]
+    assert head(http.url("f.bin"), FAST, make_pool(FAST), by_get=True).content_length == len(BODY)
+    assert head(http.url("f.bin"), FAST, make_pool(FAST), by_get=True).content_length is None

@@ -14,6 +14,7 @@ from email.utils import formatdate
 import pytest
 
 from tilewise.shared.download import Offer, fetch, make_pool
+from tilewise.shared.errors import FileFailure
 
 from support.config import download_settings
 from support.httpserver import Fault
@@ -352,3 +353,26 @@ def test_pieces_from_an_earlier_copy_of_their_bytes_are_never_stored(http, tmp_p
     http.faults["/f.bin"] = [Fault(times=1), Fault(times=8, body_shift=-len(block))]
     data, _, ranges, split = get(http, tmp_path)
     assert split and data == body and ranges[-1] is None
+
+
+def test_a_piece_answered_200_with_its_range_drops_the_pieces_and_ranges_for_good(http, tmp_path):
+    """A piece's range sent as "200 OK": the file comes whole, and a cut of that whole body starts over
+    from byte 0 (the server's ranges are in doubt), never asking the range that server answers wrongly."""
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [
+        Fault(times=1),
+        Fault(times=1, range_as_200=True),
+        Fault(times=1, drop_after=100_000),
+        Fault(times=9, range_as_200=True),
+    ]
+    data, _, ranges, split = get(http, tmp_path, helpers=0)  # one connection: the faults meet requests in order
+    assert split and data == BODY
+    assert ranges[2:] == [None, None], "after the part sent as 200, never a Range again"
+
+
+def test_a_first_answer_200_with_a_content_range_of_a_part_is_never_split(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=99, first_bytes=3 * PIECE, range_as_200=True)
+    with pytest.raises(FileFailure, match=f"bytes 0-{3 * PIECE - 1}/{len(BODY)}"):
+        get(http, tmp_path)
+    assert not list((tmp_path / "out").glob("*"))

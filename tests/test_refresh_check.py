@@ -330,3 +330,16 @@ def test_changes_compare_by_md5_and_keep_both_bounds_rows(tmp_path):
     assert changes_csv.published(out)["edit.tif"]["md5"] == "9" and changes_csv.published(tmp_path / "none") == {}
     assert [dict(r) for r in changes_csv.read(out)] == rows  # as report_csv writes and reads a CSV
     assert changes_csv.load_state(tmp_path / "none") == (None, "")
+
+
+@pytest.mark.parametrize("content_range", [None, ""], ids=["with Content-Range", "without Content-Range"])
+@pytest.mark.parametrize("etag", ["strong", ""])
+def test_a_one_byte_range_answered_200_is_not_taken_for_the_file_length(tmp_path, http, content_range, etag):
+    """A server that sends the range asked with "200 OK" (one byte, the Content-Range or none): an
+    unchanged file is unchanged, a new length is found."""
+    http.etag = etag
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"])
+    for name in ("a.bin", "b.bin"):
+        http.faults[f"/{name}"] = Fault(times=99, range_as_200=True, content_range=content_range)
+    http.files["/a.bin"] = b"another length"
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed", "b.bin": "unchanged"}

@@ -42,6 +42,8 @@ class Fault:
     body_from: int | None = None  # a 206 whose body starts at this byte, whatever its Content-Range says
     body_shift: int = 0  # a 206 whose body starts this many bytes after (< 0: before) the byte its Content-Range says
     trim: int = 0  # a 206 whose body (and Content-Length) is this many bytes short of its Content-Range
+    range_as_200: bool = False  # a 206's headers and body sent as "200 OK" (a download script that forgot its 206)
+    first_bytes: int | None = None  # a GET without Range answered as if it asked for its first this many bytes
     # versions
     replace_with: bytes | None = None  # from this request on, the path serves these bytes (a new version)
     headers: dict[str, str | None] = field(default_factory=dict)  # response headers to set (None: to leave out)
@@ -179,10 +181,12 @@ def _handler(server: Server):
             if (begun := self._begin("GET")) is None:
                 return
             path, fault = begun
-            rng = self.headers.get("Range")
+            rng = asked = self.headers.get("Range")
+            if rng is None and fault.first_bytes is not None:  # a server that caps every answer
+                rng = f"bytes=0-{fault.first_bytes - 1}"
             body = server.files.get(path)
             if body is None:
-                server.log.append((path, rng, 404))
+                server.log.append((path, asked, 404))
                 self.send_error(404)
                 return
             rep = gzip.compress(body, mtime=0) if fault.gzip else body
@@ -204,6 +208,7 @@ def _handler(server: Server):
                 template = "bytes {start}-{end}/{total}" if fault.content_range is None else fault.content_range
                 if template:
                     headers["Content-Range"] = template.format(start=start, end=end, total=len(rep))
+                status = 200 if fault.range_as_200 else 206
             if fault.gzip:
                 headers["Content-Encoding"] = "gzip"
             if fault.unframed:
@@ -212,7 +217,7 @@ def _handler(server: Server):
                 headers["Transfer-Encoding"] = "chunked"
             else:
                 headers["Content-Length"] = str(len(part) + fault.claim_extra)
-            server.log.append((path, rng, status))
+            server.log.append((path, asked, status))
             self.trickle_headers = fault.trickle_headers
             self.send_response(status)
             for name, value in {**headers, **fault.headers}.items():
