@@ -625,3 +625,14 @@ def test_a_one_byte_range_answered_200_gives_no_false_length(http, tmp_path):
     http.faults["/f.bin"] = [Fault(times=1, range_as_200=True), Fault(times=1, range_as_200=True, content_range="")]
     assert head(http.url("f.bin"), FAST, make_pool(FAST), by_get=True).content_length == len(BODY)
     assert head(http.url("f.bin"), FAST, make_pool(FAST), by_get=True).content_length is None
+
+
+def test_a_file_replaced_under_the_same_validators_still_comes_whole(http, tmp_path):
+    """A careless server keeps ETag and Last-Modified across a replacement: the resume's 200 of the new
+    length contradicts the first answer, so the file is asked again from byte 0 and stored whole."""
+    kept = http.validators(BODY, path="/f.bin")
+    http.validators = lambda data, coding="", path="": kept
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=NEW, ignore_range=True)]
+    data, state = get(http, tmp_path)
+    assert data == NEW and state.content_length == len(NEW) and statuses(http) == [200, 200, 200]

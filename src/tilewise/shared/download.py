@@ -10,6 +10,12 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   416 or a content coding restart from byte 0; a 200 is a new full body. Re-sent bytes prove where
   a body starts only if no shift of the file leaves them unchanged (`_telling`): before a run of
   nodata the resume asks from 64 KiB or 1 MiB back, and where even those repeat, starts over.
+- One file, one length: a 200 that carries a Content-Range of part of the file, or whose length
+  differs from the one an earlier answer of the same version gave (a whole 200's Content-Length, a
+  Content-Range's total), or a 206 off the range or total asked, contradicts the server's other
+  answers (`_Contradiction`): the file starts over from byte 0 and is never resumed again; a
+  second contradiction fails it, naming both. Bytes sent past a Content-Length are not seen (the
+  declared length frames the body).
 - Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
   read twice with the same md5.
@@ -114,6 +120,15 @@ class _Retryable(Exception):
         self.restart = restart  # the stored bytes cannot be continued: start from byte 0, at once
 
 
+class _Contradiction(_Retryable):
+    """The server's answers disagree about the file's length or range under one version's validators
+    (a part sent as "200 OK", a 206 off the range asked): its ranges cannot be trusted. The file starts
+    over from byte 0 without Range; a second contradiction fails it (`_Known.contradicted`)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, restart=True)
+
+
 @dataclass
 class _Known:
     """What one fetch learnt across its attempts about the bytes in `.part`."""
@@ -124,6 +139,7 @@ class _Known:
     once: tuple[int, str] | None = None  # (size, md5) of a body without a length, read once
     head: RemoteState | None = None  # a HEAD's answer for the version of `first`
     offer: Offer | None = None  # where pieces may be offered to other connections (None: never split)
+    contradicted: str | None = None  # the first contradiction: no Range is asked again, a second one fails
 
 
 _watching = threading.local()  # the _Watchdog of the request this thread is making
@@ -338,7 +354,7 @@ def _coding(resp) -> str:
 def _state(url: str, resp) -> RemoteState:
     h = resp.headers
     length = None
-    if resp.status == 206:
+    if resp.status == 206 or h.get("Content-Range", "").strip():  # a 200's Content-Range: its total is the file's
         rng = _content_range(h.get("Content-Range"))
         length = rng[2] if rng and _coding(resp) == "identity" else None
     elif _coding(resp) == "identity" and not resp.chunked:
@@ -367,15 +383,31 @@ def _attempt(url: str, part: Path, pool, settings: DownloadSettings, deadline: f
     try:
         with _Watchdog(deadline) as dog:
             return _attempt_watched(url, part, pool, settings, deadline, known, dog)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, _Contradiction):
+            _note_contradiction(url, known, exc)
         if known.offer is not None:  # no 200 yet: the file comes whole, whenever it comes
             known.offer.answer(None)
             known.offer = None
         raise
 
 
+def _note_contradiction(url: str, known: _Known, exc: _Contradiction) -> None:
+    """The first contradiction starts the file over from scratch (the caller retries it): which of the
+    two answers was wrong is unknown, so neither length is kept. A second contradiction fails it."""
+    if known.contradicted is None:
+        known.contradicted, known.first, known.total, known.head = str(exc), None, None, None
+        return
+    raise FileFailure(
+        "download",
+        f"{url}: the server's answers contradict each other about the file's length or range: {known.contradicted}; "
+        f"then, asked again from byte 0 without Range: {exc}",
+    ) from exc
+
+
 def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, known: _Known, dog: _Watchdog):
-    have = part.stat().st_size if known.resumable and part.exists() else 0
+    resumable = known.resumable and known.contradicted is None  # a server that contradicted itself: whole bodies only
+    have = part.stat().st_size if resumable and part.exists() else 0
     start = _resume_point(part, have) if have else 0
     if start is None:
         log.warning("%s: the %d bytes stored end in bytes that repeat themselves; starting over", url, have)
@@ -395,11 +427,14 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
                 overlap = f.read()
             expected, mode = known.total - start, "ab"
         elif resp.status == 200:  # also the answer to a Range request for a changed file
+            fixed = _check_whole(url, resp, got, asked, known)
             if known.first is None or _validators(known.first) != _validators(got):
                 known.head = None  # a HEAD of another version says nothing of this one
             known.first, known.resumable = got, coding == "identity" and _strong_validator(resp, got)
-            known.total = got.content_length
+            known.total = fixed
             start, overlap, mode, expected = 0, b"", "wb", resp.length_remaining
+            if expected is None and coding == "identity":  # no Content-Length: the body must end at the length fixed
+                expected = fixed
             if pieces := _pieces_of(resp, got, url, part, pool, settings, deadline, known):
                 return pieces.fetch(resp, dog)
         elif resp.status in (206, 416) or have:  # e.g. a 304 from a server that takes If-Range for If-None-Match
@@ -420,8 +455,11 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
         finished = True
         if not sink.complete:
             raise _Retryable(f"gzip body ended before its end: {_got(n, expected)}; starting over", restart=True)
-        if expected is not None and n != expected:  # a body that ended cleanly, but not where it said
-            raise _Retryable(f"body ended off its framing: {_got(n, expected, start)}; starting over", restart=True)
+        framed = resp.chunked or resp.length_remaining is not None or coding != "identity"
+        if expected is not None and n < expected and not framed:  # closing the connection ended it: a cut
+            raise _Retryable(f"body without a length ended early: {_got(n, expected, start)}", restart=True)
+        if expected is not None and n != expected:  # a body that ended cleanly, but not where the file does
+            raise _Contradiction(f"body ended off its framing: {_got(n, expected, start)}")
         if expected is None and not resp.chunked and coding == "identity":
             _check_unframed(url, part, pool, settings, deadline, known)
     except _Retryable as exc:
@@ -431,6 +469,40 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
         dog.stop()  # before the connection goes back to the pool
         _done(resp, finished)
     return replace(known.first, content_length=known.total, size=part.stat().st_size, md5=file_md5(part))
+
+
+def _check_whole(url: str, resp, got: RemoteState, asked: dict, known: _Known) -> int | None:
+    """The length a 200 must have, as the whole file: its own, or the one an earlier answer of the same
+    version gave. A 200 whose Content-Range names only part of the file, or whose length contradicts
+    that earlier answer, is a part sent as "200 OK" (a download script that forgot its 206)."""
+    what = f"HTTP 200 to {asked.get('Range', 'a request without Range')}"
+    header = resp.headers.get("Content-Range", "").strip()
+    length = _int(resp.headers.get("Content-Length")) if not resp.chunked else None
+    if header:
+        rng = _content_range(header)
+        if rng is None or rng[:2] != (0, rng[2] - 1) or length not in (None, rng[2]):
+            part = f"bytes {rng[0]:,}-{rng[1]:,} ({rng[1] - rng[0] + 1:,} of {rng[2]:,} bytes)" if rng else "a part"
+            sent = f", Content-Length {length:,}" if length is not None else ""
+            raise _Contradiction(f"{what} carries Content-Range {header!r}{sent}: {part} sent as the whole file")
+    earlier = _length_of_this_version(resp, got, known)
+    if earlier is not None and got.content_length not in (None, earlier):
+        raise _Contradiction(
+            f"{what} has {got.content_length:,} bytes under the same {_naming(got)}, where an earlier answer "
+            f"gave the file as {earlier:,} bytes"
+        )
+    return got.content_length if got.content_length is not None else earlier
+
+
+def _length_of_this_version(resp, got: RemoteState, known: _Known) -> int | None:
+    """The file's length an earlier answer gave, if its validators are this answer's and vouch for the
+    bytes (a strong ETag, an old Last-Modified); without validators a new length is a new version."""
+    if known.first is None or known.total is None or _validators(got) != _validators(known.first):
+        return None
+    return known.total if _strong_validator(resp, got) else None
+
+
+def _naming(state: RemoteState) -> str:
+    return " and ".join(f"{k} {v}" for k, v in (("ETag", state.etag), ("Last-Modified", state.last_modified)) if v)
 
 
 def _resume_point(part: Path, have: int) -> int | None:
@@ -484,7 +556,7 @@ def _check_resume(resp, start: int, got: RemoteState, coding: str, known: _Known
         pairs = (("ETag", first.etag, got.etag), ("Last-Modified", first.last_modified, got.last_modified))
         problem = "the file changed (" + ", ".join(f"{k} {a} → {b}" for k, a, b in pairs if a != b) + ")"
     elif rng is None or rng[0] != start or rng[1] != rng[2] - 1 or known.total not in (None, rng[2]):
-        problem = f"asked for bytes={start}- of {known.total or '?'} bytes, got Content-Range {header!r}"
+        raise _Contradiction(f"asked for bytes={start}- of {known.total or '?'} bytes, got Content-Range {header!r}")
     if problem:
         raise _Retryable(f"{problem}; starting over", restart=True)
     known.total = rng[2]
@@ -585,13 +657,18 @@ def _head_watched(url: str, pool, settings: DownloadSettings, deadline: float, b
 
 def _head_once(url: str, pool, settings: DownloadSettings, deadline: float, by_get: bool = False) -> RemoteState:
     resp = None if by_get else _request("HEAD", url, pool, settings, deadline, {})
-    if resp is None or resp.status in (405, 501):  # HEAD refused: the 206 of the first byte carries the same fields
+    ranged = resp is None or resp.status in (405, 501)
+    if ranged:  # HEAD refused: the 206 of the first byte carries the same fields
         if resp is not None:
             _done(resp, False)
         resp = _request("GET", url, pool, settings, deadline, {"Range": "bytes=0-0"})
     try:
         _check_status(url, resp, "head")
-        return _state(url, resp)
+        state = _state(url, resp)
+        if ranged and resp.status == 200 and state.content_length == 1:
+            # the one byte asked, sent as "200 OK" without its Content-Range, or a one-byte file: no length
+            return replace(state, content_length=None)
+        return state
     finally:
         _done(resp, False)
 
@@ -666,7 +743,8 @@ class Pieces:
     A broken or stalled connection, a 5xx or a 429 asks that piece again (attempts, backoff).
     Anything else (a 200 for another version, another Content-Range, a content coding, a body
     that ends off its range, a 4xx) drops the pieces, and the
-    download starts over from byte 0 as one whole body, with every check of `fetch`. So pieces
+    download starts over from byte 0 as one whole body, with every check of `fetch` (a piece off its
+    range or total, or its range sent as "200 OK", is a `_Contradiction`: never a Range again). So pieces
     never splice two versions: doubt costs time, never bytes."""
 
     def __init__(self, url, part: Path, pool, settings, deadline: float, first: RemoteState, piece_bytes: int):
@@ -683,6 +761,7 @@ class Pieces:
         self._wait: float | None = None  # the longest Retry-After a piece was given
         self._dropped = threading.Event()  # set with `_spoiled` or `_error`
         self._spoiled: str | None = None
+        self._contradicted = False  # the reason the pieces were dropped is a `_Contradiction`
         self._error: BaseException | None = None
 
     def fetch(self, resp, dog: _Watchdog) -> RemoteState:
@@ -692,12 +771,12 @@ class Pieces:
             self._write(resp, dog, 0, self.piece_bytes)
         except _Retryable as exc:
             if exc.restart:
-                self._spoil(str(exc))
+                self._spoil(exc)
             else:  # the 200's connection broke: its first piece is asked again, as any piece
                 with self._lock:
                     self._todo.insert(0, (0, self.piece_bytes - 1))
         except (FileFailure, urllib3.exceptions.HTTPError) as exc:
-            self._spoil(str(exc))
+            self._spoil(exc)
         except BaseException as exc:  # e.g. a full disk: raised once no other piece is in flight
             self._fail(exc)
         else:
@@ -714,7 +793,7 @@ class Pieces:
             raise self._error
         if self._spoiled:
             why = f"pieces dropped ({self._spoiled}); starting over as one body"
-            raise _Retryable(why, self._wait, restart=True)
+            raise _Contradiction(why) if self._contradicted else _Retryable(why, self._wait, restart=True)
         if self._written != self.total:  # a piece lost on the way (never run, never failed): not one byte guessed
             raise _Retryable(f"{_got(self._written, self.total)} in pieces; starting over", restart=True)
         with open(self.part, "rb") as f:
@@ -760,7 +839,7 @@ class Pieces:
                     log.warning("%s: bytes %d-%d: %s; asked again in %.1f s", self.url, *span, exc, wait)
                     self._dropped.wait(wait)  # cut short when the pieces are dropped meanwhile
         except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
-            self._spoil(str(exc))
+            self._spoil(exc)
         except BaseException as exc:  # e.g. a full disk: the download's failure, not a reason to start over
             self._fail(exc)
         finally:
@@ -770,7 +849,7 @@ class Pieces:
 
     def give_back(self, span: tuple[int, int]) -> None:
         """A claimed piece that will not run (its connection is gone): the pieces are dropped."""
-        self._spoil(f"bytes {span[0]}-{span[1]} could not be asked for")
+        self._spoil(RuntimeError(f"bytes {span[0]}-{span[1]} could not be asked for"))
         with self._idle:
             self._busy -= 1
             self._idle.notify_all()
@@ -795,7 +874,15 @@ class Pieces:
     def _judge(self, resp, start: int, last: int) -> None:
         _check_status(self.url, resp, "download")
         got, header = _state(self.url, resp), resp.headers.get("Content-Range")
-        if resp.status != 206:  # a 200 is a whole body: another version (If-Range), or ranges forgotten
+        if resp.status != 206:  # a 200 is a whole body: another version (If-Range), or ranges forgotten …
+            length = _int(resp.headers.get("Content-Length")) if not resp.chunked else None
+            all_of_it = not (header or "").strip() or _content_range(header) == (0, self.total - 1, self.total)
+            if _validators(got) == _validators(self.first) and not (all_of_it and length in (None, self.total)):
+                sent = f"{length:,} bytes" if length is not None else "a body without a length"
+                raise _Contradiction(  # … or the range sent as "200 OK"
+                    f"HTTP {resp.status} to bytes={start}-{last} of {self.total:,} bytes, with the same validators, "
+                    f"carries Content-Range {header!r} and {sent}"
+                )
             raise _Retryable(f"HTTP {resp.status} to bytes={start}-{last}", restart=True)
         if _coding(resp) != "identity":
             raise _Retryable(f"a {_coding(resp)} 206 to bytes={start}-{last}", restart=True)
@@ -804,9 +891,7 @@ class Pieces:
                 f"the file changed between pieces: {_validators(self.first)} → {_validators(got)}", restart=True
             )
         if _content_range(header) != (start, last, self.total):
-            raise _Retryable(
-                f"asked for bytes={start}-{last} of {self.total:,}, got Content-Range {header!r}", restart=True
-            )
+            raise _Contradiction(f"asked for bytes={start}-{last} of {self.total:,}, got Content-Range {header!r}")
 
     def _write(self, resp, dog: _Watchdog, offset: int, length: int, resend: int = 0) -> bytes:
         """Exactly `resend` + `length` bytes of the body: the first `resend` returned, the others
@@ -839,20 +924,21 @@ class Pieces:
                 except urllib3.exceptions.HTTPError as exc:
                     extra, broken = b"", exc
                 if extra:
-                    raise _Retryable(
-                        f"the 206 to bytes={offset}-{offset + length - 1} runs past its range", restart=True
-                    )
+                    raise _Contradiction(f"the 206 to bytes={offset}-{offset + length - 1} runs past its range")
         if dog.cut.is_set():
             raise _Retryable(f"{_time_up(self.settings)}: {_got(n, length, offset)}", restart=True)
         if broken:  # a dropped connection: the piece may be asked again
             raise _Retryable(f"connection broken: {_got(n, length, offset)} ({broken})")
+        if n != length and resp.length_remaining is None and not resp.chunked:  # closing the connection ended it
+            raise _Retryable(f"piece without a length ended early: {_got(n, length, offset)}", restart=True)
         if n != length:  # a body that ended cleanly, but not where its range ends
-            raise _Retryable(f"piece ended off its range: {_got(n, length, offset)}", restart=True)
+            raise _Contradiction(f"piece ended off its range: {_got(n, length, offset)}")
         return resent
 
-    def _spoil(self, why: str) -> None:
+    def _spoil(self, why: BaseException) -> None:
         with self._lock:
-            self._spoiled = self._spoiled or why
+            if self._spoiled is None:
+                self._spoiled, self._contradicted = str(why), isinstance(why, _Contradiction)
             self._todo.clear()
         self._dropped.set()
 
