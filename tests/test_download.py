@@ -636,3 +636,17 @@ def test_a_file_replaced_under_the_same_validators_still_comes_whole(http, tmp_p
     http.faults["/f.bin"] = [drop(), Fault(times=1, replace_with=NEW, ignore_range=True)]
     data, state = get(http, tmp_path)
     assert data == NEW and state.content_length == len(NEW) and statuses(http) == [200, 200, 200]
+
+
+@pytest.mark.parametrize("framing", [{}, {"chunked": True}], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("dropped", [{"ETag": None, "Last-Modified": None}, {"ETag": '"other"'}], ids=["none", "other"])
+def test_a_resume_answered_200_with_exactly_the_range_asked_is_asked_again_whole(http, tmp_path, framing, dropped):
+    """The same script, whose 200 carries no validator or another one, so nothing ties it to the first
+    answer: its length is exactly that of the range asked. A new version of that length would come
+    again whole; this one does not, so the file is asked again from byte 0."""
+    http.files["/f.bin"] = BODY
+    tail = Fault(times=1, range_as_200=True, content_range="", headers=dropped, **framing)
+    http.faults["/f.bin"] = [drop(), tail]
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.content_length == len(BODY)
+    assert statuses(http) == [200, 200, 200] and "Range" not in http.headers_for("f.bin")[2]
