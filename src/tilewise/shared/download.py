@@ -12,10 +12,10 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   nodata the resume asks from 64 KiB or 1 MiB back, and where even those repeat, starts over.
 - One file, one length: a 200 that carries a Content-Range of part of the file, or whose length
   differs from the one an earlier answer of the same version gave (a whole 200's Content-Length, a
-  Content-Range's total), or a 206 off the range or total asked, contradicts the server's other
-  answers (`_Contradiction`): the file starts over from byte 0 and is never resumed again; a
-  second contradiction fails it, naming both. Bytes sent past a Content-Length are not seen (the
-  declared length frames the body).
+  Content-Range's total), a 200 to a resume of exactly the range's length, or a 206 off the range
+  or total asked, contradicts the server's other answers (`_Contradiction`): the file starts over
+  from byte 0 and is never resumed again; a second contradiction fails it, naming both. Bytes sent
+  past a Content-Length are not seen (the declared length frames the body).
 - Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
   read twice with the same md5.
@@ -413,6 +413,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
         log.warning("%s: the %d bytes stored end in bytes that repeat themselves; starting over", url, have)
         have = start = 0
     asked = {"Range": f"bytes={start}-", "If-Range": known.first.validator} if have else {}
+    resumed = (start, known.total) if have and start and known.total is not None else None  # (from, of)
     resp = _request("GET", url, pool, settings, deadline, asked)
     finished = False
     try:
@@ -428,6 +429,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             expected, mode = known.total - start, "ab"
         elif resp.status == 200:  # also the answer to a Range request for a changed file
             fixed = _check_whole(url, resp, got, asked, known)
+            _check_not_the_range(got.content_length, resumed)
             if known.first is None or _validators(known.first) != _validators(got):
                 known.head = None  # a HEAD of another version says nothing of this one
             known.first, known.resumable = got, coding == "identity" and _strong_validator(resp, got)
@@ -460,6 +462,8 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             raise _Retryable(f"body without a length ended early: {_got(n, expected, start)}", restart=True)
         if expected is not None and n != expected:  # a body that ended cleanly, but not where the file does
             raise _Contradiction(f"body ended off its framing: {_got(n, expected, start)}")
+        if resp.status == 200 and got.content_length is None and coding == "identity":
+            _check_not_the_range(n, resumed)
         if expected is None and not resp.chunked and coding == "identity":
             _check_unframed(url, part, pool, settings, deadline, known)
     except _Retryable as exc:
@@ -491,6 +495,18 @@ def _check_whole(url: str, resp, got: RemoteState, asked: dict, known: _Known) -
             f"gave the file as {earlier:,} bytes"
         )
     return got.content_length if got.content_length is not None else earlier
+
+
+def _check_not_the_range(length: int | None, resumed: tuple[int, int] | None) -> None:
+    """A 200 to a resume (`resumed`: from which byte, of how many) is the whole file, whatever its
+    validators (a new version comes whole); one of exactly the length of the range asked is that range
+    sent as "200 OK", or a new version of that length, which comes again when asked from byte 0."""
+    if resumed is not None and length == resumed[1] - resumed[0]:
+        start, total = resumed
+        raise _Contradiction(
+            f"HTTP 200 to bytes={start}- has {length:,} bytes, exactly the range asked of the file's {total:,} "
+            "bytes: that range sent as the whole file"
+        )
 
 
 def _length_of_this_version(resp, got: RemoteState, known: _Known) -> int | None:
