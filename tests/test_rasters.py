@@ -263,7 +263,8 @@ def _band_masked_vrt(folder):
         '<SimpleSource><SourceFilename relativeToVRT="1">{}</SourceFilename><SourceBand>1</SourceBand></SimpleSource>'
     )
     (folder / "p.vrt").write_text(
-        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>'
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS>'
+        "<GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>"
         f'<VRTRasterBand dataType="UInt16" band="1">{source.format("d.tif")}'
         f'<MaskBand><VRTRasterBand dataType="Byte">{source.format("m.tif")}</VRTRasterBand></MaskBand>'
         "</VRTRasterBand></VRTDataset>"
@@ -419,7 +420,8 @@ def _vrt(sources: str, tag="SourceFilename") -> str:
         for text, rel in (s.rsplit("@", 1) for s in sources.split("|"))
     )
     return (
-        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS><GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>'
+        '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:25832</SRS>'
+        "<GeoTransform>500000,1,0,5600100,0,-1</GeoTransform>"
         f'<VRTRasterBand dataType="UInt16" band="1">{simple}</VRTRasterBand></VRTDataset>'
     )
 
