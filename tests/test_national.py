@@ -2,6 +2,7 @@
 time (shown from the tile manifests), and a failed county that keeps its tiles and stops nothing else."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +76,16 @@ def test_national_run_takes_the_states_largest_first_and_one_at_a_time(tmp_path)
     south = {m["key"]: m for m in manifests(work, "south")}
     shared = north["16TCK_20240815_B04"], south["16TCK_20240815_B04"]
     assert all(m["read"] == "clip" for m in shared) and shared[0]["window_px"] != shared[1]["window_px"]
+
+    # a state removed from `states:` after .snakemake/ was deleted (the cure for a stale lock): the national
+    # summary is made again of the states selected now (it kept summing the removed one); then nothing runs
+    shutil.rmtree(work / ".snakemake")
+    kept = {name: states[name] for name in ("north", "east")}
+    proc = snakemake(work, "--configfile", str(config(tmp_path, kept, state="all", states_in_flight=1)))
+    assert pd.read_csv(work / "results/national_summary.csv")["state"].tolist() == ["north", "east"]
+    assert "results/national_summary.csv runs again" in proc.stderr
+    proc = snakemake(work, "--configfile", str(config(tmp_path, kept, state="all", states_in_flight=1)))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_a_failed_county_keeps_its_tiles_and_the_next_state_still_runs(tmp_path):

@@ -183,7 +183,8 @@ class Mini:
         self.config(**cfg)
 
     # ---- run ----------------------------------------------------------------------------------------
-    def run(self, *targets, check=True):
+    def run(self, *targets, check=True, pythonpath=()):
+        """Run the state; `pythonpath`: folders put before the workflow's package (a test's hook)."""
         cmd = [
             sys.executable,
             "-m",
@@ -202,7 +203,7 @@ class Mini:
             f"state={self.state}",
             *targets,
         ]
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(REPO / "src")])}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         self.proc = proc
         if check and proc.returncode != 0:
