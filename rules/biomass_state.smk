@@ -72,6 +72,7 @@ rule summarize_national:
         indexes=lambda wildcards: [
             checkpoints.index_state.get(state=s).output[0] for s in STATES
         ],
+        rebuild=national_rebuild_flags,
     output:
         summary=report(
             NATIONAL_SUMMARY,
@@ -94,3 +95,16 @@ rule summarize_national:
         staged=lambda wildcards: COUNTY_STAGED,  # a pattern: a function keeps {state} {county}
     script:
         "../scripts/summarize_national.py"
+
+
+# The national summary of other states than the selection gets this flag (national_rebuild_flags).
+rule flag_national_rebuild:
+    output:
+        NATIONAL_REBUILD,
+    log:
+        "logs/flag_national_rebuild/{token}.log",
+    localrule: True
+    conda:
+        "../envs/tilewise.yaml"
+    shell:
+        "touch {output:q} 2> {log:q}"

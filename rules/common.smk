@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from tilewise.biomass import plan as biomass_plan
-from tilewise.biomass import outcomes, state_index
+from tilewise.biomass import made_from, outcomes, state_index
 from tilewise.biomass.state_files import (
     BIOMASS_MAP,
     COUNTY_CROPS,
@@ -71,6 +71,9 @@ REMOTE_STATE = "work/{source}/remote/{chunk}.json"  # versions a refresh found (
 REFRESH_REPORT = "reports/{source}/refresh.csv"
 NATIONAL_SUMMARY = "results/national_summary.csv"
 NATIONAL_MAP = "results/national_map.png"
+# why a state runs again from its index, or the national summary again (see stale_states)
+STATE_REBUILD = "results/states/{state}/rebuild/{token}"
+NATIONAL_REBUILD = "results/rebuild/national/{token}"
 POSTGIS_LOAD = "results/states/{state}/postgis_load.json"
 DEMO_STATE_DATA = "resources/demo_state"
 
@@ -478,6 +481,81 @@ def county_outputs(wildcards, pattern):
     return [
         pattern.format(state=wildcards.state, county=c["county_fips"]) for c in counties
     ]
+
+
+def stale_states():
+    """Per selected state, why its results do not correspond to its files and config of now: its index
+    records what it was made from (tilewise.biomass.made_from: each local file's size, times, inode; the
+    config that shapes it). Snakemake compares times only, and params only while .snakemake/ is there:
+    a file replaced by one of an older or equal time, or while the index read it, a shapefile's .dbf
+    edited, a config edit after .snakemake/ was deleted would leave the old results (main process only).
+    """
+    found = {}
+    for name, inputs in STATES.items():
+        whys = made_from.changes(
+            Path(STATE_INDEX.format(state=name)),
+            made_from.input_files(inputs.local_files(), BIOMASS.nass_national_yields),
+            made_from.config_digests(config, name),
+        )
+        for why in whys[:12]:
+            print(f"tilewise: state {name}: {why}", file=sys.stderr)
+        if whys:
+            more = f" ({len(whys) - 12} more changes)" if len(whys) > 12 else ""
+            print(
+                f"tilewise: state {name} runs again from its index{more}",
+                file=sys.stderr,
+            )
+            found[name] = "; ".join(whys)
+    return found
+
+
+STALE_STATES = stale_states() if workflow.is_main_process else {}
+
+
+def national_again():
+    """Why the national summary runs again: it summed other states than the selection (main process)."""
+    if not NATIONAL:
+        return None
+    summed = made_from.national_states(Path(NATIONAL_SUMMARY))
+    if summed is None or sorted(summed) == sorted(STATES):
+        return None
+    why = f"it summed the states {sorted(summed)}, the selection is {sorted(STATES)}"
+    print(f"tilewise: {NATIONAL_SUMMARY} runs again: {why}", file=sys.stderr)
+    return why
+
+
+NATIONAL_AGAIN = national_again() if workflow.is_main_process else None
+
+
+def state_rebuild_flags(wildcards):
+    """A state whose index was made from other files or config than now (stale_states) gets a new input
+    of its index, made now (newer than the index: it runs again by the times alone, also without
+    .snakemake/) and by rule flag_state_rebuild in a dry-run. Flags stay, as the sources' do.
+    """
+    index = Path(STATE_INDEX.format(state=wildcards.state)) / "index.json"
+    why = STALE_STATES.get(wildcards.state)
+    return _biomass_flags(STATE_REBUILD, {"state": wildcards.state}, why, index)
+
+
+def national_rebuild_flags(wildcards):
+    """The same for the national summary (national_again)."""
+    return _biomass_flags(NATIONAL_REBUILD, {}, NATIONAL_AGAIN, Path(NATIONAL_SUMMARY))
+
+
+def _biomass_flags(pattern, fields, why, stamped):
+    folder = Path(pattern.format(**fields, token="x")).parent
+    flags = {
+        str(folder / f)
+        for f in _listdir(folder)
+        if len(f) == 16 and all(c in "0123456789abcdef" for c in f)
+    }
+    if why:
+        flag = pattern.format(**fields, token=store_index.damage_token(why, stamped))
+        if not workflow.output_settings.dryrun:
+            Path(flag).parent.mkdir(parents=True, exist_ok=True)
+            open(flag, "a").close()
+        flags.add(flag)
+    return sorted(flags)
 
 
 def state_tiles(wildcards, pattern):

@@ -5,6 +5,7 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 # isort: split
 from pathlib import Path
 
+from tilewise.biomass import made_from
 from tilewise.biomass.plan import StateInputs
 from tilewise.biomass.tile_index import index_state
 from tilewise.shared import job
@@ -16,5 +17,6 @@ index_state(
     Path(smk.output[0]),
     smk.params.fia_missing,
     smk.params.nass_national_yields,
+    made_from.config_digests(smk.config, smk.wildcards.state),
 )
 job.done()

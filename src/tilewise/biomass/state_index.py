@@ -11,6 +11,7 @@
     fia_excluded_plots.csv  CN, problem: plots left out for missing values (`fia_missing: exclude_plot`)
     crop_yields.csv         the crop year's NASS yields, state and national (crops.YIELD_COLUMNS)
     dropped_parcels.csv     parcel_id, reason
+    made_from.json          the files read and config digests the state was made from (tilewise.biomass.made_from)
 
 index.json also holds the FIA counts (what was left out and why) and the crop year with its yield files.
 

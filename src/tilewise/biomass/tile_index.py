@@ -19,7 +19,7 @@ import pandas as pd
 import rasterio
 import shapely
 
-from tilewise.biomass import crop_tables, crops, stac, state_index
+from tilewise.biomass import crop_tables, crops, made_from, stac, state_index
 from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
 from tilewise.biomass.indices import boa_offset
@@ -476,9 +476,14 @@ def window_text(boxes: dict[str, tuple], readers: list[str]) -> str:
     return f"{west:.6f} {south:.6f} {east:.6f} {north:.6f}"
 
 
-def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: str | None) -> dict:
+def index_state(
+    inp: StateInputs, out: Path, fia_missing: str, national_yields: str | None, config: dict[str, str] | None = None
+) -> dict:
     """Write the state's index under `out`; `national_yields` None: the national table shipped with tilewise.
-    The results of an earlier index go first (tilewise.biomass.state_files)."""
+    The results of an earlier index go first (tilewise.biomass.state_files). `config`: the digests of the
+    config that shapes the state (made_from.config_digests), recorded with the fingerprints of the files
+    read, taken before they are read (made_from.json; planning compares it with the files of now)."""
+    inputs_before = made_from.stamps(made_from.input_files(inp.local_files(), national_yields))
     for path in clear_earlier_results(out):
         log.info("removed %s: a result of the state's earlier inputs", path)
     crops.check_cdl_year(inp.cdl, inp.cdl_year)
@@ -526,6 +531,8 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
     }
     national = national_yields or str(crop_tables.NATIONAL_YIELDS)
     yields = crops.yields_table(inp.nass_yields, national, inp.state_fips, inp.cdl_year)
+    local_tiles = [h for h in dict.fromkeys(tiles["href"]) if "://" not in h and h not in inputs_before]
+    tiles_before = made_from.stamps(made_from.with_sidecars(local_tiles))  # before convert_tile reads them
     state_index.write(
         out,
         counties=counties,
@@ -537,5 +544,6 @@ def index_state(inp: StateInputs, out: Path, fia_missing: str, national_yields: 
         overlaps=overlaps,
         summary=summary,
     )
+    made_from.write(out, inputs_before, tiles_before, config or {})
     log.info("state %s: %s", inp.state_fips, summary)
     return summary
