@@ -1,6 +1,8 @@
 # One job per county, largest first: per-parcel land cover, indices, crop and forest biomass. The job
 # records its outcome and never fails itself (a national run goes on to the next state once every
-# county has ended); publish_county then fails for a failed county, with its reason.
+# county has ended); publish_county then fails for a failed county, with its reason. publish_county
+# copies (never links) the staged files and records them; a published file deleted or changed later is
+# published again by the next run (republish_flags in rules/common.smk).
 
 
 rule process_county:
@@ -32,10 +34,12 @@ rule publish_county:
     input:
         run=COUNTY_RUN,
         staged=COUNTY_STAGED,
+        again=lambda wildcards: republish_flags(wildcards, wildcards.county),
     output:
         parcels=COUNTY_PARCELS,
         crops=COUNTY_CROPS,
         stats=COUNTY_STATS,
+        record=COUNTY_RECORD,
     log:
         "logs/publish_county/{state}/{county}.log",
     conda:

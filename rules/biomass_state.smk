@@ -25,6 +25,7 @@ rule summarize_state:
         index=state_index_dir,
         parcels=lambda wildcards: county_outputs(wildcards, COUNTY_PARCELS),
         stats=lambda wildcards: county_outputs(wildcards, COUNTY_STATS),
+        again=lambda wildcards: republish_flags(wildcards, "summary"),
     output:
         parquet=STATE_PARCELS,
         gpkg=STATE_PARCELS_GPKG,
@@ -40,10 +41,13 @@ rule summarize_state:
             category="Biomass",
             subcategory="{state}",
         ),
+        record=SUMMARY_RECORD,
     log:
         "logs/summarize_state/{state}.log",
     conda:
         "../envs/tilewise.yaml"
+    params:
+        staged=lambda wildcards: COUNTY_STAGED,  # a pattern: a function keeps {state} {county}
     script:
         "../scripts/summarize_state.py"
 
@@ -54,8 +58,10 @@ rule state_done:
         summary=COUNTY_SUMMARY,
         ended=STATE_ENDED,
         manifests=lambda wildcards: state_tiles(wildcards, TILE_MANIFEST),
+        again=lambda wildcards: republish_flags(wildcards, "done"),
     output:
-        STATE_DONE,
+        done=STATE_DONE,
+        record=DONE_RECORD,
     log:
         "logs/state_done/{state}.log",
     conda:
@@ -103,6 +109,22 @@ rule flag_national_rebuild:
         NATIONAL_REBUILD,
     log:
         "logs/flag_national_rebuild/{token}.log",
+    localrule: True
+    conda:
+        "../envs/tilewise.yaml"
+    shell:
+        "touch {output:q} 2> {log:q}"
+
+
+# A flag for a job whose published files were deleted, edited or replaced after it ran (made at planning,
+# see republish_flags in rules/common.smk; this job makes it in a dry-run's plan only).
+rule flag_republish:
+    output:
+        REPUBLISH,
+    log:
+        "logs/flag_republish/{state}/{what}.{token}.log",
+    wildcard_constraints:
+        what=r"\d{5}|summary|done",
     localrule: True
     conda:
         "../envs/tilewise.yaml"

@@ -12,15 +12,19 @@ from tilewise.biomass.state_files import (
     BIOMASS_MAP,
     COUNTY_CROPS,
     COUNTY_PARCELS,
+    COUNTY_RECORD,
     COUNTY_RUN,
     COUNTY_STAGED,
     COUNTY_STATS,
     COUNTY_SUMMARY,
+    DONE_RECORD,
+    REPUBLISH,
     STATE_DONE,
     STATE_ENDED,
     STATE_INDEX,
     STATE_PARCELS,
     STATE_PARCELS_GPKG,
+    SUMMARY_RECORD,
     TILE,
     TILE_MANIFEST,
 )
@@ -614,11 +618,107 @@ def tile_settings():
     }
 
 
+# --- biomass: published results changed, deleted or restored by hand after the run ---
+
+
+def damaged_results():
+    """Per (state, what), why a job that published results runs again: `what` is a county (its three
+    files, from its staged copy), "summary" (parcels.parquet/gpkg, county_summary.csv, the map) or "done"
+    (DONE.json). Each file is compared with what its job recorded (tilewise.biomass.published: one stat
+    a file, main process only, states already indexed). A succeeded county whose files and record are
+    all gone is published again too (Snakemake does not remake a missing intermediate file whose
+    downstream targets are up to date)."""
+    from tilewise.biomass import published
+
+    found = {}
+    for state in STATES:
+        index = Path(STATE_INDEX.format(state=state))
+        try:
+            counties = [c["county_fips"] for c in state_index.read_counties(index)]
+        except (OSError, TilewiseError):
+            continue  # not indexed yet: everything runs
+        checks = {}
+        for county in counties:
+            files = [
+                Path(p.format(state=state, county=county))
+                for p in (COUNTY_PARCELS, COUNTY_CROPS, COUNTY_STATS)
+            ]
+            checks[county] = (COUNTY_RECORD.format(state=state, county=county), files)
+        summary = (STATE_PARCELS, STATE_PARCELS_GPKG, COUNTY_SUMMARY, BIOMASS_MAP)
+        checks["summary"] = (
+            SUMMARY_RECORD.format(state=state),
+            [Path(p.format(state=state)) for p in summary],
+        )
+        checks["done"] = (
+            DONE_RECORD.format(state=state),
+            [Path(STATE_DONE.format(state=state))],
+        )
+        for what, (record, files) in checks.items():
+            why = published.damage(Path(record), files)
+            if why is None and what in counties and not any(f.exists() for f in files):
+                run = _county_outcome(state, what)
+                if run and run.get("status") == outcomes.OK:
+                    why = f"its result files ({files[0]}, …) were deleted"
+            if why:
+                found[state, what] = why
+                print(
+                    f"tilewise: state {state}: {'county ' + what if what in counties else what} "
+                    f"is published again: {why}",
+                    file=sys.stderr,
+                )
+    return found
+
+
+def _county_outcome(state, county):
+    try:
+        return outcomes.read_outcome(
+            Path(COUNTY_RUN.format(state=state, county=county))
+        )
+    except TilewiseError:
+        return None  # an unreadable outcome runs the county again anyway
+
+
+DAMAGED_RESULTS = damaged_results() if workflow.is_main_process else {}
+
+
+def republish_flags(wildcards, what):
+    """The flags of the job publishing `what` of the state (see damaged_results), as for a damaged chunk
+    (_flags): a new flag, made now and newer than the job's outputs, reruns it by times alone; flags
+    stay, so once it ran again its inputs are the same as in its last run."""
+    state = wildcards.state
+    folder = Path(REPUBLISH.format(state=state, what="x", token="x")).parent
+    flags = {str(folder / f) for f in _listdir(folder) if f.startswith(f"{what}.")}
+    why = DAMAGED_RESULTS.get((state, what))
+    if why:
+        record = {
+            "summary": SUMMARY_RECORD,
+            "done": DONE_RECORD,
+        }.get(what, COUNTY_RECORD)
+        # the record is written again by each publish: the same damage done again later is a new flag
+        token = store_index.damage_token(
+            why, Path(record.format(state=state, county=what))
+        )
+        flag = REPUBLISH.format(state=state, what=what, token=token)
+        if not workflow.output_settings.dryrun:
+            # newer than the outputs even if this damage (same words, same record) was seen before
+            Path(flag).parent.mkdir(parents=True, exist_ok=True)
+            open(flag, "a").close()
+            os.utime(flag)
+        flags.add(flag)
+    return sorted(flags)
+
+
 def state_targets():
     targets = [
         pattern.format(state=s)
         for s in STATES
-        for pattern in (STATE_DONE, STATE_PARCELS, COUNTY_SUMMARY, BIOMASS_MAP)
+        for pattern in (
+            STATE_DONE,
+            STATE_PARCELS,
+            STATE_PARCELS_GPKG,
+            COUNTY_SUMMARY,
+            BIOMASS_MAP,
+        )
     ]
     return targets + ([NATIONAL_SUMMARY, NATIONAL_MAP] if NATIONAL else [])
 

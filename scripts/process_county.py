@@ -4,11 +4,12 @@ that every reader has finished with."""
 import _paths  # noqa: F401 (first: makes tilewise importable where it is not installed)
 
 # isort: split
+import logging
 import shutil
 import time
 from pathlib import Path
 
-from tilewise.biomass import county_files, outcomes, tiles
+from tilewise.biomass import county_files, outcomes, state_files, tiles
 from tilewise.biomass.county import CountyInputs, process_county
 from tilewise.shared import gdal_vsi, job
 
@@ -32,6 +33,10 @@ def work() -> dict:
     return stats
 
 
+# the state's DONE.json and state files of the run before go first: if this county fails, none of them
+# vouches for a state whose county results are no longer all there
+for path in state_files.clear_state_outputs(Path(smk.params.states_root), smk.wildcards.state):
+    logging.getLogger("tilewise").info("county %s runs again: removed %s of the run before", county, path)
 staged.mkdir(parents=True, exist_ok=True)
 status, reason, stats = outcomes.run_isolated(work)
 if status != outcomes.OK:

@@ -5,7 +5,7 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 # isort: split
 from pathlib import Path
 
-from tilewise.biomass import county_files, outcomes
+from tilewise.biomass import county_files, outcomes, published
 from tilewise.shared import job
 from tilewise.shared.errors import TilewiseError
 
@@ -18,5 +18,7 @@ if record is None or record["status"] != outcomes.OK:
         f"county {smk.wildcards.county} of state {smk.wildcards.state} failed: {reason} (the next run tries it "
         f"again; to force that: snakemake -f {smk.input.run} …)"
     )
-county_files.publish(Path(smk.input.staged), Path(smk.output.parcels), Path(smk.output.crops), Path(smk.output.stats))
+files = [Path(smk.output.parcels), Path(smk.output.crops), Path(smk.output.stats)]
+county_files.publish(Path(smk.input.staged), *files)
+published.write(Path(smk.output.record), files)  # what the next run's planning checks them against
 job.done()

@@ -6,6 +6,7 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 import json
 from pathlib import Path
 
+from tilewise.biomass import published
 from tilewise.biomass.state import done_record
 from tilewise.shared import job
 
@@ -17,5 +18,6 @@ record = done_record(
     [Path(p) for p in smk.input.manifests],
     [Path(p) for p in smk.params.tiles],
 )
-Path(smk.output[0]).write_text(json.dumps(record, indent=1))
+Path(smk.output.done).write_text(json.dumps(record, indent=1))
+published.write(Path(smk.output.record), [Path(smk.output.done)])
 job.done()

@@ -5,7 +5,10 @@
 {county}.stats.json     parcels, processing seconds, bytes read, bytes of the tiles read from
 
 The county job writes them into its staging folder (`county_runs/{county}/`, `staged_paths`);
-`publish` links them to their published names once the county's outcome says it succeeded.
+`publish` copies them to their published names once the county's outcome says it succeeded: a copy,
+never a hard link, so that a published file edited in place (a notebook's `to_parquet` on the same path,
+`cp` over it) leaves the staged files, which the state and national summaries read, as the county job
+wrote them; the next run publishes the county again from them (tilewise.biomass.published).
 """
 
 from __future__ import annotations
@@ -33,19 +36,20 @@ def staged_paths(folder: Path) -> tuple[Path, Path, Path]:
 
 
 def publish(folder: Path, parcels_path: Path, crops_path: Path, stats_path: Path) -> None:
-    """Hard-link (or copy, across file systems) the staged files to their published names."""
+    """Copy the staged files to their published names (another inode: see above)."""
     for staged, published in zip(staged_paths(folder), (parcels_path, crops_path, stats_path), strict=True):
         tmp = published.with_name(published.name + ".tmp")
         tmp.unlink(missing_ok=True)
-        try:
-            os.link(staged, tmp)
-        except OSError:
-            shutil.copyfile(staged, tmp)
+        shutil.copyfile(staged, tmp)
         os.replace(tmp, published)
 
 
 def county_of(path: Path) -> str:
-    return Path(path).name.split(".")[0]
+    """The county of a published file ({county}.parquet, …) or of a staged one (county_runs/{county}/…)."""
+    path = Path(path)
+    if path.name in {p.name for p in staged_paths(path.parent)}:
+        return path.parent.name
+    return path.name.split(".")[0]
 
 
 def read_parcels(paths: list[Path]):
