@@ -681,6 +681,9 @@ def _county_outcome(state, county):
 DAMAGED_RESULTS = damaged_results() if workflow.is_main_process else {}
 
 
+_REPUBLISH_MADE = set()
+
+
 def republish_flags(wildcards, what):
     """The flags of the job publishing `what` of the state (see damaged_results), as for a damaged chunk
     (_flags): a new flag, made now and newer than the job's outputs, reruns it by times alone; flags
@@ -699,11 +702,13 @@ def republish_flags(wildcards, what):
             why, Path(record.format(state=state, county=what))
         )
         flag = REPUBLISH.format(state=state, what=what, token=token)
-        if not workflow.output_settings.dryrun:
-            # newer than the outputs even if this damage (same words, same record) was seen before
+        if not workflow.output_settings.dryrun and flag not in _REPUBLISH_MADE:
+            # newer than the outputs even if this damage (same words, same record) was seen before;
+            # once a run (a DAG update after a checkpoint calls this again, maybe after the job ran)
             Path(flag).parent.mkdir(parents=True, exist_ok=True)
             open(flag, "a").close()
             os.utime(flag)
+            _REPUBLISH_MADE.add(flag)
         flags.add(flag)
     return sorted(flags)
 
