@@ -661,9 +661,9 @@ def damaged_results():
                     why = f"its result files ({files[0]}, …) were deleted"
             if why:
                 found[state, what] = why
+                shown = f"county {what}" if what in counties else what
                 print(
-                    f"tilewise: state {state}: {'county ' + what if what in counties else what} "
-                    f"is published again: {why}",
+                    f"tilewise: state {state}: {shown} is published again: {why}",
                     file=sys.stderr,
                 )
     return found
