@@ -348,15 +348,32 @@ def tarball_again_flags(wildcards):
 def _flags(source, step, why, stamped):
     """The flags `step` has, and with `why` the one naming this damage of the `stamped` files."""
     folder = Path(REBUILD.format(source=source, step="x", token="x")).parent
-    flags = {str(folder / f) for f in _listdir(folder) if f.startswith(f"{step}.")}
-    if why:
-        token = store_index.damage_token(why, *stamped)
-        flag = REBUILD.format(source=source, step=step, token=token)
-        if not workflow.output_settings.dryrun:
-            # made now, not only by the flag_rebuild job (a flag newer than the job's output reruns it by
-            # the times alone, also when Snakemake's record of the job's inputs, .snakemake/, is gone)
+    flag = (
+        REBUILD.format(
+            source=source, step=step, token=store_index.damage_token(why, *stamped)
+        )
+        if why
+        else None
+    )
+    return _planning_flags(folder, lambda f: f.startswith(f"{step}."), flag)
+
+
+_FLAGS_MADE = set()
+
+
+def _planning_flags(folder, kept, flag=None):
+    """The flags in `folder` whose names `kept` accepts, and `flag`, made now (not in a dry-run), newer
+    than the job's output: it reruns the job by the times alone, also when Snakemake's record of the
+    job's inputs, .snakemake/, is gone. Made once a run (a DAG update after a checkpoint asks again,
+    maybe after the job ran); newer also when the same damage was seen before. Flags stay: once the job
+    ran again, its inputs are the same as in its last run, so it does not run again."""
+    flags = {str(folder / f) for f in _listdir(folder) if kept(f)}
+    if flag:
+        if not workflow.output_settings.dryrun and flag not in _FLAGS_MADE:
             Path(flag).parent.mkdir(parents=True, exist_ok=True)
             open(flag, "a").close()
+            os.utime(flag)
+            _FLAGS_MADE.add(flag)
         flags.add(flag)
     return sorted(flags)
 
@@ -548,18 +565,14 @@ def national_rebuild_flags(wildcards):
 
 def _biomass_flags(pattern, fields, why, stamped):
     folder = Path(pattern.format(**fields, token="x")).parent
-    flags = {
-        str(folder / f)
-        for f in _listdir(folder)
-        if len(f) == 16 and all(c in "0123456789abcdef" for c in f)
-    }
-    if why:
-        flag = pattern.format(**fields, token=store_index.damage_token(why, stamped))
-        if not workflow.output_settings.dryrun:
-            Path(flag).parent.mkdir(parents=True, exist_ok=True)
-            open(flag, "a").close()
-        flags.add(flag)
-    return sorted(flags)
+    flag = (
+        pattern.format(**fields, token=store_index.damage_token(why, stamped))
+        if why
+        else None
+    )
+    return _planning_flags(
+        folder, lambda f: len(f) == 16 and all(c in "0123456789abcdef" for c in f), flag
+    )
 
 
 def state_tiles(wildcards, pattern):
@@ -681,36 +694,23 @@ def _county_outcome(state, county):
 DAMAGED_RESULTS = damaged_results() if workflow.is_main_process else {}
 
 
-_REPUBLISH_MADE = set()
-
-
 def republish_flags(wildcards, what):
     """The flags of the job publishing `what` of the state (see damaged_results), as for a damaged chunk
-    (_flags): a new flag, made now and newer than the job's outputs, reruns it by times alone; flags
-    stay, so once it ran again its inputs are the same as in its last run."""
+    (_flags); the record is written again by each publish, so the same damage done again later is a
+    new flag."""
     state = wildcards.state
     folder = Path(REPUBLISH.format(state=state, what="x", token="x")).parent
-    flags = {str(folder / f) for f in _listdir(folder) if f.startswith(f"{what}.")}
     why = DAMAGED_RESULTS.get((state, what))
+    flag = None
     if why:
-        record = {
-            "summary": SUMMARY_RECORD,
-            "done": DONE_RECORD,
-        }.get(what, COUNTY_RECORD)
-        # the record is written again by each publish: the same damage done again later is a new flag
+        record = {"summary": SUMMARY_RECORD, "done": DONE_RECORD}.get(
+            what, COUNTY_RECORD
+        )
         token = store_index.damage_token(
             why, Path(record.format(state=state, county=what))
         )
         flag = REPUBLISH.format(state=state, what=what, token=token)
-        if not workflow.output_settings.dryrun and flag not in _REPUBLISH_MADE:
-            # newer than the outputs even if this damage (same words, same record) was seen before;
-            # once a run (a DAG update after a checkpoint calls this again, maybe after the job ran)
-            Path(flag).parent.mkdir(parents=True, exist_ok=True)
-            open(flag, "a").close()
-            os.utime(flag)
-            _REPUBLISH_MADE.add(flag)
-        flags.add(flag)
-    return sorted(flags)
+    return _planning_flags(folder, lambda f: f.startswith(f"{what}."), flag)
 
 
 def state_targets():
