@@ -46,7 +46,8 @@ def m_parcels(m):
 
 
 def copy_of(finished: Path, dest: Path) -> Mini:
-    """A copy with times kept, and files of several hard links still one file."""
+    """A copy of the results with times kept, and files of several hard links still one file; the
+    inputs are the finished run's own (no test here changes them)."""
     seen = {}
 
     def copy(src, dst):
@@ -57,7 +58,10 @@ def copy_of(finished: Path, dest: Path) -> Mini:
             shutil.copy2(src, dst)
             seen[st.st_dev, st.st_ino] = dst
 
-    shutil.copytree(finished, dest, copy_function=copy, symlinks=True)
+    # the inputs are shared, not copied: a copy of a state's inputs is other files (new inodes and
+    # times), for which the state would run again from its index (tilewise.biomass.made_from)
+    shutil.copytree(finished, dest, copy_function=copy, symlinks=True, ignore=shutil.ignore_patterns("in"))
+    (dest / "in").symlink_to(finished / "in", target_is_directory=True)
     m = Mini.__new__(Mini)
     m.root, m.state, m.inp = dest, "mini", dest / "in"
     return m

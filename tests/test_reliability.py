@@ -420,7 +420,7 @@ def test_a_write_that_fills_the_disk_fails_the_job_not_the_file(tmp_path):
     big = tmp_path / "big.tif"
     noise = np.random.default_rng(5).uniform(0, 1e6, (1000, 1000)).astype("float32")  # LERC cannot shrink it
     profile = dict(driver="GTiff", width=1000, height=1000, count=1, dtype="float32", crs="EPSG:25832")
-    with rasterio.open(big, "w", transform=rasterio.transform.from_origin(0, 1000, 1, 1), **profile) as ds:
+    with rasterio.open(big, "w", transform=rasterio.transform.from_origin(500_000, 5_600_000, 1, 1), **profile) as ds:
         ds.write(noise, 1)
     make_entry(tmp_path / "catalog", "big", [str(big)])
     with small_disk(tmp_path / "disk", 6 << 20) as disk:  # room for the copy (4 MB), not for its COG too
