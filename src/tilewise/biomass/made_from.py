@@ -89,11 +89,11 @@ def _digest(value) -> str:
 
 
 def config_digests(config: dict, state: str) -> dict[str, str]:
-    """A digest of each config value that shapes the state's results: its entry of `states:`, the
-    `biomass:` settings and the `download:` settings the tile jobs get (null values as if absent)."""
+    """A digest of each config value that shapes the state's results: its entry of `states:` and the
+    `biomass:` settings (null values as if absent). Not `download:`: how tiles are fetched changes no
+    result (README: not a rerun trigger), and an edit would rerun every state."""
     parts = {f"states.{state}.{k}": v for k, v in config["states"][state].items()}
     parts.update({f"biomass.{k}": v for k, v in config["biomass"].items()})
-    parts.update({f"download.{k}": v for k, v in config.get("download", {}).items()})
     return {k: _digest(v) for k, v in sorted(parts.items()) if v is not None}
 
 
