@@ -1,9 +1,10 @@
 """GDAL's virtual file systems for files that live elsewhere: their GDAL names, sizes, and the bytes
 GDAL fetched over the network.
 
-rasterio opens `/vsicurl/` and `/vsis3/` names but has no Python call for a file's size or for GDAL's
-network counters, so those two go to the GDAL library rasterio loaded, through ctypes (C functions
-of GDAL's stable API: VSIFOpenL/VSIFSeekL/VSIFTellL, VSINetworkStatsReset/GetAsSerializedJSON).
+rasterio opens `/vsicurl/` and `/vsis3/` names but has no Python call for a file's size, its HTTP
+headers, GDAL's cache of it or GDAL's network counters, so those go to the GDAL library rasterio
+loaded, through ctypes (C functions of GDAL's stable API: VSIFOpenL/VSIFSeekL/VSIFTellL,
+VSIGetFileMetadata, VSICurlPartialClearCache, VSINetworkStatsReset/GetAsSerializedJSON).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def _gdal() -> ctypes.CDLL:
             ("VSIFCloseL", ci, [vp]),
             ("VSINetworkStatsGetAsSerializedJSON", vp, [vp]),
             ("VSIFree", None, [vp]),
+            ("VSIGetFileMetadata", ctypes.POINTER(cp), [cp, cp, vp]),
+            ("CSLDestroy", None, [ctypes.POINTER(cp)]),
+            ("VSICurlPartialClearCache", None, [cp]),
         ),
     )
 
@@ -79,6 +83,30 @@ def file_size(path: str) -> int:
         return int(lib.VSIFTellL(handle))
     finally:
         lib.VSIFCloseL(handle)
+
+
+def headers(path: str) -> dict[str, str]:
+    """The HTTP headers a remote file (/vsicurl/, /vsis3/ …) has now, names in lower case: one fresh
+    HEAD request (GDAL asks the server each time, never its cache)."""
+    lib = _gdal()
+    found = lib.VSIGetFileMetadata(path.encode(), b"HEADERS", None)
+    if not found:
+        raise TilewiseError(f"{path}: cannot ask the server for its headers (missing, or access refused)")
+    try:
+        out, i = {}, 0
+        while found[i]:
+            name, _, value = found[i].decode("latin-1").partition("=")
+            out[name.strip().lower()] = value.strip()
+            i += 1
+        return out
+    finally:
+        lib.CSLDestroy(found)
+
+
+def forget(path: str) -> None:
+    """Drop what GDAL cached of a remote file (its size, headers and blocks): the next read asks the
+    server again."""
+    _gdal().VSICurlPartialClearCache(path.encode())
 
 
 def reset_network_bytes() -> None:
