@@ -28,6 +28,7 @@ def work() -> dict:
         Path(smk.input.index), county, rows, smk.params.fia_radius_km, smk.params.idw_power
     )
     result, crops, stats = process_county(inputs, workers=smk.threads)
+    tiles.check_in_place_versions(rows, settings)  # the bytes read are of the version the tiles' check saw
     result.insert(1, "county_fips", county)
     county_files.write(*county_files.staged_paths(staged), result, crops, stats)
     return stats

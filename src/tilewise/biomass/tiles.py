@@ -5,7 +5,11 @@ three paths, decided from the file itself:
 
 - `in_place`: an internally tiled GeoTIFF over http(s) or s3 (WorldCover, Sentinel-2 COGs on the
   Planetary Computer or Earth Search) is read by the counties where it lives, block by block
-  (`/vsicurl/`, `/vsis3/`), unless the config asks for a local copy (`biomass.local_copy`);
+  (`/vsicurl/`, `/vsis3/`), unless the config asks for a local copy (`biomass.local_copy`) or its
+  server cannot vouch for its version (no strong ETag, no Last-Modified: it is copied instead). The
+  manifest records the version checked (length, ETag, Last-Modified: shared/remote_version), and each
+  county asks for it again before and after its reads: another version fails the county, naming both,
+  and marks the tile for preparation again at the next run;
 - `clip`: a raster larger than the part the state reads (a national CDL, a Sentinel-2 tile on the
   state's edge) is cut to the window of the counties that read it — read by windows, never whole —
   and written as a verified, internally tiled, lossless COG;
@@ -49,7 +53,7 @@ from rasterio.windows import Window, from_bounds
 from tilewise.biomass import outcomes
 from tilewise.biomass.pc_sign import signer
 from tilewise.biomass.raster_checks import check_cell_areas, check_s2_band, check_s2_grids
-from tilewise.shared import gdal_vsi
+from tilewise.shared import gdal_vsi, remote_version
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, NotFound, fetch, is_remote, make_pool
 from tilewise.shared.errors import TilewiseError
@@ -68,6 +72,10 @@ MAX_BLOCK_PX = 2048  # larger internal blocks make every parcel read fetch too m
 # (10, 20, 60 m) all divide it, so every band of a tile is cut at the same ground origin, and the
 # county resamples the 20 m SCL onto the 10 m bands by origin offsets.
 CLIP_GRID_M = 60
+RERUN = (
+    "run the workflow again: the tile is prepared again from the server's current version, and every county "
+    "that reads it runs again"
+)
 
 
 @dataclass(frozen=True)
@@ -319,17 +327,20 @@ def _prepare(row: dict, tif: Path, settings: TileSettings, bands: dict[str, str]
                     why_not, driver = streamable_layout(ds), ds.driver
             except rasterio.errors.RasterioIOError as exc:
                 raise _open_failure(href, exc) from exc
+            version = remote_version.of(source)  # the version checked here; the counties ask for it again
             check_file(row, source, bands, sign)
             remote_bytes = gdal_vsi.file_size(source)
             if why_not is None and not settings.local_copy:
-                why_not = _group_not_streamable(row, settings)
+                why_not = _unvouched(version) or _group_not_streamable(row, settings)
             if why_not is None and not settings.local_copy:
+                remote_version.check_same(href, version, source, "while its tile was prepared", RERUN)
                 return {
                     "read": IN_PLACE,
                     "path": "",
                     "bytes": 0,
                     "network_bytes": gdal_vsi.network_bytes(),
                     "remote_bytes": remote_bytes,
+                    "remote_version": version,
                 }
             if why_not is not None:
                 log.info("%s: %s", href, why_not)
@@ -354,6 +365,17 @@ def _prepare(row: dict, tif: Path, settings: TileSettings, bands: dict[str, str]
     }
 
 
+def _unvouched(version: dict) -> str | None:
+    """Why a remote file is copied although it could be read in place: its server gives nothing (no
+    strong ETag, no Last-Modified) that would tell the counties a new version of the same length."""
+    if version["vouched_by"] != "length only":
+        return None
+    return (
+        "its server gives no strong ETag or Last-Modified: a new version of the same length read in place "
+        "would go unseen"
+    )
+
+
 def _group_not_streamable(row: dict, settings: TileSettings) -> str | None:
     """Why a band must be converted although it could be read in place: another band of its Sentinel-2
     tile cannot be (the county reads a tile's bands on one grid and block layout, so they are read in
@@ -366,8 +388,8 @@ def _group_not_streamable(row: dict, settings: TileSettings) -> str | None:
             return f"its sibling band {href} is a local file"
         try:
             with rasterio.open(gdal_vsi.gdal_path(sign(href))) as ds:
-                why_not = streamable_layout(ds)
-        except rasterio.errors.RasterioIOError as exc:
+                why_not = streamable_layout(ds) or _unvouched(remote_version.of(gdal_vsi.gdal_path(sign(href))))
+        except (rasterio.errors.RasterioIOError, TilewiseError) as exc:
             return f"its sibling band {href} cannot be opened ({exc})"
         if why_not is not None:
             return f"its sibling band {href} is {why_not}"
@@ -454,7 +476,9 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
             continue
         if record["read"] == IN_PLACE:
             sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)
-            out.append({**row, "path": gdal_vsi.gdal_path(sign(row["href"]))})
+            path = gdal_vsi.gdal_path(sign(row["href"]))
+            _check_version(row, record, path, "since its tile was prepared")
+            out.append({**row, "path": path})
             continue
         tif = Path(row["tif"])
         if not tif.exists():  # the same window again: a local copy is what the manifest says it was
@@ -462,6 +486,36 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
             _prepare(row, tif, replace(settings, local_copy=True), {})  # checked when first prepared
         out.append({**row, "path": str(tif)})
     return out
+
+
+def check_in_place_versions(rows: list[dict], settings: TileSettings) -> None:
+    """After a county's reads: each tile it read in place (rows of county_read_paths) is still the
+    version its preparation checked, or TilewiseError (and the tile is prepared again at the next run).
+    One HEAD per file: a change during the reads, which GDAL's cached length and blocks would hide."""
+    for row in rows:
+        if not str(row["path"]).startswith("/vsi"):
+            continue
+        sign = signer(row.get("sign"), settings.signed_href_min_ttl_seconds)  # a new signature: reads take time
+        path = gdal_vsi.gdal_path(sign(row["href"]))
+        _check_version(row, read_manifest(row["manifest"]), path, "while the county read it")
+
+
+def _check_version(row: dict, record: dict, path: str, when: str) -> None:
+    """The remote file at `path` is the version the tile's manifest recorded; else the manifest is
+    marked failed (its failed_attempts makes the next run prepare the tile again, and with it every
+    county that reads it) and the county fails, naming the href, both versions and the fix."""
+    try:
+        recorded = record.get("remote_version")
+        if recorded is None:
+            raise TilewiseError(
+                f"{row['href']}: its tile was prepared by a tilewise that did not record which version of the "
+                f"remote file it checked; {RERUN}"
+            )
+        remote_version.check_same(row["href"], recorded, path, when, RERUN)
+    except TilewiseError as exc:
+        marked = {**record, "status": "failed", "error": str(exc)}
+        write_manifest(Path(row["manifest"]), {**marked, "failed_attempts": record.get("failed_attempts", 0) + 1})
+        raise
 
 
 def tile_size_bytes(path) -> int:
