@@ -32,12 +32,12 @@ FORMATS = [
     ("elevation/dted/n43.dt0", Recipe()),
     ("elevation/dted/n00_e006_3arc_v2.dt1", Recipe()),
     ("elevation/aig/aigrid_sta_24bytes/teststa", Recipe()),
-    (
-        "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
-        "L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m/T29UNU_20221005T115411_B04_60m.jp2",
-        Recipe(),
-    ),
 ]
+# A JPEG2000 raster, but reflectance (up to 17,360): no elevation, refused by the range rule below
+S2_B04 = (
+    "sentinel2/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
+    "L2A_T29UNU_A038058_20221005T115407/IMG_DATA/R60m/T29UNU_20221005T115411_B04_60m.jp2"
+)
 
 
 @pytest.mark.parametrize("rel, recipe", FORMATS, ids=[f[0].rsplit("/", 1)[-1][:40] for f in FORMATS])
@@ -1064,3 +1064,55 @@ def test_an_esri_wkt_of_an_epsg_crs_keeps_its_code(tmp_path, epsg):
             row, geom, text = describe(ds)
         assert text == f"EPSG:{epsg}"
         assert coverage_crs([{**row, "crs": text, "coverage_wkb": geom.wkb_hex}], None) == PyCRS.from_epsg(epsg)
+
+
+# ---- valid pixels that are no elevation: undeclared voids, other units
+
+
+@pytest.mark.parametrize(
+    "dtype, void",
+    [
+        ("int16", -32767),  # DTED/SRTM voids in a GeoTIFF without a nodata tag
+        ("int16", -32768),
+        ("int16", -9999),
+        ("float32", -9999.0),
+        ("uint16", 65535),
+        ("int32", -(2**31)),
+        ("float32", -3.4028235e38),
+        ("float32", 1e20),
+    ],
+)
+@pytest.mark.parametrize("recipe", [Recipe(), Recipe(slice_px=32), Recipe(nodata=0.0)], ids=["plain", "sliced", "nd"])
+def test_undeclared_voids_fail_naming_the_value_and_the_fix(tmp_path, dtype, void, recipe):
+    """Voids a raster does not declare were shipped as elevations (and counted as coverage)."""
+    data = np.full((50, 60), 800, dtype)
+    data[10:20, 10:20] = void
+    src = _raster(tmp_path / "s.tif", data, from_origin(500000, 5600000, 10, 10))
+    (tmp_path / "out").mkdir()
+    shown = re.escape(f"{void:g}")
+    for piece in plan_pieces(src, recipe):
+        out = tmp_path / "out" / piece.name
+        write_cog(piece, recipe, out, tmp_path)
+        with rasterio.open(out) as ds:
+            if piece.window is None or piece.window.col_off == 0 and piece.window.row_off == 0:
+                with pytest.raises(FileFailure, match=rf"100 valid pixels .* no elevation .*; 100 of them {shown};"):
+                    describe(ds)
+                continue
+            describe(ds)  # a slice without the voids passes
+    fixed = Recipe(nodata=float(void), force_nodata=True)
+    write_cog(Piece(src, "f.tif"), fixed, tmp_path / "f.tif", tmp_path)
+    with rasterio.open(tmp_path / "f.tif") as ds:
+        assert describe(ds)[1].area == pytest.approx((3000 - 100) * 100)
+
+
+def test_a_reflectance_band_is_no_elevation_and_real_bathymetry_near_9999_is(tmp_path):
+    src = shared(S2_B04)
+    write_cog(Piece(src, "b.tif"), Recipe(), tmp_path / "b.tif", tmp_path)
+    with rasterio.open(tmp_path / "b.tif") as ds, pytest.raises(FileFailure, match=r"b.tif: .* no elevation .*nodata"):
+        describe(ds)
+    trench = np.linspace(-10500, -9000, 50 * 60).reshape(50, 60).astype("float32")
+    trench[0, 0] = -9999  # a real depth among its neighbours' values
+    src = _raster(tmp_path / "t.tif", trench, from_origin(500000, 5600000, 10, 10))
+    write_cog(Piece(src, "t.tif"), Recipe(), tmp_path / "t.cog.tif", tmp_path)
+    with rasterio.open(tmp_path / "t.cog.tif") as ds:
+        assert describe(ds)[1].area == pytest.approx(3000 * 100)

@@ -185,6 +185,10 @@ def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
     b[100:110, 100:110] = np.nan
     b[200:205, 200:205] = -32767
     tiff(g / "nodata_mask.tif", b, from_origin(501000, 5600000, 1, 1), UTM, nodata=-32767, mask=mask_b, **props)
+    # the same with its nodata an elevation's value, for `force`: forcing another nodata makes those pixels valid,
+    # which -32767 pixels may not be (no elevation on the Earth: test_rasters)
+    b_high = np.where(b == -32767, np.float32(8000), b)
+    tiff(g / "nodata_high.tif", b_high, from_origin(501000, 5600000, 1, 1), UTM, nodata=8000, mask=mask_b, **props)
     # float without nodata: NaN over a whole 512-column band (two empty slices) and a small patch
     c = elevation((600, 1100), 3)
     c[:, 512:1024] = np.nan
@@ -213,8 +217,10 @@ def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
         "orientnd": ({"fix_orientation": True, "nodata": -9999}, ["rotated.tif"]),
     }
     files["rotated.tif"] = read(g / "rotated.tif")
+    files["nodata_mask.tif", "force"] = read(g / "nodata_high.tif")
     for source, (recipe, names) in recipes.items():
-        make_entry(tmp_path / "catalog", source, serve(http, source, {n: files[n] for n in names}), recipe)
+        served = {n: files.get((n, source), files[n]) for n in names}
+        make_entry(tmp_path / "catalog", source, serve(http, source, served), recipe)
     work = tmp_path / "run"
     snakemake(work, *config(tmp_path / "catalog", list(recipes)))
     store = work / "source-store"

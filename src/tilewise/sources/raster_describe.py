@@ -6,6 +6,8 @@ float band also values within ~4.8e-7 relative of it; a mask and a nodata value 
 and, in a float band, when it is not NaN (whether or not NaN is the declared nodata)
 nor ±inf.
 Band 1 is the elevation, as for Mapterhorn's polygonize and downstream stage.
+A valid pixel must be an elevation in metres on the Earth (`check_elevations`): one that is not (an
+undeclared void value, decimetres, reflectance) fails the file where the coverage is computed.
 
 Bounds follow Mapterhorn's source_bounds.py (rasterio's transform_bounds, 21 points per edge) where
 that is right, and fix it where it is not (see README, "Where tilewise differs from Mapterhorn"):
@@ -203,13 +205,60 @@ def plain_bounds_3857(crs, bounds, densify_pts: int = 21) -> tuple[float, float,
     return float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max())
 
 
+# No elevation on the Earth lies outside these, in metres: the Challenger Deep is −10,994 m, Everest 8,849 m
+# (ellipsoidal heights differ by at most ~110 m). A valid pixel beyond them is a void value no nodata
+# declares (−32767, −32768, −9999, 65535, −3.4e38), or not an elevation in metres (decimetres, reflectance).
+ELEVATION_RANGE_M = (-11_500.0, 9_000.0)
+# −9999, the commonest void value, lies inside that range (trenches are deeper): it counts as a void when it is
+# the lowest valid value and no other lies within this many metres of it (data 800…1200 m and −9999)
+VOID_9999_GAP_M = 1_000.0
+
+
+def check_elevations(ds, data: np.ndarray, valid: np.ndarray) -> None:
+    """Every valid pixel of band 1 must be an elevation in metres on the Earth: else the file fails,
+    naming the value, how many pixels hold it and the fix. Such pixels would be shipped as elevations
+    (Mapterhorn's downstream stage reads the raw values) and counted in the coverage."""
+    low_ok, high_ok = ELEVATION_RANGE_M
+    low, high = extremes(data)
+    if low_ok <= low and high <= high_ok and low != -9999:
+        return  # every value in range, valid or not: no mask needed
+    with np.errstate(invalid="ignore"):
+        bad = valid & ((data < low_ok) | (data > high_ok))
+        if low == -9999 and not bad.any():
+            void = valid & (data == -9999)
+            near = valid & ~void & (data < -9999 + VOID_9999_GAP_M)
+            if void.any() and not near.any():
+                bad = void
+    if not bad.any():
+        return
+    values, counts = np.unique(data[bad], return_counts=True)
+    value, count = values[counts.argmax()], int(counts.max())
+    name = Path(ds.name).name
+    declared = f"its nodata is {ds.nodata:g}" if ds.nodata is not None else "it declares no nodata"
+    raise FileFailure(
+        "convert",
+        f"{name}: {int(bad.sum()):,} valid pixels of band 1 are no elevation in metres on the Earth (outside "
+        f"{low_ok:,.0f} … {high_ok:,.0f} m, or −9999 more than {VOID_9999_GAP_M:,.0f} m below every other value; "
+        f"{count:,} of them {value:g}; {declared}): voids with an undeclared value, or "
+        f"not metres. If they are voids, set `nodata: {value:g}` in the recipe (source.yaml; with `force_nodata: true` "
+        "when the file declares another nodata); if the band is not metres, convert it first and list that file",
+    )
+
+
 def coverage(ds, max_pixels: int = WHOLE_READ_PIXELS) -> shapely.Geometry:
-    """Polygons of the valid pixels, in the raster's CRS; read in strips of at most `max_pixels`."""
+    """Polygons of the valid pixels, in the raster's CRS; read in strips of at most `max_pixels`.
+    Fails a raster whose valid pixels are no elevations (`check_elevations`)."""
     if ds.width * ds.height <= max_pixels:
-        return _polygons(valid_pixels(ds), ds.transform, ds.bounds)
+        data = ds.read(1)
+        valid = valid_pixels(ds, data=data)
+        check_elevations(ds, data, valid)
+        return _polygons(valid, ds.transform, ds.bounds)
     parts, all_valid = [], True
     for strip in strips(ds, max_pixels=max_pixels):
-        valid = valid_pixels(ds, strip)
+        data = ds.read(1, window=strip)
+        valid = valid_pixels(ds, strip, data=data)
+        check_elevations(ds, data, valid)
+        del data
         all_valid &= bool(valid.all())
         parts.append(_polygons(valid, ds.window_transform(strip), ds.window_bounds(strip)))
         del valid
