@@ -880,6 +880,33 @@ def test_another_lossy_codec_that_moves_pixels_across_nodata_fails_the_file(tmp_
         write_cog(Piece(src, "o.tif"), Recipe(cog=options), tmp_path / "o.tif", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "cog, dtype, nodata",
+    [
+        ({"COMPRESS": "DEFLATE", "NBITS": 16}, "float32", None),  # float16: 4 m steps at 6,000 m
+        ({"COMPRESS": "DEFLATE", "NBITS": 16}, "float32", -9999.0),  # nodata far from every value
+        ({"COMPRESS": "LZW", "NBITS": 12}, "uint16", None),  # clipped at 4,095
+        ({"COMPRESS": "JPEG", "QUALITY": 50}, "uint8", None),
+    ],
+    ids=["float16", "float16-far-nodata", "uint16-12bits", "jpeg"],
+)
+def test_a_lossy_codec_without_an_error_bound_that_changes_values_fails_the_file(tmp_path, cog, dtype, nodata):
+    """Without a nodata near the data, such options changed elevations and the file passed."""
+    from tilewise.shared.cog import MAPTERHORN_COG_OPTIONS
+
+    top = 250 if dtype == "uint8" else 6000
+    data = (np.random.default_rng(0).random((64, 64)) * top).astype(dtype)
+    src = _raster(tmp_path / "s.tif", data, from_origin(735000, 3500000, 1, 1), nodata=nodata)
+    options = {k: v for k, v in MAPTERHORN_COG_OPTIONS.items() if k != "MAX_Z_ERROR"} | cog
+    changed = r"o.tif: with the recipe's cog options .* valid pixels change value .* lossless"
+    with pytest.raises(FileFailure, match=changed):
+        write_cog(Piece(src, "o.tif"), Recipe(cog=options), tmp_path / "o.tif", tmp_path)
+    lossless = {k: v for k, v in options.items() if k not in ("NBITS", "QUALITY")} | {"COMPRESS": "DEFLATE"}
+    write_cog(Piece(src, "o.tif"), Recipe(cog=lossless), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), data)
+
+
 # ---- float nodata as GDAL's nodata mask compares it
 
 

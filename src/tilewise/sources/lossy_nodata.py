@@ -62,12 +62,41 @@ def moved_pixels(src, cog, nodata: float, bound: float) -> int:
     return moved
 
 
+def changed_pixels(src, cog, nodata: float | None) -> tuple[int, int, float]:
+    """Comparing every pixel of `src` and `cog` (same grid): how many are valid in one and not the other,
+    how many valid in both hold another value, and the largest such difference."""
+    moved, changed, worst = 0, 0, 0.0
+    for strip in strips(cog, max_pixels=cog.width * cog.block_shapes[0][0]):
+        want, got = src.read(1, window=strip), cog.read(1, window=strip)
+        valid_src, valid_cog = valid_pixels(src, strip, nodata, want), valid_pixels(cog, strip, nodata, got)
+        moved += int(np.count_nonzero(valid_src != valid_cog))
+        both = valid_src & valid_cog
+        diff = np.abs(got[both].astype("float64") - want[both].astype("float64"))
+        if diff.size:
+            changed += int(np.count_nonzero(diff))
+            worst = max(worst, float(diff.max()))
+    return moved, changed, worst
+
+
 def copy_keeping_nodata(src, nodata: float | None, dst, opts: dict, name: str) -> tuple[str | None, object]:
     """GDAL's COG copy of `src` at `dst` with `opts`, its nodata pixels (and only they) still nodata.
     Returns a warning when it had to be written lossless, and the COG open if it was read to check
     it (the caller closes it), else None."""
     rasterio.shutil.copy(src, dst, driver="COG", **opts)
     bound = error_bound(opts, src.dtypes[0])
+    if math.isinf(bound):  # JPEG, WEBP, fewer NBITS: no bound, so every pixel is compared, nodata or not
+        with rasterio.open(dst) as cog:
+            moved, changed, worst = changed_pixels(src, cog, nodata)
+        if moved or changed:
+            raise FileFailure(
+                "convert",
+                f"{name}: with the recipe's cog options (COMPRESS {str(opts.get('COMPRESS')).upper()}, NBITS "
+                f"{opts.get('NBITS', 'full')}) {changed:,} valid pixels change value (by up to {worst:g}) and "
+                f"{moved:,} cross the nodata value (valid pixels stored as nodata or nodata stored as values): "
+                "these options have no error bound; use a lossless codec, or LERC with MAX_Z_ERROR, in `cog:` of "
+                "source.yaml",
+            )
+        return None, None
     if not bound or nodata is None or math.isnan(nodata):  # NaN: LERC keeps it in its own mask
         return None, None
     cog = rasterio.open(dst)
