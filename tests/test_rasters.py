@@ -1143,3 +1143,36 @@ def test_a_reflectance_band_is_no_elevation_and_real_bathymetry_near_9999_is(tmp
     write_cog(Piece(src, "t.tif"), Recipe(), tmp_path / "t.cog.tif", tmp_path)
     with rasterio.open(tmp_path / "t.cog.tif") as ds:
         assert describe(ds)[1].area == pytest.approx(3000 * 100)
+
+
+def _xyz(path: Path, values: tuple, holes: set, header: bool = False, blank: bool = False, sep: str = " ") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["X Y Z"] if header else []
+    for r in range(5):
+        for c in range(6):
+            if (r, c) not in holes:
+                rows.append(sep.join(map(str, (500005 + 10 * c, 5600045 - 10 * r, values[c > 0]))))
+                if blank and (r, c) == (2, 0):
+                    rows.append("")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "holes, layout",
+    [({(2, 3), (2, 4)}, {}), ({(1, 1)}, {"header": True}), ({(1, 1)}, {"blank": True}), ({(4, 5)}, {"sep": ","})],
+    ids=["two", "header", "blank-line", "commas"],
+)
+def test_xyz_holes_gdal_fills_with_an_undeclared_zero_fail_the_download(tmp_path, holes, layout):
+    """Byte values including 0 leave GDAL no nodata for the holes: it filled them with 0 m and declared none."""
+    from tilewise.sources.raster_unread import UnreadableRasters
+
+    _xyz(tmp_path / "d" / "h.xyz", (0, 50), holes, **layout)
+    with pytest.raises(UnreadableRasters, match=rf"h.xyz: this XYZ grid has {30 - len(holes)} points for 30 cells"):
+        list(open_rasters(tmp_path / "d"))
+    # a full grid passes, and so do holes GDAL declares nodata for (values that leave it -32768)
+    for name, values, holes_ in [("full", (0, 50), set()), ("int16", (0, 500), {(2, 3)})]:
+        ((path, ds),) = open_rasters(_xyz(tmp_path / name / "h.xyz", values, holes_, header=True, blank=True).parent)
+        write_cog(Piece(path, "h.tif"), Recipe(crs="EPSG:25832"), tmp_path / name / "h.tif", tmp_path)
+        with rasterio.open(tmp_path / name / "h.tif") as cog:
+            assert describe(cog)[1].area == pytest.approx((30 - len(holes_)) * 100)

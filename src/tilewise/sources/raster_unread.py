@@ -95,6 +95,8 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
     if ds.driver in ASCII_GRIDS:
         return _values_not_filling_the_grid(ds, path, rel)
+    if ds.driver == "XYZ" and ds.nodata is None:
+        return _xyz_holes_without_nodata(ds, path, rel)
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
     size = path.stat().st_size
     if described is None or size >= described:
@@ -103,6 +105,33 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
         f"{rel}: GDAL would read this {ds.driver} raster, but it holds {size:,} bytes where its header describes "
         f"{described:,}; it is cut short: download it again, or drop it with `exclude: [{path.name!r}]` in the "
         "recipe (source.yaml)"
+    )
+
+
+def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
+    """GDAL fills the cells an XYZ file has no point for with a nodata value it picks among the values the
+    file does not hold (0, −32768); when the values leave it none (Byte values including 0) it declares
+    none and fills them with 0, which is then read as an elevation. Fewer points than cells are holes."""
+    lines, blank, last, first = 0, 0, b"\n", b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            first = first or chunk[:200]
+            joined = last[-2:] + chunk  # a blank line across two chunks
+            lines += chunk.count(b"\n")
+            blank += joined.count(b"\n\n") + joined.count(b"\n\r\n") - last[-2:].count(b"\n\n")
+            last = chunk
+    lines += bool(last) and not last.endswith(b"\n")
+    header = first.lstrip()[:1].isalpha()  # a header line: "X Y Z"
+    points = lines - blank - header
+    cells = ds.width * ds.height
+    if points >= cells:
+        return None
+    return (
+        f"{rel}: this XYZ grid has {points:,} points for {cells:,} cells, and GDAL found no value its holes could "
+        "take as nodata (its values include 0), so it fills them with 0, an elevation: add the missing cells as "
+        "points with a value that is no elevation (e.g. -9999) and set it as `nodata:` in the recipe, or convert it "
+        "with gdal_translate -a_nodata after filling; or drop it with "
+        f"`exclude: [{path.name!r}]` (source.yaml)"
     )
 
 
