@@ -413,7 +413,12 @@ def test_joined_streams_grids_beside_an_arcinfo_grid_and_short_grids_through_the
         for name, data in grid.items():
             zf.writestr(f"dem/{name}", data)
             zf.writestr(f"dem/second/{name}", data)
-        zf.writestr("dem/beside.tif", a)
+        # 8-bit as the grid (uint8): an 8-bit raster beside one of more bits is skipped as an image (test_rasters)
+        beside = (ramp(50, 60) % 250).astype("uint8")
+        zf.writestr(
+            "dem/beside.tif",
+            geotiff(g / "beside.tif", beside, from_origin(500000, 5600000, 10, 10), "EPSG:26912").read_bytes(),
+        )
     lines = shared("elevation/asc/west_bijou_escarpment_snippet.asc").read_text().splitlines()
     lines[20] = " ".join(lines[20].split()[1:])  # a value missing (a NaN written as nothing)
     (g / "shifted.asc").write_text("\n".join(lines) + "\n")

@@ -1176,3 +1176,44 @@ def test_xyz_holes_gdal_fills_with_an_undeclared_zero_fail_the_download(tmp_path
         write_cog(Piece(path, "h.tif"), Recipe(crs="EPSG:25832"), tmp_path / name / "h.tif", tmp_path)
         with rasterio.open(tmp_path / name / "h.tif") as cog:
             assert describe(cog)[1].area == pytest.approx((30 - len(holes_)) * 100)
+
+
+def _convert_zip(folder: Path, members: dict[str, Path]) -> tuple[list[str], list]:
+    """convert_set of a zip of `members`: its output names and its notes."""
+    from types import SimpleNamespace
+
+    from tilewise.sources import convert_set as convert_set_module
+    from tilewise.sources.unpack import UnpackLimits
+
+    (folder / "dl").mkdir(parents=True)
+    download = _zip_of(folder / "dl" / "s.zip", {name: path.read_bytes() for name, path in members.items()})
+    job = SimpleNamespace(
+        recipe=Recipe(), scratch=folder / "scratch", staging=folder / "staging", limits=UnpackLimits(1 << 30, 1000.0)
+    )
+    job.staging.mkdir()
+    with convert_set_module.gdal_env():
+        outputs, notes, _ = convert_set_module.convert_set(
+            job, 0, [SimpleNamespace(group=download.name, name=download.name)], [download]
+        )
+    return sorted(o["filename"] for o in outputs), notes
+
+
+@pytest.mark.parametrize("image", ["hillshade", "preview", "mask"])
+def test_an_8_bit_image_beside_a_deeper_dem_is_skipped_and_alone_is_converted_with_a_warning(tmp_path, image):
+    """Converted with only a warning, a hillshade or an untagged RGB preview shipped as a 0…255 m tile over the DEM."""
+    t = from_origin(500000, 5600000, 10, 10)
+    dem = (np.random.default_rng(1).random((64, 64)) * 300 + 400).astype("float32")
+    g = tmp_path / "g"
+    _raster(g / "dem.tif", dem, t, nodata=-9999.0)
+    eight = np.stack([(dem % 256).astype("uint8")] * (3 if image == "preview" else 1))
+    with rasterio.open(
+        g / "img.tif", "w", driver="GTiff", width=64, height=64, count=len(eight), dtype="uint8", crs="EPSG:25832",
+        transform=t, photometric="MINISBLACK", nodata=0 if image == "mask" else None,
+    ) as ds:  # fmt: skip
+        ds.write(eight)
+    names, notes = _convert_zip(tmp_path / "both", {"dem.tif": g / "dem.tif", f"{image}.tif": g / "img.tif"})
+    assert names == ["dem.tif"]
+    assert [(n.raster, n.kind) for n in notes] == [(f"{image}.tif", "skipped")]
+    assert "8-bit bands beside elevation rasters of more bits (dem.tif)" in notes[0].reason
+    names, notes = _convert_zip(tmp_path / "alone", {f"{image}.tif": g / "img.tif"})
+    assert names == [f"{image}.tif"] and [n.kind for n in notes] == ["warning"]

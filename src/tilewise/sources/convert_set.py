@@ -51,6 +51,7 @@ def _elevation_rasters(
     elevation rasters at all (some may lie beyond Web Mercator's latitudes). None is found when the
     recipe's `excluded` files were all of them. The first rasters kept stay open in `held`."""
     kept, opened, notes, elevation, found = {}, {}, [], False, 0
+    eight_bit: dict[Path, list[Note]] = {}  # kept rasters all of whose bands are 8-bit → their notes
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked, held):
             found += 1
@@ -58,11 +59,15 @@ def _elevation_rasters(
             with failing_as("convert", raster.name):
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
-            notes += raster_notes
             opened[raster] = {Path(f).resolve() for f in ds.files}
             if not any(n.kind == "skipped" for n in raster_notes):
                 kept[raster] = opened[raster]
                 held.keep(raster, ds)
+                if all(np.dtype(d).itemsize == 1 for d in ds.dtypes):
+                    eight_bit[raster] = raster_notes
+                    continue  # its notes wait for the other rasters of the download
+            notes += raster_notes
+    notes += _images_beside_elevation(kept, eight_bit, unpacked)
     if not found and _rasters_among(excluded):
         return [], notes, False
     if not found:
@@ -72,6 +77,26 @@ def _elevation_rasters(
     views = raster_find.views(kept, unpacked, opened)
     notes += views.values()
     return [r for r in kept if r not in views], notes, bool(kept)
+
+
+def _images_beside_elevation(
+    kept: dict[Path, set[Path]], eight_bit: dict[Path, list[Note]], unpacked: Path
+) -> list[Note]:
+    """The notes on the 8-bit rasters of a download. Beside a raster of more bits they are images (a
+    hillshade, an RGB preview written without colour tags, a mask), not elevation: skipped (removed from
+    `kept`), as Mapterhorn's 0…255 m tile overlapping the DEM would ship. A download of only 8-bit rasters
+    keeps them, each with its warning."""
+    if not eight_bit or len(eight_bit) == len(kept):
+        return [n for raster_notes in eight_bit.values() for n in raster_notes]
+    deeper = next(str(r.relative_to(unpacked)) for r in kept if r not in eight_bit)
+    notes = []
+    for raster in eight_bit:
+        del kept[raster]
+        why = (
+            f"8-bit bands beside elevation rasters of more bits ({deeper}): a hillshade, preview or mask, not elevation"
+        )
+        notes.append(Note(str(raster.relative_to(unpacked)), "skipped", why))
+    return notes
 
 
 def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:

@@ -14,7 +14,8 @@ others are skipped with their reason, and a few odd ones are converted with a wa
   alone does not fail its download;
 * several bands, not colour: converted with all bands (as Mapterhorn), warning: band 1 is the
   elevation;
-* one 8-bit band: converted, warning: a hillshade or a scanned map is 8-bit too.
+* one 8-bit band: converted, warning: a hillshade or a scanned map is 8-bit too; beside a raster of
+  more bits in its download, any 8-bit raster is skipped (convert_set._images_beside_elevation).
 """
 
 from __future__ import annotations
