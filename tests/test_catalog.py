@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -129,6 +131,37 @@ def test_entry_needs_license_and_metadata(tmp_path):
         load_source(tmp_path, "s").license_pdf()
     with pytest.raises(CatalogError, match=r"source 'nope': no folder .*nope \(known sources: s\)"):
         load_source(tmp_path, "nope")
+
+
+@pytest.mark.parametrize(
+    "data, why",
+    [
+        (
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 57281\n",
+            "a git-LFS pointer",
+        ),
+        (b"<!DOCTYPE html><html><body>404</body></html>", "without the %PDF- header"),
+        (b"", "an empty file"),
+        (None, "without the %%EOF trailer: cut short"),  # the real PDF's first half
+    ],
+    ids=["lfs-pointer", "html", "empty", "cut-short"],
+)
+def test_a_license_pdf_that_is_no_pdf_stops_the_tarball(tmp_path, data, why):
+    """The tarball shipped any file named LICENSE.pdf: a clone without git-lfs shipped a 131-byte pointer."""
+    from support.catalog import DEMO_LICENSE
+
+    real = DEMO_LICENSE.read_bytes()
+    entry = tmp_path / "s"
+    entry.mkdir()
+    (entry / "file_list.txt").write_text("https://a/x.tif\n")
+    (entry / "metadata.json").write_text(
+        '{"name": "x", "website": "w", "license": "l", "producer": "p", "resolution": 1, "access_year": 2025}'
+    )
+    (entry / "LICENSE.pdf").write_bytes(real)
+    assert load_source(tmp_path, "s").license_pdf() == entry / "LICENSE.pdf"
+    (entry / "LICENSE.pdf").write_bytes(real[: len(real) // 2] if data is None else data)
+    with pytest.raises(CatalogError, match=rf"s/LICENSE.pdf is not a PDF \(.*{re.escape(why)}.*the tarball would ship"):
+        load_source(tmp_path, "s").license_pdf()
 
 
 def test_every_real_catalog_entry_with_a_file_list_plans():

@@ -62,7 +62,36 @@ class Source:
                 f"source {self.name!r}: {path} is missing; the tarball must carry the producer's license: "
                 "add it (a printout of the license page will do)"
             )
+        if why := _not_a_pdf(path):
+            raise CatalogError(
+                f"source {self.name!r}: {path} is not a PDF ({why}); the tarball would ship it as the producer's "
+                "license: "
+                + (
+                    "fetch the real file (git lfs pull in the catalog's clone)"
+                    if why.startswith("a git-LFS pointer")
+                    else "replace it with the license as a PDF (a printout of the license page will do)"
+                )
+            )
         return path
+
+
+def _not_a_pdf(path: Path) -> str | None:
+    """Why a file is no whole PDF, or None: a PDF has `%PDF-` within its first 1,024 bytes and `%%EOF`
+    within its last 1,024 (where PDF readers look for them)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(1024)
+        f.seek(max(0, size - 1024))
+        tail = f.read()
+    if not size:
+        return "an empty file"
+    if head.startswith(b"version https://git-lfs"):
+        return "a git-LFS pointer: the catalog was cloned without git-lfs"
+    if b"%PDF-" not in head:
+        return f"{size:,} bytes starting {head[:16]!r}, without the %PDF- header"
+    if b"%%EOF" not in tail:
+        return f"{size:,} bytes without the %%EOF trailer: cut short"
+    return None
 
 
 def _scheme(url: str) -> str:
