@@ -316,3 +316,83 @@ def test_a_parcel_split_down_its_middle_by_a_county_line_goes_to_one_county(crs,
     # each state sees only its own county: exactly one of them takes the parcel
     taken = [set(assign_parcels(parcels, counties.iloc[[i]], "p")[0]["parcel_id"]) for i in (0, 1)]
     assert sorted("p" in t for t in taken) == [False, True]
+
+
+def _three_parcels_in_kent():
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "10")
+    at = counties.geometry.iloc[0].representative_point()
+    geoms = [shapely.box(at.x + i * 1e-3, at.y, at.x + i * 1e-3 + 5e-4, at.y + 5e-4) for i in range(3)]
+    return counties, gpd.GeoSeries(geoms, crs=4326).to_crs(26918)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (["A1", None, "A3"], r"1 parcel\(s\) without a parcel_id \(rows \[1\]\)"),
+        (["A1", "  ", "A3"], r"1 parcel\(s\) without a parcel_id \(rows \[1\]\)"),
+        (pd.array([1, None, 3], dtype="Int64"), r"1 parcel\(s\) without a parcel_id"),
+        ([10001010010000001.0, 10001010010000003.0, 3.0], r"parcel_id values are floating-point numbers beyond"),
+    ],
+    ids=["null", "blank", "integer-null", "float-beyond-2-53"],
+)
+def test_parcel_ids_that_are_missing_or_lost_digits_are_refused(tmp_path, ids, message):
+    """A parcel without an id is a result row no one can join back; ids read as floats (a GeoPackage integer
+    column with a null, a shapefile number of 19+ digits) past 2**53 have lost their last digits: both
+    passed, the second with ids that differ from the file's."""
+    from tilewise.biomass.tile_index import assign_parcels
+
+    counties, geoms = _three_parcels_in_kent()
+    parcels = gpd.GeoDataFrame({"parcel_id": ids}, geometry=geoms)
+    with pytest.raises(TilewiseError, match=rf"parcels\.parquet: {message}.*"):
+        assign_parcels(parcels, counties, tmp_path / "parcels.parquet")
+
+
+def test_a_geopackage_integer_id_column_with_a_null_is_refused_before_its_digits_are_lost(tmp_path):
+    from tilewise.biomass.tile_index import assign_parcels
+    from tilewise.biomass.vectors import read_vector
+
+    counties, geoms = _three_parcels_in_kent()
+    big = 10001010010000001
+    ids = pd.array([big, big + 2, None], dtype="Int64")
+    gpd.GeoDataFrame({"parcel_id": ids}, geometry=geoms).to_file(tmp_path / "p.gpkg")
+    with pytest.raises(TilewiseError, match=r"p\.gpkg: 1 parcel\(s\) without a parcel_id .*a null in an integer"):
+        assign_parcels(read_vector(str(tmp_path / "p.gpkg"), "parcels"), counties, tmp_path / "p.gpkg")
+    # without the null the GeoPackage's integers come back exactly
+    gpd.GeoDataFrame({"parcel_id": [big, big + 2, big + 4]}, geometry=geoms).to_file(tmp_path / "q.gpkg")
+    kept, _ = assign_parcels(read_vector(str(tmp_path / "q.gpkg"), "parcels"), counties, "q.gpkg")
+    assert kept["parcel_id"].tolist() == [big, big + 2, big + 4]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda f: f.assign(STATEFP=f.STATEFP.astype(int), COUNTYFP=f.COUNTYFP.astype(int)),
+        lambda f: f.assign(STATEFP=f.STATEFP.astype(float), COUNTYFP=f.COUNTYFP.astype(float)),
+        lambda f: f.drop(columns=["STATEFP", "COUNTYFP"]),  # GEOID only
+        lambda f: f.drop(columns=["STATEFP", "COUNTYFP"]).assign(GEOID=f.GEOID.astype(int)),  # 10001 as a number
+    ],
+    ids=["integers", "floats", "geoid-only", "geoid-integer"],
+)
+def test_county_codes_as_numbers_or_as_geoid_give_five_digit_fips(tmp_path, edit):
+    """COUNTYFP as a float (a layer written from a spreadsheet) made county_fips '101.0'; a GEOID-only layer
+    was refused although it says the same."""
+    layer = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
+    edit(layer).to_file(tmp_path / "c.gpkg")
+    assert load_counties(str(tmp_path / "c.gpkg"), "10")["county_fips"].tolist() == ["10001", "10003", "10005"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.assign(COUNTYFP=f.GEOID), r"COUNTYFP values are not 3-digit county codes, e.g. '10001'"),
+        (lambda f: f.assign(STATEFP=f.STATEFP + "0"), r"STATEFP values are not 2-digit state codes, e.g. '100'"),
+        (lambda f: f.assign(COUNTYFP="001"), r"GEOID and STATEFP \+ COUNTYFP differ, e.g. GEOID '10003' vs '10001'"),
+    ],
+    ids=["countyfp-holds-geoid", "statefp-3-digits", "geoid-disagrees"],
+)
+def test_county_codes_of_the_wrong_width_or_disagreeing_are_refused(tmp_path, edit, message):
+    """COUNTYFP holding the 5-digit GEOID made county_fips '1010001': every county misnamed, no error."""
+    layer = gpd.read_file(shared("boundaries/us_counties_IL_DE_RI.gpkg"))
+    edit(layer).to_file(tmp_path / "c.gpkg")
+    with pytest.raises(TilewiseError, match=rf"c\.gpkg: {message}"):
+        load_counties(str(tmp_path / "c.gpkg"), "10")

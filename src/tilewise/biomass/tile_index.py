@@ -51,18 +51,52 @@ def resolve(href: str, base: Path) -> str:
 def load_counties(source: str | dict, state_fips: str) -> gpd.GeoDataFrame:
     """The state's counties from a county layer of any extent (TIGER's national file, say)."""
     counties = read_vector(source, "counties")
-    needed = {"STATEFP", "COUNTYFP"}
-    if not needed <= set(counties.columns):
-        raise TilewiseError(f"{source}: county file needs columns STATEFP and COUNTYFP (has {list(counties.columns)})")
-    counties = counties[counties["STATEFP"].astype(str).str.zfill(2) == state_fips].copy()
+    codes = county_codes(counties, source)
+    counties = counties[codes.str[:2] == state_fips].copy()
     if counties.empty:
         raise TilewiseError(f"{source}: no county has STATEFP {state_fips!r}; check the state's fips in the config")
-    counties["county_fips"] = state_fips + counties["COUNTYFP"].astype(str).str.zfill(3)
+    counties["county_fips"] = codes[counties.index]
     counties["geometry"] = counties.geometry.make_valid()
     counties["name"] = counties["NAME"] if "NAME" in counties else counties["county_fips"]
     # a county stored as several features (its islands as single parts) is one county, counted once
     counties = counties[["county_fips", "name", "geometry"]].dissolve(by="county_fips", aggfunc="first")
     return counties.reset_index()[["county_fips", "name", "geometry"]].sort_values("county_fips")
+
+
+def county_codes(counties: gpd.GeoDataFrame, source) -> pd.Series:
+    """Each county's 5-digit FIPS from STATEFP + COUNTYFP (TIGER, cartographic boundary files) or GEOID,
+    as text or as numbers (1 or 1.0 → 001). A code of another width (COUNTYFP holding the 5-digit GEOID)
+    or a GEOID that is not STATEFP + COUNTYFP is refused: it would name every county wrong, quietly."""
+    columns = set(counties.columns)
+    parts = {"STATEFP", "COUNTYFP"} <= columns
+    if not parts and "GEOID" not in columns:
+        raise TilewiseError(
+            f"{source}: county file needs columns STATEFP and COUNTYFP, or GEOID (has {list(counties.columns)})"
+        )
+    width = {"STATEFP": (2, "state"), "COUNTYFP": (3, "county"), "GEOID": (5, "state + county")}
+    text = {}
+    for column in [c for c in ("STATEFP", "COUNTYFP", "GEOID") if c in columns]:
+        digits, what = width[column]
+        raw = counties[column].astype("string").str.strip()
+        values = _code_text(counties[column].astype(object).where(raw.notna(), ""), digits)
+        bad = ~values.str.fullmatch(rf"[0-9]{{{digits}}}") | (raw.fillna("") == "").to_numpy()
+        if bad.any():
+            example = counties[column][bad].iloc[0]
+            raise TilewiseError(
+                f"{source}: {column} values are not {digits}-digit {what} codes, e.g. {example!r} "
+                f"({int(bad.sum())} of {len(values)}); give the Census FIPS codes (STATEFP 2 digits, COUNTYFP 3, "
+                "GEOID 5) as TIGER's county layer has them"
+            )
+        text[column] = values
+    if not parts:
+        return text["GEOID"]
+    codes = text["STATEFP"] + text["COUNTYFP"]
+    if "GEOID" in text and (differ := codes != text["GEOID"]).any():
+        raise TilewiseError(
+            f"{source}: GEOID and STATEFP + COUNTYFP differ, e.g. GEOID {text['GEOID'][differ].iloc[0]!r} vs "
+            f"{codes[differ].iloc[0]!r} ({int(differ.sum())} of {len(codes)}); correct the layer, or keep one of them"
+        )
+    return codes
 
 
 def assign_parcels(
@@ -75,6 +109,7 @@ def assign_parcels(
     it, so it would get 0 t and still count in the acres)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
+    check_parcel_ids(parcels["parcel_id"], path)
     if parcels["parcel_id"].duplicated().any():
         dupes = parcels.loc[parcels["parcel_id"].duplicated(), "parcel_id"].head(5).tolist()
         raise TilewiseError(f"{path}: parcel_id values repeat, e.g. {dupes}; make them unique")
@@ -113,6 +148,32 @@ def assign_parcels(
     if len(dropped):
         log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
     return parcels[reason == ""], dropped
+
+
+FLOAT_EXACT_MAX = 2**53  # above it a float64 does not hold every integer: an id read as a float lost digits
+
+
+def check_parcel_ids(ids: pd.Series, path) -> None:
+    """Every parcel has an id, and the ids are the file's: a missing or blank id is a result row no one can
+    join back; ids held as floats (a GeoPackage integer column with a null reads as float64, a shapefile
+    number of 19+ digits is a Real field) beyond 2**53 have lost their last digits on the way."""
+    text = ids.astype("string").str.strip()
+    missing = np.flatnonzero(ids.isna().to_numpy() | (text == "").fillna(True).to_numpy())
+    if len(missing):
+        raise TilewiseError(
+            f"{path}: {len(missing)} parcel(s) without a parcel_id (rows {missing[:5].tolist()}); give every parcel "
+            "its id, or drop those rows (a null in an integer column also makes GDAL read the whole column as "
+            "floats, and ids past 2**53 then lose digits)"
+        )
+    if pd.api.types.is_float_dtype(ids.dtype):
+        values = ids.to_numpy(np.float64)
+        beyond = values[np.abs(values) > FLOAT_EXACT_MAX]
+        if len(beyond):
+            raise TilewiseError(
+                f"{path}: parcel_id values are floating-point numbers beyond 2**53 (e.g. {float(beyond[0])!r}), which "
+                "cannot hold every digit: the ids are not the ones the source had; store parcel_id as text (or "
+                "a 64-bit integer field without nulls) and point the config at that file"
+            )
 
 
 # a point inside a parcel that lies on a county line moves this share of the parcel's size, at 1 radian
