@@ -400,3 +400,42 @@ def test_a_countys_index_columns_do_not_depend_on_its_data():
     out = county_module._s2_stats(parcels, [], county_module.ReadStats(), np.zeros(1), None)
     for name in ("ndvi", "evi", "savi", "ndwi"):
         assert out[f"{name}_mean_unitless"].isna().all() and out[f"{name}_std_unitless"].isna().all()
+
+
+def _paint_scl(tile: S2Tile, paint) -> S2Tile:
+    with rasterio.open(tile.bands["SCL"], "r+") as ds:
+        ds.write(paint(ds.read(1)).astype(np.uint8), 1)
+    return tile
+
+
+def _west_half(a, west, east):
+    return np.where(np.arange(a.shape[1]) < a.shape[1] // 2, west, np.broadcast_to(east, a.shape))
+
+
+@pytest.mark.parametrize(
+    ("paint", "values"),
+    [
+        # a cloud-probability mask (MSK_CLDPRB, 0–100 %) given as the SCL: 4–6 % read as vegetation
+        (lambda a: _west_half(a, 5, np.full_like(a, 80)), r"\[80\]"),
+        (lambda a: _west_half(a, 255, a), r"\[255\]"),  # a warp's fill, not declared as the file's nodata
+        (lambda a: np.full_like(a, 12), r"\[12\]"),
+    ],
+    ids=["cloud-probability", "undeclared-255-fill", "class-12"],
+)
+def test_scl_values_outside_the_l2a_legend_fail_naming_the_file(tmp_path, paint, values):
+    """SCL 80 or 255 was data that is not clear, and a cloud-probability mask's 4–6 % clear: the county ran
+    with a clear fraction and a coverage no scene classification gave."""
+    tile = _paint_scl(s2_tile(tmp_path), paint)
+    message = rf"{tile.bands['SCL']}: SCL values {values} inside parcels are not Sentinel-2 L2A scene classes \(0–11\)"
+    with pytest.raises(TilewiseError, match=message):
+        process_county(inputs(*rasters(tmp_path), [tile]))
+
+
+def test_an_scl_fill_declared_as_its_nodata_is_no_data(tmp_path):
+    tile = _paint_scl(s2_tile(tmp_path), lambda a: _west_half(a, 255, a))
+    with rasterio.open(tile.bands["SCL"], "r+") as ds:
+        ds.nodata = 255
+    [p] = process_county(inputs(*rasters(tmp_path), [tile]))[0].to_dict("records")
+    assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6)
+    assert p["s2_coverage_fraction"] == pytest.approx(p["s2_clear_fraction"], abs=1e-9)
+    assert 0.2 < p["s2_coverage_fraction"] < 0.8  # the filled half is no data, not data that is not clear

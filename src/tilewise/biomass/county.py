@@ -491,7 +491,7 @@ def _s2_tile_stats(
             for band, mosaic in read.items():
                 stats.add(tile.bands[band], mosaic)
                 bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
-            df = _s2_group(tile, read, local[idx], wkt)
+            df = _s2_group(tile, read, local[idx], wkt, files["SCL"].nodata)
             at = rows[idx]
             for name in df.attrs["layers"]:
                 out.loc[at, f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
@@ -505,16 +505,30 @@ def _s2_tile_stats(
     return out
 
 
-def _s2_group(tile: S2Tile, read: dict, local, wkt: str) -> pd.DataFrame:
-    """Index statistics of one group of parcels from its mosaics of every band (SCL included)."""
+def _s2_group(tile: S2Tile, read: dict, local, wkt: str, scl_nodata=None) -> pd.DataFrame:
+    """Index statistics of one group of parcels from its mosaics of every band (SCL included). An SCL
+    cell equal to the SCL file's declared nodata is no data (class 0); a value outside the L2A legend
+    inside a parcel is an error naming the file: no rule says whether it is clear."""
     mosaic = read[indices.INDEX_BANDS[-1]]
     bands = {b: indices.reflectance(read[b].array, tile.boa_add_offset_dn[b]) for b in indices.INDEX_BANDS}
     scl = _scl_on_grid(read["SCL"], mosaic)
+    if scl_nodata is not None and scl_nodata != 0:
+        scl[scl == scl_nodata] = 0
+    outside = scl > indices.SCL_MAX
     data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
     layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
     # one tally for two counts: its count is the data pixels, its sum those of them not physical
     tally = {"data": np.where(data, nonphysical.astype(np.float32), np.float32(np.nan))}
+    if outside.any():
+        tally["scl_outside"] = outside.astype(np.float32)
     df = mean_std_count(shapely.to_wkb(local), wkt, layers, mosaic.bounds, tally)
+    if outside.any() and (df["scl_outside_sum"].fillna(0.0) > 0).any():
+        raise TilewiseError(
+            f"{tile.bands['SCL']}: SCL values {sorted(int(v) for v in np.unique(scl[outside]))} inside parcels are "
+            f"not Sentinel-2 L2A scene classes (0–11) (tile {tile.tile} {tile.date}): is it the tile's SCL? A "
+            "cloud-probability mask (MSK_CLDPRB) is not; a fill value must be the file's declared nodata "
+            "(gdal_edit.py -a_nodata VALUE)"
+        )
     df = df.fillna({c: 0.0 for c in df.columns if c.endswith(("_count", "_sum"))})
     df.attrs["layers"] = list(layers)
     return df

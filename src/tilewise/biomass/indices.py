@@ -5,6 +5,7 @@ every band the indices use has a physical reflectance, 0 < ρ ≤ 1. Excluded cl
 1 saturated/defective, 2 dark area or topographic cast shadow (lit by skylight only: ρ biased dark),
 3 cloud shadow, 7 unclassified (on the real tile 29UNU, 99 % of class-7 pixels lie within 600 m of a
 cloud and are 3.5× brighter in red than vegetation: cloud fringes), 8/9 cloud, 10 thin cirrus, 11 snow.
+A value above 11 is no scene class: the county refuses it (county._s2_group).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tilewise.shared.errors import TilewiseError
 
 QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE (MTD_MSIL2A.xml)
 SCL_CLEAR = (4, 5, 6)
+SCL_MAX = 11  # the L2A legend is 0–11: any other value is not a scene class
 # Bright-surface limit: a reflectance factor above 1 needs a non-Lambertian target (specular glint, a
 # sun-facing snow slope, light scattered by a nearby cloud) — in SCL 4–6 a misclassified cloud edge or
 # a glint. With every band in (0, 1], NDVI, NDWI and SAVI stay inside [−1, 1].
