@@ -396,3 +396,36 @@ def test_county_codes_of_the_wrong_width_or_disagreeing_are_refused(tmp_path, ed
     edit(layer).to_file(tmp_path / "c.gpkg")
     with pytest.raises(TilewiseError, match=rf"c\.gpkg: {message}"):
         load_counties(str(tmp_path / "c.gpkg"), "10")
+
+
+def _kent_box(x, y, w, h):
+    at = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "10").geometry.iloc[0].representative_point()
+    u = 1e-3
+    return shapely.box(at.x + x * u, at.y + y * u, at.x + (x + w) * u, at.y + (y + h) * u)
+
+
+@pytest.mark.parametrize(
+    ("drawn", "land"),
+    [
+        # two pieces of one parcel that overlap: GEOS's default repair made their overlap a hole
+        (lambda: shapely.MultiPolygon([_kent_box(0, 0, 2, 2), _kent_box(1, 0, 2, 2)]), lambda: _kent_box(0, 0, 3, 2)),
+        # a hole that pokes out of its shell: the default repair made the part outside land of the parcel
+        (
+            lambda: shapely.Polygon(_kent_box(0, 0, 2, 2).exterior, [_kent_box(1, 1, 2, 0.5).exterior]),
+            lambda: _kent_box(0, 0, 2, 2).difference(_kent_box(1, 1, 2, 0.5)),
+        ),
+        (  # a bowtie is its two triangles, as before
+            lambda: shapely.Polygon(shapely.get_coordinates(_kent_box(0, 0, 2, 2))[[0, 2, 1, 3]]),
+            lambda: shapely.make_valid(shapely.Polygon(shapely.get_coordinates(_kent_box(0, 0, 2, 2))[[0, 2, 1, 3]])),
+        ),
+    ],
+    ids=["overlapping-parts", "hole-across-shell", "bowtie"],
+)
+def test_an_invalid_parcel_keeps_the_land_it_was_drawn_with(drawn, land):
+    from tilewise.biomass.tile_index import assign_parcels
+
+    counties = load_counties(shared("boundaries/us_counties_IL_DE_RI.gpkg"), "10")
+    parcels = gpd.GeoDataFrame({"parcel_id": ["p"]}, geometry=[drawn()], crs=4326).to_crs(26918)
+    kept, dropped = assign_parcels(parcels, counties, "parcels.parquet")
+    want = gpd.GeoSeries([land()], crs=4326).to_crs(26918).area.iloc[0]
+    assert dropped.empty and kept.geometry.area.iloc[0] == pytest.approx(want, rel=1e-5)

@@ -103,10 +103,10 @@ def assign_parcels(
     parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: str | dict
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
-    contains a point inside it. Invalid geometries are repaired (make_valid); parcels that cannot be
-    used are returned apart with the reason (empty, not a polygon, no area, outside the counties, or
-    farther than COUNTY_TOLERANCE_M from the county their FIPS columns name: its tiles would not cover
-    it, so it would get 0 t and still count in the acres)."""
+    contains a point inside it. Invalid geometries are repaired keeping the land drawn (make_valid,
+    structure method); parcels that cannot be used are returned apart with the reason (empty, not a
+    polygon, no area, outside the counties, or farther than COUNTY_TOLERANCE_M from the county their
+    FIPS columns name: its tiles would not cover it, so it would get 0 t and still count in the acres)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
     check_parcel_ids(parcels["parcel_id"], path)
@@ -118,7 +118,10 @@ def assign_parcels(
     empty = parcels.geometry.isna() | parcels.geometry.is_empty
     reason[empty] = "empty geometry"
     repaired = parcels.geometry.copy()
-    repaired[~empty] = parcels.geometry[~empty].make_valid()
+    # GEOS's "structure" repair keeps the land drawn: overlapping parts of a multipolygon are unioned
+    # (the default "linework" repair made their overlap a hole) and a hole is cut from its shell only
+    # (linework made the part of a hole outside its shell land); a bowtie is its two triangles either way
+    repaired[~empty] = shapely.make_valid(parcels.geometry[~empty].values, method="structure")
     # make_valid can turn a self-touching ring into a collection: keep its polygons only
     repaired[~empty] = repaired[~empty].apply(
         lambda g: shapely.union_all(
