@@ -439,3 +439,18 @@ def test_an_scl_fill_declared_as_its_nodata_is_no_data(tmp_path):
     assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6)
     assert p["s2_coverage_fraction"] == pytest.approx(p["s2_clear_fraction"], abs=1e-9)
     assert 0.2 < p["s2_coverage_fraction"] < 0.8  # the filled half is no data, not data that is not clear
+
+
+@pytest.mark.parametrize("bands", [("B02", "B03", "B04", "B08"), ("B08",)], ids=["all-bands", "nir-only"])
+def test_a_band_fill_declared_as_its_nodata_is_no_data(tmp_path, bands):
+    """A fill of 65535 declared as the band's nodata over half the parcel counted as data that is not
+    physical: coverage 1.0 and 2,380 "nonphysical" pixels over a half-empty parcel."""
+    tile = s2_tile(tmp_path)
+    for band in bands:
+        with rasterio.open(tile.bands[band], "r+") as ds:
+            ds.write(_west_half(ds.read(1), 65535, ds.read(1)).astype(np.uint16), 1)
+            ds.nodata = 65535
+    [p] = process_county(inputs(*rasters(tmp_path), [tile]))[0].to_dict("records")
+    assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6) and p["s2_nonphysical_pixels_count"] == 0
+    assert p["s2_coverage_fraction"] == pytest.approx(p["s2_clear_fraction"], abs=1e-9)
+    assert 0.2 < p["s2_coverage_fraction"] < 0.8

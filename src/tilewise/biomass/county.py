@@ -491,7 +491,7 @@ def _s2_tile_stats(
             for band, mosaic in read.items():
                 stats.add(tile.bands[band], mosaic)
                 bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
-            df = _s2_group(tile, read, local[idx], wkt, files["SCL"].nodata)
+            df = _s2_group(tile, read, local[idx], wkt, {band: ds.nodata for band, ds in files.items()})
             at = rows[idx]
             for name in df.attrs["layers"]:
                 out.loc[at, f"{name}_mean_unitless"] = df[f"{name}_mean"].to_numpy()
@@ -505,15 +505,15 @@ def _s2_tile_stats(
     return out
 
 
-def _s2_group(tile: S2Tile, read: dict, local, wkt: str, scl_nodata=None) -> pd.DataFrame:
-    """Index statistics of one group of parcels from its mosaics of every band (SCL included). An SCL
-    cell equal to the SCL file's declared nodata is no data (class 0); a value outside the L2A legend
-    inside a parcel is an error naming the file: no rule says whether it is clear."""
+def _s2_group(tile: S2Tile, read: dict, local, wkt: str, nodata: dict | None = None) -> pd.DataFrame:
+    """Index statistics of one group of parcels from its mosaics of every band (SCL included). A cell
+    equal to its file's declared nodata (`nodata`: band → value) is no data, as L2A's own 0 is (a fill of
+    65535 was data that is not physical, an SCL fill of 255 data that is not clear); an SCL value outside
+    the L2A legend inside a parcel is an error naming the file: no rule says whether it is clear."""
     mosaic = read[indices.INDEX_BANDS[-1]]
-    bands = {b: indices.reflectance(read[b].array, tile.boa_add_offset_dn[b]) for b in indices.INDEX_BANDS}
-    scl = _scl_on_grid(read["SCL"], mosaic)
-    if scl_nodata is not None and scl_nodata != 0:
-        scl[scl == scl_nodata] = 0
+    arrays = {band: _declared_nodata_as_zero(m.array, (nodata or {}).get(band)) for band, m in read.items()}
+    bands = {b: indices.reflectance(arrays[b], tile.boa_add_offset_dn[b]) for b in indices.INDEX_BANDS}
+    scl = _scl_on_grid(replace(read["SCL"], array=arrays["SCL"]), mosaic)
     outside = scl > indices.SCL_MAX
     data, clear, nonphysical = indices.masks(scl, [bands[b] for b in indices.INDEX_BANDS])
     layers = indices.vegetation_indices(bands["B02"], bands["B03"], bands["B04"], bands["B08"], clear)
@@ -523,8 +523,10 @@ def _s2_group(tile: S2Tile, read: dict, local, wkt: str, scl_nodata=None) -> pd.
         tally["scl_outside"] = outside.astype(np.float32)
     df = mean_std_count(shapely.to_wkb(local), wkt, layers, mosaic.bounds, tally)
     if outside.any() and (df["scl_outside_sum"].fillna(0.0) > 0).any():
+        values = [int(v) for v in np.unique(scl[outside])]
+        shown = f"{values[:10]}"[:-1] + (f", … {len(values)} values]" if len(values) > 10 else "]")
         raise TilewiseError(
-            f"{tile.bands['SCL']}: SCL values {sorted(int(v) for v in np.unique(scl[outside]))} inside parcels are "
+            f"{tile.bands['SCL']}: SCL values {shown} inside parcels are "
             f"not Sentinel-2 L2A scene classes (0–11) (tile {tile.tile} {tile.date}): is it the tile's SCL? A "
             "cloud-probability mask (MSK_CLDPRB) is not; a fill value must be the file's declared nodata "
             "(gdal_edit.py -a_nodata VALUE)"
@@ -532,6 +534,13 @@ def _s2_group(tile: S2Tile, read: dict, local, wkt: str, scl_nodata=None) -> pd.
     df = df.fillna({c: 0.0 for c in df.columns if c.endswith(("_count", "_sum"))})
     df.attrs["layers"] = list(layers)
     return df
+
+
+def _declared_nodata_as_zero(array: np.ndarray, value) -> np.ndarray:
+    """`array` with the cells equal to the file's declared nodata `value` set to 0, L2A's no data."""
+    if value is None or value == 0 or np.isnan(value):
+        return array
+    return np.where(array == value, array.dtype.type(0), array)
 
 
 def _scl_on_grid(scl, mosaic) -> np.ndarray:
