@@ -211,3 +211,40 @@ def test_fia_tables_of_another_state_are_refused(fips):
         match=rf"PLOT.csv: the FIADB PLOT table holds plots of STATECD 20, not only of this state \({int(fips)}\)",
     ):
         state_plot_densities(*(EXAMPLE / f"{t}.csv" for t in ("PLOT", "COND", "TREE")), "exclude_plot", fips)
+
+
+def _forest_rows(table, plots):
+    """Rows of `table` on the forest plots the example's densities use."""
+    by, _, _ = densities(*without_plot_105(), missing="error")
+    return table[table["PLT_CN"].isin(by.loc[by["is_forest_plot"], "CN"])]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # two downloads concatenated, an append run twice: each tree counted twice, the density doubled
+        (lambda p, c, t: (p, c, pd.concat([t, _forest_rows(t, p).iloc[:1]])), r"TREE: the same CN more than once"),
+        (lambda p, c, t: (p, c, pd.concat([t, t])), r"TREE: the same CN more than once"),
+        # a condition twice: the plot's forest share 2.0, its weight doubled
+        (
+            lambda p, c, t: (p, pd.concat([c, _forest_rows(c, p).iloc[:1]]), t),
+            r"COND: the same PLT_CN and CONDID more than once \(PLT_CN, CONDID\); .*: 1001, 1$",
+        ),
+        (lambda p, c, t: (pd.concat([p, p.iloc[:1].assign(INVYR=1990)]), c, t), r"PLOT: the same CN more than once"),
+    ],
+    ids=["tree-row", "tree-table-twice", "cond-row", "plot-cn"],
+)
+def test_fia_rows_repeated_are_refused_naming_them(edit, message):
+    with pytest.raises(FIADataError, match=message):
+        plot_densities(*edit(*without_plot_105()), missing="error")
+
+
+def test_condition_proportions_past_the_whole_plot_are_refused():
+    """CONDPROP_UNADJ of a plot's conditions adding up to 1.6 gave it a forest share of 1.6: weight and
+    regional ratio off, no error."""
+    plots, conds, trees = without_plot_105()
+    first = _forest_rows(conds, plots).index[0]
+    conds.loc[first, "CONDPROP_UNADJ"] += 0.6
+    message = r"COND: CONDPROP_UNADJ of a plot's conditions adds up to more than 1 .*: 1001: 1.6$"
+    with pytest.raises(FIADataError, match=message):
+        plot_densities(plots, conds, trees, missing="error")

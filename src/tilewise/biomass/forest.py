@@ -106,7 +106,9 @@ def plot_densities(
         raise ValueError(f"missing must be one of {MISSING_POLICIES}")
     plots, conds, trees = (t.astype({c: str for c in ("CN", "PLT_CN") if c in t}) for t in (plots, conds, trees))
     chosen, stats = latest_sampled_visits(plots)
+    _refuse_repeats(plots, conds, trees)
     conds = conds[conds["PLT_CN"].isin(chosen["CN"])]
+    _refuse_shares_past_the_plot(conds)
     without = chosen.loc[~chosen["CN"].isin(conds["PLT_CN"]), "CN"]
     if len(without):
         _fail("COND", "no condition rows for the sampled PLOT CN", without.tolist())
@@ -165,6 +167,41 @@ def plot_densities(
     }
     out = out.astype({c: np.int64 for c in (*PLOT_KEYS, "INVYR", "PLOT_STATUS_CD")}).sort_values(PLOT_KEYS)
     return out[PLOT_COLUMNS].reset_index(drop=True), stats, excluded
+
+
+PROPORTIONS = ("CONDPROP_UNADJ", "SUBPPROP_UNADJ", "MICRPROP_UNADJ", "MACRPROP_UNADJ")
+PROPORTION_SUM_TOLERANCE = 0.01  # FIADB stores the proportions rounded: their sum may pass 1 by a hair
+
+
+def _refuse_repeats(plots: pd.DataFrame, conds: pd.DataFrame, trees: pd.DataFrame) -> None:
+    """FIADB's keys are unique: PLOT.CN, COND (PLT_CN, CONDID), TREE.CN. A row given twice (two downloads
+    concatenated, an append run twice) counted a tree twice, or a condition's share twice."""
+    for table, frame, keys in (("PLOT", plots, ["CN"]), ("COND", conds, ["PLT_CN", "CONDID"]), ("TREE", trees, ["CN"])):
+        repeated = frame[frame.duplicated(keys, keep=False)].drop_duplicates(keys)
+        if len(repeated):
+            rows = repeated[keys].to_numpy()
+            named = [", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) for row in rows]
+            _fail(
+                table,
+                f"the same {' and '.join(keys)} more than once ({', '.join(keys)}); give each row once, from one "
+                "FIA DataMart download",
+                named,
+            )
+
+
+def _refuse_shares_past_the_plot(conds: pd.DataFrame) -> None:
+    """A plot's conditions share it: their proportions (of the plot, of each of its parts) add up to at
+    most 1. More made its forest share more than the plot (weight and regional ratio off, no error)."""
+    for column in (c for c in PROPORTIONS if c in conds):
+        total = conds.groupby("PLT_CN")[column].sum()
+        past = total[total > 1 + PROPORTION_SUM_TOLERANCE]
+        if len(past):
+            _fail(
+                "COND",
+                f"{column} of a plot's conditions adds up to more than 1 (PLT_CN: sum); is a condition given twice or "
+                "from another table?",
+                [f"{cn}: {v:g}" for cn, v in past.items()],
+            )
 
 
 def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str, state_fips: str):
