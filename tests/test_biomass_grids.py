@@ -429,3 +429,32 @@ def test_an_invalid_parcel_keeps_the_land_it_was_drawn_with(drawn, land):
     kept, dropped = assign_parcels(parcels, counties, "parcels.parquet")
     want = gpd.GeoSeries([land()], crs=4326).to_crs(26918).area.iloc[0]
     assert dropped.empty and kept.geometry.area.iloc[0] == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("rename", "row", "what"),
+    [
+        ({"B03": "B04", "B04": "B03"}, 3, "band B04, not B03"),  # swapped: NDVI of green
+        ({"SCL": "SCL@20240720"}, 6, "date 20240720, not 20240815"),  # another day's clouds masked
+        ({"B04": "B04@@16TDK"}, 4, "tile 16TDK, not 16TCK"),
+    ],
+    ids=["bands-swapped", "scl-of-another-day", "band-of-another-tile"],
+)
+def test_a_catalog_row_whose_file_is_named_for_another_band_day_or_tile_is_refused(tmp_path, rename, row, what):
+    def name(band):
+        said, _, rest = rename.get(band, band).partition("@")
+        date, _, tile = rest.partition("@")
+        return f"T{tile or '16TCK'}_{date or '20240815'}T163901_{said}_{20 if said == 'SCL' else 10}m.jp2"
+
+    rows = [f"16TCK,20240815,{b},{name(b)},05.10,-1000" for b in _BANDS]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(TilewiseError, match=rf"^{catalog}:{row} \(tile 16TCK 20240815 .*is named for {what}"):
+        select_sentinel2(mclean, table, folder, None)
+
+
+def test_catalog_files_named_as_esa_and_earth_search_name_them_are_taken(tmp_path):
+    esa = [f"16TCK,20240815,{b},R10m/T16TCK_20240815T163901_{b}_10m.jp2,05.10,-1000" for b in _BANDS]
+    earth_search = [f"16TCK,20240815,{b},S2B_16TCK_20240815_0_L2A/{b}.tif?st=2025-01-01,05.10,-1000" for b in _BANDS]
+    for rows in (esa, earth_search):
+        mclean, table, folder, _ = _mclean_catalog(tmp_path, rows)
+        assert len(select_sentinel2(mclean, table, folder, None)) == 5

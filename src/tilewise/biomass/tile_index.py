@@ -326,6 +326,7 @@ def select_sentinel2(
             continue
         chosen = group[group["date"] == dates[-1]]
         _refuse_two_products(chosen, catalog_dir)
+        _refuse_files_named_otherwise(chosen, catalog_dir)
         for _, r in chosen.iterrows():
             if r["band"] not in (*S2_BANDS_NEEDED, "SCL"):
                 continue
@@ -386,6 +387,33 @@ def _refuse_two_products(chosen: pd.DataFrame, catalog_dir: Path) -> None:
             f"Sentinel-2 catalog: two products for one tile, date and band: {places}; keep one product's rows "
             "(the latest processing baseline) and drop the other's"
         )
+
+
+# what a Sentinel-2 file's name says of itself: T16TCK_20240815T163901_B04_10m.jp2 (ESA, the Planetary
+# Computer), B04.tif (Earth Search, whose folder holds tile and date)
+_NAMED_BAND = re.compile(r"(?<![A-Za-z0-9])(B0[1-9]|B8A|B1[0-2]|SCL)(?![A-Za-z0-9])", re.IGNORECASE)
+_NAMED_TILE = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-X][A-Z]{2})(?![A-Za-z0-9])")
+_NAMED_DATE = re.compile(r"(?<![0-9])(20\d{6})(?=T\d{6}|[^0-9A-Za-z]|$)")
+
+
+def _refuse_files_named_otherwise(chosen: pd.DataFrame, catalog_dir: Path) -> None:
+    """A row's file whose name says another band, tile or date than the row (B03 and B04 swapped: NDVI of
+    green; the SCL of another day: that day's clouds masked) is refused, naming the row and the file.
+    Only the file name is read (a product folder's name holds its processing time too)."""
+    for _, r in chosen.iterrows():
+        name = str(r["href"]).split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        said = {
+            "band": ({m.upper() for m in _NAMED_BAND.findall(name)}, str(r["band"]).upper()),
+            "tile": (set(_NAMED_TILE.findall(name)), str(r["tile"])),
+            "date": (set(_NAMED_DATE.findall(name)), str(r["date"])),
+        }
+        for what, (named, row) in said.items():
+            if named and row not in named:
+                raise TilewiseError(
+                    f"{_catalog_place(r, catalog_dir)}: its file {name} is named for {what} "
+                    f"{', '.join(sorted(named))}, not {row}; point the row at the {what} it names, or correct the "
+                    "row (a band's file of another band, day or tile is combined with the others without a word)"
+                )
 
 
 def _catalog_place(r: pd.Series, catalog_dir: Path) -> str:
