@@ -454,3 +454,26 @@ def test_a_band_fill_declared_as_its_nodata_is_no_data(tmp_path, bands):
     assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6) and p["s2_nonphysical_pixels_count"] == 0
     assert p["s2_coverage_fraction"] == pytest.approx(p["s2_clear_fraction"], abs=1e-9)
     assert 0.2 < p["s2_coverage_fraction"] < 0.8
+
+
+@pytest.mark.parametrize("product", ["wc", "cdl"])
+@pytest.mark.parametrize("kind", ["rgb", "float"])
+def test_a_class_raster_that_is_not_one_band_of_integer_codes_is_refused(tmp_path, product, kind):
+    """WorldCover as a 3-band RGB rendering over a forest parcel: band 1 is red, tree cover's red 0 is
+    nodata, and the parcel got 0 forest acres without an error."""
+    wc, cdl = rasters(tmp_path)
+    bad = {"wc": wc, "cdl": cdl}[product]
+    with rasterio.open(bad) as ds:
+        classes, profile = ds.read(1), ds.profile
+    if kind == "rgb":
+        profile.update(count=3)
+        data = np.stack([np.where(classes == 10, 0, classes)] * 3)
+    else:
+        profile.update(dtype="float32")
+        data = classes[None].astype(np.float32)
+    out = tmp_path / f"{product}_{kind}.tif"
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(data)
+    files = {"wc": (out, cdl), "cdl": (wc, out)}[product]
+    with pytest.raises(TilewiseError, match=rf"{out}: \d band\(s\) of \w+, not one band of integer class codes"):
+        process_county(inputs(*files))

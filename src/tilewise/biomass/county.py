@@ -29,7 +29,13 @@ from tilewise.biomass.blocks import Preloaded, read_groups, touched_blocks
 from tilewise.biomass.forest import forest_columns
 from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
 from tilewise.biomass.quality import area_fraction, pixels_to_acres
-from tilewise.biomass.raster_checks import cell_area_factor_m2, check_cell_areas, check_s2_band, check_s2_grids
+from tilewise.biomass.raster_checks import (
+    cell_area_factor_m2,
+    check_cell_areas,
+    check_class_raster,
+    check_s2_band,
+    check_s2_grids,
+)
 from tilewise.biomass.tiles import tile_size_bytes
 from tilewise.biomass.zonal import class_areas, mean_std_count
 from tilewise.shared.errors import TilewiseError
@@ -145,6 +151,7 @@ def check_files(inp: CountyInputs) -> None:
     or off the grid of the tile's B04 (raster_checks)."""
     for path in [*inp.cdl, *inp.worldcover]:
         with rasterio.open(path) as ds:
+            check_class_raster(ds, str(path))
             check_cell_areas(ds, str(path))
     for tile in inp.s2:
         with ExitStack() as stack:

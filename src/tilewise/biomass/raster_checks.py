@@ -24,6 +24,19 @@ def cell_area_factor_m2(crs) -> float:
     return crs.linear_units_factor[1] ** 2
 
 
+def check_class_raster(ds, name: str) -> None:
+    """A CDL or WorldCover file is one band of integer class codes. An RGB rendering of it (a GIS map
+    export) has three, and band 1 is red: tree cover's red is 0, nodata, so a forest parcel got no forest
+    and no error; a float band (a bilinear resampling) holds blends of codes that truncate to other classes."""
+    dtype = np.dtype(ds.dtypes[0])
+    if ds.count != 1 or dtype.kind not in "ui":
+        raise TilewiseError(
+            f"{name}: {ds.count} band(s) of {dtype}, not one band of integer class codes as the product (CDL, "
+            "WorldCover) ships it: an RGB rendering or a resampled copy is not; use the product's own GeoTIFF "
+            "(reproject with gdalwarp -r near)"
+        )
+
+
 def check_cell_areas(ds, name: str) -> None:
     """A categorical raster's cell must stand for its ground area: lon/lat in degrees (geodesic areas), or
     a projection whose areal scale is within AREAL_SCALE_TOLERANCE of 1 at the raster's corners and centre
