@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,9 +59,13 @@ def _mtd(tag: str) -> str:
 def bands(tmp_path_factory) -> dict[str, str]:
     """The real B04, B8A (as B08) and SCL (JPEG2000, 60 m), and B02, B03 made from B04 as tiled GeoTIFFs."""
     real = {"B04": str(shared(f"{R60}/T29UNU_20221005T115411_B04_60m.jp2"))}
-    real["B08"] = str(shared(f"{R60}/T29UNU_20221005T115411_B8A_60m.jp2"))
     real["SCL"] = str(shared(f"{R60}/T29UNU_20221005T115411_SCL_60m.jp2"))
     out = tmp_path_factory.mktemp("bands")
+    # the 60 m product has no B08: the real B8A stands in, under the name of the band it stands for (a file
+    # named for another band is refused)
+    real["B08"] = str(
+        shutil.copy(shared(f"{R60}/T29UNU_20221005T115411_B8A_60m.jp2"), out / "T29UNU_20221005T115411_B08_60m.jp2")
+    )
     with rasterio.open(real["B04"]) as red:
         profile = {**red.profile, "driver": "GTiff", "compress": "deflate", "tiled": True}
         profile.pop("quality", None)
