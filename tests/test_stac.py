@@ -480,7 +480,9 @@ def test_a_state_takes_its_sentinel2_from_a_stac_api(tmp_path, bands, http, toke
     assert read["N51W009"] == "in_place" and read["cdl"] == "clip"
     assert "sig=" not in json.dumps(manifests) and "sig=" not in (out / "index/tiles.csv").read_text()
     assert store.signed > 0 and store.refused == 0  # every blob read carried a valid token
-    assert len(tokens.requests) >= 3  # the tile jobs and the counties each signed when they opened
+    # the two tile jobs that open blobs (B02, B03) each signed: tokens live shorter than a job wants (the
+    # blob store gives no validators, so each is converted without asking its siblings)
+    assert len(tokens.requests) >= 2
     parcels = pd.read_parquet(out / "parcels.parquet")
     assert parcels["s2_tile"].eq("29UNU").all() and parcels["ndvi_mean_unitless"].notna().mean() > 0.8
     assert (pd.read_csv(out / "county_summary.csv")["read_bytes"] > 0).all()
