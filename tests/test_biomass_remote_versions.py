@@ -127,7 +127,14 @@ def test_an_unchanged_tile_passes_with_one_head_before_and_one_after_the_reads(t
     assert len(heads) == 2
 
 
-@pytest.mark.parametrize("validators", [{"etag": "weak", "last_modified": False}, {"etag": "", "last_modified": False}])
+@pytest.mark.parametrize(
+    "validators",
+    [
+        {"etag": "weak", "last_modified": False},
+        {"etag": "", "last_modified": False},
+        {"etag": "", "date": False},  # an old Last-Modified from a server without a clock (no Date)
+    ],
+)
 def test_a_server_that_cannot_vouch_for_its_versions_gets_its_tile_copied(tmp_path, http, validators):
     for name, value in validators.items():
         setattr(http, name, value)

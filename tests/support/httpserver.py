@@ -77,6 +77,7 @@ class Server:
     http10: bool = False  # answer as an HTTP/1.0 server (no chunks, no keep-alive)
     modified: dict[str, str] = field(default_factory=dict)  # path → its Last-Modified (a touch: same bytes)
     head_headers: dict[str, str | None] = field(default_factory=dict)  # HEAD answers differ from GET's (None: left out)
+    date: bool = True  # False: answers without a Date header (a server without a clock)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -120,6 +121,13 @@ def _handler(server: Server):
 
         def log_message(self, *args):  # keep test output quiet
             pass
+
+        def send_response(self, code, message=None):
+            if server.date:
+                return super().send_response(code, message)
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Server", self.version_string())
 
         def flush_headers(self):
             if not self.trickle_headers or not getattr(self, "_headers_buffer", None):

@@ -51,6 +51,7 @@ import urllib3.connection
 
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
+from tilewise.shared.http_validators import vouched_by
 
 log = logging.getLogger(__name__)
 
@@ -732,17 +733,8 @@ def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, dea
 
 
 def _strong_validator(resp, got: RemoteState) -> bool:
-    """Whether every piece can be tied to this one version: a strong ETag, or a Last-Modified at least
-    60 s before the response's Date (RFC 9110 8.8.2.2: a file rewritten within the second of its
-    Last-Modified keeps the same date, and pieces of both versions would match) and before our own
-    clock (a server's clock may run ahead)."""
-    if got.etag and not got.etag.startswith("W/"):
-        return True
-    try:
-        modified, date = (parsedate_to_datetime(v) for v in (got.last_modified, resp.headers.get("Date")))
-        return min(date.timestamp(), time.time()) - modified.timestamp() >= 60
-    except (TypeError, ValueError, OverflowError):  # either missing or not a date
-        return False
+    """Whether every piece can be tied to this one version (`vouched_by`)."""
+    return vouched_by(got.etag, got.last_modified, resp.headers.get("Date")) != "length only"
 
 
 class Pieces:

@@ -5,23 +5,19 @@ A file read in place is checked once (the tile's preparation) and read later by 
 block: nothing ties those blocks to the checked bytes but the server's word. So the version is
 recorded when the file is checked, and a reader asks again before and after its reads; any
 difference (another length, ETag or Last-Modified, or one of them appearing or vanishing) is another
-version, or a server that cannot say, and fails the reader. As for downloads (shared/download.py), a
-strong ETag or a Last-Modified at least 60 s old vouches for the bytes (a file rewritten within the
-second of its Last-Modified keeps the date); a weak ETag alone does not, and a server with neither
-leaves the length alone to tell versions apart (a new version of the same length is not seen):
-`vouched_by` says which it is.
+version, or a server that cannot say, and fails the reader. What vouches for the bytes is the rule
+of downloads (`http_validators.vouched_by`): a strong ETag, or a settled Last-Modified; with
+neither, the length alone tells versions apart (a new version of the same length is not seen), and
+the tile is converted instead of read in place (biomass/tiles.py).
 """
 
 from __future__ import annotations
 
-import time
-from email.utils import parsedate_to_datetime
-
 from tilewise.shared import gdal_vsi
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.http_validators import vouched_by
 
 FIELDS = ("length", "etag", "last_modified")
-SETTLED_SECONDS = 60  # a Last-Modified this old vouches for the bytes (RFC 9110 8.8.2.2)
 
 
 def of(path: str) -> dict:
@@ -34,21 +30,7 @@ def of(path: str) -> dict:
         gdal_vsi.forget(path)
         length = gdal_vsi.file_size(path)
     version = {"length": int(length), "etag": found.get("etag"), "last_modified": found.get("last-modified")}
-    return {**version, "vouched_by": vouched_by(version, found.get("date"))}
-
-
-def vouched_by(version: dict, date: str | None) -> str:
-    """What tells this version from another: a strong ETag, else a Last-Modified settled before the
-    answer's Date and our clock, else the length only."""
-    etag = version.get("etag") or ""
-    if etag and not etag.startswith("W/"):
-        return "strong ETag"
-    try:
-        modified = parsedate_to_datetime(version.get("last_modified")).timestamp()
-        now = min(parsedate_to_datetime(date).timestamp(), time.time()) if date else time.time()
-    except (TypeError, ValueError, OverflowError):  # no Last-Modified, or not a date
-        return "length only"
-    return "Last-Modified" if now - modified >= SETTLED_SECONDS else "length only"
+    return {**version, "vouched_by": vouched_by(version["etag"], version["last_modified"], found.get("date"))}
 
 
 def differences(recorded: dict, now: dict) -> list[str]:
