@@ -809,6 +809,48 @@ def test_a_band_that_does_not_hold_metres_as_stored_fails(tmp_path, scale, offse
         assert (tmp_path / "o.tif").exists()
 
 
+FEET_HEIGHTS = [
+    "EPSG:26910+6360",
+    "EPSG:32610+8228",
+    "+proj=utm +zone=10 +datum=WGS84 +units=m +vunits=us-ft +type=crs",
+]
+METRE_HEIGHTS = ["EPSG:26910+5703", "EPSG:32610", "+proj=utm +zone=10 +datum=WGS84 +units=m +vunits=m +type=crs"]
+
+
+@pytest.mark.parametrize("crs", FEET_HEIGHTS + METRE_HEIGHTS)
+@pytest.mark.parametrize("given_by", ["recipe", "aux.xml", "asc recipe"])
+def test_a_crs_whose_heights_are_feet_fails_whatever_gives_it(tmp_path, crs, given_by):
+    """A compound CRS whose vertical part is in feet (NAVD88 height (ftUS), EPSG:6360) declares the band feet,
+    also where no band unit says so: assigned by the recipe's `crs:` or read from a sidecar's SRS. The COG
+    was shipped as metres, labelled feet. Heights in metres (NAVD88 in metres, a 2-D CRS) pass."""
+    from xml.sax.saxutils import escape
+
+    from rasterio.crs import CRS
+
+    if given_by == "asc recipe":
+        src = tmp_path / "s.asc"
+        src.write_text("ncols 2\nnrows 2\nxllcorner 500000\nyllcorner 4200000\ncellsize 1\n1200 1201\n1202 1203\n")
+    else:
+        src = _raster(
+            tmp_path / "s.tif", np.full((20, 20), 1200, "float32"), from_origin(500000, 4200000, 1, 1), crs=None
+        )
+    if given_by == "aux.xml":
+        (tmp_path / "s.tif.aux.xml").write_text(
+            f"<PAMDataset><SRS>{escape(CRS.from_user_input(crs).to_wkt())}</SRS></PAMDataset>"
+        )
+    recipe = Recipe() if given_by == "aux.xml" else Recipe(crs=crs)
+    (piece,) = plan_pieces(src, recipe)
+    if crs in FEET_HEIGHTS:
+        with pytest.raises(
+            FileFailure, match=r"s\.(tif|asc): band 1 does not hold metres as stored .*heights in .*f(oo|ee)t"
+        ):
+            write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
+        assert not (tmp_path / "o.tif").exists()
+    else:
+        write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
+        assert (tmp_path / "o.tif").exists()
+
+
 def _nodata_cases():
     """Float rasters whose nodata value sits where a lossy codec can reach it, and the common ones it cannot."""
     rng = np.random.default_rng(11)

@@ -19,6 +19,7 @@ import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -115,21 +116,39 @@ def write_output(
 _METRES = {"", "m", "metre", "meter", "metres", "meters"}
 
 
-def check_metres(ds, name: str) -> None:
+def check_metres(ds, name: str, crs: str | None = None) -> None:
     """Band 1 must hold elevations in metres as stored: Mapterhorn's downstream stage reads the raw
     values (`src.read(1)`), so a scale or offset (int16 decimetres: 12340 for 1234 m) or another unit
-    (feet) would be shipped as metres, as Mapterhorn's own conversion does. Such a raster fails."""
+    (feet) would be shipped as metres, as Mapterhorn's own conversion does. Such a raster fails.
+    The unit is the band's, and the height axis's of the CRS the output carries (`crs`, the recipe's,
+    else the raster's): a compound CRS such as EPSG:26910+6360 (NAVD88 height in US survey feet)
+    declares the heights feet whatever the band says."""
     scale, offset, unit = ds.scales[0], ds.offsets[0], (ds.units[0] or "").strip()
-    if scale == 1 and offset == 0 and unit.lower() in _METRES:
+    height = _height_unit(crs or (ds.crs.to_wkt() if ds.crs else None))
+    if scale == 1 and offset == 0 and unit.lower() in _METRES and height is None:
         return
     found = f"scale {scale:g}, offset {offset:g}, unit {unit!r}" if unit else f"scale {scale:g}, offset {offset:g}"
+    if height is not None:
+        found += f", heights in {height} by " + ("the recipe's `crs:` " + repr(crs) if crs else "its CRS")
     raise FileFailure(
         "convert",
         f"{name}: band 1 does not hold metres as stored ({found}); the store ships raw values, which Mapterhorn's "
         f"downstream stage reads as metres: convert it first (gdal_translate -unscale -ot Float32 {name} m.tif "
         "for a scale or offset; for feet, gdal_calc.py --calc='A*0.3048' or 0.3048006096 for US survey feet) "
-        "and list that file",
+        "and list that file"
+        + ("; if the heights are metres, set `crs:` to a CRS whose height is in metres" if crs else ""),
     )
+
+
+@lru_cache(maxsize=64)
+def _height_unit(crs: str | None) -> str | None:
+    """The unit of a CRS's height axis when it is not metres (a compound CRS's vertical part), else None."""
+    if crs is None:
+        return None
+    from pyproj import CRS as ProjCRS  # only for rasters with a CRS; the sources' merge imports it anyway
+
+    up = [a for a in ProjCRS.from_user_input(crs).axis_info if a.direction == "up"]
+    return up[0].unit_name if up and up[0].unit_conversion_factor != 1 else None
 
 
 def _georeferencing(ds) -> tuple:
@@ -179,7 +198,7 @@ def write_cog(
 def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: DatasetReader | None) -> Written:
     scratch.mkdir(parents=True, exist_ok=True)
     with nullcontext(opened) if opened is not None else rasterio.open(piece.raster) as ds:
-        check_metres(ds, piece.raster.name)
+        check_metres(ds, piece.raster.name, recipe.crs)
         if recipe.crs is None and ds.crs is None:
             raise FileFailure(
                 "convert",
