@@ -809,6 +809,60 @@ def test_a_band_that_does_not_hold_metres_as_stored_fails(tmp_path, scale, offse
         assert (tmp_path / "o.tif").exists()
 
 
+@pytest.mark.parametrize(
+    "data, sidecars",
+    [
+        (
+            "E020N90.DEM",
+            {"E020N90.STX": "1 -9999 399 200.5 50.1\n", "E020N90.DMW": "0.01\n0\n0\n-0.01\n9.005\n49.995\n"},
+        ),
+        ("dem.bil", {"dem.blw": "0.01\n0\n0\n-0.01\n9.005\n49.995\n", "dem.stx": "1 100 399\n"}),
+        ("dem.bil", {"dem.clr": "".join(f"{v} {v % 256} 0 0\n" for v in range(100, 900))}),  # larger than the raster
+        ("dem.bip", {"dem.bpw": "0.01\n0\n0\n-0.01\n9.005\n49.995\n", "dem.CLR": "100 0 0 0\n"}),
+    ],
+)
+def test_the_sidecars_of_a_raster_with_a_header_file_are_no_rasters(tmp_path, data, sidecars):
+    """GDAL opens any X.* beside an ESRI header X.hdr as the raster it describes: the statistics (.stx),
+    colour map (.clr) and world files (.blw, .bpw, .dmw) of a BIL or GTOPO30 tile failed the download as
+    damaged rasters, or, larger than the raster, were read as a second copy of it from their text."""
+    pixels = (np.arange(30 * 40).reshape(30, 40) % 300 + 100).astype(">i2")
+    (tmp_path / data).write_bytes(pixels.tobytes())
+    (tmp_path / (Path(data).stem + ".hdr")).write_text(
+        "BYTEORDER M\nLAYOUT BIL\nNROWS 30\nNCOLS 40\nNBANDS 1\nNBITS 16\nNODATA -9999\n"
+        "ULXMAP 9.005\nULYMAP 49.995\nXDIM 0.01\nYDIM 0.01\n"
+    )
+    for name, text in sidecars.items():
+        (tmp_path / name).write_text(text)
+    found = {p.name: ds.read(1) for p, ds in open_rasters(tmp_path)}
+    assert list(found) == [data]
+    np.testing.assert_array_equal(found[data], pixels)
+
+
+@pytest.mark.parametrize("dtype, elevation", [("int16", True), ("uint8", False), ("uint16", False)])
+def test_a_colour_map_of_a_signed_or_float_band_is_elevation(tmp_path, dtype, elevation):
+    """ArcGIS writes a `.clr` colour map beside a BIL DEM, which GDAL reads as the band's palette: an int16 DEM
+    was skipped as a colour image (its download failing, or, beside other tiles, the tile
+    silently missing). An indexed image (Byte or UInt16 indices) stays one."""
+    from tilewise.sources.raster_find import judge
+
+    pixels = (np.arange(30 * 40).reshape(30, 40) % 300 + 100).astype(dtype)
+    (tmp_path / "dem.bil").write_bytes(pixels.astype(pixels.dtype.newbyteorder("<")).tobytes())
+    kind = "F" if dtype == "float32" else ("S" if dtype.startswith("int") else "U")
+    (tmp_path / "dem.hdr").write_text(
+        f"BYTEORDER I\nLAYOUT BIL\nNROWS 30\nNCOLS 40\nNBANDS 1\nNBITS {pixels.dtype.itemsize * 8}\n"
+        f"PIXELTYPE {dict(F='FLOAT', S='SIGNEDINT', U='UNSIGNEDINT')[kind]}\nULXMAP 9.005\nULYMAP 49.995\n"
+        "XDIM 0.01\nYDIM 0.01\n"
+    )
+    (tmp_path / "dem.prj").write_text(rasterio.crs.CRS.from_epsg(4326).to_wkt())
+    (tmp_path / "dem.clr").write_text("100 0 0 0\n250 128 128 128\n399 255 255 255\n")
+    judged = [
+        (ds.dtypes[0], ds.colorinterp[0].name, *judge(ds, path.name, None)) for path, ds in open_rasters(tmp_path)
+    ]
+    ((read_as, interp, notes, is_elevation),) = judged
+    assert (read_as, interp) == (dtype, "palette")
+    assert is_elevation == elevation, notes
+
+
 FEET_HEIGHTS = [
     "EPSG:26910+6360",
     "EPSG:32610+8228",

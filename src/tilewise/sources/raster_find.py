@@ -7,7 +7,7 @@ others are skipped with their reason, and a few odd ones are converted with a wa
 * no geotransform and no GCPs or RPCs (a preview PNG/JPEG, a PDF page, a TIFF without geotags):
   skipped, not georeferenced;
 * a colour image, i.e. red/green/blue/…/palette bands (orthophoto, quicklook, coloured relief):
-  skipped, not elevation;
+  skipped, not elevation; a palette on one signed or float band is a colour map of elevations;
 * georeferenced only by GCPs or RPCs, without a geotransform: the file fails; warp it onto a grid
   first (an approximation tilewise does not make silently);
 * entirely beyond ±85.0511° latitude: skipped, outside Web Mercator (no tile can show it); this
@@ -74,6 +74,14 @@ SIDECAR_SUFFIXES = {
     ".sha256",
     ".hdr",
     ".rrd",
+    # an ESRI BIL's or GTOPO30 tile's statistics, colour map and world files: GDAL opens any X.* beside X.hdr
+    # as the raster that header describes, so each would be a damaged raster or a second copy of it
+    ".stx",
+    ".clr",
+    ".blw",
+    ".bpw",
+    ".bqw",
+    ".dmw",
 }
 # files ArcInfo writes into a grid's folder beside its .adf files
 AIG_COMPANIONS = {"log", "metadata.xml"}
@@ -279,7 +287,7 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
                 f"{path.name} is georeferenced only by {'GCPs' if gcps else 'RPCs'}, not by a geotransform; "
                 "warp it onto a grid first (gdalwarp -r near) and list the warped file",
             )
-    if interps & _COLOUR:
+    if interps & _COLOUR and not _elevation_colour_map(ds):
         names = "/".join(sorted(c.name for c in interps & _COLOUR))
         return [Note(rel, "skipped", f"colour image ({names} bands), not elevation")]
     if ds.count > 1:
@@ -294,6 +302,12 @@ def _judge(ds, path: Path, rel: str) -> list[Note]:
     if ds.dtypes[0] == "uint8":
         return [Note(rel, "warning", "one 8-bit band: converted as elevation; a hillshade or a map is 8-bit too")]
     return []
+
+
+def _elevation_colour_map(ds) -> bool:
+    """A palette on one signed-integer or float band is a colour map of its values (GDAL reads an ArcGIS
+    `.clr` beside a 16-bit BIL DEM as one): no indexed image has negative or fractional indices."""
+    return ds.count == 1 and ds.colorinterp[0] == ColorInterp.palette and ds.dtypes[0][0] in "if"
 
 
 def _views_of_converted(shows: dict[Path, set[Path]], kept) -> set[Path]:
