@@ -1014,3 +1014,45 @@ def test_a_member_left_out_of_a_zips_directory_is_refused(tmp_path):
     (tmp_path / "left_out.zip").write_bytes(data[:directory] + cut + bytes(end))
     with pytest.raises(FileFailure, match="that its directory does not list"):
         unpack([tmp_path / "left_out.zip"], tmp_path / "x", LIMITS)
+
+
+def _replace_origin(header: list[str], keys: dict[str, str | None]) -> list[str]:
+    """The header with its xll/yll lines renamed (`None`: dropped)."""
+    out = []
+    for line in header:
+        key, *rest = line.split()
+        if key.lower() in keys:
+            if keys[key.lower()] is not None:
+                out.append(" ".join([keys[key.lower()], *rest]))
+        else:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("key", list(ASC_SHARED))
+@pytest.mark.parametrize(
+    "origin, placed",
+    [
+        ({"xllcorner": "xllcorner", "yllcorner": "yllcenter"}, False),
+        ({"xllcorner": "XLLCENTER", "yllcorner": "yllcorner"}, False),
+        ({"xllcorner": None}, False),
+        ({"xllcorner": None, "yllcorner": None}, False),
+        ({"xllcorner": "xllcorner", "yllcorner": "yll_corner"}, False),
+        ({"xllcorner": "XLLCORNER", "yllcorner": "YLLCORNER"}, True),
+        ({"xllcorner": "xllcenter", "yllcorner": "yllcenter"}, True),
+    ],
+)
+def test_an_ascii_grid_whose_header_places_it_by_no_pair_fails(tmp_path, key, origin, placed):
+    """GDAL places an ESRI ASCII grid by xllcorner and yllcorner, or xllcenter and yllcenter; with a mix of
+    the two, or one missing, it read the grid at 0, 0 without an error, and a recipe's `crs: EPSG:4326`
+    shipped it in the Gulf of Guinea."""
+    header, values = _asc_parts(key)
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_asc(_replace_origin(header, origin), values))
+    if placed:
+        [read] = _read_as_a_chunk_does(root)
+        assert np.array_equal(read, values.astype(float).astype(read.dtype))
+        return
+    with pytest.raises(UnreadableRasters, match=r"^dem.asc: its header places the grid by .*exclude: \['dem.asc'\]"):
+        _read_as_a_chunk_does(root)

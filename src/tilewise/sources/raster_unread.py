@@ -94,7 +94,7 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     blocks and the missing end of a PCRaster map or a classic netCDF file as zeros, and an ASCII grid's
     values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
     if ds.driver in ASCII_GRIDS:
-        return _values_not_filling_the_grid(ds, path, rel)
+        return _origin_not_in_header(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
     if ds.driver == "XYZ" and ds.nodata is None:
         return _xyz_holes_without_nodata(ds, path, rel)
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
@@ -158,6 +158,26 @@ _DESCRIBED_BYTES = {
 
 # GDAL's text grids read by one reader (AAIGRasterBand): values as one stream of tokens
 ASCII_GRIDS = {"AAIGrid", "GRASSASCIIGrid"}
+
+
+_ORIGINS = ({"xllcorner", "yllcorner"}, {"xllcenter", "yllcenter"})
+
+
+def _origin_not_in_header(ds, path: Path, rel: str) -> str | None:
+    """GDAL places an ESRI ASCII grid by xllcorner and yllcorner, or by xllcenter and yllcenter; a header
+    with another mix (xllcorner beside yllcenter) or one of them missing is read without an error at 0, 0:
+    in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea."""
+    if ds.driver != "AAIGrid":
+        return None
+    keys = raw_headers.ascii_grid_header_keys(path)
+    if keys is None or any(pair <= keys for pair in _ORIGINS):
+        return None
+    given = ", ".join(sorted(keys & set.union(*_ORIGINS))) or "none of them"
+    return (
+        f"{rel}: its header places the grid by {given}; GDAL needs xllcorner and yllcorner, or xllcenter and "
+        "yllcenter, and without a pair puts the grid at 0, 0 without a word: fix the header (both corners or both "
+        f"centres), or drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
 
 
 def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
