@@ -863,6 +863,44 @@ def test_a_colour_map_of_a_signed_or_float_band_is_elevation(tmp_path, dtype, el
     assert is_elevation == elevation, notes
 
 
+def _env_cases(tmp_path):
+    """A producer file and a GDAL option of the user's environment that changes how it reads."""
+    point = _raster(tmp_path / "point.tif", np.full((4, 5), 300.25, "float32"), from_origin(500000, 5600000, 10, 10))
+    with rasterio.open(point, "r+") as ds:
+        ds.update_tags(AREA_OR_POINT="Point")
+    tfw = _raster(tmp_path / "tfw.tif", np.full((4, 5), 300.25, "float32"), from_origin(500000, 5600000, 10, 10))
+    (tmp_path / "tfw.tfw").write_text("10\n0\n0\n-10\n100005\n200005\n")  # a stale world file beside its geotags
+    asc = tmp_path / "g.asc"
+    asc.write_text("ncols 2\nnrows 2\nxllcorner 500000\nyllcorner 5600000\ncellsize 10\n100.75 101.5\n102.25 103.5\n")
+    return {
+        "GTIFF_POINT_GEO_IGNORE": ("YES", point),
+        "GDAL_GEOREF_SOURCES": ("WORLDFILE,INTERNAL", tfw),
+        "AAIGRID_DATATYPE": ("Int32", asc),
+        "DTED_APPLY_PIXEL_IS_POINT": ("YES", shared("elevation/dted/n43.dt0")),
+    }
+
+
+@pytest.mark.parametrize(
+    "option", ["GTIFF_POINT_GEO_IGNORE", "GDAL_GEOREF_SOURCES", "AAIGRID_DATATYPE", "DTED_APPLY_PIXEL_IS_POINT"]
+)
+def test_a_file_reads_the_same_whatever_gdal_options_the_environment_sets(tmp_path, monkeypatch, option):
+    """A GDAL option in the user's environment moved a PixelIsPoint GeoTIFF or a DTED tile half a pixel, put a
+    world file over a GeoTIFF's own grid, or read an ASCII grid of decimals as Int32 (100.75 m shipped as 100):
+    the same download gave another store. A chunk reads every file as GDAL's defaults do."""
+    from tilewise.sources.convert_set import gdal_env
+
+    value, path = _env_cases(tmp_path)[option]
+
+    def reading():
+        with gdal_env(), rasterio.open(path) as ds:
+            return ds.transform, ds.dtypes, ds.read(1).tolist()
+
+    expected = reading()
+    monkeypatch.setenv(option, value)
+    assert reading() == expected
+    assert os.environ[option] == value  # the user's setting is back after the chunk's reading
+
+
 FEET_HEIGHTS = [
     "EPSG:26910+6360",
     "EPSG:32610+8228",
@@ -872,7 +910,7 @@ METRE_HEIGHTS = ["EPSG:26910+5703", "EPSG:32610", "+proj=utm +zone=10 +datum=WGS
 
 
 @pytest.mark.parametrize("crs", FEET_HEIGHTS + METRE_HEIGHTS)
-@pytest.mark.parametrize("given_by", ["recipe", "aux.xml", "asc recipe"])
+@pytest.mark.parametrize("given_by", ["recipe", "aux.xml", "aux.xml, recipe 2-D", "asc recipe"])
 def test_a_crs_whose_heights_are_feet_fails_whatever_gives_it(tmp_path, crs, given_by):
     """A compound CRS whose vertical part is in feet (NAVD88 height (ftUS), EPSG:6360) declares the band feet,
     also where no band unit says so: assigned by the recipe's `crs:` or read from a sidecar's SRS. The COG
@@ -888,11 +926,11 @@ def test_a_crs_whose_heights_are_feet_fails_whatever_gives_it(tmp_path, crs, giv
         src = _raster(
             tmp_path / "s.tif", np.full((20, 20), 1200, "float32"), from_origin(500000, 4200000, 1, 1), crs=None
         )
-    if given_by == "aux.xml":
+    if given_by.startswith("aux.xml"):
         (tmp_path / "s.tif.aux.xml").write_text(
             f"<PAMDataset><SRS>{escape(CRS.from_user_input(crs).to_wkt())}</SRS></PAMDataset>"
         )
-    recipe = Recipe() if given_by == "aux.xml" else Recipe(crs=crs)
+    recipe = {"aux.xml": Recipe(), "aux.xml, recipe 2-D": Recipe(crs="EPSG:32610")}.get(given_by, Recipe(crs=crs))
     (piece,) = plan_pieces(src, recipe)
     if crs in FEET_HEIGHTS:
         with pytest.raises(

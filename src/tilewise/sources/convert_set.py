@@ -7,6 +7,8 @@ The GDAL half of a chunk job; sources/prepare.py is the other: downloads, record
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,22 +28,48 @@ from tilewise.sources.unpack import unpack
 GDAL_CACHE_MB = 256  # decoded blocks GDAL keeps: a block row of a 64,000-pixel-wide float32 raster
 
 
-def gdal_env() -> rasterio.Env:
+# GDAL configuration options that change what a producer's file reads as: its grid (a PixelIsPoint GeoTIFF or
+# DTED half a pixel off, a world file over the internal grid, broken linear units, netCDF rows flipped), its CRS,
+# its values (an ASCII grid of decimals read as Int32) or its damage (a bad TIFF block read as zeros). A chunk
+# reads each file as GDAL's defaults do, whatever the user's environment sets (the option is unset while it runs).
+FILE_MEANING_OPTIONS = (
+    "GTIFF_POINT_GEO_IGNORE",
+    "GTIFF_HONOUR_NEGATIVE_SCALEY",
+    "GTIFF_LINEAR_UNITS",
+    "GTIFF_REPORT_COMPD_CS",
+    "GTIFF_SRS_SOURCE",
+    "GTIFF_IGNORE_READ_ERRORS",
+    "GDAL_GEOREF_SOURCES",
+    "DTED_APPLY_PIXEL_IS_POINT",
+    "AAIGRID_DATATYPE",
+    "GDAL_NETCDF_BOTTOMUP",
+)
+
+
+@contextmanager
+def gdal_env() -> Iterator[None]:
     """One GDAL environment for the chunk, not one set up and torn down per open. GDAL's block cache
     (5 % of RAM by default) is capped, so a 40,000² raster's job stays below 2 GB (1.5 GB measured); sidecars
     (.tfw, .prj, .aux.xml) are part of a producer's raster, whatever the user's environment says
     (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, a common cloud setting, hides them; GDAL_PAM_ENABLED=NO
-    ignores .aux.xml files). A downloaded VRT
+    ignores .aux.xml files), and so is every option of FILE_MEANING_OPTIONS. A downloaded VRT
     never runs Python code (pixel functions). A raw raster (EHdr, ISIS, VICAR, GTX, …) is read line
     by line, never in one big read: GDAL fails a short line read, but fills a short big read of a
     small file (up to ~16 KiB) with zeros without a word (raster_unread.cut_short has the rest)."""
-    return rasterio.Env(
-        GDAL_CACHEMAX=GDAL_CACHE_MB << 20,  # bytes: rasterio hands an integer to GDALSetCacheMax64 (256 was 256 B)
-        GDAL_DISABLE_READDIR_ON_OPEN="FALSE",
-        GDAL_VRT_ENABLE_PYTHON="NO",
-        GDAL_ONE_BIG_READ="NO",
-        GDAL_PAM_ENABLED="YES",  # a .aux.xml may hold the grid, nodata or scale: never ignored
-    )
+    # unset, not set: GDAL reads an option from the environment when it is not configured, and some have
+    # no value that means "the default" (AAIGRID_DATATYPE="" forces Int32)
+    saved = {k: os.environ.pop(k) for k in FILE_MEANING_OPTIONS if k in os.environ}
+    try:
+        with rasterio.Env(
+            GDAL_CACHEMAX=GDAL_CACHE_MB << 20,  # bytes: rasterio hands an integer to GDALSetCacheMax64 (256 was 256 B)
+            GDAL_DISABLE_READDIR_ON_OPEN="FALSE",
+            GDAL_VRT_ENABLE_PYTHON="NO",
+            GDAL_ONE_BIG_READ="NO",
+            GDAL_PAM_ENABLED="YES",  # a .aux.xml may hold the grid, nodata or scale: never ignored
+        ):
+            yield
+    finally:
+        os.environ.update(saved)
 
 
 def _elevation_rasters(

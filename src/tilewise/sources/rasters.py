@@ -120,23 +120,26 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
     """Band 1 must hold elevations in metres as stored: Mapterhorn's downstream stage reads the raw
     values (`src.read(1)`), so a scale or offset (int16 decimetres: 12340 for 1234 m) or another unit
     (feet) would be shipped as metres, as Mapterhorn's own conversion does. Such a raster fails.
-    The unit is the band's, and the height axis's of the CRS the output carries (`crs`, the recipe's,
-    else the raster's): a compound CRS such as EPSG:26910+6360 (NAVD88 height in US survey feet)
-    declares the heights feet whatever the band says."""
+    The unit is the band's, and the height axis's of the raster's own CRS and of the recipe's `crs`
+    (a recipe that replaces a CRS does not convert the values): a compound CRS such as EPSG:26910+6360
+    (NAVD88 height in US survey feet) declares the heights feet whatever the band says."""
     scale, offset, unit = ds.scales[0], ds.offsets[0], (ds.units[0] or "").strip()
-    height = _height_unit(crs or (ds.crs.to_wkt() if ds.crs else None))
-    if scale == 1 and offset == 0 and unit.lower() in _METRES and height is None:
+    heights = [
+        f"heights in {height} by {whose}"
+        for whose, given in (("its CRS", ds.crs.to_wkt() if ds.crs else None), (f"the recipe's `crs:` {crs!r}", crs))
+        if (height := _height_unit(given))
+    ]
+    if scale == 1 and offset == 0 and unit.lower() in _METRES and not heights:
         return
     found = f"scale {scale:g}, offset {offset:g}, unit {unit!r}" if unit else f"scale {scale:g}, offset {offset:g}"
-    if height is not None:
-        found += f", heights in {height} by " + ("the recipe's `crs:` " + repr(crs) if crs else "its CRS")
+    found = ", ".join([found, *heights])
     raise FileFailure(
         "convert",
         f"{name}: band 1 does not hold metres as stored ({found}); the store ships raw values, which Mapterhorn's "
         f"downstream stage reads as metres: convert it first (gdal_translate -unscale -ot Float32 {name} m.tif "
         "for a scale or offset; for feet, gdal_calc.py --calc='A*0.3048' or 0.3048006096 for US survey feet) "
         "and list that file"
-        + ("; if the heights are metres, set `crs:` to a CRS whose height is in metres" if crs else ""),
+        + ("; if the heights are metres, set `crs:` to a CRS whose height is in metres" if heights else ""),
     )
 
 
