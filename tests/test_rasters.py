@@ -901,18 +901,21 @@ def test_a_file_reads_the_same_whatever_gdal_options_the_environment_sets(tmp_pa
     assert os.environ[option] == value  # the user's setting is back after the chunk's reading
 
 
-FEET_HEIGHTS = [
+NOT_METRE_HEIGHTS = [
     "EPSG:26910+6360",
     "EPSG:32610+8228",
     "+proj=utm +zone=10 +datum=WGS84 +units=m +vunits=us-ft +type=crs",
+    "EPSG:32610+5715",  # MSL depth: 120 is 120 m below sea level
+    "EPSG:26910+6358",  # NAVD88 depth (ftUS)
 ]
 METRE_HEIGHTS = ["EPSG:26910+5703", "EPSG:32610", "+proj=utm +zone=10 +datum=WGS84 +units=m +vunits=m +type=crs"]
 
 
-@pytest.mark.parametrize("crs", FEET_HEIGHTS + METRE_HEIGHTS)
+@pytest.mark.parametrize("crs", NOT_METRE_HEIGHTS + METRE_HEIGHTS)
 @pytest.mark.parametrize("given_by", ["recipe", "aux.xml", "aux.xml, recipe 2-D", "asc recipe"])
-def test_a_crs_whose_heights_are_feet_fails_whatever_gives_it(tmp_path, crs, given_by):
+def test_a_crs_whose_heights_are_feet_or_depths_fails_whatever_gives_it(tmp_path, crs, given_by):
     """A compound CRS whose vertical part is in feet (NAVD88 height (ftUS), EPSG:6360) declares the band feet,
+    one whose vertical axis points down (MSL depth, EPSG:5715) declares depths,
     also where no band unit says so: assigned by the recipe's `crs:` or read from a sidecar's SRS. The COG
     was shipped as metres, labelled feet. Heights in metres (NAVD88 in metres, a 2-D CRS) pass."""
     from xml.sax.saxutils import escape
@@ -932,9 +935,11 @@ def test_a_crs_whose_heights_are_feet_fails_whatever_gives_it(tmp_path, crs, giv
         )
     recipe = {"aux.xml": Recipe(), "aux.xml, recipe 2-D": Recipe(crs="EPSG:32610")}.get(given_by, Recipe(crs=crs))
     (piece,) = plan_pieces(src, recipe)
-    if crs in FEET_HEIGHTS:
+    if crs in NOT_METRE_HEIGHTS:
         with pytest.raises(
-            FileFailure, match=r"s\.(tif|asc): band 1 does not hold metres as stored .*heights in .*f(oo|ee)t"
+            FileFailure,
+            match=r"s\.(tif|asc): band 1 does not hold metres as stored "
+            r".*(heights in .*f(oo|ee)t|depths \(positive down\))",
         ):
             write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
         assert not (tmp_path / "o.tif").exists()

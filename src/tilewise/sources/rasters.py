@@ -120,14 +120,15 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
     """Band 1 must hold elevations in metres as stored: Mapterhorn's downstream stage reads the raw
     values (`src.read(1)`), so a scale or offset (int16 decimetres: 12340 for 1234 m) or another unit
     (feet) would be shipped as metres, as Mapterhorn's own conversion does. Such a raster fails.
-    The unit is the band's, and the height axis's of the raster's own CRS and of the recipe's `crs`
+    The unit is the band's, and the vertical axis's of the raster's own CRS and of the recipe's `crs`
     (a recipe that replaces a CRS does not convert the values): a compound CRS such as EPSG:26910+6360
-    (NAVD88 height in US survey feet) declares the heights feet whatever the band says."""
+    (NAVD88 height in US survey feet) declares the heights feet, EPSG:32632+5715 (MSL depth) declares
+    depths, whatever the band says."""
     scale, offset, unit = ds.scales[0], ds.offsets[0], (ds.units[0] or "").strip()
     heights = [
-        f"heights in {height} by {whose}"
+        f"{height} by {whose}"
         for whose, given in (("its CRS", ds.crs.to_wkt() if ds.crs else None), (f"the recipe's `crs:` {crs!r}", crs))
-        if (height := _height_unit(given))
+        if (height := _not_heights_in_metres(given))
     ]
     if scale == 1 and offset == 0 and unit.lower() in _METRES and not heights:
         return
@@ -137,21 +138,27 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
         "convert",
         f"{name}: band 1 does not hold metres as stored ({found}); the store ships raw values, which Mapterhorn's "
         f"downstream stage reads as metres: convert it first (gdal_translate -unscale -ot Float32 {name} m.tif "
-        "for a scale or offset; for feet, gdal_calc.py --calc='A*0.3048' or 0.3048006096 for US survey feet) "
+        "for a scale or offset; for feet, gdal_calc.py --calc='A*0.3048' or 0.3048006096 for US survey feet; "
+        "for depths, --calc='-A') "
         "and list that file"
-        + ("; if the heights are metres, set `crs:` to a CRS whose height is in metres" if heights else ""),
+        + ("; if they are heights in metres, set `crs:` to a CRS whose height is in metres" if heights else ""),
     )
 
 
 @lru_cache(maxsize=64)
-def _height_unit(crs: str | None) -> str | None:
-    """The unit of a CRS's height axis when it is not metres (a compound CRS's vertical part), else None."""
+def _not_heights_in_metres(crs: str | None) -> str | None:
+    """What a CRS's vertical axis (a compound CRS's vertical part) says the values are, when that is not
+    heights in metres: heights in feet, or depths (EPSG:5715 MSL depth: 120 is 120 m below sea level)."""
     if crs is None:
         return None
     from pyproj import CRS as ProjCRS  # only for rasters with a CRS; the sources' merge imports it anyway
 
-    up = [a for a in ProjCRS.from_user_input(crs).axis_info if a.direction == "up"]
-    return up[0].unit_name if up and up[0].unit_conversion_factor != 1 else None
+    for axis in ProjCRS.from_user_input(crs).axis_info:
+        if axis.direction == "down":
+            return f"depths (positive down) in {axis.unit_name}"
+        if axis.direction == "up" and axis.unit_conversion_factor != 1:
+            return f"heights in {axis.unit_name}"
+    return None
 
 
 def _georeferencing(ds) -> tuple:
