@@ -507,6 +507,46 @@ def test_vrts_that_read_only_their_download_open_and_views_of_converted_rasters_
     assert root / "with_skipped.vrt" not in skipped
 
 
+@pytest.mark.parametrize(
+    "band, srs, refused",
+    [
+        ("<Scale>0.1</Scale>", "EPSG:25832", "scale 0.1"),  # the tiles hold decimetres
+        ("<Offset>-100</Offset>", "EPSG:25832", "offset -100"),
+        ("<UnitType>ft</UnitType>", "EPSG:25832", "unit 'ft'"),
+        ("", "EPSG:25832+5715", "depths"),  # MSL depth
+        ("", "EPSG:25832+8228", "heights in foot"),
+        ("<UnitType>m</UnitType>", "EPSG:25832+5783", None),  # DHHN92 height, metres
+        ("", "EPSG:25832", None),
+    ],
+)
+def test_a_mosaic_that_says_its_tiles_are_no_metres_fails_their_download(tmp_path, band, srs, refused):
+    """A VRT mosaic beside its tiles is skipped as a view, and the tiles are converted: when the mosaic's band
+    declares a scale, an offset, a unit or a vertical CRS the tiles do not carry, the producer says the tiles
+    hold no metres, and they were shipped raw as metres (decimetres 4500 as 4500 m). Such a download fails."""
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import _elevation_rasters
+    from tilewise.sources.raster_find import HeldOpen
+
+    root = tmp_path / "dgm.zip"
+    (root / "tiles").mkdir(parents=True)
+    for i in range(2):
+        _raster(
+            root / "tiles" / f"t{i}.tif", np.full((20, 20), 4500, "uint16"), from_origin(500000 + 20 * i, 5600100, 1, 1)
+        )
+    mosaic = _vrt("tiles/t0.tif@1|tiles/t1.tif@1").replace('band="1">', f'band="1">{band}')
+    (root / "mosaic.vrt").write_text(mosaic.replace("<SRS>EPSG:25832</SRS>", f"<SRS>{srs}</SRS>"))
+    job = SimpleNamespace(recipe=Recipe())
+    with HeldOpen() as held:
+        if refused:
+            with pytest.raises(FileFailure, match=rf"mosaic.vrt: band 1 does not hold metres as stored .*{refused}"):
+                _elevation_rasters(job, root, "dgm.zip", [], held)
+            return
+        kept, notes, _ = _elevation_rasters(job, root, "dgm.zip", [], held)
+    assert sorted(p.name for p in kept) == ["t0.tif", "t1.tif"]
+    assert [n.raster for n in notes if n.kind == "skipped"] == ["mosaic.vrt"]
+
+
 @pytest.mark.parametrize("image", ["PNG", "JPEG", "GTiff"])
 def test_rasters_that_share_a_sidecar_are_no_views_of_each_other(tmp_path, image):
     """dem.tif and an image beside it (a hillshade dem.png, dem.jpg, or a second GeoTIFF dem.tiff)

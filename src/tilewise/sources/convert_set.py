@@ -87,6 +87,9 @@ def _elevation_rasters(
             with failing_as("convert", raster.name):
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
+                if not any(n.kind == "skipped" for n in raster_notes):
+                    # also a view skipped below: a mosaic's scale or unit says what the tiles it shows hold
+                    rasters.check_metres(ds, raster.name, job.recipe.crs)
             opened[raster] = {Path(f).resolve() for f in ds.files}
             if not any(n.kind == "skipped" for n in raster_notes):
                 kept[raster] = opened[raster]
