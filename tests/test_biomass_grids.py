@@ -13,10 +13,11 @@ from tilewise.biomass.grids import (
     geodesic_row_areas_m2,
     s2_footprint,
     s2_footprint_lonlat,
+    s2_tiles_near,
     worldcover_tile_box,
     worldcover_tiles,
 )
-from tilewise.biomass.tile_index import load_counties, select_sentinel2, sentinel2_catalog
+from tilewise.biomass.tile_index import load_counties, select_sentinel2, select_worldcover, sentinel2_catalog
 from tilewise.shared.errors import TilewiseError
 
 from conftest import shared
@@ -458,3 +459,75 @@ def test_catalog_files_named_as_esa_and_earth_search_name_them_are_taken(tmp_pat
     for rows in (esa, earth_search):
         mclean, table, folder, _ = _mclean_catalog(tmp_path, rows)
         assert len(select_sentinel2(mclean, table, folder, None)) == 5
+
+
+# Counties across the antimeridian as TIGER stores them (EPSG:4269, parts at +179° and −179°; Aleutians
+# West, 02016): at several latitudes, two-part and one-part, touching ±180° from either side
+_ACROSS_180 = {
+    "aleutians 51.5N two parts": [shapely.box(178.9, 51.3, 180, 51.9), shapely.box(-180, 51.6, -179.2, 52.0)],
+    "60N two parts": [shapely.box(179.6, 59.8, 180, 60.1), shapely.box(-180, 59.9, -179.7, 60.2)],
+    "65N east side only": [shapely.box(179.5, 65.0, 180, 65.4)],
+    "52.5N west side only": [shapely.box(-180, 52.3, -179.5, 52.6)],
+}
+
+
+def _county_across_180(parts) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"county_fips": ["02016"], "name": ["Aleutians West"]}, geometry=[shapely.MultiPolygon(parts)], crs=4269
+    )
+
+
+@pytest.mark.parametrize("case", _ACROSS_180)
+def test_a_county_across_the_antimeridian_gets_the_tiles_of_its_own_longitudes(case):
+    """s2_tiles_near crashed (mgrs: "Longitude Error" past −180°) and would have sampled every zone of the
+    globe; WorldCover listed a tile E180, which does not exist (a local template: a missing file failed it)."""
+    county = _county_across_180(_ACROSS_180[case])
+    geom = county.to_crs(4326).union_all()
+    tiles = s2_tiles_near(geom)
+    assert tiles and {t[:2] for t in tiles} <= {"59", "60", "01", "02"}
+    near = [t for t in tiles if s2_footprint_lonlat(t).intersects(geom)]
+    assert shapely.union_all([s2_footprint_lonlat(t) for t in near]).contains(geom)
+    keys = select_worldcover(county, "https://example.org/{tile}.tif")["key"].tolist()
+    assert not any(k.endswith("E180") for k in keys) and len(keys) == len(set(keys))
+    assert {k[3:] for k in keys} <= {"E177", "W180"} and all(worldcover_tile_box(k).intersects(geom) for k in keys)
+    assert shapely.union_all([worldcover_tile_box(k) for k in keys]).contains(geom)
+
+
+@pytest.mark.parametrize("lat", [51.5, 55.0, 60.5, 66.0, 70.5])
+def test_a_sentinel2_footprint_across_the_antimeridian_is_cut_there(lat):
+    """Zone 60's eastmost tiles (and zone 1's westmost) reach past 180°: reprojected vertex by vertex the
+    footprint was a band around the globe, which every county of its latitudes intersected."""
+    import mgrs
+
+    for lon in (179.9, -179.9):
+        tile = mgrs.MGRS().toMGRS(lat, lon, MGRSPrecision=0)
+        footprint = s2_footprint_lonlat(tile)
+        assert footprint.area < 5  # a 109.8 km square: at most ~1.6° × 3° up here, never ~360° wide
+        assert footprint.contains(shapely.Point(lon, lat))
+        assert not footprint.intersects(shapely.box(-170, lat - 0.3, 170, lat + 0.3))
+
+
+@pytest.mark.parametrize("other_lon", [-160.0, 0.0, 150.0])
+def test_a_county_beside_a_tile_across_the_antimeridian_is_not_reached_by_it(tmp_path, other_lon):
+    """A county of the same latitudes 20° (or 180°) away counted as reached by 60UXB, so a catalog without
+    its tiles passed the index and its parcels got no Sentinel-2 at all."""
+    counties = pd.concat(
+        [
+            _county_across_180(_ACROSS_180["aleutians 51.5N two parts"]),
+            gpd.GeoDataFrame(
+                {"county_fips": ["02013"], "name": ["elsewhere"]},
+                geometry=[shapely.box(other_lon, 50.8, other_lon + 0.5, 51.2)],
+                crs=4269,
+            ),
+        ],
+        ignore_index=True,
+    )
+    table = pd.DataFrame(
+        [
+            {"tile": "60UXB", "date": "20240801", "band": b, "href": f"60UXB_{b}.tif", "processing_baseline": "05.10"}
+            for b in _BANDS
+        ]
+    )
+    with pytest.raises(TilewiseError, match=r"reaches counties 02013 "):
+        select_sentinel2(counties, table, tmp_path, "20240801")
+    assert select_sentinel2(counties, table, tmp_path, "20240801", needed={"02016"})["counties"].eq("02016").all()

@@ -10,9 +10,10 @@ from functools import lru_cache
 import mgrs
 import numpy as np
 import shapely
-from pyproj import Geod, Transformer
+from pyproj import CRS, Geod, Transformer
 
 from tilewise.shared.geometry import to_crs
+from tilewise.sources.coverage_reproject import reproject
 
 S2_TILE_M = 109_800  # a Sentinel-2 tile is 109.8 km square in its UTM zone
 S2_GRID_M = 60  # and its upper-left corner sits on a 60 m grid
@@ -47,12 +48,29 @@ def s2_footprint(tile: str) -> tuple[int, tuple[float, float, float, float]]:
     return epsg, (ulx, uly - S2_TILE_M, ulx + S2_TILE_M, uly)
 
 
+def continuous_lon(geom_lonlat: shapely.Geometry) -> shapely.Geometry:
+    """A lon/lat geometry across the antimeridian (a county stored as parts at +179° and −179°, whose box
+    spans the globe) with its western longitudes moved by +360°, so its box is its own (179°…181°)."""
+    west, _, east, _ = geom_lonlat.bounds
+    if east - west <= 180:
+        return geom_lonlat
+    return shapely.transform(
+        geom_lonlat, lambda xy: np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360, xy[:, 0]), xy[:, 1]])
+    )
+
+
+def wrap_lon(lon: float) -> float:
+    """A longitude moved into −180…180 (180° itself is −180°)."""
+    return (lon + 180) % 360 - 180
+
+
 def s2_tiles_near(geom_lonlat: shapely.Geometry, step_deg: float = 0.05, margin_deg: float = 0.15) -> list[str]:
     """Ids of the MGRS 100 km squares (in each point's own UTM zone) around a lon/lat geometry.
 
     The tiles of a geometry are among the squares its points fall in and those just west and north
-    of them (a tile reaches 9.8 km past its square's east and south edges)."""
-    west, south, east, north = shapely.buffer(geom_lonlat, margin_deg).bounds
+    of them (a tile reaches 9.8 km past its square's east and south edges). Across the antimeridian the
+    points are taken in continuous longitudes (the box of −180…180 would hold every zone of the globe)."""
+    west, south, east, north = shapely.buffer(continuous_lon(geom_lonlat), margin_deg).bounds
     m = mgrs.MGRS()
     ids = set()
     with warnings.catch_warnings():
@@ -60,26 +78,34 @@ def s2_tiles_near(geom_lonlat: shapely.Geometry, step_deg: float = 0.05, margin_
         for lon in np.arange(west, east + step_deg, step_deg):
             for lat in np.arange(south, north + step_deg, step_deg):
                 if abs(lat) < 84:
-                    ids.add(m.toMGRS(float(lat), float(lon), MGRSPrecision=0))
+                    ids.add(m.toMGRS(float(lat), wrap_lon(float(lon)), MGRSPrecision=0))
     return sorted(ids)
 
 
 def s2_footprint_lonlat(tile: str) -> shapely.Polygon:
-    """The footprint in EPSG:4326 (lon/lat), edges densified every kilometre before reprojecting."""
+    """The footprint in EPSG:4326 (lon/lat), edges densified every kilometre before reprojecting; a
+    footprint across the antimeridian (UTM zones 60 and 1) is cut there into its two parts (vertex by
+    vertex it was a band around the globe, which every county of its latitudes intersected)."""
     epsg, bounds = s2_footprint(tile)
-    return to_crs(shapely.box(*bounds), epsg, 4326, densify=1000)
+    footprint = to_crs(shapely.box(*bounds), epsg, 4326, densify=1000)
+    if footprint.bounds[2] - footprint.bounds[0] <= 180:
+        return footprint
+    return reproject(shapely.box(*bounds), CRS.from_epsg(epsg), CRS.from_epsg(4326))
 
 
 def worldcover_tiles(bounds_lonlat: tuple[float, float, float, float]) -> list[str]:
-    """ESA WorldCover 2021 3°×3° tiles (named by their SW corner, e.g. N39W090) covering a lon/lat box."""
+    """ESA WorldCover 2021 3°×3° tiles (named by their SW corner, e.g. N39W090) covering a lon/lat box;
+    its east edge may pass 180° (a box in continuous longitudes): those tiles are named in −180…180
+    (there is no E180 tile: what lies east of 180° is W180)."""
     west, south, east, north = bounds_lonlat
     names = []
     for lat in range(math.floor(south / 3) * 3, math.floor(north / 3) * 3 + 1, 3):
         if lat + 3 <= south:
             continue
         for lon in range(math.floor(west / 3) * 3, math.floor(east / 3) * 3 + 1, 3):
+            lon = round(wrap_lon(lon))
             names.append(f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}{'E' if lon >= 0 else 'W'}{abs(lon):03d}")
-    return names
+    return list(dict.fromkeys(names))
 
 
 def worldcover_tile_box(name: str) -> shapely.Polygon:

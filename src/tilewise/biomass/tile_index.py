@@ -21,7 +21,13 @@ import shapely
 
 from tilewise.biomass import crop_tables, crops, made_from, stac, state_index
 from tilewise.biomass.forest import state_plot_densities
-from tilewise.biomass.grids import s2_footprint_lonlat, s2_tiles_near, worldcover_tile_box, worldcover_tiles
+from tilewise.biomass.grids import (
+    continuous_lon,
+    s2_footprint_lonlat,
+    s2_tiles_near,
+    worldcover_tile_box,
+    worldcover_tiles,
+)
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StacSearch, StateInputs
 from tilewise.biomass.raster_checks import check_cell_areas
@@ -427,7 +433,8 @@ def _catalog_place(r: pd.Series, catalog_dir: Path) -> str:
 def select_worldcover(counties: gpd.GeoDataFrame, template: str) -> pd.DataFrame:
     lonlat = counties.to_crs(4326)
     rows = []
-    for name in worldcover_tiles(tuple(lonlat.total_bounds)):
+    # the box in continuous longitudes: a county across the antimeridian needs the tiles of 179°…181°
+    for name in worldcover_tiles(continuous_lon(lonlat.union_all()).bounds):
         users = lonlat.loc[lonlat.intersects(worldcover_tile_box(name)), "county_fips"].tolist()
         if users:
             rows.append(
