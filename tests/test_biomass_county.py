@@ -477,3 +477,39 @@ def test_a_class_raster_that_is_not_one_band_of_integer_codes_is_refused(tmp_pat
     files = {"wc": (out, cdl), "cdl": (wc, out)}[product]
     with pytest.raises(TilewiseError, match=rf"{out}: \d band\(s\) of \w+, not one band of integer class codes"):
         process_county(inputs(*files))
+
+
+def _lonlat_band(path, west, east, north, value):
+    """A class raster in lon/lat on WorldCover's grid, `west`…`east` × 0.1° south of `north`."""
+    data = np.full((int(round(0.1 / WC_DEG)), int(round((east - west) / WC_DEG))), value, np.uint8)
+    return write_band(path, data, "EPSG:4326", from_origin(west, north, WC_DEG, WC_DEG), 0)
+
+
+@pytest.mark.parametrize("crs", [3338, 32601, 32660])  # Alaska Albers, and the UTM zones on either side
+@pytest.mark.parametrize(
+    ("lat", "west", "east"), [(51.5, 179.99, 180.01), (57.2, 179.995, 180.03), (62.0, 179.97, 180.002)]
+)
+def test_a_parcel_across_the_antimeridian_is_measured_on_lon_lat_tiles_as_its_own_area(tmp_path, crs, lat, west, east):
+    """Aleutians West: a parcel across ±180° in a projected layer, reprojected vertex by vertex into the
+    lon/lat of WorldCover's E177 and W180 tiles (and a CDL in lon/lat), was a band around the globe: it
+    got every cell of the tiles' width (3,438 WorldCover acres for a 382-acre parcel)."""
+    north = lat + 0.05
+    wc = [
+        _lonlat_band(tmp_path / f"wc{k}.tif", w, e, north, 10)
+        for k, (w, e) in enumerate([(179.9, 180), (-180, -179.9)])
+    ]
+    cdl = [
+        _lonlat_band(tmp_path / f"c{k}.tif", w, e, north, 176)
+        for k, (w, e) in enumerate([(179.9, 180), (-180, -179.9)])
+    ]
+    drawn = shapely.segmentize(shapely.box(west, lat, east, lat + 0.01), 0.001)
+    geodesic = geodesic_acres(drawn)
+    back = shapely.transform(
+        drawn, lambda xy: np.column_stack([np.where(xy[:, 0] > 180, xy[:, 0] - 360, xy[:, 0]), xy[:, 1]])
+    )
+    parcels = gpd.GeoDataFrame({"parcel_id": ["across"]}, geometry=[to_crs(back, 4326, crs)], crs=crs)
+    result, _, _ = process_county(replace(inputs(wc[0], cdl[0], parcels=parcels), worldcover=wc, cdl=cdl))
+    p = result.iloc[0]
+    assert p["parcel_area_acres"] == pytest.approx(geodesic, rel=1e-3)
+    for column in ("worldcover_valid_area_acres", "tree_cover_acres", "cdl_valid_area_acres"):
+        assert p[column] == pytest.approx(geodesic, rel=0.01), column

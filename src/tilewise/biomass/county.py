@@ -202,7 +202,7 @@ def _class_areas_over(
         earlier = [part for i in earlier_of[k] for part in kept[i]]
         covered_cells = differing_cells = 0
         with rasterio.open(path) as ds:
-            local = to_crs(geoms.values, geoms.crs, ds.crs)
+            local = parcels_in_raster_crs(geoms, ds)
             boxes = shapely.bounds(local)
             nodata = ds.nodata if ds.nodata is not None else 0
             groups = _groups(boxes, ds.transform, GROUP_PX)
@@ -251,6 +251,19 @@ def _class_areas_over(
             table["m2"] *= factor[table["row"].to_numpy()]
             valid, extra = valid * factor, extra * factor
     return table, valid, extra
+
+
+def parcels_in_raster_crs(geoms: gpd.GeoSeries, ds) -> np.ndarray:
+    """The parcels in the raster's CRS; into longitudes with every vertex within 180° of the raster's centre:
+    a parcel across ±180° (Aleutians West), reprojected vertex by vertex, was a band around the globe that
+    covered the whole width of the lon/lat tiles it touched (WorldCover's E177 and W180, a CDL in lon/lat)."""
+    local = to_crs(geoms.values, geoms.crs, ds.crs)
+    if not ds.crs.is_geographic:
+        return local
+    centre = (ds.bounds.left + ds.bounds.right) / 2
+    return shapely.transform(
+        local, lambda xy: np.column_stack([(xy[:, 0] - centre + 180) % 360 - 180 + centre, xy[:, 1]])
+    )
 
 
 def _earlier_overlapping(paths) -> list[list[int]]:
@@ -378,7 +391,8 @@ def _s2_candidates(geoms: gpd.GeoSeries, tiles: list[S2Tile]) -> tuple[np.ndarra
     contains it may have no data there: outside the swath); by place, a tile that contains the whole
     parcel first, then the parcel's own UTM zone, then the nearest tile centre (the parcel sits deepest
     inside it)."""
-    lon = shapely.get_x(shapely.centroid(to_crs(geoms.values, geoms.crs, 4326)))
+    # the centre taken in the parcels' own CRS: in lon/lat, a parcel across ±180° has its centre near 0°
+    lon = shapely.get_x(to_crs(shapely.centroid(geoms.values), geoms.crs, 4326))
     own_zone = np.floor((lon + 180) / 6).astype(int) + 1
     shape = (len(geoms), len(tiles))
     inside, touches, place = np.zeros(shape, bool), np.zeros(shape, bool), np.full(shape, np.inf)
@@ -621,8 +635,8 @@ def _read_shared_blocks(inp: CountyInputs, geoms: gpd.GeoSeries, part_of: np.nda
 
     for path in [*inp.cdl, *inp.worldcover]:
         with rasterio.open(path) as ds:
-            crs = ds.crs
-        load(path, shapely.bounds(to_crs(geoms.values, geoms.crs, crs)), part_of)
+            boxes = shapely.bounds(parcels_in_raster_crs(geoms, ds))
+        load(path, boxes, part_of)
     candidate, _, _ = _s2_candidates(geoms, inp.s2)
     for k, tile in enumerate(inp.s2):
         rows = np.flatnonzero(candidate[:, k])
