@@ -485,7 +485,7 @@ def _lonlat_band(path, west, east, north, value):
     return write_band(path, data, "EPSG:4326", from_origin(west, north, WC_DEG, WC_DEG), 0)
 
 
-@pytest.mark.parametrize("crs", [3338, 32601, 32660])  # Alaska Albers, and the UTM zones on either side
+@pytest.mark.parametrize("crs", [3338, 32601, 32660, "0-360"])  # Alaska Albers, UTM on either side, lon/lat 0…360°
 @pytest.mark.parametrize(
     ("lat", "west", "east"), [(51.5, 179.99, 180.01), (57.2, 179.995, 180.03), (62.0, 179.97, 180.002)]
 )
@@ -507,7 +507,8 @@ def test_a_parcel_across_the_antimeridian_is_measured_on_lon_lat_tiles_as_its_ow
     back = shapely.transform(
         drawn, lambda xy: np.column_stack([np.where(xy[:, 0] > 180, xy[:, 0] - 360, xy[:, 0]), xy[:, 1]])
     )
-    parcels = gpd.GeoDataFrame({"parcel_id": ["across"]}, geometry=[to_crs(back, 4326, crs)], crs=crs)
+    geom, crs = (drawn, 4326) if crs == "0-360" else (to_crs(back, 4326, crs), crs)  # 0…360°: one simple polygon
+    parcels = gpd.GeoDataFrame({"parcel_id": ["across"]}, geometry=[geom], crs=crs)
     result, _, _ = process_county(replace(inputs(wc[0], cdl[0], parcels=parcels), worldcover=wc, cdl=cdl))
     p = result.iloc[0]
     assert p["parcel_area_acres"] == pytest.approx(geodesic, rel=1e-3)

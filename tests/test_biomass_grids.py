@@ -531,3 +531,19 @@ def test_a_county_beside_a_tile_across_the_antimeridian_is_not_reached_by_it(tmp
     with pytest.raises(TilewiseError, match=r"reaches counties 02013 "):
         select_sentinel2(counties, table, tmp_path, "20240801")
     assert select_sentinel2(counties, table, tmp_path, "20240801", needed={"02016"})["counties"].eq("02016").all()
+
+
+@pytest.mark.parametrize("lon", [180.3, 180.95, 179.995, 184.0])
+def test_parcels_in_longitudes_written_0_to_360_are_placed_in_their_county(tmp_path, lon):
+    """An Aleutian parcel layer in lon/lat written 0…360° (180.3° for −179.7°): without FIPS columns its
+    parcels east of 180° (and one across it) were dropped as "outside the state's counties"."""
+    from tilewise.biomass.tile_index import assign_parcels
+
+    county = _county_across_180([shapely.box(178, 51, 180, 52), shapely.box(-180, 51, -175, 52)])
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["p", "control"]},
+        geometry=[shapely.box(lon, 51.5, lon + 0.01, 51.51), shapely.box(179.5, 51.5, 179.51, 51.51)],
+        crs=4326,
+    )
+    kept, dropped = assign_parcels(parcels, county, tmp_path / "p.parquet")
+    assert kept["parcel_id"].tolist() == ["p", "control"] and kept["county_fips"].eq("02016").all() and dropped.empty

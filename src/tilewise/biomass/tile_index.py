@@ -27,6 +27,7 @@ from tilewise.biomass.grids import (
     s2_tiles_near,
     worldcover_tile_box,
     worldcover_tiles,
+    wrap_lon,
 )
 from tilewise.biomass.indices import boa_offset
 from tilewise.biomass.plan import StacSearch, StateInputs
@@ -195,6 +196,8 @@ def _county_of_inside_point(geoms: gpd.GeoSeries, counties: gpd.GeoDataFrame) ->
     the line between two counties (a parcel split down its middle) is within neither: it is moved a
     hair, the same way in every state's run, so that exactly one county, of one state, takes the parcel."""
     points = gpd.GeoSeries(geoms.representative_point(), crs=geoms.crs)
+    if geoms.crs.is_geographic:  # longitudes written 0…360° (Aleutian parcels at 180.5°): the counties' are −180…180
+        points = gpd.GeoSeries(shapely.points(wrap_lon(points.x), points.y), index=points.index, crs=geoms.crs)
     fips = _county_of(points, counties, "within")
     on_line = fips.isna() & _county_of(points, counties, "intersects").notna()
     if on_line.any():
