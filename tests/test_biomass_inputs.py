@@ -101,3 +101,63 @@ def _grass_with_a_stray_class(data, transform):
     data[:] = 30
     data[data.shape[0] // 2 :, :] = 7  # not a WorldCover class: the county fails
     return data
+
+
+def test_a_county_across_the_antimeridian_runs_and_measures_each_parcel_on_its_own_area(tmp_path):
+    """An Aleutians West-like county (TIGER's parts at +179.6…180° and −180…−179.6°) with local WorldCover tiles
+    N51E177 and N51W180, a CDL in Alaska Albers and Sentinel-2 tiles of UTM zones 60 and 1. The index listed a
+    WorldCover tile N51E180, which does not exist, so the county failed on it; a parcel across 180° got every
+    WorldCover cell of the tiles' width."""
+    import math
+
+    import mgrs
+    from pyproj import Geod
+    from rasterio.transform import from_origin
+
+    m = Mini(tmp_path, county=("99001", "Aleut", 179.6, 51.4, 179.99, 51.6))
+    res = 1 / 12000
+    for name, west in (("N51E177", 179.6), ("N51W180", -180.0)):
+        m.worldcover(
+            name=f"ESA_WorldCover_10m_2021_v200_{name}_Map.tif",
+            transform=from_origin(west, 51.6, res, res),
+            shape=(2400, 4800),
+        )
+    x0, y0, x1, y1 = (
+        math.floor(v / 30) * 30
+        for v in to_crs(shapely.segmentize(shapely.box(179.55, 51.38, 180.45, 51.62), 0.01), 4326, 3338).bounds
+    )
+    shape = (int((y1 - y0) / 30) + 1, int((x1 - x0) / 30) + 1)
+    m.cdl(crs="EPSG:3338", transform=from_origin(x0, y1 + 30, 30, 30), data=np.full(shape, 1, np.uint8))
+    for lon, side in ((179.8, (179.6, 51.4, 179.999, 51.6)), (-179.8, (-179.999, 51.4, -179.6, 51.6))):
+        tile = mgrs.MGRS().toMGRS(51.5, lon, MGRSPrecision=0)
+        epsg, t, shape = s2_grid(tile, side, 10)
+        for band, r in zip(("B02", "B03", "B04", "B08"), (0.05, 0.09, 0.07, 0.40), strict=True):
+            m.s2_band(tile, "20240815", band, np.full(shape, dn(r)), t, epsg)
+        epsg, ts, shape = s2_grid(tile, side, 20)
+        m.s2_band(tile, "20240815", "SCL", np.full(shape, 4, np.uint8), ts, epsg)
+    drawn = {
+        "east": shapely.box(179.7, 51.47, 179.71, 51.48),
+        "west": shapely.box(180.29, 51.47, 180.30, 51.48),
+        "across": shapely.box(179.995, 51.5, 180.005, 51.51),
+    }
+    back = [
+        shapely.transform(
+            shapely.segmentize(g, 0.001), lambda xy: np.column_stack([(xy[:, 0] + 180) % 360 - 180, xy[:, 1]])
+        )
+        for g in drawn.values()
+    ]
+    m.build(gpd.GeoDataFrame({"parcel_id": list(drawn)}, geometry=to_crs(np.array(back), 4326, 3338), crs=3338))
+    parts = shapely.MultiPolygon([shapely.box(179.6, 51.4, 180, 51.6), shapely.box(-180, 51.4, -179.6, 51.6)])
+    gpd.GeoDataFrame({"STATEFP": ["99"], "COUNTYFP": ["001"], "NAME": ["Aleut"]}, geometry=[parts], crs=4269).to_file(
+        m.inp / "counties.gpkg", layer="counties", driver="GPKG"
+    )
+    m.run()
+    r = m.result().set_index("parcel_id")
+    for pid, g in drawn.items():
+        acres = abs(Geod(ellps="WGS84").geometry_area_perimeter(shapely.segmentize(g, 0.001))[0]) / 4046.8564224
+        for column in ("parcel_area_acres", "worldcover_valid_area_acres", "tree_cover_acres", "cdl_valid_area_acres"):
+            assert r.loc[pid, column] == pytest.approx(acres, rel=0.01), (pid, column)
+        assert r.loc[pid, "s2_clear_fraction"] > 0.95 and r.loc[pid, "ndvi_mean_unitless"] == pytest.approx(0.33 / 0.47)
+    assert r.loc["west", "s2_tile"].startswith("01") and r.loc["east", "s2_tile"].startswith("60")
+    keys = sorted(p.stem for p in (m.root / "results/states/mini/tiles/worldcover").glob("*.json"))
+    assert keys == ["N51E177", "N51W180"]
