@@ -174,6 +174,7 @@ def test_a_tile_is_reclaimed_once_every_reader_succeeded(tmp_path):
         rows.append({"tif": str(tif), "counties": readers})
     (tmp_path / "states" / "y" / "tiles" / "cdl").mkdir(parents=True)
     (tmp_path / "states" / "y" / "tiles" / "cdl" / "c.tif.part.tif").write_bytes(b"y" * 7)  # being written
+    (tmp_path / "states" / "y" / "tiles" / "cdl" / "c.tif.window.vrt").write_bytes(b"<VRTDataset/>")  # no tile bytes
     assert tiles.tile_bytes_on_disk(tmp_path / "states") == {"x": 20, "y": 7}
     outcomes.write_outcome(tmp_path / "runs" / "01003.json", outcomes.OK, "", 0.0, 0)
     assert tiles.release(rows, runs) == ([rows[1]["tif"]], [rows[0]["tif"]])  # 01001 has not ended yet

@@ -429,12 +429,13 @@ def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
 
 
 def tile_bytes_on_disk(states_root: Path) -> dict[str, int]:
-    """Bytes of converted tiles (finished or being written) on disk, per state."""
+    """Bytes of converted tiles (finished, being written or being downloaded) on disk, per state: not their
+    manifests, nor the window VRT (a few KB of XML) a tile is cut through while it is written."""
     out: dict[str, int] = {}
     for state_dir in sorted(p for p in Path(states_root).glob("*") if p.is_dir()):
         total = 0
         for path in state_dir.glob("tiles/*/*"):
-            if ".json" in path.name:
+            if ".json" in path.name or path.name.endswith(".window.vrt"):
                 continue
             try:
                 total += path.stat().st_size
