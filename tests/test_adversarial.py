@@ -346,7 +346,7 @@ def test_coverage_past_the_worlds_edge_is_moved_into_it(crs, box, moved):
     import shapely
     from pyproj import CRS
 
-    from tilewise.sources.coverage_reproject import reproject
+    from tilewise.shared.reproject import reproject
 
     got = reproject(shapely.box(*box), CRS.from_user_input(crs), CRS.from_user_input(crs))
     want = shapely.box(box[0] + moved, box[1], box[2] + moved, box[3])

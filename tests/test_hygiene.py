@@ -102,3 +102,16 @@ def test_a_job_that_succeeds_exits_at_once_with_its_log_written(tmp_path):
         text = script.read_text()
         if "job.start(" in text:
             assert text.rstrip().endswith("job.done()"), f"{script.name} does not end with job.done()"
+
+
+def test_each_pipeline_wing_imports_only_itself_and_the_shared_pieces():
+    """sources/ and biomass/ never import each other, shared/ imports neither: what both use is in shared/."""
+    allowed = {"sources": {"sources", "shared"}, "biomass": {"biomass", "shared"}, "shared": {"shared"}}
+    crossing = []
+    for wing, may in allowed.items():
+        for path in sorted((REPO / "src" / "tilewise" / wing).glob("*.py")):
+            for line_no, line in enumerate(path.read_text().splitlines(), 1):
+                for found in re.findall(r"^\s*(?:from|import) tilewise\.(\w+)", line):
+                    if found not in may:
+                        crossing.append(f"{path.relative_to(REPO)}:{line_no}: {line.strip()}")
+    assert not crossing, "\n".join(crossing)

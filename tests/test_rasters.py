@@ -220,8 +220,8 @@ BOUNDS_CASES = [
 @pytest.mark.parametrize("case, crs, transform, size, expected", BOUNDS_CASES, ids=[c[0] for c in BOUNDS_CASES])
 def test_bounds_stay_inside_web_mercator(tmp_path, case, crs, transform, size, expected):
     """Clamped at ±85.0511°, never swapped for a full-width raster, true edges (left > right) across ±180."""
+    from tilewise.shared.web_mercator import lonlat_bounds
     from tilewise.sources.raster_describe import bounds_row
-    from tilewise.sources.web_mercator import lonlat_bounds
 
     src = _raster(tmp_path / "r.tif", np.ones(size[::-1], dtype="float32"), transform, crs=crs)
     with rasterio.open(src) as ds:

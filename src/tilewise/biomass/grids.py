@@ -13,7 +13,7 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from tilewise.shared.geometry import to_crs
-from tilewise.sources.coverage_reproject import reproject
+from tilewise.shared.reproject import reproject
 
 S2_TILE_M = 109_800  # a Sentinel-2 tile is 109.8 km square in its UTM zone
 S2_GRID_M = 60  # and its upper-left corner sits on a 60 m grid

@@ -24,17 +24,18 @@ import yaml
 from pyproj import CRS, Transformer
 from pyproj.exceptions import ProjError
 
+from tilewise.shared import reproject
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.web_mercator import crs_from_text, epsg_places_alike, footprint_points
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import coverage_gpkg as coverage_file
-from tilewise.sources import coverage_reproject, coverage_union, ledger, store_index
+from tilewise.sources import coverage_union, ledger, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
 from tilewise.sources.catalog import archive_group, line_numbers
 from tilewise.sources.ledger import Ledger
 from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.recipe import Recipe, glob_match
-from tilewise.sources.web_mercator import crs_from_text, epsg_places_alike, footprint_points
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def union_coverage(outputs: list[dict], crs: CRS, workers: int = 1) -> shapely.G
     geoms = np.empty(len(outputs), dtype=object)
     for src, rows in by_crs.items():  # a CRS at a time: 20,000 polygons one by one cost a second
         decoded = shapely.from_wkb([bytes.fromhex(outputs[i]["coverage_wkb"]) for i in rows])
-        geoms[rows] = coverage_reproject.reproject_all(decoded, crs_from_text(src), crs)
+        geoms[rows] = reproject.reproject_all(decoded, crs_from_text(src), crs)
     merged = coverage_union.union(geoms, workers)
     polys = [g for g in shapely.get_parts(merged) if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     return shapely.MultiPolygon([p for g in polys for p in shapely.get_parts(g)])

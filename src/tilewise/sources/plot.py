@@ -16,8 +16,9 @@ from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from pyproj import CRS
 
-from tilewise.sources import coverage_reproject, coverage_union, ledger
-from tilewise.sources.web_mercator import X_MAX_3857
+from tilewise.shared import reproject
+from tilewise.shared.web_mercator import X_MAX_3857
+from tilewise.sources import coverage_union, ledger
 
 
 def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
@@ -33,7 +34,7 @@ def plot_coverage(source: str, ledgers: list[Path], png: Path) -> None:
         # vertices left (the exact union of pixel-edged polygons costs ten times more)
         tolerance = max(1e-9, _extent(shapely.total_bounds(geoms)) / 1000)
         shown = shapely.segmentize(shapely.union_all(shapely.simplify(geoms, tolerance)), tolerance * 50)
-        shown = coverage_reproject.reproject(shown, crs, coverage_reproject.WEB_MERCATOR)  # ±180° and poles too
+        shown = reproject.reproject(shown, crs, reproject.WEB_MERCATOR)  # ±180° and poles too
         patches += [_patch(p) for p in shapely.get_parts(shown) if p.geom_type == "Polygon"]
     ax.add_collection(PatchCollection(patches, facecolor="#3a7d44", edgecolor="none", alpha=0.6))
     boxes = [

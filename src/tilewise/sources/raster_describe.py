@@ -38,7 +38,7 @@ from rasterio.warp import transform
 from rasterio.windows import Window
 
 from tilewise.shared.errors import FileFailure
-from tilewise.sources.web_mercator import (
+from tilewise.shared.web_mercator import (
     MERCATOR_MAX_LAT,
     X_MAX_3857,
     NotOnEarth,

@@ -33,8 +33,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, check_area_of_use, lonlat_bounds
 from tilewise.sources import raster_refs, raster_unread
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, NotOnEarth, check_area_of_use, lonlat_bounds
 
 # Files that never are rasters on their own (sidecars, documents); everything else is tried.
 SIDECAR_SUFFIXES = {

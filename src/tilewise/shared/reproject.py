@@ -1,4 +1,5 @@
-"""Reproject a coverage polygon into the source's coverage CRS, valid also across ±180° and the poles.
+"""Reproject a polygon (a source's coverage, a Sentinel-2 tile's footprint) into another CRS, valid
+also across ±180° and the poles.
 
 Vertex by vertex, a polygon that crosses the antimeridian becomes a band around the whole globe
 in longitudes, and one around a pole (a polar stereographic raster, EPSG:3031 or 3413) a polygon
@@ -19,7 +20,7 @@ import shapely.affinity
 from pyproj import CRS, Transformer
 
 from tilewise.shared.geometry import to_crs, transformer
-from tilewise.sources.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds, past_the_world
+from tilewise.shared.web_mercator import MERCATOR_MAX_LAT, X_MAX_3857, is_plain, lonlat_bounds, past_the_world
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _LONLAT_STEP_DEG = 0.25  # vertex spacing along edges drawn in longitudes, before they are projected

@@ -4,7 +4,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from tilewise.sources.coverage_reproject import reproject, reproject_all
+from tilewise.shared.reproject import reproject, reproject_all
 
 X_MAX = 20037508.342789244
 WGS84, MERCATOR = CRS.from_epsg(4326), CRS.from_epsg(3857)
