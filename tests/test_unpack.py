@@ -688,6 +688,42 @@ def test_a_grass_ascii_grid_whose_values_do_not_fill_its_header_fails(tmp_path):
         _read_as_a_chunk_does(root)
 
 
+@pytest.mark.parametrize("key", list(ASC_SHARED))
+@pytest.mark.parametrize(
+    "after, extra, said",
+    [
+        ("cellsize", ["cellsize 0.5"], "cellsize more than once"),
+        ("xllcorner", ["XLLCORNER 123.25"], "xllcorner more than once"),
+        ("yllcorner", ["yllcorner -5"], "yllcorner more than once"),
+        ("nrows", ["NROWS 7"], "nrows more than once"),
+        ("cellsize", ["nodata_value -9999", "NODATA_value -32768"], "nodata_value more than once"),
+        ("cellsize", ["dx 0.5", "dy 0.25"], "both cellsize and dx/dy"),
+        ("cellsize", ["dy 0.25"], "both cellsize and dx/dy"),
+    ],
+)
+def test_an_ascii_grid_whose_header_says_one_thing_twice_fails(tmp_path, key, after, extra, said):
+    """GDAL reads a key given twice, or cellsize beside dx/dy, without an error, taking one of them:
+    which one the producer meant cannot be told (a second cellsize moved every pixel but the first)."""
+    header, values = _asc_parts(key)
+    header = [h for h in header if h.split()[0].lower() != "nodata_value"]
+    at = next(i for i, h in enumerate(header) if h.split()[0].lower() == after) + 1
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_asc(header[:at] + extra + header[at:], values))
+    with pytest.raises(UnreadableRasters, match=rf"^dem.asc: its header gives {said}.*exclude: \['dem.asc'\]"):
+        _read_as_a_chunk_does(root)
+
+
+def test_a_grass_ascii_grid_whose_header_says_one_thing_twice_fails(tmp_path):
+    header = ["north: 4000", "south: 3000", "east: 5000", "west: 4000", "rows: 10", "cols: 10"]
+    values = (np.arange(100).reshape(10, 10) + 100).astype(str)
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.txt").write_bytes(_asc([*header[:2], "north: 4500", *header[2:]], values))
+    with pytest.raises(UnreadableRasters, match=r"^dem.txt: its header gives north more than once"):
+        _read_as_a_chunk_does(root)
+
+
 def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
     """A grid larger than one counting piece: values cut across pieces are counted once."""
     from tilewise.sources import raw_headers

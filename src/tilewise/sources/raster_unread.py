@@ -94,7 +94,7 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     blocks and the missing end of a PCRaster map or a classic netCDF file as zeros, and an ASCII grid's
     values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
     if ds.driver in ASCII_GRIDS:
-        return _origin_not_in_header(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
+        return _header_not_plain(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
     if ds.driver == "XYZ" and ds.nodata is None:
         return _xyz_holes_without_nodata(ds, path, rel)
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
@@ -163,20 +163,30 @@ ASCII_GRIDS = {"AAIGrid", "GRASSASCIIGrid"}
 _ORIGINS = ({"xllcorner", "yllcorner"}, {"xllcenter", "yllcenter"})
 
 
-def _origin_not_in_header(ds, path: Path, rel: str) -> str | None:
-    """GDAL places an ESRI ASCII grid by xllcorner and yllcorner, or by xllcenter and yllcenter; a header
-    with another mix (xllcorner beside yllcenter) or one of them missing is read without an error at 0, 0:
-    in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea."""
+def _header_not_plain(ds, path: Path, rel: str) -> str | None:
+    """An ASCII grid's header must say each thing once, one way. GDAL reads without an error
+    - a key given twice (two `cellsize`, `xllcorner` or `nodata_value` lines): it takes one of them;
+    - `cellsize` beside `dx`/`dy`: it takes `cellsize`;
+    - an ESRI header that places the grid by no pair (`xllcorner` beside `yllcenter`, or one missing):
+      at 0, 0, in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea.
+    Which one the producer meant cannot be told, so the file fails."""
+    keys = raw_headers.ascii_grid_header_keys(path)
+    if keys is None:
+        return None
+    fix = f"fix the header, or drop the file with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        return f"{rel}: its header gives {', '.join(twice)} more than once, and GDAL takes one without a word: {fix}"
     if ds.driver != "AAIGrid":
         return None
-    keys = raw_headers.ascii_grid_header_keys(path)
-    if keys is None or any(pair <= keys for pair in _ORIGINS):
+    if "cellsize" in keys and {"dx", "dy"} & set(keys):
+        return f"{rel}: its header gives both cellsize and dx/dy, and GDAL takes cellsize without a word: {fix}"
+    if any(pair <= set(keys) for pair in _ORIGINS):
         return None
-    given = ", ".join(sorted(keys & set.union(*_ORIGINS))) or "none of them"
+    given = ", ".join(sorted(set(keys) & set.union(*_ORIGINS))) or "none of them"
     return (
         f"{rel}: its header places the grid by {given}; GDAL needs xllcorner and yllcorner, or xllcenter and "
-        "yllcenter, and without a pair puts the grid at 0, 0 without a word: fix the header (both corners or both "
-        f"centres), or drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+        f"yllcenter, and without a pair puts the grid at 0, 0 without a word: {fix} (both corners or both centres)"
     )
 
 

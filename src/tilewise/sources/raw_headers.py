@@ -28,14 +28,16 @@ def ascii_grid_values(path: Path) -> int | None:
         return _count_tokens(f)
 
 
-def ascii_grid_header_keys(path: Path) -> set[str] | None:
-    """The keys of an ESRI or GRASS ASCII grid's header, in lower case (None: no data found)."""
+def ascii_grid_header_keys(path: Path) -> list[str] | None:
+    """The keys of an ESRI or GRASS ASCII grid's header, in their order and lower case, a key given twice
+    listed twice (GRASS's `north:` as `north`); None: no data found."""
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
     start = _ascii_data_start(head)
     if start is None:
         return None
-    return {words[0].lower() for line in head[:start].decode("latin-1").splitlines() if (words := line.split())}
+    lines = head[:start].decode("latin-1").splitlines()
+    return [words[0].split(":")[0].lower() for line in lines if (words := line.split())]
 
 
 def _ascii_data_start(head: bytes) -> int | None:
