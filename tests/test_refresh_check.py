@@ -270,6 +270,37 @@ def test_a_head_refused_is_asked_as_a_download_asks(tmp_path, http, status):
     assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
 
 
+@pytest.mark.parametrize(
+    "status, etag, length",
+    [
+        (304, "strong", None),
+        (304, "weak", None),
+        (304, "", None),  # Last-Modified alone
+        (304, "strong", "0"),
+        (204, "strong", None),
+        (300, "", None),
+    ],
+)
+def test_an_answer_about_no_version_is_not_taken_for_one(tmp_path, http, status, etag, length):
+    """A one-byte Range GET (no If-None-Match, no If-Modified-Since) answered 304 Not Modified with
+    the old version's validators (a cache revalidating on its own), or 204, or 300: a download fails
+    on such an answer, so its headers are not the version a download gets. The HEAD answers instead;
+    when it answers so too, the file is unchecked (reported, asked again), never unchanged. Before,
+    the old ETag or Last-Modified of the 304 made a new version of the same length 'unchanged'."""
+    http.etag = etag
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"])
+    old = http.validators(http.files["/a.bin"], path="/a.bin") | {"Content-Length": length}
+    wrong_get = Fault(times=99, method="GET", status=status, headers=old)
+    http.faults["/a.bin"] = wrong_get
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}  # the HEAD tells: no spurious rerun
+    http.files["/a.bin"] = bytes([7]) * len(http.files["/a.bin"])  # a new version of the same length
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
+    http.faults["/a.bin"] = [Fault(times=99, method="HEAD", status=status, headers=old), wrong_get]
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchecked"} and found.changed_chunks() == []
+    assert any(f"HTTP {status}" in line for line in refresh.summary("s", found))
+
+
 @pytest.mark.parametrize("outage", ["503", "refused"])
 def test_a_file_no_request_can_ask_keeps_its_chunk_and_is_asked_again(tmp_path, http, outage):
     """Unchecked (a 503 or a refused connection after the retries): nothing reruns, so a transient

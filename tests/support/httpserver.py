@@ -20,7 +20,7 @@ from urllib.parse import unquote
 class Fault:
     """Misbehaviour for the first `times` requests of a path with `method`. `Server.faults[path]` may
     also be a list of faults, used one after the other (e.g. drop a body, then answer its resume wrongly).
-    HEAD requests only follow `status`, `retry_after`, `redirect_to` and `replace_with`."""
+    HEAD requests only follow `status` (with `headers`), `retry_after`, `redirect_to` and `replace_with`."""
 
     times: int
     method: str = "GET"
@@ -141,15 +141,17 @@ def _handler(server: Server):
         def _empty(self, path: str, status: int, headers: dict[str, str]) -> None:
             server.log.append((path, self.headers.get("Range"), status))
             self.send_response(status)
-            for name, value in {**headers, "Content-Length": "0"}.items():
-                self.send_header(name, value)
+            for name, value in {"Content-Length": "0", **headers}.items():
+                if value is not None:  # None: left out
+                    self.send_header(name, value)
             self.end_headers()
 
         def _refusal(self, path: str, fault: Fault) -> bool:
             if fault.redirect_to:
                 self._empty(path, 302, {"Location": fault.redirect_to})
             elif fault.status:
-                self._empty(path, fault.status, {"Retry-After": fault.retry_after} if fault.retry_after else {})
+                retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                self._empty(path, fault.status, fault.headers | retry)  # headers: e.g. a wrong 304's ETag
             return bool(fault.redirect_to or fault.status)
 
         def _begin(self, method: str) -> tuple[str, Fault] | None:

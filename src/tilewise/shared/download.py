@@ -681,6 +681,10 @@ def _head_once(url: str, pool, settings: DownloadSettings, deadline: float, by_g
         resp = _request("GET", url, pool, settings, deadline, {"Range": "bytes=0-0"})
     try:
         _check_status(url, resp, "head")
+        if resp.status not in ((200, 206, 416) if ranged else (200,)):
+            # a 304 to a request without a condition (a cache revalidating on its own), a 204, a 300: its
+            # headers are of no version a download gets (a download fails on it too)
+            raise FileFailure("head", f"{url}: HTTP {resp.status} {resp.reason} to a request without a condition")
         state = _state(url, resp)
         if ranged and resp.status == 200 and state.content_length == 1:
             # the one byte asked, sent as "200 OK" without its Content-Range, or a one-byte file: no length
