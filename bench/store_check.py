@@ -41,7 +41,9 @@ def build(root: Path, files: int, chunks: int) -> dict[str, Path]:
     coverage = root / "polygon-store" / "s.gpkg"
     coverage.parent.mkdir(parents=True)
     coverage.write_bytes(b"gpkg")
-    store_index.write(root / "work" / "s" / "store-index.json", index, coverage)
+    bounds = store / "bounds.csv"
+    bounds.write_text("filename\n")
+    store_index.write(root / "work" / "s" / "store-index.json", index, coverage, bounds)
     return ledgers
 
 

@@ -30,7 +30,7 @@ from tilewise.biomass.state_files import (
 )
 from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
-from tilewise.sources import store_index
+from tilewise.sources import changes_csv, store_index
 from tilewise.sources import tarball as tarball_file
 from tilewise.sources.plan import catalog_folder, plan_sources, record_chunk_counts
 
@@ -176,16 +176,32 @@ DAMAGED = damaged_chunks() if workflow.is_main_process else {}
 
 def damaged_products():
     """Per source, why its merge or its tarball runs again: a merged store whose index is missing
-    (nothing vouches for it), a tarball or md5 changed or deleted after the build (main process only).
+    (nothing vouches for it) or whose bounds.csv or coverage has other bytes than the merge wrote, a
+    tarball or md5 changed or deleted after the build (main process only). A published state lost
+    with the work folder is taken back first (tilewise.sources.changes_csv.recover_state).
     """
     found = {}
     for name, source_plan in PLANS.items():
+        if not workflow.output_settings.dryrun and changes_csv.recover_state(
+            *(
+                Path(p.format(source=name))
+                for p in (PUBLISHED_STATE, PUBLISHED, TARBALL, TARBALL_MD5, CHANGES)
+            )
+        ):
+            print(
+                f"tilewise: source {name}: the published state was lost with the work folder; "
+                f"taken back from {TARBALL.format(source=name)} and its changes file, "
+                "so the next changes file compares with that tarball",
+                file=sys.stderr,
+            )
         catalog_files = [
             source_plan.source.folder / f for f in ("LICENSE.pdf", "metadata.json")
         ]
         whys = {
             "merge": store_index.unvouched(
-                Path(STORE_INDEX.format(source=name)), Path(BOUNDS.format(source=name))
+                Path(STORE_INDEX.format(source=name)),
+                Path(BOUNDS.format(source=name)),
+                Path(COVERAGE.format(source=name)),
             ),
             "tarball": tarball_file.damage(
                 Path(TARBALL.format(source=name)),

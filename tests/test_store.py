@@ -351,6 +351,77 @@ def test_a_catalog_file_replaced_by_an_older_copy_is_shipped(tmp_path, http, nam
     assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
 
 
+@pytest.mark.parametrize("product", ["bounds.csv", "coverage"])
+@pytest.mark.parametrize("tarball", [True, False])
+def test_bounds_or_coverage_replaced_after_the_merge_is_merged_again(tmp_path, http, product, tarball):
+    """bounds.csv or the coverage GeoPackage edited by hand, or replaced by a copy that kept an older
+    time (`cp -p` of a backup, `rsync -a`): Snakemake, comparing times, saw nothing when the copy was
+    older than the tarball, or when the source has no tarball (no LICENSE.pdf: nothing reads them),
+    and the store kept the wrong file, exit 0. The store index keeps their md5s: planning merges
+    again, and the store equals a clean run's, byte for byte."""
+    entry = make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    if not tarball:
+        (entry / "LICENSE.pdf").unlink()
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    path = work / ("source-store/kept/bounds.csv" if product == "bounds.csv" else "polygon-store/kept.gpkg")
+    tar = work / "tar-store" / "kept.tar"
+    clean, clean_tar = path.read_bytes(), (md5(tar) if tarball else None)
+    assert tar.exists() == tarball
+    middle = len(clean) // 2
+    edits = [  # (what, its bytes, a backup's older time)
+        ("a byte changed in its middle", clean[:middle] + bytes([clean[middle] ^ 1]) + clean[middle + 1 :], True),
+        ("cut off", clean[:middle], False),
+        ("its last byte changed", clean[:-1] + bytes([clean[-1] ^ 1]), True),
+    ]
+    if product == "bounds.csv":
+        edits[-1] = ("a row edited, same size", clean.replace(b",500\n", b",501\n", 1), True)
+    for what, edited, older in edits:
+        st = path.stat()
+        path.write_bytes(edited)
+        assert edited != clean, what
+        if older:
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+        dry = run(tmp_path, "kept", "-n")
+        assert "the merge runs again" in dry.stderr and "is not the one the merge wrote" in dry.stderr, what
+        run(tmp_path, "kept")
+        assert path.read_bytes() == clean, what
+        if tarball:
+            assert md5(tar) == clean_tar, what
+        assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout, what
+
+
+def test_a_published_state_lost_with_the_work_folder_is_taken_back_from_the_tarball(tmp_path, http):
+    """work/ deleted (to free space, to start clean), or only its published state: the next tarball's
+    changes file still compares with the tarball in tar-store/ (its changes file describes it, its
+    bytes give its md5). Before, every file was `added` and a URL that left the list had no `removed`
+    row, so an uploader that follows the changes file kept the file it no longer ships."""
+    urls = serve_tiles(http, 4)
+    entry = make_entry(tmp_path / "catalog", "kept", urls)
+    work = tmp_path / "run"
+    tar, changes = work / "tar-store" / "kept.tar", work / "tar-store" / "kept.changes.csv"
+
+    def rows():
+        with open(changes, newline="") as f:
+            return {r["filename"]: r["change"] for r in csv.DictReader(f)}
+
+    run(tmp_path, "kept")
+    first, first_md5 = changes.read_bytes(), md5(tar)
+    shutil.rmtree(work / "work")  # nothing else changed: the same tarball keeps its changes file
+    run(tmp_path, "kept")
+    assert md5(tar) == first_md5 and changes.read_bytes() == first  # the first tarball's: every file added
+    shutil.rmtree(work / "work")
+    (entry / "file_list.txt").write_text("\n".join(urls[:3]) + "\n")  # t003 leaves the list
+    proc = run(tmp_path, "kept")
+    assert rows() == {"t000.tif": "unchanged", "t001.tif": "unchanged", "t002.tif": "unchanged", "t003.tif": "removed"}
+    assert "published state was lost with the work folder" in proc.stderr
+    (work / "work" / "kept" / "published.json").unlink()  # the state alone
+    (entry / "file_list.txt").write_text("\n".join(urls[:3] + serve_tiles(http, 1, start=4)) + "\n")
+    run(tmp_path, "kept")
+    assert rows() == {"t000.tif": "unchanged", "t001.tif": "unchanged", "t002.tif": "unchanged", "t004.tif": "added"}
+    assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout
+
+
 def _overwrite_a_byte(path):
     with path.open("r+b") as f:  # same size; the modification time moves on, as with any write
         f.seek(1000)
@@ -483,10 +554,12 @@ def test_a_failed_tarball_build_leaves_the_previous_tarball_and_builds_it_again(
     run(tmp_path, "kept")
     outputs = [work / "tar-store" / n for n in ("kept.tar", "kept.tar.md5", "kept.changes.csv")]
     saved = [p.read_bytes() for p in outputs]
-    bounds = work / "source-store" / "kept" / "bounds.csv"
-    bounds.write_text(bounds.read_text().replace(",500\n", ",501\n", 1))  # the tarball refuses it
-    proc = run(tmp_path, "kept", check=False)
-    assert proc.returncode != 0 and "the chunk ledgers differ" in proc.stderr
+    cog = work / "source-store" / "kept" / "t001.tif"  # changed keeping its size and time: the tarball refuses it
+    st = cog.stat()
+    _overwrite_a_byte(cog)
+    os.utime(cog, ns=(st.st_atime_ns, st.st_mtime_ns))
+    proc = run(tmp_path, "kept", "--forcerun", "build_tarball", check=False)
+    assert proc.returncode != 0 and "t001.tif: md5" in proc.stderr
     assert "the previous one, its md5 and its changes file are back" in proc.stderr
     assert [p.read_bytes() for p in outputs] == saved
     dry = run(tmp_path, "kept", "-n")

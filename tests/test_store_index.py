@@ -20,10 +20,14 @@ def test_a_chunk_made_from_other_inputs_is_stale_whether_merged_or_not(tmp_path)
     edited = inputs_digest(FILES, {"cog": {"BLOCKSIZE": 256}})
     assert len({made, refreshed, edited}) == 3
     (tmp_path / "coverage.gpkg").write_bytes(b"x")
+    (tmp_path / "bounds.csv").write_text("filename\n")
     ledgers = {c: _ledger(tmp_path / f"{c}.json", made) for c in ("0000", "0001")}
     index = tmp_path / "store-index.json"
     store_index.write(
-        index, {c: {"ledger": p, "files": [], "inputs": made} for c, p in ledgers.items()}, tmp_path / "coverage.gpkg"
+        index,
+        {c: {"ledger": p, "files": [], "inputs": made} for c, p in ledgers.items()},
+        tmp_path / "coverage.gpkg",
+        tmp_path / "bounds.csv",
     )
     assert store_index.stale_chunks(index, {"0000": made, "0001": made}, ledgers) == {}
     found = store_index.stale_chunks(index, {"0000": refreshed, "0001": edited}, ledgers)

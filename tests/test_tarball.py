@@ -43,7 +43,7 @@ def source(tmp_path):
         c.stem: {"ledger": c, "files": [store / o["filename"] for f in ledger.read(c).files for o in f["outputs"]]}
         for c in sorted((tmp_path / "chunks").glob("*.json"))
     }
-    store_index.write(tmp_path / "store-index.json", chunks, tmp_path / "coverage.gpkg")
+    store_index.write(tmp_path / "store-index.json", chunks, tmp_path / "coverage.gpkg", tmp_path / "bounds.csv")
     return tmp_path, sizes
 
 
@@ -303,3 +303,35 @@ def test_a_kept_tarball_changed_in_place_is_not_brought_back(source):
     assert (kept / f"{digest}.tar").exists()
     assert not restore(*_outputs(root), root / "s.tar.published.json", kept)
     assert not tar.exists()
+
+
+def test_a_lost_published_state_is_taken_back_only_from_the_tarball_its_md5_names(source):
+    """recover_state (at planning): the state lost with the work folder comes back from the tarball in
+    place and its changes file; not from a tarball whose bytes are not its md5's, nor over a state or
+    a legacy changes file that is there, nor when one of the three files is missing."""
+    root, _ = source
+    build(root)
+    _change(root)
+    build(root)
+    state, legacy = root / "s.tar.published.json", root / "published.changes.csv"
+    kept = changes_csv.load_state(state)
+    tar, md5_file, changes = _outputs(root)
+    args = (state, legacy, tar, md5_file, changes)
+    assert not changes_csv.recover_state(*args)  # the state is there
+    state.unlink()
+    legacy.write_text("x")
+    assert not changes_csv.recover_state(*args) and not state.exists()  # load_state reads the legacy file
+    legacy.unlink()
+    changes.rename(changes.with_name("away"))
+    assert not changes_csv.recover_state(*args) and not state.exists()
+    changes.with_name("away").rename(changes)
+    assert changes_csv.recover_state(*args) and changes_csv.load_state(state) == kept
+    state.unlink()
+    _overwrite_last_byte(tar)  # not the tarball its md5 and changes file describe
+    assert not changes_csv.recover_state(*args) and not state.exists()
+
+
+def _overwrite_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))

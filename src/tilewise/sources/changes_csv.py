@@ -25,6 +25,7 @@ import json
 import os
 from pathlib import Path
 
+from tilewise.shared.file_md5 import file_md5
 from tilewise.sources import bounds_csv, report_csv
 
 BOUNDS = bounds_csv.FIELDS[1:]
@@ -93,6 +94,21 @@ def load_state(state: Path, legacy: Path | None = None, record_md5_text: str | N
         digest = record_md5_text.split(" ", 1)[0] if record_md5_text else None
         return digest, legacy.read_bytes().decode()
     return None, ""
+
+
+def recover_state(state: Path, legacy: Path, tar: Path, md5_file: Path, changes: Path) -> bool:
+    """At planning: a published state lost with its work folder (deleted to free space or to start
+    clean) is taken back from the tarball in place, its md5 file and its changes file, which describes
+    it; Snakemake removes all three before it builds the tarball again, and without them the next
+    changes file called every file `added` and dropped the `removed` ones. Only a tarball whose bytes
+    give its md5 file's digest is trusted (read once, only when the state is lost). True if recovered."""
+    if state.exists() or legacy.exists() or not (tar.is_file() and md5_file.is_file() and changes.is_file()):
+        return False
+    digest = md5_file.read_text(errors="replace").split(" ", 1)[0]
+    if file_md5(tar) != digest:
+        return False
+    save_state(state, digest, changes.read_bytes().decode(errors="replace"))
+    return True
 
 
 def save_state(state: Path, digest: str, content: str) -> None:

@@ -367,7 +367,8 @@ def merge_source(
         led.chunk: {"ledger": p, "files": cogs[led.chunk], "records": led.files, "inputs": led.inputs}
         for p, led in ledgers
     }
-    store_index.write(paths.store_index, chunks, paths.coverage_gpkg)  # last: it vouches for what is written
+    # last: it vouches for what is written
+    store_index.write(paths.store_index, chunks, paths.coverage_gpkg, paths.bounds_csv)
     summary = {
         "cogs": len(outputs),
         "failed_files": len(failures),
