@@ -547,3 +547,78 @@ def test_parcels_in_longitudes_written_0_to_360_are_placed_in_their_county(tmp_p
     )
     kept, dropped = assign_parcels(parcels, county, tmp_path / "p.parquet")
     assert kept["parcel_id"].tolist() == ["p", "control"] and kept["county_fips"].eq("02016").all() and dropped.empty
+
+
+@pytest.mark.parametrize("crs", [4326, 3857, 5070, 32615, 2277])
+def test_the_tiles_of_a_county_are_those_its_parcels_reaching_past_it_touch(crs):
+    """A parcel of a county ending short of −90° that runs past −90°: the county's polygon touches neither
+    WorldCover's N39W090 nor the UTM zone 16 tile 16TBK; the index chose tiles by the polygon alone."""
+    from tilewise.biomass.tile_index import county_reach, select_worldcover
+
+    county = shapely.box(-90.05, 40.00, -90.001, 40.02)
+    counties = gpd.GeoDataFrame({"county_fips": ["99001"], "name": ["A"]}, geometry=[county], crs=4269)
+    inside, past = shapely.box(-90.04, 40.005, -90.03, 40.015), shapely.box(-90.02, 40.005, -89.995, 40.015)
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["in", "past"], "county_fips": "99001"}, geometry=[inside, past], crs=4326
+    ).to_crs(crs)
+    assert select_worldcover(counties, "{tile}")["key"].tolist() == ["N39W093"]
+    reach = county_reach(counties, parcels)
+    assert select_worldcover(reach, "{tile}")["key"].tolist() == ["N39W093", "N39W090"]
+    assert reach.geometry.iloc[0].covers(county.union(past).buffer(-1e-5))  # a hair in: reprojected vertices
+    assert "16TBK" in {t for t in s2_tiles_near(past) if s2_footprint_lonlat(t).intersects(reach.geometry.iloc[0])}
+    # a county whose parcels lie inside it keeps its own polygon
+    assert county_reach(counties, parcels.iloc[:1]).geometry.iloc[0].equals(county)
+
+
+def test_a_parcel_past_its_county_in_0_to_360_longitudes_joins_the_countys_parts_across_180():
+    """Aleutians West as TIGER stores it (parts at +179.6…180° and −180…−179.6°), a parcel written at
+    180.5…180.6° (−179.5…−179.4°), past the county's eastern part: it joins in −180…180, not as a band."""
+    from tilewise.biomass.tile_index import county_reach, select_worldcover
+
+    parts = shapely.MultiPolygon([shapely.box(179.6, 51.4, 180, 51.6), shapely.box(-180, 51.4, -179.6, 51.6)])
+    counties = gpd.GeoDataFrame({"county_fips": ["02016"], "name": ["A"]}, geometry=[parts], crs=4269)
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["p"], "county_fips": "02016"}, geometry=[shapely.box(180.35, 51.5, 180.6, 51.51)], crs=4326
+    )
+    reach = county_reach(counties, parcels).geometry.iloc[0]
+    west, _, east, _ = reach.bounds
+    assert (west, east) == (-180, 180) and reach.area < parts.area + 0.3 * 0.01
+    assert reach.covers(shapely.box(-179.599, 51.501, -179.401, 51.509))
+    assert sorted(select_worldcover(county_reach(counties, parcels), "{tile}")["key"]) == ["N51E177", "N51W180"]
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"county_fips": ["48001", None, "48001", "48001"]},
+        {"county_fips": ["48001", "", "  ", "48001"]},
+        {"county_fips": [48001.0, np.nan, 48001.0, 48001.0]},
+        {"fipsstate": ["48", "48", None, "48"], "fipscounty": ["001", None, "001", "001"]},
+        {"fipsstate": [48, 48, 48, 48], "fipscounty": [1.0, np.nan, np.nan, 1.0]},
+    ],
+)
+def test_a_parcel_whose_fips_columns_are_empty_is_placed_by_its_geometry(columns):
+    """A county_fips (or fipsstate + fipscounty) left empty in some rows: those parcels were dropped as
+    naming "no county of the state", their land lost from the county's totals. They name none: they are
+    placed by a point inside them, as a file without the columns is; named rows keep the 100 m rule."""
+    from tilewise.biomass.tile_index import assign_parcels
+
+    counties = gpd.GeoDataFrame(
+        {"county_fips": ["48001", "48003"]},
+        geometry=[shapely.box(-97.6, 27.5, -97.4, 27.7), shapely.box(-97.4, 27.5, -97.2, 27.7)],
+        crs=4269,
+    )
+    geoms = [
+        shapely.box(-97.5, 27.6, -97.49, 27.61),  # in 48001, named so
+        shapely.box(-97.3, 27.6, -97.29, 27.61),  # in 48003
+        shapely.box(-97.45, 27.6, -97.44, 27.61),  # in 48001 (empty in some cases)
+        shapely.box(-97.3, 27.65, -97.29, 27.66),  # in 48003, named 48001: 10 km away
+    ]
+    parcels = gpd.GeoDataFrame({"parcel_id": list("abcd"), **columns}, geometry=geoms, crs=4326)
+    kept, dropped = assign_parcels(parcels, counties, "parcels.parquet")
+    assert dict(zip(kept["parcel_id"], kept["county_fips"], strict=True)) == {"a": "48001", "b": "48003", "c": "48001"}
+    assert dropped["parcel_id"].tolist() == ["d"] and "farther than 100 m" in dropped["reason"].iloc[0]
+    # an empty one outside every county is outside the state's counties, not "named" anything
+    away = parcels.assign(geometry=[geoms[0], shapely.box(-95.0, 27.6, -94.99, 27.61), *geoms[2:]])
+    _, dropped = assign_parcels(away, counties, "parcels.parquet")
+    assert dict(zip(dropped["parcel_id"], dropped["reason"], strict=True))["b"] == "outside the state's counties"

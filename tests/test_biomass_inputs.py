@@ -161,3 +161,64 @@ def test_a_county_across_the_antimeridian_runs_and_measures_each_parcel_on_its_o
     assert r.loc["west", "s2_tile"].startswith("01") and r.loc["east", "s2_tile"].startswith("60")
     keys = sorted(p.stem for p in (m.root / "results/states/mini/tiles/worldcover").glob("*.json"))
     assert keys == ["N51E177", "N51W180"]
+
+
+@pytest.mark.parametrize("product", ["worldcover", "cdl"])
+@pytest.mark.parametrize("parcels_crs", [4326, 5070, 3857, 32616])
+def test_a_parcel_past_its_countys_edge_reads_the_tile_there(tmp_path, product, parcels_crs):
+    """A county ending 85 m short of −90° (WorldCover's 3° line and UTM zones 15/16) and a parcel of it
+    reaching 0.005° past −90°: tiles were chosen by the county's polygon, so the tile east of −90° (a
+    WorldCover square, a CDL clip) was not read and the parcel's fifth there had no data (no forest, no
+    crop). The tiles of a county are those its polygon or its parcels touch, in any parcel CRS."""
+    from rasterio.transform import from_origin
+
+    box = (-90.05, 40.00, -90.001, 40.02)
+    m = Mini(tmp_path, county=("99001", "Alder", *box))
+    reach = (-90.05, 40.00, -89.98, 40.02)
+    for tile in ("15TYE", "16TBK"):
+        epsg, t, shape = s2_grid(tile, reach, 10)
+        for band, r in zip(("B02", "B03", "B04", "B08"), (0.05, 0.09, 0.07, 0.40), strict=True):
+            m.s2_band(tile, "20240815", band, np.full(shape, dn(r)), t, epsg)
+        _, ts, ss = s2_grid(tile, reach, 20)
+        m.s2_band(tile, "20240815", "SCL", np.full(ss, 4, np.uint8), ts, epsg)
+    res = 1 / 12000
+    east_class = {"worldcover": 10, "cdl": 5}[product]  # tree cover; soybeans
+    for name, west in (("N39W093", -90.08), ("N39W090", -90.0)):
+        value = east_class if west == -90.0 and product == "worldcover" else 30
+        m.worldcover(
+            value,
+            name=f"ESA_WorldCover_10m_2021_v200_{name}_Map.tif",
+            transform=from_origin(west, 40.05, res, res),
+            shape=(960, 960),
+        )
+    cres = 0.0002  # lon/lat clips meeting at −90°, like states' clips
+    for name, west, value in (("2023_30m_cdls_west.tif", -90.08, 1), ("2023_30m_cdls_east.tif", -90.0, 1)):
+        value = east_class if west == -90.0 and product == "cdl" else value
+        m.cdl(
+            value,
+            name=name,
+            crs="EPSG:4326",
+            transform=from_origin(west, 40.05, cres, cres),
+            data=np.full((300, 400), value, np.uint8),
+        )
+    p = shapely.box(-90.02, 40.005, -89.995, 40.015)  # 20 % of it east of −90°
+    m.counties()
+    m.parcels(
+        gpd.GeoDataFrame(
+            {"parcel_id": ["P"]},
+            geometry=to_crs(np.array([shapely.segmentize(p, 0.0005)]), 4326, parcels_crs),
+            crs=parcels_crs,
+        )
+    )
+    spec, m.spec = m.spec, demo.StateSpec("99", {"99001": ("Alder", -88.30, 40.00, -88.27, 40.02)})
+    m.fia_and_yields()  # plots where the demo's land cover has forest (none near −90°)
+    m.spec = spec
+    m.config()
+    m.run()
+    r = m.result().iloc[0]
+    assert r["worldcover_coverage_fraction"] > 0.99 and r["cdl_coverage_fraction"] > 0.99
+    if product == "worldcover":
+        assert r["tree_cover_acres"] == pytest.approx(0.2 * r["parcel_area_acres"], rel=0.02)
+    else:
+        crops = pd.read_parquet(tmp_path / "results/states/mini/counties/99001.crops.parquet").set_index("crop_name")
+        assert crops.loc["Soybeans", "area_acres"] == pytest.approx(0.2 * r["parcel_area_acres"], rel=0.02)

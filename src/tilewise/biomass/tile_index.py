@@ -38,6 +38,7 @@ from tilewise.biomass.vectors import read_vector
 from tilewise.shared import gdal_vsi  # noqa: F401 (GDAL's settings for remote rasters: CDL hrefs are opened here)
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
+from tilewise.shared.reproject import reproject
 
 log = logging.getLogger(__name__)
 S2_BANDS_NEEDED = ("B02", "B03", "B04", "B08")
@@ -109,11 +110,12 @@ def county_codes(counties: gpd.GeoDataFrame, source) -> pd.Series:
 def assign_parcels(
     parcels: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path: str | dict
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Each parcel's 5-digit county FIPS: from its own columns when it has them, else the county that
-    contains a point inside it. Invalid geometries are repaired keeping the land drawn (make_valid,
-    structure method); parcels that cannot be used are returned apart with the reason (empty, not a
-    polygon, no area, outside the counties, or farther than COUNTY_TOLERANCE_M from the county their
-    FIPS columns name: its tiles would not cover it, so it would get 0 t and still count in the acres)."""
+    """Each parcel's 5-digit county FIPS: from its own columns when it has them (in its row: empty ones
+    name none), else the county that contains a point inside it. Invalid geometries are repaired keeping
+    the land drawn (make_valid, structure method); parcels that cannot be used are returned apart with
+    the reason (empty, not a polygon, no area, outside the counties, or farther than COUNTY_TOLERANCE_M
+    from the county their FIPS columns name: its tiles would not cover it, so it would get 0 t and still
+    count in the acres)."""
     if "parcel_id" not in parcels.columns:
         raise TilewiseError(f"{path}: parcels need a `parcel_id` column (has {list(parcels.columns)})")
     check_parcel_ids(parcels["parcel_id"], path)
@@ -139,17 +141,24 @@ def assign_parcels(
     flat = (reason == "") & (parcels.geometry.is_empty | (parcels.geometry.area <= 0))
     reason[flat] = "no polygon with area (after make_valid)"
     named = "county_fips" in parcels.columns or {"fipsstate", "fipscounty"} <= set(parcels.columns)
+    # a row whose FIPS columns are empty (null, blank) names no county: it is placed by its geometry, as
+    # a file without the columns is (it was dropped as naming "no county of the state", its land lost)
+    unnamed, fips = pd.Series(True, index=parcels.index), pd.Series(None, index=parcels.index, dtype=object)
     if "county_fips" in parcels.columns:
-        parcels["county_fips"] = _code_text(parcels["county_fips"], 5)
+        unnamed, fips = _blank(parcels["county_fips"]), _code_text(parcels["county_fips"], 5)
     elif named:
-        parcels["county_fips"] = _code_text(parcels["fipsstate"], 2) + _code_text(parcels["fipscounty"], 3)
-    else:
-        parcels["county_fips"] = _county_of_inside_point(parcels[reason == ""].geometry, counties.to_crs(parcels.crs))
+        unnamed = _blank(parcels["fipsstate"]) | _blank(parcels["fipscounty"])
+        fips = _code_text(parcels["fipsstate"], 2) + _code_text(parcels["fipscounty"], 3)
+    fips, place = fips.where(~unnamed), (reason == "") & unnamed
+    if place.any():
+        fips[place] = _county_of_inside_point(parcels[place].geometry, counties.to_crs(parcels.crs))
+    parcels["county_fips"] = fips
     elsewhere = (reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])
-    reason[elsewhere] = "its FIPS columns name no county of the state" if named else "outside the state's counties"
+    reason[elsewhere & ~unnamed] = "its FIPS columns name no county of the state"
+    reason[elsewhere & unnamed] = "outside the state's counties"
     far = np.zeros(len(parcels), bool)
     if named:
-        check = (reason == "").to_numpy()
+        check = ((reason == "") & ~unnamed).to_numpy()
         far[check] = ~_reach_their_county(parcels[check], counties)
         reason[far] = f"outside the county its FIPS columns name (farther than {COUNTY_TOLERANCE_M:g} m from it)"
     if (reason != "").all() and (elsewhere.any() or far.any()):  # not one placed: the file or its columns are wrong
@@ -258,6 +267,10 @@ def _none_placed(unplaced: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path, n
         f"({', '.join(counties['county_fips'].head(3))}, …){codes}; is it this state's parcel file, with the CRS "
         "its coordinates are in and 5-digit state+county FIPS codes?"
     )
+
+
+def _blank(codes: pd.Series) -> pd.Series:
+    return codes.isna() | (codes.astype("string").str.strip() == "").fillna(True)
 
 
 def _code_text(codes: pd.Series, width: int) -> pd.Series:
@@ -556,6 +569,30 @@ def sentinel2_catalog(inp: StateInputs, counties: gpd.GeoDataFrame) -> tuple[pd.
     return table.dropna(how="all", subset=table.columns[:-1]), path.parent
 
 
+def county_reach(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The counties with each one's polygon joined by its parcels that reach past it: the land its job reads.
+    A parcel is its county's by a point inside it or by its FIPS columns, and may run on past the county's
+    edge into a tile (WorldCover's 3° square, a UTM zone's Sentinel-2 tile, a CDL clip) that the polygon
+    does not touch: chosen by the polygon alone, that tile was not read and the parcel's part there had
+    no data (a tree-covered fifth of a parcel counted no forest). Parcels go in whole, through lon/lat
+    across ±180° (a parcel written in 0…360° longitudes joins the county's parts at +179° and −179°)."""
+    native = counties.set_index("county_fips").geometry.to_crs(parcels.crs)
+    shapely.prepare(native.values)
+    own = native.reindex(parcels["county_fips"]).values
+    past = np.flatnonzero(~shapely.covered_by(parcels.geometry.values, own))
+    reach = counties.copy()
+    if not len(past):
+        return reach
+    src, dst = parcels.crs, counties.crs
+    beyond = pd.Series([reproject(g, src, dst) for g in parcels.geometry.values[past]], dtype=object)
+    joined = beyond.groupby(parcels["county_fips"].to_numpy()[past]).agg(lambda g: shapely.union_all(list(g)))
+    reach["geometry"] = [
+        shapely.union_all([geom, joined[fips]]) if fips in joined.index else geom
+        for fips, geom in zip(reach["county_fips"], reach.geometry, strict=True)
+    ]
+    return reach
+
+
 def county_boxes_lonlat(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> dict[str, tuple]:
     """Per county, the lon/lat box of its polygon and of its parcels (a parcel may reach past its county)."""
     boxes = {}
@@ -600,12 +637,13 @@ def index_state(
             len(overlaps),
             out / state_index.OVERLAPS,
         )
-    catalog, catalog_dir = sentinel2_catalog(inp, counties)
+    reach = county_reach(counties, parcels)  # the tiles of a county are those its polygon or parcels touch
+    catalog, catalog_dir = sentinel2_catalog(inp, reach)
     tiles = pd.concat(
         [
-            select_sentinel2(counties, catalog, catalog_dir, inp.sentinel2_date, needed=set(parcels["county_fips"])),
-            select_worldcover(counties, inp.worldcover_template),
-            select_cdl(counties, inp.cdl, needed=set(parcels["county_fips"])),
+            select_sentinel2(reach, catalog, catalog_dir, inp.sentinel2_date, needed=set(parcels["county_fips"])),
+            select_worldcover(reach, inp.worldcover_template),
+            select_cdl(reach, inp.cdl, needed=set(parcels["county_fips"])),
         ],
         ignore_index=True,
     )
