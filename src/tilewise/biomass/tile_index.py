@@ -583,8 +583,13 @@ def county_reach(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> gpd.G
     reach = counties.copy()
     if not len(past):
         return reach
-    src, dst = parcels.crs, counties.crs
-    beyond = pd.Series([reproject(g, src, dst) for g in parcels.geometry.values[past]], dtype=object)
+    src, dst, geoms = parcels.crs, counties.crs, parcels.geometry.values[past]
+    beyond = to_crs(geoms, src, dst)
+    if dst.is_geographic:  # vertex by vertex, one across ±180° or written past it is a band around the globe
+        west, _, east, _ = shapely.bounds(beyond).T
+        odd = np.flatnonzero((east - west > 180) | (west < -180) | (east > 180))
+        beyond[odd] = [reproject(g, src, dst) for g in geoms[odd]]
+    beyond = pd.Series(beyond, dtype=object)
     joined = beyond.groupby(parcels["county_fips"].to_numpy()[past]).agg(lambda g: shapely.union_all(list(g)))
     reach["geometry"] = [
         shapely.union_all([geom, joined[fips]]) if fips in joined.index else geom
