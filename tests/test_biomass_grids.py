@@ -622,3 +622,26 @@ def test_a_parcel_whose_fips_columns_are_empty_is_placed_by_its_geometry(columns
     away = parcels.assign(geometry=[geoms[0], shapely.box(-95.0, 27.6, -94.99, 27.61), *geoms[2:]])
     _, dropped = assign_parcels(away, counties, "parcels.parquet")
     assert dict(zip(dropped["parcel_id"], dropped["reason"], strict=True))["b"] == "outside the state's counties"
+
+
+@pytest.mark.parametrize(
+    ("geoms", "reason"),
+    [
+        ([shapely.Point(-97.5, 27.6), shapely.Point(-97.45, 27.65)], "no polygon with area"),  # address points
+        ([shapely.LineString([(-97.5, 27.6), (-97.49, 27.61)])] * 2, "no polygon with area"),  # centre lines
+        ([shapely.Polygon([(-97.5, 27.6), (-97.49, 27.6), (-97.48, 27.6)])] * 2, "no polygon with area"),
+        ([shapely.Polygon(), None], "empty geometry"),
+    ],
+)
+@pytest.mark.parametrize("fips", [False, True])
+def test_a_parcel_file_without_one_usable_parcel_stops_the_index(geoms, reason, fips):
+    """Every row dropped (points, lines, zero-area rings, empty geometries): the index wrote a state of no
+    county, and the run ended in "ValueError: No objects to concatenate" from the state summary."""
+    from tilewise.biomass.tile_index import assign_parcels
+
+    counties = gpd.GeoDataFrame({"county_fips": ["48001"]}, geometry=[shapely.box(-97.6, 27.5, -97.4, 27.7)], crs=4269)
+    parcels = gpd.GeoDataFrame({"parcel_id": ["a", "b"]}, geometry=geoms, crs=4326)
+    if fips:
+        parcels["county_fips"] = "48001"
+    with pytest.raises(TilewiseError, match=rf"parcels\.gpkg: no parcel can be used \(2 row\(s\): .*{reason}"):
+        assign_parcels(parcels, counties, "parcels.gpkg")

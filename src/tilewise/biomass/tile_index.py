@@ -163,6 +163,11 @@ def assign_parcels(
         reason[far] = f"outside the county its FIPS columns name (farther than {COUNTY_TOLERANCE_M:g} m from it)"
     if (reason != "").all() and (elsewhere.any() or far.any()):  # not one placed: the file or its columns are wrong
         _none_placed(parcels[elsewhere.to_numpy() | far], counties, path, named)
+    if (reason != "").all():  # not one polygon (address points, centre lines): the state ran on nothing
+        raise TilewiseError(
+            f"{path}: no parcel can be used ({len(parcels)} row(s): {reason.value_counts().to_dict()}); a parcel "
+            "file holds the parcels' polygons (not address points or lines): point the config at the polygon layer"
+        )
     dropped = pd.DataFrame({"parcel_id": parcels["parcel_id"], "reason": reason})[reason != ""]
     if len(dropped):
         log.warning("%s: %d parcel(s) not used: %s", path, len(dropped), dropped["reason"].value_counts().to_dict())
