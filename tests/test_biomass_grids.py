@@ -585,6 +585,12 @@ def test_a_parcel_past_its_county_in_0_to_360_longitudes_joins_the_countys_parts
     assert (west, east) == (-180, 180) and reach.area < parts.area + 0.3 * 0.01
     assert reach.covers(shapely.box(-179.599, 51.501, -179.401, 51.509))
     assert sorted(select_worldcover(county_reach(counties, parcels), "{tile}")["key"]) == ["N51E177", "N51W180"]
+    # Hawaii written 0…360° (204.5° for −155.5°): its parcels inside the county add nothing, one past it is moved
+    hawaii = gpd.GeoDataFrame({"county_fips": ["15001"]}, geometry=[shapely.box(-156, 19.4, -155.5, 20)], crs=4269)
+    boxes = [shapely.box(204.1, 19.5, 204.2, 19.6), shapely.box(204.45, 19.5, 204.55, 19.6)]
+    parcels = gpd.GeoDataFrame({"parcel_id": ["in", "past"], "county_fips": "15001"}, geometry=boxes, crs=4326)
+    assert county_reach(hawaii, parcels.iloc[:1]).geometry.iloc[0].equals(hawaii.geometry.iloc[0])
+    assert county_reach(hawaii, parcels).geometry.iloc[0].bounds == pytest.approx((-156, 19.4, -155.45, 20), abs=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -584,11 +584,17 @@ def county_reach(counties: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> gpd.G
     native = counties.set_index("county_fips").geometry.to_crs(parcels.crs)
     shapely.prepare(native.values)
     own = native.reindex(parcels["county_fips"]).values
-    past = np.flatnonzero(~shapely.covered_by(parcels.geometry.values, own))
+    geoms = parcels.geometry.values
+    if parcels.crs.is_geographic:  # written in 0…360° (Hawaii at 204.5°): each moved by whole turns into −180…180
+        xy, at = shapely.get_coordinates(geoms, return_index=True)
+        turns = np.round(shapely.get_x(shapely.centroid(geoms)) / 360)
+        xy[:, 0] -= 360 * turns[at]
+        geoms = shapely.set_coordinates(geoms.copy(), xy)
+    past = np.flatnonzero(~shapely.covered_by(geoms, own))
     reach = counties.copy()
     if not len(past):
         return reach
-    src, dst, geoms = parcels.crs, counties.crs, parcels.geometry.values[past]
+    src, dst, geoms = parcels.crs, counties.crs, geoms[past]
     beyond = to_crs(geoms, src, dst)
     if dst.is_geographic:  # vertex by vertex, one across ±180° or written past it is a band around the globe
         west, _, east, _ = shapely.bounds(beyond).T
