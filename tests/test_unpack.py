@@ -675,10 +675,13 @@ def test_an_ascii_grid_whose_values_do_not_fill_its_header_fails(tmp_path, key, 
         _read_as_a_chunk_does(root)
 
 
+GRASS_HEADER = ["north: 4000", "south: 3000", "east: 5000", "west: 4000", "rows: 10", "cols: 10"]
+GRASS_VALUES = (np.arange(100).reshape(10, 10) + 100).astype(str)
+
+
 def test_a_grass_ascii_grid_whose_values_do_not_fill_its_header_fails(tmp_path):
     """GRASS's ASCII grid is read by the same reader, values as one stream."""
-    header = ["north: 4000", "south: 3000", "east: 5000", "west: 4000", "rows: 10", "cols: 10"]
-    values = (np.arange(100).reshape(10, 10) + 100).astype(str)
+    header, values = GRASS_HEADER, GRASS_VALUES
     root = tmp_path / "x"
     root.mkdir()
     (root / "dem.txt").write_bytes(_asc(header, values))
@@ -715,11 +718,9 @@ def test_an_ascii_grid_whose_header_says_one_thing_twice_fails(tmp_path, key, af
 
 
 def test_a_grass_ascii_grid_whose_header_says_one_thing_twice_fails(tmp_path):
-    header = ["north: 4000", "south: 3000", "east: 5000", "west: 4000", "rows: 10", "cols: 10"]
-    values = (np.arange(100).reshape(10, 10) + 100).astype(str)
     root = tmp_path / "x"
     root.mkdir()
-    (root / "dem.txt").write_bytes(_asc([*header[:2], "north: 4500", *header[2:]], values))
+    (root / "dem.txt").write_bytes(_asc([*GRASS_HEADER[:2], "north: 4500", *GRASS_HEADER[2:]], GRASS_VALUES))
     with pytest.raises(UnreadableRasters, match=r"^dem.txt: its header gives north more than once"):
         _read_as_a_chunk_does(root)
 
