@@ -486,3 +486,155 @@ def test_a_state_takes_its_sentinel2_from_a_stac_api(tmp_path, bands, http, toke
     parcels = pd.read_parquet(out / "parcels.parquet")
     assert parcels["s2_tile"].eq("29UNU").all() and parcels["ndvi_mean_unitless"].notna().mean() > 0.8
     assert (pd.read_csv(out / "county_summary.csv")["read_bytes"] > 0).all()
+
+
+# a PC id (T-tile), an Earth Search id (S2B_29UNV_..._L2A), tile properties and an Earth Search folder
+_OTHER_TILE = [
+    ({"grid:code": "MGRS-29UNV"}, None, r"grid:code names tile 29UNV"),
+    ({"mgrs:utm_zone": 29, "mgrs:latitude_band": "U", "mgrs:grid_square": "NV"}, None, r"mgrs:\* names tile 29UNV"),
+    ({}, "S2A_MSIL2A_20240701T112121_N0510_R037_T29UNV_20240701T150000", r"its id names tile 29UNV"),
+    ({"s2:mgrs_tile": None, "grid:code": "MGRS-29UNU"}, "S2B_29UNV_20240701_0_L2A", r"its id names tile 29UNV"),
+    ({"s2:mgrs_tile": "29UNV", "grid:code": "MGRS-29UNU"}, None, r"s2:mgrs_tile names tile 29UNV"),
+]
+
+
+@pytest.mark.parametrize(("props", "item_id", "message"), _OTHER_TILE)
+def test_an_item_that_names_two_tiles_is_refused(props, item_id, message):
+    """Which tile its pixels cover cannot be told: picked for the one, it lays the other's fields on ours."""
+    with pytest.raises(TilewiseError, match=rf"^STAC item \S+: .*{message}.*29UNU"):
+        _pick(_item(item_id or "two", **props))
+
+
+def test_an_asset_in_another_tiles_folder_or_file_is_refused():
+    es = "https://e84.example/sentinel-s2-l2a-cogs/29/U/NV/2024/7/S2B_29UNV_20240701_0_L2A/{}.tif"
+    pc = "https://pc.example/T29UNU/L2A_T29UNV_A047_20240701T1130/IMG_DATA/R10m/T29UNV_20240701T112121_{}_10m.tif"
+    for template in (es, pc):
+        hrefs = {band: template.format(band) for band in stac.BANDS}
+        with pytest.raises(TilewiseError, match=r"^STAC item S2B_29UNU_20240701_0_L2A: asset 'B02' .* tile 29UNV"):
+            _pick(_item("S2B_29UNU_20240701_0_L2A", hrefs=hrefs))
+    one = {band: es.replace("NV", "NU").format(band) for band in stac.BANDS} | {"B08": es.format("B08")}
+    with pytest.raises(TilewiseError, match=r"asset 'B08' .* tile 29UNV"):
+        _pick(_item("S2B_29UNU_20240701_0_L2A", hrefs=one))
+    own = {band: es.replace("NV", "NU").format(band) for band in stac.BANDS}
+    agreeing = _item("S2B_29UNU_20240701_0_L2A", **{"grid:code": "MGRS-29UNU", "mgrs:utm_zone": 29}, hrefs=own)
+    assert _pick(agreeing).item_id == "S2B_29UNU_20240701_0_L2A"
+
+
+def _scaled(item, scale, offset):
+    for band in ("B02", "B03", "B04", "B08"):
+        item.assets[band].extra_fields["raster:bands"] = [{"nodata": 0, "scale": scale, "offset": offset}]
+    return item
+
+
+@pytest.mark.parametrize(
+    ("props", "scale", "offset", "message"),
+    [
+        ({}, 0.0001, 0.0, r"offset 0.0 \(0 DN\), not the −1000 DN of processing baseline 05.10"),
+        ({"s2:processing_baseline": "02.14"}, 0.0001, -0.1, r"offset -0.1 \(−1000 DN\), not the 0 DN"),
+        ({"s2:processing_baseline": "04.00"}, 0.0001, 0.1, r"offset 0.1 \(1000 DN\)"),
+        ({}, 0.001, -1.0, r"scale 0.001, not 0.0001"),
+        ({"earthsearch:boa_offset_applied": True}, 0.00001, -0.1, r"scale 1e-05, not 0.0001"),
+    ],
+)
+def test_band_assets_that_scale_or_offset_otherwise_are_refused(props, scale, offset, message):
+    """raster:bands say what the pixels hold: an offset already removed, read again, shifts every band 1000 DN."""
+    with pytest.raises(TilewiseError, match=rf"^STAC item odd: asset 'B02' raster:bands {message}"):
+        _pick(_scaled(_item("odd", **props), scale, offset))
+
+
+def test_band_assets_that_scale_and_offset_alike_are_read():
+    assert _pick(_scaled(_item("pc"), 0.0001, -0.1)).boa_add_offset_dn == -1000
+    assert _pick(_scaled(_item("old", **{"s2:processing_baseline": "03.01"}), 0.0001, 0.0)).boa_add_offset_dn == 0
+    # Earth Search writes its collection's −0.1 on every item, flag or not: its flag is what it did
+    flagged = _scaled(_item("es", **{"earthsearch:boa_offset_applied": True}), 0.0001, -0.1)
+    assert _pick(flagged).boa_add_offset_dn == 0
+
+
+# --- paging ---
+
+
+GEOJSON, METHODS = "application/geo+json", ("GET", "POST")
+
+
+class PagingAPI:
+    """A STAC API on 127.0.0.1 (no filter, no query) whose /search serves `pages` in turn: each a list of
+    (item id, cloud cover) and the page number its `next` link names (None: none), with `matched` as
+    numberMatched (or context.matched) on every page. After 50 searches it serves an empty page, so a
+    client that follows a looping link ends."""
+
+    def __init__(self, pages: list[tuple[list[tuple[str, float]], int | None]], matched=None, context=False):
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.do_GET()
+
+            def do_GET(self):
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                if urlsplit(self.path).path == "/":
+                    return self.answer({
+                        "type": "Catalog", "id": "odd", "description": "odd", "stac_version": "1.0.0",
+                        "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"],
+                        "links": [{"rel": r, "href": f"{base}/"} for r in ("self", "root")]
+                        + [{"rel": "search", "href": f"{base}/search", "type": GEOJSON, "method": m} for m in METHODS],
+                    })  # fmt: skip
+                outer.hits += 1
+                number = int(parse_qs(urlsplit(self.path).query).get("page", ["0"])[0])
+                features, after = pages[number] if outer.hits <= 50 else ([], None)
+                following = [] if after is None else [after]
+                links = [{"rel": "next", "href": f"{base}/search?page={n}", "method": "GET"} for n in following]
+                body = {"type": "FeatureCollection", "features": [_item(i, cloud=c).to_dict() for i, c in features]}
+                count = {"context": {"matched": matched}} if context else {"numberMatched": matched}
+                body |= {"links": links} | count
+                return self.answer(body)
+
+            def answer(self, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def pick(self):
+        try:
+            return stac.pick_items(self.url, "sentinel-2-l2a", "2024-06-01/2024-09-30", 20, ["29UNU"])
+        finally:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+A, B, C = [("a1", 9.0), ("a2", 8.0)], [("b1", 7.0)], [("c1", 1.0)]  # c1, the clearest, last
+
+
+@pytest.mark.parametrize(
+    ("pages", "matched", "context", "message"),
+    [
+        ([(A, 0)], None, False, r"page 2 of the search .* repeats items of earlier pages: its `next` link loops"),
+        ([(A, 1), (B, 0), (C, None)], None, False, r"page 3 of the search .* repeats items"),
+        ([(A, 1), (A, 2), (C, None)], 4, False, r"page 2 of the search .* repeats items"),
+        ([(A, None)], 4, False, r"says 4 items match \(numberMatched\) but its pages served 2: paging stopped early"),
+        ([(A, 1), (B, None)], 4, True, r"says 4 items match \(numberMatched\) but its pages served 3"),
+        ([(A, 1), (A[:1] + B, None)], 4, False, r"says 4 items match \(numberMatched\) but its pages served 3"),
+    ],
+)
+def test_paging_that_loops_or_stops_early_is_refused(pages, matched, context, message):
+    """Followed as given, a looping `next` link never ends (or picks from the pages served) and paging that
+    stops short of numberMatched may leave the clearest item unseen: the cloudier one is picked without a word."""
+    with pytest.raises(TilewiseError, match=rf"^http://127.0.0.1:\d+/search: .*{message}"):
+        PagingAPI(pages, matched, context).pick()
+
+
+def test_paging_reads_every_page_once():
+    """An item served on two pages (a server whose order shifted) is one item; the clearest is on the last page."""
+    assert PagingAPI([(A, 1), (A[1:] + B, 2), (C, None)], matched=4).pick()["29UNU"].item_id == "c1"
+    assert PagingAPI([(A, 1), (C, None)], matched=None).pick()["29UNU"].item_id == "c1"
+    assert PagingAPI([(A + C, None)], matched=2).pick()["29UNU"].item_id == "c1"  # numberMatched low: all were read

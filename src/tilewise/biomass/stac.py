@@ -24,6 +24,10 @@ edge of an orbit's swath (0 % cloud over the 3 % of the tile it holds) loses to 
 ties go to the latest datetime, then to the latest processing baseline (a reprocessed take), then to
 the id. An item's numbers that are not numbers (a cloud cover of "5" or NaN, a flag of "true") are
 refused, naming the item: read wrong, they pick the wrong item or the wrong offset without a word.
+So is an item that names two tiles (its tile properties, its id, its band hrefs' files or folders),
+and band assets whose raster:bands scale or offset disagree with the baseline (Earth Search's are
+its collection's, the same on every item: there its flag is read). Paging that loops or stops short
+of numberMatched is refused too: either leaves the clearest item unseen.
 Hrefs are absolute (an asset's relative href is resolved against the item's own URL) and stay
 unsigned (see pc_sign).
 """
@@ -31,6 +35,8 @@ unsigned (see pc_sign).
 from __future__ import annotations
 
 import logging
+import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -55,6 +61,7 @@ ASSET_KEYS = {  # per band: Planetary Computer's key, then Earth Search's
     "SCL": ("SCL", "scl"),
 }
 BOA_ADD_OFFSET_DN = -1000  # processing baseline 04.00 on: reflectance = (DN + offset) / 10000
+QUANTIFICATION = 10000  # DN per reflectance 1: raster:bands scale 0.0001
 PAGE_SIZE = 100  # items per page of a search (pystac-client follows the `next` links)
 
 
@@ -87,6 +94,78 @@ def item_tile(props: dict) -> str | None:
     if all(props.get(k) is not None for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")):
         return normalize_tile(f"{props['mgrs:utm_zone']}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}")
     return None
+
+
+# a tile in an id or a path segment, between underscores: ESA/PC's T29UNU, Earth Search's S2B_29UNU_20240701_0_L2A
+_TILE_TOKEN = re.compile(r"^T?(\d{1,2}[C-X][A-Z]{2})$")
+
+
+def _named_tiles(text: str) -> set[str]:
+    """The MGRS tiles an item id or an href's path names (its query string, a signature, is left out)."""
+    tokens = (m[1] for seg in text.split("?")[0].split("/") for tok in seg.split("_") if (m := _TILE_TOKEN.match(tok)))
+    return {normalize_tile(t) for t in tokens if 1 <= int(t[:-3]) <= 60}  # zone 0 or 61+: not a tile
+
+
+def _tile_sources(item: pystac.Item) -> list[tuple[str, str]]:
+    """(where, tile) for each of the item's properties and its id that name a tile."""
+    props = item.properties
+    found = [("s2:mgrs_tile", item_tile({"s2:mgrs_tile": props.get("s2:mgrs_tile")}))]
+    found.append(("grid:code", item_tile({"grid:code": props.get("grid:code")})))
+    found.append(("mgrs:*", item_tile({k: v for k, v in props.items() if k.startswith("mgrs:")})))
+    found += [("its id", t) for t in sorted(_named_tiles(item.id))]
+    return [(where, t) for where, t in found if t is not None]
+
+
+def _refuse_two_tiles(item: pystac.Item, hrefs: dict[str, str], tile: str) -> None:
+    """An item whose properties, id or band hrefs name another tile beside `tile`: which tile its pixels
+    cover cannot be told, and read as `tile` they lay another place's fields on its parcels."""
+    where = f"STAC item {item.id}"
+    sources = _tile_sources(item)
+    if len({t for _, t in sources}) > 1:
+        named = sorted(sources, key=lambda s: s[1] == tile)  # the other tile first
+        raise TilewiseError(
+            f"{where}: {', '.join(f'{w} names tile {t}' for w, t in named)}; which tile its pixels cover cannot "
+            "be told: fix the catalogue's item (its tile properties and id must name one tile)"
+        )
+    for band, href in hrefs.items():
+        other = _named_tiles(href) - {tile}
+        if other:
+            key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+            raise TilewiseError(
+                f"{where}: asset {key!r} ({href}) is in a file or folder of tile {', '.join(sorted(other))}, not "
+                f"{tile}; fix the catalogue's asset href (another tile's band is read as this tile's without a word)"
+            )
+
+
+def _check_raster_bands(item: pystac.Item, offset_dn: int) -> None:
+    """A band asset's raster:bands scale and offset (reflectance = DN × scale + offset) must say what the
+    baseline says: 0.0001 and −0.1 (−1000 DN) or 0. Earth Search writes its collection's −0.1 on every
+    item whatever its pixels hold (Element84/earth-search#66), so there its flag alone is read."""
+    props = item.properties
+    where = f"STAC item {item.id}"
+    for band in BANDS[:-1]:  # SCL holds classes, not reflectances
+        key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+        raster = (item.assets[key].extra_fields.get("raster:bands") or [{}])[0]
+        scale, offset = raster.get("scale"), raster.get("offset")
+        if scale is not None and not math.isclose(scale, 1 / QUANTIFICATION):
+            raise TilewiseError(
+                f"{where}: asset {key!r} raster:bands scale {scale}, not 0.0001: its DN are not Sentinel-2 L2A's "
+                f"(reflectance = DN / {QUANTIFICATION}); use the catalogue's L2A collection or fix its item"
+            )
+        if offset is None or "earthsearch:boa_offset_applied" in props:
+            continue
+        said = round(offset * QUANTIFICATION) + 0  # + 0: no −0
+        if said != offset_dn:
+            baseline = props.get(_baseline_key(props) or "", "none")
+            raise TilewiseError(
+                f"{where}: asset {key!r} raster:bands offset {offset} ({_dn(said)} DN), not the {_dn(offset_dn)} DN "
+                f"of processing baseline {baseline}: whether its pixels still carry the offset cannot be told; fix "
+                "the catalogue's item, or give the offset in a CSV catalog (boa_add_offset column)"
+            )
+
+
+def _dn(value: int) -> str:
+    return str(value).replace("-", "−")
 
 
 def _tile_terms(tile: str) -> list[tuple[str, str]]:
@@ -166,10 +245,33 @@ def _baseline_order(props: dict) -> tuple[int, int]:
 
 
 def _search(client, **kwargs) -> list[pystac.Item]:
+    """Every item of the search, once. pystac-client follows `next` links for as long as they come: a
+    page of items all seen already is a link that loops (it would never end), and fewer items than the
+    first page's numberMatched is paging that stopped early (the clearest may be on a page never served)."""
     with warnings.catch_warnings():
         # only advertised extensions are sent; pystac-client 0.9 does not know pgstac's v1.1.0 sort URI
         warnings.simplefilter("ignore", DoesNotConformTo)
-        return list(client.search(**kwargs).items())
+        search = client.search(**kwargs)
+        items: dict[str, dict] = {}
+        matched = None
+        for number, page in enumerate(search.pages_as_dicts(), start=1):
+            features = page.get("features", [])
+            if number == 1:
+                matched = page.get("numberMatched", page.get("context", {}).get("matched"))
+            elif all(f.get("id") in items for f in features):
+                what = f"({kwargs.get('collections')}, {kwargs.get('datetime')})"
+                raise TilewiseError(
+                    f"{search.url}: page {number} of the search {what} repeats items of earlier pages: its `next` "
+                    "link loops and paging would never end; fix the STAC API or use another one"
+                )
+            items.update((f.get("id"), f) for f in features)  # an item on two pages is one item
+    if isinstance(matched, int) and not isinstance(matched, bool) and len(items) < matched:
+        raise TilewiseError(
+            f"{search.url}: the search ({kwargs.get('collections')}, {kwargs.get('datetime')}) says {matched} items "
+            f"match (numberMatched) but its pages served {len(items)}: paging stopped early and the clearest item "
+            "may be among those never served; retry, lower the page limit, or use another STAC API"
+        )
+    return [pystac.Item.from_dict(f, root=client, preserve_dict=False) for f in items.values()]
 
 
 def _candidates(client, base: dict, max_cloud_cover: float, tile: str) -> tuple[list[pystac.Item], str]:
@@ -234,7 +336,7 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
     best = None
     for item in items:
         props = item.properties
-        if item.collection_id != collection or item_tile(props) != tile:
+        if item.collection_id != collection or tile not in {t for _, t in _tile_sources(item)}:
             continue  # a server that ignores `collections` (or the tile filter) returns other items too
         where = f"STAC item {item.id}"
         cloud = _percent(props, "eo:cloud_cover", where)
@@ -245,6 +347,9 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
         hrefs = band_hrefs(item)
         if hrefs is None:
             continue
+        _refuse_two_tiles(item, hrefs, tile)
+        if item_tile(props) != tile:
+            continue  # named by its id alone
         empty = _percent(props, "s2:nodata_pixel_percentage", where) or 0.0
         clear_share = (100 - empty) * (100 - cloud)
         baseline = _baseline_order(props)
@@ -255,13 +360,15 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
         return None
     _, item, hrefs = best
     props = item.properties
+    offset_dn = boa_offset_dn(props, f"STAC item {item.id}")
+    _check_raster_bands(item, offset_dn)
     return Pick(
         tile=tile,
         item_id=item.id,
         datetime=item.datetime,
         cloud_cover_percent=float(props["eo:cloud_cover"]),
         processing_baseline=props.get("s2:processing_baseline"),
-        boa_add_offset_dn=boa_offset_dn(props, f"STAC item {item.id}"),
+        boa_add_offset_dn=offset_dn,
         hrefs=hrefs,
     )
 
