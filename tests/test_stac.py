@@ -638,3 +638,18 @@ def test_paging_reads_every_page_once():
     assert PagingAPI([(A, 1), (A[1:] + B, 2), (C, None)], matched=4).pick()["29UNU"].item_id == "c1"
     assert PagingAPI([(A, 1), (C, None)], matched=None).pick()["29UNU"].item_id == "c1"
     assert PagingAPI([(A + C, None)], matched=2).pick()["29UNU"].item_id == "c1"  # numberMatched low: all were read
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"s2:mgrs_tile": 29}, r"s2:mgrs_tile is 29, not an MGRS tile"),
+        ({"s2:mgrs_tile": "29-UNU"}, r"s2:mgrs_tile is '29-UNU', not an MGRS tile"),
+        ({"s2:mgrs_tile": None, "grid:code": "MGRS-99UNU"}, r"grid:code is 'MGRS-99UNU', not an MGRS tile"),
+        ({"mgrs:utm_zone": 0, "mgrs:latitude_band": "U", "mgrs:grid_square": "NU"}, r"mgrs:\* is '0UNU', not an MGRS"),
+    ],
+)
+def test_an_item_whose_tile_is_not_an_mgrs_tile_is_refused_with_its_name(props, message):
+    """It crashed the search with a bare AttributeError or ValueError that named neither the item nor the key."""
+    with pytest.raises(TilewiseError, match=rf"^STAC item odd: {message}.* fix the catalogue"):
+        _pick(_item("fine"), _item("odd", **props))

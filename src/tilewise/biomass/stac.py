@@ -78,6 +78,8 @@ class Pick:
 
 def normalize_tile(tile: str) -> str:
     """'T29UNU', '29unu', 'MGRS-29UNU', '9UWV' -> '29UNU' / '09UWV'."""
+    if not isinstance(tile, str):
+        raise ValueError(f"not an MGRS tile id: {tile!r}")
     t = tile.strip().upper().removeprefix("MGRS-").removeprefix("T")
     zone = t[:-3]
     if not (zone.isdigit() and 1 <= int(zone) <= 60 and t[-3:].isalpha()):
@@ -109,11 +111,24 @@ def _named_tiles(text: str) -> set[str]:
 def _tile_sources(item: pystac.Item) -> list[tuple[str, str]]:
     """(where, tile) for each of the item's properties and its id that name a tile."""
     props = item.properties
-    found = [("s2:mgrs_tile", item_tile({"s2:mgrs_tile": props.get("s2:mgrs_tile")}))]
-    found.append(("grid:code", item_tile({"grid:code": props.get("grid:code")})))
-    found.append(("mgrs:*", item_tile({k: v for k, v in props.items() if k.startswith("mgrs:")})))
-    found += [("its id", t) for t in sorted(_named_tiles(item.id))]
-    return [(where, t) for where, t in found if t is not None]
+    parts = [props.get(f"mgrs:{k}") for k in ("utm_zone", "latitude_band", "grid_square")]
+    given = [
+        ("s2:mgrs_tile", props.get("s2:mgrs_tile")),
+        ("grid:code", props.get("grid:code") if str(props.get("grid:code", "")).startswith("MGRS-") else None),
+        ("mgrs:*", "".join(map(str, parts)) if all(p is not None for p in parts) else None),
+    ]
+    found = []
+    for key, value in given:
+        if value in (None, ""):
+            continue
+        try:
+            found.append((key, normalize_tile(value)))
+        except ValueError:  # read loosely, 29 or "29-UNU" crashed the search without the item's name
+            raise TilewiseError(
+                f"STAC item {item.id}: {key} is {value!r}, not an MGRS tile id (29UNU, T29UNU or MGRS-29UNU); fix "
+                "the catalogue's item"
+            ) from None
+    return found + [("its id", t) for t in sorted(_named_tiles(item.id))]
 
 
 def _refuse_two_tiles(item: pystac.Item, hrefs: dict[str, str], tile: str) -> None:
