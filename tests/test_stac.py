@@ -653,3 +653,19 @@ def test_an_item_whose_tile_is_not_an_mgrs_tile_is_refused_with_its_name(props, 
     """It crashed the search with a bare AttributeError or ValueError that named neither the item nor the key."""
     with pytest.raises(TilewiseError, match=rf"^STAC item odd: {message}.* fix the catalogue"):
         _pick(_item("fine"), _item("odd", **props))
+
+
+@pytest.mark.parametrize(
+    ("props", "max_cloud"),
+    [
+        ({"s2:nodata_pixel_percentage": 100, "eo:cloud_cover": 0.0}, 20),  # a granule that misses the tile
+        ({"s2:nodata_pixel_percentage": 100.0, "eo:cloud_cover": 3.0}, 20),
+        ({"eo:cloud_cover": 100}, 100),  # all cloud, under a max of 100
+        ({"s2:nodata_pixel_percentage": 50.0, "eo:cloud_cover": 100.0}, 100),
+    ],
+)
+def test_an_item_with_no_clear_share_of_the_tile_is_no_pick(props, max_cloud):
+    """Picked, it served the tile with nothing to read: its counties passed the index as reached and their
+    parcels got no index, as if every summer day were cloudy. Without it the tile is unserved, as it is."""
+    assert _pick(_item("none", **props), max_cloud=max_cloud) is None
+    assert _pick(_item("none", **props), _item("some", cloud=99.0), max_cloud=100).item_id == "some"

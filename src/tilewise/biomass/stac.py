@@ -20,7 +20,8 @@ anyway, and a server without it may then match nothing (rustac's in-memory serve
 is sent that is not advertised, and every candidate is checked here again (tile, cloud cover, window,
 all five assets, the collection) whatever the server did. The clearest leaves the largest share of the
 tile clear: (100 − ``s2:nodata_pixel_percentage``) × (100 − ``eo:cloud_cover``), so a granule at the
-edge of an orbit's swath (0 % cloud over the 3 % of the tile it holds) loses to a whole tile at 1 %;
+edge of an orbit's swath (0 % cloud over the 3 % of the tile it holds) loses to a whole tile at 1 %,
+and one that leaves none of it clear (100 % no data or cloud) is no candidate (the tile stays unserved);
 ties go to the latest datetime, then to the latest processing baseline (a reprocessed take), then to
 the id. An item's numbers that are not numbers (a cloud cover of "5" or NaN, a flag of "true") are
 refused, naming the item: read wrong, they pick the wrong item or the wrong offset without a word.
@@ -367,6 +368,8 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
             continue  # named by its id alone
         empty = _percent(props, "s2:nodata_pixel_percentage", where) or 0.0
         clear_share = (100 - empty) * (100 - cloud)
+        if clear_share == 0:
+            continue  # none of the tile to read (a granule that misses it, all cloud): served, it hid that
         baseline = _baseline_order(props)
         key = (-clear_share, -item.datetime.timestamp(), (-baseline[0], -baseline[1]), item.id)
         if best is None or key < best[0]:
