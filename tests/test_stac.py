@@ -669,3 +669,30 @@ def test_an_item_with_no_clear_share_of_the_tile_is_no_pick(props, max_cloud):
     parcels got no index, as if every summer day were cloudy. Without it the tile is unserved, as it is."""
     assert _pick(_item("none", **props), max_cloud=max_cloud) is None
     assert _pick(_item("none", **props), _item("some", cloud=99.0), max_cloud=100).item_id == "some"
+
+
+_SAFE = (
+    "https://pc.example/sentinel2-l2/29/U/NU/2022/07/01/S2A_MSIL2A_20220701T112121_{n}_R037_T29UNU_20220701T150000.SAFE/"
+    "GRANULE/L2A_T29UNU_A036/IMG_DATA/R10m/T29UNU_20220701T112121_{band}_10m.tif"
+)
+
+
+@pytest.mark.parametrize(
+    ("item_id", "name", "baseline", "message"),
+    [
+        ("S2A_MSIL2A_20240701T112121_N0212_R037_T29UNU_20240701T150000", "N0510", "05.10", r"its id names N0212"),
+        ("S2A_MSIL2A_20240701T112121_N0510_R037_T29UNU_20240701T150000", "N0510", "02.14", r"its id names N0510"),
+        ("pc", "N0400", "03.01", r"asset 'B02' names N0400"),
+        ("pc", "N0300", "04.00", r"asset 'B02' names N0300"),
+        ("pc", "N0511", "05.10", r"asset 'B02' names N0511"),  # a reprocessed take's files under the old one's item
+    ],
+)
+def test_an_item_whose_id_or_files_name_another_baseline_is_refused(item_id, name, baseline, message):
+    """The property and the product's name disagree on the baseline, and so maybe on the −1000 DN offset."""
+    hrefs = {band: _SAFE.format(n=name, band=band) for band in stac.BANDS}
+    odd = _item(item_id, hrefs=hrefs, **{"s2:processing_baseline": baseline})
+    with pytest.raises(
+        TilewiseError, match=rf"^STAC item {item_id}: {message}, not its s2:processing_baseline {baseline}"
+    ):
+        _pick(odd)
+    assert _pick(_item("agreeing", hrefs=hrefs, **{"s2:processing_baseline": f"{name[1:3]}.{name[3:]}"})) is not None

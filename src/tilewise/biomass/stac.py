@@ -26,7 +26,8 @@ ties go to the latest datetime, then to the latest processing baseline (a reproc
 the id. An item's numbers that are not numbers (a cloud cover of "5" or NaN, a flag of "true") are
 refused, naming the item: read wrong, they pick the wrong item or the wrong offset without a word.
 So is an item that names two tiles (its tile properties, its id, its band hrefs' files or folders),
-and band assets whose raster:bands scale or offset disagree with the baseline (Earth Search's are
+an item whose id or band files name another baseline (N0212) than its property, and band assets
+whose raster:bands scale or offset disagree with the baseline (Earth Search's are
 its collection's, the same on every item: there its flag is read). Paging that loops or stops short
 of numberMatched is refused too: either leaves the clearest item unseen.
 Hrefs are absolute (an asset's relative href is resolved against the item's own URL) and stay
@@ -178,6 +179,31 @@ def _check_raster_bands(item: pystac.Item, offset_dn: int) -> None:
                 f"of processing baseline {baseline}: whether its pixels still carry the offset cannot be told; fix "
                 "the catalogue's item, or give the offset in a CSV catalog (boa_add_offset column)"
             )
+
+
+_BASELINE_TOKEN = re.compile(r"^N(\d{2})(\d{2})$")  # the product name's field: S2A_MSIL2A_…_N0510_R037_…
+
+
+def _refuse_other_baseline(item: pystac.Item, hrefs: dict[str, str]) -> None:
+    """The baseline the item's id or its band files' product name (N0510) give must be its property's:
+    a reprocessed take's files under the old take's item carry another offset than the one read."""
+    key = _baseline_key(item.properties)
+    if key is None:
+        return  # boa_offset_dn has refused it already
+    given = processing_baseline(item.properties[key], key)
+    names = [("its id", item.id)] + [
+        (f"asset {next(k for k in ASSET_KEYS[b] if k in item.assets)!r}", h) for b, h in hrefs.items()
+    ]
+    for where, text in names:
+        for seg in text.split("?")[0].split("/"):
+            for tok in seg.split("_"):
+                found = _BASELINE_TOKEN.match(tok)
+                if found and (int(found[1]), int(found[2])) != given:
+                    raise TilewiseError(
+                        f"STAC item {item.id}: {where} names {tok}, not its {key} {item.properties[key]}: which "
+                        "processing baseline (and −1000 DN offset or none) its pixels have cannot be told; fix the "
+                        "catalogue's item"
+                    )
 
 
 def _dn(value: int) -> str:
@@ -380,6 +406,7 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
     props = item.properties
     offset_dn = boa_offset_dn(props, f"STAC item {item.id}")
     _check_raster_bands(item, offset_dn)
+    _refuse_other_baseline(item, hrefs)
     return Pick(
         tile=tile,
         item_id=item.id,
