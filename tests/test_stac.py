@@ -672,8 +672,8 @@ def test_an_item_with_no_clear_share_of_the_tile_is_no_pick(props, max_cloud):
 
 
 _SAFE = (
-    "https://pc.example/sentinel2-l2/29/U/NU/2022/07/01/S2A_MSIL2A_20220701T112121_{n}_R037_T29UNU_20220701T150000.SAFE/"
-    "GRANULE/L2A_T29UNU_A036/IMG_DATA/R10m/T29UNU_20220701T112121_{band}_10m.tif"
+    "https://pc.example/sentinel2-l2/29/U/NU/2024/07/01/S2A_MSIL2A_20240701T112121_{n}_R037_T29UNU_20240701T150000.SAFE/"
+    "GRANULE/L2A_T29UNU_A036/IMG_DATA/R10m/T29UNU_20240701T112121_{band}_10m.tif"
 )
 
 
@@ -696,3 +696,30 @@ def test_an_item_whose_id_or_files_name_another_baseline_is_refused(item_id, nam
     ):
         _pick(odd)
     assert _pick(_item("agreeing", hrefs=hrefs, **{"s2:processing_baseline": f"{name[1:3]}.{name[3:]}"})) is not None
+
+
+_ES = "https://e84.example/sentinel-s2-l2a-cogs/29/U/NU/2024/{month}/S2B_29UNU_{day}_0_L2A/{band}.tif"
+
+
+@pytest.mark.parametrize(
+    ("hrefs", "said"),
+    [
+        ({band: _ES.format(month=6, day="20240615", band=band) for band in stac.BANDS}, "20240615"),
+        ({band: _ES.format(month=7, day="20240701", band=band) for band in stac.BANDS}
+         | {"SCL": _ES.format(month=6, day="20240615", band="SCL")}, "20240615"),  # another day's clouds
+        ({band: _SAFE.format(n="N0510", band=band).replace("20240701", "20240702") for band in stac.BANDS}, "20240702"),
+    ],
+)  # fmt: skip
+def test_an_asset_in_another_days_folder_or_file_is_refused(hrefs, said):
+    """Earth Search names the day in the folder alone (B04.tif): the file-name check of the catalog cannot see it."""
+    odd = _item("S2B_29UNU_20240701_0_L2A", "2024-07-01T11:30:00Z", hrefs=hrefs)
+    with pytest.raises(TilewiseError, match=rf"^STAC item S2B_29UNU_20240701_0_L2A: asset '\w+' .* names {said}, not"):
+        _pick(odd)
+
+
+def test_an_asset_whose_folder_names_its_day_and_the_day_it_was_processed_is_read():
+    """The product name holds the sensing time and the processing time (the next day, here)."""
+    hrefs = {b: _SAFE.format(n="N0510", band=b).replace("20240701T150000", "20240702T010000") for b in stac.BANDS}
+    picked = stac._clearest([_item("pc", "2024-07-01T11:21:21Z", hrefs=hrefs)], "29UNU", 20,
+                            *stac.parse_interval("2024-06-01/2024-09-30"), "sentinel-2-l2a")  # fmt: skip
+    assert picked.item_id == "pc"

@@ -26,6 +26,7 @@ ties go to the latest datetime, then to the latest processing baseline (a reproc
 the id. An item's numbers that are not numbers (a cloud cover of "5" or NaN, a flag of "true") are
 refused, naming the item: read wrong, they pick the wrong item or the wrong offset without a word.
 So is an item that names two tiles (its tile properties, its id, its band hrefs' files or folders),
+a band href whose folder or file names other days than the item's,
 an item whose id or band files name another baseline (N0212) than its property, and band assets
 whose raster:bands scale or offset disagree with the baseline (Earth Search's are
 its collection's, the same on every item: there its flag is read). Paging that loops or stops short
@@ -152,6 +153,26 @@ def _refuse_two_tiles(item: pystac.Item, hrefs: dict[str, str], tile: str) -> No
                 f"{where}: asset {key!r} ({href}) is in a file or folder of tile {', '.join(sorted(other))}, not "
                 f"{tile}; fix the catalogue's asset href (another tile's band is read as this tile's without a word)"
             )
+
+
+_DAY_TOKEN = re.compile(r"^(20\d{6})(?:T\d{6})?$")  # 20240701 or 20240701T112121 between _ or .
+
+
+def _refuse_other_day(item: pystac.Item, hrefs: dict[str, str]) -> None:
+    """A band href whose folder or file names days, none of them the item's (Earth Search's
+    S2B_29UNU_20240615_0_L2A/SCL.tif under an item of 1 July): another day's pixels or clouds. A product
+    name holds its processing day too, so one of the days a name holds must be the item's."""
+    day = item.datetime.astimezone(UTC).strftime("%Y%m%d")
+    for band, href in hrefs.items():
+        for seg in href.split("?")[0].split("/"):
+            days = {m[1] for tok in re.split(r"[_.]", seg) if (m := _DAY_TOKEN.match(tok))}
+            if days and day not in days:
+                key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+                raise TilewiseError(
+                    f"STAC item {item.id}: asset {key!r} ({href}): {seg} names {', '.join(sorted(days))}, not the "
+                    f"item's day {day}; fix the catalogue's asset href (another day's band or clouds are read as "
+                    "this day's without a word)"
+                )
 
 
 def _check_raster_bands(item: pystac.Item, offset_dn: int) -> None:
@@ -390,6 +411,7 @@ def _clearest(items, tile, max_cloud_cover, start, end, collection) -> Pick | No
         if hrefs is None:
             continue
         _refuse_two_tiles(item, hrefs, tile)
+        _refuse_other_day(item, hrefs)
         if item_tile(props) != tile:
             continue  # named by its id alone
         empty = _percent(props, "s2:nodata_pixel_percentage", where) or 0.0
