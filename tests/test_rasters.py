@@ -12,6 +12,7 @@ import shapely
 from rasterio.transform import Affine, from_origin
 
 from tilewise.shared.errors import FileFailure
+from tilewise.sources.convert_set import gdal_env
 from tilewise.sources.raster_describe import describe
 from tilewise.sources.raster_find import open_rasters
 from tilewise.sources.rasters import Piece, plan_pieces, window_is_empty, write_cog, write_output
@@ -552,7 +553,6 @@ def test_rasters_that_share_a_sidecar_are_no_views_of_each_other(tmp_path, image
     """dem.tif and an image beside it (a hillshade dem.png, dem.jpg, or a second GeoTIFF dem.tiff)
     both read dem.wld: a shared sidecar carries no pixels, so neither is a view of the other (each was
     skipped as the other's view, and both were lost)."""
-    from tilewise.sources.convert_set import gdal_env
     from tilewise.sources.raster_find import views
 
     root = tmp_path / "tile.zip"
@@ -800,7 +800,6 @@ def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(
     """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
     would read 2000 where the producer means 100 m; and converted, its raw values would still be read
     as metres downstream. It fails, naming the fix."""
-    from tilewise.sources.convert_set import gdal_env
     from tilewise.sources.rasters import _keep_original
 
     _bare_tif_with_aux(tmp_path / "dem.tif", georeferenced=True)
@@ -873,7 +872,8 @@ def test_the_sidecars_of_a_raster_with_a_header_file_are_no_rasters(tmp_path, da
     )
     for name, text in sidecars.items():
         (tmp_path / name).write_text(text)
-    found = {p.name: ds.read(1) for p, ds in open_rasters(tmp_path)}
+    with gdal_env():  # as a chunk opens them (a test before in this process may have set EMPTY_DIR)
+        found = {p.name: ds.read(1) for p, ds in open_rasters(tmp_path)}
     assert list(found) == [data]
     np.testing.assert_array_equal(found[data], pixels)
 
@@ -895,9 +895,10 @@ def test_a_colour_map_of_a_signed_or_float_band_is_elevation(tmp_path, dtype, el
     )
     (tmp_path / "dem.prj").write_text(rasterio.crs.CRS.from_epsg(4326).to_wkt())
     (tmp_path / "dem.clr").write_text("100 0 0 0\n250 128 128 128\n399 255 255 255\n")
-    judged = [
-        (ds.dtypes[0], ds.colorinterp[0].name, *judge(ds, path.name, None)) for path, ds in open_rasters(tmp_path)
-    ]
+    with gdal_env():
+        judged = [
+            (ds.dtypes[0], ds.colorinterp[0].name, *judge(ds, path.name, None)) for path, ds in open_rasters(tmp_path)
+        ]
     ((read_as, interp, notes, is_elevation),) = judged
     assert (read_as, interp) == (dtype, "palette")
     assert is_elevation == elevation, notes
@@ -927,7 +928,6 @@ def test_a_file_reads_the_same_whatever_gdal_options_the_environment_sets(tmp_pa
     """A GDAL option in the user's environment moved a PixelIsPoint GeoTIFF or a DTED tile half a pixel, put a
     world file over a GeoTIFF's own grid, or read an ASCII grid of decimals as Int32 (100.75 m shipped as 100):
     the same download gave another store. A chunk reads every file as GDAL's defaults do."""
-    from tilewise.sources.convert_set import gdal_env
 
     value, path = _env_cases(tmp_path)[option]
 
@@ -974,18 +974,19 @@ def test_a_crs_whose_heights_are_feet_or_depths_fails_whatever_gives_it(tmp_path
             f"<PAMDataset><SRS>{escape(CRS.from_user_input(crs).to_wkt())}</SRS></PAMDataset>"
         )
     recipe = {"aux.xml": Recipe(), "aux.xml, recipe 2-D": Recipe(crs="EPSG:32610")}.get(given_by, Recipe(crs=crs))
-    (piece,) = plan_pieces(src, recipe)
-    if crs in NOT_METRE_HEIGHTS:
-        with pytest.raises(
-            FileFailure,
-            match=r"s\.(tif|asc): band 1 does not hold metres as stored "
-            r".*(heights in .*f(oo|ee)t|depths \(positive down\))",
-        ):
+    with gdal_env():  # as a chunk reads: the sidecar is found whatever the environment says
+        (piece,) = plan_pieces(src, recipe)
+        if crs in NOT_METRE_HEIGHTS:
+            with pytest.raises(
+                FileFailure,
+                match=r"s\.(tif|asc): band 1 does not hold metres as stored "
+                r".*(heights in .*f(oo|ee)t|depths \(positive down\))",
+            ):
+                write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
+            assert not (tmp_path / "o.tif").exists()
+        else:
             write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
-        assert not (tmp_path / "o.tif").exists()
-    else:
-        write_output(piece, recipe, tmp_path / "o.tif", tmp_path)
-        assert (tmp_path / "o.tif").exists()
+            assert (tmp_path / "o.tif").exists()
 
 
 def _nodata_cases():
