@@ -101,13 +101,23 @@ def item_tile(props: dict) -> str | None:
     return None
 
 
+def _asset_key(item: pystac.Item, band: str) -> str | None:
+    """The item's asset key of `band` (Planetary Computer's, else Earth Search's), or None."""
+    return next((k for k in ASSET_KEYS[band] if k in item.assets), None)
+
+
+def _path_segments(text: str) -> list[str]:
+    """An id's or href's parts between slashes, its query string (a signature) left out."""
+    return text.split("?")[0].split("/")
+
+
 # a tile in an id or a path segment, between underscores: ESA/PC's T29UNU, Earth Search's S2B_29UNU_20240701_0_L2A
 _TILE_TOKEN = re.compile(r"^T?(\d{1,2}[C-X][A-Z]{2})$")
 
 
 def _named_tiles(text: str) -> set[str]:
     """The MGRS tiles an item id or an href's path names (its query string, a signature, is left out)."""
-    tokens = (m[1] for seg in text.split("?")[0].split("/") for tok in seg.split("_") if (m := _TILE_TOKEN.match(tok)))
+    tokens = (m[1] for seg in _path_segments(text) for tok in seg.split("_") if (m := _TILE_TOKEN.match(tok)))
     return {normalize_tile(t) for t in tokens if 1 <= int(t[:-3]) <= 60}  # zone 0 or 61+: not a tile
 
 
@@ -148,7 +158,7 @@ def _refuse_two_tiles(item: pystac.Item, hrefs: dict[str, str], tile: str) -> No
     for band, href in hrefs.items():
         other = _named_tiles(href) - {tile}
         if other:
-            key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+            key = _asset_key(item, band)
             raise TilewiseError(
                 f"{where}: asset {key!r} ({href}) is in a file or folder of tile {', '.join(sorted(other))}, not "
                 f"{tile}; fix the catalogue's asset href (another tile's band is read as this tile's without a word)"
@@ -164,10 +174,10 @@ def _refuse_other_day(item: pystac.Item, hrefs: dict[str, str]) -> None:
     name holds its processing day too, so one of the days a name holds must be the item's."""
     day = item.datetime.astimezone(UTC).strftime("%Y%m%d")
     for band, href in hrefs.items():
-        for seg in href.split("?")[0].split("/"):
+        for seg in _path_segments(href):
             days = {m[1] for tok in re.split(r"[_.]", seg) if (m := _DAY_TOKEN.match(tok))}
             if days and day not in days:
-                key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+                key = _asset_key(item, band)
                 raise TilewiseError(
                     f"STAC item {item.id}: asset {key!r} ({href}): {seg} names {', '.join(sorted(days))}, not the "
                     f"item's day {day}; fix the catalogue's asset href (another day's band or clouds are read as "
@@ -182,7 +192,7 @@ def _check_raster_bands(item: pystac.Item, offset_dn: int) -> None:
     props = item.properties
     where = f"STAC item {item.id}"
     for band in BANDS[:-1]:  # SCL holds classes, not reflectances
-        key = next(k for k in ASSET_KEYS[band] if k in item.assets)
+        key = _asset_key(item, band)
         raster = (item.assets[key].extra_fields.get("raster:bands") or [{}])[0]
         scale, offset = raster.get("scale"), raster.get("offset")
         if scale is not None and not math.isclose(scale, 1 / QUANTIFICATION):
@@ -212,11 +222,9 @@ def _refuse_other_baseline(item: pystac.Item, hrefs: dict[str, str]) -> None:
     if key is None:
         return  # boa_offset_dn has refused it already
     given = processing_baseline(item.properties[key], key)
-    names = [("its id", item.id)] + [
-        (f"asset {next(k for k in ASSET_KEYS[b] if k in item.assets)!r}", h) for b, h in hrefs.items()
-    ]
+    names = [("its id", item.id)] + [(f"asset {_asset_key(item, b)!r}", h) for b, h in hrefs.items()]
     for where, text in names:
-        for seg in text.split("?")[0].split("/"):
+        for seg in _path_segments(text):
             for tok in seg.split("_"):
                 found = _BASELINE_TOKEN.match(tok)
                 if found and (int(found[1]), int(found[2])) != given:
@@ -264,7 +272,7 @@ def band_hrefs(item: pystac.Item) -> dict[str, str] | None:
     (`./B04.tif`) is the item's neighbour, not a file of the run's folder."""
     hrefs = {}
     for band in BANDS:
-        key = next((k for k in ASSET_KEYS[band] if k in item.assets), None)
+        key = _asset_key(item, band)
         if key is None:
             return None
         href = item.assets[key].href
