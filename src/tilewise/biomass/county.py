@@ -27,7 +27,7 @@ from tilewise.biomass import crop_tables, crops, indices, state_index
 from tilewise.biomass.areas import reconcile
 from tilewise.biomass.blocks import Preloaded, read_groups, touched_blocks
 from tilewise.biomass.forest import forest_columns
-from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint
+from tilewise.biomass.grids import geodesic_row_areas_m2, s2_footprint, wrap_lon
 from tilewise.biomass.quality import area_fraction, pixels_to_acres
 from tilewise.biomass.raster_checks import (
     cell_area_factor_m2,
@@ -261,9 +261,7 @@ def parcels_in_raster_crs(geoms: gpd.GeoSeries, ds) -> np.ndarray:
     if not ds.crs.is_geographic:
         return local
     centre = (ds.bounds.left + ds.bounds.right) / 2
-    return shapely.transform(
-        local, lambda xy: np.column_stack([(xy[:, 0] - centre + 180) % 360 - 180 + centre, xy[:, 1]])
-    )
+    return shapely.transform(local, lambda xy: np.column_stack([wrap_lon(xy[:, 0] - centre) + centre, xy[:, 1]]))
 
 
 def _earlier_overlapping(paths) -> list[list[int]]:

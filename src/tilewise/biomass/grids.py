@@ -59,8 +59,8 @@ def continuous_lon(geom_lonlat: shapely.Geometry) -> shapely.Geometry:
     )
 
 
-def wrap_lon(lon: float) -> float:
-    """A longitude moved into −180…180 (180° itself is −180°)."""
+def wrap_lon(lon):
+    """A longitude (or an array of them) moved into −180…180 (180° itself is −180°)."""
     return (lon + 180) % 360 - 180
 
 
