@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test slurm stac-server lint lock clean
+.PHONY: run test bytecode slurm stac-server lint lock clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -22,12 +22,19 @@ $(BIN)/.installed-stac-server: $(BIN)/.installed requirements-stac-server.txt
 	$(BIN)/pip install --quiet -r requirements-stac-server.txt
 	touch $@
 
+## bytecode: tilewise's modules compiled once, as pip compiles an installed package's. Every job is a
+## new Python process that imports them, and Python reads this bytecode even where
+## PYTHONDONTWRITEBYTECODE keeps it from writing its own: ~0.07 s of CPU saved per job. Up to date,
+## it only compares times; a read-only checkout only loses the saving.
+bytecode: $(BIN)/.installed
+	-$(BIN)/python -m compileall -q src scripts
+
 ## run: the demo source and the demo state end to end (data generated locally, no network)
-run: $(BIN)/.installed
+run: $(BIN)/.installed bytecode
 	$(BIN)/snakemake --cores $(CORES) --config source=demo state=demo
 
 ## test: the test suite (unit tests and real snakemake runs)
-test: $(BIN)/.installed
+test: $(BIN)/.installed bytecode
 	$(BIN)/pytest -n $(CORES) --durations=30 tests
 
 ## slurm: add the SLURM executor plugin (for profiles/slurm and its test; not needed locally)

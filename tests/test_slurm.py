@@ -26,15 +26,22 @@ def test_slurm_profile_gives_the_local_outputs(tmp_path, slurm):
     shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
     cfg = tmp_path / "demo.yaml"
     cfg.write_text(yaml.safe_dump({"catalog": str(tmp_path / "catalog"), "source": "demo", "state": "demo"}))
-    local = tmp_path / "local"
-    snakemake(local, "--configfile", str(cfg))
-    cluster = tmp_path / "cluster"
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    cluster.mkdir()
     # a test cluster answers at once: poll it often
     poll = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
     cmd = snakemake_cmd(REPO, cluster, "--configfile", str(cfg), *poll, profile="slurm")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Job " in proc.stderr and "submitted" in proc.stderr.lower()  # jobs went through sbatch
+    # the local run goes on while the cluster run waits between its status checks (most of its time)
+    log = tmp_path / "cluster.log"  # a file, not a pipe: a full pipe would stop the run until it is read
+    with open(log, "w") as out, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT) as proc:
+        try:
+            snakemake(local, "--configfile", str(cfg))
+            proc.wait(timeout=1500)
+        finally:
+            proc.kill()
+    output = log.read_text()
+    assert proc.returncode == 0, output[-4000:]
+    assert "Job " in output and "submitted" in output.lower()  # jobs went through sbatch
     assert md5(cluster / "tar-store/demo.tar") == md5(local / "tar-store/demo.tar")
     for path in sorted((local / "results/states/demo/counties").glob("*.parquet")):
         pd.testing.assert_frame_equal(pd.read_parquet(cluster / path.relative_to(local)), pd.read_parquet(path))
