@@ -33,9 +33,10 @@ bytecode: $(BIN)/.installed
 run: $(BIN)/.installed bytecode
 	$(BIN)/snakemake --cores $(CORES) --config source=demo state=demo
 
-## test: the test suite (unit tests and real snakemake runs)
+## test: the test suite (unit tests and real snakemake runs); worksteal: a worker that runs out of
+## tests takes some of the other's, so the suite does not end with one worker alone on a long queue
 test: $(BIN)/.installed bytecode
-	$(BIN)/pytest -n $(CORES) --durations=30 tests
+	$(BIN)/pytest -n $(CORES) --dist worksteal --durations=30 tests
 
 ## slurm: add the SLURM executor plugin (for profiles/slurm and its test; not needed locally)
 slurm: $(BIN)/.installed-slurm
