@@ -209,6 +209,7 @@ def damaged_products():
                 Path(TARBALL_RECORD.format(source=name)),
                 catalog_files,
                 Path(KEPT_TARBALL.format(source=name)),
+                Path(CHANGES.format(source=name)),
             ),
         }
         for step, why in whys.items():

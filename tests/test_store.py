@@ -303,6 +303,59 @@ def test_a_tarball_changed_after_its_build_is_built_again(tmp_path, http):
         assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout, what
 
 
+def _keep_time(path, edit):
+    st = path.stat()
+    edit()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_changes_file_edited_after_the_build_is_written_again(tmp_path, http):
+    """An uploader follows changes.csv; an edit of it (by hand, cut, a copy that kept its time) was
+    never seen: Snakemake does not rerun a job for an output edited after it (attack/a04 on attack38)."""
+    make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    changes, tar = work / "tar-store" / "kept.changes.csv", work / "tar-store" / "kept.tar"
+    clean, clean_tar = changes.read_bytes(), md5(tar)
+    edits = {
+        "edited": lambda: changes.write_text(changes.read_text().replace("added", "unchanged")),
+        "cut to its header": lambda: changes.write_text(changes.read_text().splitlines()[0] + "\n"),
+        "edited, its time kept": lambda: _keep_time(changes, lambda: changes.write_bytes(clean.replace(b"a", b"b"))),
+        "CRLF line ends": lambda: changes.write_bytes(clean.replace(b"\n", b"\r\n")),
+    }
+    for what, edit in edits.items():
+        edit()
+        dry = run(tmp_path, "kept", "-n")
+        assert f"{changes.name} was edited after the build" in dry.stderr, what
+        run(tmp_path, "kept")
+        assert changes.read_bytes() == clean and md5(tar) == clean_tar, what
+        assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout, what
+
+
+def test_a_cog_put_into_the_store_by_hand_leaves_it(tmp_path, http):
+    """A .tif no ledger names, copied into source-store/ after the merge, stayed in the store (exit 0,
+    "Nothing to be done"): only a merge prunes, and nothing ran one (attack/a04 on attack38)."""
+    make_entry(tmp_path / "catalog", "kept", serve_tiles(http, 3))
+    work = tmp_path / "run"
+    run(tmp_path, "kept")
+    store = work / "source-store" / "kept"
+    clean = sorted(p.name for p in store.iterdir())
+    clean_bounds, clean_tar = md5(store / "bounds.csv"), md5(work / "tar-store" / "kept.tar")
+    strays = {
+        "a copy under a new name": lambda: shutil.copy2(store / "t001.tif", store / "t001 (copy).tif"),
+        "another case": lambda: shutil.copy2(store / "t002.tif", store / "T002.tif"),
+        "an empty file": lambda: (store / "zzz.tif").write_bytes(b""),
+    }
+    for what, put in strays.items():
+        put()
+        dry = run(tmp_path, "kept", "-n")
+        assert "is in no ledger (put there after the merge)" in dry.stderr, what
+        run(tmp_path, "kept")
+        assert sorted(p.name for p in store.iterdir()) == clean, what
+        assert md5(store / "bounds.csv") == clean_bounds and md5(work / "tar-store" / "kept.tar") == clean_tar, what
+        assert "Nothing to be done" in run(tmp_path, "kept", "-n").stdout, what
+
+
 def test_a_run_without_snakemakes_own_record_still_sees_an_edited_recipe_and_a_damaged_store(tmp_path, http):
     """.snakemake/ deleted (the usual cure for a lock): Snakemake no longer knows a job's params nor its
     inputs, so an edited recipe, a version a refresh found or a rebuild flag reruns nothing, and the COGs of

@@ -180,9 +180,10 @@ def _changed(path: str, size: int, mtime_ns: int) -> str | None:
 def unvouched(index: Path, bounds_csv: Path, coverage: Path) -> str | None:
     """Why a merged store must be merged again: its index is missing or unreadable (the work folder
     was deleted), so nothing vouches for the store, or `bounds_csv` or `coverage` has other bytes than
-    the merge wrote (an index of an earlier tilewise has no bounds md5: not judged); None when there
+    the merge wrote (an index of an earlier tilewise has no bounds md5: not judged), or the store
+    folder holds a `.tif` no ledger names (copied in by hand: the merge prunes it); None when there
     is no merged store or it is the merge's. The merge checks the store against the ledgers and writes
-    them and the index again. Costs one read of each (bounds.csv of 35,860 COGs: 3 MB)."""
+    them and the index again. Costs one read of each (bounds.csv of 35,860 COGs: 3 MB) and one listing."""
     if not bounds_csv.exists():
         return None
     data = _load(index)
@@ -196,6 +197,13 @@ def unvouched(index: Path, bounds_csv: Path, coverage: Path) -> str | None:
             return (
                 f"{path} is not the one the merge wrote (edited, or replaced by a copy that kept an older time, "
                 "after the merge): the merge writes it again"
+            )
+    placed = {f[0] for chunk in data.get("chunks", {}).values() for f in chunk.get("files", [])}
+    for name in sorted(os.listdir(bounds_csv.parent)):
+        if name.endswith(".tif") and name not in placed:
+            return (
+                f"{bounds_csv.parent / name} is in no ledger (put there after the merge): the merge removes it, "
+                "as a store holds only what its ledgers name"
             )
     return None
 

@@ -246,7 +246,7 @@ def build_tarball(
         text = changes_csv.text(changes_csv.compare(changes_csv.files(kept_changes), after))
     os.replace(tmp, tar_path)
     md5_path.write_text(f"{digest} {tar_path.name}\n")
-    _write_record(record, tar_path, md5_path, [license_pdf, metadata_json])
+    _write_record(record, tar_path, md5_path, [license_pdf, metadata_json], text)
     changes_csv.write_text(text, changes)
     # the state moves on last: a kill before it compares the rebuilt tarball with the one before, after
     # it the same tarball gets the same changes file
@@ -297,12 +297,13 @@ def restore(tar_path: Path, md5_path: Path, changes: Path, published: Path, kept
     return True
 
 
-def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: list[Path]) -> None:
+def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: list[Path], changes_text: str) -> None:
     record.parent.mkdir(parents=True, exist_ok=True)
     tmp = record.with_name(record.name + ".tmp")
     kept = {
         "tar_bytes": tar_path.stat().st_size,
         "md5_text": md5_path.read_text(),
+        "changes_md5": hashlib.md5(changes_text.encode("utf-8", "surrogateescape")).hexdigest(),
         "catalog_md5": {p.name: file_md5(p) for p in catalog_files},
     }
     tmp.write_text(json.dumps(kept))
@@ -310,9 +311,16 @@ def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: l
 
 
 def damage(
-    tar_path: Path, md5_path: Path, record: Path, catalog_files: list[Path], kept: Path | None = None
+    tar_path: Path,
+    md5_path: Path,
+    record: Path,
+    catalog_files: list[Path],
+    kept: Path | None = None,
+    changes: Path | None = None,
 ) -> str | None:
     """Why a built tarball must be built again: it or its md5 was deleted or changed after the build,
+    or its `changes` file edited (an uploader follows it; Snakemake never reruns a job for an output
+    edited after it, and the build writes it again from the published state),
     or linked back after a failed build (`kept`: the folder of its hard link, see `restore`), or a
     catalog file it ships (`catalog_files`: LICENSE.pdf, metadata.json) has other bytes now (a
     copy that kept an older time is not newer than the tarball: Snakemake alone would not see it).
@@ -335,6 +343,11 @@ def damage(
         return f"{tar_path} changed size ({kept['tar_bytes']:,} → {tar.st_size:,} bytes) after the build"
     if kept.get("md5_text") not in (None, md5_text):
         return f"{md5_path} was edited after the build"
+    if changes is not None and kept.get("changes_md5") is not None and changes.is_file():
+        with open(changes, newline="", errors="replace") as f:  # read as changes_csv writes it
+            text = f.read()
+        if hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest() != kept["changes_md5"]:
+            return f"{changes} was edited after the build"
     if tar.st_mtime_ns > md5_time:
         return f"{tar_path} was written after its md5 {md5_path}"
     recorded = kept.get("catalog_md5", {})
