@@ -74,10 +74,12 @@ def s2_tile(folder, tile="14SPJ", around=PARCEL, reflectance=REFLECTANCE, scl=4,
     """A baseline ≥ 04.00 tile's B02, B03, B04, B08 (10 m) and SCL (20 m) on its MGRS grid around `around`
     (lon/lat), uniform: `reflectance` and scene class `scl` (reflectance None: no data, DN 0 and SCL 0).
     `pixel` and `shift` (band → m, band → (dx, dy) m) put a band on another grid."""
-    epsg, (xmin, _, _, ymax) = s2_footprint(tile)
+    epsg, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
     west, south, east, north = to_crs(shapely.buffer(around, 0.01), 4326, epsg).bounds
-    x0, y1 = xmin + math.floor((west - xmin) / 60) * 60, ymax - math.floor((ymax - north) / 60) * 60
-    width, height = math.ceil((east - x0) / 60) * 60, math.ceil((y1 - south) / 60) * 60
+    # inside the tile's footprint, as every file of the tile is
+    x0, y1 = xmin + max(0, math.floor((west - xmin) / 60)) * 60, ymax - max(0, math.floor((ymax - north) / 60)) * 60
+    width = min(math.ceil((east - x0) / 60) * 60, xmax - x0)
+    height = min(math.ceil((y1 - south) / 60) * 60, y1 - ymin)
     bands = {}
     for band in (*REFLECTANCE, "SCL"):
         size = (pixel or {}).get(band, 20 if band == "SCL" else 10)
@@ -477,6 +479,58 @@ def test_a_class_raster_that_is_not_one_band_of_integer_codes_is_refused(tmp_pat
     files = {"wc": (out, cdl), "cdl": (wc, out)}[product]
     with pytest.raises(TilewiseError, match=rf"{out}: \d band\(s\) of \w+, not one band of integer class codes"):
         process_county(inputs(*files))
+
+
+@pytest.mark.parametrize(("west", "east"), [(1, 2), (2, 1)], ids=["non-cultivated-west", "cultivated-west"])
+@pytest.mark.parametrize(("crs", "pixel"), [("EPSG:5070", 30), ("EPSG:4326", 1 / 3600)], ids=["albers", "lon-lat"])
+def test_a_cultivated_layer_given_as_the_cdl_is_refused(tmp_path, west, east, crs, pixel):
+    """NASS's Cultivated Layer (1 non-cultivated, 2 cultivated) as the CDL: the county gave ~49 acres
+    of corn and ~69 of cotton on a Kansas parcel, without an error."""
+    wc = grid_raster(tmp_path / "wc.tif", "EPSG:4326", WC_DEG, FOREST_EDGE, 10, 40)
+    layer = grid_raster(tmp_path / "2023_Cultivated_Layer.tif", crs, pixel, CROP_EDGE, west, east)
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[PARCEL.buffer(0.004, join_style="mitre")], crs=4326)
+    with pytest.raises(TilewiseError, match=rf"{layer}: over the parcels the CDL holds only corn \(1\) and cotton"):
+        process_county(inputs(wc, layer, parcels=parcels))
+
+
+def _without_offset(tile: S2Tile, dark: dict | None = None) -> S2Tile:
+    """The tile's bands as a harmonized collection holds them (DN = reflectance × 10,000: the offset already
+    removed); `dark`, band → share of columns from the west: only those columns so (the rest keep it)."""
+    for band in REFLECTANCE:
+        with rasterio.open(tile.bands[band], "r+") as ds:
+            data = ds.read(1)
+            cols = data.shape[1] if dark is None else int(data.shape[1] * dark.get(band, 0))
+            data[:, :cols] -= 1000
+            ds.write(data, 1)
+    return tile
+
+
+@pytest.mark.parametrize(
+    "reflectance",
+    [
+        REFLECTANCE,  # vegetation: red 0.05 read as −0.05
+        {"B02": 0.08, "B03": 0.11, "B04": 0.15, "B08": 0.30},  # bare soil: blue 0.08 read as −0.02
+        {"B02": 0.04, "B03": 0.05, "B04": 0.03, "B08": 0.02},  # water
+    ],
+    ids=["vegetation", "soil", "water"],
+)
+def test_sentinel2_dn_whose_offset_was_already_removed_are_refused(tmp_path, reflectance):
+    """DN of a harmonized collection (Earth Engine's S2_SR_HARMONIZED export) catalogued with baseline 05.10:
+    1000 DN were subtracted again, every clear pixel fell to reflectance ≤ 0, and the parcel read as
+    cloudy (clear fraction 0, NDVI NaN), without an error."""
+    tile = _without_offset(s2_tile(tmp_path, reflectance=reflectance))
+    with pytest.raises(TilewiseError, match=r"tile 14SPJ 20230801: 100% of the scene-clear pixels .* boa_add_offset 0"):
+        process_county(inputs(*rasters(tmp_path), [tile]))
+
+
+def test_a_few_dark_pixels_below_the_offset_are_not_refused(tmp_path):
+    """Real L2A has pixels below DN 1000 (0.6 % of vegetation, 4 % of bare soil in red on tile 29UNU): a
+    third of the parcel so is read, its pixels counted as not physical."""
+    tile = _without_offset(s2_tile(tmp_path), dark={"B04": 0.43})
+    [p] = process_county(inputs(*rasters(tmp_path), [tile]))[0].to_dict("records")
+    assert p["ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6)
+    bad, good = p["s2_nonphysical_pixels_count"], p["s2_clear_pixels_count"]
+    assert 0.2 < bad / (bad + good) < 0.45
 
 
 def _lonlat_band(path, west, east, north, value):

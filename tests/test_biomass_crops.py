@@ -252,7 +252,30 @@ def test_cdl_class_areas_of_nlcd_codes_only_are_refused(codes, refused):
     table = pd.DataFrame({"row": 0, "cls": list(codes), "m2": [share * 300_000 for share in codes.values()]})
     if refused:
         with pytest.raises(TilewiseError, match=r"nlcd.tif: over the parcels the CDL holds only codes NLCD also uses"):
-            crops.check_not_nlcd(table, ["nlcd.tif"])
+            crops.check_cdl_codes(table, ["nlcd.tif"])
     else:
-        crops.check_not_nlcd(table, ["cdl.tif"])
-    crops.check_not_nlcd(table.assign(m2=table["m2"] / 100), ["small.tif"])  # too little to judge
+        crops.check_cdl_codes(table, ["cdl.tif"])
+    crops.check_cdl_codes(table.assign(m2=table["m2"] / 100), ["small.tif"])  # too little to judge
+
+
+@pytest.mark.parametrize(
+    "codes, refused",
+    [
+        ({1: 0.5, 2: 0.5}, True),  # NASS's Cultivated Layer: 1 non-cultivated, 2 cultivated
+        ({2: 0.9, 1: 0.1}, True),
+        ({0: 0.2, 1: 0.3, 2: 0.5}, True),  # with its background (0) inside the parcels
+        ({1: 0.4, 2: 0.4, 176: 0.2}, False),  # CDL: corn and cotton beside grassland
+        ({1: 1.0}, False),  # one corn field: nothing to tell it from
+    ],
+)
+def test_cdl_class_areas_of_corn_and_cotton_only_are_refused(codes, refused):
+    """NASS's Cultivated Layer (1 non-cultivated, 2 cultivated) given as the CDL passed CDL's legend:
+    every non-cultivated cell was corn and every cultivated one cotton."""
+    table = pd.DataFrame({"row": 0, "cls": list(codes), "m2": [share * 300_000 for share in codes.values()]})
+    if refused:
+        match = r"layer.tif: over the parcels the CDL holds only corn \(1\) and cotton"
+        with pytest.raises(TilewiseError, match=match):
+            crops.check_cdl_codes(table, ["layer.tif"])
+    else:
+        crops.check_cdl_codes(table, ["cdl.tif"])
+    crops.check_cdl_codes(table.assign(m2=table["m2"] / 100), ["small.tif"])  # too little to judge

@@ -333,8 +333,15 @@ def _three_parcels_in_kent():
         (["A1", "  ", "A3"], r"1 parcel\(s\) without a parcel_id \(rows \[1\]\)"),
         (pd.array([1, None, 3], dtype="Int64"), r"1 parcel\(s\) without a parcel_id"),
         ([10001010010000001.0, 10001010010000003.0, 3.0], r"parcel_id values are floating-point numbers beyond"),
+        # a spreadsheet's export of long ids as text: the digits were lost before tilewise read them
+        (
+            ["1.00010E+15", "1.00011E+15", "1.00012E+15"],
+            r"3 parcel\(s\) with a parcel_id in scientific notation \(rows \[0, 1, 2\], e\.g\. '1\.00010E\+15'\)",
+        ),
+        (["A1", "10001010010000001", "1.0001e16"], r"1 parcel\(s\) with a parcel_id in scientific notation"),
+        (["7.2E+13", " 7.3e13 ", "A3"], r"2 parcel\(s\) with a parcel_id in scientific notation"),
     ],
-    ids=["null", "blank", "integer-null", "float-beyond-2-53"],
+    ids=["null", "blank", "integer-null", "float-beyond-2-53", "text-e-notation", "one-e-notation", "lower-e"],
 )
 def test_parcel_ids_that_are_missing_or_lost_digits_are_refused(tmp_path, ids, message):
     """A parcel without an id is a result row no one can join back; ids read as floats (a GeoPackage integer
@@ -450,6 +457,32 @@ def test_a_catalog_row_whose_file_is_named_for_another_band_day_or_tile_is_refus
     rows = [f"16TCK,20240815,{b},{name(b)},05.10,-1000" for b in _BANDS]
     mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
     with pytest.raises(TilewiseError, match=rf"^{catalog}:{row} \(tile 16TCK 20240815 .*is named for {what}"):
+        select_sentinel2(mclean, table, folder, None)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "S2A_MSIL1C_20240815T163901_N0511_R126_T16TCK_20240815T201205.SAFE/GRANULE/"
+        "L1C_T16TCK_A047693_20240815T164011/IMG_DATA/T16TCK_20240815T163901_{band}.jp2",  # ESA's L1C product
+        "s3://sentinel-s2-l1c/tiles/16/T/CK/2024/8/15/0/{band}.jp2",  # AWS's L1C bucket
+        "https://example.org/sentinel-2-l1c/S2B_16TCK_20240815_0_L1C/{band}.tif",  # Earth Search's L1C items
+    ],
+    ids=["esa-safe", "aws-l1c-bucket", "earth-search-l1c"],
+)
+def test_a_catalog_row_whose_file_is_of_the_l1c_product_is_refused(tmp_path, href):
+    """Level-1C bands hold top-of-atmosphere reflectance: with an L2A SCL beside them (SCL is L2A's
+    only) every index came out of TOA values, a little off everywhere, without an error."""
+    rows = [
+        f"16TCK,20240815,{b},{href.format(band=b) if b != 'SCL' else 'T16TCK_20240815T163901_SCL_20m.jp2'},05.11,"
+        for b in _BANDS
+    ]
+    mclean, table, folder, catalog = _mclean_catalog(tmp_path, rows)
+    with pytest.raises(
+        TilewiseError,
+        match=rf"^{catalog}:2 \(tile 16TCK 20240815 band B02\): its file .* is of "
+        r"Sentinel-2's Level-1C product \(top of atmosphere\), not L2A",
+    ):
         select_sentinel2(mclean, table, folder, None)
 
 

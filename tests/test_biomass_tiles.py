@@ -298,12 +298,36 @@ def _class_raster(path, crs, pixel):
 )
 def test_a_class_raster_that_does_not_keep_areas_fails_its_preparation(tmp_path, product, crs, pixel, ok):
     path = _class_raster(tmp_path / "in.tif", crs, pixel)
-    record = prepare(tmp_path, row(str(path), product, "k"))
+    key = "N39W099" if product == "worldcover" else "k"  # the WorldCover tile the raster lies in
+    record = prepare(tmp_path, row(str(path), product, key))
     assert (record["status"] == "ok") == ok
     if not ok:
         assert record["error"].startswith(f"{path}: its CRS ({crs}) does not keep areas")
         assert f"gdalwarp -t_srs EPSG:5070 -r near {path} out.tif" in record["error"]
-        assert not (tmp_path / "tiles" / product / "k.tif").exists()
+        assert not (tmp_path / "tiles" / product / f"{key}.tif").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "crs", "pixel", "ok"),
+    [
+        ("N39W099", "EPSG:4326", 1 / 12000, True),  # a clip of its tile
+        ("N39W099", "EPSG:5070", 10, True),  # reprojected: its lon/lat box reaches a little past the tile
+        ("N39W096", "EPSG:4326", 1 / 12000, False),  # the tile east of it, by name
+        ("N36W099", "EPSG:4326", 1 / 12000, False),  # the tile south
+        ("N42W102", "EPSG:5070", 10, False),
+        ("S39E099", "EPSG:4326", 1 / 12000, False),  # the hemispheres' letters swapped
+    ],
+)
+def test_a_worldcover_file_of_another_place_than_its_tile_fails_its_preparation(tmp_path, key, crs, pixel, ok):
+    """A WorldCover file saved under a neighbour's tile name: the counties read it where its georeferencing
+    puts it, and every parcel of the named tile got no land cover and 0 forest acres, without an error."""
+    path = _class_raster(tmp_path / f"ESA_WorldCover_10m_2021_v200_{key}_Map.tif", crs, pixel)
+    record = prepare(tmp_path, row(str(path), "worldcover", key))
+    assert (record["status"] == "ok") == ok, record.get("error")
+    if not ok:
+        assert record["error"].startswith(f"{path}: WorldCover tile {key} (lon ")
+        assert "is georeferenced at lon -97.2" in record["error"] and f"give ESA's tile {key}" in record["error"]
+        assert not (tmp_path / "tiles" / "worldcover" / f"{key}.tif").exists()
 
 
 def _band(folder, band, crs="EPSG:32616", pixel=10, origin=(300_000, 4_500_000), dtype=np.uint16, value=1500):
@@ -343,6 +367,34 @@ def test_a_sentinel2_band_off_its_tiles_grid_fails_its_preparation(tmp_path, ban
     assert (record["status"] == "ok") == (error is None), record.get("error")
     if error:
         assert re.search(error, record["error"]) and str(other) in record["error"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "ok"),
+    [
+        ((300_000, 4_500_000), True),  # 16TCK's north-west corner
+        ((408_600, 4_391_400), True),  # its south-east corner, inside
+        ((409_980, 4_500_000), False),  # 16TDK, east of it in zone 16
+        ((300_000, 4_600_020), False),  # 16TCL, north of it
+        ((180_000, 4_420_000), False),  # 16TBK, west
+    ],
+    ids=["nw-corner", "se-corner", "tile-east", "tile-north", "tile-west"],
+)
+@pytest.mark.parametrize("band", ["B04", "B08", "SCL"])
+def test_a_sentinel2_band_of_another_tile_of_its_zone_fails_its_preparation(tmp_path, band, origin, ok):
+    """Another tile's file catalogued as 16TCK's (same UTM CRS): read where it lies, it gave the counties
+    the index sent to 16TCK no index over their parcels, without naming the file."""
+    pixel = 20 if band == "SCL" else 10
+    b04 = _band(tmp_path / "ref", "B04", origin=origin)
+    other = b04 if band == "B04" else _band(tmp_path, band, pixel=pixel, origin=origin)
+    r = row(str(other), "sentinel2", f"16TCK_20240815_{band}")
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, bands={"B04": str(b04), band: str(other)}
+    )
+    assert (record["status"] == "ok") == ok, record.get("error")
+    if not ok:
+        assert record["error"].startswith(f"{other}: Sentinel-2 tile 16TCK band {band} covers x {origin[0]}")
+        assert "past the tile's footprint x 300000…409800, y 4390200…4500000" in record["error"]
 
 
 @pytest.mark.parametrize(

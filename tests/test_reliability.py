@@ -267,6 +267,35 @@ def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
     assert assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")[1]["parcel_id"].tolist() == ["far", "elsewhere"]
 
 
+@pytest.mark.parametrize(
+    ("codes", "named"),
+    [
+        (["99001", "99005"], "99005"),  # a county the layer's vintage does not have yet (Connecticut's 09110…)
+        (["99007", "99003"], "99007"),  # one that is gone from it (Valdez-Cordova 02261 since 2019)
+        ([99009.0, 99011.0], "99009, 99011"),  # as numbers
+    ],
+    ids=["new-code", "old-code", "numbers"],
+)
+def test_parcel_fips_of_this_state_that_the_county_layer_lacks_are_refused(tmp_path, codes, named):
+    """A county layer of another year than the parcels' codes: every parcel of a renamed county was dropped
+    as naming "no county of the state", a whole county's land lost with a warning."""
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["a", "b"], "county_fips": codes},
+        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)],
+        crs=4326,
+    )
+    with pytest.raises(
+        TilewiseError,
+        match=rf"p\.gpkg: \d parcel\(s\) name counties of state 99 that the county "
+        rf"layer does not have \({named}; it has 99001, 99003…\)",
+    ):
+        assign_parcels(parcels, _counties_ab(), tmp_path / "p.gpkg")
+    # through fipsstate/fipscounty columns too
+    split = parcels.drop(columns="county_fips").assign(fipsstate="99", fipscounty=[int(float(c)) % 1000 for c in codes])
+    with pytest.raises(TilewiseError, match=r"that the county layer does not have"):
+        assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")
+
+
 def test_parcel_fips_of_another_state_numbers_and_the_antimeridian(tmp_path):
     # FIPS read as numbers (a column with gaps is float): the same codes; another state's code: dropped
     parcels = gpd.GeoDataFrame(

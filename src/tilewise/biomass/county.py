@@ -462,6 +462,8 @@ def _s2_stats(
         for counts, column in ((clear, "s2_clear_pixels_count"), (data, "s2_data_pixels_count")):
             got = df[column].to_numpy(float) if len(df) else np.zeros(0)
             counts[df.index, k] = np.divide(got, size, out=np.zeros_like(got), where=size > 0)
+    for tile, df in zip(tiles, per_tile, strict=True):
+        _refuse_offset_removed(tile, df)
     choice = _choose_s2_tile(candidate, place, clear, data)
     for k, df in enumerate(per_tile):
         rows = np.flatnonzero(choice == k)
@@ -471,6 +473,31 @@ def _s2_stats(
     out["s2_tile_contains_parcel"] = False
     out.loc[used, "s2_tile_contains_parcel"] = inside[used, choice[used]]
     return out
+
+
+# Real L2A of baseline 04.00 on has few scene-clear pixels below its −1000 DN offset (tile 29UNU: 0.6 % of
+# vegetation, 4 % of bare soil in red); DN whose offset was already removed put most of them there.
+OFFSET_REMOVED_SHARE = 0.5
+OFFSET_JUDGED_FROM_PX = 1000  # scene-clear pixels over the county's parcels (10 ha of 10 m pixels)
+
+
+def _refuse_offset_removed(tile: S2Tile, df: pd.DataFrame) -> None:
+    """Refuse a tile whose scene-clear pixels (SCL 4–6) over the parcels are mostly not physical once its
+    BOA offset is added: its DN already lack the offset (a harmonized collection such as Earth Engine's
+    S2_SR_HARMONIZED, a product before baseline 04.00 catalogued as a later one), and the parcels read as
+    cloudy (clear fraction 0, indices NaN)."""
+    if not len(df) or not any(tile.boa_add_offset_dn[b] for b in indices.INDEX_BANDS):
+        return
+    bad, good = df["s2_nonphysical_pixels_count"].sum(), df["s2_clear_pixels_count"].sum()
+    if bad + good >= OFFSET_JUDGED_FROM_PX and bad >= OFFSET_REMOVED_SHARE * (bad + good):
+        offset, share = tile.boa_add_offset_dn["B04"], bad / (bad + good)
+        raise TilewiseError(
+            f"{tile.bands['B04']}: Sentinel-2 tile {tile.tile} {tile.date}: {share:.0%} of the scene-clear pixels "
+            f"(SCL 4–6) over the county's parcels have a band at reflectance ≤ 0 or above 1 once the BOA offset "
+            f"({offset:g} DN) is added: the DN already lack the offset (a harmonized collection such as Earth Engine's "
+            "S2_SR_HARMONIZED, or a product before baseline 04.00 catalogued as a later one); give these files "
+            "boa_add_offset 0 in the catalog, or the L2A product's own bands"
+        )
 
 
 def _parcel_pixels(geoms: gpd.GeoSeries, tile: S2Tile, rows: np.ndarray) -> np.ndarray:
@@ -664,7 +691,7 @@ def _process(inp: CountyInputs) -> tuple[gpd.GeoDataFrame, pd.DataFrame, ReadSta
     cdl, _, _ = _class_areas_over(
         inp.cdl, geoms, stats, bytes_per_parcel, crop_tables.legend().index, lookup.keep, inp.preloaded, parcel_m2
     )
-    crops.check_not_nlcd(cdl, inp.cdl)
+    crops.check_cdl_codes(cdl, inp.cdl)
     detail = crops.crop_detail(cdl, out["parcel_id"].to_numpy(), inp.yields)
     crop = crops.parcel_columns(cdl, detail, n, inp.yields.year)
 

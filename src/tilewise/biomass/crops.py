@@ -58,15 +58,29 @@ NLCD_CODES = frozenset({11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 51, 52, 71, 72, 
 NLCD_JUDGED_FROM_M2 = 200_000  # 20 ha of cells inside the parcels: enough for a county's roads and fields
 
 
-def check_not_nlcd(class_areas: pd.DataFrame, files) -> None:
-    """Refuse CDL class areas (`row`, `cls`, `m2` over the parcels) that hold NLCD's codes only."""
-    held = class_areas[class_areas["m2"] > 0]
+# NASS's Cultivated Layer codes 1 non-cultivated and 2 cultivated: CDL's corn and cotton. A county's
+# parcels always hold more than those two crops (roads, farmsteads, grass), so both alone are that layer.
+CULTIVATED_LAYER_CODES = frozenset({1, 2})
+
+
+def check_cdl_codes(class_areas: pd.DataFrame, files) -> None:
+    """Refuse CDL class areas (`row`, `cls`, `m2` over the parcels, 20 ha or more) of another NASS or
+    MRLC product that passes CDL's legend: NLCD's codes only, or corn and cotton only (the Cultivated Layer)."""
+    held = class_areas[(class_areas["m2"] > 0) & (class_areas["cls"] != 0)]  # 0: CDL's background
     codes = {int(c) for c in held["cls"]}
-    if held["m2"].sum() >= NLCD_JUDGED_FROM_M2 and codes and codes <= NLCD_CODES:
+    if held["m2"].sum() < NLCD_JUDGED_FROM_M2 or not codes:
+        return
+    if codes <= NLCD_CODES:
         raise TilewiseError(
             f"{', '.join(map(str, files))}: over the parcels the CDL holds only codes NLCD also uses "
             f"({', '.join(map(str, sorted(codes)))}) and none of CDL's own crops or land covers: is it NLCD or "
             "another land-cover product? Give the Cropland Data Layer of the crop year (config: states.<state>.cdl)"
+        )
+    if codes == CULTIVATED_LAYER_CODES:
+        raise TilewiseError(
+            f"{', '.join(map(str, files))}: over the parcels the CDL holds only corn (1) and cotton (2), no road, "
+            "grass or other crop: is it NASS's Cultivated Layer (1 non-cultivated, 2 cultivated)? Give the "
+            "Cropland Data Layer of the crop year ({year}_30m_cdls.tif; config: states.<state>.cdl)"
         )
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyproj
+import shapely
+from rasterio.warp import transform_bounds
 
-from tilewise.biomass.grids import s2_epsg, s2_footprint
+from tilewise.biomass.grids import s2_epsg, s2_footprint, worldcover_tile_box
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import transformer
 
 AREAL_SCALE_TOLERANCE = 0.005  # |areal scale − 1| allowed at a raster's corners and centre
+WORLDCOVER_INSIDE_MIN = 0.5  # share of a WorldCover file's lon/lat box that must lie in the tile it is named for
 EQUAL_AREA_FIX = "gdalwarp -t_srs EPSG:5070 -r near {name} out.tif (CONUS Albers, equal-area; or EPSG:4326)"
 
 
@@ -74,10 +77,30 @@ def _areal_scales(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(lon), np.asarray(lat), scale
 
 
+def check_worldcover_tile(ds, tile: str, name: str) -> None:
+    """A WorldCover file lies where the 3° tile it stands for (the index's key, N39W090) lies: the index
+    chose it for the counties there, and a county reads it where its georeferencing puts it, so a file
+    of another place (a neighbour's tile saved under this name) gave those parcels no land cover and no
+    forest, without an error. Most of its lon/lat box must lie in the tile's box (a clip lies inside; a
+    reprojection's box reaches a little past it)."""
+    tile_box = worldcover_tile_box(tile)
+    file_box = shapely.box(*transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21))
+    share = file_box.intersection(tile_box).area / file_box.area if file_box.area else 0.0
+    if share < WORLDCOVER_INSIDE_MIN:
+        w, s, e, n = file_box.bounds
+        tw, ts, te, tn = tile_box.bounds
+        raise TilewiseError(
+            f"{name}: WorldCover tile {tile} (lon {tw:g}…{te:g}, lat {ts:g}…{tn:g}) is georeferenced at lon "
+            f"{w:.3f}…{e:.3f}, lat {s:.3f}…{n:.3f} ({share:.0%} inside its tile): the counties would read it "
+            f"there and find no land cover over their parcels; give ESA's tile {tile} "
+            f"(ESA_WorldCover_10m_2021_v200_{tile}_Map.tif) under this name, or correct the file's georeferencing"
+        )
+
+
 def check_s2_band(ds, tile: str, band: str, name: str) -> None:
     """A Sentinel-2 band holds L2A's integers (DN: uint16 reflectances, an integer SCL) and is in its MGRS
-    tile's UTM CRS (zone and hemisphere from the tile id): tiles are chosen by their footprint there, and
-    its pixel area is |a·e| in metres."""
+    tile's UTM CRS (zone and hemisphere from the tile id), inside the tile's footprint: tiles are chosen
+    by their footprint there, and its pixel area is |a·e| in metres."""
     dtype = np.dtype(ds.dtypes[0])
     if (band == "SCL" and dtype.kind not in "ui") or (band != "SCL" and dtype != np.uint16):
         wanted = "an integer scene classification" if band == "SCL" else "uint16 DN (reflectance × 10,000 + offset)"
@@ -87,9 +110,10 @@ def check_s2_band(ds, tile: str, band: str, name: str) -> None:
             "which tilewise would divide by 10,000 again: use the L2A product's own bands"
         )
     epsg = s2_epsg(tile)
-    if ds.crs is not None and ds.crs.to_epsg() == epsg:
-        return
     _, (xmin, ymin, xmax, ymax) = s2_footprint(tile)
+    if ds.crs is not None and ds.crs.to_epsg() == epsg:
+        _check_s2_extent(ds, tile, band, name, (xmin, ymin, xmax, ymax))
+        return
     size = 20 if band == "SCL" else 10
     raise TilewiseError(
         f"{name}: Sentinel-2 tile {tile} band {band} is in {ds.crs.to_string() if ds.crs else 'no CRS'}, not the "
@@ -97,6 +121,24 @@ def check_s2_band(ds, tile: str, band: str, name: str) -> None:
         f"gdalwarp -t_srs EPSG:{epsg} -te {xmin} {ymin} {xmax} {ymax} -tr {size} {size}"
         f"{' -r near' if band == 'SCL' else ''} {name} out.tif"
     )
+
+
+S2_EXTENT_TOLERANCE_M = 60  # one pixel of the coarsest band
+
+
+def _check_s2_extent(ds, tile: str, band: str, name: str, footprint: tuple) -> None:
+    """A band lies in its tile's footprint (ESA's files fill it; a clip lies inside): a file of another
+    tile of the zone catalogued as this one (16TDK's B04 as 16TCK's) was read where it lies, so the
+    counties the index gave this tile got no index over their parcels, and no error said which file."""
+    left, bottom, right, top = ds.bounds
+    xmin, ymin, xmax, ymax = footprint
+    tol = S2_EXTENT_TOLERANCE_M
+    if left < xmin - tol or bottom < ymin - tol or right > xmax + tol or top > ymax + tol:
+        raise TilewiseError(
+            f"{name}: Sentinel-2 tile {tile} band {band} covers x {left:.0f}…{right:.0f}, y {bottom:.0f}…{top:.0f} "
+            f"(EPSG:{s2_epsg(tile)}), past the tile's footprint x {xmin}…{xmax}, y {ymin}…{ymax}: it is another "
+            f"tile's file; point the row at tile {tile}'s own band (or catalogue this file under the tile it is)"
+        )
 
 
 def check_s2_grids(tile: str, date: str, band: str, other, name: str, ref, ref_name: str) -> None:

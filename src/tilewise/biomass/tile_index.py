@@ -154,6 +154,7 @@ def assign_parcels(
         fips[place] = _county_of_inside_point(parcels[place].geometry, counties.to_crs(parcels.crs))
     parcels["county_fips"] = fips
     elsewhere = (reason == "") & ~parcels["county_fips"].isin(counties["county_fips"])
+    _refuse_other_vintage(parcels["county_fips"][elsewhere & ~unnamed], counties, path)
     reason[elsewhere & ~unnamed] = "its FIPS columns name no county of the state"
     reason[elsewhere & unnamed] = "outside the state's counties"
     far = np.zeros(len(parcels), bool)
@@ -175,12 +176,14 @@ def assign_parcels(
 
 
 FLOAT_EXACT_MAX = 2**53  # above it a float64 does not hold every integer: an id read as a float lost digits
+_SCIENTIFIC = r"[+-]?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+"  # a number as text in scientific notation
 
 
 def check_parcel_ids(ids: pd.Series, path) -> None:
     """Every parcel has an id, and the ids are the file's: a missing or blank id is a result row no one can
-    join back; ids held as floats (a GeoPackage integer column with a null reads as float64, a shapefile
-    number of 19+ digits is a Real field) beyond 2**53 have lost their last digits on the way."""
+    join back; ids written as text in scientific notation (1.70311E+13), or held as floats (a GeoPackage
+    integer column with a null reads as float64, a shapefile number of 19+ digits is a Real field) beyond
+    2**53, have lost their last digits on the way."""
     text = ids.astype("string").str.strip()
     missing = np.flatnonzero(ids.isna().to_numpy() | (text == "").fillna(True).to_numpy())
     if len(missing):
@@ -189,6 +192,15 @@ def check_parcel_ids(ids: pd.Series, path) -> None:
             "its id, or drop those rows (a null in an integer column also makes GDAL read the whole column as "
             "floats, and ids past 2**53 then lose digits)"
         )
+    if not pd.api.types.is_numeric_dtype(ids.dtype):
+        # text in scientific notation (1.70311E+13): a spreadsheet wrote the number so, its last digits gone
+        sci = np.flatnonzero(text.str.fullmatch(_SCIENTIFIC).fillna(False).to_numpy())
+        if len(sci):
+            raise TilewiseError(
+                f"{path}: {len(sci)} parcel(s) with a parcel_id in scientific notation (rows {sci[:5].tolist()}, e.g. "
+                f"{text.iloc[sci[0]]!r}): a spreadsheet's export wrote those numbers so, their last digits gone; take "
+                "the ids from the parcel source as text (format the column as text before exporting)"
+            )
     if pd.api.types.is_float_dtype(ids.dtype):
         values = ids.to_numpy(np.float64)
         beyond = values[np.abs(values) > FLOAT_EXACT_MAX]
@@ -262,6 +274,22 @@ def overlapping_parcels(parcels: gpd.GeoDataFrame) -> pd.DataFrame:
             "share_of_smaller": np.round(share[keep], 6),
         }
     )
+
+
+def _refuse_other_vintage(codes: pd.Series, counties: gpd.GeoDataFrame, path) -> None:
+    """Parcel FIPS codes of this state that name no county of the county layer: the layer is of another year
+    than the codes (Connecticut's planning regions 09110… since 2022, Valdez-Cordova 02261 split in 2019), and
+    every parcel of that county was dropped, its land lost with a warning. Another state's codes stay dropped."""
+    state = counties["county_fips"].iloc[0][:2]
+    unknown = sorted({c for c in codes.dropna() if str(c)[:2] == state})
+    if unknown:
+        raise TilewiseError(
+            f"{path}: {int(codes.isin(unknown).sum())} parcel(s) name counties of state {state} that the county layer "
+            f"does not have ({', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}; it has "
+            f"{', '.join(counties['county_fips'].head(5))}…): the county layer is of another year than the parcels' "
+            "codes; give the county layer of the parcels' year (TIGER of that year), or drop the parcels' FIPS columns "
+            "so that each is placed by its geometry"
+        )
 
 
 def _none_placed(unplaced: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, path, named: bool) -> None:
@@ -421,13 +449,23 @@ def _refuse_two_products(chosen: pd.DataFrame, catalog_dir: Path) -> None:
 _NAMED_BAND = re.compile(r"(?<![A-Za-z0-9])(B0[1-9]|B8A|B1[0-2]|SCL)(?![A-Za-z0-9])", re.IGNORECASE)
 _NAMED_TILE = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-X][A-Z]{2})(?![A-Za-z0-9])")
 _NAMED_DATE = re.compile(r"(?<![0-9])(20\d{6})(?=T\d{6}|[^0-9A-Za-z]|$)")
+# ESA's Level-1C product (S2A_MSIL1C_…, granule L1C_T16TCK_…), AWS's sentinel-s2-l1c bucket, Earth Search's
+# sentinel-2-l1c collection: anywhere in the href, folders included
+_NAMED_L1C = re.compile(r"(?<![A-Za-z0-9])(?:MSI)?L1C(?![A-Za-z0-9])|-L1C(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 def _refuse_files_named_otherwise(chosen: pd.DataFrame, catalog_dir: Path) -> None:
     """A row's file whose name says another band, tile or date than the row (B03 and B04 swapped: NDVI of
     green; the SCL of another day: that day's clouds masked) is refused, naming the row and the file.
-    Only the file name is read (a product folder's name holds its processing time too)."""
+    Only the file name is read for those (a product folder's name holds its processing time too); the
+    whole href for the level: an L1C product's bands (top of atmosphere) are not L2A's."""
     for _, r in chosen.iterrows():
+        if _NAMED_L1C.search(str(r["href"]).split("?")[0]):
+            raise TilewiseError(
+                f"{_catalog_place(r, catalog_dir)}: its file {r['href']} is of Sentinel-2's Level-1C product (top of "
+                "atmosphere), not L2A: its DN are no surface reflectance and the indices would be off everywhere; "
+                "give the L2A product's bands (S2?_MSIL2A_…, collection sentinel-2-l2a)"
+            )
         name = str(r["href"]).split("?")[0].rstrip("/").rsplit("/", 1)[-1]
         said = {
             "band": ({m.upper() for m in _NAMED_BAND.findall(name)}, str(r["band"]).upper()),

@@ -52,7 +52,7 @@ from rasterio.windows import Window, from_bounds
 
 from tilewise.biomass import outcomes
 from tilewise.biomass.pc_sign import signer
-from tilewise.biomass.raster_checks import check_cell_areas, check_s2_band, check_s2_grids
+from tilewise.biomass.raster_checks import check_cell_areas, check_s2_band, check_s2_grids, check_worldcover_tile
 from tilewise.shared import gdal_vsi, remote_version
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, NotFound, fetch, is_remote, make_pool
@@ -243,11 +243,13 @@ def tile_bands(tiles: list[dict], row: dict) -> dict[str, str]:
 
 def check_file(row: dict, source: str, bands: dict[str, str], sign) -> None:
     """Refuse, before it is read in place or copied, a file the counties would measure or combine wrong
-    (raster_checks): CDL or WorldCover in a CRS that does not keep areas; a Sentinel-2 band outside its
-    tile's UTM CRS or off the grid of the tile's B04."""
+    (raster_checks): CDL or WorldCover in a CRS that does not keep areas; a WorldCover file of another
+    place than its tile; a Sentinel-2 band outside its tile's UTM CRS or off the grid of the tile's B04."""
     with rasterio.open(source) as ds:
         if row["product"] != "sentinel2":
             check_cell_areas(ds, row["href"])
+            if row["product"] == "worldcover":
+                check_worldcover_tile(ds, row["key"], row["href"])
             return
         check_s2_band(ds, row["tile"], row["band"], row["href"])
         b04 = bands.get("B04")
