@@ -296,6 +296,32 @@ def test_parcel_fips_of_this_state_that_the_county_layer_lacks_are_refused(tmp_p
         assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")
 
 
+@pytest.mark.parametrize(
+    ("codes", "example"),
+    [
+        (["99001", "003"], "'003' read as '00003'"),  # one source wrote the county's 3 digits only
+        (["99001", 3], "'3' read as '00003'"),
+        ([99001.0, 3.0], "'3.0' read as '00003'"),
+        (["99001", "990003"], "'990003' read as '990003'"),
+    ],
+    ids=["three-digits", "integer", "float", "six-digits"],
+)
+def test_parcel_fips_that_are_no_state_and_county_code_are_refused(tmp_path, codes, example):
+    """A parcel file merged from county sources, one writing its county's 3-digit code alone: read as 00003,
+    a county of no state, its parcels were dropped as naming "no county of the state", with a warning."""
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["a", "b"], "county_fips": codes},
+        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)],
+        crs=4326,
+    )
+    with pytest.raises(
+        TilewiseError,
+        match=rf"p\.gpkg: 1 parcel\(s\) whose FIPS columns are no 5-digit state \+ county code \(rows \[1\], "
+        rf"e\.g\. {re.escape(example)}\)",
+    ):
+        assign_parcels(parcels, _counties_ab(), tmp_path / "p.gpkg")
+
+
 def test_parcel_fips_of_another_state_numbers_and_the_antimeridian(tmp_path):
     # FIPS read as numbers (a column with gaps is float): the same codes; another state's code: dropped
     parcels = gpd.GeoDataFrame(

@@ -144,11 +144,15 @@ def assign_parcels(
     # a row whose FIPS columns are empty (null, blank) names no county: it is placed by its geometry, as
     # a file without the columns is (it was dropped as naming "no county of the state", its land lost)
     unnamed, fips = pd.Series(True, index=parcels.index), pd.Series(None, index=parcels.index, dtype=object)
+    raw = fips
     if "county_fips" in parcels.columns:
         unnamed, fips = _blank(parcels["county_fips"]), _code_text(parcels["county_fips"], 5)
+        raw = parcels["county_fips"]
     elif named:
         unnamed = _blank(parcels["fipsstate"]) | _blank(parcels["fipscounty"])
         fips = _code_text(parcels["fipsstate"], 2) + _code_text(parcels["fipscounty"], 3)
+        raw = parcels["fipsstate"].astype(str) + " " + parcels["fipscounty"].astype(str)
+    _refuse_malformed_fips(fips[~unnamed], raw[~unnamed], path)
     fips, place = fips.where(~unnamed), (reason == "") & unnamed
     if place.any():
         fips[place] = _county_of_inside_point(parcels[place].geometry, counties.to_crs(parcels.crs))
@@ -274,6 +278,19 @@ def overlapping_parcels(parcels: gpd.GeoDataFrame) -> pd.DataFrame:
             "share_of_smaller": np.round(share[keep], 6),
         }
     )
+
+
+def _refuse_malformed_fips(codes: pd.Series, raw: pd.Series, path) -> None:
+    """Parcel FIPS codes (as read: `raw`) that are no 5-digit state + county code: a county's 3-digit code
+    alone (003, 3) reads as 00003, a county of no state (no state's FIPS is 00), and its parcels were
+    dropped with a warning; 6 digits or more name no county either."""
+    bad = np.flatnonzero(~codes.str.fullmatch(r"(?!00)[0-9]{5}").fillna(False).to_numpy())
+    if len(bad):
+        raise TilewiseError(
+            f"{path}: {len(bad)} parcel(s) whose FIPS columns are no 5-digit state + county code (rows "
+            f"{codes.index[bad[:5]].tolist()}, e.g. {str(raw.iloc[bad[0]])!r} read as {codes.iloc[bad[0]]!r}); write "
+            "county_fips as the state's 2 digits and the county's 3 (17031), or give fipsstate and fipscounty"
+        )
 
 
 def _refuse_other_vintage(codes: pd.Series, counties: gpd.GeoDataFrame, path) -> None:
