@@ -460,3 +460,47 @@ def test_set_nodata_after_the_slice_is_refused(tmp_path):
 )
 def test_orders_whose_meaning_is_the_recipes_stay_accepted(tmp_path, body, exclude):
     assert recipe_from_justfile(justfile(tmp_path, *body), "x").exclude == exclude
+
+
+BOUNDS, POLY = "uv run python source_bounds.py x", "uv run python source_polygonize.py x 32"
+TAR, TO_COG = "uv run python source_create_tarball.py x", "uv run python source_to_cog.py x"
+NODATA, RM = "uv run python source_set_nodata.py x -9999", "rm source-store/x/a.tif"
+
+
+@pytest.mark.parametrize(
+    "body, line, after",
+    [
+        ((CRS, DL, BOUNDS, TAR), 5, "source_set_crs.py (line 4)"),  # the download comes after the step
+        ((RM, DL, TO_COG, BOUNDS, TAR), 5, "rm (line 4)"),  # removed nothing: the store was empty
+        ((UNZIP, DL, BOUNDS, TAR), 5, "source_unzip.py (line 4)"),
+        ((DL, BOUNDS, CRS, TAR), 6, "source_bounds.py (line 5)"),  # bounds.csv made before it
+        ((DL, TO_COG, BOUNDS, POLY, NODATA, TAR), 8, "source_polygonize.py (line 7)"),
+        ((DL, BOUNDS, POLY, TAR, TO_COG), 8, "source_create_tarball.py (line 7)"),  # shipped the downloads
+        ((DL, TO_COG, BOUNDS, POLY, TAR, RM), 9, "source_create_tarball.py (line 8)"),  # shipped a.tif
+        ((DL, TO_COG, BOUNDS, "uv run python source_fix_orientation.py x", TAR), 7, "source_bounds.py (line 6)"),
+        ((DL, TO_COG, TAR, BOUNDS, POLY), 7, "source_create_tarball.py (line 6)"),  # shipped no bounds.csv
+        ((DL, BOUNDS, DL, TO_COG, TAR), 6, "source_bounds.py (line 5)"),  # a second download after the bounds
+    ],
+)
+def test_a_step_out_of_mapterhorns_order_is_refused_naming_its_line(tmp_path, body, line, after):
+    """Each of Mapterhorn's steps acts on the store as it is when it runs: a conversion or rm before the
+    download finds nothing, one after source_bounds.py / source_create_tarball.py changes files whose
+    bounds row or tarball were already made (the tarball ships the downloads unconverted). tilewise always
+    runs download → unzip, rm, conversions → bounds → polygonize → tarball, so such a line is refused."""
+    text = justfile(tmp_path, *body).read_text().splitlines()[line - 1].strip()
+    message = rf"Justfile:{line}: cannot map '{re.escape(text)}' .*after {re.escape(after)}"
+    with pytest.raises(CatalogError, match=message):
+        recipe_from_justfile(tmp_path / "x" / "Justfile", "x")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        (DL, DL, UNZIP, CRS, BOUNDS, POLY, TAR),  # the same download line twice: wget --continue fetches nothing
+        (DL, TO_COG, BOUNDS, BOUNDS, POLY, TAR),
+        (DL, RM, TO_COG, CRS, NODATA, BOUNDS, POLY, TAR),
+        (DL, BOUNDS, POLY, TAR),
+    ],
+)
+def test_steps_in_mapterhorns_order_map(tmp_path, body):
+    recipe_from_justfile(justfile(tmp_path, *body), "x")

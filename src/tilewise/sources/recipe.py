@@ -274,6 +274,10 @@ _TIF_STEPS = {
     "source_fix_orientation.py": "fix_orientation",
     "source_slice.py": "slice_px",
 }
+# Mapterhorn's steps act on the store as it is when they run, in this order: download, then unzip, rm and
+# the conversions (the rest), then bounds.csv, coverage and tarball, each made from the files of that moment.
+# tilewise always runs them in this order, so a line written out of it cannot keep its meaning (_out_of_order)
+_PHASES = {"source_download.py": 0, "source_bounds.py": 2, "source_polygonize.py": 3, "source_create_tarball.py": 4}
 _SLICE_NAME = re.compile(r".+_tile_[0-9]+_[0-9]+\.tif")  # source_slice.py's {stem}_tile_{x}_{y}.tif
 _RECIPE_HEADERS = ("[no-cd]", "default:")
 _RM_OPTIONS = {"-f", "-v", "-fv", "-vf", "--force", "--verbose"}
@@ -292,6 +296,7 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
     before_slice: list[tuple[int, str, str]] = []  # (line, text, rm pattern)
     sliced = ""
     by_hand: list[tuple[int, str, str]] = []  # (line, text, comment): comments among the steps
+    latest: tuple[int, int, str] | None = None  # (phase, line, step) of the step of the latest phase so far
     for lineno, raw in enumerate(lines(read_text(path)), start=1):
         text = raw.strip()
         if not text or text in _RECIPE_HEADERS:
@@ -317,6 +322,13 @@ def recipe_from_justfile(path: Path, source: str, check_values: bool = True) -> 
             continue
         if (note := shell_words.comment(text)) and words[0].value != "rm":  # an rm's comment says why it removes
             by_hand.append((lineno, text, note))
+        called = [w.value for w in words[:4]]
+        step = "rm" if called[0] == "rm" else called[3] if called[:3] == ["uv", "run", "python"] else ""
+        phase = _PHASES.get(step, 1)
+        if latest and phase < latest[0]:
+            raise fail(_out_of_order(*latest))
+        if not latest or phase > latest[0]:
+            latest = (phase, lineno, step)
         if words[0].value == "rm":
             for pattern in _rm_patterns(words[1:], source, fail):
                 if rewritten and not _only_tif(pattern):
@@ -435,6 +447,19 @@ def _script_values(script: str, args: list[str], fail) -> dict:
             raise fail(f"slice size {args[0]!r} is not a whole number of pixels")
         return {"slice_px": int(args[0])}
     raise fail(f"{script} with arguments {args} has no equivalent here")
+
+
+def _out_of_order(phase: int, line: int, earlier: str) -> str:
+    """Why a step written after `earlier` (of a later phase, see _PHASES) does not mean what its recipe does."""
+    if phase == 1:
+        why = "which ran before any file was downloaded and so changed nothing"
+    else:
+        made = {2: "bounds.csv", 3: "the coverage", 4: "the tarball"}[phase]
+        why = f"which made {made} from the files as they were then, without this step"
+    return (
+        f"it comes after {earlier} (line {line}), {why}; tilewise runs the steps in Mapterhorn's order, download → "
+        "unzip, rm and conversions → bounds → polygonize → tarball: write the lines in that order"
+    )
 
 
 def _order_problem(line: int, text: str, step: str, pattern: str, unzip_line: int) -> str | None:
