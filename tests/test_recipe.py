@@ -504,3 +504,36 @@ def test_a_step_out_of_mapterhorns_order_is_refused_naming_its_line(tmp_path, bo
 )
 def test_steps_in_mapterhorns_order_map(tmp_path, body):
     recipe_from_justfile(justfile(tmp_path, *body), "x")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "rm source-store/x/{a,b}.tif",  # bash: rm a.tif b.tif; dash: a file named {a,b}.tif
+        "rm -f source-store/x/dem_{1..3}.tif",  # bash: dem_1.tif dem_2.tif dem_3.tif
+        "rm source-store/x/{a,{b,c}}.tif",
+        "rm source-store/x/{a,'b c'}.tif",
+        "uv run python source_set_crs.py x EPSG:{25832,25833}",
+    ],
+)
+def test_a_brace_expansion_is_refused_naming_its_line(tmp_path, line):
+    """Just runs a line with `sh`: bash (sh on macOS) expands `{a,b}` and `{1..3}` into several words, dash
+    (sh on Debian) keeps them as they are, so which files the line names depends on the machine; mapped, the
+    braces were a literal file name and the exclude dropped nothing."""
+    jf = justfile(tmp_path, DL, UNZIP, line)
+    with pytest.raises(CatalogError, match=r"Justfile:6: cannot map .*brace expansion.*bash.*dash.*each name"):
+        recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize(
+    "line, exclude",
+    [
+        ("rm source-store/x/'{a,b}'.tif", "{a,b}.tif"),  # quoted: a literal name in every shell
+        ('rm source-store/x/"dem_{1..3}.tif"', "dem_{1..3}.tif"),
+        ("rm source-store/x/\\{a,b}.tif", "{a,b}.tif"),
+        ("rm source-store/x/{a}.tif", "{a}.tif"),  # no comma nor range: bash keeps it too
+        ("rm source-store/x/a,b.tif", "a,b.tif"),
+    ],
+)
+def test_braces_every_shell_keeps_map(tmp_path, line, exclude):
+    assert recipe_from_justfile(justfile(tmp_path, DL, UNZIP, line), "x").exclude == (exclude,)

@@ -3,8 +3,9 @@
 Only what a Mapterhorn Justfile line needs: blanks split words, `#` at the start of a word starts a
 comment, single quotes, double quotes (with `\\` before `$ \\` " \\`), a backslash outside quotes.
 Expansions (`$`, backquotes), redirections, pipes and lists have no recipe equivalent and are
-refused. Each word also comes as a glob pattern in which quoted or escaped `* ? [` are literal
-(written `[*]`, `[?]`, `[[]`), so `rm "a*.tif"` removes only a file named `a*.tif`, as sh would.
+refused, and so is an unquoted brace expansion (`{a,b}`, `{1..3}`), which only some `sh` perform.
+Each word also comes as a glob pattern in which quoted or escaped `* ? [` are literal (written
+`[*]`, `[?]`, `[[]`), so `rm "a*.tif"` removes only a file named `a*.tif`, as sh would.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ def _scan(line: str) -> tuple[list[Word], str | None]:
     value: list[str] = []
     pattern: list[str] = []
     in_word = False
+    brace = -1  # where the word's first unquoted `{` is
     i = 0
     while i < len(line):
         c = line[i]
         if c in " \t":
             if in_word:
                 words.append(Word("".join(value), "".join(pattern)))
-                value, pattern, in_word = [], [], False
+                value, pattern, in_word, brace = [], [], False, -1
             i += 1
             continue
         if c == "#" and not in_word:
@@ -72,6 +74,13 @@ def _scan(line: str) -> tuple[list[Word], str | None]:
         elif c in _NOT_MAPPABLE:
             raise ShellSyntaxError(f"shell syntax {c!r} (expansion, redirection or list)")
         else:
+            if c == "{" and brace < 0:
+                brace = i
+            elif c == "}" and brace >= 0 and ("," in line[brace:i] or ".." in line[brace:i]):
+                raise ShellSyntaxError(
+                    f"a brace expansion {line[brace : i + 1]}: bash (sh on macOS) expands it into several words, "
+                    "dash (sh on Debian) keeps it as it is, so the names depend on the machine; write each name"
+                )
             value.append(c)
             pattern.append(c)
             i += 1
