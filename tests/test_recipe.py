@@ -537,3 +537,34 @@ def test_a_brace_expansion_is_refused_naming_its_line(tmp_path, line):
 )
 def test_braces_every_shell_keeps_map(tmp_path, line, exclude):
     assert recipe_from_justfile(justfile(tmp_path, DL, UNZIP, line), "x").exclude == (exclude,)
+
+
+@pytest.mark.parametrize(
+    "pattern, why",
+    [
+        ("dem[[:digit:]].tif", r"\[:digit:\].*\[0-9\]"),  # sh removes dem1.tif; fnmatch matched no such name
+        ("[[:alpha:]]*.tif", r"\[:alpha:\]"),
+        ("dem_[![:space:]]*.tfw", r"\[:space:\]"),
+        ("[[=e=]]x.tif", r"\[=e=\]"),
+        ("[^a]*.tif", r"negation in bash .*\[!"),  # bash: not a…; dash and fnmatch: ^ or a
+        ("x_[^0-9].xml", r"negation in bash"),
+    ],
+)
+def test_a_bracket_expression_fnmatch_reads_otherwise_is_refused(tmp_path, pattern, why):
+    """An exclude (an rm of a Justfile) is a shell glob, matched with Python's fnmatch, which knows no POSIX
+    class ([[:digit:]] was a set of the characters '[', ':', 'd', …, so the exclude dropped nothing) and reads
+    [^…] as dash does, where bash negates it."""
+    (tmp_path / "source.yaml").write_text(f"crs: EPSG:25832\nexclude:\n  - '*.zip'\n  - '{pattern}'\n")
+    with pytest.raises(CatalogError, match=rf"source.yaml:4: exclude.1: .*{why}"):
+        load_recipe(tmp_path)
+    (tmp_path / "source.yaml").write_text(f"prefix_names_from: ['{pattern}']\n")
+    with pytest.raises(CatalogError, match=rf"source.yaml:1: prefix_names_from.0: .*{why}"):
+        load_recipe(tmp_path)
+    jf = justfile(tmp_path, DL, f"rm -f source-store/x/{pattern}", TO_COG)
+    with pytest.raises(CatalogError, match=rf"Justfile:5: exclude.0: .*{why}"):
+        recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize("pattern", ["[!a]*.tif", "dem[0-9].tif", "[]a].tif", "a[^.tif", "'[^a]'.tif", "[[]x.tif"])
+def test_bracket_expressions_every_shell_reads_alike_map(tmp_path, pattern):
+    recipe_from_justfile(justfile(tmp_path, DL, UNZIP, f"rm -f source-store/x/{pattern}"), "x")

@@ -165,12 +165,43 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
                     f"coverage bundle needs (it reads the GeoPackage's CRS as EPSG:{{srs_id}}); use {hint}",
                 )
             )
+    for key in ("exclude", "prefix_names_from"):
+        problems += [
+            (f"{key}.{i}", why) for i, pattern in enumerate(getattr(recipe, key)) if (why := _glob_problem(pattern))
+        ]
     if recipe.cog != MAPTERHORN_COG_OPTIONS:  # Mapterhorn's options are known good (tested): no GDAL call
         from tilewise.shared.cog import cog_option_problems
 
         custom = {k: v for k, v in recipe.cog.items() if MAPTERHORN_COG_OPTIONS.get(k) != v}
         problems += [(f"cog.{p.split(':', 1)[0]}", p.split(": ", 1)[1]) for p in cog_option_problems(custom)]
     return problems
+
+
+def _glob_problem(pattern: str) -> str | None:
+    """Why a shell glob would match other names in `glob_match` (Python's fnmatch) than in sh, or None: a
+    bracket expression with a POSIX class ([[:digit:]], which fnmatch reads as a set of the characters
+    '[', ':', 'd', …), or one starting with ^ (a negation in bash, the character ^ in dash and fnmatch)."""
+    i = pattern.find("[")
+    while i >= 0:
+        start = i + 1 + (pattern[i + 1 : i + 2] == "!")
+        close = pattern.find("]", start + (pattern[start : start + 1] == "]"))
+        if close < 0:
+            return None  # an unclosed [ is a plain character everywhere
+        body = pattern[i + 1 : close + 1]
+        if body.startswith("^"):
+            return (
+                f"{pattern!r}: [{body} is a negation in bash (sh on macOS) and a set holding ^ in dash (sh on "
+                "Debian) and here; write [!…] for a negation, or quote the ^"
+            )
+        for opening in ("[:", "[=", "[."):
+            if opening in body:
+                name = body[body.index(opening) :].split(opening[1] + "]")[0] + opening[1] + "]"
+                return (
+                    f"{pattern!r}: the class {name} of a shell glob is not known here (it would match none of the "
+                    "names sh matches); write its characters out, e.g. [0-9] for [[:digit:]], [a-zA-Z] for [[:alpha:]]"
+                )
+        i = pattern.find("[", close + 1)
+    return None
 
 
 def _not_epsg_2d(text: str) -> str | None:
