@@ -568,3 +568,15 @@ def test_a_bracket_expression_fnmatch_reads_otherwise_is_refused(tmp_path, patte
 @pytest.mark.parametrize("pattern", ["[!a]*.tif", "dem[0-9].tif", "[]a].tif", "a[^.tif", "'[^a]'.tif", "[[]x.tif"])
 def test_bracket_expressions_every_shell_reads_alike_map(tmp_path, pattern):
     recipe_from_justfile(justfile(tmp_path, DL, UNZIP, f"rm -f source-store/x/{pattern}"), "x")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["[a\\-z].tif", "[\\!a]*.tif", "[a'-'z].tif", '[x"!"]*.tif', "dem[\\^0].tif"],
+)
+def test_a_quoted_character_inside_a_bracket_expression_is_refused(tmp_path, pattern):
+    """sh takes a quoted character inside [...] literally ([a\\-z]: a, - or z; [\\!a]: ! or a); a glob has no
+    way to say so, and unquoted it became a range or a negation, so the exclude dropped other files."""
+    jf = justfile(tmp_path, DL, f"rm -f source-store/x/{pattern}", TO_COG)
+    with pytest.raises(CatalogError, match=r"Justfile:5: cannot map .*quoted character inside a bracket expression"):
+        recipe_from_justfile(jf, "x")

@@ -3,7 +3,8 @@
 Only what a Mapterhorn Justfile line needs: blanks split words, `#` at the start of a word starts a
 comment, single quotes, double quotes (with `\\` before `$ \\` " \\`), a backslash outside quotes.
 Expansions (`$`, backquotes), redirections, pipes and lists have no recipe equivalent and are
-refused, and so is an unquoted brace expansion (`{a,b}`, `{1..3}`), which only some `sh` perform.
+refused, and so is an unquoted brace expansion (`{a,b}`, `{1..3}`), which only some `sh` perform, and a
+quoted character inside `[…]` (`[a\\-z]`), which a glob pattern cannot keep literal.
 Each word also comes as a glob pattern in which quoted or escaped `* ? [` are literal (written
 `[*]`, `[?]`, `[[]`), so `rm "a*.tif"` removes only a file named `a*.tif`, as sh would.
 """
@@ -48,13 +49,14 @@ def _scan(line: str) -> tuple[list[Word], str | None]:
     pattern: list[str] = []
     in_word = False
     brace = -1  # where the word's first unquoted `{` is
+    bracket = -1  # where the word's unquoted `[` not yet closed by an unquoted `]` is
     i = 0
     while i < len(line):
         c = line[i]
         if c in " \t":
             if in_word:
                 words.append(Word("".join(value), "".join(pattern)))
-                value, pattern, in_word, brace = [], [], False, -1
+                value, pattern, in_word, brace, bracket = [], [], False, -1, -1
             i += 1
             continue
         if c == "#" and not in_word:
@@ -74,6 +76,10 @@ def _scan(line: str) -> tuple[list[Word], str | None]:
         elif c in _NOT_MAPPABLE:
             raise ShellSyntaxError(f"shell syntax {c!r} (expansion, redirection or list)")
         else:
+            if c == "[" and bracket < 0:
+                bracket = i
+            elif c == "]":
+                bracket = -1
             if c == "{" and brace < 0:
                 brace = i
             elif c == "}" and brace >= 0 and ("," in line[brace:i] or ".." in line[brace:i]):
@@ -85,6 +91,11 @@ def _scan(line: str) -> tuple[list[Word], str | None]:
             pattern.append(c)
             i += 1
             continue
+        if bracket >= 0 and quoted:  # sh reads it literally; a glob can only say so outside brackets
+            raise ShellSyntaxError(
+                f"a quoted character inside a bracket expression {line[bracket:i]}…: sh takes it literally, where "
+                "unquoted it may be a range or a negation, and a glob here cannot say so; write the names one by one"
+            )
         value.append(quoted)
         pattern.append(literal(quoted))
     if in_word:
