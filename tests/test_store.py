@@ -588,6 +588,13 @@ def test_a_local_file_replaced_by_an_older_one_is_prepared_again(tmp_path):
             },
             r"Justfile:2: cannot map .*source_unzip.py \(line 3\).*move this line after line 3",
         ),
+        (  # a conversion after the tarball: Mapterhorn shipped the downloads unconverted
+            {
+                "Justfile": b"default:\n    uv run python source_download.py bad\n"
+                b"    uv run python source_create_tarball.py bad\n    uv run python source_to_cog.py bad\n"
+            },
+            r"Justfile:4: cannot map .*after source_create_tarball.py \(line 3\).*in that order",
+        ),
     ],
 )
 def test_bad_catalog_text_stops_at_planning_naming_file_and_line(tmp_path, http, files, message):
