@@ -1093,3 +1093,46 @@ def test_an_ascii_grid_whose_header_places_it_by_no_pair_fails(tmp_path, key, or
         return
     with pytest.raises(UnreadableRasters, match=r"^dem.asc: its header places the grid by .*exclude: \['dem.asc'\]"):
         _read_as_a_chunk_does(root)
+
+
+def _pages(path, pages):
+    """A GeoTIFF of several full images (pages), each (width, dtype, value); not overviews."""
+    for width, dtype, value in pages:
+        extra = {"APPEND_SUBDATASET": "YES"} if path.exists() else {}
+        profile = dict(driver="GTiff", width=width, height=width, count=1, dtype=dtype, crs="EPSG:25832")
+        with rasterio.open(path, "w", transform=from_origin(5e5, 5.6e6, 1, 1), **profile, **extra) as ds:
+            ds.write(np.full((1, width, width), value, dtype))
+    return path
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [(16, "float32", 100), (16, "float32", 130)],  # a DTM and a DSM on one grid
+        [(16, "int16", 100), (16, "int16", 101), (16, "int16", 102)],  # three epochs
+        [(16, "float32", 100), (8, "float32", 3)],  # a second, smaller image (no overview: no reduced-image flag)
+        [(16, "float32", 100), (16, "uint8", 1)],  # a quality layer
+    ],
+)
+def test_a_geotiff_of_several_images_fails_its_download_naming_them(tmp_path, pages):
+    """GDAL opens a GeoTIFF's first image and lists every image as a subdataset (GTIFF_DIR:n): which of them
+    is the elevation is the user's choice, as for any container, and the others were dropped without a word
+    (Mapterhorn's gdal_translate converts the first too)."""
+    _pages(tmp_path / "dem.tif", pages)
+    with pytest.raises(UnreadableRasters) as failure:
+        list(open_rasters(tmp_path))
+    message = str(failure.value)
+    assert f"dem.tif holds {len(pages)} rasters (subdatasets GTIFF_DIR:1:dem.tif, GTIFF_DIR:2:dem.tif" in message
+    assert "gdal_translate GTIFF_DIR:1:dem.tif dem_elevation.tif" in message and "exclude: ['dem.tif']" in message
+
+
+def test_a_geotiff_with_overviews_and_a_mask_is_one_raster(tmp_path):
+    path = tmp_path / "dem.tif"
+    profile = dict(driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:25832", tiled=True)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(path, "w", transform=from_origin(5e5, 5.6e6, 1, 1), **profile) as ds:
+            ds.write(np.full((1, 64, 64), 100, "float32"))
+            ds.write_mask(np.full((64, 64), 255, "uint8"))
+        with rasterio.open(path, "r+") as ds:
+            ds.build_overviews([2, 4])
+    assert [p.name for p, _ in open_rasters(tmp_path)] == ["dem.tif"]

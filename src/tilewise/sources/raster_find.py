@@ -186,10 +186,10 @@ def open_rasters(root: Path, held: HeldOpen | None = None) -> Iterator[tuple[Pat
             raster_refs.check_file_list(root, path, ds.files)
             if problem := raster_unread.cut_short(ds, path, str(path.relative_to(root))):
                 problems.append(problem)
-            elif grid or (ds.count > 0 and ds.width > 0 and ds.height > 0):
-                yield path, ds
             elif problem := raster_unread.container(ds, path, str(path.relative_to(root))):
                 problems.append(problem)
+            elif grid or (ds.count > 0 and ds.width > 0 and ds.height > 0):
+                yield path, ds
         finally:
             if held is None or not held.holds(ds):
                 ds.close()

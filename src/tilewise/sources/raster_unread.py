@@ -207,15 +207,17 @@ def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
 
 
 def container(ds, path: Path, rel: str) -> str | None:
-    """Why a dataset without bands that holds subdatasets (a GeoPackage with several raster tables, a
-    NetCDF or HDF file with several variables) is not converted: which of them is the elevation is
-    the user's choice, and converting all would ship a DSM or an error grid as elevation too."""
+    """Why a dataset that holds subdatasets (a GeoPackage with several raster tables, a NetCDF or HDF
+    file with several variables, a GeoTIFF of several images, whose first GDAL opens with bands) is not
+    converted: which of them is the elevation is the user's choice, and converting all would ship a DSM
+    or an error grid as elevation too (converting the first drops the others without a word)."""
     if not ds.subdatasets:
         return None
     names = [s.replace(str(path), path.name) for s in ds.subdatasets]
+    out = f"{path.stem}.tif" if path.suffix.lower() != ".tif" else f"{path.stem}_elevation.tif"  # not over itself
     return (
         f"{rel} holds {len(names)} rasters (subdatasets {', '.join(names)}), not one: convert the elevation one "
-        f"to a GeoTIFF first (gdal_translate {shlex.quote(names[0])} {path.stem}.tif) and list that file, or drop "
+        f"to a GeoTIFF first (gdal_translate {shlex.quote(names[0])} {out}) and list that file, or drop "
         f"it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 
