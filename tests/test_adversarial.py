@@ -443,3 +443,26 @@ def test_joined_streams_grids_beside_an_arcinfo_grid_and_short_grids_through_the
         assert failed[name]["step"] == "convert" and "it is cut short" in failed[name]["error"]
     stored = sorted(r["filename"] for r in rows(work / "source-store/attack/bounds.csv"))
     assert stored == ["beside.tif", "dem.tif", "fine.tif", "second.tif"]
+
+
+@pytest.mark.parametrize(
+    "own, recipe, kind",
+    [
+        ("EPSG:4978", None, "Geocentric CRS"),  # X, Y, Z from the Earth's centre: landed at 84.9°E on the equator
+        (None, "EPSG:4978", "Geocentric CRS"),  # assigned by the recipe (set_crs)
+        (None, "+proj=geocent +datum=WGS84", "Geocentric CRS"),
+        (None, "EPSG:5783", "Vertical CRS"),  # heights only: no place at all
+    ],
+)
+def test_a_crs_without_a_horizontal_grid_fails_its_file(tmp_path, own, recipe, kind):
+    """A raster's columns and rows lie in a projected or geographic CRS; under a geocentric CRS its
+    coordinates read as X and Y from the Earth's centre (Z = 0) and landed silently on the equator."""
+    from rasterio.crs import CRS
+
+    from tilewise.shared.errors import FileFailure
+    from tilewise.sources.raster_find import outside_web_mercator
+
+    crs = CRS.from_user_input(own) if own else None
+    path = geotiff(tmp_path / "dem.tif", ramp(10, 10), from_origin(500000, 5600000, 1, 1), crs)
+    with pytest.raises(FileFailure, match=rf"dem.tif: its CRS .* is a {kind}, not .*projected or geographic.*`crs:`"):
+        outside_web_mercator(path, "dem.tif", recipe)

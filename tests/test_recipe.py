@@ -580,3 +580,12 @@ def test_a_quoted_character_inside_a_bracket_expression_is_refused(tmp_path, pat
     jf = justfile(tmp_path, DL, f"rm -f source-store/x/{pattern}", TO_COG)
     with pytest.raises(CatalogError, match=r"Justfile:5: cannot map .*quoted character inside a bracket expression"):
         recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4978", "EPSG:5783", "+proj=geocent +datum=WGS84", "EPSG:4936"])
+def test_a_recipe_crs_that_holds_no_grid_is_refused_naming_the_line(tmp_path, crs):
+    """A geocentric CRS (X, Y, Z from the Earth's centre) or heights alone cannot place a raster's columns
+    and rows: GDAL assigns it, and the files landed on the equator."""
+    jf = justfile(tmp_path, DL, TO_COG, f"uv run python source_set_crs.py x '{crs}'")
+    with pytest.raises(CatalogError, match=r"Justfile:6: crs: .* is a (Geocentric|Vertical) CRS, not .*e.g. EPSG"):
+        recipe_from_justfile(jf, "x")

@@ -39,12 +39,29 @@ def _to_lonlat_from(crs: str) -> Transformer:
     return _to_lonlat(CRS.from_user_input(crs).to_wkt())
 
 
+@cache
+def not_a_grid_crs(text: str) -> str | None:
+    """Why a CRS cannot hold a raster's columns and rows, or None: a geocentric CRS (PROJ reads x, y as X, Y
+    from the Earth's centre with Z = 0, a place on the equator) or heights alone; a compound CRS is judged
+    by its horizontal part."""
+    crs = CRS.from_user_input(text)
+    horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
+    if horizontal.is_geocentric or horizontal.is_vertical:
+        return (
+            f"{crs.name!r} is a {horizontal.type_name}, not the projected or geographic CRS a raster's columns and "
+            "rows lie in"
+        )
+    return None
+
+
 def lonlat_bounds(crs, bounds) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) in degrees of a footprint given by its bounds in `crs`: west > east
     across the antimeridian, −180…180 when it spans every longitude (a pole inside); None when it
     lies entirely beyond Web Mercator's latitudes. Edges densified as Mapterhorn does (21 points).
     Raises NotOnEarth for coordinates that give no latitude, or one past a pole (a CRS that does not fit)."""
     text = crs if isinstance(crs, str) else crs.to_wkt()
+    if why := not_a_grid_crs(text):
+        raise NotOnEarth(f"its CRS {why}")
     try:
         west, south, east, north = _to_lonlat_from(text).transform_bounds(*bounds, densify_pts=21)
     except ProjError as exc:  # an engineering (local) CRS, or one PROJ cannot relate to the Earth

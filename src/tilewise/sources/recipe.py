@@ -153,6 +153,8 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
                     "e.g. EPSG:25832 or the compound EPSG:25832+7837",
                 )
             )
+        elif why := _grid_crs_problem(recipe.crs):
+            problems.append(("crs", f"{why}; write the CRS the rasters' coordinates are in, e.g. EPSG:25832"))
     if recipe.coverage_crs:
         why = _crs_problem(recipe.coverage_crs, "pyproj")
         if why:
@@ -213,6 +215,12 @@ def _not_epsg_2d(text: str) -> str | None:
         return None
     horizontal = crs.sub_crs_list[0].to_epsg() if crs.is_compound else None
     return f"EPSG:{horizontal}" if horizontal else "EPSG:3857"
+
+
+def _grid_crs_problem(text: str) -> str | None:
+    from tilewise.shared.web_mercator import not_a_grid_crs  # pyproj: only for recipes that set `crs`
+
+    return not_a_grid_crs(text)
 
 
 @cache
