@@ -589,3 +589,21 @@ def test_a_recipe_crs_that_holds_no_grid_is_refused_naming_the_line(tmp_path, cr
     jf = justfile(tmp_path, DL, TO_COG, f"uv run python source_set_crs.py x '{crs}'")
     with pytest.raises(CatalogError, match=r"Justfile:6: crs: .* is a (Geocentric|Vertical) CRS, not .*e.g. EPSG"):
         recipe_from_justfile(jf, "x")
+
+
+@pytest.mark.parametrize(
+    "cog, key",
+    [
+        ("TARGET_SRS: EPSG:4326", "TARGET_SRS"),  # exited 0 with the raster resampled onto a lon/lat grid
+        ("TILING_SCHEME: GoogleMapsCompatible", "TILING_SCHEME"),
+        ("RES: 2", "RES"),
+        ("EXTENT: '0,0,10,10'", "EXTENT"),
+        ("ZOOM_LEVEL: 12", "ZOOM_LEVEL"),
+    ],
+)
+def test_cog_options_that_warp_are_refused_naming_the_line(tmp_path, cog, key):
+    (tmp_path / "source.yaml").write_text(f"crs: EPSG:25832\ncog:\n  {cog}\n")
+    with pytest.raises(CatalogError, match=rf"source.yaml:3: cog.{key}: makes GDAL's COG driver warp"):
+        load_recipe(tmp_path)
+    (tmp_path / "source.yaml").write_text("cog:\n  TILING_SCHEME: CUSTOM\n")  # the default: no warp
+    assert load_recipe(tmp_path)[0].cog["TILING_SCHEME"] == "CUSTOM"

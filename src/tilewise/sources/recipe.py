@@ -175,6 +175,11 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
         from tilewise.shared.cog import cog_option_problems
 
         custom = {k: v for k, v in recipe.cog.items() if MAPTERHORN_COG_OPTIONS.get(k) != v}
+        problems += [
+            (f"cog.{k}", _WARP_WHY)
+            for k, v in custom.items()
+            if k in _COG_WARP_OPTIONS and not (k == "TILING_SCHEME" and str(v).upper() == "CUSTOM")
+        ]
         problems += [(f"cog.{p.split(':', 1)[0]}", p.split(": ", 1)[1]) for p in cog_option_problems(custom)]
     return problems
 
@@ -204,6 +209,22 @@ def _glob_problem(pattern: str) -> str | None:
                 )
         i = pattern.find("[", close + 1)
     return None
+
+
+# COG creation options that reproject or regrid (GDAL's COG driver then warps): a recipe keeps each raster's grid
+_COG_WARP_OPTIONS = {
+    "TILING_SCHEME",
+    "TARGET_SRS",
+    "RES",
+    "EXTENT",
+    "ALIGNED_LEVELS",
+    "ZOOM_LEVEL",
+    "ZOOM_LEVEL_STRATEGY",
+}
+_WARP_WHY = (
+    "makes GDAL's COG driver warp the raster onto another grid, resampled, where Mapterhorn's COGs keep each "
+    "file's grid; remove it (`crs:` assigns a CRS, it never reprojects)"
+)
 
 
 def _not_epsg_2d(text: str) -> str | None:
