@@ -267,6 +267,15 @@ def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
     assert assign_parcels(split, _counties_ab(), tmp_path / "p.gpkg")[1]["parcel_id"].tolist() == ["far", "elsewhere"]
 
 
+def _two_parcels(codes: list) -> gpd.GeoDataFrame:
+    """Parcel a in county 99001 and b in 99003 (`_counties_ab`), with the FIPS codes `codes`."""
+    return gpd.GeoDataFrame(
+        {"parcel_id": ["a", "b"], "county_fips": codes},
+        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)],
+        crs=4326,
+    )
+
+
 @pytest.mark.parametrize(
     ("codes", "named"),
     [
@@ -279,11 +288,7 @@ def test_parcels_outside_the_county_their_fips_names_are_dropped(tmp_path):
 def test_parcel_fips_of_this_state_that_the_county_layer_lacks_are_refused(tmp_path, codes, named):
     """A county layer of another year than the parcels' codes: every parcel of a renamed county was dropped
     as naming "no county of the state", a whole county's land lost with a warning."""
-    parcels = gpd.GeoDataFrame(
-        {"parcel_id": ["a", "b"], "county_fips": codes},
-        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)],
-        crs=4326,
-    )
+    parcels = _two_parcels(codes)
     with pytest.raises(
         TilewiseError,
         match=rf"p\.gpkg: \d parcel\(s\) name counties of state 99 that the county "
@@ -309,11 +314,7 @@ def test_parcel_fips_of_this_state_that_the_county_layer_lacks_are_refused(tmp_p
 def test_parcel_fips_that_are_no_state_and_county_code_are_refused(tmp_path, codes, example):
     """A parcel file merged from county sources, one writing its county's 3-digit code alone: read as 00003,
     a county of no state, its parcels were dropped as naming "no county of the state", with a warning."""
-    parcels = gpd.GeoDataFrame(
-        {"parcel_id": ["a", "b"], "county_fips": codes},
-        geometry=[shapely.box(-88.5, 40.1, -88.49, 40.11), shapely.box(-88.2, 40.1, -88.19, 40.11)],
-        crs=4326,
-    )
+    parcels = _two_parcels(codes)
     with pytest.raises(
         TilewiseError,
         match=rf"p\.gpkg: 1 parcel\(s\) whose FIPS columns are no 5-digit state \+ county code \(rows \[1\], "
