@@ -397,6 +397,22 @@ def test_a_sentinel2_band_of_another_tile_of_its_zone_fails_its_preparation(tmp_
         assert "past the tile's footprint x 300000…409800, y 4390200…4500000" in record["error"]
 
 
+@pytest.mark.parametrize(("origin", "ok"), [((300_000, 4_500_000), True), ((409_800, 4_500_000), False)])
+def test_a_coarse_copy_of_a_tile_may_overhang_its_footprint_by_one_of_its_pixels(tmp_path, origin, ok):
+    """1,200 m pixels do not divide the tile's 109,800 m: a copy covering it ends 600 m past it (the state
+    bench's scaled tiles), which is not another tile's file; the next tile east still is."""
+    b04 = write_band(
+        tmp_path / "B04.tif", np.full((92, 92), 1500, np.uint16), "EPSG:32616", from_origin(*origin, 1200, 1200)
+    )
+    r = row(str(b04), "sentinel2", "16TCK_20240815_B04")
+    record = tiles.prepare_tile(
+        r, tmp_path / "t.tif", tmp_path / "t.json", settings(), tmp_path, bands={"B04": str(b04)}
+    )
+    assert (record["status"] == "ok") == ok, record.get("error")
+    if not ok:
+        assert "past the tile's footprint" in record["error"]
+
+
 @pytest.mark.parametrize(
     ("band", "dtype", "value", "refused"),
     [

@@ -123,7 +123,7 @@ def check_s2_band(ds, tile: str, band: str, name: str) -> None:
     )
 
 
-S2_EXTENT_TOLERANCE_M = 60  # one pixel of the coarsest band
+S2_EXTENT_TOLERANCE_M = 60  # one pixel of the coarsest band; a coarser grid may overhang by one of its pixels
 
 
 def _check_s2_extent(ds, tile: str, band: str, name: str, footprint: tuple) -> None:
@@ -132,7 +132,8 @@ def _check_s2_extent(ds, tile: str, band: str, name: str, footprint: tuple) -> N
     counties the index gave this tile got no index over their parcels, and no error said which file."""
     left, bottom, right, top = ds.bounds
     xmin, ymin, xmax, ymax = footprint
-    tol = S2_EXTENT_TOLERANCE_M
+    # a grid whose pixel does not divide the tile's 109,800 m (a resampled copy) ends up to a pixel past it
+    tol = max(S2_EXTENT_TOLERANCE_M, abs(ds.transform.a), abs(ds.transform.e))
     if left < xmin - tol or bottom < ymin - tol or right > xmax + tol or top > ymax + tol:
         raise TilewiseError(
             f"{name}: Sentinel-2 tile {tile} band {band} covers x {left:.0f}…{right:.0f}, y {bottom:.0f}…{top:.0f} "
