@@ -23,19 +23,22 @@ def slurm():
 
 
 def test_slurm_profile_gives_the_local_outputs(tmp_path, slurm):
-    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "catalog" / "demo", ignore=shutil.ignore_patterns("data"))
-    cfg = tmp_path / "demo.yaml"
-    cfg.write_text(yaml.safe_dump({"catalog": str(tmp_path / "catalog"), "source": "demo", "state": "demo"}))
+    cfg = {}
+    for run in ("local", "cluster"):  # a catalog each: the demo source's data are generated into it
+        catalog = tmp_path / f"catalog-{run}"
+        shutil.copytree(REPO / "catalog" / "demo", catalog / "demo", ignore=shutil.ignore_patterns("data"))
+        cfg[run] = tmp_path / f"{run}.yaml"
+        cfg[run].write_text(yaml.safe_dump({"catalog": str(catalog), "source": "demo", "state": "demo"}))
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     cluster.mkdir()
     # a test cluster answers at once: poll it often
     poll = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
-    cmd = snakemake_cmd(REPO, cluster, "--configfile", str(cfg), *poll, profile="slurm")
+    cmd = snakemake_cmd(REPO, cluster, "--configfile", str(cfg["cluster"]), *poll, profile="slurm")
     # the local run goes on while the cluster run waits between its status checks (most of its time)
     log = tmp_path / "cluster.log"  # a file, not a pipe: a full pipe would stop the run until it is read
     with open(log, "w") as out, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT) as proc:
         try:
-            snakemake(local, "--configfile", str(cfg))
+            snakemake(local, "--configfile", str(cfg["local"]))
             proc.wait(timeout=1500)
         finally:
             proc.kill()
