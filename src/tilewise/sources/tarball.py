@@ -303,11 +303,16 @@ def _write_record(record: Path, tar_path: Path, md5_path: Path, catalog_files: l
     kept = {
         "tar_bytes": tar_path.stat().st_size,
         "md5_text": md5_path.read_text(),
-        "changes_md5": hashlib.md5(changes_text.encode("utf-8", "surrogateescape")).hexdigest(),
+        "changes_md5": _text_md5(changes_text),
         "catalog_md5": {p.name: file_md5(p) for p in catalog_files},
     }
     tmp.write_text(json.dumps(kept))
     os.replace(tmp, record)
+
+
+def _text_md5(text: str) -> str:
+    """The md5 of a changes file's text, as the build writes it and `damage` reads it back."""
+    return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def damage(
@@ -346,7 +351,7 @@ def damage(
     if changes is not None and kept.get("changes_md5") is not None and changes.is_file():
         with open(changes, newline="", errors="replace") as f:  # read as changes_csv writes it
             text = f.read()
-        if hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest() != kept["changes_md5"]:
+        if _text_md5(text) != kept["changes_md5"]:
             return f"{changes} was edited after the build"
     if tar.st_mtime_ns > md5_time:
         return f"{tar_path} was written after its md5 {md5_path}"
