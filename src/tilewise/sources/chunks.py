@@ -21,7 +21,7 @@ from tilewise.sources.catalog import FileEntry
 # Snakemake's bookkeeping): ~128 files a chunk up to 2,048 files, while small sources still get a
 # few chunks to keep the cores busy; beyond, 4·√n files a chunk, so the start-ups fall with the size
 # (20,000 files: 64 chunks of ~312 instead of 256 of ~78, 1.5 → 0.4 % of a 256² tile's work;
-# measured in README "Performance") while a large source still has dozens of chunks for many cores.
+# measured in docs/performance.md) while a large source still has dozens of chunks for many cores.
 AUTO_FILES_PER_CHUNK = 128
 AUTO_GROWTH = 4
 AUTO_MIN_CHUNKS = 4
