@@ -11,7 +11,6 @@ import rasterio
 import shapely
 
 from tilewise.biomass import crop_tables, crops, indices, quickstats
-from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.biomass.county import CountyInputs, S2Tile, _cell_areas, process_county
 from tilewise.biomass.forest import state_plot_densities
 from tilewise.biomass.tiles import verify_same_pixels, write_cog
@@ -20,6 +19,7 @@ from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
 
 from conftest import REPO, shared
+from support.blocks import read_touched_blocks
 
 WORLDCOVER = "landcover/esa_worldcover/ESA_WorldCover_10m_2021_v200_N00E006_Map.tif"
 CDL = "landcover/usda_cdl/2021_30m_cdls_-106095_1807575_15000.tif"

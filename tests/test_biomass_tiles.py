@@ -12,12 +12,12 @@ import shapely
 from rasterio.transform import from_origin
 
 from tilewise.biomass import outcomes, tiles
-from tilewise.biomass.blocks import read_touched_blocks
 from tilewise.shared import gdal_vsi
 from tilewise.shared.geometry import to_crs
 from tilewise_demo.rasters import write_band
 
 from conftest import shared
+from support.blocks import read_touched_blocks
 from support.config import download_settings
 from support.httpserver import Fault, Server, start
 

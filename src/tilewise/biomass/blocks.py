@@ -153,8 +153,3 @@ def _mosaic(ds, band, n_boxes, touched, fill, held, uses_left, readers, preloade
     window = Window(c0, r0, c1 - c0, r1 - r0)
     transform = ds.window_transform(window)
     return BlockMosaic(array, transform, rasterio.windows.bounds(window, ds.transform), total, share, read)
-
-
-def read_touched_blocks(ds, band: int, boxes: np.ndarray, fill: float) -> BlockMosaic | None:
-    """Read the blocks of `band` that the boxes (in the raster's CRS) touch; None if they touch none."""
-    return next(read_groups(ds, band, boxes, [np.arange(len(boxes))], fill))

@@ -16,7 +16,8 @@ import numpy as np
 
 from tilewise.shared.errors import TilewiseError
 
-QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE (MTD_MSIL2A.xml)
+QUANTIFICATION = 10_000  # L2A BOA_QUANTIFICATION_VALUE (MTD_MSIL2A.xml): DN per reflectance 1, STAC's scale 0.0001
+BOA_ADD_OFFSET_DN = -1000  # L2A BOA_ADD_OFFSET from processing baseline 04.00 on (0 before)
 SCL_CLEAR = (4, 5, 6)
 SCL_MAX = 11  # the L2A legend is 0–11: any other value is not a scene class
 # Bright-surface limit: a reflectance factor above 1 needs a non-Lambertian target (specular glint, a
@@ -67,7 +68,7 @@ def boa_offset(baseline, declared=None, where: str = "Sentinel-2 product") -> fl
             f"{where}: no processing baseline and no boa_add_offset, so whether its DN carry the −1000 offset "
             "(baseline 04.00 on) cannot be told; add the product's baseline (e.g. 05.10, N0510 in its name)"
         )
-    return -1000.0 if version >= (4, 0) else 0.0
+    return float(BOA_ADD_OFFSET_DN) if version >= (4, 0) else 0.0
 
 
 def reflectance(dn: np.ndarray, offset: float) -> np.ndarray:
@@ -91,7 +92,7 @@ def masks(scl: np.ndarray, bands: list[np.ndarray]) -> tuple[np.ndarray, np.ndar
     for rho in bands:
         data &= ~np.isnan(rho)
         in_range &= physical(rho)
-    scene_clear = data & ((scl == 4) | (scl == 5) | (scl == 6))  # SCL_CLEAR
+    scene_clear = data & np.isin(scl, SCL_CLEAR)
     return data, scene_clear & in_range, scene_clear & ~in_range
 
 

@@ -50,7 +50,7 @@ import pystac_client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.warnings import DoesNotConformTo
 
-from tilewise.biomass.indices import boa_offset, processing_baseline
+from tilewise.biomass.indices import QUANTIFICATION, boa_offset, processing_baseline
 from tilewise.shared.errors import TilewiseError
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,6 @@ ASSET_KEYS = {  # per band: Planetary Computer's key, then Earth Search's
     "B08": ("B08", "nir"),
     "SCL": ("SCL", "scl"),
 }
-BOA_ADD_OFFSET_DN = -1000  # processing baseline 04.00 on: reflectance = (DN + offset) / 10000
-QUANTIFICATION = 10000  # DN per reflectance 1: raster:bands scale 0.0001
 PAGE_SIZE = 100  # items per page of a search (pystac-client follows the `next` links)
 
 
