@@ -796,6 +796,176 @@ def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, pam
     assert out.stdout.split() == ["600000.0", "5700000.0", "1.0", "0.1", "-100.0"], out.stderr
 
 
+def _convert_folder(tmp_path, folder: Path, recipe: Recipe | None = None):
+    """`folder` zipped as one download and converted as a chunk does: its outputs and notes."""
+    import zipfile
+    from types import SimpleNamespace
+
+    from tilewise.sources.convert_set import convert_set
+    from tilewise.sources.unpack import UnpackLimits
+
+    download = tmp_path / "dl" / "dgm.zip"
+    download.parent.mkdir(parents=True)
+    with zipfile.ZipFile(download, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, path.name)
+    job = SimpleNamespace(
+        recipe=recipe or Recipe(),
+        scratch=tmp_path / "scratch",
+        staging=tmp_path / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    job.staging.mkdir()
+    with gdal_env():
+        outputs, notes, _ = convert_set(job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download])
+    return {o["filename"]: job.staging / o["staged"] for o in outputs}, notes
+
+
+def _pam(srs=None, transform=None, band=""):
+    from xml.sax.saxutils import escape
+
+    srs = f"<SRS>{escape(srs)}</SRS>" if srs else ""
+    transform = f"<GeoTransform>{transform}</GeoTransform>" if transform else ""
+    band = f'<PAMRasterBand band="1">{band}</PAMRasterBand>' if band else ""
+    return f"<PAMDataset>{srs}{transform}{band}</PAMDataset>"
+
+
+_OWN_GRID = from_origin(500000.5, 5600000.25, 0.5, 0.5)
+_CONTRADICTING_PAM = {
+    "grid moved": (_pam(transform="600000, 0.5, 0, 5700000, 0, -0.5"), "grid"),
+    "grid by a world file": (None, "grid"),
+    "pixel size": (_pam(transform="500000.5, 1, 0, 5600000.25, 0, -1"), "grid"),
+    "another zone": (_pam(srs="EPSG:25833"), "CRS"),
+    "another datum": (_pam(srs="EPSG:32632"), None),  # ETRS89 and WGS84 put UTM 32N at the same place: no conflict
+    "heights in feet": (_pam(srs="EPSG:25832+6360"), "CRS"),
+    "nodata": (_pam(band="<NoDataValue>-9999</NoDataValue>"), "nodata"),
+    "scale": (_pam(band="<Scale>1</Scale>"), "scale"),
+    "unit": (_pam(band="<UnitType>m</UnitType>"), "unit"),
+}
+
+
+@pytest.mark.parametrize("case", list(_CONTRADICTING_PAM))
+def test_a_sidecar_that_contradicts_the_rasters_own_georeferencing_fails_the_file(tmp_path, case):
+    """GDAL takes a `.aux.xml`'s CRS, grid, nodata, scale or unit over a GeoTIFF's own tags (and over a world
+    file) without a word: the COG shipped 100 km off, in another zone, or with its voids as 0 m elevations.
+    Which of the two the producer means is unknown: the file fails, naming the sidecar, both values and the fix."""
+    pam, what = _CONTRADICTING_PAM[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = np.full((8, 8), 2500, "int16")
+    data[0] = 0
+    if case == "grid by a world file":  # a raster without geotags: its grid is its world file's
+        write_band(folder / "dem.tif", data, None, None, 0)
+        (folder / "dem.tfw").write_text("0.5\n0\n0\n-0.5\n500000.75\n5600000\n")
+        pam = _pam(srs="EPSG:25832", transform="600000, 0.5, 0, 5700000, 0, -0.5")
+    else:
+        _raster(folder / "dem.tif", data, _OWN_GRID, nodata=0)
+    if case in ("scale", "unit"):  # the raster's own: decimetres, a unit other than the sidecar's
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(folder / "dem.tif", "r+") as ds:  # in its tags
+            ds.scales, ds.units = ((0.1,), ("dm",)) if case == "scale" else ((1.0,), ("ft",))
+    (folder / "dem.tif.aux.xml").write_text(pam)
+    if what is None:
+        outputs, _ = _convert_folder(tmp_path, folder)
+        assert list(outputs) == ["dem.tif"]
+        return
+    with pytest.raises(
+        FileFailure,
+        match=rf"dem.tif: its sidecar dem.tif.aux.xml contradicts the raster's own .*{what}"
+        r".*exclude: \['dem.tif.aux.xml'\]",
+    ) as failed:
+        _convert_folder(tmp_path, folder)
+    assert failed.value.step == "convert"
+
+
+_AGREEING_PAM = {
+    "statistics only": _pam(
+        band='<Metadata><MDI key="STATISTICS_MINIMUM">1</MDI><MDI key="STATISTICS_MAXIMUM">9</MDI>'
+        '<MDI key="STATISTICS_MEAN">5</MDI></Metadata>'
+    ),
+    "the same, as ArcGIS writes it": _pam(
+        srs=rasterio.crs.CRS.from_epsg(25832).to_wkt(version="WKT1_ESRI"),
+        transform="5.0000050000000000e+05, 5.0000000000000000e-01, 0.0000000000000000e+00, "
+        "5.6000002500000000e+06, 0.0000000000000000e+00, -5.0000000000000000e-01",
+        band="<NoDataValue>-3.40282346638529e+38</NoDataValue>",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_AGREEING_PAM))
+def test_a_sidecar_that_agrees_with_the_raster_changes_nothing(tmp_path, case):
+    """ArcGIS's statistics, or the raster's own CRS (as ESRI WKT), grid and nodata (in decimal) repeated: the
+    same COG pixels, grid and CRS as the raster alone gives."""
+    read = {}
+    for sidecar in (False, True):
+        folder = tmp_path / f"in{sidecar}"
+        folder.mkdir()
+        data = np.arange(64, dtype="float32").reshape(8, 8) + 100
+        data[0, 0] = -3.4028234663852886e38
+        _raster(folder / "dem.tif", data, _OWN_GRID, nodata=-3.4028234663852886e38)
+        if sidecar:
+            (folder / "dem.tif.aux.xml").write_text(_AGREEING_PAM[case])
+        outputs, _ = _convert_folder(tmp_path / f"run{sidecar}", folder)
+        with rasterio.open(outputs["dem.tif"]) as ds:
+            read[sidecar] = (ds.crs, ds.transform, ds.read(1).tolist(), ds.read_masks(1).tolist())
+    assert read[True] == read[False]
+
+
+@pytest.mark.parametrize(
+    "sidecar", ["DEM.TIF.AUX.XML", "dem.TIF.aux.xml", "Dem.tif.aux.xml", "dem.tif.AUX.XML", "dem.tiff.aux.xml"]
+)
+def test_a_sidecar_named_after_a_raster_that_gdal_does_not_read_fails(tmp_path, sidecar):
+    """GDAL reads a raster's `.aux.xml` only under its exact name: one made where names are one in any case
+    (DEM.TIF.AUX.XML beside dem.tif), or of the raster under another suffix, was dropped with the nodata in
+    it, and the voids shipped as 0 m. The download fails naming it and the name GDAL reads."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = np.full((8, 8), 250, "float32")
+    data[0] = 0
+    _raster(folder / "dem.tif", data, _OWN_GRID)
+    (folder / sidecar).write_text(_pam(band="<NoDataValue>0</NoDataValue>"))
+    with pytest.raises(
+        FileFailure,
+        match=rf"{re.escape(sidecar)} is named after the raster dem.tif, .*only as "
+        r"dem.tif.aux.xml",
+    ):
+        _convert_folder(tmp_path, folder)
+
+
+_MATRIX_GRIDS = {  # a ModelTransformation beside a ModelTiepoint of (0, 0) at (500000, 5600000) with 2 × 3 m pixels
+    "another origin": ((2.0, 0, 600000.0, 0, -3.0, 5700000.0), True),
+    "another pixel size": ((1.0, 0, 500000.0, 0, -1.0, 5600000.0), True),
+    "rotated": ((2.0, 0.5, 500000.0, 0.5, -3.0, 5600000.0), True),
+    "the same grid": ((2.0, 0, 500000.0, 0, -3.0, 5600000.0), False),
+}
+
+
+@pytest.mark.parametrize("layout", ["<", ">", "<big", ">big"])
+@pytest.mark.parametrize("case", list(_MATRIX_GRIDS))
+def test_a_geotiff_whose_two_grids_differ_fails(tmp_path, case, layout):
+    """A GeoTIFF holding a ModelTiepoint with a ModelPixelScale and also a ModelTransformation (two writers' tags
+    in one file) has two grids: GDAL took the first without a word (other readers take the second). Where they
+    differ the file fails naming both; where they agree it converts (little- and big-endian, classic and BigTIFF)."""
+    from support.geotiff_tags import DOUBLE, GEOKEYS, PIXEL_SCALE, TIEPOINT, TRANSFORMATION, geokeys, write_geotiff
+
+    (a, b, c, d, e, f), refused = _MATRIX_GRIDS[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tags = {
+        PIXEL_SCALE: (DOUBLE, [2.0, 3.0, 0.0]),
+        TIEPOINT: (DOUBLE, [0, 0, 0, 500000.0, 5600000.0, 0]),
+        TRANSFORMATION: (DOUBLE, [a, b, 0, c, d, e, 0, f, 0, 0, 0, 0, 0, 0, 0, 1]),
+        GEOKEYS: geokeys(25832),
+    }
+    write_geotiff(folder / "dem.tif", np.full((8, 8), 250.0, "float32"), tags, layout[0], layout.endswith("big"))
+    if refused:
+        with pytest.raises(FileFailure, match=r"dem.tif: its GeoTIFF tags give two grids, .*ModelTransformation"):
+            _convert_folder(tmp_path, folder)
+    else:
+        outputs, _ = _convert_folder(tmp_path, folder)
+        with rasterio.open(outputs["dem.tif"]) as ds:
+            assert tuple(ds.transform)[:6] == (2, 0, 500000, 0, -3, 5600000)
+
+
 def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
     """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
     would read 2000 where the producer means 100 m; and converted, its raw values would still be read

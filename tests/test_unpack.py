@@ -1136,3 +1136,63 @@ def test_a_geotiff_with_overviews_and_a_mask_is_one_raster(tmp_path):
         with rasterio.open(path, "r+") as ds:
             ds.build_overviews([2, 4])
     assert [p.name for p, _ in open_rasters(tmp_path)] == ["dem.tif"]
+
+
+def _bare_tif() -> bytes:
+    """A GeoTIFF without geotags: its grid, CRS and nodata are its sidecars'."""
+    with rasterio.io.MemoryFile() as mem:
+        with (
+            rasterio.Env(GDAL_PAM_ENABLED="NO"),
+            mem.open(driver="GTiff", width=8, height=8, count=1, dtype="float32") as ds,
+        ):
+            ds.write(np.full((1, 8, 8), 250.0, "float32"))
+        return mem.read()
+
+
+_SIDECARS = {
+    "world file": ("dem.tfw", "2\n0\n0\n-2\n600001\n5700001\n", (2, 0, 600000, 0, -2, 5700002), None),
+    "aux.xml": (
+        "dem.tif.aux.xml",
+        "<PAMDataset><SRS>EPSG:25832</SRS><GeoTransform>600000, 2, 0, 5700000, 0, -2</GeoTransform>"
+        '<PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>',
+        (2, 0, 600000, 0, -2, 5700000),
+        0.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("sidecar", list(_SIDECARS))
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.parametrize("outer", ["zip", "7z", "tar"])
+def test_a_compressed_raster_inside_an_archive_lies_beside_its_sidecars(tmp_path, outer, suffix, sidecar):
+    """A producer's archive of `dem.tif.gz` (or .bz2, .xz) beside `dem.tfw` or `dem.tif.aux.xml`: gunzip leaves
+    dem.tif beside them. Unpacked into a folder of its own, GDAL read it without them: not georeferenced
+    (skipped beside other rasters, the download failing alone), or georeferenced without the sidecar's nodata."""
+    name, text, grid, nodata = _SIDECARS[sidecar]
+    members = {f"tiles/dem.tif.{suffix}": COMPRESS[suffix](_bare_tif()), f"tiles/{name}": text.encode()}
+    (tmp_path / f"set.{outer}").write_bytes({"zip": _zip, "7z": _7z, "tar": _tar}[outer](members))
+    unpack([tmp_path / f"set.{outer}"], tmp_path / "x", LIMITS)
+    assert sorted(str(p.relative_to(tmp_path / "x")) for p in (tmp_path / "x").rglob("*")) == sorted(
+        ["tiles", "tiles/dem.tif", f"tiles/{name}"]
+    )
+    with gdal_env():
+        ((path, ds),) = list(open_rasters(tmp_path / "x"))
+        assert (path.name, tuple(ds.transform)[:6], ds.nodata) == ("dem.tif", grid, nodata)
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+def test_a_compressed_file_that_decompresses_onto_a_member_is_refused(tmp_path, suffix):
+    """`dem.tif` beside `dem.tif.gz` in one archive: decompressed beside it, one would replace the other."""
+    members = {"dem.tif": _bare_tif(), f"dem.tif.{suffix}": COMPRESS[suffix](b"other bytes")}
+    (tmp_path / "set.zip").write_bytes(_zip(members))
+    with pytest.raises(FileFailure, match=r"set.zip: holds dem.tif and a compressed file that decompresses to it"):
+        unpack([tmp_path / "set.zip"], tmp_path / "x", LIMITS)
+
+
+def test_a_compressed_tar_inside_an_archive_keeps_its_folder(tmp_path):
+    """A `.tar.gz` inside a zip is an archive, not a raster: its members stay in its own folder."""
+    (tmp_path / "set.zip").write_bytes(_zip({"inner.tar.gz": gzip.compress(_tar(NORTH), mtime=0)}))
+    nested = unpack([tmp_path / "set.zip"], tmp_path / "x", LIMITS)
+    files = [str(p.relative_to(tmp_path / "x")) for p in (tmp_path / "x").rglob("*") if p.is_file()]
+    assert files == ["inner.tar.gz-x/inner.tar-x/north.tif"]
+    assert nested == {Path("inner.tar.gz-x"): "inner.tar.gz", Path("inner.tar.gz-x/inner.tar-x"): "inner.tar"}

@@ -186,6 +186,12 @@ def _to_lonlat_epsg(code: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(code), "EPSG:4326", always_xy=True)
 
 
+def lonlat_points(crs, xs, ys) -> np.ndarray:
+    """The longitudes and latitudes (2 × n) of the points (`xs`, `ys`) in `crs` (a CRS or its WKT)."""
+    text = crs if isinstance(crs, str) else crs.to_wkt()
+    return np.array(_to_lonlat_from(text).transform(xs, ys), dtype=float)
+
+
 def epsg_places_alike(crs, code: int, xs, ys) -> bool:
     """Whether EPSG:`code` puts the points (`xs`, `ys`) in `crs` (a CRS or its WKT) where `crs` does."""
     text = crs if isinstance(crs, str) else crs.to_wkt()

@@ -17,7 +17,7 @@ import rasterio
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
-from tilewise.sources import raster_describe, raster_find, raster_unread, rasters
+from tilewise.sources import georeferencing, raster_describe, raster_find, raster_unread, rasters
 from tilewise.sources.catalog import FileEntry
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
@@ -88,6 +88,8 @@ def _elevation_rasters(
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
                 if not any(n.kind == "skipped" for n in raster_notes):
+                    georeferencing.check_pam_agrees(ds, raster, rel)
+                    georeferencing.check_one_grid(ds, raster, rel)
                     # also a view skipped below: a mosaic's scale or unit says what the tiles it shows hold
                     rasters.check_metres(ds, raster.name, job.recipe.crs)
             opened[raster] = {Path(f).resolve() for f in ds.files}
@@ -98,6 +100,8 @@ def _elevation_rasters(
                     eight_bit[raster] = raster_notes
                     continue  # its notes wait for the other rasters of the download
             notes += raster_notes
+    with failing_as("convert", group):
+        georeferencing.check_pam_names(unpacked, list(opened), set().union(*opened.values()))
     notes += _images_beside_elevation(kept, eight_bit, unpacked)
     if not found and _rasters_among(excluded):
         return [], notes, False

@@ -128,7 +128,7 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
     heights = [
         f"{height} by {whose}"
         for whose, given in (("its CRS", ds.crs.to_wkt() if ds.crs else None), (f"the recipe's `crs:` {crs!r}", crs))
-        if (height := _not_heights_in_metres(given))
+        if (height := not_heights_in_metres(given))
     ]
     if scale == 1 and offset == 0 and unit.lower() in _METRES and not heights:
         return
@@ -146,7 +146,7 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
 
 
 @lru_cache(maxsize=64)
-def _not_heights_in_metres(crs: str | None) -> str | None:
+def not_heights_in_metres(crs: str | None) -> str | None:
     """What a CRS's vertical axis (a compound CRS's vertical part) says the values are, when that is not
     heights in metres: heights in feet, or depths (EPSG:5715 MSL depth: 120 is 120 m below sea level)."""
     if crs is None:

@@ -171,3 +171,47 @@ def _netcdf_data_end(header: _Header) -> int:
     if records not in (0, _STREAMING):
         ends += [begin + (records - 1) * record_bytes + n for begin, n, _ in record_vars]
     return max(ends, default=0)
+
+
+_PIXEL_SCALE, _TIEPOINT, _TRANSFORMATION = 33550, 33922, 34264
+_TIFF_DOUBLE = 12
+
+
+def geotiff_grids(path: Path) -> tuple[tuple, tuple] | None:
+    """The two grids a GeoTIFF's first image gives when it holds both a ModelTiepoint with a ModelPixelScale and
+    a ModelTransformation (GDAL takes the first without a word, other readers the second): each as the six
+    numbers of a geotransform. None when it holds one of them, or is not a TIFF laid out as expected."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+        order = {b"II": "<", b"MM": ">"}.get(head[:2])
+        if order is None or len(head) < 16:
+            return None
+        version = struct.unpack(order + "H", head[2:4])[0]
+        if version not in (42, 43):
+            return None
+        big = version == 43
+        count_fmt, entry_bytes, value_bytes = ("Q", 20, 8) if big else ("H", 12, 4)
+        f.seek(struct.unpack(order + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0])
+        count = struct.unpack(order + count_fmt, f.read(struct.calcsize(count_fmt)))[0]
+        entries = f.read(entry_bytes * min(count, 4096))
+        doubles = {}
+        for i in range(len(entries) // entry_bytes):
+            entry = entries[i * entry_bytes : (i + 1) * entry_bytes]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag not in (_PIXEL_SCALE, _TIEPOINT, _TRANSFORMATION) or kind != _TIFF_DOUBLE:
+                continue
+            n = struct.unpack(order + ("Q" if big else "I"), entry[4 : 4 + value_bytes])[0]
+            if n > 64:
+                continue
+            raw = entry[4 + value_bytes :]
+            if 8 * n > value_bytes:
+                f.seek(struct.unpack(order + ("Q" if big else "I"), raw)[0])
+                raw = f.read(8 * n)
+            doubles[tag] = struct.unpack(order + "d" * n, raw[: 8 * n])
+    scale, tie, matrix = doubles.get(_PIXEL_SCALE), doubles.get(_TIEPOINT), doubles.get(_TRANSFORMATION)
+    if not (scale and tie and matrix) or len(scale) < 2 or len(tie) != 6 or len(matrix) != 16:
+        return None  # one grid, or tiepoints that are GCPs
+    i, j, _, x, y, _ = tie
+    by_tiepoint = (scale[0], 0.0, x - i * scale[0], 0.0, -scale[1], y + j * scale[1])
+    by_matrix = (matrix[0], matrix[1], matrix[3], matrix[4], matrix[5], matrix[7])
+    return by_tiepoint, by_matrix

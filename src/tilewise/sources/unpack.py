@@ -8,7 +8,8 @@ nothing is written. Member names are those unzip writes (see `_zip_name`); backs
 of a zip made on Windows are folders, as unzip reads them. py7zr (pure Python, maintained) reads 7z
 because the GDAL in the rasterio wheel has no /vsi7z/; the standard library reads tar and the
 compressed streams (a `.tar.gz` is a gzip stream holding a tar: the stream is decompressed beside
-it, then the tar is unpacked as an archive inside).
+it, then the tar is unpacked as an archive inside; a `dem.tif.gz` inside an archive becomes `dem.tif`
+where it lay, beside its sidecars).
 """
 
 from __future__ import annotations
@@ -436,7 +437,7 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int, ne
                 f"{first.name}: holds {paths[0].relative_to(target)} and the volumes {paths[1].name}…: one "
                 "archive and the split of another, or the same twice? Unpacked as one, one would be lost; refused",
             )
-        if archive_kind(paths[0]):
+        if kind := archive_kind(paths[0]):
             folder = paths[0].with_name(group + "-x")
             if folder.exists():  # the archive's own a.zip-x/: its members and a.zip's would mix
                 raise FileFailure(
@@ -447,3 +448,24 @@ def _unpack(downloads: list[Path], target: Path, budget: _Budget, depth: int, ne
                 )
             nested[folder] = group
             _unpack(paths, folder, budget, depth + 1, nested)
+            if kind in STREAMS:
+                _beside_its_sidecars(folder, first, target, nested)
+
+
+def _beside_its_sidecars(folder: Path, archive: Path, target: Path, nested: dict[Path, str]) -> None:
+    """A compressed file inside an archive (`dem.tif.gz` beside `dem.tfw` and `dem.tif.aux.xml`) that
+    held no archive goes where gunzip leaves it: beside the stream, whose sidecars give its grid, CRS or
+    nodata (in a folder of its own GDAL would read it without them). A `.tar.gz` keeps its folder."""
+    held = list(folder.iterdir())
+    if len(held) != 1 or not held[0].is_file():
+        return
+    beside = folder.parent / held[0].name
+    if beside.exists():
+        raise FileFailure(
+            "unpack",
+            f"{archive.name}: holds {beside.relative_to(target)} and a compressed file that decompresses to it "
+            f"({nested[folder]}); unpacked, one would replace the other: refused, ask the producer for a fixed archive",
+        )
+    held[0].rename(beside)
+    folder.rmdir()
+    del nested[folder]

@@ -1,0 +1,146 @@
+"""A raster's georeferencing said twice, where GDAL takes one of them without a word.
+
+GDAL takes a `.aux.xml`'s (its PAM file's) CRS, grid and nodata over the raster's own (a GeoTIFF's tags,
+a world file), and reads it only under the exact name `{raster}.aux.xml`; of a GeoTIFF's two grids (a
+ModelTiepoint with a ModelPixelScale, and a ModelTransformation) it takes the first. So:
+
+* a PAM file that contradicts the raster's own CRS, grid, nodata, scale, offset or unit fails the file:
+  which of two georeferencings the producer means is unknown (a stale sidecar of an earlier version, or
+  a fix of wrong tags), and either would ship silently. A PAM file that only adds what the raster lacks,
+  or repeats it (ArcGIS's statistics, its CRS as ESRI WKT), changes nothing here;
+* a `.aux.xml` named after a raster of the download but read by none (`DEM.TIF.AUX.XML` beside `dem.tif`,
+  made where names are one in any case; `dem.tiff.aux.xml` beside `dem.tif`) fails the download: the
+  nodata or grid in it would be dropped;
+* a GeoTIFF whose two grids differ fails the file (two writers' tags left in one file).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import Affine
+
+from tilewise.shared.errors import FileFailure
+from tilewise.shared.web_mercator import EPSG_SAME_PLACE_DEG, footprint_points, lonlat_points
+from tilewise.sources import raw_headers
+from tilewise.sources.raster_describe import nodata_pixels
+from tilewise.sources.rasters import not_heights_in_metres
+
+PAM_SUFFIX = ".aux.xml"
+
+
+def _is_pam(name: str) -> bool:
+    return name.lower().endswith(PAM_SUFFIX)
+
+
+def check_pam_agrees(ds, raster: Path, rel: str) -> None:
+    """Fail `raster` (open as `ds`, with its PAM file) where its PAM file contradicts the raster's own meaning."""
+    pam = [Path(f) for f in ds.files if _is_pam(f) and Path(f).is_file()]
+    if not pam:
+        return
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(raster) as own:
+        differences = _differences(own, ds)
+    if differences:
+        side = pam[0].name
+        raise FileFailure(
+            "convert",
+            f"{rel}: its sidecar {side} contradicts the raster's own {'; '.join(differences)}; GDAL (and "
+            "Mapterhorn's gdal_translate) would take the sidecar's without a word, and which one the producer "
+            f"means is unknown: drop the sidecar with exclude: [{side!r}] in the recipe (source.yaml) to keep the "
+            f"raster's own, or write the sidecar's into the raster (gdal_translate {raster.name} fixed.tif beside "
+            "it) and list that file",
+        )
+
+
+def check_one_grid(ds, raster: Path, rel: str) -> None:
+    """Fail a GeoTIFF (open as `ds`) whose tiepoint and pixel scale give another grid than its ModelTransformation."""
+    if ds.driver != "GTiff" or not (grids := raw_headers.geotiff_grids(raster)):
+        return
+    by_tiepoint, by_matrix = (Affine(*g) for g in grids)
+    if not _same_grid(by_tiepoint, by_matrix):
+        raise FileFailure(
+            "convert",
+            f"{rel}: its GeoTIFF tags give two grids, {tuple(by_tiepoint)[:6]} by its ModelTiepoint and "
+            f"ModelPixelScale, {tuple(by_matrix)[:6]} by its ModelTransformation; GDAL takes the first without a "
+            "word, other readers the second, and which one the producer means is unknown: write the right one "
+            f"alone (gdal_translate -a_gt <its six numbers> {raster.name} fixed.tif) and list that file",
+        )
+
+
+def _differences(own, read) -> list[str]:
+    """What the raster alone (`own`) says that the raster with its PAM file (`read`) says otherwise."""
+    found = []
+    if own.crs and read.crs and not _same_place(own, read):
+        found.append(f"CRS ({_crs_name(own.crs)} in the raster, {_crs_name(read.crs)} in the sidecar)")
+    if not own.transform.is_identity and not _same_grid(own.transform, read.transform):
+        found.append(
+            f"grid (geotransform {tuple(own.transform)[:6]} in the raster, {tuple(read.transform)[:6]} in the sidecar)"
+        )
+    if own.nodata is not None and not _same_nodata(own.dtypes[0], own.nodata, read.nodata):
+        found.append(f"band 1 nodata ({own.nodata!r} in the raster, {read.nodata!r} in the sidecar)")
+    for what, mine, theirs, default in (
+        ("scale", own.scales[0], read.scales[0], 1.0),
+        ("offset", own.offsets[0], read.offsets[0], 0.0),
+        ("unit", own.units[0] or "", read.units[0] or "", ""),
+    ):
+        if mine != default and mine != theirs:
+            found.append(f"band 1 {what} ({mine!r} in the raster, {theirs!r} in the sidecar)")
+    return found
+
+
+def _crs_name(crs) -> str:
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else repr(crs.to_string()[:80])
+
+
+def _same_place(own, read) -> bool:
+    """Both CRSs put the raster's corners and centre within 1e-7° of each other (the CRS as ESRI WKT in an
+    ArcGIS sidecar is the same CRS), and say the same of its heights (a compound CRS in feet)."""
+    if not_heights_in_metres(own.crs.to_wkt()) != not_heights_in_metres(read.crs.to_wkt()):
+        return False
+    xs, ys = footprint_points(own.bounds)
+    try:
+        a, b = lonlat_points(own.crs, xs, ys), lonlat_points(read.crs, xs, ys)
+    except Exception:  # a CRS PROJ cannot relate to the Earth: only the same text is the same CRS
+        return own.crs == read.crs
+    diff = np.abs(a - b)
+    diff = np.minimum(diff, 360 - diff)
+    return bool(np.isfinite(diff).all() and (diff <= EPSG_SAME_PLACE_DEG).all())
+
+
+def _same_grid(own, read) -> bool:
+    """The same geotransform, up to a millionth of a pixel (a sidecar writes its numbers in decimal)."""
+    size = max(abs(own.a), abs(own.b), abs(own.d), abs(own.e))
+    return all(math.isclose(p, q, rel_tol=0, abs_tol=1e-6 * size) for p, q in zip(own[:6], read[:6], strict=True))
+
+
+def _same_nodata(dtype: str, own: float, read: float | None) -> bool:
+    """The sidecar's nodata is the raster's as GDAL's nodata mask compares a value with it."""
+    return read is not None and bool(nodata_pixels(np.array([read]).astype(dtype), own).all())
+
+
+def check_pam_names(root: Path, rasters: list[Path], read: set[Path]) -> None:
+    """Fail the download when a `.aux.xml` named after one of its `rasters` (found under `root`) is read by
+    none of them (`read`: every file GDAL read for a raster): its name differs in case or in the raster's
+    suffix, so GDAL drops what it says."""
+    stems = {}
+    for raster in rasters:
+        stems.setdefault((raster.parent, raster.stem.lower()), raster)
+    for path in sorted(root.rglob("*")):
+        if not (path.is_file() and _is_pam(path.name)) or path.resolve() in read:
+            continue
+        base = path.name[: -len(PAM_SUFFIX)]
+        raster = stems.get((path.parent, Path(base).stem.lower())) or stems.get((path.parent, base.lower()))
+        if raster is None:
+            continue
+        rel, wanted = path.relative_to(root), f"{raster.name}{PAM_SUFFIX}"
+        raise FileFailure(
+            "convert",
+            f"{root.name}: {rel} is named after the raster {raster.relative_to(root)}, but GDAL reads that raster's "
+            f"sidecar only as {wanted} (names differ in case or suffix), so the CRS, grid or nodata in it would be "
+            f"dropped without a word; rename it to {wanted} in a copy of the download and list that, or drop it with "
+            f"exclude: [{path.name!r}] in the recipe (source.yaml) if the raster's own georeferencing is right",
+        )
