@@ -966,6 +966,62 @@ def test_a_geotiff_whose_two_grids_differ_fails(tmp_path, case, layout):
             assert tuple(ds.transform)[:6] == (2, 0, 500000, 0, -3, 5600000)
 
 
+_ASC = "ncols 4\nnrows 4\nxllcorner 500000\nyllcorner 5599996\ncellsize 1\nNODATA_value -9999\n" + "1 2 3 4\n" * 4
+_UNREAD_SIDECARS = {  # raster and its files → what the sidecar that GDAL reads no part of says, or None if it agrees
+    "stale world file beside geotags": ("dem.tif", {"dem.tfw": "1\n0\n0\n-1\n600000.5\n5700000.5\n"}, "grid"),
+    "world file in upper case": ("dem.tif", {"DEM.TFW": "1\n0\n0\n-1\n600000.5\n5700000.5\n"}, "grid"),
+    ".tifw of another pixel size": ("dem.tif", {"dem.tifw": "2\n0\n0\n-2\n500001\n5599999\n"}, "grid"),
+    "prj of another zone beside a geotiff": ("dem.tif", {"dem.prj": "EPSG:25833"}, "CRS"),
+    "asc's aux.xml srs beside its prj": ("dem.asc", {"dem.prj": "EPSG:25832", "dem.asc.aux.xml": "EPSG:25833"}, "CRS"),
+    "asc's aux.xml nodata beside its header's": (
+        "dem.asc",
+        {"dem.prj": "EPSG:25832", "dem.asc.aux.xml": '<PAMRasterBand band="1"><NoDataValue>0</NoDataValue>'},
+        "nodata",
+    ),
+    "world file that agrees, in decimals": (
+        "dem.tif",
+        {"dem.tfw": "1.0000000000\n0\n0\n-1\n500000.5\n5599999.5\n"},
+        None,
+    ),
+    "prj of the same CRS as ESRI WKT": ("dem.tif", {"dem.prj": "esri"}, None),
+    "a world file of another raster": ("dem.tif", {"other.tfw": "1\n0\n0\n-1\n600000.5\n5700000.5\n"}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(_UNREAD_SIDECARS))
+def test_a_sidecar_gdal_does_not_follow_fails_where_it_disagrees(tmp_path, case):
+    """A sidecar named after a raster that says another grid, CRS or nodata than GDAL reads (the GeoTIFF's own
+    tags win over a world file, GTiff never reads a `.prj`, an ASCII grid's header and `.prj` win over its
+    `.aux.xml`): two georeferencings of one raster, one shipped without a word. Sidecars that agree (in
+    decimals, as ESRI WKT) or name another raster change nothing."""
+    from rasterio.crs import CRS
+
+    raster, sidecars, what = _UNREAD_SIDECARS[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    if raster == "dem.asc":
+        (folder / raster).write_text(_ASC)
+    else:
+        _raster(folder / raster, np.full((4, 4), 250.0, "float32"), from_origin(500000, 5600000, 1, 1))
+    for name, text in sidecars.items():
+        if name.endswith(".prj"):
+            text = CRS.from_epsg(25832 if text == "esri" else int(text[5:])).to_wkt(version="WKT1_ESRI")
+        elif name.endswith(".aux.xml"):
+            text = (
+                f"<PAMDataset><SRS>{text}</SRS></PAMDataset>"
+                if text.startswith("EPSG")
+                else f"<PAMDataset>{text}</PAMRasterBand></PAMDataset>"
+            )
+        (folder / name).write_text(text)
+    if what is None:
+        outputs, _ = _convert_folder(tmp_path, folder)
+        assert list(outputs) == ["dem.tif"]
+        return
+    (sidecar,) = [n for n in sidecars if not (raster == "dem.asc" and n == "dem.prj")]
+    with pytest.raises(FileFailure, match=rf"dgm.zip: {re.escape(sidecar)} says .*{what} .*but GDAL reads {raster}"):
+        _convert_folder(tmp_path, folder)
+
+
 def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
     """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
     would read 2000 where the producer means 100 m; and converted, its raw values would still be read

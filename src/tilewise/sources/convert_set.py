@@ -79,6 +79,7 @@ def _elevation_rasters(
     elevation rasters at all (some may lie beyond Web Mercator's latitudes). None is found when the
     recipe's `excluded` files were all of them. The first rasters kept stay open in `held`."""
     kept, opened, notes, elevation, found = {}, {}, [], False, 0
+    readings: dict[Path, georeferencing.Reading] = {}  # kept rasters as GDAL read them: their sidecars must agree
     eight_bit: dict[Path, list[Note]] = {}  # kept rasters all of whose bands are 8-bit → their notes
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked, held):
@@ -95,6 +96,7 @@ def _elevation_rasters(
             opened[raster] = {Path(f).resolve() for f in ds.files}
             if not any(n.kind == "skipped" for n in raster_notes):
                 kept[raster] = opened[raster]
+                readings[raster] = georeferencing.Reading.of(ds)
                 held.keep(raster, ds)
                 if all(np.dtype(d).itemsize == 1 for d in ds.dtypes):
                     eight_bit[raster] = raster_notes
@@ -102,6 +104,7 @@ def _elevation_rasters(
             notes += raster_notes
     with failing_as("convert", group):
         georeferencing.check_pam_names(unpacked, list(opened), set().union(*opened.values()))
+        georeferencing.check_sidecars_read(unpacked, readings)
     notes += _images_beside_elevation(kept, eight_bit, unpacked)
     if not found and _rasters_among(excluded):
         return [], notes, False

@@ -11,16 +11,22 @@ ModelTiepoint with a ModelPixelScale, and a ModelTransformation) it takes the fi
 * a `.aux.xml` named after a raster of the download but read by none (`DEM.TIF.AUX.XML` beside `dem.tif`,
   made where names are one in any case; `dem.tiff.aux.xml` beside `dem.tif`) fails the download: the
   nodata or grid in it would be dropped;
+* a sidecar named after a raster (world file, `.prj`, `.aux.xml`) that says another grid, CRS or nodata than
+  GDAL reads for it fails the download: the raster's own tags or another sidecar won without a word (a stale
+  `.tfw` beside a GeoTIFF's geotags, a `.prj` beside a GeoTIFF, which GDAL never reads for one);
 * a GeoTIFF whose two grids differ fails the file (two writers' tags left in one file).
 """
 
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from tilewise.shared.errors import FileFailure
@@ -73,7 +79,7 @@ def check_one_grid(ds, raster: Path, rel: str) -> None:
 def _differences(own, read) -> list[str]:
     """What the raster alone (`own`) says that the raster with its PAM file (`read`) says otherwise."""
     found = []
-    if own.crs and read.crs and not _same_place(own, read):
+    if own.crs and read.crs and not _same_place(own.crs, read.crs, own.bounds):
         found.append(f"CRS ({_crs_name(own.crs)} in the raster, {_crs_name(read.crs)} in the sidecar)")
     if not own.transform.is_identity and not _same_grid(own.transform, read.transform):
         found.append(
@@ -96,25 +102,25 @@ def _crs_name(crs) -> str:
     return f"EPSG:{code}" if code else repr(crs.to_string()[:80])
 
 
-def _same_place(own, read) -> bool:
-    """Both CRSs put the raster's corners and centre within 1e-7° of each other (the CRS as ESRI WKT in an
+def _same_place(own, read, bounds) -> bool:
+    """Both CRSs put the corners and centre of `bounds` within 1e-7° of each other (the CRS as ESRI WKT in an
     ArcGIS sidecar is the same CRS), and say the same of its heights (a compound CRS in feet)."""
-    if not_heights_in_metres(own.crs.to_wkt()) != not_heights_in_metres(read.crs.to_wkt()):
+    if not_heights_in_metres(own.to_wkt()) != not_heights_in_metres(read.to_wkt()):
         return False
-    xs, ys = footprint_points(own.bounds)
+    xs, ys = footprint_points(bounds)
     try:
-        a, b = lonlat_points(own.crs, xs, ys), lonlat_points(read.crs, xs, ys)
+        a, b = lonlat_points(own, xs, ys), lonlat_points(read, xs, ys)
     except Exception:  # a CRS PROJ cannot relate to the Earth: only the same text is the same CRS
-        return own.crs == read.crs
+        return own == read
     diff = np.abs(a - b)
     diff = np.minimum(diff, 360 - diff)
     return bool(np.isfinite(diff).all() and (diff <= EPSG_SAME_PLACE_DEG).all())
 
 
-def _same_grid(own, read) -> bool:
-    """The same geotransform, up to a millionth of a pixel (a sidecar writes its numbers in decimal)."""
+def _same_grid(own, read, pixels: float = 1e-6) -> bool:
+    """The same geotransform, up to `pixels` of a pixel (a sidecar writes its numbers in decimal)."""
     size = max(abs(own.a), abs(own.b), abs(own.d), abs(own.e))
-    return all(math.isclose(p, q, rel_tol=0, abs_tol=1e-6 * size) for p, q in zip(own[:6], read[:6], strict=True))
+    return all(math.isclose(p, q, rel_tol=0, abs_tol=pixels * size) for p, q in zip(own[:6], read[:6], strict=True))
 
 
 def _same_nodata(dtype: str, own: float, read: float | None) -> bool:
@@ -144,3 +150,95 @@ def check_pam_names(root: Path, rasters: list[Path], read: set[Path]) -> None:
             f"dropped without a word; rename it to {wanted} in a copy of the download and list that, or drop it with "
             f"exclude: [{path.name!r}] in the recipe (source.yaml) if the raster's own georeferencing is right",
         )
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What GDAL read a raster as: what its sidecars are compared with once the download's rasters are judged."""
+
+    crs: CRS | None
+    transform: Affine
+    nodata: float | None
+    dtype: str
+    bounds: tuple
+
+    @classmethod
+    def of(cls, ds) -> Reading:
+        return cls(ds.crs, ds.transform, ds.nodata, ds.dtypes[0], tuple(ds.bounds))
+
+
+# a world file's precision: writers keep 6 to 10 decimals
+_WORLD_FILE_PIXELS = 1e-3
+
+
+def check_sidecars_read(root: Path, readings: dict[Path, Reading]) -> None:
+    """Fail the download when a sidecar named after one of its rasters (`readings`: the rasters kept, as GDAL
+    read them) declares another grid, CRS or nodata than GDAL read: the raster's own tags or another sidecar
+    won without a word (a stale `.tfw` beside a GeoTIFF's geotags, a `.prj` of another zone beside a GeoTIFF,
+    which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`)."""
+    folders: dict[Path, dict[str, list[Path]]] = {}
+    for raster, read in sorted(readings.items()):
+        if raster.is_dir():
+            continue
+        if raster.parent not in folders:
+            index: dict[str, list[Path]] = {}
+            for path in raster.parent.iterdir():
+                index.setdefault(path.name.lower(), []).append(path)
+            folders[raster.parent] = index
+        for sidecar in _sidecars_of(raster, folders[raster.parent]):
+            if found := _disagreements(sidecar, read):
+                rel = sidecar.relative_to(root)
+                raise FileFailure(
+                    "convert",
+                    f"{root.name}: {rel} says {'; '.join(found)}, but GDAL reads {raster.relative_to(root)} so "
+                    "(its own tags or another sidecar win without a word); which one the producer means is unknown: "
+                    f"drop the sidecar with exclude: [{sidecar.name!r}] in the recipe (source.yaml) to keep what GDAL "
+                    f"reads, or write the sidecar's into the raster (gdal_translate) and list that file",
+                )
+
+
+def _sidecars_of(raster: Path, index: dict[str, list[Path]]) -> list[Path]:
+    """The world files GDAL would look for (`.tfw`, `.tifw`, `.wld` for a `.tif`), the `.prj` and the `.aux.xml`
+    of `raster`, in any case (GDAL finds world files so; the `.aux.xml` in another case fails elsewhere)."""
+    stem, ext = raster.stem.lower(), raster.suffix.lower().lstrip(".")
+    names = {f"{stem}.prj", f"{raster.name.lower()}{PAM_SUFFIX}", f"{stem}.wld"}
+    if ext:
+        names |= {f"{stem}.{ext[0]}{ext[-1]}w", f"{stem}.{ext}w"}
+    return sorted(p for n in names for p in index.get(n, []) if p.is_file() and p != raster)
+
+
+def _disagreements(sidecar: Path, read: Reading) -> list[str]:
+    declared = _declared(sidecar)
+    found = []
+    if (crs := declared.get("crs")) and read.crs and not _same_place(crs, read.crs, read.bounds):
+        found.append(f"CRS {_crs_name(crs)} where it is {_crs_name(read.crs)}")
+    grid, tolerance = declared.get("grid"), _WORLD_FILE_PIXELS if sidecar.suffix.lower() != ".xml" else 1e-6
+    if grid and not read.transform.is_identity and not _same_grid(grid, read.transform, tolerance):
+        found.append(f"grid {tuple(grid)[:6]} where it is {tuple(read.transform)[:6]}")
+    if (nodata := declared.get("nodata")) is not None and read.nodata is not None:
+        if not _same_nodata(read.dtype, read.nodata, nodata):
+            found.append(f"band 1 nodata {nodata!r} where it is {read.nodata!r}")
+    return found
+
+
+def _declared(sidecar: Path) -> dict:
+    """What a sidecar declares: a `.prj`'s CRS, a world file's grid, a `.aux.xml`'s CRS, grid and band 1 nodata.
+    What cannot be parsed declares nothing (GDAL ignores it too)."""
+    text = sidecar.read_text("latin-1")
+    try:
+        if sidecar.suffix.lower() == ".prj":
+            return {"crs": CRS.from_user_input(text.strip())}
+        if sidecar.suffix.lower() != ".xml":  # A, D, B, E and the centre (C, F) of the upper left pixel
+            a, d, b, e, c, f = (float(v) for v in text.split()[:6])
+            return {"grid": Affine(a, b, c - a / 2 - b / 2, d, e, f - d / 2 - e / 2)}
+        pam, declared = ET.fromstring(text), {}
+        if (srs := pam.findtext("SRS")) and srs.strip():
+            declared["crs"] = CRS.from_user_input(srs.strip())
+        if gt := pam.findtext("GeoTransform"):
+            declared["grid"] = Affine.from_gdal(*(float(v) for v in gt.replace(",", " ").split()))
+        for band in pam.findall("PAMRasterBand"):
+            if band.get("band") == "1" and (nd := band.findtext("NoDataValue")) is not None:
+                declared["nodata"] = float(nd)
+        return declared
+    except (ValueError, TypeError, ET.ParseError, rasterio.errors.CRSError):
+        return {}
