@@ -607,3 +607,16 @@ def test_cog_options_that_warp_are_refused_naming_the_line(tmp_path, cog, key):
         load_recipe(tmp_path)
     (tmp_path / "source.yaml").write_text("cog:\n  TILING_SCHEME: CUSTOM\n")  # the default: no warp
     assert load_recipe(tmp_path)[0].cog["TILING_SCHEME"] == "CUSTOM"
+
+
+@pytest.mark.parametrize("value", ["AUTO", "auto", "FORCE_USE_EXISTING"])
+def test_cog_overviews_copied_from_the_source_are_refused_naming_the_line(tmp_path, value):
+    """OVERVIEWS AUTO (GDAL's default) or FORCE_USE_EXISTING copy a raster's existing overviews into the COG: a
+    stale `.ovr` beside a re-exported GeoTIFF shipped 999 m overviews over 250 m pixels. IGNORE_EXISTING computes
+    them from the COG's pixels, NONE (Mapterhorn's) writes none."""
+    (tmp_path / "source.yaml").write_text(f"crs: EPSG:25832\ncog:\n  OVERVIEWS: {value}\n")
+    with pytest.raises(CatalogError, match=r"source.yaml:3: cog.OVERVIEWS: copies the source's existing overviews"):
+        load_recipe(tmp_path)
+    for kept in ("IGNORE_EXISTING", "NONE"):
+        (tmp_path / "source.yaml").write_text(f"cog:\n  OVERVIEWS: {kept}\n")
+        assert load_recipe(tmp_path)[0].cog["OVERVIEWS"] == kept

@@ -180,6 +180,8 @@ def _value_problems(recipe: Recipe) -> list[tuple[str, str]]:
             for k, v in custom.items()
             if k in _COG_WARP_OPTIONS and not (k == "TILING_SCHEME" and str(v).upper() == "CUSTOM")
         ]
+        if str(custom.get("OVERVIEWS", "NONE")).upper() not in ("NONE", "IGNORE_EXISTING"):
+            problems.append(("cog.OVERVIEWS", _OVERVIEWS_WHY))
         problems += [(f"cog.{p.split(':', 1)[0]}", p.split(": ", 1)[1]) for p in cog_option_problems(custom)]
     return problems
 
@@ -224,6 +226,14 @@ _COG_WARP_OPTIONS = {
 _WARP_WHY = (
     "makes GDAL's COG driver warp the raster onto another grid, resampled, where Mapterhorn's COGs keep each "
     "file's grid; remove it (`crs:` assigns a CRS, it never reprojects)"
+)
+
+# AUTO and FORCE_USE_EXISTING copy the raster's own overviews (a pyramid inside it, a `.ovr` beside it) into the
+# COG: made by the producer from other pixels (a stale `.ovr` of an earlier version), they ship as its overviews
+_OVERVIEWS_WHY = (
+    "copies the source's existing overviews (its internal pyramid or a .ovr file beside it, which may come from "
+    "other pixels) into the COG instead of computing them from its pixels; write OVERVIEWS: IGNORE_EXISTING "
+    "(or NONE, Mapterhorn's)"
 )
 
 
