@@ -347,3 +347,28 @@ def test_an_archive_listed_beside_volumes_of_its_name_is_refused(tmp_path, names
     whole = next(n.rsplit("/", 1)[-1] for n in names if not n[-1].isdigit())
     assert f"{whole} (line {2 + [n.rsplit('/', 1)[-1] for n in names].index(whole)})" in str(refused.value)
     assert "keep the lines of one of them" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "raster, sidecar",
+    [
+        ("dem.tif", "dem.tif.aux.xml"),
+        ("dem.tif", "dem.tfw"),
+        ("DEM.TIF", "dem.tfw"),
+        ("dem.tiff", "dem.tiffw"),
+        ("dem.asc", "dem.prj"),
+        ("dem.tif", "dem.tif.msk"),
+        ("dem.jpg", "dem.jgw"),
+    ],
+)
+def test_a_sidecar_listed_as_a_download_of_its_own_is_refused_naming_both_lines(tmp_path, raster, sidecar):
+    """Mapterhorn's wget puts dem.tif and dem.tif.aux.xml in one folder, where GDAL reads the sidecar; tilewise
+    unpacks each download into a folder of its own, so the raster was converted without its nodata or grid
+    (and the sidecar failed as a download without a raster). Refused at planning, naming both lines."""
+    (tmp_path / "file_list.txt").write_text(f"https://x.org/a/{raster}\nhttps://x.org/a/{sidecar}\n")
+    with pytest.raises(
+        CatalogError, match=rf"file_list.txt:2: {re.escape(sidecar)} is a sidecar of {raster} \(line 1\)"
+    ):
+        parse_file_list(tmp_path / "file_list.txt")
+    (tmp_path / "file_list.txt").write_text(f"https://x.org/a/{raster}\nhttps://x.org/a/other.zip\n")
+    assert [e.name for e in parse_file_list(tmp_path / "file_list.txt")] == [raster, "other.zip"]

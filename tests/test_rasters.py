@@ -978,6 +978,11 @@ _UNREAD_SIDECARS = {  # raster and its files → what the sidecar that GDAL read
         {"dem.prj": "EPSG:25832", "dem.asc.aux.xml": '<PAMRasterBand band="1"><NoDataValue>0</NoDataValue>'},
         "nodata",
     ),
+    "aux.xml's AREA_OR_POINT against the GeoTIFF's": (
+        "dem.tif",
+        {"dem.tif.aux.xml": '<Metadata><MDI key="AREA_OR_POINT">Point</MDI></Metadata><PAMRasterBand band="1">'},
+        "AREA_OR_POINT",
+    ),
     "world file that agrees, in decimals": (
         "dem.tif",
         {"dem.tfw": "1.0000000000\n0\n0\n-1\n500000.5\n5599999.5\n"},

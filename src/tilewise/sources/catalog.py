@@ -155,7 +155,37 @@ def parse_file_list(path: Path) -> tuple[FileEntry, ...]:
     if not entries:
         raise CatalogError(f"{path}: no URLs; list one download URL per line")
     _check_volumes(path, entries)
+    _check_sidecars(path, entries)
     return tuple(entries)
+
+
+# files GDAL reads beside a raster of the same name: a world file, a .prj, its PAM file, an external mask or overviews
+_SIDECAR_SUFFIXES = (".aux.xml", ".tfw", ".tifw", ".tiffw", ".wld", ".prj", ".msk", ".ovr", ".jgw", ".pgw", ".j2w")
+
+
+def _check_sidecars(path: Path, entries: list[FileEntry]) -> None:
+    """A sidecar listed as a download of its own (dem.tif and dem.tif.aux.xml on two lines): each download is
+    unpacked into a folder of its own, so GDAL would convert the raster without its grid, CRS or nodata, and
+    the sidecar would fail as a download without a raster. Refused before any download, naming both lines."""
+    by_name = {e.name.lower(): e for e in entries}
+    by_stem: dict[str, FileEntry] = {}
+    for e in entries:
+        if not e.name.lower().endswith(_SIDECAR_SUFFIXES):
+            by_stem.setdefault(Path(e.name).stem.lower(), e)
+    for e in entries:
+        lower = e.name.lower()
+        suffix = next((s for s in _SIDECAR_SUFFIXES if lower.endswith(s)), None)
+        if suffix is None:
+            continue
+        base = lower[: -len(suffix)]
+        raster = by_name.get(base) or by_stem.get(base) or by_stem.get(Path(base).stem)
+        if raster is not None and raster is not e:
+            raise CatalogError(
+                f"{path}:{e.line}: {e.name} is a sidecar of {raster.name} (line {raster.line}), listed as a download "
+                "of its own: each download is unpacked into a folder of its own, so GDAL would convert the raster "
+                "without it (its grid, CRS or nodata lost); pack the raster and its sidecars into one archive and "
+                "list that, or remove the line if the raster's own georeferencing is right"
+            )
 
 
 def _check_volumes(path: Path, entries: list[FileEntry]) -> None:

@@ -161,10 +161,11 @@ class Reading:
     nodata: float | None
     dtype: str
     bounds: tuple
+    area_or_point: str | None  # whether the grid's corners are pixel corners or pixel centres
 
     @classmethod
     def of(cls, ds) -> Reading:
-        return cls(ds.crs, ds.transform, ds.nodata, ds.dtypes[0], tuple(ds.bounds))
+        return cls(ds.crs, ds.transform, ds.nodata, ds.dtypes[0], tuple(ds.bounds), ds.tags().get("AREA_OR_POINT"))
 
 
 # a world file's precision: writers keep 6 to 10 decimals
@@ -215,6 +216,8 @@ def _disagreements(sidecar: Path, read: Reading) -> list[str]:
     grid, tolerance = declared.get("grid"), _WORLD_FILE_PIXELS if sidecar.suffix.lower() != ".xml" else 1e-6
     if grid and not read.transform.is_identity and not _same_grid(grid, read.transform, tolerance):
         found.append(f"grid {tuple(grid)[:6]} where it is {tuple(read.transform)[:6]}")
+    if (point := declared.get("area_or_point")) and read.area_or_point and point.lower() != read.area_or_point.lower():
+        found.append(f"AREA_OR_POINT {point} where it is {read.area_or_point} (half a pixel apart)")
     if (nodata := declared.get("nodata")) is not None and read.nodata is not None:
         if not _same_nodata(read.dtype, read.nodata, nodata):
             found.append(f"band 1 nodata {nodata!r} where it is {read.nodata!r}")
@@ -222,7 +225,8 @@ def _disagreements(sidecar: Path, read: Reading) -> list[str]:
 
 
 def _declared(sidecar: Path) -> dict:
-    """What a sidecar declares: a `.prj`'s CRS, a world file's grid, a `.aux.xml`'s CRS, grid and band 1 nodata.
+    """What a sidecar declares: a `.prj`'s CRS, a world file's grid, a `.aux.xml`'s CRS, grid, AREA_OR_POINT and band
+    1 nodata.
     What cannot be parsed declares nothing (GDAL ignores it too)."""
     text = sidecar.read_text("latin-1")
     try:
@@ -236,6 +240,10 @@ def _declared(sidecar: Path) -> dict:
             declared["crs"] = CRS.from_user_input(srs.strip())
         if gt := pam.findtext("GeoTransform"):
             declared["grid"] = Affine.from_gdal(*(float(v) for v in gt.replace(",", " ").split()))
+        for metadata in pam.findall("Metadata"):
+            for item in metadata.findall("MDI") if metadata.get("domain") in (None, "") else []:
+                if item.get("key") == "AREA_OR_POINT":
+                    declared["area_or_point"] = (item.text or "").strip()
         for band in pam.findall("PAMRasterBand"):
             if band.get("band") == "1" and (nd := band.findtext("NoDataValue")) is not None:
                 declared["nodata"] = float(nd)
