@@ -990,6 +990,11 @@ _UNREAD_SIDECARS = {  # raster and its files → what the sidecar that GDAL read
     ),
     "prj of the same CRS as ESRI WKT": ("dem.tif", {"dem.prj": "esri"}, None),
     "a world file of another raster": ("dem.tif", {"other.tfw": "1\n0\n0\n-1\n600000.5\n5700000.5\n"}, None),
+    "the .wld of a coarser preview": (
+        "dem.tif",
+        {"dem.png": "preview", "dem.wld": "8\n0\n0\n-8\n500004\n5599996\n"},
+        None,
+    ),
 }
 
 
@@ -1009,6 +1014,11 @@ def test_a_sidecar_gdal_does_not_follow_fails_where_it_disagrees(tmp_path, case)
     else:
         _raster(folder / raster, np.full((4, 4), 250.0, "float32"), from_origin(500000, 5600000, 1, 1))
     for name, text in sidecars.items():
+        if name.endswith(".png"):  # a 1 × 1 RGB preview, georeferenced only by the .wld (8 m pixels)
+            with rasterio.open(folder / name, "w", driver="PNG", width=1, height=1, count=3, dtype="uint8") as ds:
+                ds.write(np.zeros((3, 1, 1), "uint8"))
+            (folder / f"{name}.aux.xml").unlink(missing_ok=True)
+            continue
         if name.endswith(".prj"):
             text = CRS.from_epsg(25832 if text == "esri" else int(text[5:])).to_wkt(version="WKT1_ESRI")
         elif name.endswith(".aux.xml"):

@@ -104,7 +104,7 @@ def _elevation_rasters(
             notes += raster_notes
     with failing_as("convert", group):
         georeferencing.check_pam_names(unpacked, list(opened), set().union(*opened.values()))
-        georeferencing.check_sidecars_read(unpacked, readings)
+        georeferencing.check_sidecars_read(unpacked, readings, opened)
     notes += _images_beside_elevation(kept, eight_bit, unpacked)
     if not found and _rasters_among(excluded):
         return [], notes, False

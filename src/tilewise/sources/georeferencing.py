@@ -172,12 +172,18 @@ class Reading:
 _WORLD_FILE_PIXELS = 1e-3
 
 
-def check_sidecars_read(root: Path, readings: dict[Path, Reading]) -> None:
+def check_sidecars_read(root: Path, readings: dict[Path, Reading], opened: dict[Path, set[Path]]) -> None:
     """Fail the download when a sidecar named after one of its rasters (`readings`: the rasters kept, as GDAL
     read them) declares another grid, CRS or nodata than GDAL read: the raster's own tags or another sidecar
     won without a word (a stale `.tfw` beside a GeoTIFF's geotags, a `.prj` of another zone beside a GeoTIFF,
-    which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`)."""
+    which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`). A sidecar GDAL read for
+    another raster (`opened`: every raster → the files GDAL read for it) is that raster's: `dem.wld` of a
+    coarser `dem.png` preview beside `dem.tif`."""
     folders: dict[Path, dict[str, list[Path]]] = {}
+    read_by: dict[Path, set[Path]] = {}  # a file → the rasters GDAL read it for
+    for r, files in opened.items():
+        for f in files:
+            read_by.setdefault(f, set()).add(r)
     for raster, read in sorted(readings.items()):
         if raster.is_dir():
             continue
@@ -187,6 +193,8 @@ def check_sidecars_read(root: Path, readings: dict[Path, Reading]) -> None:
                 index.setdefault(path.name.lower(), []).append(path)
             folders[raster.parent] = index
         for sidecar in _sidecars_of(raster, folders[raster.parent]):
+            if read_by.get(sidecar.resolve(), set()) - {raster}:
+                continue
             if found := _disagreements(sidecar, read):
                 rel = sidecar.relative_to(root)
                 raise FileFailure(
