@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from pyproj.exceptions import CRSError, ProjError
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
@@ -110,7 +111,7 @@ def _same_place(own, read, bounds) -> bool:
     xs, ys = footprint_points(bounds)
     try:
         a, b = lonlat_points(own, xs, ys), lonlat_points(read, xs, ys)
-    except Exception:  # a CRS PROJ cannot relate to the Earth: only the same text is the same CRS
+    except (CRSError, ProjError):  # a CRS PROJ cannot relate to the Earth: only the same text is the same CRS
         return own == read
     diff = np.abs(a - b)
     diff = np.minimum(diff, 360 - diff)
@@ -125,7 +126,11 @@ def _same_grid(own, read, pixels: float = 1e-6) -> bool:
 
 def _same_nodata(dtype: str, own: float, read: float | None) -> bool:
     """The sidecar's nodata is the raster's as GDAL's nodata mask compares a value with it."""
-    return read is not None and bool(nodata_pixels(np.array([read]).astype(dtype), own).all())
+    if read is None:
+        return False
+    if np.dtype(dtype).kind != "f":  # an integer band's nodata is a whole number: equal or not
+        return read == own
+    return bool(nodata_pixels(np.array([read], dtype=dtype), own).all())
 
 
 def check_pam_names(root: Path, rasters: list[Path], read: set[Path]) -> None:
@@ -174,11 +179,11 @@ _WORLD_FILE_PIXELS = 1e-3
 
 def check_sidecars_read(root: Path, readings: dict[Path, Reading], opened: dict[Path, set[Path]]) -> None:
     """Fail the download when a sidecar named after one of its rasters (`readings`: the rasters kept, as GDAL
-    read them) declares another grid, CRS or nodata than GDAL read: the raster's own tags or another sidecar
-    won without a word (a stale `.tfw` beside a GeoTIFF's geotags, a `.prj` of another zone beside a GeoTIFF,
-    which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`). A sidecar GDAL read for
-    another raster (`opened`: every raster → the files GDAL read for it) is that raster's: `dem.wld` of a
-    coarser `dem.png` preview beside `dem.tif`."""
+    read them) declares another grid, CRS, nodata or AREA_OR_POINT than GDAL read: the raster's own tags or
+    another sidecar won without a word (a stale `.tfw` beside a GeoTIFF's geotags, a `.prj` of another zone
+    beside a GeoTIFF, which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`). A
+    sidecar GDAL read for another raster (`opened`: every raster → the files GDAL read for it) is that
+    raster's: `dem.wld` of a coarser `dem.png` preview beside `dem.tif`."""
     folders: dict[Path, dict[str, list[Path]]] = {}
     read_by: dict[Path, set[Path]] = {}  # a file → the rasters GDAL read it for
     for r, files in opened.items():
@@ -233,9 +238,8 @@ def _disagreements(sidecar: Path, read: Reading) -> list[str]:
 
 
 def _declared(sidecar: Path) -> dict:
-    """What a sidecar declares: a `.prj`'s CRS, a world file's grid, a `.aux.xml`'s CRS, grid, AREA_OR_POINT and band
-    1 nodata.
-    What cannot be parsed declares nothing (GDAL ignores it too)."""
+    """What a sidecar declares: a `.prj`'s CRS, a world file's grid, a `.aux.xml`'s CRS, grid, AREA_OR_POINT and
+    band 1 nodata. What cannot be parsed declares nothing (GDAL ignores it too)."""
     text = sidecar.read_text("latin-1")
     try:
         if sidecar.suffix.lower() == ".prj":
