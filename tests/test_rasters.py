@@ -1037,6 +1037,58 @@ def test_a_sidecar_gdal_does_not_follow_fails_where_it_disagrees(tmp_path, case)
         _convert_folder(tmp_path, folder)
 
 
+_BESIDE_A_LOCAL_PATH = {  # sidecar name → its text, and the COG's (origin, nodata) GDAL reading the path gives
+    "dem.tif.aux.xml": (
+        '<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>',
+        ((500000, 5600000), 0.0),
+    ),
+    "DEM.TFW": ("1\n0\n0\n-1\n600000.5\n5699999.5\n", ((600000, 5700000), None)),
+    "dem.tifw": ("1\n0\n0\n-1\n600000.5\n5699999.5\n", ((600000, 5700000), None)),
+    "dem.tif.aux.xml, statistics": (
+        '<PAMDataset><PAMRasterBand band="1"><Metadata><MDI key="STATISTICS_MINIMUM">0</MDI></Metadata>'
+        "</PAMRasterBand></PAMDataset>",
+        ((500000, 5600000), None),
+    ),
+}
+
+
+@pytest.mark.parametrize("sidecar", list(_BESIDE_A_LOCAL_PATH))
+def test_a_local_path_keeps_the_sidecars_beside_it(tmp_path, sidecar):
+    """A file list's plain path reads as GDAL reads that path: `/data/dem.tif` with /data/dem.tif.aux.xml or
+    /data/DEM.TFW beside it. Only the file was copied, and the COG lost the sidecar's nodata (voids shipped as
+    0 m) or a bare TIFF its grid."""
+    from types import SimpleNamespace
+
+    from tilewise.sources.catalog import FileEntry
+    from tilewise.sources.convert_set import convert_set
+    from tilewise.sources.unpack import UnpackLimits
+
+    text, (origin, nodata) = _BESIDE_A_LOCAL_PATH[sidecar]
+    data = np.full((8, 8), 250.0, "float32")
+    data[0] = 0
+    local = tmp_path / "data" / "dem.tif"
+    if sidecar.lower().endswith("w"):  # a bare TIFF: its grid is its world file's
+        write_band(local, data, None, None, None)
+    else:
+        _raster(local, data, from_origin(500000, 5600000, 1, 1))
+    (local.parent / sidecar.split(",")[0]).write_text(text)
+    download = tmp_path / "dl" / "dem.tif"
+    download.parent.mkdir()
+    download.write_bytes(local.read_bytes())  # what the download of a local file copies
+    job = SimpleNamespace(
+        recipe=Recipe(crs="EPSG:25832"),
+        entry_dir=tmp_path,
+        scratch=tmp_path / "scratch",
+        staging=tmp_path / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    job.staging.mkdir()
+    with gdal_env():
+        outputs, _, _ = convert_set(job, 0, [FileEntry(None, str(local), "dem.tif", "dem.tif")], [download])
+    with rasterio.open(job.staging / outputs[0]["staged"]) as ds:
+        assert ((ds.transform.c, ds.transform.f), ds.nodata) == (origin, nodata)
+
+
 def test_keep_original_refuses_a_raster_whose_scale_and_offset_are_in_a_sidecar(tmp_path):
     """The store keeps no sidecar: a GeoTIFF of decimetres whose .aux.xml says scale 0.1, offset -100
     would read 2000 where the producer means 100 m; and converted, its raw values would still be read

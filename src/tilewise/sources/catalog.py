@@ -163,6 +163,22 @@ def parse_file_list(path: Path) -> tuple[FileEntry, ...]:
 _SIDECAR_SUFFIXES = (".aux.xml", ".tfw", ".tifw", ".tiffw", ".wld", ".prj", ".msk", ".ovr", ".jgw", ".pgw", ".j2w")
 
 
+def sidecars_beside(local: Path) -> list[Path]:
+    """The sidecars GDAL reads beside a local raster file (`dem.tif.aux.xml`, `dem.tfw`, `dem.tifw`, `dem.wld`,
+    `dem.prj`, `dem.tif.msk`), looked up by name in the usual spellings, not by listing its folder (a folder of
+    20,000 tiles would be listed 20,000 times)."""
+    stem, ext = local.stem, local.suffix.lstrip(".")
+    names = [f"{local.name}.aux.xml", f"{local.name}.msk", f"{stem}.prj", f"{stem}.wld"]
+    if ext:
+        names += [f"{stem}.{ext[0]}{ext[-1]}w", f"{stem}.{ext}w"]
+    found = {}
+    for name in names:
+        for spelling in (name, name.lower(), f"{stem}{name[len(stem) :].upper()}", name.upper()):
+            if (path := local.with_name(spelling)).is_file():
+                found.setdefault(path.name, path)
+    return [found[n] for n in sorted(found)]
+
+
 def _check_sidecars(path: Path, entries: list[FileEntry]) -> None:
     """A sidecar listed as a download of its own (dem.tif and dem.tif.aux.xml on two lines): each download is
     unpacked into a folder of its own, so GDAL would convert the raster without its grid, CRS or nodata, and

@@ -7,6 +7,7 @@ The GDAL half of a chunk job; sources/prepare.py is the other: downloads, record
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
 from tilewise.sources import georeferencing, raster_describe, raster_find, raster_unread, rasters
-from tilewise.sources.catalog import FileEntry
+from tilewise.sources.catalog import FileEntry, sidecars_beside
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
 from tilewise.sources.raster_find import Note
@@ -137,6 +138,20 @@ def _images_beside_elevation(
     return notes
 
 
+def _local_sidecars(job: ChunkJob, members: list[FileEntry], unpacked: Path) -> None:
+    """A plain path or file:// download keeps the sidecars beside it on disk, as GDAL reading that path does
+    (`gdal_translate /data/dem.tif` reads /data/dem.tif.aux.xml and /data/dem.tfw): they are copied beside its
+    copy, where its rasters are judged and their sidecars checked as those of an archive. An archive's own
+    members are its sidecars."""
+    for entry in members:
+        local = entry.local_path(job.entry_dir)
+        if local is None or not (unpacked / entry.name).is_file():  # a remote file, or an archive unpacked
+            continue
+        for sidecar in sidecars_beside(local):
+            if not (unpacked / sidecar.name).exists():
+                shutil.copyfile(sidecar, unpacked / sidecar.name)
+
+
 def _drop_excluded_files(job: ChunkJob, unpacked: Path) -> list[str]:
     """Delete the unpacked files the recipe excludes (as `rm` in the store would, before to_cog)."""
     dropped = []
@@ -169,6 +184,7 @@ def convert_set(
     unpacked = job.scratch / "unpacked" / group
     with failing_as("unpack", group):  # anything an archive library raises on a hostile or damaged file
         nested = unpack(downloads, unpacked, job.limits)
+        _local_sidecars(job, members, unpacked)
     excluded = _drop_excluded_files(job, unpacked)
     with raster_find.HeldOpen() as held:  # each raster stays open from its judging to its conversion
         found, notes, inside = _elevation_rasters(job, unpacked, group, excluded, held)
