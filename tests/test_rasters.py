@@ -75,6 +75,13 @@ def test_hgt_inside_its_zip_and_no_crs_failure(tmp_path):
         write_cog(Piece(asc, "x.tif"), Recipe(), tmp_path / "x.tif", tmp_path)
 
 
+def _remote(name: str):
+    """A file list's line of a download `name` from a web server (a chunk's member)."""
+    from tilewise.sources.catalog import FileEntry
+
+    return FileEntry(None, f"https://example.org/{name}", name, name)
+
+
 def _raster(path, data, transform, nodata=None, crs="EPSG:25832"):
     return write_band(path, data, crs, transform, nodata)
 
@@ -612,11 +619,12 @@ def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
             zf.write(tmp_path / name, name)
     job = SimpleNamespace(
         recipe=Recipe(exclude=("dem*",)),
+        entry_dir=tmp_path,
         scratch=tmp_path / "scratch",
         staging=tmp_path / "staging",
         limits=UnpackLimits(1 << 30, 1000.0),
     )
-    outputs, notes, excluded = convert_set(job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download])
+    outputs, notes, excluded = convert_set(job, 0, [_remote("dgm.zip")], [download])
     assert outputs == [] and excluded == ["dem.TIF", "dem2.tif"]
     assert [(n.kind, n.reason) for n in notes] == [
         ("skipped", "the recipe's exclude patterns (dem*) matched every raster: no output")
@@ -655,15 +663,14 @@ def test_each_raster_is_opened_once_from_its_judging_to_its_cog_and_the_cogs_are
     monkeypatch.setattr(rasterio, "open", counting_open)
     job = SimpleNamespace(
         recipe=Recipe(),
+        entry_dir=tmp_path,
         scratch=tmp_path / "scratch",
         staging=tmp_path / "staging",
         limits=UnpackLimits(1 << 30, 1000.0),
     )
     job.staging.mkdir()
     with convert_set_module.gdal_env():
-        outputs, notes, _ = convert_set_module.convert_set(
-            job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download]
-        )
+        outputs, notes, _ = convert_set_module.convert_set(job, 0, [_remote("dgm.zip")], [download])
     assert notes == [] and sorted(o["filename"] for o in outputs) == [f"dem{i}.tif" for i in range(count)]
     raster_opens = {name: n for name, n in opens.items() if name.startswith("dem") and not name.startswith("00000-")}
     held = HeldOpen().limit
@@ -694,14 +701,16 @@ def _convert_download(folder: Path, download: Path, recipe: Recipe, monkeypatch,
     copy.parent.mkdir(parents=True)
     copy.write_bytes(download.read_bytes())
     job = SimpleNamespace(
-        recipe=recipe, scratch=folder / "scratch", staging=folder / "staging", limits=UnpackLimits(1 << 30, 1000.0)
+        recipe=recipe,
+        entry_dir=folder,
+        scratch=folder / "scratch",
+        staging=folder / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
     )
     job.staging.mkdir()
     try:
         with convert_set_module.gdal_env():
-            outputs, _, _ = convert_set_module.convert_set(
-                job, 0, [SimpleNamespace(group=copy.name, name=copy.name)], [copy]
-            )
+            outputs, _, _ = convert_set_module.convert_set(job, 0, [_remote(copy.name)], [copy])
     finally:
         monkeypatch.undo()
     rows = []
@@ -811,13 +820,14 @@ def _convert_folder(tmp_path, folder: Path, recipe: Recipe | None = None):
             zf.write(path, path.name)
     job = SimpleNamespace(
         recipe=recipe or Recipe(),
+        entry_dir=tmp_path,
         scratch=tmp_path / "scratch",
         staging=tmp_path / "staging",
         limits=UnpackLimits(1 << 30, 1000.0),
     )
     job.staging.mkdir()
     with gdal_env():
-        outputs, notes, _ = convert_set(job, 0, [SimpleNamespace(group="dgm.zip", name="dgm.zip")], [download])
+        outputs, notes, _ = convert_set(job, 0, [_remote("dgm.zip")], [download])
     return {o["filename"]: job.staging / o["staged"] for o in outputs}, notes
 
 
@@ -1661,13 +1671,15 @@ def _convert_zip(folder: Path, members: dict[str, Path]) -> tuple[list[str], lis
     (folder / "dl").mkdir(parents=True)
     download = _zip_of(folder / "dl" / "s.zip", {name: path.read_bytes() for name, path in members.items()})
     job = SimpleNamespace(
-        recipe=Recipe(), scratch=folder / "scratch", staging=folder / "staging", limits=UnpackLimits(1 << 30, 1000.0)
+        recipe=Recipe(),
+        entry_dir=folder,
+        scratch=folder / "scratch",
+        staging=folder / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
     )
     job.staging.mkdir()
     with convert_set_module.gdal_env():
-        outputs, notes, _ = convert_set_module.convert_set(
-            job, 0, [SimpleNamespace(group=download.name, name=download.name)], [download]
-        )
+        outputs, notes, _ = convert_set_module.convert_set(job, 0, [_remote(download.name)], [download])
     return sorted(o["filename"] for o in outputs), notes
 
 
