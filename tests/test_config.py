@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -155,3 +156,21 @@ def test_one_state_under_two_names_is_refused_and_a_stac_search_takes_no_date():
     config["states"]["south"].update(sentinel2=stac, sentinel2_date="20240701")
     with pytest.raises(TilewiseError, match=r"states.south: sentinel2_date beside sentinel2 \(a STAC search\)"):
         state_inputs(config)
+
+
+@pytest.mark.parametrize("name", ["dem0", "Demo", "demo ", "glo3O", "denrw"])
+def test_a_per_source_entry_naming_no_source_of_the_catalog_stops(tmp_path, name):
+    """A misspelled per_source entry was ignored without a word: its source ran with the global settings
+    (a global allow_incomplete: true shipped the tarball the entry said must be complete)."""
+    from tilewise.shared.errors import CatalogError
+
+    shutil.copytree(REPO / "catalog" / "demo", tmp_path / "demo")
+    (tmp_path / "glo30").mkdir()  # an entry of the catalog not selected now: its settings may wait
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config |= {"source": "demo", "allow_incomplete": True, "per_source": {"glo30": {"files_per_chunk": 8}}}
+    assert plan_sources(config, tmp_path, check_values=False)["demo"].settings.allow_incomplete
+    config["per_source"][name] = {"allow_incomplete": False}
+    with pytest.raises(
+        CatalogError, match=rf"config per_source: '{name}' names no source of the catalog .*remove the entry"
+    ):
+        plan_sources(config, tmp_path, check_values=False)

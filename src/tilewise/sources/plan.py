@@ -7,11 +7,13 @@ config/config.yaml holds every default.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tilewise.shared.errors import CatalogError
 from tilewise.sources import chunks as chunking
 from tilewise.sources.catalog import FileEntry, Source, load_source
 
@@ -116,6 +118,8 @@ def plan_sources(
     `{source}`), from which a source keeps the count it was prepared with (tilewise.sources.chunks);
     None: plan as for a first run."""
     plans = {}
+    if source_names(config):
+        check_per_source(config, catalog)
     for name in source_names(config):
         settings = SourceSettings.from_config(config, name)
         source = load_source(catalog, name, check_values)
@@ -126,6 +130,23 @@ def plan_sources(
         members = chunking.assign_chunks(source.files, settings.files_per_chunk, kept)
         plans[name] = SourcePlan(source, settings, members, k)
     return plans
+
+
+def check_per_source(config: dict, catalog: Path) -> None:
+    """Every `per_source:` entry names a source of the catalog. One that does not (misspelled, another
+    case, a trailing space) would be ignored without a word and its source run with the global settings:
+    a global `allow_incomplete: true` would ship the tarball its entry said must be complete."""
+    known = sorted(p.name for p in catalog.iterdir() if p.is_dir()) if catalog.is_dir() else []
+    for name in config["per_source"]:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name.strip(), known, n=1) or [k for k in known if k.lower() == name.lower()]
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise CatalogError(
+            f"config per_source: {name!r} names no source of the catalog {catalog} ({hint}its sources: "
+            f"{', '.join(known[:20])}{' …' if len(known) > 20 else ''}); its settings would apply to nothing: "
+            "correct the name, or remove the entry"
+        )
 
 
 def record_chunk_counts(plans: dict[str, SourcePlan], record: str) -> None:
