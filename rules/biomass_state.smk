@@ -92,6 +92,7 @@ rule summarize_national:
             category="Biomass",
             subcategory="national",
         ),
+        record=NATIONAL_RECORD,
     log:
         "logs/summarize_national.log",
     conda:

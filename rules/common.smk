@@ -75,6 +75,8 @@ REMOTE_STATE = "work/{source}/remote/{chunk}.json"  # versions a refresh found (
 REFRESH_REPORT = "reports/{source}/refresh.csv"
 NATIONAL_SUMMARY = "results/national_summary.csv"
 NATIONAL_MAP = "results/national_map.png"
+# what summarize_national recorded of the two files it wrote (tilewise.biomass.published)
+NATIONAL_RECORD = "results/published/national.json"
 # why a state runs again from its index, or the national summary again (see stale_states)
 STATE_REBUILD = "results/states/{state}/rebuild/{token}"
 NATIONAL_REBUILD = "results/rebuild/national/{token}"
@@ -551,13 +553,23 @@ STALE_STATES = stale_states() if workflow.is_main_process else {}
 
 
 def national_again():
-    """Why the national summary runs again: it summed other states than the selection (main process)."""
+    """Why the national summary runs again (main process): it summed other states than the selection, or
+    it or the map was edited, overwritten or restored from a backup after it was written (as the state
+    files are checked: damaged_results)."""
+    from tilewise.biomass import published
+
     if not NATIONAL:
         return None
     summed = made_from.national_states(Path(NATIONAL_SUMMARY))
-    if summed is None or sorted(summed) == sorted(STATES):
+    why = published.damage(
+        Path(NATIONAL_RECORD), [Path(NATIONAL_SUMMARY), Path(NATIONAL_MAP)]
+    )
+    if summed is not None and sorted(summed) != sorted(STATES):
+        why = (
+            f"it summed the states {sorted(summed)}, the selection is {sorted(STATES)}"
+        )
+    if why is None:
         return None
-    why = f"it summed the states {sorted(summed)}, the selection is {sorted(STATES)}"
     print(f"tilewise: {NATIONAL_SUMMARY} runs again: {why}", file=sys.stderr)
     return why
 

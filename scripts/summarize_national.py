@@ -6,6 +6,7 @@ import _paths  # noqa: F401 (first: makes tilewise importable where it is not in
 # isort: split
 from pathlib import Path
 
+from tilewise.biomass import published
 from tilewise.biomass.state import national_summary
 from tilewise.shared import job
 
@@ -19,4 +20,6 @@ national_summary(
     Path(smk.output.summary),
     Path(smk.output.png),
 )
+# the record last: planning sees an edit, overwrite or restored backup of either file (national_again)
+published.write(Path(smk.output.record), [Path(smk.output.summary), Path(smk.output.png)])
 job.done()

@@ -2,6 +2,7 @@
 time (shown from the tile manifests), and a failed county that keeps its tiles and stops nothing else."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -86,6 +87,39 @@ def test_national_run_takes_the_states_largest_first_and_one_at_a_time(tmp_path)
     assert "results/national_summary.csv runs again" in proc.stderr
     proc = snakemake(work, "--configfile", str(config(tmp_path, kept, state="all", states_in_flight=1)))
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+    # the national summary or map edited, overwritten or restored after the run: made again, as a state's
+    # files are (tilewise.biomass.published); before, the edit stayed and the next run did nothing
+    national = work / "results/national_summary.csv"
+    made = national.read_bytes()
+    damages = {
+        "edited in place": lambda: _zero_first_stock(national),
+        "edited, its time set back": lambda: _zero_first_stock(national, keep_time=True),
+        "overwritten by a state's summary": lambda: shutil.copyfile(
+            work / "results/states/north/county_summary.csv", national
+        ),
+        "map overwritten by a state's map": lambda: shutil.copyfile(
+            work / "results/states/north/biomass_map.png", work / "results/national_map.png"
+        ),
+    }
+    for name, damage in damages.items():
+        damage()
+        proc = snakemake(work, "--configfile", str(config(tmp_path, kept, state="all", states_in_flight=1)))
+        assert "results/national_summary.csv runs again" in proc.stderr, name
+        assert national.read_bytes() == made, name
+    north_map = (work / "results/states/north/biomass_map.png").read_bytes()
+    assert (work / "results/national_map.png").read_bytes() != north_map
+    proc = snakemake(work, "--configfile", str(config(tmp_path, kept, state="all", states_in_flight=1)))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _zero_first_stock(summary: Path, keep_time: bool = False) -> None:
+    st = summary.stat()
+    table = pd.read_csv(summary)
+    table.loc[0, "forest_aboveground_dry_short_tons"] = 0.0  # an edit of another size
+    table.to_csv(summary, index=False)
+    if keep_time:
+        os.utime(summary, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def test_a_failed_county_keeps_its_tiles_and_the_next_state_still_runs(tmp_path):

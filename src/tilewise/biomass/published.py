@@ -1,7 +1,8 @@
 """What a job that publishes state results recorded of its files, and whether they are still those files.
 
-`publish_county`, `summarize_state` and `state_done` each write a record (`results/states/{state}/published/`)
-of the files they wrote: size and modification time in ns. The record is the job's last output, so when
+`publish_county`, `summarize_state` and `state_done` each write a record (`results/states/{state}/published/`),
+`summarize_national` one of the national summary and map (`results/published/national.json`), of the files
+they wrote: size and modification time in ns. The record is the job's last output, so when
 Snakemake touches a job's outputs after it ended (it does, in their order) the files' times move forward
 but stay at or before the record's own. Every run's planning compares the files with it (one `stat`
 each, no read: a national run's county files are tens of GB, md5 would cost seconds per GB) and has the
