@@ -2,7 +2,10 @@
 range reads, downloaded and converted, or failed with their reason; and when a tile is reclaimed."""
 
 import json
+import os
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -437,3 +440,48 @@ def test_a_sentinel2_band_that_does_not_hold_l2a_integers_fails_its_preparation(
     assert (record["status"] != "ok") == refused, record.get("error")
     if refused:
         assert f"band {band} is {np.dtype(dtype)}, not" in record["error"] and str(other) in record["error"]
+
+
+def _another_clip(tif, tmp_path):
+    """The same raster cut to another window: another tile of the state's, copied over this one."""
+    other = prepare(tmp_path / "other", row(str(tmp_path / "in.tif"), product="cdl", key="b", window=KANSAS_WEST))
+    shutil.copyfile(other["path"], tif)
+
+
+def _same_size_other_bytes(tif, _):
+    data = bytearray(tif.read_bytes())
+    data[-100:] = bytes(255 - b for b in data[-100:])
+    st = tif.stat()
+    tif.write_bytes(bytes(data))
+    os.utime(tif, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # cp -p of a copy written a moment later
+
+
+KANSAS_WEST = "-97.2 39.2 -97.1 39.4"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _another_clip,
+        _same_size_other_bytes,
+        lambda tif, _: tif.write_bytes(tif.read_bytes()[:-512]),  # truncated
+        lambda tif, _: tif.unlink(),  # reclaimed
+    ],
+    ids=["another_clip", "same_size_other_bytes", "truncated", "deleted"],
+)
+def test_a_converted_tile_changed_on_disk_is_converted_again_before_a_county_reads_it(tmp_path, change):
+    """A failed county keeps its tiles for its rerun; one replaced or edited by hand meanwhile was read as
+    it was (another band's tile copied over it gave the county that band's values, exit 0)."""
+    _class_raster(tmp_path / "in.tif", "EPSG:5070", 30)
+    r = row(str(tmp_path / "in.tif"), product="cdl", key="a", window="-97.1 39.2 -97.0 39.4")
+    record = prepare(tmp_path, r)
+    tif = Path(record["path"])
+    made, stamp = tif.read_bytes(), (tif.stat().st_size, tif.stat().st_mtime_ns)
+    untouched = {**r, "manifest": tmp_path / "a.json", "tif": str(tif)}
+    tiles.county_read_paths([untouched], settings(), tmp_path)
+    assert (tif.stat().st_size, tif.stat().st_mtime_ns) == stamp  # as converted: read as it is
+    change(tif, tmp_path)
+    (read,) = tiles.county_read_paths([untouched], settings(), tmp_path)
+    assert read["path"] == str(tif) and tif.read_bytes() == made
+    # converted again, with the time its manifest records: the state's other counties read it as it is
+    assert (tif.stat().st_size, tif.stat().st_mtime_ns) == stamp == (record["bytes"], record.get("mtime_ns"))

@@ -423,6 +423,7 @@ def write_cog(source: str, tif: Path, bbox_lonlat, codec: str) -> dict:
         "read": CONVERT if whole else CLIP,
         "path": str(tif),
         "bytes": tif.stat().st_size,
+        "mtime_ns": tif.stat().st_mtime_ns,  # with bytes: a county reads this file, not one put in its place
         "window_px": [int(window.col_off), int(window.row_off), int(window.width), int(window.height)],
         "original_size_px": list(size),
         "codec": codec,
@@ -484,11 +485,30 @@ def county_read_paths(rows: list[dict], settings: TileSettings, states_root: Pat
             out.append({**row, "path": path})
             continue
         tif = Path(row["tif"])
-        if not tif.exists():  # the same window again: a local copy is what the manifest says it was
-            log.info("%s: reclaimed after an earlier run; converting it again", tif)
+        why = _not_as_converted(tif, record)
+        if why:  # the same window again: a local copy is what the manifest says it was
+            log.info("%s: %s; converting it again", tif, why)
             _prepare(row, tif, replace(settings, local_copy=True), {})  # checked when first prepared
+            if "mtime_ns" in record:  # the tile its manifest describes again, for the state's other counties
+                os.utime(tif, ns=(time.time_ns(), record["mtime_ns"]))
         out.append({**row, "path": str(tif)})
     return out
+
+
+def _not_as_converted(tif: Path, record: dict) -> str | None:
+    """Why the converted tile on disk is not the one its manifest describes: reclaimed, or replaced or
+    edited by hand since (another size or modification time: a kept tile of a failed county copied over
+    with another band's would be read as this band)."""
+    try:
+        st = tif.stat()
+    except FileNotFoundError:
+        return "reclaimed after an earlier run"
+    if st.st_size != record["bytes"] or st.st_mtime_ns != record.get("mtime_ns", st.st_mtime_ns):
+        return (
+            f"replaced or edited since it was converted (size {st.st_size}, manifest {record['bytes']}; "
+            f"modified {st.st_mtime_ns} ns, manifest {record.get('mtime_ns')})"
+        )
+    return None
 
 
 def check_in_place_versions(rows: list[dict], settings: TileSettings) -> None:
