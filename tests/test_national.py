@@ -160,3 +160,28 @@ def test_a_failed_county_keeps_its_tiles_and_the_next_state_still_runs(tmp_path)
     assert forced.stderr.count("(Rule: process_county)") == 1 and "(Rule: convert_tile)" not in forced.stderr
     assert "converting it again" in (work / "logs/process_county/east/92001.log").read_text()
     assert tifs(work, "east") == [] and ended(work, "east")["counties_ok"] == ["92001"]
+
+
+@pytest.mark.parametrize("broken", [["92001"], ["92001", "93001"]], ids=["one_state", "every_state"])
+def test_a_state_whose_every_county_failed_is_in_the_national_summary(tmp_path, broken):
+    """A state with no county done (a one-county state, as DC is, whose county failed) made the national
+    map's values categories: summarize_national crashed ("Legend.__init__() got an unexpected keyword
+    argument 'label'") and the run had no national summary of the states that did finish."""
+    specs = {k: STATES[k] for k in ("east", "south")}
+    states = generate_states(tmp_path / "data", specs)
+    work = tmp_path / "run"
+    cfg = config(tmp_path, states, state="all", states_in_flight=1)
+    snakemake(work, "results/states/east/index", "results/states/south/index", "--configfile", str(cfg))
+    for county in broken:
+        state = {"92001": "east", "93001": "south"}[county]
+        (work / f"results/states/{state}/index/parcels/{county}.parquet").write_bytes(b"not parquet")
+
+    proc = snakemake(work, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0 and "summarize_national failed" not in proc.stderr, proc.stderr[-3000:]
+    summary = pd.read_csv(work / "results/national_summary.csv").set_index("state")
+    for state, county in (("east", "92001"), ("south", "93001")):
+        failed = county in broken
+        assert summary.loc[state, "counties_failed_count"] == failed
+        assert summary.loc[state, "counties_done_count"] == (not failed)
+        assert (summary.loc[state, "forest_aboveground_dry_short_tons"] > 0) == (not failed)
+    assert (work / "results/national_map.png").stat().st_size > 20_000

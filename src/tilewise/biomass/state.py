@@ -210,7 +210,9 @@ def county_totals(staged: str, state: str, counties: list[str]) -> pd.DataFrame:
         parcels, _, _ = county_files_io.staged_paths(Path(staged.format(state=state, county=fips)))
         sums = pd.read_parquet(parcels, columns=wanted).sum()
         rows.append({"county_fips": fips, **{c: float(sums[c]) for c in wanted}})
-    return pd.DataFrame(rows, columns=["county_fips", *wanted])
+    # numbers also with no row (every county of the state failed): object columns made the national map's
+    # values categories, and its colour bar legend failed
+    return pd.DataFrame(rows, columns=["county_fips", *wanted]).astype(dict.fromkeys(wanted, float))
 
 
 def national_summary(
