@@ -9,6 +9,7 @@ rule process_county:
     input:
         index=state_index_dir,
         manifests=county_tile_manifests,
+        again=lambda wildcards: failed_flags(COUNTY_RUN, wildcards),
     output:
         run=COUNTY_RUN,
         staged=directory(COUNTY_STAGED),

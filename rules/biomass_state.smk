@@ -131,3 +131,17 @@ rule flag_republish:
         "../envs/tilewise.yaml"
     shell:
         "touch {output:q} 2> {log:q}"
+
+
+# A flag for a county or tile job whose record says its last run failed (failed_flags in rules/common.smk;
+# made at planning; this job makes it in a dry-run's plan only).
+rule flag_rerun_failed:
+    output:
+        RERUN_FAILED,
+    log:
+        "logs/flag_rerun_failed/{state}/{what}.{token}.log",
+    localrule: True
+    conda:
+        "../envs/tilewise.yaml"
+    shell:
+        "touch {output:q} 2> {log:q}"

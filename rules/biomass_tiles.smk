@@ -8,6 +8,7 @@ rule convert_tile:
         index=state_index_dir,
         original=local_tile_original,
         turn=state_turn,
+        again=lambda wildcards: failed_flags(TILE_MANIFEST, wildcards),
     output:
         manifest=TILE_MANIFEST,
     log:

@@ -1,4 +1,5 @@
 # Helpers only (no rules): config validation, the parse-time plan, output paths, input functions.
+import json
 import os
 import sys
 import threading
@@ -19,6 +20,7 @@ from tilewise.biomass.state_files import (
     COUNTY_SUMMARY,
     DONE_RECORD,
     REPUBLISH,
+    RERUN_FAILED,
     STATE_DONE,
     STATE_ENDED,
     STATE_INDEX,
@@ -614,6 +616,37 @@ def state_tiles(wildcards, pattern):
 def failed_attempts(pattern, wildcards):
     """How often this job's record says it failed: a param, so a failed county or tile runs again."""
     return outcomes.failed_attempts(pattern.format(**wildcards))
+
+
+def failed_flags(pattern, wildcards):
+    """A county or tile job whose record says its last run failed gets a flag made at planning (as
+    _planning_flags): the failed_attempts param reruns it only while .snakemake/ keeps the params it ran
+    with; deleted (the cure for a stale lock), the failed county was never run again and its publish
+    failed at every run with the old reason. A new failure (a new record) is a new flag.
+    """
+    record = Path(pattern.format(**wildcards))
+    what = (
+        wildcards.county
+        if "county" in wildcards.keys()
+        else f"{wildcards.product}.{wildcards.key}"
+    )
+    folder = Path(
+        RERUN_FAILED.format(state=wildcards.state, what="x", token="x")
+    ).parent
+    try:
+        failed = json.loads(record.read_text()).get("status") == outcomes.FAILED
+    except (OSError, ValueError, AttributeError):
+        failed = False
+    flag = (
+        RERUN_FAILED.format(
+            state=wildcards.state,
+            what=what,
+            token=store_index.damage_token("failed", record),
+        )
+        if failed
+        else None
+    )
+    return _planning_flags(folder, lambda f: f.rsplit(".", 1)[0] == what, flag)
 
 
 def runs_of(wildcards):

@@ -185,3 +185,32 @@ def test_a_state_whose_every_county_failed_is_in_the_national_summary(tmp_path, 
         assert summary.loc[state, "counties_done_count"] == (not failed)
         assert (summary.loc[state, "forest_aboveground_dry_short_tons"] > 0) == (not failed)
     assert (work / "results/national_map.png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("fault", ["county", "tile"])
+def test_a_failed_county_or_tile_runs_again_once_snakemakes_folder_is_deleted(tmp_path, fault):
+    """A failed county or tile ran again by its failed_attempts param, which only .snakemake/ remembers:
+    deleted (the cure for a stale lock) after the fix, the next runs never ran it and failed at every
+    run with the old reason ("the next run tries it again")."""
+    states = generate_states(tmp_path / "data", {"east": STATES["east"]})
+    work = tmp_path / "run"
+    cfg = config(tmp_path, states, state=["east"], states_in_flight=1)
+    if fault == "county":
+        snakemake(work, "results/states/east/index", "--configfile", str(cfg))
+        broken = work / "results/states/east/index/parcels/92001.parquet"
+        good = broken.read_bytes()
+        broken.write_bytes(b"not parquet")
+    else:  # the local WorldCover tile moved away, then back with its time (mv)
+        broken = Path(states["east"]["worldcover"].format(tile="N39W090"))
+        broken.rename(tmp_path / "away.tif")
+    assert snakemake(work, "--configfile", str(cfg), check=False).returncode != 0
+    assert ended(work, "east")["counties_failed"]
+    if fault == "county":
+        broken.write_bytes(good)
+    else:
+        (tmp_path / "away.tif").rename(broken)
+    shutil.rmtree(work / ".snakemake")
+    snakemake(work, "--configfile", str(cfg))
+    assert ended(work, "east")["counties_failed"] == {} and (work / "results/states/east/DONE.json").exists()
+    proc = snakemake(work, "--configfile", str(cfg))
+    assert "Nothing to be done" in proc.stdout + proc.stderr

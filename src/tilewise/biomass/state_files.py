@@ -32,6 +32,8 @@ SUMMARY_RECORD = PUBLISHED + "/summary.json"
 DONE_RECORD = PUBLISHED + "/done.json"
 # a flag made at planning for a job whose published files were deleted or changed (rules/common.smk)
 REPUBLISH = "results/states/{state}/republish/{what}.{token}"
+# a flag made at planning for a county or tile job whose record says its last run failed (rules/common.smk)
+RERUN_FAILED = "results/states/{state}/rerun/{what}.{token}"
 
 # made from the counties' results: a new index makes each again
 _STATE_RESULTS = (STATE_DONE, STATE_PARCELS, STATE_PARCELS_GPKG, COUNTY_SUMMARY, BIOMASS_MAP)
