@@ -603,11 +603,26 @@ def test_the_exclude_advised_for_a_collision_keeps_exactly_one_raster(first, sec
     assert len(dropped) == 1, (message, dropped)
 
 
-def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
+def _convert_job(folder: Path, recipe: Recipe):
+    """What convert_set reads of a chunk job, working in `folder` (its staging folder made)."""
     from types import SimpleNamespace
 
-    from tilewise.sources.convert_set import convert_set
     from tilewise.sources.unpack import UnpackLimits
+
+    job = SimpleNamespace(
+        recipe=recipe,
+        entry_dir=folder,
+        scratch=folder / "scratch",
+        staging=folder / "staging",
+        limits=UnpackLimits(1 << 30, 1000.0),
+    )
+    job.staging.mkdir()
+    return job
+
+
+def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
+
+    from tilewise.sources.convert_set import convert_set
 
     download = tmp_path / "dl" / "dgm.zip"
     download.parent.mkdir()
@@ -617,13 +632,7 @@ def test_a_download_whose_rasters_were_all_excluded_says_so(tmp_path):
         for name in ("dem.TIF", "dem2.tif"):
             _raster(tmp_path / name, np.ones((4, 4), "float32"), from_origin(0, 100, 1, 1))
             zf.write(tmp_path / name, name)
-    job = SimpleNamespace(
-        recipe=Recipe(exclude=("dem*",)),
-        entry_dir=tmp_path,
-        scratch=tmp_path / "scratch",
-        staging=tmp_path / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
+    job = _convert_job(tmp_path, Recipe(exclude=("dem*",)))
     outputs, notes, excluded = convert_set(job, 0, [_remote("dgm.zip")], [download])
     assert outputs == [] and excluded == ["dem.TIF", "dem2.tif"]
     assert [(n.kind, n.reason) for n in notes] == [
@@ -638,11 +647,9 @@ def test_each_raster_is_opened_once_from_its_judging_to_its_cog_and_the_cogs_are
     import hashlib
     import zipfile
     from collections import Counter
-    from types import SimpleNamespace
 
     from tilewise.sources import convert_set as convert_set_module
     from tilewise.sources.raster_find import HeldOpen
-    from tilewise.sources.unpack import UnpackLimits
 
     count = HeldOpen().limit + 2
     download = tmp_path / "dl" / "dgm.zip"
@@ -661,14 +668,7 @@ def test_each_raster_is_opened_once_from_its_judging_to_its_cog_and_the_cogs_are
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(rasterio, "open", counting_open)
-    job = SimpleNamespace(
-        recipe=Recipe(),
-        entry_dir=tmp_path,
-        scratch=tmp_path / "scratch",
-        staging=tmp_path / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
-    job.staging.mkdir()
+    job = _convert_job(tmp_path, Recipe())
     with convert_set_module.gdal_env():
         outputs, notes, _ = convert_set_module.convert_set(job, 0, [_remote("dgm.zip")], [download])
     assert notes == [] and sorted(o["filename"] for o in outputs) == [f"dem{i}.tif" for i in range(count)]
@@ -689,25 +689,16 @@ def _convert_download(folder: Path, download: Path, recipe: Recipe, monkeypatch,
     """convert_set of a copy of `download`, with rasters held open from their judging (as a chunk
     does) or each opened again for its conversion: per output (name, md5, AREA_OR_POINT, tag names)."""
     import zipfile  # noqa: F401 (the caller's downloads are zips)
-    from types import SimpleNamespace
 
     from tilewise.sources import convert_set as convert_set_module
     from tilewise.sources.raster_find import HeldOpen
-    from tilewise.sources.unpack import UnpackLimits
 
     if not hold:
         monkeypatch.setattr(HeldOpen, "keep", lambda self, path, ds: None)
     copy = folder / "dl" / download.name
     copy.parent.mkdir(parents=True)
     copy.write_bytes(download.read_bytes())
-    job = SimpleNamespace(
-        recipe=recipe,
-        entry_dir=folder,
-        scratch=folder / "scratch",
-        staging=folder / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
-    job.staging.mkdir()
+    job = _convert_job(folder, recipe)
     try:
         with convert_set_module.gdal_env():
             outputs, _, _ = convert_set_module.convert_set(job, 0, [_remote(copy.name)], [copy])
@@ -808,24 +799,15 @@ def test_a_grid_in_an_aux_xml_counts_whatever_the_environment_says(tmp_path, pam
 def _convert_folder(tmp_path, folder: Path, recipe: Recipe | None = None):
     """`folder` zipped as one download and converted as a chunk does: its outputs and notes."""
     import zipfile
-    from types import SimpleNamespace
 
     from tilewise.sources.convert_set import convert_set
-    from tilewise.sources.unpack import UnpackLimits
 
     download = tmp_path / "dl" / "dgm.zip"
     download.parent.mkdir(parents=True)
     with zipfile.ZipFile(download, "w") as zf:
         for path in sorted(folder.iterdir()):
             zf.write(path, path.name)
-    job = SimpleNamespace(
-        recipe=recipe or Recipe(),
-        entry_dir=tmp_path,
-        scratch=tmp_path / "scratch",
-        staging=tmp_path / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
-    job.staging.mkdir()
+    job = _convert_job(tmp_path, recipe or Recipe())
     with gdal_env():
         outputs, notes, _ = convert_set(job, 0, [_remote("dgm.zip")], [download])
     return {o["filename"]: job.staging / o["staged"] for o in outputs}, notes
@@ -1067,11 +1049,9 @@ def test_a_local_path_keeps_the_sidecars_beside_it(tmp_path, sidecar):
     """A file list's plain path reads as GDAL reads that path: `/data/dem.tif` with /data/dem.tif.aux.xml or
     /data/DEM.TFW beside it. Only the file was copied, and the COG lost the sidecar's nodata (voids shipped as
     0 m) or a bare TIFF its grid."""
-    from types import SimpleNamespace
 
     from tilewise.sources.catalog import FileEntry
     from tilewise.sources.convert_set import convert_set
-    from tilewise.sources.unpack import UnpackLimits
 
     text, (origin, nodata) = _BESIDE_A_LOCAL_PATH[sidecar]
     data = np.full((8, 8), 250.0, "float32")
@@ -1085,14 +1065,7 @@ def test_a_local_path_keeps_the_sidecars_beside_it(tmp_path, sidecar):
     download = tmp_path / "dl" / "dem.tif"
     download.parent.mkdir()
     download.write_bytes(local.read_bytes())  # what the download of a local file copies
-    job = SimpleNamespace(
-        recipe=Recipe(crs="EPSG:25832"),
-        entry_dir=tmp_path,
-        scratch=tmp_path / "scratch",
-        staging=tmp_path / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
-    job.staging.mkdir()
+    job = _convert_job(tmp_path, Recipe(crs="EPSG:25832"))
     with gdal_env():
         outputs, _, _ = convert_set(job, 0, [FileEntry(None, str(local), "dem.tif", "dem.tif")], [download])
     with rasterio.open(job.staging / outputs[0]["staged"]) as ds:
@@ -1663,21 +1636,12 @@ def test_xyz_holes_gdal_fills_with_an_undeclared_zero_fail_the_download(tmp_path
 
 def _convert_zip(folder: Path, members: dict[str, Path]) -> tuple[list[str], list]:
     """convert_set of a zip of `members`: its output names and its notes."""
-    from types import SimpleNamespace
 
     from tilewise.sources import convert_set as convert_set_module
-    from tilewise.sources.unpack import UnpackLimits
 
     (folder / "dl").mkdir(parents=True)
     download = _zip_of(folder / "dl" / "s.zip", {name: path.read_bytes() for name, path in members.items()})
-    job = SimpleNamespace(
-        recipe=Recipe(),
-        entry_dir=folder,
-        scratch=folder / "scratch",
-        staging=folder / "staging",
-        limits=UnpackLimits(1 << 30, 1000.0),
-    )
-    job.staging.mkdir()
+    job = _convert_job(folder, Recipe())
     with convert_set_module.gdal_env():
         outputs, notes, _ = convert_set_module.convert_set(job, 0, [_remote(download.name)], [download])
     return sorted(o["filename"] for o in outputs), notes
