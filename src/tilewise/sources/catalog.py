@@ -163,16 +163,22 @@ def parse_file_list(path: Path) -> tuple[FileEntry, ...]:
 _SIDECAR_SUFFIXES = (".aux.xml", ".tfw", ".tifw", ".tiffw", ".wld", ".prj", ".msk", ".ovr", ".jgw", ".pgw", ".j2w")
 
 
-def sidecars_beside(local: Path) -> list[Path]:
-    """The sidecars GDAL reads beside a local raster file (`dem.tif.aux.xml`, `dem.tfw`, `dem.tifw`, `dem.wld`,
-    `dem.prj`, `dem.tif.msk`), looked up by name in the usual spellings, not by listing its folder (a folder of
-    20,000 tiles would be listed 20,000 times)."""
-    stem, ext = local.stem, local.suffix.lstrip(".")
-    names = [f"{local.name}.aux.xml", f"{local.name}.msk", f"{stem}.prj", f"{stem}.wld"]
+def sidecar_names(raster: str) -> list[str]:
+    """The names of the sidecars GDAL reads beside a raster file named `raster`: its PAM file and external
+    mask (`dem.tif.aux.xml`, `dem.tif.msk`), its `.prj` and its world files (`dem.wld`, `dem.tfw`, `dem.tifw`)."""
+    stem, ext = Path(raster).stem, Path(raster).suffix.lstrip(".")
+    names = [f"{raster}.aux.xml", f"{raster}.msk", f"{stem}.prj", f"{stem}.wld"]
     if ext:
         names += [f"{stem}.{ext[0]}{ext[-1]}w", f"{stem}.{ext}w"]
+    return names
+
+
+def sidecars_beside(local: Path) -> list[Path]:
+    """The sidecars GDAL reads beside a local raster file (`sidecar_names`), looked up by name in the usual
+    spellings, not by listing its folder (a folder of 20,000 tiles would be listed 20,000 times)."""
+    stem = local.stem
     found = {}
-    for name in names:
+    for name in sidecar_names(local.name):
         for spelling in (name, name.lower(), f"{stem}{name[len(stem) :].upper()}", name.upper()):
             if (path := local.with_name(spelling)).is_file():
                 found.setdefault(path.name, path)

@@ -33,6 +33,7 @@ from rasterio.transform import Affine
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.web_mercator import EPSG_SAME_PLACE_DEG, footprint_points, lonlat_points
 from tilewise.sources import raw_headers
+from tilewise.sources.catalog import sidecar_names
 from tilewise.sources.raster_describe import nodata_pixels
 from tilewise.sources.rasters import not_heights_in_metres
 
@@ -214,10 +215,7 @@ def check_sidecars_read(root: Path, readings: dict[Path, Reading], opened: dict[
 def _sidecars_of(raster: Path, index: dict[str, list[Path]]) -> list[Path]:
     """The world files GDAL would look for (`.tfw`, `.tifw`, `.wld` for a `.tif`), the `.prj` and the `.aux.xml`
     of `raster`, in any case (GDAL finds world files so; the `.aux.xml` in another case fails elsewhere)."""
-    stem, ext = raster.stem.lower(), raster.suffix.lower().lstrip(".")
-    names = {f"{stem}.prj", f"{raster.name.lower()}{PAM_SUFFIX}", f"{stem}.wld"}
-    if ext:
-        names |= {f"{stem}.{ext[0]}{ext[-1]}w", f"{stem}.{ext}w"}
+    names = {n.lower() for n in sidecar_names(raster.name) if not n.lower().endswith(".msk")}  # a mask declares no grid
     return sorted(p for n in names for p in index.get(n, []) if p.is_file() and p != raster)
 
 
