@@ -1,5 +1,4 @@
 # Helpers only (no rules): config validation, the parse-time plan, output paths, input functions.
-import json
 import os
 import sys
 import threading
@@ -633,17 +632,13 @@ def failed_flags(pattern, wildcards):
     folder = Path(
         RERUN_FAILED.format(state=wildcards.state, what="x", token="x")
     ).parent
-    try:
-        failed = json.loads(record.read_text()).get("status") == outcomes.FAILED
-    except (OSError, ValueError, AttributeError):
-        failed = False
     flag = (
         RERUN_FAILED.format(
             state=wildcards.state,
             what=what,
             token=store_index.damage_token("failed", record),
         )
-        if failed
+        if outcomes.last_failed(record)
         else None
     )
     return _planning_flags(folder, lambda f: f.rsplit(".", 1)[0] == what, flag)

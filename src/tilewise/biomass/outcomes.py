@@ -38,6 +38,14 @@ def failed_attempts(path: str | Path) -> int:
         return 0
 
 
+def last_failed(path: str | Path) -> bool:
+    """Whether a county outcome or tile manifest says its last attempt failed (False when there is none yet)."""
+    try:
+        return json.loads(Path(path).read_text()).get("status") == FAILED
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def write_outcome(path: Path, status: str, reason: str, started_unix: float, failed_before: int, **extra) -> dict:
     record = {
         "version": VERSION,
