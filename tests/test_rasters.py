@@ -836,6 +836,61 @@ _CONTRADICTING_PAM = {
 }
 
 
+def _with_mask(folder: Path, size: tuple[int, int]) -> None:
+    """`folder/dem.tif`, 40×30 of 50 m, and the external mask GDAL writes for a raster of `size`
+    (its top rows invalid) as `dem.tif.msk` beside it."""
+    for where, (width, height) in ((folder / "other", size), (folder, (40, 30))):
+        where.mkdir(exist_ok=True)
+        with (
+            rasterio.Env(GDAL_TIFF_INTERNAL_MASK=False),
+            rasterio.open(
+                where / "dem.tif",
+                "w",
+                driver="GTiff",
+                width=width,
+                height=height,
+                count=1,
+                dtype="float32",
+                crs="EPSG:25832",
+                transform=from_origin(500000, 5600000, 1, 1),
+            ) as ds,
+        ):
+            ds.write(np.full((1, height, width), 50, "float32"))
+            mask = np.full((height, width), 255, "uint8")
+            mask[: height // 2] = 0
+            ds.write_mask(mask)
+    os.replace(folder / "other" / "dem.tif.msk", folder / "dem.tif.msk")
+    for leftover in (folder / "other").iterdir():
+        leftover.unlink()
+    (folder / "other").rmdir()
+
+
+@pytest.mark.parametrize("size", [(80, 60), (40, 60), (80, 30), (20, 15), (39, 30), (40, 31)])
+def test_an_external_mask_of_another_size_fails_the_file(tmp_path, size):
+    """GDAL reads `dem.tif.msk` whatever its size: a larger one gave its top left corner as the raster's mask
+    (a tile shipped with the wrong voids, or all void), a smaller one a raw "Access window out of range"."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _with_mask(folder, size)
+    with pytest.raises(
+        FileFailure,
+        match=rf"dem.tif: its mask dem.tif.msk is {size[0]}×{size[1]} pixels where the raster is 40×30.*"
+        r"exclude: \['dem.tif.msk'\]",
+    ) as failed:
+        _convert_folder(tmp_path, folder)
+    assert failed.value.step == "convert"
+
+
+def test_an_external_mask_of_the_rasters_size_marks_its_voids(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _with_mask(folder, (40, 30))
+    outputs, _ = _convert_folder(tmp_path, folder)
+    with rasterio.open(outputs["dem.tif"]) as cog:
+        valid = cog.dataset_mask() > 0
+    assert not valid[:15].any() and valid[15:].all()
+
+
 @pytest.mark.parametrize("case", list(_CONTRADICTING_PAM))
 def test_a_sidecar_that_contradicts_the_rasters_own_georeferencing_fails_the_file(tmp_path, case):
     """GDAL takes a `.aux.xml`'s CRS, grid, nodata, scale or unit over a GeoTIFF's own tags (and over a world

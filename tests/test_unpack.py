@@ -3,6 +3,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import shutil
 import stat
 import struct
@@ -169,6 +170,90 @@ def test_zip_symlink_member_is_refused(tmp_path):
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(FileFailure, match="symlink"):
         unpack([z], tmp_path / "x", LIMITS)
+
+
+def _tar_with(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w") -> Path:
+    with tarfile.open(path, mode) as tf:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:xz"])
+@pytest.mark.parametrize(
+    "stored, link",
+    [("dem.tif", "copy/dem.tif"), ("./a/dem.tif", "./b/dem.tif"), ("a/dem.tif", "a/dem_again.tif")],
+)
+def test_a_tar_hard_link_is_a_copy_of_the_file_it_names(tmp_path, mode, stored, link):
+    """GNU tar stores a file found twice (two hard links, tar -h) once, and a hard link to it after:
+    both names get its bytes, as tar -x gives them."""
+    data = os.urandom(5000)
+    (tmp_path / "dl").mkdir()
+    tar = _tar_with(
+        tmp_path / "dl" / "t.tar", [(_member(stored), data), (_member(link, tarfile.LNKTYPE, stored), None)], mode
+    )
+    unpack([tar], tmp_path / "x", LIMITS)
+    root = tmp_path / "x" if mode == "w" else tmp_path / "x" / "t.tar-x"  # a compressed tar's own folder
+    assert (root / stored).read_bytes() == data
+    assert (root / link).read_bytes() == data
+
+
+def test_gnu_tar_of_two_hard_links_unpacks_both(tmp_path):
+    if not shutil.which("tar"):
+        pytest.skip("no tar here")
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    data = os.urandom(3000)
+    (src / "a" / "dem.tif").write_bytes(data)
+    os.link(src / "a" / "dem.tif", src / "a" / "dem_copy.tif")
+    (tmp_path / "dl").mkdir()
+    subprocess.run(["tar", "-cf", str(tmp_path / "dl" / "t.tar"), "-C", str(src), "a"], check=True)
+    with tarfile.open(tmp_path / "dl" / "t.tar") as tf:
+        assert any(m.islnk() for m in tf.getmembers())  # what this test is about
+    unpack([tmp_path / "dl" / "t.tar"], tmp_path / "x", LIMITS)
+    assert (tmp_path / "x" / "a" / "dem.tif").read_bytes() == data
+    assert (tmp_path / "x" / "a" / "dem_copy.tif").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "members, refusal",
+    [
+        ([("dem.tif", tarfile.LNKTYPE, "missing.tif")], "hard link to 'missing.tif', no member before it"),
+        ([("b.tif", tarfile.LNKTYPE, "a.tif"), ("a.tif", tarfile.REGTYPE, "")], "no member before it"),
+        ([("d", tarfile.DIRTYPE, ""), ("x.tif", tarfile.LNKTYPE, "d")], "not a regular file"),
+        ([("x.tif", tarfile.LNKTYPE, "../outside.tif")], "outside the target folder"),
+        ([("x.tif", tarfile.LNKTYPE, "/etc/passwd")], "outside the target folder"),
+        ([("x.tif", tarfile.SYMTYPE, "y.tif")], "symlink or a device"),
+        ([("x.tif", tarfile.CHRTYPE, "")], "symlink or a device"),
+        ([("x.tif", tarfile.FIFOTYPE, "")], "symlink or a device"),
+    ],
+)
+def test_a_tar_link_that_names_no_earlier_file_is_refused(tmp_path, members, refusal):
+    (tmp_path / "dl").mkdir()
+    built = [(_member(n, k, ln), b"x" * 10 if k == tarfile.REGTYPE else None) for n, k, ln in members]
+    tar = _tar_with(tmp_path / "dl" / "t.tar", built)
+    with pytest.raises(FileFailure, match=re.escape(refusal)):
+        unpack([tar], tmp_path / "x", LIMITS)
+    assert not any((tmp_path / "x").rglob("*.tif"))
+
+
+def test_tar_hard_links_count_their_bytes_against_the_caps(tmp_path):
+    """A thousand links to one file are a thousand copies on disk: a bomb in a small tar."""
+    (tmp_path / "dl").mkdir()
+    members = [(_member("z.bin"), bytes(1 << 20))]
+    members += [(_member(f"z{i}.bin", tarfile.LNKTYPE, "z.bin"), None) for i in range(300)]
+    tar = _tar_with(tmp_path / "dl" / "t.tar.gz", members, "w:gz")
+    with pytest.raises(FileFailure, match="decompression bomb|over the cap"):
+        unpack([tar], tmp_path / "x", unpack_limits(max_ratio=100.0))
+    assert not any((tmp_path / "x").rglob("z*.bin"))
 
 
 def test_truncated_archive_is_a_failure(tmp_path):

@@ -63,6 +63,22 @@ def check_pam_agrees(ds, raster: Path, rel: str) -> None:
         )
 
 
+def check_mask_fits(ds, raster: Path, rel: str) -> None:
+    """Fail `raster` (open as `ds`) whose external mask (`dem.tif.msk`) has another size: GDAL opens it with the
+    mask and fails its first read of it with a raw "Access window out of range"."""
+    for mask in (Path(f) for f in ds.files if f.lower().endswith(".msk")):
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(mask) as m:
+            size = (m.width, m.height)
+        if size != (ds.width, ds.height):
+            raise FileFailure(
+                "convert",
+                f"{rel}: its mask {mask.name} is {size[0]}×{size[1]} pixels where the raster is {ds.width}×"
+                f"{ds.height}, so it is not this raster's mask (a sidecar of another version?): drop it with "
+                f"exclude: [{mask.name!r}] in the recipe (source.yaml) if the raster's nodata marks its voids, or "
+                "ask the producer for the mask of this raster",
+            )
+
+
 def check_one_grid(ds, raster: Path, rel: str) -> None:
     """Fail a GeoTIFF (open as `ds`) whose tiepoint and pixel scale give another grid than its ModelTransformation."""
     if ds.driver != "GTiff" or not (grids := raw_headers.geotiff_grids(raster)):

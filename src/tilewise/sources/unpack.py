@@ -2,10 +2,11 @@
 inside an archive, and archives inside archives).
 
 Archives are recognised by their first bytes, not their names. A member that would land outside
-the target folder (absolute path, `..`, symlink, tar link or device) or that shares its path with
-another member (an archive that holds two files under one name) makes the whole archive fail:
-nothing is written. Member names are those unzip writes (see `_zip_name`); backslashes in the names
-of a zip made on Windows are folders, as unzip reads them. py7zr (pure Python, maintained) reads 7z
+the target folder (absolute path, `..`, symlink or device) or that shares its path with another
+member (an archive that holds two files under one name) makes the whole archive fail:
+nothing is written. A tar hard link is a copy of the member it names. Member names are those
+unzip writes (see `_zip_name`); backslashes in the names of a zip made on Windows are folders, as
+unzip reads them. py7zr (pure Python, maintained) reads 7z
 because the GDAL in the rasterio wheel has no /vsi7z/; the standard library reads tar and the
 compressed streams (a `.tar.gz` is a gzip stream holding a tar: the stream is decompressed beside
 it, then the tar is unpacked as an archive inside; a `dem.tif.gz` inside an archive becomes `dem.tif`
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import posixpath
 import shutil
 import stat
 import struct
@@ -276,12 +278,32 @@ def _untar(path: Path, target: Path, budget: _Budget) -> None:
     with tarfile.open(path, "r:") as tf:
         members = tf.getmembers()
         _refuse_unaccounted(path, after=_after_tar_end(path, tf.offset))
-        for m in members:
+        files = []
+        for i, m in enumerate(members):
             _check_member(m.name, path)
-            if not (m.isfile() or m.isdir()):
-                raise FileFailure("unpack", f"{path.name}: member {m.name!r} is a link or a device; refused")
-        files = [(m.name, m.isdir(), m.size if m.isfile() else 0, partial(tf.extractfile, m)) for m in members]
+            if m.islnk():
+                m = _link_target(m, members[:i], path)
+            elif not (m.isfile() or m.isdir()):
+                raise FileFailure("unpack", f"{path.name}: member {m.name!r} is a symlink or a device; refused")
+            files.append((members[i].name, m.isdir(), m.size if m.isfile() else 0, partial(tf.extractfile, m)))
         _write_members(path, target, budget, files)
+
+
+def _link_target(link: tarfile.TarInfo, earlier: list[tarfile.TarInfo], archive: Path) -> tarfile.TarInfo:
+    """The regular file a tar hard link names: its last member of that name before it, as GNU tar
+    links it (tar -h and the producers' backup tools store a repeated file so). The link is written
+    as a copy of its bytes."""
+    _check_member(link.linkname, archive)
+    name = posixpath.normpath(link.linkname)
+    found = next((m for m in reversed(earlier) if posixpath.normpath(m.name) == name), None)
+    if found is None or not found.isfile():
+        what = "no member before it" if found is None else "a member that is not a regular file"
+        raise FileFailure(
+            "unpack",
+            f"{archive.name}: member {link.name!r} is a hard link to {link.linkname!r}, {what}; refused: "
+            "ask the producer for an archive without it",
+        )
+    return found
 
 
 def _after_tar_end(path: Path, end: int) -> int:
