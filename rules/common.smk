@@ -35,10 +35,24 @@ from tilewise.sources import changes_csv, store_index
 from tilewise.sources import tarball as tarball_file
 from tilewise.sources.plan import catalog_folder, plan_sources, record_chunk_counts
 
-# One snakemake per working folder (Snakemake's own lock is not atomic); jobs it starts skip this.
+# The top folders of every output path below (tests/test_hygiene.py checks that they are all here).
+OUTPUT_FOLDERS = (
+    "work",
+    "source-store",
+    "polygon-store",
+    "tar-store",
+    "reports",
+    "results",
+    "resources",
+    "logs",
+    "benchmarks",
+)
+
+# One snakemake per working folder (Snakemake's own lock is not atomic), and per output folder shared
+# with other working folders through a symlink; jobs it starts skip this.
 if workflow.is_main_process and not workflow.output_settings.dryrun:
     try:
-        locks.hold_run_lock(Path.cwd())
+        locks.hold_run_lock(Path.cwd(), OUTPUT_FOLDERS)
     except TilewiseError as err:
         sys.exit(f"tilewise: {err}")
 

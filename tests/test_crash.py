@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 
 import geopandas as gpd
 import pandas as pd
@@ -178,6 +179,46 @@ def test_two_runs_started_at_once_in_one_folder_one_refuses(tmp_path, http):
         if not trial:  # the run not refused did its work
             assert runs[refused.index(False)].returncode == 0, errors[refused.index(False)][-3000:]
             assert (tmp_path / "run0" / "tar-store" / "race.tar").exists()
+
+
+_HOLD_RUN_LOCK = """
+import sys, time
+from pathlib import Path
+from tilewise.shared import locks
+locks.hold_run_lock(Path(sys.argv[1]), (sys.argv[2],))
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("shared_name", ["tar-store", "source-store", "work"])
+def test_two_working_folders_sharing_an_output_folder_never_run_at_once(tmp_path, http, shared_name):
+    """Two working folders whose output folder is one folder (a symlink to a shared store): a run in one
+    while the other runs refuses before it changes anything (both failed before, and one kept failing on
+    the other's records), and runs once the other has ended."""
+    make_entry(tmp_path / "catalog", "twin", serve_tiles(http, 1))
+    cfg = tmp_path / "twin.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(tmp_path / "catalog"), "source": "twin", "state": []}))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in "ab":
+        (tmp_path / name).mkdir()
+        (tmp_path / name / shared_name).symlink_to(shared)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-c", _HOLD_RUN_LOCK, str(tmp_path / "a"), shared_name]
+    holder = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = subprocess.run(snakemake_cmd(REPO, tmp_path / "b", "--configfile", str(cfg)), capture_output=True)
+        err = refused.stderr.decode()
+        assert refused.returncode != 0 and f"is writing {shared}" in err and "Nothing was changed" in err, err[-3000:]
+        assert [p.name for p in shared.iterdir()] == [".tilewise-run.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    done = subprocess.run(snakemake_cmd(REPO, tmp_path / "b", "--configfile", str(cfg)), capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert (tmp_path / "b" / "tar-store" / "twin.tar").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -115,3 +115,12 @@ def test_each_pipeline_wing_imports_only_itself_and_the_shared_pieces():
                     if found not in may:
                         crossing.append(f"{path.relative_to(REPO)}:{line_no}: {line.strip()}")
     assert not crossing, "\n".join(crossing)
+
+
+def test_every_output_folder_is_locked_when_it_is_shared():
+    """A run locks each top folder of its outputs that a symlink leads elsewhere (common.smk's
+    OUTPUT_FOLDERS): a folder missing from that list would be written by two working folders at once."""
+    text = "".join(p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))])
+    used = set(re.findall(r'"([a-z][a-z_-]*)/', text)) - {"rules", "report"}  # the workflow's own files
+    listed = re.search(r"^OUTPUT_FOLDERS = \(([^)]*)\)", (REPO / "rules" / "common.smk").read_text(), re.M)
+    assert used and used <= set(re.findall(r'"([^"]+)"', listed[1])), used

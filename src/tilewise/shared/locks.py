@@ -3,7 +3,8 @@
 They are `flock` locks on files under `.snakemake/`: the kernel releases them when their process
 dies, so a killed run never leaves a stale one behind (unlike Snakemake's own lock files).
 
-- The run lock: one snakemake at a time per working folder. Snakemake's own lock is not atomic (two
+- The run lock: one snakemake at a time per working folder, and per output folder that several working
+  folders share through a symlink. Snakemake's own lock is not atomic (two
   runs started at once can both take it), so the Snakefile takes this one first: the second run
   refuses before it reads or changes anything.
 - The job locks: one process at a time per job. After `kill -9` of snakemake alone, its jobs live on
@@ -25,6 +26,7 @@ from tilewise.shared.errors import TilewiseError
 log = logging.getLogger(__name__)
 RUN_LOCK = Path(".snakemake") / "tilewise-run.lock"
 JOB_LOCKS = Path(".snakemake") / "tilewise-jobs"
+SHARED_LOCK = ".tilewise-run.lock"  # in an output folder that lives outside the working folder
 _held = []  # open lock files: each lock lasts as long as its process
 
 
@@ -38,16 +40,20 @@ def _holder(f) -> str:
     return f.read().strip() or "pid unknown"
 
 
-def _own(f) -> None:
+def _own(f, folder: Path | None = None) -> None:
     f.seek(0)
     f.truncate()
-    f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    where = f" in {folder}" if folder is not None else ""
+    f.write(f"pid {os.getpid()}{where}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     f.flush()
     _held.append(f)
 
 
-def hold_run_lock(folder: Path) -> None:
-    """Take the working folder's run lock for the life of this process, or refuse."""
+def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
+    """Take the working folder's run lock for the life of this process, or refuse. Of `output_folders`
+    (the top folders of its outputs), one that lives elsewhere (a symlink to a store that several
+    working folders share) gets a run lock of its own there: two runs in two working folders would
+    write the same outputs at once, each against its own records."""
     f = _open(folder / RUN_LOCK)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -59,6 +65,26 @@ def hold_run_lock(folder: Path) -> None:
             "same jobs at once. Wait for it to end (a dry run, -n, is always allowed). Nothing was changed."
         ) from None
     _own(f)
+    for name in output_folders:
+        real = (folder / name).resolve()
+        if real == folder.resolve() / name or not real.is_dir():
+            continue
+        try:
+            shared = _open(real / SHARED_LOCK)
+        except OSError:
+            continue  # not writable here: the run's first write there fails and says so
+        try:
+            fcntl.flock(shared, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(shared)
+            shared.close()
+            raise TilewiseError(
+                f"another snakemake ({holder}) is writing {real}, which {folder / name} leads to as well; two "
+                "runs writing one output folder from two working folders would each overwrite the other's "
+                "outputs against its own records. Wait for it to end, or give this folder its own "
+                f"{name}/. Nothing was changed."
+            ) from None
+        _own(shared, folder)
 
 
 def hold_job_lock(outputs: list[str]) -> bool:
