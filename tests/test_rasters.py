@@ -1019,6 +1019,7 @@ _UNREAD_SIDECARS = {  # raster and its files → what the sidecar that GDAL read
     "world file in upper case": ("dem.tif", {"DEM.TFW": "1\n0\n0\n-1\n600000.5\n5700000.5\n"}, "grid"),
     ".tifw of another pixel size": ("dem.tif", {"dem.tifw": "2\n0\n0\n-2\n500001\n5599999\n"}, "grid"),
     "prj of another zone beside a geotiff": ("dem.tif", {"dem.prj": "EPSG:25833"}, "CRS"),
+    "prj in degrees beside a geotiff in metres": ("dem.tif", {"dem.prj": "EPSG:4326"}, "CRS"),
     "asc's aux.xml srs beside its prj": ("dem.asc", {"dem.prj": "EPSG:25832", "dem.asc.aux.xml": "EPSG:25833"}, "CRS"),
     "asc's aux.xml nodata beside its header's": (
         "dem.asc",
@@ -1082,6 +1083,74 @@ def test_a_sidecar_gdal_does_not_follow_fails_where_it_disagrees(tmp_path, case)
     (sidecar,) = [n for n in sidecars if not (raster == "dem.asc" and n == "dem.prj")]
     with pytest.raises(FileFailure, match=rf"dgm.zip: {re.escape(sidecar)} says .*{what} .*but GDAL reads {raster}"):
         _convert_folder(tmp_path, folder)
+
+
+_BARE_PRJ = {  # the .prj beside a GeoTIFF without a CRS, the recipe's crs: → what the run says (None: converts)
+    "another zone": ("dem.prj", "EPSG:25833", "EPSG:25832", "CRS EPSG:25833 where it is EPSG:25832"),
+    "another zone, upper case": ("DEM.PRJ", "EPSG:25833", "EPSG:25832", "CRS EPSG:25833 where it is EPSG:25832"),
+    "another datum's zone": ("dem.prj", "EPSG:32633", "EPSG:25832", "CRS EPSG:32633 where it is EPSG:25832"),
+    "degrees": ("dem.prj", "EPSG:4326", "EPSG:25832", "CRS EPSG:4326 where it is EPSG:25832"),
+    "the same CRS": ("dem.prj", "EPSG:25832", "EPSG:25832", None),
+    "the same CRS, another datum realisation": ("dem.prj", "EPSG:32632", "EPSG:25832", None),
+}
+
+
+@pytest.mark.parametrize("case", list(_BARE_PRJ))
+def test_a_prj_beside_a_bare_geotiff_is_checked_against_the_recipes_crs(tmp_path, case):
+    """GDAL reads no `.prj` for a GeoTIFF: a GeoTIFF without a CRS gets the recipe's `crs:`, and a `.prj` beside
+    it that puts its corners elsewhere (another zone) is the producer saying another CRS: the download fails,
+    naming both. One that agrees (ETRS89 and WGS 84 zones are one place at this scale) converts."""
+    from rasterio.crs import CRS
+
+    name, said, assigned, refusal = _BARE_PRJ[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _raster(folder / "dem.tif", np.full((4, 4), 250.0, "float32"), from_origin(500000, 5600000, 1, 1), crs=None)
+    (folder / name).write_text(CRS.from_user_input(said).to_wkt(version="WKT1_ESRI"))
+    if refusal is None:
+        outputs, _ = _convert_folder(tmp_path, folder, Recipe(crs=assigned))
+        with rasterio.open(outputs["dem.tif"]) as cog:
+            assert cog.crs == CRS.from_user_input(assigned)
+        return
+    with pytest.raises(FileFailure, match=rf"dgm.zip: {name} says {refusal}.*the recipe's crs: assigns it") as failed:
+        _convert_folder(tmp_path, folder, Recipe(crs=assigned))
+    assert f"exclude: [{name!r}]" in str(failed.value)
+
+
+@pytest.mark.parametrize("name", ["dem.prj", "DEM.prj"])
+def test_a_bare_geotiff_without_a_crs_names_the_prj_gdal_does_not_read(tmp_path, name):
+    from rasterio.crs import CRS
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _raster(folder / "dem.tif", np.full((4, 4), 250.0, "float32"), from_origin(500000, 5600000, 1, 1), crs=None)
+    (folder / name).write_text(CRS.from_epsg(25833).to_wkt(version="WKT1_ESRI"))
+    with pytest.raises(
+        FileFailure,
+        match=rf"dem.tif has no CRS \(GDAL reads no .prj for it; {name} beside it says "
+        r"EPSG:25833\); set `crs:`",
+    ):
+        _convert_folder(tmp_path, folder)
+
+
+@pytest.mark.parametrize(
+    "a, b, apart",
+    [
+        ((9.0, 50.0), (9.0, 50.0), 0.0),
+        ((179.9999999, 10.0), (-180.0, 10.0), 1e-7),  # one longitude on both sides of ±180°
+        ((0.0, 10.0), (360.0, 10.0), 0.0),  # one turn apart
+        ((500000.0, 5600000.0), (9.0, 50.0), 5599950.0),  # metres read as degrees: no latitude wraps
+        ((720.5, 50.0), (0.5, 50.0), 0.0),
+        ((9.0, 50.0), (10.0, 50.5), 1.0),
+    ],
+)
+def test_degrees_apart_wraps_longitudes_only(a, b, apart):
+    """Before, a |Δ| above 360° compared as below 0: a projected CRS's metres read as degrees were "the same
+    place" as anything, so a .prj in degrees beside a GeoTIFF in metres was taken as agreeing."""
+    from tilewise.shared.web_mercator import degrees_apart
+
+    got = degrees_apart(np.array([[a[0]], [a[1]]]), np.array([[b[0]], [b[1]]]))
+    assert got[0] == pytest.approx(apart, abs=1e-6)
 
 
 _BESIDE_A_LOCAL_PATH = {  # sidecar name → its text, and the COG's (origin, nodata) GDAL reading the path gives

@@ -202,9 +202,16 @@ def epsg_places_alike(crs, code: int, xs, ys) -> bool:
         return False
     if not np.isfinite(own).any() or not np.array_equal(np.isfinite(own), np.isfinite(coded)):
         return False
-    diff = np.abs(own - coded)[np.isfinite(own)]
-    diff = np.minimum(diff, 360 - diff)  # a longitude at +180° is the one at −180°
-    return bool((diff <= EPSG_SAME_PLACE_DEG).all())
+    finite = np.isfinite(own).all(axis=0)
+    return bool((degrees_apart(own[:, finite], coded[:, finite]) <= EPSG_SAME_PLACE_DEG).all())
+
+
+def degrees_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How far apart (the larger of the two, in degrees) the points of two 2 × n arrays of longitudes and
+    latitudes are: a longitude at +180° is the one at −180°, and one turn apart is the same longitude;
+    latitudes are not wrapped (a projected CRS's metres read as degrees, 5,600,000° north, is no latitude)."""
+    lon = np.abs(a[0] - b[0]) % 360
+    return np.maximum(np.minimum(lon, 360 - lon), np.abs(a[1] - b[1]))
 
 
 def footprint_points(bounds) -> tuple[list[float], list[float]]:

@@ -106,7 +106,7 @@ def _elevation_rasters(
             notes += raster_notes
     with failing_as("convert", group):
         georeferencing.check_pam_names(unpacked, list(opened), set().union(*opened.values()))
-        georeferencing.check_sidecars_read(unpacked, readings, opened)
+        georeferencing.check_sidecars_read(unpacked, readings, opened, job.recipe.crs)
     notes += _images_beside_elevation(kept, eight_bit, unpacked)
     if not found and _rasters_among(excluded):
         return [], notes, False

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from tilewise.shared.errors import FileFailure
-from tilewise.shared.web_mercator import EPSG_SAME_PLACE_DEG, footprint_points, lonlat_points
+from tilewise.shared.web_mercator import EPSG_SAME_PLACE_DEG, degrees_apart, footprint_points, lonlat_points
 from tilewise.sources import raw_headers
 from tilewise.sources.catalog import sidecar_names
 from tilewise.sources.raster_describe import nodata_pixels
@@ -61,6 +61,17 @@ def check_pam_agrees(ds, raster: Path, rel: str) -> None:
             f"raster's own, or write the sidecar's into the raster (gdal_translate {raster.name} fixed.tif beside "
             "it) and list that file",
         )
+
+
+def unread_prj_note(raster: Path) -> str:
+    """For the message of a raster without a CRS: what a `.prj` beside it says (`dem.prj`, any case), which
+    GDAL reads for an ASCII grid but never for a GeoTIFF; "" without one."""
+    wanted = f"{raster.stem}.prj".lower()
+    for path in (p for p in raster.parent.iterdir() if p.name.lower() == wanted and p.is_file()):
+        crs = _declared(path).get("crs")
+        said = f"says {_crs_name(crs)}" if crs else "names no CRS GDAL knows"
+        return f" (GDAL reads no .prj for it; {path.name} beside it {said})"
+    return ""
 
 
 def check_mask_fits(ds, raster: Path, rel: str) -> None:
@@ -130,8 +141,7 @@ def _same_place(own, read, bounds) -> bool:
         a, b = lonlat_points(own, xs, ys), lonlat_points(read, xs, ys)
     except (CRSError, ProjError):  # a CRS PROJ cannot relate to the Earth: only the same text is the same CRS
         return own == read
-    diff = np.abs(a - b)
-    diff = np.minimum(diff, 360 - diff)
+    diff = degrees_apart(a, b)
     return bool(np.isfinite(diff).all() and (diff <= EPSG_SAME_PLACE_DEG).all())
 
 
@@ -194,13 +204,17 @@ class Reading:
 _WORLD_FILE_PIXELS = 1e-3
 
 
-def check_sidecars_read(root: Path, readings: dict[Path, Reading], opened: dict[Path, set[Path]]) -> None:
+def check_sidecars_read(
+    root: Path, readings: dict[Path, Reading], opened: dict[Path, set[Path]], assigned_crs: str | None = None
+) -> None:
     """Fail the download when a sidecar named after one of its rasters (`readings`: the rasters kept, as GDAL
     read them) declares another grid, CRS, nodata or AREA_OR_POINT than GDAL read: the raster's own tags or
     another sidecar won without a word (a stale `.tfw` beside a GeoTIFF's geotags, a `.prj` of another zone
     beside a GeoTIFF, which GDAL never reads for one, an ASCII grid's `.aux.xml` SRS beside its `.prj`). A
     sidecar GDAL read for another raster (`opened`: every raster → the files GDAL read for it) is that
-    raster's: `dem.wld` of a coarser `dem.png` preview beside `dem.tif`."""
+    raster's: `dem.wld` of a coarser `dem.png` preview beside `dem.tif`. A raster without a CRS of its own
+    gets the recipe's `crs:` (`assigned_crs`): a `.prj` beside a bare GeoTIFF that says another is checked
+    against it."""
     folders: dict[Path, dict[str, list[Path]]] = {}
     read_by: dict[Path, set[Path]] = {}  # a file → the rasters GDAL read it for
     for r, files in opened.items():
@@ -217,14 +231,25 @@ def check_sidecars_read(root: Path, readings: dict[Path, Reading], opened: dict[
         for sidecar in _sidecars_of(raster, folders[raster.parent]):
             if read_by.get(sidecar.resolve(), set()) - {raster}:
                 continue
-            if found := _disagreements(sidecar, read):
-                rel = sidecar.relative_to(root)
+            assigned = read.crs is None and assigned_crs is not None
+            used = replace(read, crs=CRS.from_user_input(assigned_crs)) if assigned else read
+            if found := _disagreements(sidecar, used):
+                rel, raster_rel = sidecar.relative_to(root), raster.relative_to(root)
+                how = (
+                    f"the recipe's crs: assigns it to {raster_rel}, which has none of its own"
+                    if assigned
+                    else f"GDAL reads {raster_rel} so (its own tags or another sidecar win without a word)"
+                )
+                keep = (
+                    "to keep the recipe's crs:, or set the right crs: for this file's source"
+                    if assigned
+                    else "to keep what GDAL reads, or write the sidecar's into the raster (gdal_translate) and list "
+                    "that file"
+                )
                 raise FileFailure(
                     "convert",
-                    f"{root.name}: {rel} says {'; '.join(found)}, but GDAL reads {raster.relative_to(root)} so "
-                    "(its own tags or another sidecar win without a word); which one the producer means is unknown: "
-                    f"drop the sidecar with exclude: [{sidecar.name!r}] in the recipe (source.yaml) to keep what GDAL "
-                    f"reads, or write the sidecar's into the raster (gdal_translate) and list that file",
+                    f"{root.name}: {rel} says {'; '.join(found)}, but {how}; which one the producer means is unknown: "
+                    f"drop the sidecar with exclude: [{sidecar.name!r}] in the recipe (source.yaml) {keep}",
                 )
 
 

@@ -210,9 +210,11 @@ def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: D
     with nullcontext(opened) if opened is not None else rasterio.open(piece.raster) as ds:
         check_metres(ds, piece.raster.name, recipe.crs)
         if recipe.crs is None and ds.crs is None:
+            from tilewise.sources import georeferencing  # here: it imports this module
+
             raise FileFailure(
                 "convert",
-                f"{piece.raster.name} has no CRS; "
+                f"{piece.raster.name} has no CRS{georeferencing.unread_prj_note(piece.raster)}; "
                 + ("drop `keep_original` and " if recipe.keep_original else "")
                 + "set `crs:` in the recipe (source.yaml) to assign one",
             )
