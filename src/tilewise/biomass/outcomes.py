@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.url_secrets import masked
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -105,10 +106,10 @@ def _child(send, work, args) -> None:
         result = work(*args)
     except TilewiseError as exc:
         log.error("%s", exc)
-        send.send((FAILED, str(exc)))
+        send.send((FAILED, masked(str(exc))))
     except BaseException as exc:  # noqa: BLE001 (every failure of the county is its outcome)
         log.error("county failed:\n%s", traceback.format_exc())
-        send.send((FAILED, f"{type(exc).__name__}: {exc}"))
+        send.send((FAILED, masked(f"{type(exc).__name__}: {exc}")))  # GDAL's errors name the signed href read
     else:
         send.send((OK, result))
     finally:

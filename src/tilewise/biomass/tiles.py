@@ -57,6 +57,7 @@ from tilewise.shared import gdal_vsi, remote_version
 from tilewise.shared.cog import full_width_nbits, tile_cog_options
 from tilewise.shared.download import DownloadSettings, NotFound, fetch, is_remote, make_pool
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.url_secrets import masked
 from tilewise.shared.window_vrt import window_vrt
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,7 @@ def prepare_tile(
 
 def _failure(row: dict, exc: Exception) -> dict:
     error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
+    error = masked(error)  # GDAL's and the download's errors name the signed href opened
     if row["href"] not in error:
         error = f"{row['href']}: {error}"
     log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))

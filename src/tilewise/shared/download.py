@@ -21,6 +21,11 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   read twice with the same md5.
 - Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` name keeps the gzip bytes,
   which are the file), and an encoded body is never resumed.
+- Only `chunked` transfer coding is decoded (http.client's): a body under any other (`gzip, chunked`)
+  would be stored with its framing, so it fails.
+- A URL's user info (`https://user:pass@host/…`) is sent as Basic authorization, as wget and curl
+  do, and dropped on a redirect to another host; no message, log line or record names a URL's
+  secrets (`url_secrets.masked`: user info, a signature or token in the query).
 - `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
   shuts the socket at the deadline (read timeouts restart with every byte).
 - A file may come in pieces over several connections (`Pieces`): each piece is checked like a
@@ -44,7 +49,7 @@ from dataclasses import dataclass, replace
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 import urllib3.connection
@@ -52,6 +57,7 @@ import urllib3.connection
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.http_validators import vouched_by
+from tilewise.shared.url_secrets import masked
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +283,7 @@ def _backoff(settings: DownloadSettings, n: int, retry_after: float | None) -> f
 
 
 def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable[[float], T]) -> T:
+    """Every error of a download passes here: its message is masked (urllib3's name the URL too)."""
     deadline = time.monotonic() + settings.max_seconds_per_file
     for n in range(1, settings.attempts + 1):
         try:
@@ -286,9 +293,11 @@ def _retrying(url: str, settings: DownloadSettings, step: str, attempt: Callable
             wait = _backoff(settings, 0 if exc.restart else n, exc.wait) * (1 + 0.1 * random.random())
             if n == settings.attempts or time.monotonic() + wait >= deadline:
                 break
-            log.warning("%s: %s; retry %d/%d in %.1f s", url, exc, n, settings.attempts - 1, wait)
+            log.warning("%s", masked(f"{url}: {exc}; retry {n}/{settings.attempts - 1} in {wait:.1f} s"))
             time.sleep(wait)
-    raise FileFailure(step, f"{url}: gave up after {n} attempt{'s' * (n > 1)}: {error}")
+        except FileFailure as exc:
+            raise type(exc)(exc.step, masked(str(exc))) from exc.__cause__
+    raise FileFailure(step, masked(f"{url}: gave up after {n} attempt{'s' * (n > 1)}: {error}"))
 
 
 def _request(method: str, url: str, pool, settings: DownloadSettings, deadline: float, headers: dict):
@@ -302,7 +311,7 @@ def _request(method: str, url: str, pool, settings: DownloadSettings, deadline: 
         return pool.request(
             method,
             url,
-            headers={"Accept-Encoding": "identity", **headers},
+            headers={"Accept-Encoding": "identity", **_authorization(url), **headers},
             preload_content=False,
             decode_content=False,
             timeout=timeout,
@@ -314,6 +323,16 @@ def _request(method: str, url: str, pool, settings: DownloadSettings, deadline: 
         raise _Retryable(f"connection error: {exc}") from exc
 
 
+def _authorization(url: str) -> dict:
+    """The Basic authorization of a URL's user info (percent-decoded, as curl and wget send it), or
+    none; urllib3 drops it on a redirect to another host (`Retry.remove_headers_on_redirect`)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return {}
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    return urllib3.util.make_headers(basic_auth=f"{user}:{password}")
+
+
 def _check_status(url: str, resp, step: str) -> None:
     if resp.status in RETRY_STATUS:
         raise _Retryable(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
@@ -321,6 +340,14 @@ def _check_status(url: str, resp, step: str) -> None:
         raise NotFound(step, f"{url}: HTTP {resp.status} {resp.reason}")
     if resp.status >= 400 and resp.status != 416:
         raise FileFailure(step, f"{url}: HTTP {resp.status} {resp.reason}")
+    coding = resp.headers.get("Transfer-Encoding")
+    if coding is not None and coding.strip().lower() != "chunked":  # http.client reads any other raw
+        raise FileFailure(
+            step,
+            f"{url}: unsupported Transfer-Encoding {coding!r}: only 'chunked' is decoded, and the body would be "
+            "stored with its coding's bytes; ask the server for the file without it (or fetch it by hand and "
+            "list the local path)",
+        )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -362,7 +389,7 @@ def _state(url: str, resp) -> RemoteState:
         length = _int(h.get("Content-Length"))
     redirects = resp.retries.history if resp.retries else ()
     final = urljoin(redirects[-1].url, redirects[-1].redirect_location) if redirects else url
-    return RemoteState(url, final, h.get("ETag"), h.get("Last-Modified"), length)
+    return RemoteState(masked(url), masked(final), h.get("ETag"), h.get("Last-Modified"), length)
 
 
 def _done(resp, reuse: bool) -> None:
@@ -411,7 +438,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
     have = part.stat().st_size if resumable and part.exists() else 0
     start = _resume_point(part, have) if have else 0
     if start is None:
-        log.warning("%s: the %d bytes stored end in bytes that repeat themselves; starting over", url, have)
+        log.warning("%s: the %d bytes stored end in bytes that repeat themselves; starting over", masked(url), have)
         have = start = 0
     asked = {"Range": f"bytes={start}-", "If-Range": known.first.validator} if have else {}
     resumed = (start, known.total) if have and start and known.total is not None else None  # (from, of)
@@ -848,7 +875,8 @@ class Pieces:
                         if exc.wait is not None:  # not obeyed here: the whole-file fetch obeys it
                             self._wait = max(self._wait or 0.0, exc.wait)
                         raise
-                    log.warning("%s: bytes %d-%d: %s; asked again in %.1f s", self.url, *span, exc, wait)
+                    asked = f"{self.url}: bytes {span[0]}-{span[1]}: {exc}; asked again in {wait:.1f} s"
+                    log.warning("%s", masked(asked))
                     self._dropped.wait(wait)  # cut short when the pieces are dropped meanwhile
         except (_Retryable, FileFailure, urllib3.exceptions.HTTPError) as exc:
             self._spoil(exc)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tilewise.shared import locks
 from tilewise.shared.errors import DiskFull, TilewiseError
+from tilewise.shared.url_secrets import Masking
 
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -50,6 +51,8 @@ def log_to(path: str | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
         handlers.append(logging.FileHandler(path))
+    for handler in handlers:  # no log line names a URL's secrets (a signed href in GDAL's error, a password)
+        handler.addFilter(Masking())
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
     )

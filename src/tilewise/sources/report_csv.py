@@ -1,4 +1,5 @@
-"""Writing and reading the per-source CSV reports (failures.csv, skipped.csv): atomic, with a header."""
+"""Writing and reading the per-source CSV reports (failures.csv, skipped.csv, refresh.csv): atomic,
+with a header, every value masked of a URL's secrets (`url_secrets.masked`: a password, a token)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import csv
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from tilewise.shared.url_secrets import masked
 
 
 def write(rows: list[dict], path: Path, fields: tuple[str, ...], order: Callable[[dict], object]) -> None:
@@ -15,7 +18,9 @@ def write(rows: list[dict], path: Path, fields: tuple[str, ...], order: Callable
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fields)
         w.writeheader()
-        w.writerows(sorted(rows, key=order))
+        w.writerows(
+            {k: masked(v) if isinstance(v, str) else v for k, v in row.items()} for row in sorted(rows, key=order)
+        )
     os.replace(tmp, path)
 
 

@@ -1,0 +1,188 @@
+"""What a download sends and says about a URL's secrets: the user info of `https://user:pass@host/…`
+is sent as Basic authorization (as wget and curl do), never to another host, and no message, log
+line, record or report names a password, a signed href's token or a presigned redirect's signature;
+and a body under a transfer coding other than chunked is never stored with its coding's bytes."""
+
+import base64
+import logging
+import os
+import sys
+
+import pytest
+
+from tilewise.biomass import outcomes, tiles
+from tilewise.shared import job
+from tilewise.shared.download import NotFound, fetch, head, make_pool
+from tilewise.shared.errors import FileFailure, TilewiseError
+from tilewise.sources import failures_csv
+
+from support.config import download_settings
+from support.httpserver import Fault
+
+FAST = download_settings(
+    attempts=2, backoff_seconds=0.01, max_backoff_seconds=0.05, connect_timeout_seconds=2, read_timeout_seconds=2
+)
+BODY = os.urandom(50_000)
+SECRETS = ("s3cret", "p@ss:w/rd", "ghp_T0KEN", "SIGNATURE", "AKIAKEY", "SESSION")
+
+
+def with_userinfo(url: str, userinfo: str) -> str:
+    return url.replace("http://", f"http://{userinfo}@", 1)
+
+
+def sent_headers(http, path: str, method: str = "GET") -> list[dict[str, str]]:
+    return [{k.lower(): v for k, v in h.items()} for h in http.headers_for(path, method)]
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        leaked = [s for s in SECRETS + ("p%40ss%3Aw%2Frd",) if s in text]
+        assert not leaked, f"{leaked} in {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "sent"),
+    [
+        ("user:s3cret", "user:s3cret"),
+        ("user:p%40ss%3Aw%2Frd", "user:p@ss:w/rd"),  # percent-decoded, as curl and wget send it
+        ("ghp_T0KEN", "ghp_T0KEN:"),  # a token as the user name, no password
+        ("ghp_T0KEN:x-oauth-basic", "ghp_T0KEN:x-oauth-basic"),
+    ],
+)
+def test_the_user_info_of_a_url_is_sent_as_basic_authorization(http, tmp_path, userinfo, sent):
+    http.files["/f.bin"] = BODY
+    url = with_userinfo(http.url("f.bin"), userinfo)
+    state = fetch(url, tmp_path / "f.bin", None, FAST, make_pool(FAST))
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+    (headers,) = sent_headers(http, "f.bin")
+    assert headers["authorization"] == "Basic " + base64.b64encode(sent.encode()).decode()
+    assert_no_secret(state.url, state.final_url)  # the ledger's record of it
+    assert head(url, FAST, make_pool(FAST)).content_length == len(BODY)
+    assert sent_headers(http, "f.bin", "HEAD")[0]["authorization"] == headers["authorization"]
+
+
+def test_the_user_info_is_not_sent_to_another_host_a_redirect_names(http, tmp_path):
+    http.files["/g.bin"] = BODY
+    elsewhere = f"http://localhost:{http.port}/g.bin"  # the same server under another host name
+    for path, target in (("f.bin", elsewhere), ("h.bin", "/g.bin")):
+        http.faults[f"/{path}"] = Fault(times=1, redirect_to=target)
+        fetch(with_userinfo(http.url(path), "user:s3cret"), tmp_path / path, None, FAST, make_pool(FAST))
+        assert (tmp_path / path).read_bytes() == BODY
+    first, second = sent_headers(http, "g.bin")
+    assert "authorization" not in first  # another host: dropped
+    assert second["authorization"] == "Basic " + base64.b64encode(b"user:s3cret").decode()  # the same host
+
+
+@pytest.mark.parametrize(
+    ("fault", "query", "kind"),
+    [
+        (Fault(times=9, status=401), "", FileFailure),
+        (Fault(times=9, status=403), "?sv=2024&se=2030&sp=rl&sig=SIGNATURE", FileFailure),
+        (Fault(times=9, status=404), "?X-Amz-Credential=AKIAKEY&X-Amz-Signature=SIGNATURE", NotFound),
+        (Fault(times=9, status=503), "?token=ghp_T0KEN&x=1", FileFailure),
+        (Fault(times=9, drop_after=1000), "?X-Amz-Security-Token=SESSION&key=s3cret", FileFailure),
+    ],
+)
+def test_a_failed_download_names_its_url_without_its_secrets(http, tmp_path, caplog, fault, query, kind):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = fault
+    url = with_userinfo(http.url("f.bin"), "user:s3cret") + query
+    with caplog.at_level(logging.WARNING), pytest.raises(kind) as err:
+        fetch(url, tmp_path / "f.bin", None, FAST, make_pool(FAST))
+    assert http.url("f.bin") in str(err.value).replace("***@", "")  # still says which file
+    assert_no_secret(str(err.value), caplog.text)
+
+
+def test_a_refused_connection_names_its_url_without_its_secrets(tmp_path):
+    url = "http://user:s3cret@127.0.0.1:9/f.bin?sig=SIGNATURE"  # urllib3's own message names the URL
+    with pytest.raises(FileFailure) as err:
+        fetch(url, tmp_path / "f.bin", None, FAST, make_pool(FAST))
+    assert "127.0.0.1:9" in str(err.value)
+    assert_no_secret(str(err.value))
+
+
+def test_a_presigned_redirect_is_recorded_without_its_signature(http, tmp_path):
+    http.files["/bucket/f.bin"] = BODY
+    presigned = "/bucket/f.bin?X-Amz-Credential=AKIAKEY&X-Amz-Signature=SIGNATURE&X-Amz-Expires=300"
+    http.faults["/f.bin"] = Fault(times=1, redirect_to=presigned)
+    state = fetch(http.url("f.bin"), tmp_path / "f.bin", None, FAST, make_pool(FAST))
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+    assert state.final_url.startswith(http.url("bucket/f.bin?X-Amz-Credential=***"))
+    assert_no_secret(state.final_url)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(times=9, chunked=True, headers={"Transfer-Encoding": "chunked, identity"}),  # framing left in
+        Fault(times=9, unframed=True, headers={"Transfer-Encoding": "gzip, chunked"}),
+        Fault(times=9, unframed=True, headers={"Transfer-Encoding": "deflate"}),
+    ],
+)
+def test_a_body_under_a_transfer_coding_other_than_chunked_fails(http, tmp_path, fault):
+    http.files["/dem.xyz"] = b"".join(b"%d %d %.1f\n" % (x, y, x + y / 10) for x in range(100) for y in range(100))
+    http.faults["/dem.xyz"] = fault
+    with pytest.raises(FileFailure, match=r"unsupported Transfer-Encoding .*only 'chunked' is decoded"):
+        fetch(http.url("dem.xyz"), tmp_path / "dem.xyz", None, FAST, make_pool(FAST))
+    assert not list(tmp_path.iterdir())  # nothing stored, no .part
+
+
+def test_a_signed_hrefs_token_never_reaches_a_tiles_record(http, tmp_path, monkeypatch):
+    # a job signs an href right before opening it; GDAL's errors and the download's name what was opened
+    signed = "?sv=2024-05-04&se=2030-01-01T00%3A00%3A00Z&sp=rl&sig=SIGNATURE"
+    monkeypatch.setattr(tiles, "signer", lambda kind, ttl: lambda href: href + signed)
+    http.files["/wc.tif"] = b"<html><body>Please sign in</body></html>" * 50  # a login page as "200 OK"
+    r = {"product": "worldcover", "key": "N00E006", "href": http.url("wc.tif"), "counties": "99001"}
+    r |= {"sign": "planetary-computer", "window_lonlat": None}
+    settings = tiles.TileSettings(codec="DEFLATE", local_copy=False, signed_href_min_ttl_seconds=900, download=FAST)
+    record = tiles.prepare_tile(r, tmp_path / "t.tif", tmp_path / "t.json", settings, tmp_path)
+    assert record["status"] == "failed" and http.url("wc.tif") in record["error"]
+    assert_no_secret(record["error"], (tmp_path / "t.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TilewiseError("'/vsicurl/https://a.blob.core.windows.net/c/B04.tif?se=2030&sig=SIGNATURE' unreadable"),
+        RuntimeError("Read failed: /vsicurl/http://user:s3cret@host/B04.tif"),
+    ],
+)
+def test_a_countys_failure_names_no_signed_href(exc):
+    def work():
+        raise exc
+
+    status, reason, _ = outcomes.run_isolated(work)
+    assert status == outcomes.FAILED and "B04.tif" in reason
+    assert_no_secret(reason)
+
+
+def test_a_jobs_log_names_no_secret(tmp_path):
+    root = logging.getLogger()
+    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
+    try:
+        job.log_to(str(tmp_path / "job.log"))
+        log = logging.getLogger("tilewise.test")
+        log.warning("opening %s", "https://a.blob.core.windows.net/c/B04.tif?se=2030&sig=SIGNATURE")
+        try:
+            raise OSError("http://user:s3cret@host/f.zip?token=ghp_T0KEN: refused")
+        except OSError:
+            log.exception("it failed")
+        for handler in root.handlers:
+            handler.flush()
+        text = (tmp_path / "job.log").read_text()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        sys.excepthook = hook
+    assert "B04.tif?se=2030&sig=***" in text and "http://***@host/f.zip?token=***" in text
+    assert "Traceback" in text
+    assert_no_secret(text)
+
+
+def test_the_failure_report_names_no_secret(tmp_path):
+    url = "https://user:s3cret@example.org/dem.zip?token=ghp_T0KEN"
+    row = {"source": "s", "file": "dem.zip?token=ghp_T0KEN", "url": url, "line": 1, "step": "download"}
+    failures_csv.write([{**row, "error": f"{url}: HTTP 401 Unauthorized", "ledger": "x"}], tmp_path / "f.csv")
+    (written,) = failures_csv.read(tmp_path / "f.csv")
+    assert written["url"] == "https://***@example.org/dem.zip?token=***" and written["line"] == "1"
+    assert_no_secret(*written.values())
