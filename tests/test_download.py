@@ -357,10 +357,12 @@ def test_a_gzip_206_is_not_spliced_onto_plain_bytes(http, tmp_path, caplog):
     assert statuses(http) == [200, 206, 200] and "a gzip 206 cannot continue decoded bytes" in caplog.text
 
 
-def test_a_gz_file_served_with_content_encoding_keeps_its_gzip_bytes(http, tmp_path):
-    http.files["/f.xyz.gz"] = TEXT  # on the wire as gzip(TEXT), as Apache serves a .gz file
-    http.faults["/f.xyz.gz"] = Fault(times=1, gzip=True)
-    assert get(http, tmp_path, path="f.xyz.gz")[0] == gzip.compress(TEXT, mtime=0)
+@pytest.mark.parametrize("name", ["f.xyz.gz", "F.XYZ.GZ", "f.Tgz", "Dem.Tif.Gz", "f.tar.GZ"])
+def test_a_gz_file_served_with_content_encoding_keeps_its_gzip_bytes(http, tmp_path, name):
+    # its name in any case: unpack reads `.GZ` as `.gz`, and the decoded bytes would keep the `.GZ` name
+    http.files[f"/{name}"] = TEXT  # on the wire as gzip(TEXT), as Apache serves a .gz file
+    http.faults[f"/{name}"] = Fault(times=1, gzip=True)
+    assert get(http, tmp_path, path=name)[0] == gzip.compress(TEXT, mtime=0)
 
 
 # --- head(): the same fields, for a later refresh ------------------------------------------------

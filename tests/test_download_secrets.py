@@ -127,6 +127,30 @@ def test_a_body_under_a_transfer_coding_other_than_chunked_fails(http, tmp_path,
     assert not list(tmp_path.iterdir())  # nothing stored, no .part
 
 
+def test_a_body_under_the_identity_transfer_coding_is_the_file(http, tmp_path):
+    http.files["/f.bin"] = BODY
+    http.faults["/f.bin"] = Fault(times=9, unframed=True, headers={"Transfer-Encoding": "identity"})  # RFC 2616's
+    fetch(http.url("f.bin"), tmp_path / "f.bin", None, FAST, make_pool(FAST))
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://u:p@h/a.tif?sig=abc%2B/=: HTTP 403", "https://***@h/a.tif?sig=***: HTTP 403"),
+        ("'/vsicurl/https://h/a.tif?se=2030&sig=abc' not", "'/vsicurl/https://h/a.tif?se=2030&sig=***' not"),
+        ("(url: /a.zip?X-Amz-Signature=abc&X-Amz-Expires=300)", "(url: /a.zip?X-Amz-Signature=***&X-Amz-Expires=300)"),
+        ("https://h/a?API_KEY=k1,b", "https://h/a?API_KEY=***"),
+        ("https://h/download?path=%2Fdem&files=dem.zip", "https://h/download?path=%2Fdem&files=dem.zip"),
+        ("https://h/a.zip?monkey=1&keys=2 by a@b.org",) * 2,
+    ],
+)
+def test_a_urls_secrets_and_only_they_are_masked(text, shown):
+    from tilewise.shared.url_secrets import masked  # here: the other tests run on a tilewise without it
+
+    assert masked(text) == shown
+
+
 def test_a_signed_hrefs_token_never_reaches_a_tiles_record(http, tmp_path, monkeypatch):
     # a job signs an href right before opening it; GDAL's errors and the download's name what was opened
     signed = "?sv=2024-05-04&se=2030-01-01T00%3A00%3A00Z&sp=rl&sig=SIGNATURE"

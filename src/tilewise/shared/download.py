@@ -19,10 +19,10 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
 - Accept only a verified length: Content-Length, chunked framing, or the end of a gzip stream. A body
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
   read twice with the same md5.
-- Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` name keeps the gzip bytes,
-  which are the file), and an encoded body is never resumed.
-- Only `chunked` transfer coding is decoded (http.client's): a body under any other (`gzip, chunked`)
-  would be stored with its framing, so it fails.
+- Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` or `.tgz` name, in any case,
+  keeps the gzip bytes, which are the file), and an encoded body is never resumed.
+- Only `chunked` transfer coding is decoded (http.client's; `identity` is none): a body under any
+  other (`gzip, chunked`, `chunked, identity`) would be stored with its framing, so it fails.
 - A URL's user info (`https://user:pass@host/…`) is sent as Basic authorization, as wget and curl
   do, and dropped on a redirect to another host; no message, log line or record names a URL's
   secrets (`url_secrets.masked`: user info, a signature or token in the query).
@@ -341,7 +341,7 @@ def _check_status(url: str, resp, step: str) -> None:
     if resp.status >= 400 and resp.status != 416:
         raise FileFailure(step, f"{url}: HTTP {resp.status} {resp.reason}")
     coding = resp.headers.get("Transfer-Encoding")
-    if coding is not None and coding.strip().lower() != "chunked":  # http.client reads any other raw
+    if coding is not None and coding.strip().lower() not in ("chunked", "identity"):  # http.client reads others raw
         raise FileFailure(
             step,
             f"{url}: unsupported Transfer-Encoding {coding!r}: only 'chunked' is decoded, and the body would be "
@@ -471,7 +471,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             raise _Retryable(f"HTTP {resp.status} to {asked.get('Range', 'no Range')}; starting over", restart=True)
         else:
             raise FileFailure("download", f"{url}: HTTP {resp.status} {resp.reason}")
-        gz_name = part.name.removesuffix(".part").endswith((".gz", ".tgz"))
+        gz_name = part.name.removesuffix(".part").lower().endswith((".gz", ".tgz"))  # as unpack reads suffixes
         with open(part, mode) as out:
             sink = _Sink(out, overlap, coding in _GZIP, gz_name)
             n, broken = _read_body(resp, dog, sink.write)

@@ -33,8 +33,11 @@ _SECRET_PARAMS = (
     "password",
     "secret",
 )
+# a value ends at `&`, `#`, a blank or a quote; a `:`, `,`, `;` or `)` before a blank or the end is the
+# text's, not the value's ("…&sig=abc: HTTP 403")
 _SECRET_QUERY = re.compile(
-    r"(?P<name>[?&](?:" + "|".join(re.escape(p) for p in _SECRET_PARAMS) + r"))=[^&#\s'\"]*", re.IGNORECASE
+    r"(?P<name>[?&](?:" + "|".join(re.escape(p) for p in _SECRET_PARAMS) + r"))=(?:[^&#\s'\":,;)]|[:,;)](?!\s|$))*",
+    re.IGNORECASE,
 )
 
 
