@@ -164,6 +164,22 @@ def test_a_signed_hrefs_token_never_reaches_a_tiles_record(http, tmp_path, monke
     assert_no_secret(record["error"], (tmp_path / "t.json").read_text())
 
 
+def test_a_signed_hrefs_token_never_reaches_a_manifest_a_countys_check_marks_failed(http, tmp_path, monkeypatch):
+    signed = "?sv=2024-05-04&se=2030-01-01T00%3A00%3A00Z&sp=rl&sig=SIGNATURE"
+    monkeypatch.setattr(tiles, "signer", lambda kind, ttl: lambda href: href + signed)
+    http.faults["/wc.tif"] = Fault(times=9, method="HEAD", status=403)  # the token ran out, say
+    manifest = tmp_path / "t.json"
+    tiles.write_manifest(manifest, {"version": tiles.VERSION, "status": "ok", "remote_version": {"length": 1}})
+    r = {"product": "worldcover", "key": "N00E006", "href": http.url("wc.tif"), "sign": "planetary-computer"}
+    r |= {"path": f"/vsicurl/{http.url('wc.tif')}{signed}", "manifest": str(manifest)}
+    settings = tiles.TileSettings(codec="DEFLATE", local_copy=False, signed_href_min_ttl_seconds=900, download=FAST)
+    with pytest.raises(TilewiseError) as err:
+        tiles.check_in_place_versions([r], settings)
+    record = tiles.read_manifest(manifest)
+    assert record["status"] == "failed" and "wc.tif" in record["error"]
+    assert_no_secret(manifest.read_text(), outcomes.run_isolated(lambda: (_ for _ in ()).throw(err.value))[1])
+
+
 @pytest.mark.parametrize(
     "exc",
     [

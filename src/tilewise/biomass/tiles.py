@@ -538,7 +538,7 @@ def _check_version(row: dict, record: dict, path: str, when: str) -> None:
             )
         remote_version.check_same(row["href"], recorded, path, when, RERUN)
     except TilewiseError as exc:
-        marked = {**record, "status": "failed", "error": str(exc)}
+        marked = {**record, "status": "failed", "error": masked(str(exc))}  # GDAL's HEAD names the signed href
         write_manifest(Path(row["manifest"]), {**marked, "failed_attempts": record.get("failed_attempts", 0) + 1})
         raise
 
