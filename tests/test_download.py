@@ -473,6 +473,29 @@ def test_headers_that_trickle_stop_at_max_seconds_per_file(http, tmp_path):
     assert_fails(http, tmp_path, r"max_seconds_per_file \(2 s\) reached", s)
 
 
+@pytest.mark.parametrize(
+    ("path", "coding", "cap", "stored"),
+    [
+        ("f.xyz", "gzip", len(TEXT) - 1, None),  # a bomb, or a mistake: refused
+        ("f.xyz", "x-gzip", len(TEXT) - 1, None),
+        ("f.xyz", "gzip", len(TEXT), TEXT),  # up to the cap: taken
+        ("f.xyz.gz", "gzip", 100, "wire"),  # its gzip bytes are the file: unpack's cap counts them
+        ("F.XYZ.GZ", "gzip", 100, "wire"),
+    ],
+)
+def test_a_content_encoding_decodes_no_further_than_the_cap(http, tmp_path, path, coding, cap, stored):
+    http.files["/" + path] = TEXT
+    http.faults["/" + path] = Fault(times=9, gzip=True, headers={"Content-Encoding": coding})
+    dest = tmp_path / "out" / path
+    if stored is None:
+        with pytest.raises(FileFailure, match=rf"decodes to more than {cap:,} bytes.*unpack.max_unpacked_gb"):
+            fetch(http.url(path), dest, None, FAST, make_pool(FAST), max_decoded_bytes=cap)
+        assert not list((tmp_path / "out").iterdir()) and len(statuses(http, path)) == 1  # not retried
+    else:
+        fetch(http.url(path), dest, None, FAST, make_pool(FAST), max_decoded_bytes=cap)
+        assert dest.read_bytes() == (gzip.compress(TEXT, mtime=0) if stored == "wire" else stored)
+
+
 def test_a_gz_file_gzipped_again_on_the_wire_is_stored_once_decoded(http, tmp_path):
     packed = gzip.compress(TEXT, mtime=0)
     http.files["/f.xyz.gz"] = packed  # the file is gzip; a proxy compresses it again and says so

@@ -3,6 +3,7 @@ and never writes outside its working folder or loses what it already produced.""
 
 import csv
 import errno
+import gzip
 import hashlib
 import io
 import json
@@ -430,6 +431,31 @@ def test_downloads_in_the_workflow_never_splice_truncate_or_hang(tmp_path, http)
     remote = {r["file"]: r.get("remote") for ledger in ledgers for r in ledger["files"]}
     assert remote["gzip.xyz"]["md5"] == hashlib.md5(old).hexdigest()  # the decoded file's bytes
     assert remote["changed.xyz"]["etag"] == http.validators(new)["ETag"] and remote["trickle.xyz"] is None
+
+
+def test_a_content_encoding_decodes_no_further_than_unpacks_cap_in_the_workflow(tmp_path, http):
+    """Decoding a gzip Content-Encoding is unpacking: the cap on what a download unpacks to holds for
+    it as for the same bytes in a `.gz` file (before, a bomb sent coded reached the disk uncounted)."""
+    old = shared(XYZ).read_bytes()  # 240,007 bytes, over a cap of 0.0002 GB (214,748 bytes)
+    faults = {"plain.xyz": None, "coded.xyz": Fault(times=9, gzip=True), "coded-x.xyz": Fault(times=9, gzip=True)}
+    http.files["/x/file.xyz.gz"] = gzip.compress(old)  # the same bytes as a .gz file: unpack's cap refuses them
+    for name, fault in faults.items():
+        http.files["/x/" + name] = old
+        if fault:
+            http.faults["/x/" + name] = fault
+    http.faults["/x/coded-x.xyz"].headers = {"Content-Encoding": "x-gzip"}
+    urls = [http.url("x/" + n) for n in [*faults, "file.xyz.gz"]]
+    make_entry(tmp_path / "catalog", "xyz", urls, recipe={"crs": "EPSG:2056"})
+    work = tmp_path / "run"
+    run(tmp_path, work, "xyz", {"unpack": {"max_unpacked_gb": 0.0002, "max_ratio": 10000}, "allow_incomplete": True})
+    failed = failures(work, "xyz")
+    assert set(failed) == {"coded.xyz", "coded-x.xyz", "file.xyz.gz"}
+    for name in ("coded.xyz", "coded-x.xyz"):
+        assert failed[name]["step"] == "download"
+        assert "Content-Encoding decodes to more than 214,748 bytes" in failed[name]["error"]
+        assert "unpack.max_unpacked_gb" in failed[name]["error"]
+    assert "over the cap" in failed["file.xyz.gz"]["error"]
+    assert (work / "source-store" / "xyz" / "plain.tif").exists()
 
 
 def test_files_in_pieces_in_the_workflow_are_one_version_or_fetched_again(tmp_path, http):

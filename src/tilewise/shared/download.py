@@ -20,7 +20,9 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
   ended only by the connection closing must have the Content-Length of a HEAD or, with none, be
   read twice with the same md5.
 - Store the file's bytes: a gzip Content-Encoding is decoded (a `.gz` or `.tgz` name, in any case,
-  keeps the gzip bytes, which are the file), and an encoded body is never resumed.
+  keeps the gzip bytes, which are the file), and an encoded body is never resumed. A body decoded
+  past `max_decoded_bytes` fails: decoding is unpacking, and the caller's cap on what a download
+  unpacks to (a source's `unpack.max_unpacked_gb`) holds for it too.
 - Only `chunked` transfer coding is decoded (http.client's; `identity` is none): a body under any
   other (`gzip, chunked`, `chunked, identity`) would be stored with its framing, so it fails.
 - A URL's user info (`https://user:pass@host/…`) is sent as Basic authorization, as wget and curl
@@ -146,6 +148,7 @@ class _Known:
     once: tuple[int, str] | None = None  # (size, md5) of a body without a length, read once
     head: RemoteState | None = None  # a HEAD's answer for the version of `first`
     offer: Offer | None = None  # where pieces may be offered to other connections (None: never split)
+    max_decoded: int | None = None  # bytes a Content-Encoding may decode to (None: no cap)
     contradicted: str | None = None  # the first contradiction: no Range is asked again, a second one fails
 
 
@@ -225,18 +228,25 @@ def make_pool(settings: DownloadSettings, maxsize: int = 4) -> urllib3.PoolManag
 
 
 def fetch(
-    url: str, dest: Path, local: Path | None, settings: DownloadSettings, pool, offer: Offer | None = None
+    url: str,
+    dest: Path,
+    local: Path | None,
+    settings: DownloadSettings,
+    pool,
+    offer: Offer | None = None,
+    max_decoded_bytes: int | None = None,
 ) -> RemoteState:
     """Store `url` at `dest` and return what the server said about it, with the stored bytes' md5;
     raise FileFailure('download', …) when it cannot be had. With an `offer`, a large file may come
-    in pieces that other connections help with (see `Pieces`)."""
+    in pieces that other connections help with (see `Pieces`); a body whose Content-Encoding decodes
+    to more than `max_decoded_bytes` fails."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if local is not None:
             return _copy_local(url, local, dest)
         part = dest.with_name(dest.name + ".part")
         part.unlink(missing_ok=True)  # left by an earlier process: its version is unknown
-        known = _Known(offer=offer)
+        known = _Known(offer=offer, max_decoded=max_decoded_bytes)
         try:
             state = _retrying(
                 url, settings, "download", lambda until: _attempt(url, part, pool, settings, until, known)
@@ -473,7 +483,7 @@ def _attempt_watched(url: str, part: Path, pool, settings, deadline: float, know
             raise FileFailure("download", f"{url}: HTTP {resp.status} {resp.reason}")
         gz_name = part.name.removesuffix(".part").lower().endswith((".gz", ".tgz"))  # as unpack reads suffixes
         with open(part, mode) as out:
-            sink = _Sink(out, overlap, coding in _GZIP, gz_name)
+            sink = _Sink(out, overlap, coding in _GZIP, gz_name, (url, known.max_decoded))
             n, broken = _read_body(resp, dog, sink.write)
             if not dog.cut.is_set() and not broken:
                 sink.finish()
@@ -627,8 +637,9 @@ class _Sink:
     gzip bytes, which are the file, unless what they decode to is gzip again (compressed twice on
     the way): the first decoded bytes tell."""
 
-    def __init__(self, out, overlap: bytes, gzip: bool, gz_name: bool):
+    def __init__(self, out, overlap: bytes, gzip: bool, gz_name: bool, cap: tuple[str, int | None] = ("", None)):
         self.out, self.overlap = out, overlap
+        self.url, self.max_decoded, self.decoded = *cap, 0  # decoded bytes stored past max_decoded fail the file
         self.gunzip = zlib.decompressobj(wbits=31) if gzip else None
         self.keep_wire: bool | None = None if gz_name else False  # None: not known yet
         self.held: list[tuple[bytes, bytes]] = []  # (wire, decoded) until it is known
@@ -650,6 +661,14 @@ class _Sink:
         decoded = b"".join(d for _, d in self.held)
         if self.keep_wire is None and len(decoded) >= len(_GZIP_MAGIC):
             self.keep_wire = not decoded.startswith(_GZIP_MAGIC)
+        self.decoded += len(data)
+        if self.max_decoded is not None and self.decoded > self.max_decoded and self.keep_wire is not True:
+            raise FileFailure(
+                "download",
+                f"{self.url}: its gzip Content-Encoding decodes to more than {self.max_decoded:,} bytes, over the cap "
+                "on what a download unpacks to (unpack.max_unpacked_gb): a decompression bomb, or a mistake; refused "
+                "(raise unpack.max_unpacked_gb if the file is that large)",
+            )
         if self.keep_wire is not None:
             self.finish()
 

@@ -51,7 +51,15 @@ def _download_set(
     """Each member's validators and md5, for its record (a later refresh compares them)."""
     folder = _download_folder(job, members)
     return [
-        fetch(e.url, folder / e.name, e.local_path(job.entry_dir), job.download, pool, offers(i))
+        fetch(
+            e.url,
+            folder / e.name,
+            e.local_path(job.entry_dir),
+            job.download,
+            pool,
+            offers(i),
+            job.limits.max_unpacked_bytes,
+        )
         for i, e in enumerate(members)
     ]
 
