@@ -4,6 +4,7 @@ import hashlib
 import os
 import time
 from email.utils import formatdate
+from urllib.parse import unquote
 
 import pytest
 
@@ -157,6 +158,20 @@ def test_redirects_are_followed_and_the_final_url_kept(http, tmp_path):
     http.faults["/f.bin"] = Fault(times=1, redirect_to=http.url("real.bin"))
     data, state = get(http, tmp_path)
     assert data == BODY and state.url == http.url("f.bin") and state.final_url == http.url("real.bin")
+
+
+@pytest.mark.parametrize(
+    ("name", "absolute"),
+    [("Höhe.tif", False), ("Höhe.tif", True), ("高程 2024.tif", False), ("dem-🗻.tif", True), ("H%C3%B6he.tif", False)],
+)
+def test_a_redirect_to_a_raw_utf8_location_is_followed_as_sent(http, tmp_path, name, absolute):
+    # the server writes the Location's UTF-8 bytes as they are (send_header encodes this text as Latin-1)
+    http.files["/" + unquote(name)] = BODY
+    location = ("" if not absolute else http.url("")[:-1]) + "/" + name
+    http.faults["/f.bin"] = Fault(times=1, redirect_to=location.encode().decode("latin-1"))
+    data, state = get(http, tmp_path)
+    assert data == BODY and state.final_url == http.url(name)
+    assert [r[2] for r in http.log] == [302, 200]
 
 
 def test_time_budget_stops_retries(http, tmp_path):

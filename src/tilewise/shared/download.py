@@ -28,6 +28,8 @@ A download is written as `{name}.part` and renamed when complete. The rules (doc
 - A URL's user info (`https://user:pass@host/…`) is sent as Basic authorization, as wget and curl
   do, and dropped on a redirect to another host; no message, log line or record names a URL's
   secrets (`url_secrets.masked`: user info, a signature or token in the query).
+- A redirect's Location of raw UTF-8 bytes is followed as those bytes (percent-encoded), as curl and
+  wget follow it: http.client's Latin-1 reading of them named another file.
 - `max_seconds_per_file` bounds the wall time, also of headers or a body that trickle in: a timer
   shuts the socket at the deadline (read timeouts restart with every byte).
 - A file may come in pieces over several connections (`Pieces`): each piece is checked like a
@@ -197,6 +199,8 @@ class _Watchdog:
 
 
 def _watched(base: type) -> type:
+    """The pools' connections: watched by the request's `_Watchdog`, and reading a Location as sent."""
+
     class Watched(base):
         def request(self, *args, **kwargs):
             dog = getattr(_watching, "dog", None)
@@ -204,7 +208,24 @@ def _watched(base: type) -> type:
                 dog.conn = self
             return super().request(*args, **kwargs)
 
+        def getresponse(self):
+            resp = super().getresponse()
+            location = resp.headers.get("Location")
+            if location is not None:
+                resp.headers["Location"] = _location_as_sent(location)
+            return resp
+
     return Watched
+
+
+def _location_as_sent(location: str) -> str:
+    """http.client reads header bytes as Latin-1, so a Location of raw UTF-8 (a non-ASCII file name
+    not percent-encoded, `/Höhe.tif`) came back as mojibake and its redirect asked for another file;
+    read as UTF-8, urllib3 percent-encodes the bytes the server sent, as curl and wget follow them."""
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 bytes (or already text beyond Latin-1): as it came
+        return location
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
