@@ -11,6 +11,7 @@ import os
 import random
 import re
 import stat
+import tarfile
 import zipfile
 
 import geopandas as gpd
@@ -532,3 +533,39 @@ def test_disk_full_errors_are_told_from_others():
             assert "the disk is full" in str(disk_full(wrapped, "t.zip (download)"))
     assert disk_full(OSError(errno.EIO, "I/O error"), "t.zip") is None
     assert disk_full(ValueError("bad"), "t.zip") is None
+
+
+@pytest.mark.parametrize(
+    "query, secret",
+    [
+        ("token=eyJhbGciOi.eyJzdWIi.SflKxw", "eyJhbGciOi"),  # a JWT: dots in the token
+        ("X-Amz-Signature=ab12.cd34&X-Amz-Date=20261125T000000Z", "ab12"),
+        ("version=2&sig=2026.11.25%2Fabc", "2026"),
+    ],
+)
+def test_no_secret_of_a_urls_query_reaches_a_published_name(tmp_path, http, query, secret):
+    """wget's name keeps a URL's query, and Mapterhorn's naming cuts only its last suffix: a token with a dot
+    reached the store's file name, bounds.csv and the tarball's members. Its value is written *** first."""
+    from tilewise_demo.source import geotiff_bytes
+
+    http.files["/tiles/dem.tif"] = geotiff_bytes(3)
+    make_entry(tmp_path / "catalog", "signed", [http.url("tiles/dem.tif") + "?" + query])
+    run(tmp_path, tmp_path / "w", "signed")
+    names = [p.name for p in (tmp_path / "w" / "source-store" / "signed").iterdir()]
+    bounds = (tmp_path / "w" / "source-store" / "signed" / "bounds.csv").read_text()
+    with tarfile.open(tmp_path / "w" / "tar-store" / "signed.tar") as tar:
+        members = tar.getnames()
+    for text in [*names, bounds, *members]:
+        assert secret not in text, text
+    assert len([n for n in members if n.startswith("files/")]) == 1
+
+
+def test_two_urls_that_differ_only_in_a_secret_are_one_name_and_refused(tmp_path, http):
+    from tilewise_demo.source import geotiff_bytes
+
+    http.files["/tiles/dem.tif"] = geotiff_bytes(3)
+    urls = [http.url("tiles/dem.tif") + f"?token=a.b.{k}" for k in "xy"]
+    make_entry(tmp_path / "catalog", "twice", urls)
+    done = run(tmp_path, tmp_path / "w", "twice", check=False)
+    assert done.returncode != 0
+    assert not (tmp_path / "w" / "tar-store" / "twice.tar").exists()
