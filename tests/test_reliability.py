@@ -560,6 +560,19 @@ def test_no_secret_of_a_urls_query_reaches_a_published_name(tmp_path, http, quer
     assert len([n for n in members if n.startswith("files/")]) == 1
 
 
+def test_no_secret_of_a_urls_query_reaches_a_prefixed_name(tmp_path, http):
+    """`prefix_names_from` puts the download's stem before its rasters' names: the same rule for its query."""
+    from tilewise_demo.source import geotiff_bytes
+
+    http.files["/tiles/pack.zip"] = zipped("dem.tif", geotiff_bytes(4))
+    url = http.url("tiles/pack.zip") + "?token=eyJhbGciOi.eyJzdWIi.SflKxw"
+    make_entry(tmp_path / "catalog", "packed", [url], recipe={"prefix_names_from": ["pack.zip*"]})
+    run(tmp_path, tmp_path / "w", "packed")
+    with tarfile.open(tmp_path / "w" / "tar-store" / "packed.tar") as tar:
+        (member,) = [n for n in tar.getnames() if n.startswith("files/")]
+    assert member == "files/pack_dem.tif"  # as from …/pack.zip without a query
+
+
 def test_two_urls_that_differ_only_in_a_secret_are_one_name_and_refused(tmp_path, http):
     from tilewise_demo.source import geotiff_bytes
 

@@ -18,7 +18,7 @@ import rasterio
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
-from tilewise.sources import georeferencing, raster_describe, raster_find, raster_unread, rasters
+from tilewise.sources import georeferencing, names, raster_describe, raster_find, raster_unread, rasters
 from tilewise.sources.catalog import FileEntry, sidecars_beside
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
@@ -172,8 +172,8 @@ def output_name(
     group = members[0].group
     if job.recipe.prefixes(group, *(e.name for e in members)):
         parents = list(reversed(raster.parents))[1:]  # each folder, outermost first, without "."
-        folders = [Path((nested or {})[p]).stem if p in (nested or {}) else p.name for p in parents]
-        piece_name = "_".join([Path(group).stem, *folders, piece_name])
+        folders = [names.stem((nested or {})[p]) if p in (nested or {}) else p.name for p in parents]
+        piece_name = "_".join([names.stem(group), *folders, piece_name])
     return safe_name(piece_name)
 
 

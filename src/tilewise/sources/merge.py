@@ -29,7 +29,7 @@ from tilewise.shared.errors import TilewiseError
 from tilewise.shared.web_mercator import crs_from_text, epsg_places_alike, footprint_points
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import coverage_gpkg as coverage_file
-from tilewise.sources import coverage_union, ledger, store_index
+from tilewise.sources import coverage_union, ledger, names, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
 from tilewise.sources.catalog import archive_group, line_numbers
@@ -123,7 +123,7 @@ def _fixes(clashes: list[list[Made]], made: list[Made], recipe_file: Path, recip
 def _prefixed(m: Made) -> str:
     """The name `prefix_names_from` would give this output."""
     folders = list(Path(m.out["raster"]).parent.parts)
-    return safe_name("_".join([Path(archive_group(m.file)).stem, *folders, m.name]))
+    return safe_name("_".join([names.stem(archive_group(m.file)), *folders, m.name]))
 
 
 def place_in_store(made: list[Made], staging: Path, store: Path) -> None:

@@ -23,7 +23,10 @@ import os
 import posixpath
 import re
 import unicodedata
+from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
+
+from tilewise.shared.url_secrets import masked
 
 MAX_NAME_BYTES = 236  # wget's limit (NAME_MAX 255 − its CHOMP_BUFFER 19): room for `.part` and `.tmp`
 _WGET_ESCAPED = frozenset(range(0x20)) | {0x2F, 0x7F}
@@ -71,6 +74,13 @@ def _simplified_path(path: str) -> str:
     if path.endswith("/") or path.endswith("/.") or path.endswith("/..") or path in (".", ".."):
         simplified = simplified.rstrip("/") + "/"
     return simplified
+
+
+def stem(name: str) -> str:
+    """Mapterhorn's stem of a file name: without its last suffix. A download under wget's name keeps its
+    URL's query (`dem.tif?token=eyJ.eyJ.sig`): a secret's value in it (a token, a signature) is written
+    `***` first, so no name made from it (a COG's, a prefix) carries it."""
+    return Path(masked(name)).stem
 
 
 def local_name(path: str) -> str:

@@ -34,8 +34,8 @@ from rasterio.windows import Window
 
 from tilewise.shared.cog import full_width_nbits
 from tilewise.shared.errors import FileFailure
-from tilewise.shared.url_secrets import masked
 from tilewise.shared.window_vrt import window_vrt
+from tilewise.sources import names
 from tilewise.sources.lossy_nodata import copy_keeping_nodata
 from tilewise.sources.raster_describe import any_valid
 from tilewise.sources.recipe import Recipe
@@ -44,11 +44,8 @@ _KEEP = object()  # the raster's own nodata stays
 
 
 def output_stem(raster: Path) -> str:
-    """Mapterhorn's naming: the file name without its last suffix (a grid folder keeps its name). A file
-    downloaded under wget's name keeps its URL's query in it (`dem.tif?token=eyJ.eyJ.sig`): a secret's value
-    in it (a token, a signature) is written `***` first, so no published name, bounds row or tar member
-    carries it (two URLs that differ only in it then give one name: a collision, refused)."""
-    return raster.name if raster.is_dir() else Path(masked(raster.name)).stem
+    """Mapterhorn's naming: the file name without its last suffix (`names.stem`); a grid folder keeps its name."""
+    return raster.name if raster.is_dir() else names.stem(raster.name)
 
 
 @dataclass(frozen=True)
