@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -239,6 +240,36 @@ def _county_frames(work):
         p.name: gpd.read_parquet(p) if not p.name.endswith(".crops.parquet") else pd.read_parquet(p)
         for p in sorted((work / "results/states/demo/counties").glob("*.parquet"))
     }
+
+
+@pytest.mark.parametrize("room", [0.3, 0.8])
+def test_the_state_pipeline_on_a_disk_that_fills_finishes_the_same_with_room(state_case, tmp_path, room):
+    """The disk fills while tiles are prepared (0.3 of the outputs' bytes) or while the state's files are
+    written (0.8); the same command with room gives the clean run's county results and summary."""
+    root, cfg, clean, inputs = state_case
+    inputs_bytes = disk_bytes(inputs)
+    outputs_bytes = disk_bytes(clean) - disk_bytes(clean / "resources")
+    settings = yaml.safe_load(cfg.read_text()) | {"min_free_disk_gb": 0}
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(settings))
+    with small_disk(tmp_path / "disk", int(inputs_bytes * 1.05 + outputs_bytes * room)) as disk:
+        work = disk.path / "run"
+        seed_demo_state(inputs, work)
+        cmd = snakemake_cmd(REPO, work, "--configfile", str(tmp_path / "full.yaml"))
+        full = subprocess.run(cmd, capture_output=True, text=True)
+        assert full.returncode != 0, full.stderr[-3000:]
+        told = full.stderr[-3000:]  # the run's end: its summary, or Snakemake's own error
+        assert re.search("No space left|the disk is full|it is likely full; free some space", told), told
+        disk.grow(disk_bytes(clean) * 4)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        want, got = _county_frames(clean), _county_frames(work)
+        assert list(got) == list(want)
+        for name in want:
+            pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+        summary = [pd.read_csv(w / "results/states/demo/county_summary.csv") for w in (clean, work)]
+        timing = [c for c in summary[0].columns if "seconds" in c]
+        pd.testing.assert_frame_equal(summary[1].drop(columns=timing), summary[0].drop(columns=timing))
+        assert partial_files(work / "results") == []
 
 
 @pytest.mark.parametrize("trial", range(STATE_TRIALS))

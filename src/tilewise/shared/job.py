@@ -61,10 +61,25 @@ def log_to(path: str | None) -> None:
         log = logging.getLogger("tilewise")
         if issubclass(kind, TilewiseError):  # a user-facing problem: the message says it all
             log.error("%s", value)
-        else:
-            log.error("job failed", exc_info=(kind, value, tb))
+            return
+        log.error("job failed", exc_info=(kind, value, tb))
+        if full := nearly_full_disk("."):  # a library's write error that names no errno
+            log.error("%s: %s; %s", kind.__name__, value, full)
 
     sys.excepthook = excepthook
+
+
+NEARLY_FULL_BYTES = 64 << 20  # less room than this after a failed job: the disk is the likely cause
+
+
+def nearly_full_disk(path: str) -> str | None:
+    """What to tell after an unexpected error when the disk holding `path` is nearly full: a library's
+    write error (GDAL's, SQLite's "Failed to commit transaction") often names no errno."""
+    free = shutil.disk_usage(path).free
+    if free >= NEARLY_FULL_BYTES:
+        return None
+    where = os.path.abspath(path)
+    return f"only {free:,} bytes are free on the disk of {where}: it is likely full; free some space and rerun"
 
 
 def check_free_disk(path: str, min_free_gb: float) -> None:
