@@ -279,3 +279,47 @@ def test_cdl_class_areas_of_corn_and_cotton_only_are_refused(codes, refused):
     else:
         crops.check_cdl_codes(table, ["cdl.tif"])
     crops.check_cdl_codes(table.assign(m2=table["m2"] / 100), ["small.tif"])  # too little to judge
+
+
+@pytest.mark.parametrize(
+    "value", ["nan", "NaN", "inf", "-137", "137,5", "1,37", "12,34,567", "1e3", "1_000", "0", "0.0"]
+)
+def test_a_yield_not_written_as_nass_writes_a_yield_fails_naming_the_line(tmp_path, value):
+    # 'nan' read as a NASS code fell back to the national value; '137,5' (a decimal comma) read as 1375
+    path = export(tmp_path / "ks.csv", [row(SOY, "40"), row(CORN, value)])
+    with pytest.raises(TilewiseError, match=rf"ks\.csv:3: .*Value {re.escape(repr(value))}"):
+        quickstats.read_yields(path, "STATE", "20")
+
+
+@pytest.mark.parametrize(
+    ("value", "number"), [("1,370.5", 1370.5), (" 177.3 ", 177.3), ("7,649", 7649.0), ("0.5", 0.5)]
+)
+def test_a_yield_as_nass_writes_it_is_read(tmp_path, value, number):
+    path = export(tmp_path / "ks.csv", [row(CORN, value)])
+    assert quickstats.read_yields(path, "STATE", "20")["value"].tolist() == [number]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"Program": "Survey"},
+        {"Period": "year"},
+        {"Period": " YEAR"},
+        {"Geo Level": "State"},
+        {"Domain": "Total"},
+        {"Data Item": CORN + " "},
+        {"Data Item": CORN.lower()},
+        {"Data Item": CORN.replace(" - ", "  - ")},
+    ],
+)
+def test_a_row_typed_by_hand_in_another_case_or_spacing_is_the_states_row(tmp_path, edit):
+    # the row the 'no yield' error asks for, typed by hand: it was left out and the national value used
+    path = export(tmp_path / "ks.csv", [row(SOY, "40"), {**row(CORN, "137"), **edit}])
+    assert yields_of(path).lookup(CORN) == (137.0, "state")
+
+
+@pytest.mark.parametrize("blank", ["Program", "Year", "Period", "Geo Level", "State ANSI", "Data Item", "Domain"])
+def test_a_row_with_a_field_blank_that_an_export_fills_fails_naming_the_line(tmp_path, blank):
+    path = export(tmp_path / "ks.csv", [row(SOY, "40"), {**row(CORN, "137"), blank: ""}])
+    with pytest.raises(TilewiseError, match=rf"ks\.csv:3: {blank} is empty"):
+        quickstats.read_yields(path, "STATE", "20")

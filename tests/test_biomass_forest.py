@@ -1,5 +1,7 @@
 """FIA as the FIA computes it: hand-calculated PLOT, COND and TREE tables (tests/data/fia_example/README.md)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -248,3 +250,44 @@ def test_condition_proportions_past_the_whole_plot_are_refused():
     message = r"COND: CONDPROP_UNADJ of a plot's conditions adds up to more than 1 .*: 1001: 1.6$"
     with pytest.raises(FIADataError, match=message):
         plot_densities(plots, conds, trees, missing="error")
+
+
+@pytest.mark.parametrize("table", ["TREE", "COND"])
+@pytest.mark.parametrize(
+    "edit",
+    [lambda cn: cn + ".0", lambda cn: f"{float(cn):.2E}", lambda cn: str(int(cn) + 7_000_000)],
+    ids=["float-text", "scientific", "another-download"],
+)
+@pytest.mark.parametrize("plot_cn", ["1001", "1000"], ids=["visit-used", "older-visit"])
+def test_rows_whose_plt_cn_names_no_plot_are_refused_naming_them(table, edit, plot_cn):
+    """TREE.PLT_CN and COND.PLT_CN are PLOT.CN (FIADB's keys). A TREE table whose sequence numbers a
+    spreadsheet rewrote (1001.0, 1.00E+03) or of another download left its plots' trees out: plot 101
+    a forest of density 0, no error."""
+    plots, conds, trees = without_plot_105()
+    frame = trees if table == "TREE" else conds
+    hit = frame["PLT_CN"] == plot_cn
+    frame.loc[hit, "PLT_CN"] = frame.loc[hit, "PLT_CN"].map(edit)
+    message = rf"{table}: PLT_CN not a CN of the PLOT table .*: {re.escape(edit(plot_cn))}"
+    with pytest.raises(FIADataError, match=message):
+        plot_densities(plots, conds, trees, missing="error")
+
+
+@pytest.mark.parametrize("trees_kept", ["none", "dead-only"])
+def test_forest_plots_without_any_live_tree_in_the_state_are_density_0(trees_kept):
+    """No live tree on any forest plot (a TREE table of header only, every tree dead) crashed in pandas."""
+    plots, conds, trees = without_plot_105()
+    trees = trees.iloc[:0] if trees_kept == "none" else trees.assign(STATUSCD=2.0)
+    by, _, _ = densities(plots, conds, trees, missing="error")
+    forest = by[by["is_forest_plot"]]
+    assert len(forest) and (forest["aboveground_dry_short_tons_per_acre"] == 0).all()
+    assert (forest["live_trees_count"] == 0).all()
+
+
+def test_a_state_tables_error_names_the_three_files(tmp_path):
+    trees = pd.read_csv(EXAMPLE / "TREE.csv", dtype=str)
+    trees["PLT_CN"] = trees["PLT_CN"] + ".0"  # every PLT_CN rewritten: every tree was left out
+    trees.to_csv(tmp_path / "TREE.csv", index=False)
+    files = [EXAMPLE / "PLOT.csv", EXAMPLE / "COND.csv", tmp_path / "TREE.csv"]
+    message = rf"FIADB PLOT {re.escape(str(files[0]))}, COND .*, TREE {re.escape(str(files[2]))}: TREE: PLT_CN not a CN"
+    with pytest.raises(FIADataError, match=message):
+        state_plot_densities(*files, missing="exclude_plot", state_fips="20")

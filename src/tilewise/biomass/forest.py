@@ -107,6 +107,7 @@ def plot_densities(
     plots, conds, trees = (t.astype({c: str for c in ("CN", "PLT_CN") if c in t}) for t in (plots, conds, trees))
     chosen, stats = latest_sampled_visits(plots)
     _refuse_repeats(plots, conds, trees)
+    _refuse_rows_of_no_plot(plots, conds, trees)
     conds = conds[conds["PLT_CN"].isin(chosen["CN"])]
     _refuse_shares_past_the_plot(conds)
     without = chosen.loc[~chosen["CN"].isin(conds["PLT_CN"]), "CN"]
@@ -189,6 +190,21 @@ def _refuse_repeats(plots: pd.DataFrame, conds: pd.DataFrame, trees: pd.DataFram
             )
 
 
+def _refuse_rows_of_no_plot(plots: pd.DataFrame, conds: pd.DataFrame, trees: pd.DataFrame) -> None:
+    """COND.PLT_CN and TREE.PLT_CN are PLOT.CN (FIADB's keys). A row naming no plot (sequence numbers a
+    spreadsheet rewrote as 1.23E+14 or 1001.0, a table of another download) left its plot's trees out:
+    a forest of density 0, no error."""
+    for table, frame in (("COND", conds), ("TREE", trees)):
+        orphans = frame.loc[~frame["PLT_CN"].isin(plots["CN"]), "PLT_CN"].drop_duplicates()
+        if len(orphans):
+            _fail(
+                table,
+                "PLT_CN not a CN of the PLOT table (give PLOT, COND and TREE of one FIA DataMart download, "
+                "sequence numbers as text: a spreadsheet rewrites them as 1.23E+14) (PLT_CN)",
+                orphans.tolist(),
+            )
+
+
 def _refuse_shares_past_the_plot(conds: pd.DataFrame) -> None:
     """A plot's conditions share it: their proportions (of the plot, of each of its parts) add up to at
     most 1. More made its forest share more than the plot (weight and regional ratio off, no error)."""
@@ -216,7 +232,10 @@ def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str, state_fips:
             f"this state ({int(state_fips)}); download the state's own tables from the FIA DataMart "
             "(config: states.<state>.fia_plot, fia_cond, fia_tree)"
         )
-    return plot_densities(*tables, missing=missing)
+    try:
+        return plot_densities(*tables, missing=missing)
+    except FIADataError as exc:  # the rows are named by table: say which files those are
+        raise FIADataError(f"FIADB PLOT {plot_csv}, COND {cond_csv}, TREE {tree_csv}: {exc}") from exc
 
 
 def _pairs(conds: pd.DataFrame) -> list[str]:
@@ -243,7 +262,8 @@ def _missing_values(live: pd.DataFrame) -> pd.Series:
 
 def _tree_sums(live: pd.DataFrame, chosen: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     """Per PLT_CN: live trees, aboveground and bole-wood short tons per forested acre."""
-    breakpoint = live["PLT_CN"].map(chosen.set_index("CN").get("MACRO_BREAKPOINT_DIA", pd.Series(dtype=float)))
+    macro = chosen.set_index("CN").get("MACRO_BREAKPOINT_DIA", pd.Series(dtype=float))
+    breakpoint = live["PLT_CN"].map(macro).astype(float)  # float also with no live tree (text dtype, no comparison)
     part = np.select(  # column of `shares`: subplot, microplot for saplings, macroplot past the breakpoint
         [live["DIA"] < SAPLING_MAX_DIA_IN, breakpoint.notna() & (live["DIA"] >= breakpoint)], [2, 3], default=1
     )

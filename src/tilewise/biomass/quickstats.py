@@ -10,11 +10,17 @@ forecasts ("YEAR - AUG FORECAST"), marketing years, census rows and domain break
 `Value` is text: thousands separators, and NASS codes instead of numbers — (D) withheld to avoid
 disclosing individual operations, (Z) less than half the unit, (NA) not available, (X) not applicable,
 (S) insufficient reports, (L)/(H) coefficient of variation codes. A code is a missing value, never 0.
+A number is written as NASS writes it (`137`, `1,370.5`), a yield is above 0; anything else names the line.
+
+Rows are matched as NASS spells them, in any case and spacing: a row typed by hand ("Survey", "Total",
+a Data Item with a trailing space) was left out and the national value used without a sign. A field
+the filter reads that is blank (a real export fills them all) is an error, not a row left out.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -46,14 +52,26 @@ COLUMNS = [
 ]
 NEEDED = ["Program", "Year", "Period", "Geo Level", "State ANSI", "Data Item", "Domain", "Value"]
 SPECIAL_VALUES = frozenset({"(D)", "(Z)", "(NA)", "(X)", "(S)", "(L)", "(H)", ""})
+# NASS's numbers: digits, commas only between groups of three ('137,5' is a decimal comma, not 1375),
+# an optional decimal part; Python's float() also takes 'nan', 'inf', '1e3', '1_000' and signs
+NASS_NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+# the fields a row is chosen by; State ANSI only on a STATE row (a national row has none)
+FILLED = ["Program", "Year", "Period", "Geo Level", "Data Item", "Domain"]
 
 
 def parse_value(text: str) -> float | None:
-    """'7,649' → 7649.0; a NASS code such as '(D)' → None; anything else that is not a number → ValueError."""
+    """'7,649' → 7649.0; a NASS code such as '(D)' → None; anything else → ValueError."""
     text = text.strip()
     if text in SPECIAL_VALUES:
         return None
+    if not NASS_NUMBER.fullmatch(text):
+        raise ValueError(f"{text!r} is not a number as NASS writes one")
     return float(text.replace(",", ""))
+
+
+def _spelled(text: str) -> str:
+    """A field as NASS spells it: upper case, single spaces, none around ('Corn, grain ' → 'CORN, GRAIN')."""
+    return " ".join(text.split()).upper()
 
 
 def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None) -> pd.DataFrame:
@@ -74,19 +92,33 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise TilewiseError(f"{path}: cannot read the Quick Stats export ({exc})") from exc
     kept = []
-    for line, r in rows:
+    for line, raw in rows:
+        r = {c: _spelled(raw[c] or "") for c in NEEDED}
+        blank = [c for c in FILLED + ["State ANSI"] * (r["Geo Level"] == "STATE") if not r[c]]
+        if blank:
+            raise TilewiseError(
+                f"{path}:{line}: {blank[0]} is empty; a Quick Stats export fills it on every row: fill it as the "
+                "export's other rows do (e.g. Program SURVEY, Period YEAR, Domain TOTAL) or delete the row"
+            )
         if (r["Program"], r["Period"], r["Domain"], r["Geo Level"]) != ("SURVEY", "YEAR", "TOTAL", geo_level):
             continue
-        if state_ansi is not None and r["State ANSI"].strip().zfill(2) != state_ansi:
+        if state_ansi is not None and r["State ANSI"].zfill(2) != state_ansi:
             continue
         try:
             value = parse_value(r["Value"])
             year = int(r["Year"])
         except ValueError as exc:
             raise TilewiseError(
-                f"{path}:{line}: Year {r['Year']!r} or Value {r['Value']!r} is not a number or a NASS code"
+                f"{path}:{line}: Year {raw['Year']!r} or Value {raw['Value']!r} is not a number or a NASS code; "
+                "write the yield as NASS does (137 or 1,370.5, a point for decimals) or a code such as (D)"
             ) from exc
-        kept.append({"data_item": r["Data Item"], "year": year, "value": value, "raw_value": r["Value"], "line": line})
+        if value is not None and value <= 0 and " - YIELD" in r["Data Item"]:  # a crop not harvested has no row
+            raise TilewiseError(
+                f"{path}:{line}: Value {raw['Value']!r} is not a yield (0 or less); give the yield NASS published, "
+                "or (NA)"
+            )
+        item = r["Data Item"]
+        kept.append({"data_item": item, "year": year, "value": value, "raw_value": raw["Value"], "line": line})
     table = pd.DataFrame(kept, columns=["data_item", "year", "value", "raw_value", "line"])
     table["value"] = table["value"].astype(float)
     repeated = table[table.duplicated(["data_item", "year"], keep=False)]
