@@ -323,3 +323,16 @@ def test_a_row_with_a_field_blank_that_an_export_fills_fails_naming_the_line(tmp
     path = export(tmp_path / "ks.csv", [row(SOY, "40"), {**row(CORN, "137"), blank: ""}])
     with pytest.raises(TilewiseError, match=rf"ks\.csv:3: {blank} is empty"):
         quickstats.read_yields(path, "STATE", "20")
+
+
+@pytest.mark.parametrize("ansi", ["20.0", "020", "KS", "KANSAS"])
+def test_a_state_row_whose_state_ansi_is_not_a_fips_code_fails_naming_the_line(tmp_path, ansi):
+    # a hand-typed row's code read as another state's: left out, and the national value used
+    path = export(tmp_path / "ks.csv", [row(SOY, "40"), row(CORN, "137", ansi=ansi)])
+    with pytest.raises(TilewiseError, match=rf"ks\.csv:3: State ANSI {re.escape(repr(ansi))} is not"):
+        quickstats.read_yields(path, "STATE", "20")
+
+
+def test_a_state_ansi_without_its_leading_zero_is_the_state(tmp_path):
+    path = export(tmp_path / "ak.csv", [row(CORN, "137", ansi="2")])  # a spreadsheet drops 02's zero
+    assert quickstats.read_yields(path, "STATE", "02")["value"].tolist() == [137.0]

@@ -90,7 +90,10 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
                 )
             rows = [(line, r) for line, r in enumerate(reader, start=2)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise TilewiseError(f"{path}: cannot read the Quick Stats export ({exc})") from exc
+        raise TilewiseError(
+            f"{path}: cannot read the Quick Stats export ({exc}); give the CSV as Quick Stats writes it (UTF-8, "
+            "comma-separated), e.g. re-save it as 'CSV UTF-8'"
+        ) from exc
     kept = []
     for line, raw in rows:
         r = {c: _spelled(raw[c] or "") for c in NEEDED}
@@ -99,6 +102,11 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
             raise TilewiseError(
                 f"{path}:{line}: {blank[0]} is empty; a Quick Stats export fills it on every row: fill it as the "
                 "export's other rows do (e.g. Program SURVEY, Period YEAR, Domain TOTAL) or delete the row"
+            )
+        if r["Geo Level"] == "STATE" and not re.fullmatch(r"[0-9]{1,2}", r["State ANSI"]):  # 20.0, 020, KS
+            raise TilewiseError(
+                f"{path}:{line}: State ANSI {raw['State ANSI']!r} is not a state's FIPS code; write it as the export "
+                "does (20 for Kansas, 02 or 2 for Alaska)"
             )
         if (r["Program"], r["Period"], r["Domain"], r["Geo Level"]) != ("SURVEY", "YEAR", "TOTAL", geo_level):
             continue
