@@ -9,7 +9,12 @@ import shapely
 from pyproj import CRS
 
 from tilewise.biomass.fiadb import FIADataError, read_table
-from tilewise.biomass.forest import forest_columns, plot_densities, state_plot_densities
+from tilewise.biomass.forest import (
+    forest_columns,
+    plot_densities,
+    refuse_plots_outside_the_state,
+    state_plot_densities,
+)
 from tilewise.biomass.quality import weighted_sd
 from tilewise.shared.errors import TilewiseError
 from tilewise.shared.geometry import to_crs
@@ -291,3 +296,42 @@ def test_a_state_tables_error_names_the_three_files(tmp_path):
     message = rf"FIADB PLOT {re.escape(str(files[0]))}, COND .*, TREE {re.escape(str(files[2]))}: TREE: PLT_CN not a CN"
     with pytest.raises(FIADataError, match=message):
         state_plot_densities(*files, missing="exclude_plot", state_fips="20")
+
+
+CLAY_BOX = (-97.4, 39.2, -96.9, 39.5)  # the example's plots lie at 39.30–39.45 N, 97.0–97.1 W
+
+
+def _state(box=CLAY_BOX):
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame({"county_fips": ["20027"]}, geometry=[shapely.box(*box)], crs=4326)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.assign(LAT=p["LON"], LON=p["LAT"]),  # columns swapped
+        lambda p: p.assign(LON=-p["LON"]),  # the west sign lost
+        lambda p: p.assign(LON=p["LON"] + 8.0),  # another state's coordinates (Illinois)
+        lambda p: p.assign(LAT=p["LAT"] * 10),  # a decimal point lost
+    ],
+    ids=["swapped", "sign-lost", "other-state", "scaled"],
+)
+def test_forest_plots_far_from_their_state_are_refused_naming_them(edit):
+    """A plot placed outside its state was in no parcel's radius: the parcels near it fell back to the
+    state's ratio (46.7 t/ac instead of an inverse-distance 12), no error."""
+    rows, _, _ = plot_densities(*without_plot_105(), missing="error")
+    moved = edit(rows)
+    forest_cn = rows.loc[rows["is_forest_plot"], "CN"].iloc[0]
+    with pytest.raises(FIADataError, match=rf"PLOT\.csv: .*farther than 10 km from every county .*{forest_cn}"):
+        refuse_plots_outside_the_state(moved, _state(), "PLOT.csv")
+
+
+def test_forest_plots_fuzzed_near_or_across_the_state_line_are_used():
+    rows, _, _ = plot_densities(*without_plot_105(), missing="error")
+    refuse_plots_outside_the_state(rows, _state(), "PLOT.csv")
+    # FIA perturbs public coordinates by up to about a mile: a plot 1.6 km past the state line stays
+    east = rows["LON"].max()
+    refuse_plots_outside_the_state(rows, _state((-97.4, 39.2, east - 0.018, 39.5)), "PLOT.csv")
+    nonforest = rows.assign(LON=np.where(rows["is_forest_plot"], rows["LON"], 50.0))  # not used: no matter
+    refuse_plots_outside_the_state(nonforest, _state(), "PLOT.csv")

@@ -174,12 +174,9 @@ def test_the_illinois_example_config_dry_runs_against_stand_ins(tmp_path):
     assert state["sentinel2"]["sign"] == "planetary-computer" and "{tile}" in state["worldcover"]
 
 
-def test_counties_without_parcels_read_no_tiles(tmp_path):
-    # TIGER lists every county; a parcel source may cover only some: the others run no job, so a tile
-    # only they would read is not prepared, and no tile waits for them to be reclaimed
-    from tilewise.biomass import state_index
+def _two_county_state(tmp_path):
+    """StateInputs of a state of two counties, parcels (and FIA plots) in the western one only."""
     from tilewise.biomass.plan import StateInputs
-    from tilewise.biomass.tile_index import index_state
     from tilewise_demo.state import StateSpec, cdl, counties_and_parcels, county_layer, fia, sentinel2, worldcover
 
     with_parcels = StateSpec("95", {"95001": ("West", -88.45, 40.05, -88.30, 40.15)}, 0.02, 5)
@@ -191,7 +188,7 @@ def test_counties_without_parcels_read_no_tiles(tmp_path):
     pd.DataFrame(sentinel2(tmp_path, ("16TCK", "16TDK"), everything.box)).to_csv(tmp_path / "s2.csv", index=False)
     worldcover(tmp_path, everything.box)
     cdl(tmp_path, everything.box)
-    inputs = StateInputs.from_config(
+    return StateInputs.from_config(
         {
             "fips": "95",
             "counties": str(tmp_path / "counties.gpkg"),
@@ -206,11 +203,38 @@ def test_counties_without_parcels_read_no_tiles(tmp_path):
             "fia_tree": str(tmp_path / "fia/TREE.csv"),
         }
     )
+
+
+def test_counties_without_parcels_read_no_tiles(tmp_path):
+    # TIGER lists every county; a parcel source may cover only some: the others run no job, so a tile
+    # only they would read is not prepared, and no tile waits for them to be reclaimed
+    from tilewise.biomass import state_index
+    from tilewise.biomass.tile_index import index_state
+
+    inputs = _two_county_state(tmp_path)
     index_state(inputs, tmp_path / "index", "error", None)
     assert [c["county_fips"] for c in state_index.read_counties(tmp_path / "index")] == ["95001"]
     tiles = state_index.read_tiles(tmp_path / "index")
     assert {t["counties"] for t in tiles} == {"95001"}
     assert {t["tile"] for t in tiles if t["product"] == "sentinel2"} == {"16TCK"}  # 16TDK: only 95003's
+
+
+@pytest.mark.parametrize("east", [False, True], ids=["west-sign-lost", "plot-in-county-without-parcels"])
+def test_the_index_refuses_forest_plots_outside_the_state(tmp_path, east):
+    """A plot placed outside its state is in no parcel's radius; one in a county without parcels is the state's."""
+    from tilewise.biomass.tile_index import index_state
+
+    inputs = _two_county_state(tmp_path)
+    plots = pd.read_csv(tmp_path / "fia" / "PLOT.csv", dtype={"CN": str})
+    first = plots.index[(plots["PLOT_STATUS_CD"] == 1) & (plots["INVYR"] == plots["INVYR"].max())][0]  # a visit used
+    plots.loc[first, ["LON", "LAT"]] = (-87.5, 40.1) if east else (-plots.loc[first, "LON"], plots.loc[first, "LAT"])
+    plots.to_csv(tmp_path / "fia" / "PLOT.csv", index=False)
+    if east:
+        index_state(inputs, tmp_path / "index", "error", None)
+        return
+    message = rf"PLOT\.csv: PLOT: forest plot farther than 10 km .*{plots.loc[first, 'CN']}"
+    with pytest.raises(TilewiseError, match=message):
+        index_state(inputs, tmp_path / "index", "error", None)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,11 @@ plots within a radius, each plot weighted by its forest share too (FIA's ratio o
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from tilewise.biomass.fiadb import FIADataError, read_table
 from tilewise.biomass.quality import effective_count, weighted_sd
@@ -30,6 +32,7 @@ SAPLING_MAX_DIA_IN = 5.0  # saplings (1.0–4.9 in) are tallied on the microplot
 PHASE3_OFF_SUBPANEL_INVYR = 9999
 ROOT_COLLAR = 2  # DIAHTCD: diameter at the root collar, i.e. a woodland species (no DRYBIO_BOLE by definition)
 MISSING_POLICIES = ("error", "exclude_plot")
+PLOT_REACH_KM = 10.0  # FIA perturbs public plot coordinates by up to about 1 mile: room for that, coasts, state lines
 SHOWN = 20  # offending rows named in an error message
 PLOT_COLUMNS = [
     *PLOT_KEYS,
@@ -236,6 +239,27 @@ def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str, state_fips:
         return plot_densities(*tables, missing=missing)
     except FIADataError as exc:  # the rows are named by table: say which files those are
         raise FIADataError(f"FIADB PLOT {plot_csv}, COND {cond_csv}, TREE {tree_csv}: {exc}") from exc
+
+
+def refuse_plots_outside_the_state(plots: pd.DataFrame, counties: gpd.GeoDataFrame, plot_csv) -> None:
+    """Forest plots (`PLOT_COLUMNS`) farther than PLOT_REACH_KM from every county of their state: LAT and
+    LON swapped, a sign or a decimal point lost, another state's coordinates. Such a plot was within no
+    parcel's radius: the parcels around it fell back to the state's ratio, no error."""
+    forest = plots[plots["is_forest_plot"]]
+    state = counties.to_crs(4326).union_all()
+    centre = state.representative_point()
+    laea = CRS.from_proj4(f"+proj=laea +lat_0={centre.y:.6f} +lon_0={centre.x:.6f} +datum=WGS84 +units=m +no_defs")
+    far = ~(forest["LAT"].between(-90, 90) & forest["LON"].between(-180, 180)).to_numpy()  # off the globe
+    points = to_crs(shapely.points(forest.loc[~far, ["LON", "LAT"]].to_numpy()), 4326, laea)
+    far[~far] = ~shapely.dwithin(points, to_crs(state, 4326, laea), PLOT_REACH_KM * 1000)
+    if far.any():
+        rows = forest[far]
+        _fail(
+            f"{plot_csv}: PLOT",
+            f"forest plot farther than {PLOT_REACH_KM:g} km from every county of the state (LAT and LON swapped, a "
+            "sign or decimal point lost, another state's plot?); give the FIA DataMart's LAT and LON (CN: LAT, LON)",
+            [f"{cn}: {lat:g}, {lon:g}" for cn, lat, lon in zip(rows["CN"], rows["LAT"], rows["LON"], strict=True)],
+        )
 
 
 def _pairs(conds: pd.DataFrame) -> list[str]:

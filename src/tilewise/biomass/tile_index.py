@@ -20,7 +20,7 @@ import rasterio
 import shapely
 
 from tilewise.biomass import crop_tables, crops, made_from, stac, state_index
-from tilewise.biomass.forest import state_plot_densities
+from tilewise.biomass.forest import refuse_plots_outside_the_state, state_plot_densities
 from tilewise.biomass.grids import (
     continuous_lon,
     s2_footprint_lonlat,
@@ -698,6 +698,7 @@ def index_state(
         log.info("removed %s: a result of the state's earlier inputs", path)
     crops.check_cdl_year(inp.cdl, inp.cdl_year)
     counties = load_counties(inp.counties, inp.state_fips)
+    state_counties = counties  # all of them: a FIA plot of a county without parcels still counts
     parcels, dropped = assign_parcels(read_vector(inp.parcels, "parcels"), counties, inp.parcels)
     overlaps = overlapping_parcels(parcels)
     if len(overlaps):
@@ -740,6 +741,8 @@ def index_state(
         "parcel_pairs_overlapping": len(overlaps),
         "tiles": len(tiles),
     }
+    fia = state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing, inp.state_fips)
+    refuse_plots_outside_the_state(fia[0], state_counties, inp.fia_plot)
     national = national_yields or str(crop_tables.NATIONAL_YIELDS)
     yields = crops.yields_table(inp.nass_yields, national, inp.state_fips, inp.cdl_year)
     local_tiles = [h for h in dict.fromkeys(tiles["href"]) if "://" not in h and h not in inputs_before]
@@ -749,7 +752,7 @@ def index_state(
         counties=counties,
         tiles=tiles,
         parcels=parcels,
-        fia=state_plot_densities(inp.fia_plot, inp.fia_cond, inp.fia_tree, fia_missing, inp.state_fips),
+        fia=fia,
         yields=(inp.cdl_year, yields, [f for f in (inp.nass_yields, national) if f]),
         dropped=dropped,
         overlaps=overlaps,
