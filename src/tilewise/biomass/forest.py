@@ -242,10 +242,13 @@ def state_plot_densities(plot_csv, cond_csv, tree_csv, missing: str, state_fips:
 
 
 def refuse_plots_outside_the_state(plots: pd.DataFrame, counties: gpd.GeoDataFrame, plot_csv) -> None:
-    """Forest plots (`PLOT_COLUMNS`) farther than PLOT_REACH_KM from every county of their state: LAT and
-    LON swapped, a sign or a decimal point lost, another state's coordinates. Such a plot was within no
-    parcel's radius: the parcels around it fell back to the state's ratio, no error."""
+    """Forest plots (`PLOT_COLUMNS`) of a county in `counties` (STATECD + COUNTYCD) farther than
+    PLOT_REACH_KM from every county there: LAT and LON swapped, a sign or a decimal point lost, another
+    state's coordinates. Such a plot was within no parcel's radius: the parcels around it fell back to the
+    state's ratio, no error. A plot of a county the layer leaves out (a layer of some counties) is not judged."""
     forest = plots[plots["is_forest_plot"]]
+    fips = forest["STATECD"].map("{:02d}".format) + forest["COUNTYCD"].map("{:03d}".format)
+    forest = forest[fips.isin(counties["county_fips"]).to_numpy()]
     state = counties.to_crs(4326).union_all()
     centre = state.representative_point()
     laea = CRS.from_proj4(f"+proj=laea +lat_0={centre.y:.6f} +lon_0={centre.x:.6f} +datum=WGS84 +units=m +no_defs")
