@@ -333,6 +333,12 @@ def test_a_state_row_whose_state_ansi_is_not_a_fips_code_fails_naming_the_line(t
         quickstats.read_yields(path, "STATE", "20")
 
 
+def test_nass_other_states_row_without_a_state_ansi_is_left_out(tmp_path):
+    other = {**row(CORN, "150", ansi=""), "State": "OTHER STATES"}  # NASS's aggregate: no ANSI code
+    path = export(tmp_path / "us.csv", [other, row(CORN, "137")])
+    assert quickstats.read_yields(path, "STATE", "20")["value"].tolist() == [137.0]
+
+
 def test_a_state_ansi_without_its_leading_zero_is_the_state(tmp_path):
     path = export(tmp_path / "ak.csv", [row(CORN, "137", ansi="2")])  # a spreadsheet drops 02's zero
     assert quickstats.read_yields(path, "STATE", "02")["value"].tolist() == [137.0]

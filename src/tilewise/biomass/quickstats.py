@@ -55,7 +55,9 @@ SPECIAL_VALUES = frozenset({"(D)", "(Z)", "(NA)", "(X)", "(S)", "(L)", "(H)", ""
 # NASS's numbers: digits, commas only between groups of three ('137,5' is a decimal comma, not 1375),
 # an optional decimal part; Python's float() also takes 'nan', 'inf', '1e3', '1_000' and signs
 NASS_NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
-# the fields a row is chosen by; State ANSI only on a STATE row (a national row has none)
+# the fields a row is chosen by; State ANSI only on one state's STATE row (a national row has none, nor has
+# NASS's STATE row "OTHER STATES", the states not published one by one)
+OTHER_STATES = "OTHER STATES"
 FILLED = ["Program", "Year", "Period", "Geo Level", "Data Item", "Domain"]
 
 
@@ -97,13 +99,14 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
     kept = []
     for line, raw in rows:
         r = {c: _spelled(raw[c] or "") for c in NEEDED}
-        blank = [c for c in FILLED + ["State ANSI"] * (r["Geo Level"] == "STATE") if not r[c]]
+        one_state = r["Geo Level"] == "STATE" and _spelled(raw.get("State") or "") != OTHER_STATES
+        blank = [c for c in FILLED + ["State ANSI"] * one_state if not r[c]]
         if blank:
             raise TilewiseError(
                 f"{path}:{line}: {blank[0]} is empty; a Quick Stats export fills it on every row: fill it as the "
                 "export's other rows do (e.g. Program SURVEY, Period YEAR, Domain TOTAL) or delete the row"
             )
-        if r["Geo Level"] == "STATE" and not re.fullmatch(r"[0-9]{1,2}", r["State ANSI"]):  # 20.0, 020, KS
+        if one_state and not re.fullmatch(r"[0-9]{1,2}", r["State ANSI"]):  # 20.0, 020, KS
             raise TilewiseError(
                 f"{path}:{line}: State ANSI {raw['State ANSI']!r} is not a state's FIPS code; write it as the export "
                 "does (20 for Kansas, 02 or 2 for Alaska)"
