@@ -333,6 +333,13 @@ def test_a_state_row_whose_state_ansi_is_not_a_fips_code_fails_naming_the_line(t
         quickstats.read_yields(path, "STATE", "20")
 
 
+def test_rows_other_than_yields_are_not_read(tmp_path):
+    # a broad export: net income can be negative, production has its own numbers; only yields are read
+    income = row("INCOME, NET CASH FARM, OF OPERATIONS - NET INCOME, MEASURED IN $", "-1,234")
+    path = export(tmp_path / "ks.csv", [income, row("CORN, GRAIN - PRODUCTION, MEASURED IN BU", "0"), row(CORN, "137")])
+    assert quickstats.read_yields(path, "STATE", "20")["data_item"].tolist() == [CORN]
+
+
 def test_nass_other_states_row_without_a_state_ansi_is_left_out(tmp_path):
     other = {**row(CORN, "150", ansi=""), "State": "OTHER STATES"}  # NASS's aggregate: no ANSI code
     path = export(tmp_path / "us.csv", [other, row(CORN, "137")])

@@ -77,9 +77,9 @@ def _spelled(text: str) -> str:
 
 
 def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None) -> pd.DataFrame:
-    """Annual yields of one geographic level from an export: `data_item`, `year`, `value` (NaN for a
-    NASS code), `raw_value`, `line`. With `state_ansi`, only that state's rows (an export may hold
-    several states). Exactly one row per data item and year must remain."""
+    """Annual yields (Data Items `… - YIELD, …`) of one geographic level from an export: `data_item`,
+    `year`, `value` (NaN for a NASS code), `raw_value`, `line`. With `state_ansi`, only that state's rows
+    (an export may hold several states). Exactly one row per data item and year must remain."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -115,6 +115,8 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
             continue
         if state_ansi is not None and r["State ANSI"].zfill(2) != state_ansi:
             continue
+        if " - YIELD" not in r["Data Item"]:  # production, acres, prices, net income (which can be negative)
+            continue
         try:
             value = parse_value(r["Value"])
             year = int(r["Year"])
@@ -123,7 +125,7 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
                 f"{path}:{line}: Year {raw['Year']!r} or Value {raw['Value']!r} is not a number or a NASS code; "
                 "write the yield as NASS does (137 or 1,370.5, a point for decimals) or a code such as (D)"
             ) from exc
-        if value is not None and value <= 0 and " - YIELD" in r["Data Item"]:  # a crop not harvested has no row
+        if value is not None and value <= 0:  # NASS publishes no yield of 0: a crop not harvested has no row
             raise TilewiseError(
                 f"{path}:{line}: Value {raw['Value']!r} is not a yield (0 or less); give the yield NASS published, "
                 "or (NA)"
