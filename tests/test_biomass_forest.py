@@ -335,6 +335,8 @@ def test_forest_plots_fuzzed_near_or_across_the_state_line_are_used():
     refuse_plots_outside_the_state(rows, _state((-97.4, 39.2, east - 0.018, 39.5)), "PLOT.csv")
     nonforest = rows.assign(LON=np.where(rows["is_forest_plot"], rows["LON"], 50.0))  # not used: no matter
     refuse_plots_outside_the_state(nonforest, _state(), "PLOT.csv")
+    # a longitude past 180° (continuous across the antimeridian) is its place east of −180°
+    assert refuse_plots_outside_the_state(rows.assign(LON=rows["LON"] + 360), _state(), "PLOT.csv") is None
     # a county layer of some counties only: the plots of the others are not judged
     elsewhere = rows.assign(COUNTYCD=29, LON=-rows["LON"])
     refuse_plots_outside_the_state(elsewhere, _state(), "PLOT.csv")

@@ -252,8 +252,9 @@ def refuse_plots_outside_the_state(plots: pd.DataFrame, counties: gpd.GeoDataFra
     state = counties.to_crs(4326).union_all()
     centre = state.representative_point()
     laea = CRS.from_proj4(f"+proj=laea +lat_0={centre.y:.6f} +lon_0={centre.x:.6f} +datum=WGS84 +units=m +no_defs")
-    far = ~(forest["LAT"].between(-90, 90) & forest["LON"].between(-180, 180)).to_numpy()  # off the globe
-    points = to_crs(shapely.points(forest.loc[~far, ["LON", "LAT"]].to_numpy()), 4326, laea)
+    lon = (forest["LON"].to_numpy() + 180) % 360 - 180  # 180.03 (continuous across ±180°) is −179.97
+    far = ~forest["LAT"].between(-90, 90).to_numpy()  # off the globe
+    points = to_crs(shapely.points(np.column_stack([lon, forest["LAT"]])[~far]), 4326, laea)
     far[~far] = ~shapely.dwithin(points, to_crs(state, 4326, laea), PLOT_REACH_KM * 1000)
     if far.any():
         rows = forest[far]
