@@ -54,17 +54,13 @@ def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
     (the top folders of its outputs), one that lives elsewhere (a symlink to a store that several
     working folders share) gets a run lock of its own there: two runs in two working folders would
     write the same outputs at once, each against its own records."""
-    f = _open(folder / RUN_LOCK)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(f)
-        f.close()
-        raise TilewiseError(
-            f"another snakemake ({holder}) is running in {folder}; two runs in one folder would run the "
-            "same jobs at once. Wait for it to end (a dry run, -n, is always allowed). Nothing was changed."
-        ) from None
-    _own(f)
+    _hold_or_refuse(
+        _open(folder / RUN_LOCK),
+        lambda holder: (
+            f"another snakemake ({holder}) is running in {folder}; two runs in one folder would run "
+            "the same jobs at once. Wait for it to end (a dry run, -n, is always allowed). Nothing was changed."
+        ),
+    )
     for name in output_folders:
         real = (folder / name).resolve()
         if real == folder.resolve() / name or not real.is_dir():
@@ -73,18 +69,27 @@ def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
             shared = _open(real / SHARED_LOCK)
         except OSError:
             continue  # not writable here: the run's first write there fails and says so
-        try:
-            fcntl.flock(shared, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(shared)
-            shared.close()
-            raise TilewiseError(
-                f"another snakemake ({holder}) is writing {real}, which {folder / name} leads to as well; two "
-                "runs writing one output folder from two working folders would each overwrite the other's "
-                "outputs against its own records. Wait for it to end, or give this folder its own "
-                f"{name}/. Nothing was changed."
-            ) from None
-        _own(shared, folder)
+        _hold_or_refuse(
+            shared,
+            lambda holder, real=real, name=name: (
+                f"another snakemake ({holder}) is writing {real}, which "
+                f"{folder / name} leads to as well; two runs writing one output folder from two working folders "
+                "would each overwrite the other's outputs against its own records. Wait for it to end, or give "
+                f"this folder its own {name}/. Nothing was changed."
+            ),
+            folder,
+        )
+
+
+def _hold_or_refuse(f, refusal, folder: Path | None = None) -> None:
+    """Hold the lock of the open lock file `f` for the life of this process, or raise `refusal(holder)`."""
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(f)
+        f.close()
+        raise TilewiseError(refusal(holder)) from None
+    _own(f, folder)
 
 
 def hold_job_lock(outputs: list[str]) -> bool:
