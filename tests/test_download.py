@@ -10,6 +10,7 @@ import pytest
 
 from tilewise.shared.download import RemoteState, fetch, head, make_pool
 from tilewise.shared.errors import FileFailure
+from tilewise.shared.http_validators import instant
 
 from support.config import download_settings
 from support.httpserver import Fault
@@ -59,7 +60,8 @@ def test_plain_download_returns_its_remote_state(http, tmp_path):
     assert data == BODY
     v = http.validators(BODY)
     url = http.url("f.bin")
-    assert state == RemoteState(url, url, v["ETag"], v["Last-Modified"], len(BODY), len(BODY), md5(BODY))
+    assert state == RemoteState(url, url, v["ETag"], v["Last-Modified"], len(BODY), len(BODY), md5(BODY), state.date)
+    assert abs(instant(state.date) - time.time()) < 5  # the answer's Date: was its Last-Modified settled?
     assert http.headers_for("f.bin")[0]["Accept-Encoding"] == "identity"
 
 

@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import time
+from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
 
@@ -374,3 +376,86 @@ def test_a_one_byte_range_answered_200_is_not_taken_for_the_file_length(tmp_path
         http.faults[f"/{name}"] = Fault(times=99, range_as_200=True, content_range=content_range)
     http.files["/a.bin"] = b"another length"
     assert results(chunks, ledgers, remotes) == {"a.bin": "changed", "b.bin": "unchanged"}
+
+
+SEEN = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+@pytest.mark.parametrize(
+    "now, result",
+    [
+        ("Sunday, 06-Nov-94 08:49:37 GMT", "unchanged"),  # RFC 850
+        ("Sun Nov  6 08:49:37 1994", "unchanged"),  # asctime (GMT)
+        ("Sun, 06 Nov 1994 08:49:37 +0000", "unchanged"),
+        ("Sun, 06 Nov 1994 03:49:37 -0500", "unchanged"),  # the same instant in another zone
+        ("Sun, 06 Nov 1994 08:49:37 UTC", "unchanged"),
+        ("Sunday, 06-Nov-94 08:49:38 GMT", "changed"),  # another second, whatever the format
+        ("Sun Nov  6 09:49:37 1994", "changed"),
+        ("not a date", "changed"),
+    ],
+)
+@pytest.mark.parametrize("etag", [None, 'W/"a"'])
+def test_a_last_modified_is_compared_as_the_instant_it_names(now, result, etag):
+    """HTTP dates have three formats (RFC 9110 5.6.7) and a mirror or a CDN may write another than
+    the download saw: the same instant is the same version; before, every refresh reran its chunk."""
+    assert refresh.compare(record(etag=etag, last_modified=SEEN), RemoteState("u", "u", etag, now))[0] == result
+
+
+def hours_ago(hours: float) -> str:
+    return formatdate(time.time() - 3600 * hours, usegmt=True)
+
+
+@pytest.mark.parametrize("etag", ["", 'W/"5f-1388"'], ids=["no ETag", "weak ETag of time and size"])
+@pytest.mark.parametrize("after", [0, 30, 59], ids=lambda s: f"downloaded {s} s after")
+def test_a_last_modified_not_settled_at_the_download_does_not_vouch_for_its_bytes(tmp_path, http, etag, after):
+    """A file downloaded within the minute of its Last-Modified (RFC 9110 8.8.2.2: rewritten in that
+    second, it keeps the date) and replaced by bytes of the same length under the same date: a
+    download now gets the new bytes, so its chunk runs again. A rerun's download, made once the date
+    is settled, vouches again: the refresh after it finds the file unchanged."""
+    modified = hours_ago(1)
+    at = formatdate(parsedate_to_datetime(modified).timestamp() + after, usegmt=True)
+    http.etag, http.date = "", False  # the download's answer: the Date it came at
+    http.modified = {"/a.bin": modified, "/b.bin": modified}
+    http.faults = {f"/{n}": Fault(times=1, headers={"Date": at, "ETag": etag or None}) for n in ("a.bin", "b.bin")}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"], size=5000)
+    http.date = True
+    http.faults = {f"/{n}": Fault(times=99, headers={"ETag": etag or None}) for n in ("a.bin", "b.bin")}
+    http.files["/a.bin"] = bytes([7]) * 5000  # same length, same Last-Modified, new bytes
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file["a.bin"] == "changed" and found.changed_chunks() == ["0000"]
+    # the rerun downloads both now, an hour after their date: settled, it vouches
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"], size=5000)
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged", "b.bin": "unchanged"}
+
+
+@pytest.mark.parametrize(
+    "modified", ["Fri, 01 Jan 2100 00:00:00 GMT", "in an hour", "now"], ids=["constant 2100", "in an hour", "now"]
+)
+def test_a_last_modified_still_not_settled_is_no_validator(tmp_path, http, modified):
+    """A Last-Modified in the future (a producer's clock ahead, a constant date) or of this very
+    minute vouches for nothing now, and a download now would not settle it: the file is compared by
+    its length, as from a server without validators, and reported so (never silently unchanged)."""
+    modified = {"in an hour": hours_ago(-1), "now": hours_ago(0)}.get(modified, modified)
+    http.etag, http.modified = "", {"/a.bin": modified, "/b.bin": modified}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"], size=5000)
+    http.files["/a.bin"] = bytes([7]) * 5002  # another length
+    http.files["/b.bin"] = bytes([7]) * 5001  # the same length: cannot be told (reported)
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed", "b.bin": "unchanged"}
+    assert [f.no_validator for f in found.findings if f.file == "b.bin"] == [True]
+    assert any("b.bin" in line and "no validator" in line for line in refresh.summary("s", found))
+
+
+def test_a_settled_last_modified_vouches_without_the_download_date(tmp_path, http):
+    """A server without a clock (no Date), and a ledger written before downloads kept their Date: the
+    ledger's own time stands for the download's, so a settled date still says unchanged (no rerun
+    at every refresh)."""
+    http.etag, http.date = "", False
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)
+    assert "date" in ledger.read(ledgers["0000"]).files[0]["remote"]
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+    old = ledger.read(ledgers["0000"])
+    for rec in old.files:
+        del rec["remote"]["date"]
+    ledger.write(ledgers["0000"], old)
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}

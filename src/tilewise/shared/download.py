@@ -102,7 +102,8 @@ class RemoteState:
 
     `content_length` is the file's length as the server gave it (Content-Length of an unencoded 200,
     the total of a Content-Range, a HEAD's for a body without one), else None. `size` and `md5`
-    describe the stored bytes (None from `head`)."""
+    describe the stored bytes (None from `head`). `date` is the answer's Date: a refresh asks whether
+    the Last-Modified was settled when the bytes were downloaded (`http_validators.vouched_by`)."""
 
     url: str
     final_url: str  # after redirects
@@ -111,6 +112,7 @@ class RemoteState:
     content_length: int | None = None
     size: int | None = None
     md5: str | None = None
+    date: str | None = None
 
     @property
     def validator(self) -> str | None:
@@ -420,7 +422,7 @@ def _state(url: str, resp) -> RemoteState:
         length = _int(h.get("Content-Length"))
     redirects = resp.retries.history if resp.retries else ()
     final = urljoin(redirects[-1].url, redirects[-1].redirect_location) if redirects else url
-    return RemoteState(masked(url), masked(final), h.get("ETag"), h.get("Last-Modified"), length)
+    return RemoteState(masked(url), masked(final), h.get("ETag"), h.get("Last-Modified"), length, date=h.get("Date"))
 
 
 def _done(resp, reuse: bool) -> None:

@@ -1,13 +1,31 @@
 """What tells one version of a remote file from another, by the validators of an HTTP answer: the
-one rule of downloads (resumes and pieces, shared/download.py) and of files read in place
-(shared/remote_version.py)."""
+one rule of downloads (resumes and pieces, shared/download.py), of files read in place
+(shared/remote_version.py) and of a refresh (sources/refresh.py)."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 SETTLED_SECONDS = 60
+
+
+def instant(value: str | None) -> float | None:
+    """The Unix time an HTTP date names, in any of its three formats (RFC 9110 5.6.7: IMF-fixdate,
+    RFC 850, asctime) and any zone; None when it is missing or not a date. A date without a zone
+    (asctime) is GMT, never the local time."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def same_date(a: str, b: str) -> bool:
+    """Two Last-Modified values name the same second (a mirror or a CDN may write it another way)."""
+    x, y = instant(a), instant(b)
+    return a == b if x is None or y is None else x == y
 
 
 def vouched_by(etag: str | None, last_modified: str | None, date: str | None) -> str:
@@ -20,8 +38,7 @@ def vouched_by(etag: str | None, last_modified: str | None, date: str | None) ->
     place (shared/remote_version.py) are converted instead on the third."""
     if etag and not etag.startswith("W/"):
         return "strong ETag"
-    try:
-        modified, answered = (parsedate_to_datetime(v).timestamp() for v in (last_modified, date))
-    except (TypeError, ValueError, OverflowError):  # either missing or not a date
+    modified, answered = instant(last_modified), instant(date)
+    if modified is None or answered is None:
         return "length only"
     return "Last-Modified" if min(answered, time.time()) - modified >= SETTLED_SECONDS else "length only"

@@ -16,7 +16,10 @@ The answer is compared with that record:
 - else an ETag both carry: a different tag is a change; the same tag is the same file, except that
   a weak ETag (`W/"…"`, on either side) does not vouch for the bytes alone: when both also carry a
   Last-Modified, it must be equal too;
-- else Last-Modified;
+- else Last-Modified, as the instant it names; the same date vouches for the bytes only if it was
+  settled when they were downloaded (the rule of resumes, `vouched_by`: a file rewritten within the
+  second keeps its date): else the file is changed once the date is settled, and while it is not
+  (in the future, of this minute) it counts as no validator;
 - else the length alone: a server that gives no validator is reported, and its file counts as
   changed only if its length changed; with no length either it cannot be told (`unknown`), is
   reported, and kept as it is.
@@ -42,11 +45,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 
 from tilewise.shared.download import DownloadSettings, NotFound, RemoteState, head, is_remote, make_pool
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
+from tilewise.shared.http_validators import same_date, vouched_by
 from tilewise.sources import ledger, remote_state
 from tilewise.sources.catalog import FileEntry
 
@@ -94,10 +99,13 @@ def _weak(etag: str) -> bool:
     return etag.startswith("W/")
 
 
-def compare(before: dict, now: RemoteState) -> tuple[str, list[str], bool]:
+def compare(before: dict, now: RemoteState, downloaded: float | None = None) -> tuple[str, list[str], bool]:
     """(unchanged | changed | unknown, the entry naming `now`'s version, whether no validator was
     shared): a different length is always a change; else the strongest validator both the record
-    and the answer carry decides, a weak ETag only with an equal Last-Modified (when both give one)."""
+    and the answer carry decides, a weak ETag only with an equal Last-Modified (when both give one).
+    Last-Modified values are compared as instants, and the same one vouches for the bytes only if it
+    was settled when they were downloaded (`_settled`; `downloaded`: the ledger's time, for a record
+    without the answer's Date)."""
     was, length = _length(before), now.content_length
     etags = bool(before.get("etag") and now.etag)
     dates = bool(before.get("last_modified") and now.last_modified)
@@ -105,16 +113,29 @@ def compare(before: dict, now: RemoteState) -> tuple[str, list[str], bool]:
         return "changed", ["etag", now.etag], False
     if was is not None and length is not None and was != length:  # the bytes cannot be the same
         return "changed", ["length", str(length)], not (etags or dates)
+    if etags and not (_weak(before["etag"]) or _weak(now.etag)):
+        return "unchanged", ["etag", now.etag], False  # a strong ETag vouches alone
+    if dates and not same_date(before["last_modified"], now.last_modified):
+        return "changed", ["last-modified", now.last_modified], False
+    if dates and downloaded is not None and not _settled(before["last_modified"], before.get("date"), downloaded):
+        if _settled(now.last_modified, now.date, time.time()):  # a download now gets a date that vouches
+            return "changed", ["last-modified", now.last_modified], False
+        dates = False  # in the future, or of this minute: no validator, until it settles
     if etags:
-        if (_weak(before["etag"]) or _weak(now.etag)) and dates and before["last_modified"] != now.last_modified:
-            return "changed", ["last-modified", now.last_modified], False  # a weak ETag does not vouch alone
         return "unchanged", ["etag", now.etag], False
     if dates:
-        same = before["last_modified"] == now.last_modified
-        return ("unchanged" if same else "changed"), ["last-modified", now.last_modified], False
+        return "unchanged", ["last-modified", now.last_modified], False
     if was is not None and length is not None:
         return "unchanged", ["length", str(length)], True
     return "unknown", ["length", "?"], True
+
+
+def _settled(last_modified: str, date: str | None, fallback: float) -> bool:
+    """Whether a Last-Modified vouched for the bytes of the answer it came with: at least 60 s before
+    that answer's Date (`fallback`, our clock's time of the answer, for one without a Date), by the
+    rule of downloads (`vouched_by`): a file rewritten within the second keeps its date, and a date in
+    the future tells nothing."""
+    return vouched_by(None, last_modified, date or formatdate(fallback, usegmt=True)) == "Last-Modified"
 
 
 def _describe(state: dict | RemoteState | None) -> str:
@@ -130,10 +151,12 @@ def _describe(state: dict | RemoteState | None) -> str:
 
 
 def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteState], stamp: str) -> Finding:
-    """`ask(url, by_get)` the server; `stamp` names the ledger the record is from."""
+    """`ask(url, by_get)` the server; `stamp` names the ledger the record is from (its mtime in ns:
+    when the download was made, at the latest)."""
     before = record.get("remote")
+    downloaded = int(stamp.split()[-1]) / 1e9
     try:
-        now = _ask(ask, entry.url, before)
+        now = _ask(ask, entry.url, before, downloaded)
     except NotFound as exc:  # stays put while it is gone; back, it is "new" (its record has no download)
         return Finding(chunk, entry.url, entry.name, "gone", _describe(before), str(exc), ["gone", ""])
     except FileFailure as exc:  # no entry: its chunk keeps its outputs, the next refresh asks again
@@ -141,13 +164,16 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
     if before is None:  # its last download failed: ask the server again by downloading it, at every refresh
         now_text = _describe(now)
         return Finding(chunk, entry.url, entry.name, "changed", "not downloaded", now_text, ["new", now_text, stamp])
-    result, version, no_validator = compare(before, now)
+    result, version, no_validator = compare(before, now, downloaded)
+    now_text = _describe(now)
     if result == "changed":
         version = [*version, stamp]
-    return Finding(chunk, entry.url, entry.name, result, _describe(before), _describe(now), version, no_validator)
+        if version[0] == "last-modified" and same_date(before["last_modified"], now.last_modified):
+            now_text += " (the same date, not settled when the file was downloaded: it does not vouch for those bytes)"
+    return Finding(chunk, entry.url, entry.name, result, _describe(before), now_text, version, no_validator)
 
 
-def _ask(ask: Callable[..., RemoteState], url: str, before: dict | None) -> RemoteState:
+def _ask(ask: Callable[..., RemoteState], url: str, before: dict | None, downloaded: float) -> RemoteState:
     """What a download would get: a one-byte Range GET's answer. A HEAD answers only when the GET is
     refused (not a 404 or 410: the file is gone for a download too), or when the GET's answer cannot
     tell (neither a validator nor a length, e.g. a 200 with a chunked body) and the HEAD's can."""
@@ -157,13 +183,13 @@ def _ask(ask: Callable[..., RemoteState], url: str, before: dict | None) -> Remo
         raise
     except FileFailure:  # a GET range refused (405, a firewall's 403, …): ask as a HEAD-only server allows
         return ask(url, False)
-    if before is None or compare(before, got)[0] != "unknown":
+    if before is None or compare(before, got, downloaded)[0] != "unknown":
         return got
     try:
         head = ask(url, False)
     except FileFailure:
         return got
-    return head if compare(before, head)[0] != "unknown" else got
+    return head if compare(before, head, downloaded)[0] != "unknown" else got
 
 
 def _find_local(chunk: str, entry: FileEntry, record: dict, path: Path) -> Finding:
