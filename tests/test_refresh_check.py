@@ -459,3 +459,21 @@ def test_a_settled_last_modified_vouches_without_the_download_date(tmp_path, htt
         del rec["remote"]["date"]
     ledger.write(ledgers["0000"], old)
     assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+
+
+@pytest.mark.parametrize("etag", ["strong", "weak", ""])
+@pytest.mark.parametrize("answer", ["206", "200 whole"])
+def test_a_range_answer_without_validators_is_told_by_the_head(tmp_path, http, etag, answer):
+    """A server (a gateway, a CDN's range cache) whose answers to a Range carry neither ETag nor
+    Last-Modified while its downloads and HEAD do: the HEAD's validators tell a new version of the
+    same length (before, the file was compared by its length alone and kept, as if the server had no
+    validator); the GET's length still decides a new length, and an unchanged file stays unchanged."""
+    http.etag = etag
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin", "c.bin"], size=5000)
+    bare = Fault(times=99, ignore_range=answer != "206", headers={"ETag": None, "Last-Modified": None})
+    http.faults = {f"/{n}": bare for n in ("a.bin", "b.bin", "c.bin")}
+    http.files["/a.bin"] = bytes([7]) * 5000  # same length, new bytes
+    http.files["/b.bin"] = bytes([7]) * 4000  # another length
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "changed", "b.bin": "changed", "c.bin": "unchanged"}
+    assert not any(f.no_validator for f in found.findings)

@@ -7,7 +7,8 @@ download asks: a one-byte Range GET (`bytes=0-0`), whose answer (ETag, Last-Modi
 Content-Range total) is what the chunk's download would get. A HEAD may come from another cache or
 backend than a GET (a CDN, a redirect cached in front of HEAD, an upload under way), so it only
 answers when the Range GET is refused (a 405, a 403 of a firewall, …; a 404 or 410 is the file
-gone, as a download would find it) or gives neither a validator nor a length. A server that ignores
+gone, as a download would find it), gives neither a validator nor a length, or gives no validator
+where the record has one (then the HEAD's validators, with the GET's length). A server that ignores
 the Range answers 200 with the whole body: its headers are read and the body is closed unread.
 The answer is compared with that record:
 
@@ -44,7 +45,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
 
@@ -176,19 +177,27 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
 def _ask(ask: Callable[..., RemoteState], url: str, before: dict | None, downloaded: float) -> RemoteState:
     """What a download would get: a one-byte Range GET's answer. A HEAD answers only when the GET is
     refused (not a 404 or 410: the file is gone for a download too), or when the GET's answer cannot
-    tell (neither a validator nor a length, e.g. a 200 with a chunked body) and the HEAD's can."""
+    tell: neither a validator nor a length (e.g. a 200 with a chunked body) and the HEAD's can, or no
+    validator where the record has one (a gateway or a CDN that drops them from its answers to a
+    Range): then the HEAD's validators, with the GET's length when it gave one."""
     try:
         got = ask(url, True)
     except NotFound:
         raise
     except FileFailure:  # a GET range refused (405, a firewall's 403, …): ask as a HEAD-only server allows
         return ask(url, False)
-    if before is None or compare(before, got, downloaded)[0] != "unknown":
+    if before is None:
+        return got
+    bare = not (got.etag or got.last_modified) and bool(before.get("etag") or before.get("last_modified"))
+    if not bare and compare(before, got, downloaded)[0] != "unknown":
         return got
     try:
         head = ask(url, False)
     except FileFailure:
         return got
+    if bare:  # else a new version of the same length passed for unchanged, "no validator"
+        length = got.content_length if got.content_length is not None else head.content_length
+        return replace(got, etag=head.etag, last_modified=head.last_modified, date=head.date, content_length=length)
     return head if compare(before, head, downloaded)[0] != "unknown" else got
 
 
