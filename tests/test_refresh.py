@@ -2,6 +2,8 @@
 
 import csv
 import re
+import time
+from email.utils import formatdate
 
 import pytest
 
@@ -160,3 +162,35 @@ def test_the_same_tarball_built_again_keeps_the_changes_file_that_published_it(t
         proc = run(tmp_path, work, *extra)
         assert "build_tarball" in proc.stdout + proc.stderr, name
         assert md5(tar) == digest and (work / "tar-store" / "src.changes.csv").read_bytes() == published, name
+
+
+def test_a_rewrite_under_a_date_not_settled_at_the_download_is_prepared_again(tmp_path, http):
+    """A server without ETags: t001 was downloaded within the minute of its Last-Modified, then its
+    producer rewrote it under the same date, with the same length. A refresh prepares its chunk again
+    (the date did not vouch for the bytes), the tarball is the one a run from scratch makes, and the
+    refresh after it finds nothing (the rerun's download came once the date was settled)."""
+    http.etag, http.date = "", False
+    urls = serve_tiles(http, 4)
+    modified = formatdate(time.time() - 3600, usegmt=True)
+    downloaded = formatdate(time.time() - 3590, usegmt=True)  # its Date: 10 s after its Last-Modified
+    http.modified = {f"/tiles/t{i:03d}.zip": modified for i in range(4)}
+    http.faults = {"/tiles/t001.zip": Fault(1, headers={"Date": downloaded})}  # the others: settled
+    make_entry(tmp_path / "catalog", "src", urls)
+    work = tmp_path / "run"
+    run(tmp_path, work)
+    http.date, http.faults = True, {}
+    new = zipped("t001.tif", geotiff_bytes(7))
+    assert len(new) == len(http.files["/tiles/t001.zip"])
+    http.files["/tiles/t001.zip"] = new
+    proc = run(tmp_path, work, "refresh=True")
+    assert prepared_chunks(proc) == [chunks_of(tmp_path, urls)["t001.zip"]] and "not settled" in proc.stderr
+    assert {n: r["change"] for n, r in changes(work).items()} == {
+        "t000.tif": "unchanged",
+        "t001.tif": "changed",
+        "t002.tif": "unchanged",
+        "t003.tif": "unchanged",
+    }
+    scratch = tmp_path / "scratch"
+    run(tmp_path, scratch)
+    assert md5(scratch / "tar-store" / "src.tar") == md5(work / "tar-store" / "src.tar")
+    assert prepared_chunks(run(tmp_path, work, "refresh=True")) == []
