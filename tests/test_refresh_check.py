@@ -446,19 +446,23 @@ def test_a_last_modified_still_not_settled_is_no_validator(tmp_path, http, modif
     assert any("b.bin" in line and "no validator" in line for line in refresh.summary("s", found))
 
 
-def test_a_settled_last_modified_vouches_without_the_download_date(tmp_path, http):
-    """A server without a clock (no Date), and a ledger written before downloads kept their Date: the
-    ledger's own time stands for the download's, so a settled date still says unchanged (no rerun
-    at every refresh)."""
+@pytest.mark.parametrize("date", [None, "0", "yesterday"], ids=["no Date", "Date 0", "Date not a date"])
+def test_a_settled_last_modified_vouches_without_the_download_date(tmp_path, http, date):
+    """A server without a clock (no Date, or one that is not a date), and a ledger written before
+    downloads kept their Date: the ledger's own time stands for the download's, so a settled date
+    still says unchanged (no rerun at every refresh)."""
     http.etag, http.date = "", False
+    http.faults["/a.bin"] = Fault(times=99, headers={"Date": date})
     chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)
-    assert "date" in ledger.read(ledgers["0000"]).files[0]["remote"]
-    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+    assert ledger.read(ledgers["0000"]).files[0]["remote"]["date"] == date
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchanged"} and not found.findings[0].no_validator
     old = ledger.read(ledgers["0000"])
     for rec in old.files:
         del rec["remote"]["date"]
     ledger.write(ledgers["0000"], old)
-    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+    found, by_file = check(chunks, ledgers, remotes)
+    assert by_file == {"a.bin": "unchanged"} and not found.findings[0].no_validator
 
 
 @pytest.mark.parametrize("etag", ["strong", "weak", ""])

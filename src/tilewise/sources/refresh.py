@@ -52,7 +52,7 @@ from pathlib import Path
 from tilewise.shared.download import DownloadSettings, NotFound, RemoteState, head, is_remote, make_pool
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
-from tilewise.shared.http_validators import same_date, vouched_by
+from tilewise.shared.http_validators import instant, same_date, vouched_by
 from tilewise.sources import ledger, remote_state
 from tilewise.sources.catalog import FileEntry
 
@@ -133,10 +133,12 @@ def compare(before: dict, now: RemoteState, downloaded: float | None = None) -> 
 
 def _settled(last_modified: str, date: str | None, fallback: float) -> bool:
     """Whether a Last-Modified vouched for the bytes of the answer it came with: at least 60 s before
-    that answer's Date (`fallback`, our clock's time of the answer, for one without a Date), by the
-    rule of downloads (`vouched_by`): a file rewritten within the second keeps its date, and a date in
-    the future tells nothing."""
-    return vouched_by(None, last_modified, date or formatdate(fallback, usegmt=True)) == "Last-Modified"
+    that answer's Date (`fallback`, our clock's time of the answer, for one without a Date or with
+    one that is not a date: else such a server's files were never settled and reran at every refresh),
+    by the rule of downloads (`vouched_by`): a file rewritten within the second keeps its date, and a
+    date in the future tells nothing."""
+    answered = date if instant(date) is not None else formatdate(fallback, usegmt=True)
+    return vouched_by(None, last_modified, answered) == "Last-Modified"
 
 
 def _describe(state: dict | RemoteState | None) -> str:
