@@ -481,3 +481,28 @@ def test_a_range_answer_without_validators_is_told_by_the_head(tmp_path, http, e
     found, by_file = check(chunks, ledgers, remotes)
     assert by_file == {"a.bin": "changed", "b.bin": "changed", "c.bin": "unchanged"}
     assert not any(f.no_validator for f in found.findings)
+
+
+@pytest.mark.parametrize("suffix", ["-gzip", "--gzip", "-br", ";gzip", "-deflate", "-zstd"])
+@pytest.mark.parametrize("weak", ["", "W/"])
+def test_an_etag_that_names_a_content_coding_is_the_same_tag(suffix, weak):
+    """Apache (DeflateAlterETag), Jetty and others append the coding of a compressed answer to its
+    tag ("abc-gzip", "abc--gzip"): the same file's tag, coded or not. A server that compresses its
+    whole answers (the download's) but not its answers to a Range (the refresh's) reran its chunk
+    at every refresh. Another tag is still another version."""
+    rec = record(etag=f'{weak}"abc{suffix}"')
+    assert refresh.compare(rec, RemoteState("u", "u", '"abc"'))[0] == "unchanged"
+    assert refresh.compare(record(etag='"abc"'), RemoteState("u", "u", f'{weak}"abc{suffix}"'))[0] == "unchanged"
+    assert refresh.compare(rec, RemoteState("u", "u", '"abd"'))[0] == "changed"
+    assert refresh.compare(rec, RemoteState("u", "u", f'"abd{suffix}"'))[0] == "changed"
+
+
+def test_a_download_coded_by_the_server_settles_at_the_next_refresh(tmp_path, http):
+    """The download's whole GET comes gzip-coded (whatever Accept-Encoding said) with the coded
+    tag; the refresh's Range answer is not coded: unchanged, and new bytes are still found."""
+    http.faults = {"/a.bin": Fault(times=1, gzip=True)}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)
+    assert ledger.read(ledgers["0000"]).files[0]["remote"]["etag"].endswith('-gzip"')
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+    http.files["/a.bin"] = bytes([7]) * 5000
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}

@@ -42,6 +42,7 @@ refresh their bytes.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -88,8 +89,15 @@ class Refresh:
         return sorted({f.chunk for f in self.findings if f.result in CHANGED})
 
 
+# the coding a server appends to the tag of a compressed answer (Apache's DeflateAlterETag "abc-gzip",
+# Jetty's "abc--gzip", ";gzip"): the same file's tag, coded or not
+_CODING_SUFFIX = re.compile(r'(?:--?|;)(?:gzip|x-gzip|br|deflate|zstd|compress)"$')
+
+
 def _tag(etag: str) -> str:
-    return etag[2:] if etag.startswith("W/") else etag
+    """The tag itself: without W/ and without a content coding's suffix (a server may code the
+    download's whole answer but not its answer to a Range, whatever Accept-Encoding said)."""
+    return _CODING_SUFFIX.sub('"', etag[2:] if etag.startswith("W/") else etag)
 
 
 def _length(record: dict) -> int | None:
