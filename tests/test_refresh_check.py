@@ -506,3 +506,44 @@ def test_a_download_coded_by_the_server_settles_at_the_next_refresh(tmp_path, ht
     assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
     http.files["/a.bin"] = bytes([7]) * 5000
     assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
+
+
+def nginx_tag(last_modified: str, length: int, weak: str = "") -> str:
+    """nginx's ETag: its Last-Modified (seconds) and its length in hex, "5f5a1c2b-1388"."""
+    return f'{weak}"{int(parsedate_to_datetime(last_modified).timestamp()):x}-{length:x}"'
+
+
+@pytest.mark.parametrize("weak", ["", "W/"])
+@pytest.mark.parametrize("after", [0, 59])
+def test_a_strong_etag_made_of_the_date_and_the_length_vouches_no_more_than_they_do(tmp_path, http, weak, after):
+    """nginx's ETag is its Last-Modified and its length in hex: strong by its syntax, but a rewrite
+    of the same length in the second of the download keeps it. It vouches only as its date does
+    (settled at the download): the chunk runs again once the date is settled, then settles."""
+    modified = hours_ago(1)
+    at = formatdate(parsedate_to_datetime(modified).timestamp() + after, usegmt=True)
+    tag = nginx_tag(modified, 5000, weak)
+    http.etag, http.date, http.modified = "", False, {"/a.bin": modified}
+    http.faults = {"/a.bin": Fault(times=1, headers={"Date": at, "ETag": tag})}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)
+    http.date = True
+    http.faults = {"/a.bin": Fault(times=99, headers={"ETag": tag})}
+    http.files["/a.bin"] = bytes([7]) * 5000  # same length, same date, so the same tag
+    assert results(chunks, ledgers, remotes) == {"a.bin": "changed"}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)  # the rerun, an hour on
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ['"5f5a1c2b-1388"', '"1388-5f5a1c2b"', '"abc"', '"5f5a1c2b-1389"'],
+    ids=["of another date", "Apache", "opaque", "other length"],
+)
+def test_a_strong_etag_not_made_of_the_date_and_the_length_still_vouches(tmp_path, http, tag):
+    """Only a tag that is exactly this answer's date and length in hex is judged by its date: any
+    other strong tag vouches alone, downloaded in the second of its date or not."""
+    modified = hours_ago(1)
+    http.etag, http.date, http.modified = "", False, {"/a.bin": modified}
+    http.faults = {"/a.bin": Fault(times=1, headers={"Date": modified, "ETag": tag})}
+    chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin"], size=5000)
+    http.date, http.faults = True, {"/a.bin": Fault(times=99, headers={"ETag": tag})}
+    assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged"}

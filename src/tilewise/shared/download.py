@@ -807,7 +807,7 @@ def _pieces_of(resp, got: RemoteState, url: str, part: Path, pool, settings, dea
 
 def _strong_validator(resp, got: RemoteState) -> bool:
     """Whether every piece can be tied to this one version (`vouched_by`)."""
-    return vouched_by(got.etag, got.last_modified, resp.headers.get("Date")) != "length only"
+    return vouched_by(got.etag, got.last_modified, resp.headers.get("Date"), got.content_length) != "length only"
 
 
 class Pieces:

@@ -28,15 +28,24 @@ def same_date(a: str, b: str) -> bool:
     return a == b if x is None or y is None else x == y
 
 
-def vouched_by(etag: str | None, last_modified: str | None, date: str | None) -> str:
-    """What tells this version of a remote file from another: "strong ETag"; else "Last-Modified"
+def of_date_and_length(etag: str, last_modified: str | None, length: int | None) -> bool:
+    """Whether a tag is its answer's Last-Modified (seconds) and length in hex, nginx's "5f5a1c2b-1388":
+    strong by its syntax, it tells no more than that date and length do (a rewrite of the same
+    length within the second keeps it)."""
+    when = instant(last_modified)
+    return when is not None and length is not None and etag.removeprefix("W/") == f'"{int(when):x}-{length:x}"'
+
+
+def vouched_by(etag: str | None, last_modified: str | None, date: str | None, length: int | None = None) -> str:
+    """What tells this version of a remote file from another: "strong ETag" (unless it is made of
+    the date and the `length`, `of_date_and_length`: then it vouches as the date); else "Last-Modified"
     when it is at least 60 s before the answer's Date and before our own clock (RFC 9110 8.8.2.2: a
     file rewritten within the second of its Last-Modified keeps the same date, and bytes of both
     versions would match; a server's clock may run ahead); else "length only". An answer without a
     Date comes from a server with no clock we can compare (RFC 9110 6.6.1), so its Last-Modified
     vouches for nothing. Downloads resume and read in pieces only on the first two; files read in
     place (shared/remote_version.py) are converted instead on the third."""
-    if etag and not etag.startswith("W/"):
+    if etag and not etag.startswith("W/") and not of_date_and_length(etag, last_modified, length):
         return "strong ETag"
     modified, answered = instant(last_modified), instant(date)
     if modified is None or answered is None:

@@ -30,7 +30,8 @@ def of(path: str) -> dict:
         gdal_vsi.forget(path)
         length = gdal_vsi.file_size(path)
     version = {"length": int(length), "etag": found.get("etag"), "last_modified": found.get("last-modified")}
-    return {**version, "vouched_by": vouched_by(version["etag"], version["last_modified"], found.get("date"))}
+    vouched = vouched_by(version["etag"], version["last_modified"], found.get("date"), version["length"])
+    return {**version, "vouched_by": vouched}
 
 
 def differences(recorded: dict, now: dict) -> list[str]:

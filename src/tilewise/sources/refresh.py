@@ -53,7 +53,7 @@ from pathlib import Path
 from tilewise.shared.download import DownloadSettings, NotFound, RemoteState, head, is_remote, make_pool
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
-from tilewise.shared.http_validators import instant, same_date, vouched_by
+from tilewise.shared.http_validators import instant, of_date_and_length, same_date, vouched_by
 from tilewise.sources import ledger, remote_state
 from tilewise.sources.catalog import FileEntry
 
@@ -122,7 +122,8 @@ def compare(before: dict, now: RemoteState, downloaded: float | None = None) -> 
         return "changed", ["etag", now.etag], False
     if was is not None and length is not None and was != length:  # the bytes cannot be the same
         return "changed", ["length", str(length)], not (etags or dates)
-    if etags and not (_weak(before["etag"]) or _weak(now.etag)):
+    strong = etags and not (_weak(before["etag"]) or _weak(now.etag))
+    if strong and not of_date_and_length(before["etag"], before.get("last_modified"), was):
         return "unchanged", ["etag", now.etag], False  # a strong ETag vouches alone
     if dates and not same_date(before["last_modified"], now.last_modified):
         return "changed", ["last-modified", now.last_modified], False
