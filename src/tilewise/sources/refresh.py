@@ -182,6 +182,8 @@ def _find(chunk: str, entry: FileEntry, record: dict, ask: Callable[..., RemoteS
         version = [*version, stamp]
         if version[0] == "last-modified" and same_date(before["last_modified"], now.last_modified):
             now_text += " (the same date, not settled when the file was downloaded: it does not vouch for those bytes)"
+    elif no_validator and before.get("last_modified") and same_date(before["last_modified"], now.last_modified or ""):
+        now_text += " (its Last-Modified is in the future or of this minute: it vouches for nothing yet)"
     return Finding(chunk, entry.url, entry.name, result, _describe(before), now_text, version, no_validator)
 
 
