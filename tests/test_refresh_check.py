@@ -428,15 +428,18 @@ def test_a_last_modified_not_settled_at_the_download_does_not_vouch_for_its_byte
     assert results(chunks, ledgers, remotes) == {"a.bin": "unchanged", "b.bin": "unchanged"}
 
 
+@pytest.mark.parametrize("etag", [None, 'W/"5f-1388"'], ids=["no ETag", "a weak ETag that stays"])
 @pytest.mark.parametrize(
     "modified", ["Fri, 01 Jan 2100 00:00:00 GMT", "in an hour", "now"], ids=["constant 2100", "in an hour", "now"]
 )
-def test_a_last_modified_still_not_settled_is_no_validator(tmp_path, http, modified):
+def test_a_last_modified_still_not_settled_is_no_validator(tmp_path, http, modified, etag):
     """A Last-Modified in the future (a producer's clock ahead, a constant date) or of this very
     minute vouches for nothing now, and a download now would not settle it: the file is compared by
-    its length, as from a server without validators, and reported so (never silently unchanged)."""
+    its length (and a weak tag, which does not vouch alone), as from a server without validators,
+    and reported so (never silently unchanged)."""
     modified = {"in an hour": hours_ago(-1), "now": hours_ago(0)}.get(modified, modified)
     http.etag, http.modified = "", {"/a.bin": modified, "/b.bin": modified}
+    http.faults = {f"/{n}": Fault(times=99, headers={"ETag": etag}) for n in ("a.bin", "b.bin")}
     chunks, ledgers, remotes = prepared(tmp_path, http, ["a.bin", "b.bin"], size=5000)
     http.files["/a.bin"] = bytes([7]) * 5002  # another length
     http.files["/b.bin"] = bytes([7]) * 5001  # the same length: cannot be told (reported)

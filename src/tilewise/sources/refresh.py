@@ -130,6 +130,8 @@ def compare(before: dict, now: RemoteState, downloaded: float | None = None) -> 
     if dates and downloaded is not None and not _settled(before["last_modified"], before.get("date"), downloaded):
         if _settled(now.last_modified, now.date, time.time()):  # a download now gets a date that vouches
             return "changed", ["last-modified", now.last_modified], False
+        if etags:  # a weak tag (or one made of the date) does not vouch alone: reported as no validator
+            return "unchanged", ["etag", now.etag], True
         dates = False  # in the future, or of this minute: no validator, until it settles
     if etags:
         return "unchanged", ["etag", now.etag], False
