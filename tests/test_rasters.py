@@ -295,6 +295,46 @@ def test_a_nodata_the_band_cannot_hold_fails_loudly(tmp_path):
         write_cog(Piece(src, "o.tif"), Recipe(nodata=-9999), tmp_path / "o.tif", tmp_path)
 
 
+def _half_float_tif(path, nodata, void):
+    """A GeoTIFF of 16-bit floats (GDAL: Float32 with NBITS=16) whose voids were written as `void`."""
+    data = np.random.default_rng(2).uniform(100, 900, (20, 30)).astype("float32")
+    data[3:6, 4:9] = void
+    with rasterio.open(
+        path, "w", driver="GTiff", width=30, height=20, count=1, dtype="float32", nbits=16,
+        crs="EPSG:25832", transform=from_origin(500000, 5600000, 2, 2), nodata=nodata,
+    ) as ds:  # fmt: skip
+        ds.write(data, 1)
+    return path
+
+
+@pytest.mark.parametrize(
+    "nodata, recipe, stored",
+    [
+        (-9999.0, Recipe(), "-10000"),  # the commonest void value: 16 bits hold it as -10000, an elevation
+        (-32767.0, Recipe(), "-32768"),
+        (-9999.0, Recipe(nodata=-1111.1, force_nodata=True), "-1111"),  # a recipe's value too
+        (None, Recipe(nodata=-9999), "-10000"),
+    ],
+)
+def test_a_nodata_16_bit_floats_cannot_hold_fails_naming_the_value_they_hold(tmp_path, nodata, recipe, stored):
+    """A band of 16-bit floats stores its voids as the nearest such float (-9999 as -10000): GDAL's mask
+    compares them with the declared -9999 and finds them valid, so they shipped as elevations of
+    -10,000 m, inside the Earth's range, exit 0."""
+    src = _half_float_tif(tmp_path / "h.tif", nodata, recipe.nodata if recipe.nodata is not None else nodata)
+    with pytest.raises(FileFailure, match=rf"h.tif: band 1 holds 16-bit floats, which store the nodata .* as {stored}"):
+        write_cog(Piece(src, "o.tif"), recipe, tmp_path / "o.tif", tmp_path)
+
+
+@pytest.mark.parametrize("nodata", [-32768.0, -10000.0, float("nan"), 0.0, -3.4028234663852886e38])
+def test_a_nodata_16_bit_floats_hold_masks_their_voids(tmp_path, nodata):
+    """Held exactly, or beyond their range (stored as -inf, which is never valid): the voids are no data."""
+    src = _half_float_tif(tmp_path / "h.tif", nodata, nodata)
+    write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        row, geom, _ = describe(ds)
+        assert geom.area == pytest.approx((600 - 15) * 4)
+
+
 @pytest.mark.parametrize("nodata", [float("nan"), None, -9999.0])
 def test_nan_and_inf_are_never_valid(tmp_path, nodata):
     data = np.ones((600, 700), "float32")

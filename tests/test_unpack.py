@@ -810,6 +810,37 @@ def test_a_grass_ascii_grid_whose_header_says_one_thing_twice_fails(tmp_path):
         _read_as_a_chunk_does(root)
 
 
+@pytest.mark.parametrize(
+    "header, said",
+    [
+        (["multiplier: 0.1"], "multiplier: 0.1"),  # decimetres: r.in.ascii multiplies, GDAL does not
+        (["multiplier: 0.3048"], "multiplier: 0.3048"),  # feet
+        (["type: int", "multiplier: 10"], "multiplier: 10"),
+        (["north: 47:30:00N"], "north: 47:30:00N"),  # a lat/long location's bounds: GDAL reads 47 and 0-wide cells
+        (["west: 8:00:00E", "east: 8:04:30E"], "west: 8:00:00E"),
+        (["south: 1.5e3x"], "south: 1.5e3x"),
+    ],
+)
+def test_a_grass_ascii_header_gdal_reads_otherwise_fails(tmp_path, header, said):
+    """GDAL ignores a GRASS header's `multiplier:` (values shipped 10× or in feet) and reads a bound
+    written as degrees:minutes:seconds as its degrees (a grid of cells 0 wide), without an error."""
+    keys = {h.split(":")[0] for h in header}
+    lines = [h for h in GRASS_HEADER if h.split(":")[0] not in keys] + header
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.txt").write_bytes(_asc(lines, GRASS_VALUES))
+    with pytest.raises(UnreadableRasters, match=rf"^dem.txt: its header says {re.escape(said)}, which GDAL .*exclude"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("extra", [["multiplier: 1"], ["multiplier: 1.0", "type: float"], ["null: -9999"], []])
+def test_a_grass_ascii_header_gdal_reads_as_written_converts(tmp_path, extra):
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.txt").write_bytes(_asc(GRASS_HEADER + extra, GRASS_VALUES))
+    assert np.array_equal(_read_as_a_chunk_does(root)[0], GRASS_VALUES.astype(float))
+
+
 def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
     """A grid larger than one counting piece: values cut across pieces are counted once."""
     from tilewise.sources import raw_headers
@@ -819,6 +850,136 @@ def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
     for piece in (1, 2, 3, 7, 4096):
         monkeypatch.setattr(raw_headers, "COUNT_BYTES", piece)
         assert raw_headers.ascii_grid_values(tmp_path / "dem.asc") == values.size
+
+
+def _with_value(rows: np.ndarray, row: int, col: int, token: str) -> np.ndarray:
+    rows = rows.copy().astype(object)
+    rows[row, col] = token
+    return rows
+
+
+ASC_NO_NUMBER = {  # (a real grid's key or GRASS, a value written there, as GDAL reads it without an error)
+    "a star for a void, no null key (GRASS r.out.ascii)": ("grass", "*"),  # 0
+    "NA in an integer grid": ("bijou", "NA"),  # 0
+    "N/A in a grid of decimals": ("dec", "N/A"),  # 0
+    "nan in an integer grid": ("srtm", "nan"),  # 0: GDAL reads the grid as Int32
+    "-nan in a grid of decimals": ("dec", "-nan"),  # 0
+    "a number with a unit": ("bijou", "2345m"),  # 2345, the unit dropped: and 12abc as 12
+    "two signs": ("srtm", "--2300"),  # 0
+    "two decimal points": ("dec", "1234.5.6"),  # 1234.5
+    "inf": ("dec", "inf"),  # 3.4e38
+    "a hex number": ("bijou", "0x1A"),  # 0
+}
+ASC_NUMBERS = {  # values GDAL reads as written: each stays what it says
+    "a void as the GRASS null key says (*)": ("grass", "*", "null: *"),
+    "a void as the GRASS null key says (NA)": ("grass", "NA", "null: NA"),
+    "nan in a grid of decimals": ("dec", "nan", None),
+    "NaN in a grid of decimals": ("dec", "NaN", None),
+    "a plus sign": ("dec", "+1234.5", None),
+    "scientific notation": ("dec", "1.2345e3", None),
+    "a leading point, an exponent": ("dec", ".5E1", None),
+    "a trailing point": ("dec", "1234.", None),
+}
+
+
+def _grid_with(key: str, token: str, null: str | None = None) -> bytes:
+    """A grid (real ESRI ones, GRASS, or one of decimals) with `token` as one value in its third row."""
+    if key == "grass":
+        header, values = GRASS_HEADER + ([null] if null else []), GRASS_VALUES
+    elif key == "dec":
+        header, values = _asc_parts("bijou")
+        values = np.char.add(values, ".25")
+    else:
+        header, values = _asc_parts(key)
+    return _asc(header, _with_value(values, 2, 3, token))
+
+
+@pytest.mark.parametrize("case", list(ASC_NO_NUMBER))
+def test_an_ascii_grid_value_that_is_no_number_fails_naming_its_line(tmp_path, case):
+    """GDAL reads each value of an ASCII grid with atof/atoi and no check: a token that is no number
+    (a GRASS `*` void without a `null:` key, NA, nan in a grid it reads as integers, `2345m`) becomes
+    0 or a part of it, an elevation, without a word. Only numbers as written, NaN in a float grid, and
+    the header's own nodata/null token are values."""
+    key, token = ASC_NO_NUMBER[case]
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_grid_with(key, token))
+    with pytest.raises(UnreadableRasters, match=rf"^dem.asc: line 9 holds {re.escape(repr(token))}, no number"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("case", list(ASC_NUMBERS))
+def test_an_ascii_grid_of_numbers_and_its_own_void_token_converts(tmp_path, case):
+    key, token, null = ASC_NUMBERS[case]
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_grid_with(key, token, null))
+    [read] = _read_as_a_chunk_does(root)
+    if null:
+        assert read[2, 3] == 0  # GDAL's value for its null token, masked as nodata
+        with rasterio.open(root / "dem.asc") as ds:
+            assert ds.read_masks(1)[2, 3] == 0 and ds.read_masks(1).sum() == 255 * 99
+    else:
+        expected = float(token)
+        assert read[2, 3] == pytest.approx(expected, nan_ok=True)
+
+
+def test_a_value_that_is_no_number_is_found_in_any_piece(tmp_path, monkeypatch):
+    """Values cut across counting pieces are read whole: `1234.5` cut as `1234` and `.5` is no value
+    twice, and a bad token at a piece's edge is found."""
+    from tilewise.sources import raw_headers
+
+    header, values = _asc_parts("srtm")
+    (tmp_path / "dem.asc").write_bytes(_asc(header, values))
+    (tmp_path / "bad.asc").write_bytes(_asc(header, _with_value(values, 100, 50, "--2300")))
+    for piece in (1, 2, 3, 7, 4096):
+        monkeypatch.setattr(raw_headers, "COUNT_BYTES", piece)
+        assert raw_headers.ascii_grid_no_number(tmp_path / "dem.asc", float_band=False) is None
+        assert raw_headers.ascii_grid_no_number(tmp_path / "bad.asc", float_band=False) == (6 + 101, "--2300")
+
+
+SWISS_XYZ = "elevation/xyz/SWISSALTI3D_10_XYZ_CHLV95_LN02_2600_1196.xyz"  # "X Y Z", then x y z a line
+
+
+def _xyz_with(field: str, layout: str) -> bytes:
+    """The real swissALTI3D file, its 5th point's height written as `field`, laid out as `layout`."""
+    lines = shared(SWISS_XYZ).read_text().splitlines()
+    x, y, _ = lines[5].split()
+    lines[5] = f"{x} {y} {field}"
+    if layout == "semicolons, decimal commas":
+        lines = [line.replace(".", ",").replace(" ", ";") for line in lines]
+    elif layout == "commas":
+        lines = [line.replace(" ", ",") for line in lines]
+    elif layout == "tabs, CRLF, no header":
+        return "\r\n".join(line.replace(" ", "\t") for line in lines[1:]).encode() + b"\r\n"
+    return ("\n".join(lines) + "\n").encode()
+
+
+XYZ_LAYOUTS = ["spaces", "semicolons, decimal commas", "commas", "tabs, CRLF, no header"]
+
+
+@pytest.mark.parametrize("layout", XYZ_LAYOUTS)
+@pytest.mark.parametrize("field", ["-", ".", "+", "--673", "673.6.4", "673-5", "e5", "1e"])
+def test_an_xyz_field_that_is_no_number_fails_naming_its_line(tmp_path, field, layout):
+    """GDAL's XYZ reader takes a height written `-`, `.`, `+` or `--673` as 0 m and `673.6.4` as 673.6,
+    a grid it otherwise reads without a word (`NA`, `nan` or `*` it refuses)."""
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.xyz").write_bytes(_xyz_with(field, layout))
+    line = 5 if layout.startswith("tabs") else 6
+    written = field.replace(".", ",") if layout.startswith("semicolons") else field
+    with pytest.raises(UnreadableRasters, match=rf"^dem.xyz: line {line} holds {re.escape(repr(written))}, no number"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("layout", XYZ_LAYOUTS)
+@pytest.mark.parametrize("field", ["673.25", "+673.25", "6.7325e2", "673", "-0.5"])
+def test_an_xyz_of_numbers_converts_in_every_layout(tmp_path, field, layout):
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.xyz").write_bytes(_xyz_with(field, layout))
+    [read] = _read_as_a_chunk_does(root)
+    assert float(field) in read
 
 
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------

@@ -94,9 +94,14 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     blocks and the missing end of a PCRaster map or a classic netCDF file as zeros, and an ASCII grid's
     values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
     if ds.driver in ASCII_GRIDS:
-        return _header_not_plain(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
-    if ds.driver == "XYZ" and ds.nodata is None:
-        return _xyz_holes_without_nodata(ds, path, rel)
+        return (
+            _header_not_plain(ds, path, rel)
+            or _values_not_filling_the_grid(ds, path, rel)
+            or _value_no_number(ds, path, rel)
+        )
+    if ds.driver == "XYZ":
+        holes = _xyz_holes_without_nodata(ds, path, rel) if ds.nodata is None else None
+        return _value_no_number(ds, path, rel) or holes
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
     size = path.stat().st_size
     if described is None or size >= described:
@@ -168,17 +173,19 @@ def _header_not_plain(ds, path: Path, rel: str) -> str | None:
     - a key given twice (two `cellsize`, `xllcorner` or `nodata_value` lines): it takes one of them;
     - `cellsize` beside `dx`/`dy`: it takes `cellsize`;
     - an ESRI header that places the grid by no pair (`xllcorner` beside `yllcenter`, or one missing):
-      at 0, 0, in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea.
+      at 0, 0, in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea;
+    - a GRASS header's `multiplier:` (ignored) or a bound as degrees:minutes:seconds (read as degrees).
     Which one the producer meant cannot be told, so the file fails."""
-    keys = raw_headers.ascii_grid_header_keys(path)
-    if keys is None:
+    header = raw_headers.ascii_grid_header(path)
+    if header is None:
         return None
+    keys = [key for key, _ in header]
     fix = f"fix the header, or drop the file with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
     twice = sorted({key for key in keys if keys.count(key) > 1})
     if twice:
         return f"{rel}: its header gives {', '.join(twice)} more than once, and GDAL takes one without a word: {fix}"
     if ds.driver != "AAIGrid":
-        return None
+        return _grass_header_read_otherwise(header, rel, fix)
     if "cellsize" in keys and {"dx", "dy"} & set(keys):
         return f"{rel}: its header gives both cellsize and dx/dy, and GDAL takes cellsize without a word: {fix}"
     if any(pair <= set(keys) for pair in _ORIGINS):
@@ -188,6 +195,26 @@ def _header_not_plain(ds, path: Path, rel: str) -> str | None:
         f"{rel}: its header places the grid by {given}; GDAL needs xllcorner and yllcorner, or xllcenter and "
         f"yllcenter, and without a pair puts the grid at 0, 0 without a word: {fix} (both corners or both centres)"
     )
+
+
+_GRASS_BOUNDS = ("north", "south", "east", "west")
+
+
+def _grass_header_read_otherwise(header: list[tuple[str, str]], rel: str, fix: str) -> str | None:
+    """GRASS's r.in.ascii multiplies every value by `multiplier:`; GDAL ignores it (decimetres or feet
+    shipped as metres). A lat/long location writes its bounds as `47:30:00N`; GDAL reads 47."""
+    for key, value in header:
+        if key == "multiplier" and _number(value) != 1 or key in _GRASS_BOUNDS and _number(value) is None:
+            why = "ignores" if key == "multiplier" else "reads as another number"
+            return f"{rel}: its header says {key}: {value}, which GDAL {why} without a word: {fix}"
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
@@ -202,6 +229,25 @@ def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
         f"{rel}: GDAL would read this {ds.driver} raster, but it holds {values:,} values where its header describes "
         f"{ds.height:,} rows of {ds.width:,} ({described:,}); read as one stream, its values would land in other "
         f"pixels (a value missing, or a wrong ncols or nrows): ask the producer for a fixed file, or drop it with "
+        f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def _value_no_number(ds, path: Path, rel: str) -> str | None:
+    """Every value of an ASCII grid or an XYZ file must be a number GDAL reads as written (or an ASCII
+    grid header's nodata/null token): GDAL reads anything else as 0 or a part of it, an elevation,
+    without an error."""
+    if ds.driver == "XYZ":
+        found = raw_headers.xyz_no_number(path)
+    else:
+        found = raw_headers.ascii_grid_no_number(path, float_band=np.dtype(ds.dtypes[0]).kind == "f")
+    if found is None:
+        return None
+    line, token = found
+    return (
+        f"{rel}: line {line} holds {token!r}, no number GDAL reads as written (it reads it as 0 or part of it, "
+        "an elevation, without a word): write voids as the header's NODATA_value (GRASS: `null:`; XYZ: leave the "
+        "point out) and values as decimal numbers, or drop the file with "
         f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 

@@ -241,6 +241,7 @@ def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: D
                 f"{piece.raster.name}: its {ds.dtypes[0]} band cannot hold the recipe's nodata {nodata}; "
                 "set `nodata:` to a value of that type in the recipe",
             )
+        _check_half_float_nodata(ds, nodata, piece.raster.name)
         opts = {**recipe.cog, **full_width_nbits(ds)}
         band_mask = _band_mask_only(ds)
         if recipe.crs or new_nodata or piece.window is not None or band_mask:
@@ -276,6 +277,28 @@ def _holds(dtype: str, value: float) -> bool:
         return math.isnan(value) or abs(value) <= np.finfo(dtype).max
     info = np.iinfo(dtype)
     return float(value).is_integer() and info.min <= value <= info.max
+
+
+def _check_half_float_nodata(ds, nodata: float | None, name: str) -> None:
+    """A band of 16-bit floats (GDAL: a float band with NBITS=16, or Float16) stores its voids as the
+    nearest such float, -9999 as -10000: GDAL's mask compares them with the declared value and finds
+    them valid, elevations inside the Earth's range. The value the voids hold is the fix; voids beyond
+    16 bits' range (-3.4e38) are held as ±inf, never valid."""
+    half = ds.dtypes[0] == "float16" or (
+        np.dtype(ds.dtypes[0]).kind == "f" and ds.tags(1, ns="IMAGE_STRUCTURE").get("NBITS") == "16"
+    )
+    if not half or nodata is None or math.isnan(nodata):
+        return
+    with np.errstate(over="ignore"):
+        stored = float(np.float16(nodata))
+    if stored == nodata or math.isinf(stored):
+        return
+    raise FileFailure(
+        "convert",
+        f"{name}: band 1 holds 16-bit floats, which store the nodata {nodata:g} as {stored:g}: its voids would "
+        f"not match it and ship as elevations; set `nodata: {stored:g}` and `force_nodata: true` in the recipe "
+        "(source.yaml)",
+    )
 
 
 def _to_cog(src, north_up: bool, nodata: float | None, dst: Path, scratch: Path, opts: dict) -> Written:

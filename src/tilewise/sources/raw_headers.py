@@ -8,6 +8,7 @@ a header it cannot parse): GDAL opened the file, and a check that cannot be made
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -28,16 +29,105 @@ def ascii_grid_values(path: Path) -> int | None:
         return _count_tokens(f)
 
 
+# A value GDAL's ASCII grid reader (atof/atoi, no check) reads as written: a decimal number (GDAL takes a
+# comma as the decimal point), or NaN in a grid it reads as floats
+_NUMBER = rb"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?"
+_NAN = rb"(?i:nan)"
+# the bytes of plain numbers (digits, one point, a leading minus): a piece of only these is checked vectorised
+_PLAIN_BYTES = b"0123456789.- \t\n\r\v\f\x00"
+_TWO_POINTS = re.compile(rb"\.\d*\.")
+
+
+def ascii_grid_no_number(path: Path, float_band: bool) -> tuple[int, str] | None:
+    """The first value of an ESRI or GRASS ASCII grid that GDAL would not read as written, as (line,
+    token): GDAL reads `*`, `NA`, `--5`, `0x1A` as 0, `2345m` as 2345, `inf` as 3.4e38 and, in a grid
+    of integers, `nan` as 0, all without a word. The header's own nodata/null token is a value."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+        start = _ascii_data_start(head)
+        if start is None:
+            return None
+        words = [line.split() for line in head[:start].splitlines()]
+        null = [w[1] for w in words if len(w) > 1 and w[0].rstrip(b":").lower() in (b"nodata_value", b"null")]
+        value = b"|".join([_NUMBER, *([_NAN] if float_band else []), *map(re.escape, null)])
+        f.seek(start)
+        return _first_no_number(f, head[:start].count(b"\n") + 1, value, b"")
+
+
+def xyz_no_number(path: Path) -> tuple[int, str] | None:
+    """The first field of an XYZ file that GDAL would not read as written, as (line, token): its
+    reader takes `-`, `.`, `+`, `--5` as 0 and `1.2.3` as 1.2 without a word. Fields are split at
+    spaces, tabs, semicolons and commas; a comma is the decimal point where semicolons separate."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+        first = head.lstrip()[:1]
+        start = head.find(b"\n") + 1 if first.isalpha() or first == b'"' else 0  # a header line: "X Y Z"
+        data = head[start:].split(b"\n", 1)[0]
+        separators = b";" if b";" in data else b",;"
+        f.seek(start)
+        return _first_no_number(f, head[:start].count(b"\n") + 1, _NUMBER, separators)
+
+
+def _first_no_number(f: BinaryIO, line: int, value: bytes, separators: bytes) -> tuple[int, str] | None:
+    """The first token from here on (split at spaces and `separators`) that is not a `value` (a
+    regular expression), as (line, token), read in pieces cut at spaces."""
+    gaps = bytes.maketrans(separators, b" " * len(separators))
+    # a token (no space before it) that is no value up to its end
+    bad = re.compile(rb"(?<![^\s\x00])(?!(?:" + value + rb")(?![^\s\x00]))[^\s\x00]+")
+    carry = b""
+    while True:
+        piece = f.read(COUNT_BYTES)
+        text = carry + piece.translate(gaps)
+        cut = len(text) if not piece else max(text.rfind(c) for c in b" \t\n\r\v\f\x00") + 1
+        text, carry = text[:cut], text[cut:]
+        if not _plain(text) and (token := bad.search(text)):
+            return line + text.count(b"\n", 0, token.start()), token.group().decode("latin-1")
+        line += text.count(b"\n")
+        if not piece:
+            return None
+
+
+def _plain(text: bytes) -> bool:
+    """Every token is a plain decimal number (the common case, checked without reading tokens one by
+    one): only digits, points, minus signs; a minus only first in its token and before a digit or point;
+    no two points in one token; no `.` or `-.` alone."""
+    if text.translate(None, _PLAIN_BYTES):
+        return False
+    chars = np.frombuffer(text + b" ", dtype=np.uint8)  # a space after the last token
+    space = _spaces(chars)
+    minus = np.flatnonzero(chars == ord("-"))
+    if (minus > 0).any() and not space[minus[minus > 0] - 1].all() or space[minus + 1].any():
+        return False
+    point = np.flatnonzero(chars == ord("."))
+    before = chars[point - 1] if point.size else point
+    alone = space[point + 1] & ((point == 0) | (before == ord("-")) | space[np.maximum(point - 1, 0)])
+    return not alone.any() and not _TWO_POINTS.search(text)
+
+
 def ascii_grid_header_keys(path: Path) -> list[str] | None:
     """The keys of an ESRI or GRASS ASCII grid's header, in their order and lower case, a key given twice
     listed twice (GRASS's `north:` as `north`); None: no data found."""
+    header = ascii_grid_header(path)
+    return None if header is None else [key for key, _ in header]
+
+
+def ascii_grid_header(path: Path) -> list[tuple[str, str]] | None:
+    """An ESRI or GRASS ASCII grid's header lines as (key in lower case, value as written); None: no
+    data found."""
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
     start = _ascii_data_start(head)
     if start is None:
         return None
     lines = head[:start].decode("latin-1").splitlines()
-    return [words[0].split(":")[0].lower() for line in lines if (words := line.split())]
+    return [(key.lower(), value.strip()) for line in lines if line.split() for key, value in [_key_value(line)]]
+
+
+def _key_value(line: str) -> tuple[str, str]:
+    """`north: 4000` (GRASS, also `north:4000`) or `ncols 10` (ESRI)."""
+    words = line.split(None, 1)
+    key = words[0].split(":")[0]
+    return key, line.strip()[len(key) :].lstrip(": \t")
 
 
 def _ascii_data_start(head: bytes) -> int | None:
