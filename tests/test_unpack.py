@@ -982,6 +982,27 @@ def test_an_xyz_of_numbers_converts_in_every_layout(tmp_path, field, layout):
     assert float(field) in read
 
 
+@pytest.mark.parametrize("side", [1201, 3601])
+@pytest.mark.parametrize("name", ["tile_01.hgt", "N47E008_dem.hgt", "N47E8.hgt", "47N008E.hgt", "srtm.HGT"])
+def test_an_hgt_named_after_no_corner_fails_saying_to_rename_it(tmp_path, name, side):
+    """GDAL places an SRTM .hgt by its name alone: a renamed tile is no raster to GDAL, and failing it as
+    damaged ("download it again") gave a fix that never works."""
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / name).write_bytes(np.full((side, side), 500, ">i2").tobytes())
+    said = rf"^{re.escape(name)}: an SRTM .hgt of {side}×{side} heights.*rename it"
+    with pytest.raises(UnreadableRasters, match=said):
+        _read_as_a_chunk_does(root)
+
+
+def test_an_hgt_of_no_srtm_size_is_damaged(tmp_path):
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "N47E008.hgt").write_bytes(np.full((1200, 1201), 500, ">i2").tobytes())
+    with pytest.raises(UnreadableRasters, match=r"^N47E008.hgt: GDAL cannot read this raster .*damaged or cut short"):
+        _read_as_a_chunk_does(root)
+
+
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------
 
 

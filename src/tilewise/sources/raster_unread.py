@@ -78,8 +78,20 @@ def reading(path: Path, rel: str) -> Iterator[None]:
         raise UnreadableRasters([_damaged(path, rel, gdal)]) from exc
 
 
+# SRTM's .hgt sides (3" and 1"): GDAL's SRTMHGT driver places such a file by its name alone
+_HGT_SIDES = (1201, 3601)
+
+
 def _damaged(path: Path, rel: str, error: Exception) -> str:
     reason = str(error).replace(str(path), rel)  # GDAL names the scratch path, the user knows the member
+    hgt = path.suffix.lower() == ".hgt" and path.is_file()
+    side = next((n for n in _HGT_SIDES if path.stat().st_size == 2 * n * n), None) if hgt else None
+    if side:
+        return (
+            f"{rel}: an SRTM .hgt of {side}×{side} heights, but GDAL places a .hgt by its name, and "
+            f"{path.name!r} names no south-west corner ({reason}): rename it after its corner (N47E008.hgt, "
+            f"s13w077.hgt) in the archive, or drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+        )
     return (
         f"{rel}: GDAL cannot read this raster ({reason}); it is damaged or cut short: download it again, or "
         f"drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
