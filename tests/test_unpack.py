@@ -1003,6 +1003,30 @@ def test_an_hgt_of_no_srtm_size_is_damaged(tmp_path):
         _read_as_a_chunk_does(root)
 
 
+def _xyz_points(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+XYZ_UNGRIDDED = {
+    "degrees rounded to 6 decimals": [
+        f"{8 + c / 1200:.6f} {47.5 - r / 1200:.6f} {500 + r + c}" for r in range(40) for c in range(50)
+    ],
+    "a point twice": [f"{c} {r} {500 + c}" for r in (2, 1, 0) for c in range(4)][:6] + ["1 1 501", "1 1 502"],
+    "scattered points": [f"{x} {y} 500" for x, y in ((0, 0), (3, 1), (1, 7), (8, 2), (5, 5))],
+}
+
+
+@pytest.mark.parametrize("case", list(XYZ_UNGRIDDED))
+def test_an_xyz_of_points_off_one_grid_fails_saying_so(tmp_path, case):
+    """GDAL reads only XYZ points on one regular grid; one it refuses is no damaged download, and
+    "download it again" was a fix that never works."""
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.xyz").write_bytes(_xyz_points(XYZ_UNGRIDDED[case]))
+    with pytest.raises(UnreadableRasters, match=r"^dem.xyz: its points do not lie on one regular grid .*gdal_grid"):
+        _read_as_a_chunk_does(root)
+
+
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------
 
 

@@ -92,6 +92,12 @@ def _damaged(path: Path, rel: str, error: Exception) -> str:
             f"{path.name!r} names no south-west corner ({reason}): rename it after its corner (N47E008.hgt, "
             f"s13w077.hgt) in the archive, or drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
         )
+    if "Ungridded dataset" in reason:  # GDAL's XYZ reader: points off one regular grid (rounded, repeated)
+        return (
+            f"{rel}: its points do not lie on one regular grid ({reason}), the only XYZ GDAL reads: grid them first "
+            f"(gdal_grid, or coordinates written with enough decimals, each point once) and list that file, or drop "
+            f"it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
+        )
     return (
         f"{rel}: GDAL cannot read this raster ({reason}); it is damaged or cut short: download it again, or "
         f"drop it with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
