@@ -1027,6 +1027,41 @@ def test_an_xyz_of_points_off_one_grid_fails_saying_so(tmp_path, case):
         _read_as_a_chunk_does(root)
 
 
+def _ehdr(root: Path, suffix: str, dtype: str, header: list[str]) -> np.ndarray:
+    """A 3 × 4 EHdr raster (`dem.bil`, `dem.flt`) of heights 1 … 12 m written little-endian, as on
+    every PC, and its .hdr."""
+    heights = np.arange(1, 13).reshape(3, 4).astype(dtype)
+    (root / f"dem{suffix}").write_bytes(heights.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+    grid = ["ncols 4", "nrows 3", "xllcorner 500000", "yllcorner 5600000", "cellsize 10"]
+    bits = [f"NBITS {np.dtype(dtype).itemsize * 8}"] + (["PIXELTYPE SIGNEDINT"] if dtype == "int16" else [])
+    (root / "dem.hdr").write_text("\n".join(grid + (bits if suffix == ".bil" else []) + header) + "\n")
+    return heights
+
+
+@pytest.mark.parametrize("suffix, dtype", [(".bil", "int16"), (".bil", "uint16"), (".flt", "float32")])
+def test_an_ehdr_raster_without_byte_order_fails(tmp_path, suffix, dtype):
+    """GDAL reads a BIL or FLT whose .hdr gives no byte order as big-endian; PCs write little-endian
+    (ESRI: the default is the writer's machine), so heights of 1 … 12 m read as 256 … 3072 m, inside the
+    Earth's range, exit 0. Which order the producer wrote cannot be told from the file."""
+    root = tmp_path / "x"
+    root.mkdir()
+    _ehdr(root, suffix, dtype, [])
+    with pytest.raises(UnreadableRasters, match=rf"^dem{suffix}: its dem.hdr gives no byte order .*BYTEORDER I"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("suffix, dtype", [(".bil", "int16"), (".flt", "float32"), (".bil", "uint8")])
+@pytest.mark.parametrize("order", ["BYTEORDER I", "byteorder LSBFIRST", "ByteOrder i", "none"])
+def test_an_ehdr_raster_with_its_byte_order_converts(tmp_path, suffix, dtype, order):
+    root = tmp_path / "x"
+    root.mkdir()
+    heights = _ehdr(root, suffix, dtype, [] if order == "none" else [order])
+    if order == "none" and dtype != "uint8":
+        return  # the case above
+    [read] = _read_as_a_chunk_does(root)
+    assert np.array_equal(read, heights)
+
+
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------
 
 

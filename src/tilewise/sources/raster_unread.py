@@ -120,6 +120,8 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     if ds.driver == "XYZ":
         holes = _xyz_holes_without_nodata(ds, path, rel) if ds.nodata is None else None
         return _value_no_number(ds, path, rel) or holes
+    if ds.driver == "EHdr" and (unordered := _ehdr_without_byte_order(ds, rel)):
+        return unordered
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
     size = path.stat().st_size
     if described is None or size >= described:
@@ -155,6 +157,26 @@ def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
         "points with a value that is no elevation (e.g. -9999) and set it as `nodata:` in the recipe, or convert it "
         "with gdal_translate -a_nodata after filling; or drop it with "
         f"`exclude: [{path.name!r}]` (source.yaml)"
+    )
+
+
+def _ehdr_without_byte_order(ds, rel: str) -> str | None:
+    """A BIL/BIP/BSQ or FLT of samples wider than a byte whose .hdr gives no byte order: GDAL reads it
+    big-endian, ESRI's default is the writer's machine (a PC: little-endian), so heights of 1 m read as
+    256 m without a word. Which order the file holds cannot be told from it."""
+    if np.dtype(ds.dtypes[0]).itemsize == 1:
+        return None
+    hdr = next((Path(f) for f in ds.files if Path(f).suffix.lower() == ".hdr"), None)
+    if hdr is None:
+        return None
+    keys = {line.split()[0].lower() for line in hdr.read_text("latin-1").splitlines() if line.split()}
+    if "byteorder" in keys:
+        return None
+    return (
+        f"{rel}: its {hdr.name} gives no byte order for its {ds.dtypes[0]} values, and GDAL reads them big-endian "
+        "where a PC writes little-endian (1 m read as 256 m); add `BYTEORDER I` (little-endian, Intel) or "
+        f"`BYTEORDER M` (big-endian) to {hdr.name} in the archive, whichever the producer wrote, or drop the raster "
+        f"with `exclude: [{Path(ds.files[0]).name!r}]` in the recipe (source.yaml)"
     )
 
 
