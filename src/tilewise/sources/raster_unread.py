@@ -245,8 +245,11 @@ def _grass_header_read_otherwise(header: list[tuple[str, str]], rel: str, fix: s
     shipped as metres). A lat/long location writes its bounds as `47:30:00N`; GDAL reads 47."""
     for key, value in header:
         if key == "multiplier" and _number(value) != 1 or key in _GRASS_BOUNDS and _number(value) is None:
-            why = "ignores" if key == "multiplier" else "reads as another number"
-            return f"{rel}: its header says {key}: {value}, which GDAL {why} without a word: {fix}"
+            if key == "multiplier":
+                why = "ignores (GRASS's r.in.ascii multiplies every value by it): convert the values to metres first"
+            else:
+                why = "reads as another number (a degrees:minutes:seconds bound): write the bounds as decimal degrees"
+            return f"{rel}: its header says {key}: {value}, which GDAL {why}; {fix}"
     return None
 
 
