@@ -842,6 +842,29 @@ def test_a_grass_ascii_header_gdal_reads_as_written_converts(tmp_path, extra):
     assert np.array_equal(_read_as_a_chunk_does(root)[0], GRASS_VALUES.astype(float))
 
 
+@pytest.mark.parametrize("key", list(ASC_SHARED))
+@pytest.mark.parametrize(
+    "cells, said",
+    [
+        (["cellsize -0.001"], "cellsize -0.001"),  # GDAL: a grid running east to west and south to north
+        (["cellsize 0"], "cellsize 0"),  # GDAL: cells 0 wide, every pixel at one point
+        (["dx 0.001", "dy -0.001"], "dy -0.001"),
+        (["dx 0", "dy 0.001"], "dx 0"),
+    ],
+)
+def test_an_ascii_grid_whose_cells_are_not_positive_fails(tmp_path, key, cells, said):
+    """An ESRI header's cell size must be a positive number: GDAL reads `cellsize -0.001` or `dy -0.001`
+    as a grid flipped about its corner (refused as not north-up, where `fix_orientation` would warp it
+    flipped), and 0 as cells 0 wide, without an error."""
+    header, values = _asc_parts(key)
+    header = [h for h in header if h.split()[0].lower() != "cellsize"] + cells
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_asc(header, values))
+    with pytest.raises(UnreadableRasters, match=rf"^dem.asc: its header says {said}; a cell size must be a positive"):
+        _read_as_a_chunk_does(root)
+
+
 def test_an_ascii_grid_is_counted_in_pieces(tmp_path, monkeypatch):
     """A grid larger than one counting piece: values cut across pieces are counted once."""
     from tilewise.sources import raw_headers

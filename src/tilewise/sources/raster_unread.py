@@ -214,6 +214,7 @@ def _header_not_plain(ds, path: Path, rel: str) -> str | None:
     - `cellsize` beside `dx`/`dy`: it takes `cellsize`;
     - an ESRI header that places the grid by no pair (`xllcorner` beside `yllcenter`, or one missing):
       at 0, 0, in a world CRS (EPSG:4326, 3857) a place on the Earth, in the Gulf of Guinea;
+    - an ESRI cell size that is no positive number (a flipped grid, or cells 0 wide);
     - a GRASS header's `multiplier:` (ignored) or a bound as degrees:minutes:seconds (read as degrees).
     Which one the producer meant cannot be told, so the file fails."""
     header = raw_headers.ascii_grid_header(path)
@@ -228,6 +229,12 @@ def _header_not_plain(ds, path: Path, rel: str) -> str | None:
         return _grass_header_read_otherwise(header, rel, fix)
     if "cellsize" in keys and {"dx", "dy"} & set(keys):
         return f"{rel}: its header gives both cellsize and dx/dy, and GDAL takes cellsize without a word: {fix}"
+    for key, value in header:
+        if key in ("cellsize", "dx", "dy") and not (_number(value) or 0) > 0:
+            return (
+                f"{rel}: its header says {key} {value}; a cell size must be a positive number (GDAL reads a negative "
+                f"one as a grid flipped about its corner, 0 as cells 0 wide): {fix}"
+            )
     if any(pair <= set(keys) for pair in _ORIGINS):
         return None
     given = ", ".join(sorted(set(keys) & set.union(*_ORIGINS))) or "none of them"
