@@ -888,6 +888,8 @@ ASC_NO_NUMBER = {  # (a real grid's key or GRASS, a value written there, as GDAL
     "N/A in a grid of decimals": ("dec", "N/A"),  # 0
     "nan in an integer grid": ("srtm", "nan"),  # 0: GDAL reads the grid as Int32
     "-nan in a grid of decimals": ("dec", "-nan"),  # 0
+    "NAN in a grid of decimals": ("dec", "NAN"),  # 0: GDAL's NaN is `nan` or `NaN`
+    "Nan in a grid of decimals": ("dec", "Nan"),  # 0
     "a number with a unit": ("bijou", "2345m"),  # 2345, the unit dropped: and 12abc as 12
     "two signs": ("srtm", "--2300"),  # 0
     "two decimal points": ("dec", "1234.5.6"),  # 1234.5
@@ -899,6 +901,8 @@ ASC_NUMBERS = {  # values GDAL reads as written: each stays what it says
     "a void as the GRASS null key says (NA)": ("grass", "NA", "null: NA"),
     "nan in a grid of decimals": ("dec", "nan", None),
     "NaN in a grid of decimals": ("dec", "NaN", None),
+    "an MSVC NaN (-1.#IND)": ("dec", "-1.#IND", None),
+    "an MSVC NaN (1.#QNAN)": ("dec", "1.#QNAN", None),
     "a plus sign": ("dec", "+1234.5", None),
     "scientific notation": ("dec", "1.2345e3", None),
     "a leading point, an exponent": ("dec", ".5E1", None),
@@ -944,7 +948,7 @@ def test_an_ascii_grid_of_numbers_and_its_own_void_token_converts(tmp_path, case
         with rasterio.open(root / "dem.asc") as ds:
             assert ds.read_masks(1)[2, 3] == 0 and ds.read_masks(1).sum() == 255 * 99
     else:
-        expected = float(token)
+        expected = float("nan") if "#" in token else float(token)
         assert read[2, 3] == pytest.approx(expected, nan_ok=True)
 
 

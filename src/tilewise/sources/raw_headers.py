@@ -32,7 +32,7 @@ def ascii_grid_values(path: Path) -> int | None:
 # A value GDAL's ASCII grid reader (atof/atoi, no check) reads as written: a decimal number (GDAL takes a
 # comma as the decimal point), or NaN in a grid it reads as floats
 _NUMBER = rb"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?"
-_NAN = rb"(?i:nan)"
+_NAN = rb"\+?(?:nan|NaN)|-1\.#(?:QNAN|IND)|1\.#[QS]NAN"  # exactly what GDAL reads as NaN: `NAN`, `-nan` are 0
 # the bytes of plain numbers (digits, one point, a leading minus): a piece of only these is checked vectorised
 _PLAIN_BYTES = b"0123456789.- \t\n\r\v\f\x00"
 _TWO_POINTS = re.compile(rb"\.\d*\.")
