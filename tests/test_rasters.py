@@ -295,6 +295,39 @@ def test_a_nodata_the_band_cannot_hold_fails_loudly(tmp_path):
         write_cog(Piece(src, "o.tif"), Recipe(nodata=-9999), tmp_path / "o.tif", tmp_path)
 
 
+OLD_PRJ = (  # an ArcInfo-era .prj, as ArcInfo Workstation and ArcView 3 wrote them
+    "Projection    UTM\nZone          32\nDatum         WGS84\nZunits        {z}\nUnits         METERS\n"
+    "Spheroid      WGS84\nXshift        0.0000000000\nYshift        0.0000000000\nParameters\n"
+)
+
+
+def _ascii_grid_with_prj(folder: Path, prj: str, name: str = "dem") -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.asc").write_text(
+        "ncols 3\nnrows 2\nxllcorner 500000\nyllcorner 5600000\ncellsize 10\nNODATA_value -9999\n1 2 3\n4 5 6\n"
+    )
+    (folder / f"{name}.prj").write_text(prj)
+    return folder / f"{name}.asc"
+
+
+@pytest.mark.parametrize("zunits", ["FEET", "feet", "DECIMETERS", "0.3048"])
+def test_an_old_esri_prj_giving_heights_in_other_units_fails(tmp_path, zunits):
+    """An ArcInfo-era `.prj` says its heights' unit on a `Zunits` line; GDAL reads the rest as the CRS
+    and drops it, so heights in feet shipped as metres, exit 0."""
+    src = _ascii_grid_with_prj(tmp_path / "in", OLD_PRJ.format(z=zunits))
+    with pytest.raises(FileFailure, match=rf"dem.asc: band 1 does not hold metres .*Zunits {zunits} in dem.prj"):
+        write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+
+
+@pytest.mark.parametrize("zunits", ["NO", "METERS", "meters", None])
+def test_an_old_esri_prj_of_metres_or_no_height_unit_converts(tmp_path, zunits):
+    prj = OLD_PRJ.format(z=zunits) if zunits else OLD_PRJ.replace("Zunits        {z}\n", "")
+    src = _ascii_grid_with_prj(tmp_path / "in", prj)
+    write_cog(Piece(src, "o.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.crs.to_epsg() == 32632 and ds.read(1).tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
 def _half_float_tif(path, nodata, void):
     """A GeoTIFF of 16-bit floats (GDAL: Float32 with NBITS=16) whose voids were written as `void`."""
     data = np.random.default_rng(2).uniform(100, 900, (20, 30)).astype("float32")

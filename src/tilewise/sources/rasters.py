@@ -131,6 +131,7 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
         for whose, given in (("its CRS", ds.crs.to_wkt() if ds.crs else None), (f"the recipe's `crs:` {crs!r}", crs))
         if (height := not_heights_in_metres(given))
     ]
+    heights += [f"heights in Zunits {z} in {prj}" for prj, z in _prj_zunits(ds)]
     if scale == 1 and offset == 0 and unit.lower() in _METRES and not heights:
         return
     found = f"scale {scale:g}, offset {offset:g}, unit {unit!r}" if unit else f"scale {scale:g}, offset {offset:g}"
@@ -144,6 +145,19 @@ def check_metres(ds, name: str, crs: str | None = None) -> None:
         "and list that file"
         + ("; if they are heights in metres, set `crs:` to a CRS whose height is in metres" if heights else ""),
     )
+
+
+def _prj_zunits(ds) -> list[tuple[str, str]]:
+    """The `Zunits` of an ArcInfo-era `.prj` (or an Arc/Info grid's `prj.adf`) GDAL read for the raster,
+    when not metres: GDAL takes its CRS and drops the heights' unit (`Zunits FEET`) without a word."""
+    found = []
+    for path in map(Path, ds.files):
+        if path.suffix.lower() == ".prj" or path.name.lower() == "prj.adf":
+            for line in path.read_text("latin-1").splitlines():
+                words = line.split()
+                if len(words) == 2 and words[0].lower() == "zunits" and words[1].upper() not in ("NO", "METERS"):
+                    found.append((path.name, words[1]))
+    return found
 
 
 @lru_cache(maxsize=64)
