@@ -1798,7 +1798,7 @@ def test_a_reflectance_band_is_no_elevation_and_real_bathymetry_near_9999_is(tmp
         assert describe(ds)[1].area == pytest.approx(3000 * 100)
 
 
-def _xyz(path: Path, values: tuple, holes: set, header: bool = False, blank: bool = False, sep: str = " ") -> Path:
+def _xyz(path: Path, values: tuple, holes: set, header=False, blank=False, sep=" ", newline="\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = ["X Y Z"] if header else []
     for r in range(5):
@@ -1807,7 +1807,7 @@ def _xyz(path: Path, values: tuple, holes: set, header: bool = False, blank: boo
                 rows.append(sep.join(map(str, (500005 + 10 * c, 5600045 - 10 * r, values[c > 0]))))
                 if blank and (r, c) == (2, 0):
                     rows.append("")
-    path.write_text("\n".join(rows) + "\n")
+    path.write_bytes((newline.join(rows) + newline).encode())
     return path
 
 
@@ -1829,6 +1829,22 @@ def test_xyz_holes_gdal_fills_with_an_undeclared_zero_fail_the_download(tmp_path
         write_cog(Piece(path, "h.tif"), Recipe(crs="EPSG:25832"), tmp_path / name / "h.tif", tmp_path)
         with rasterio.open(tmp_path / name / "h.tif") as cog:
             assert describe(cog)[1].area == pytest.approx((30 - len(holes_)) * 100)
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n\r"])
+@pytest.mark.parametrize("holes", [set(), {(1, 1)}])
+def test_xyz_points_are_counted_whatever_ends_their_lines(tmp_path, newline, holes):
+    """GDAL reads XYZ lines ended by CR alone (classic Mac), CRLF or LFCR; points counted by LF alone
+    made a full CR-only grid of Byte values "1 point for 30 cells", a valid file failed for holes it has not."""
+    from tilewise.sources.raster_unread import UnreadableRasters
+
+    folder = _xyz(tmp_path / "d" / "h.xyz", (0, 50), holes, header=True, blank=True, newline=newline).parent
+    if holes:
+        with pytest.raises(UnreadableRasters, match=r"h.xyz: this XYZ grid has 29 points for 30 cells"):
+            list(open_rasters(folder))
+        return
+    for _, ds in open_rasters(folder):
+        assert ds.nodata is None and ds.read(1).min() == 0
 
 
 def _convert_zip(folder: Path, members: dict[str, Path]) -> tuple[list[str], list]:

@@ -137,17 +137,16 @@ def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
     """GDAL fills the cells an XYZ file has no point for with a nodata value it picks among the values the
     file does not hold (0, −32768); when the values leave it none (Byte values including 0) it declares
     none and fills them with 0, which is then read as an elevation. Fewer points than cells are holes."""
-    lines, blank, last, first = 0, 0, b"\n", b""
+    points, after_line, first = 0, True, b""
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
             first = first or chunk[:200]
-            joined = last[-2:] + chunk  # a blank line across two chunks
-            lines += chunk.count(b"\n")
-            blank += joined.count(b"\n\n") + joined.count(b"\n\r\n") - last[-2:].count(b"\n\n")
-            last = chunk
-    lines += bool(last) and not last.endswith(b"\n")
-    header = first.lstrip()[:1].isalpha()  # a header line: "X Y Z"
-    points = lines - blank - header
+            chars = np.frombuffer(chunk, dtype=np.uint8)
+            ends = (chars == 10) | (chars == 13)  # LF, CRLF or CR alone (GDAL reads each)
+            starts = ~ends & np.concatenate(([after_line], ends[:-1]))
+            points += int(np.count_nonzero(starts))  # lines with something on them
+            after_line = bool(ends[-1])
+    points -= first.lstrip()[:1].isalpha()  # a header line: "X Y Z"
     cells = ds.width * ds.height
     if points >= cells:
         return None

@@ -61,11 +61,12 @@ def xyz_no_number(path: Path) -> tuple[int, str] | None:
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
         first = head.lstrip()[:1]
-        start = head.find(b"\n") + 1 if first.isalpha() or first == b'"' else 0  # a header line: "X Y Z"
-        data = head[start:].split(b"\n", 1)[0]
+        end = re.search(rb"\r\n?|\n", head)  # lines end in LF, CRLF or CR alone
+        start = end.end() if end and (first.isalpha() or first == b'"') else 0  # a header line: "X Y Z"
+        data = re.split(rb"[\r\n]", head[start:], maxsplit=1)[0]
         separators = b";" if b";" in data else b",;"
         f.seek(start)
-        return _first_no_number(f, head[:start].count(b"\n") + 1, _NUMBER, separators)
+        return _first_no_number(f, 1 + (start > 0), _NUMBER, separators)
 
 
 def _first_no_number(f: BinaryIO, line: int, value: bytes, separators: bytes) -> tuple[int, str] | None:
