@@ -1090,6 +1090,44 @@ def test_an_ehdr_raster_with_its_byte_order_converts(tmp_path, suffix, dtype, or
     assert np.array_equal(read, heights)
 
 
+def _surfer(values: list[str], newline: str = "\n") -> bytes:
+    """A Surfer ASCII grid (DSAA) of 4 columns and 3 rows (rows from the south), `values` after its header."""
+    header = ["DSAA", "4 3", "500005 500035", "5600005 5600025", "100 111"]
+    rows = [" ".join(values[i : i + 4]) for i in range(0, len(values), 4)]
+    return newline.join(header + rows).encode() + newline.encode()
+
+
+SURFER = [str(100 + i) for i in range(12)]
+
+
+@pytest.mark.parametrize(
+    "values, said",
+    [
+        (SURFER[:5] + ["105.2.5"] + SURFER[6:], r"line 7 holds '105.2.5', no number"),  # read as 105.2 and .5
+        (SURFER[:5] + ["105-3"] + SURFER[6:], r"line 7 holds '105-3', no number"),  # 105 and -3
+        ([*SURFER, "112"], r"holds 13 values where its header describes 3 rows of 4"),  # one dropped
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_surfer_ascii_grid_whose_values_gdal_reads_otherwise_fails(tmp_path, values, said, newline):
+    """GDAL's Surfer ASCII reader takes values with strtod as one stream: `105.2.5` became two values,
+    shifting every pixel after it, and a value too many was dropped, without an error."""
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.grd").write_bytes(_surfer(values, newline))
+    with pytest.raises(UnreadableRasters, match=rf"^dem.grd: (GDAL would read this GSAG raster, but it )?{said}"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_surfer_ascii_grid_of_numbers_converts(tmp_path, newline):
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.grd").write_bytes(_surfer([*SURFER[:4], "1.04e2", "+105", *SURFER[6:]], newline))
+    [read] = _read_as_a_chunk_does(root)
+    assert read[::-1].ravel().tolist() == list(range(100, 112))
+
+
 # --- formats whose header tells their size, read as zeros where they are cut short -----------------
 
 

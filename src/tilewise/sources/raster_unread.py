@@ -117,6 +117,8 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
             or _values_not_filling_the_grid(ds, path, rel)
             or _value_no_number(ds, path, rel)
         )
+    if ds.driver == "GSAG":  # Surfer ASCII: one stream of values, as the ASCII grids
+        return _value_no_number(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
     if ds.driver == "XYZ":
         holes = _xyz_holes_without_nodata(ds, path, rel) if ds.nodata is None else None
         return _value_no_number(ds, path, rel) or holes
@@ -270,7 +272,7 @@ def _values_not_filling_the_grid(ds, path: Path, rel: str) -> str | None:
     """An ASCII grid must hold exactly ncols × nrows values. GDAL reads them as one stream: a value
     missing shifts every pixel after it (and the last reads as 0), a header's nrows too small cuts
     rows off, an ncols too small shears every row; none of it is an error."""
-    values = raw_headers.ascii_grid_values(path)
+    values = (raw_headers.surfer_ascii_values if ds.driver == "GSAG" else raw_headers.ascii_grid_values)(path)
     described = ds.width * ds.height
     if values is None or values == described:
         return None
@@ -288,6 +290,8 @@ def _value_no_number(ds, path: Path, rel: str) -> str | None:
     without an error."""
     if ds.driver == "XYZ":
         found = raw_headers.xyz_no_number(path)
+    elif ds.driver == "GSAG":
+        found = raw_headers.surfer_ascii_no_number(path)
     else:
         found = raw_headers.ascii_grid_no_number(path, float_band=np.dtype(ds.dtypes[0]).kind == "f")
     if found is None:

@@ -54,6 +54,33 @@ def ascii_grid_no_number(path: Path, float_band: bool) -> tuple[int, str] | None
         return _first_no_number(f, head[:start].count(b"\n") + 1, value, b"")
 
 
+def surfer_ascii_values(path: Path) -> int | None:
+    """How many values a Surfer ASCII grid (DSAA) holds after its 5-line header."""
+    with open(path, "rb") as f:
+        start = _surfer_data_start(f.read(_HEAD_BYTES))
+        if start is None:
+            return None
+        f.seek(start)
+        return _count_tokens(f)
+
+
+def surfer_ascii_no_number(path: Path) -> tuple[int, str] | None:
+    """The first value of a Surfer ASCII grid GDAL would not read as written: its reader takes values
+    with strtod as one stream, so `105.2.5` is two values (105.2, .5) and every pixel after it shifts."""
+    with open(path, "rb") as f:
+        start = _surfer_data_start(f.read(_HEAD_BYTES))
+        if start is None:
+            return None
+        f.seek(start)
+        return _first_no_number(f, 6, _NUMBER, b"")
+
+
+def _surfer_data_start(head: bytes) -> int | None:
+    """Where a DSAA grid's values start: after `DSAA` and the lines of its size, x, y and z ranges."""
+    ends = [m.end() for m in re.finditer(rb"\r\n?|\n", head)]
+    return ends[4] if head.startswith(b"DSAA") and len(ends) > 4 else None
+
+
 def xyz_no_number(path: Path) -> tuple[int, str] | None:
     """The first field of an XYZ file that GDAL would not read as written, as (line, token): its
     reader takes `-`, `.`, `+`, `--5` as 0 and `1.2.3` as 1.2 without a word. Fields are split at
