@@ -21,8 +21,13 @@ _HEAD_BYTES = 64 << 10  # GDAL finds an ASCII grid's data in the first bytes it 
 
 def ascii_grid_values(path: Path) -> int | None:
     """How many values an ESRI or GRASS ASCII grid holds after its header (None: no data found)."""
+    return _values_after(path, _ascii_data_start)
+
+
+def _values_after(path: Path, data_start) -> int | None:
+    """How many values `path` holds from where `data_start` (of its first bytes) says its data start."""
     with open(path, "rb") as f:
-        start = _ascii_data_start(f.read(_HEAD_BYTES))
+        start = data_start(f.read(_HEAD_BYTES))
         if start is None:
             return None
         f.seek(start)
@@ -56,12 +61,7 @@ def ascii_grid_no_number(path: Path, float_band: bool) -> tuple[int, str] | None
 
 def surfer_ascii_values(path: Path) -> int | None:
     """How many values a Surfer ASCII grid (DSAA) holds after its 5-line header."""
-    with open(path, "rb") as f:
-        start = _surfer_data_start(f.read(_HEAD_BYTES))
-        if start is None:
-            return None
-        f.seek(start)
-        return _count_tokens(f)
+    return _values_after(path, _surfer_data_start)
 
 
 def surfer_ascii_no_number(path: Path) -> tuple[int, str] | None:
