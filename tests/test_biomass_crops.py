@@ -63,7 +63,7 @@ def yields_of(state_file, year=2023):
 
 def test_quickstats_values_codes_and_rows_kept(kansas):
     assert quickstats.parse_value("7,649") == 7649.0 and quickstats.parse_value(" 177.3 ") == 177.3
-    assert all(quickstats.parse_value(c) is None for c in ("(D)", "(Z)", "(NA)", "(X)", "(S)", ""))
+    assert all(quickstats.parse_value(c) is None for c in ("(D)", "(Z)", "(NA)", "(X)", "(S)"))
     table = quickstats.read_yields(kansas, "STATE", "20")
     assert table["raw_value"].tolist() == ["137", "(D)", "7,100"]
     assert table["value"].iloc[0] == 137.0 and np.isnan(table["value"].iloc[1]) and table["line"].tolist() == [2, 6, 7]
@@ -322,6 +322,14 @@ def test_a_row_typed_by_hand_in_another_case_or_spacing_is_the_states_row(tmp_pa
 def test_a_row_with_a_field_blank_that_an_export_fills_fails_naming_the_line(tmp_path, blank):
     path = export(tmp_path / "ks.csv", [row(SOY, "40"), {**row(CORN, "137"), blank: ""}])
     with pytest.raises(TilewiseError, match=rf"ks\.csv:3: {blank} is empty"):
+        quickstats.read_yields(path, "STATE", "20")
+
+
+@pytest.mark.parametrize("value", ["", "  ", "\t"])
+def test_a_yield_row_with_its_value_blank_fails_naming_the_line(tmp_path, value):
+    # read as a missing value: the national yield was used without a sign
+    path = export(tmp_path / "ks.csv", [row(SOY, "40"), row(CORN, value)])
+    with pytest.raises(TilewiseError, match=r"ks\.csv:3: Value is empty"):
         quickstats.read_yields(path, "STATE", "20")
 
 

@@ -964,6 +964,51 @@ def test_an_external_mask_of_the_rasters_size_marks_its_voids(tmp_path):
     assert not valid[:15].any() and valid[15:].all()
 
 
+def _good_mask_bytes(folder: Path) -> bytes:
+    _with_mask(folder, (40, 30))
+    return (folder / "dem.tif.msk").read_bytes()
+
+
+_UNREAD_MASKS = {
+    "garbage": lambda good: b"not a mask " * 40,
+    "empty": lambda good: b"",
+    "cut after its header": lambda good: good[:16],
+    "zeros": lambda good: bytes(len(good)),
+}
+MASK_NAMES = ["dem.tif.msk", "dem.tif.MSK", "DEM.TIF.MSK", "dem.Tif.msk"]  # GDAL finds each
+
+
+@pytest.mark.parametrize("name", MASK_NAMES)
+@pytest.mark.parametrize("case", list(_UNREAD_MASKS))
+def test_an_external_mask_gdal_cannot_open_fails_the_file(tmp_path, case, name):
+    """GDAL drops a `dem.tif.msk` it cannot open without a word: the voids it marks shipped as elevations
+    (the raster has no nodata of its own)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = _good_mask_bytes(folder)
+    (folder / "dem.tif.msk").unlink()
+    (folder / name).write_bytes(_UNREAD_MASKS[case](good))
+    with pytest.raises(
+        FileFailure,
+        match=rf"dem.tif: its mask {re.escape(name)} is not read with it: GDAL cannot open it.*"
+        rf"exclude: \['{re.escape(name)}'\]",
+    ) as failed:
+        _convert_folder(tmp_path, folder)
+    assert failed.value.step == "convert"
+
+
+@pytest.mark.parametrize("name", MASK_NAMES[1:])
+def test_an_external_mask_named_in_another_case_marks_its_voids(tmp_path, name):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _with_mask(folder, (40, 30))
+    (folder / "dem.tif.msk").rename(folder / name)
+    outputs, _ = _convert_folder(tmp_path, folder)
+    with rasterio.open(outputs["dem.tif"]) as cog:
+        valid = cog.dataset_mask() > 0
+    assert not valid[:15].any() and valid[15:].all()
+
+
 @pytest.mark.parametrize("case", list(_CONTRADICTING_PAM))
 def test_a_sidecar_that_contradicts_the_rasters_own_georeferencing_fails_the_file(tmp_path, case):
     """GDAL takes a `.aux.xml`'s CRS, grid, nodata, scale or unit over a GeoTIFF's own tags (and over a world

@@ -1090,6 +1090,113 @@ def test_an_ehdr_raster_with_its_byte_order_converts(tmp_path, suffix, dtype, or
     assert np.array_equal(read, heights)
 
 
+def _envi(root: Path, dtype: str, byte_order: str | None) -> np.ndarray:
+    """An ENVI raster `dem.img` of heights 1 … 12 m as a PC writes them (little-endian), its .hdr written by
+    hand with `byte_order` (None: no such line)."""
+    heights = (np.arange(12) + 1).astype(dtype).reshape(3, 4)
+    heights.astype(np.dtype(dtype).newbyteorder("<")).tofile(root / "dem.img")
+    codes = {"int16": 2, "uint16": 12, "int32": 3, "float32": 4, "float64": 5, "uint8": 1}
+    header = [
+        "ENVI",
+        "samples = 4",
+        "lines = 3",
+        "bands = 1",
+        "header offset = 0",
+        "file type = ENVI Standard",
+        f"data type = {codes[dtype]}",
+        "interleave = bsq",
+        "map info = {UTM, 1, 1, 500000, 5600000, 1, 1, 32, North, WGS-84}",
+    ]
+    (root / "dem.hdr").write_text("\n".join(header + ([byte_order] if byte_order else [])) + "\n")
+    return heights
+
+
+@pytest.mark.parametrize("byte_order", [None, "byte  order = 0", "byteorder = 0"])  # GDAL reads neither key
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "int32", "float32", "float64"])
+def test_an_envi_raster_without_byte_order_fails(tmp_path, dtype, byte_order):
+    """GDAL reads an ENVI raster whose .hdr gives no byte order in the reading machine's order: a file from a
+    big-endian machine read 1 … 12 m as 256 … 3072 m here (and a PC's file would read so on a big-endian one)."""
+    root = tmp_path / "x"
+    root.mkdir()
+    _envi(root, dtype, byte_order)
+    with pytest.raises(UnreadableRasters, match=r"^dem.img: its dem.hdr gives no `byte order` .*byte order = 1"):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "float32", "uint8"])
+@pytest.mark.parametrize("order", ["byte order = 0", "BYTE ORDER = 0", "Byte Order=0", "none"])
+def test_an_envi_raster_with_its_byte_order_converts(tmp_path, dtype, order):
+    root = tmp_path / "x"
+    root.mkdir()
+    heights = _envi(root, dtype, None if order == "none" else order)
+    if order == "none" and dtype != "uint8":
+        return  # the case above
+    [read] = _read_as_a_chunk_does(root)
+    assert np.array_equal(read, heights)
+
+
+# --- DTED: heights in signed magnitude, which some producers write in two's complement ------------
+
+DTED_SHARED = ["elevation/dted/n43.dt0", "elevation/dted/n00_e006_3arc_v2.dt1"]  # the .dt1 has voids, 2 below 0 m
+NEGATIVE_ZERO = 0x8000  # −0 m in signed magnitude, −32768 (the void) in two's complement
+
+
+def _dted_with(tmp_path: Path, rel: str, words: dict[int, int], twos_complement: bool = False) -> tuple[Path, int]:
+    """A copy of a real DTED file under tmp_path/x, written in two's complement (its voids as −32768) if
+    `twos_complement`, whose first longitude line's first heights (from the south) are then the 16-bit
+    `words` {index: word}; returns the folder and the file's number of rows."""
+    root = tmp_path / "x"
+    root.mkdir()
+    dst = root / Path(rel).name
+    with rasterio.open(shared(rel)) as ds:
+        cols, rows = ds.width, ds.height
+    data = bytearray(shared(rel).read_bytes())
+    first_record = 80 + 648 + 2700  # UHL, DSI, ACC
+    records = np.frombuffer(data, np.uint8, cols * (12 + 2 * rows), first_record).reshape(cols, -1)
+    words_now = records[:, 8 : 8 + 2 * rows].copy().view(">u2")
+    if twos_complement:
+        magnitude = (words_now & 0x7FFF).astype(np.int32)
+        negative = (words_now & 0x8000) > 0
+        words_now = np.where(words_now == 0xFFFF, NEGATIVE_ZERO, np.where(negative, 0x10000 - magnitude, words_now))
+    for i, word in words.items():
+        words_now[0, i] = word
+    heights = records.copy()
+    heights[:, 8 : 8 + 2 * rows] = words_now.astype(">u2").view(np.uint8)
+    data[first_record : first_record + heights.size] = heights.tobytes()
+    dst.write_bytes(bytes(data))
+    return root, rows
+
+
+@pytest.mark.parametrize(
+    "rel, words, zeros, said",
+    [
+        (DTED_SHARED[1], {}, 4072, r"its 2 other negative heights are in two's complement, so these are voids"),
+        (DTED_SHARED[1], {9: 0xFFF6}, 4072, r"its 3 other negative heights are in two's complement"),
+        (DTED_SHARED[0], {0: NEGATIVE_ZERO, 2: 0xFFFB}, 1, r"its 1 other negative heights are in two's complement"),
+        (DTED_SHARED[0], {3: NEGATIVE_ZERO, 4: NEGATIVE_ZERO}, 2, r"its other negative heights do not say which"),
+        (DTED_SHARED[0], {0: NEGATIVE_ZERO, 1: 0x8005, 2: 0xFFFB}, 1, r"its other negative heights do not say which"),
+    ],
+)
+def test_a_dted_whose_heights_may_be_twos_complement_voids_fails(tmp_path, rel, words, zeros, said):
+    """GDAL reads a DTED height stored as 0x8000 as 0 m (−0 in DTED's signed magnitude); in the two's
+    complement some producers write it is −32768, their void, which shipped as 0 m with exit 0 (the
+    .dt1's 4,072 voids, written so, became 0 m; its other negatives GDAL reads right in either coding)."""
+    root, _ = _dted_with(tmp_path, rel, words, twos_complement=True)
+    name = Path(rel).name
+    with pytest.raises(
+        UnreadableRasters, match=rf"^{re.escape(name)}: {zeros:,} of its heights are stored as 0x8000.*{said}.*{name}"
+    ):
+        _read_as_a_chunk_does(root)
+
+
+@pytest.mark.parametrize("rel", DTED_SHARED)
+def test_a_dted_in_signed_magnitude_with_a_rounded_negative_zero_converts(tmp_path, rel):
+    """A file whose negative heights are in signed magnitude wrote −0 m: 0 m, as GDAL reads it."""
+    root, rows = _dted_with(tmp_path, rel, {0: NEGATIVE_ZERO, 1: 0x8005, 2: 0x8000 | 12, 3: 0xFFFF})
+    [read] = _read_as_a_chunk_does(root)
+    assert list(read[rows - 4 :, 0][::-1]) == [0, -5, -12, -32767]
+
+
 def _surfer(values: list[str], newline: str = "\n") -> bytes:
     """A Surfer ASCII grid (DSAA) of 4 columns and 3 rows (rows from the south), `values` after its header."""
     header = ["DSAA", "4 3", "500005 500035", "5600005 5600025", "100 111"]

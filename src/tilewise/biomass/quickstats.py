@@ -10,7 +10,8 @@ forecasts ("YEAR - AUG FORECAST"), marketing years, census rows and domain break
 `Value` is text: thousands separators, and NASS codes instead of numbers — (D) withheld to avoid
 disclosing individual operations, (Z) less than half the unit, (NA) not available, (X) not applicable,
 (S) insufficient reports, (L)/(H) coefficient of variation codes. A code is a missing value, never 0.
-A number is written as NASS writes it (`137`, `1,370.5`), a yield is above 0; anything else names the line.
+A number is written as NASS writes it (`137`, `1,370.5`), a yield is above 0; anything else, a blank
+included, names the line.
 
 Rows are matched as NASS spells them, in any case and spacing: a row typed by hand ("Survey", "Total",
 a Data Item with a trailing space) was left out and the national value used without a sign. A field
@@ -51,7 +52,7 @@ COLUMNS = [
     "CV (%)",
 ]
 NEEDED = ["Program", "Year", "Period", "Geo Level", "State ANSI", "Data Item", "Domain", "Value"]
-SPECIAL_VALUES = frozenset({"(D)", "(Z)", "(NA)", "(X)", "(S)", "(L)", "(H)", ""})
+SPECIAL_VALUES = frozenset({"(D)", "(Z)", "(NA)", "(X)", "(S)", "(L)", "(H)"})
 # NASS's numbers: digits, commas only between groups of three ('137,5' is a decimal comma, not 1375),
 # an optional decimal part; Python's float() also takes 'nan', 'inf', '1e3', '1_000' and signs
 NASS_NUMBER = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
@@ -117,6 +118,11 @@ def read_yields(path: str | Path, geo_level: str, state_ansi: str | None = None)
             continue
         if " - YIELD" not in r["Data Item"]:  # production, acres, prices, net income (which can be negative)
             continue
+        if not r["Value"]:  # an export writes a number or a code: a blank is a row cut or typed by hand
+            raise TilewiseError(
+                f"{path}:{line}: Value is empty; a Quick Stats export writes a number or a code such as (D) on every "
+                "row: write the yield NASS published, or (NA) where it published none"
+            )
         try:
             value = parse_value(r["Value"])
             year = int(r["Year"])

@@ -87,7 +87,7 @@ def _elevation_rasters(
             found += 1
             rel = str(raster.relative_to(unpacked))
             with failing_as("convert", raster.name):
-                georeferencing.check_mask_fits(ds, raster, rel)
+                georeferencing.check_mask(ds, raster, rel)
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
                 if not any(n.kind == "skipped" for n in raster_notes):

@@ -74,9 +74,20 @@ def unread_prj_note(raster: Path) -> str:
     return ""
 
 
-def check_mask_fits(ds, raster: Path, rel: str) -> None:
-    """Fail `raster` (open as `ds`) whose external mask (`dem.tif.msk`) has another size: GDAL opens it with the
-    mask and fails its first read of it with a raw "Access window out of range"."""
+def check_mask(ds, raster: Path, rel: str) -> None:
+    """Fail `raster` (open as `ds`) whose external mask (`dem.tif.msk`, in any case, as GDAL finds it) GDAL
+    does not read as its mask: one it cannot open (damaged, cut short) is dropped without a word, so the
+    voids it marks ship as elevations; one of another size GDAL opens and fails its first read of with
+    a raw "Access window out of range"."""
+    read = {Path(f).name for f in ds.files}
+    for mask in sorted(p for p in raster.parent.iterdir() if p.name.lower() == f"{raster.name}.msk".lower()):
+        if mask.name not in read:
+            raise FileFailure(
+                "convert",
+                f"{rel}: its mask {mask.name} is not read with it: GDAL cannot open it (damaged or cut short?), so "
+                "the voids it marks would ship as elevations; download it again, or drop it with "
+                f"exclude: [{mask.name!r}] in the recipe (source.yaml) if the raster's nodata marks its voids",
+            )
     for mask in (Path(f) for f in ds.files if f.lower().endswith(".msk")):
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(mask) as m:
             size = (m.width, m.height)

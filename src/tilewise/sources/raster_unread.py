@@ -110,7 +110,8 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
     than its header describes. Read line by line (`convert_set.gdal_env`), GDAL fails a short read
     of every raw format but ENVI (whose data files it lets be sparse); it reads PCIDSK's missing
     blocks and the missing end of a PCRaster map or a classic netCDF file as zeros, and an ASCII grid's
-    values as one stream, whatever rows they are written in. Each would ship wrong elevations."""
+    values as one stream, whatever rows they are written in, and a DTED's voids written in two's complement
+    as 0 m. Each would ship wrong elevations."""
     if ds.driver in ASCII_GRIDS:
         return (
             _header_not_plain(ds, path, rel)
@@ -124,6 +125,10 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
         return _value_no_number(ds, path, rel) or holes
     if ds.driver == "EHdr" and (unordered := _ehdr_without_byte_order(ds, rel)):
         return unordered
+    if ds.driver == "ENVI" and (unordered := _envi_without_byte_order(ds, rel)):
+        return unordered
+    if ds.driver == "DTED":
+        return _dted_negative_zeros(ds, path, rel)
     described = _DESCRIBED_BYTES[ds.driver](ds, path) if ds.driver in _DESCRIBED_BYTES else None
     size = path.stat().st_size
     if described is None or size >= described:
@@ -178,6 +183,54 @@ def _ehdr_without_byte_order(ds, rel: str) -> str | None:
         "where a PC writes little-endian (1 m read as 256 m); add `BYTEORDER I` (little-endian, Intel) or "
         f"`BYTEORDER M` (big-endian) to {hdr.name} in the archive, whichever the producer wrote, or drop the raster "
         f"with `exclude: [{Path(ds.files[0]).name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def _envi_without_byte_order(ds, rel: str) -> str | None:
+    """An ENVI raster of samples wider than a byte whose .hdr gives no `byte order`: GDAL reads it in the
+    reading machine's order (little-endian here), the producer wrote its own machine's, so heights of
+    1 m read as 256 m on the other kind. ENVI writes the key in every header; which order a header
+    without it means cannot be told."""
+    if np.dtype(ds.dtypes[0]).itemsize == 1 or "byte_order" in {k.lower() for k in ds.tags(ns="ENVI")}:
+        return None
+    hdr = next((Path(f).name for f in ds.files if Path(f).suffix.lower() == ".hdr"), "its header")
+    return (
+        f"{rel}: its {hdr} gives no `byte order` for its {ds.dtypes[0]} values, and GDAL reads them in this machine's "
+        "order (little-endian) whatever order the producer's machine wrote (1 m read as 256 m): add `byte order = 0` "
+        f"(little-endian) or `byte order = 1` (big-endian) to {hdr} in the archive, whichever the producer wrote, or "
+        f"drop the raster with `exclude: [{Path(ds.files[0]).name!r}]` in the recipe (source.yaml)"
+    )
+
+
+# GDAL's DTED reader takes a "negative" height of a magnitude above this for two's complement (as some
+# producers write) and reads it again so; DTED's void, 0xFFFF, is −32767 in signed magnitude
+_DTED_TWOS_COMPLEMENT_ABOVE, _DTED_VOID = 16000, 0xFFFF
+
+
+def _dted_negative_zeros(ds, path: Path, rel: str) -> str | None:
+    """Heights stored as 0x8000: −0 m in DTED's signed magnitude, which GDAL reads as 0 m, but −32768,
+    the void, in the two's complement some producers write. A file whose other negative heights are
+    in signed magnitude wrote a rounded −0 m; one whose negatives are in two's complement, or that
+    has none, may have written voids, which would ship as 0 m: which one cannot be told."""
+    raw = raw_headers.dted_raw_heights(path, ds.width, ds.height)
+    if raw is None or not (zeros := int(np.count_nonzero(raw == 0x8000))):
+        return None
+    negative = (raw & 0x8000).astype(bool) & (raw != 0x8000) & (raw != _DTED_VOID)
+    magnitude = raw & 0x7FFF
+    signed = int(np.count_nonzero(negative & (magnitude <= _DTED_TWOS_COMPLEMENT_ABOVE)))
+    twos = int(np.count_nonzero(negative & (magnitude > _DTED_TWOS_COMPLEMENT_ABOVE)))
+    if signed and not twos:
+        return None
+    coding = (
+        f"its {twos:,} other negative heights are in two's complement, so these are voids"
+        if twos and not signed
+        else "its other negative heights do not say which coding it uses"
+    )
+    return (
+        f"{rel}: {zeros:,} of its heights are stored as 0x8000, −0 m in DTED's signed magnitude (GDAL reads 0 m) "
+        f"but −32768, the void, in the two's complement some producers write; {coding}, and voids would ship as "
+        "0 m: ask the producer for the file with its voids as DTED's −32767 (0xFFFF), or drop it with "
+        f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 
 

@@ -1,6 +1,7 @@
 """What the headers of a few formats say their files hold, read without GDAL: GDAL reads the missing
 end of these files as zeros (PCRaster, classic netCDF) or their values as one stream whatever rows
-they are written in (ASCII grids), so raster_unread compares each file with its header.
+they are written in (ASCII grids), so raster_unread compares each file with its header; and DTED's
+heights as stored, before GDAL reads a sign into them.
 
 Each reader returns None when the file is not laid out as it expects (another variant of the format,
 a header it cannot parse): GDAL opened the file, and a check that cannot be made fails nothing.
@@ -333,3 +334,29 @@ def geotiff_grids(path: Path) -> tuple[tuple, tuple] | None:
     by_tiepoint = (scale[0], 0.0, x - i * scale[0], 0.0, -scale[1], y + j * scale[1])
     by_matrix = (matrix[0], matrix[1], matrix[3], matrix[4], matrix[5], matrix[7])
     return by_tiepoint, by_matrix
+
+
+# DTED (MIL-PRF-89020B): a user header (UHL, 80 bytes; a VOL and an HDR record of 80 bytes may come
+# first), the DSI (648) and ACC (2700) records, then one record a longitude line: 8 bytes (sentinel
+# 0xAA, block, longitude and latitude counts), its heights from the south (big-endian 16-bit signed
+# magnitude), a 4-byte checksum
+_DTED_RECORDS_AFTER_UHL = 80 + 648 + 2700
+
+
+def dted_raw_heights(path: Path, width: int, height: int) -> np.ndarray | None:
+    """A DTED file's heights as the 16-bit words it stores (longitude lines × latitude points), before
+    any reading of their sign; None when its records are not where and what the format says."""
+    with open(path, "rb") as f:
+        head = f.read(240)
+        uhl = next((at for at in (0, 80, 160) if head[at : at + 3] == b"UHL"), None)
+        if uhl is None:
+            return None
+        f.seek(uhl + _DTED_RECORDS_AFTER_UHL)
+        record = 12 + 2 * height
+        data = np.frombuffer(f.read(width * record), dtype=np.uint8)
+    if data.size != width * record:
+        return None
+    records = data.reshape(width, record)
+    if not (records[:, 0] == 0xAA).all():
+        return None
+    return records[:, 8 : 8 + 2 * height].copy().view(">u2")
