@@ -1135,6 +1135,30 @@ def test_an_envi_raster_with_its_byte_order_converts(tmp_path, dtype, order):
     assert np.array_equal(read, heights)
 
 
+ESRI_HEADER = "ncols 3\nnrows 2\nxllcorner 500000\nyllcorner 5600000\ncellsize 1\nNODATA_value -9999\n1 2 3\n4 5 6\n"
+GRASS_HEADER = "north: 5600002\nsouth: 5600000\neast: 500003\nwest: 500000\nrows: 2\ncols: 3\n1 2 3\n4 5 6\n"
+
+
+@pytest.mark.parametrize(
+    "before, said",
+    [
+        (b"\xef\xbb\xbf", "a byte-order mark"),  # a Windows editor's UTF-8
+        (b"  ", "blanks or blank lines"),
+        (b"\t", "blanks or blank lines"),
+        (b"\n", "blanks or blank lines"),
+        (b"\r\n\r\n", "blanks or blank lines"),
+    ],
+)
+@pytest.mark.parametrize("grid", [ESRI_HEADER, GRASS_HEADER])
+def test_an_ascii_grid_whose_header_does_not_start_the_file_fails_saying_so(tmp_path, before, said, grid):
+    # GDAL does not take it for an ASCII grid: "damaged or cut short, download it again" sent the user astray
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(before + grid.encode())
+    with pytest.raises(UnreadableRasters, match=rf"^dem.asc: an ASCII grid whose header comes after {said}, .*remove"):
+        _read_as_a_chunk_does(root)
+
+
 # --- DTED: heights in signed magnitude, which some producers write in two's complement ------------
 
 DTED_SHARED = ["elevation/dted/n43.dt0", "elevation/dted/n00_e006_3arc_v2.dt1"]  # the .dt1 has voids, 2 below 0 m

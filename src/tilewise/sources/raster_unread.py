@@ -6,6 +6,7 @@ download's recorded failure, named with GDAL's reason and the fix."""
 from __future__ import annotations
 
 import ctypes
+import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +83,29 @@ def reading(path: Path, rel: str) -> Iterator[None]:
 _HGT_SIDES = (1201, 3601)
 
 
+# the keys an ESRI or GRASS ASCII grid's header starts with; GDAL reads one only when such a key starts its file
+_ASCII_GRID_KEYS = re.compile(rb"(ncols|nrows|xllc|yllc|cellsize|north:|south:|east:|west:|rows:|cols:)", re.I)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _ascii_header_after(path: Path) -> str | None:
+    """What comes before an ASCII grid header that does not start its file: a byte-order mark, blanks."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    rest = head.removeprefix(_UTF8_BOM)
+    if not _ASCII_GRID_KEYS.match(rest.lstrip()) or rest.lstrip() == head:
+        return None
+    return "a byte-order mark" if rest != head else "blanks or blank lines"
+
+
 def _damaged(path: Path, rel: str, error: Exception) -> str:
     reason = str(error).replace(str(path), rel)  # GDAL names the scratch path, the user knows the member
+    if path.is_file() and (before := _ascii_header_after(path)):
+        return (
+            f"{rel}: an ASCII grid whose header comes after {before}, and GDAL reads one only when its header starts "
+            f"the file ({reason}): remove them in a copy of the download and list that, or drop it with "
+            f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
+        )
     hgt = path.suffix.lower() == ".hgt" and path.is_file()
     side = next((n for n in _HGT_SIDES if path.stat().st_size == 2 * n * n), None) if hgt else None
     if side:
