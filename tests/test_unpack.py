@@ -1135,8 +1135,8 @@ def test_an_envi_raster_with_its_byte_order_converts(tmp_path, dtype, order):
     assert np.array_equal(read, heights)
 
 
-ESRI_HEADER = "ncols 3\nnrows 2\nxllcorner 500000\nyllcorner 5600000\ncellsize 1\nNODATA_value -9999\n1 2 3\n4 5 6\n"
-GRASS_HEADER = "north: 5600002\nsouth: 5600000\neast: 500003\nwest: 500000\nrows: 2\ncols: 3\n1 2 3\n4 5 6\n"
+ESRI_GRID_TEXT = "ncols 3\nnrows 2\nxllcorner 500000\nyllcorner 5600000\ncellsize 1\nNODATA_value -9999\n1 2 3\n4 5 6\n"
+GRASS_GRID_TEXT = "north: 5600002\nsouth: 5600000\neast: 500003\nwest: 500000\nrows: 2\ncols: 3\n1 2 3\n4 5 6\n"
 
 
 @pytest.mark.parametrize(
@@ -1149,7 +1149,7 @@ GRASS_HEADER = "north: 5600002\nsouth: 5600000\neast: 500003\nwest: 500000\nrows
         (b"\r\n\r\n", "blanks or blank lines"),
     ],
 )
-@pytest.mark.parametrize("grid", [ESRI_HEADER, GRASS_HEADER])
+@pytest.mark.parametrize("grid", [ESRI_GRID_TEXT, GRASS_GRID_TEXT])
 def test_an_ascii_grid_whose_header_does_not_start_the_file_fails_saying_so(tmp_path, before, said, grid):
     # GDAL does not take it for an ASCII grid: "damaged or cut short, download it again" sent the user astray
     root = tmp_path / "x"
