@@ -82,12 +82,13 @@ def _elevation_rasters(
     kept, opened, notes, elevation, found = {}, {}, [], False, 0
     readings: dict[Path, georeferencing.Reading] = {}  # kept rasters as GDAL read them: their sidecars must agree
     eight_bit: dict[Path, list[Note]] = {}  # kept rasters all of whose bands are 8-bit → their notes
+    masks = georeferencing.external_masks(unpacked)
     with failing_as("convert", group):  # an Arc/Info grid folder GDAL cannot open
         for raster, ds in raster_find.open_rasters(unpacked, held):
             found += 1
             rel = str(raster.relative_to(unpacked))
             with failing_as("convert", raster.name):
-                georeferencing.check_mask(ds, raster, rel)
+                georeferencing.check_mask(ds, raster, rel, masks)
                 raster_notes, is_elevation = raster_find.judge(ds, rel, job.recipe.crs)
                 elevation |= is_elevation
                 if not any(n.kind == "skipped" for n in raster_notes):

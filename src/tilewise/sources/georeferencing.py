@@ -74,13 +74,22 @@ def unread_prj_note(raster: Path) -> str:
     return ""
 
 
-def check_mask(ds, raster: Path, rel: str) -> None:
-    """Fail `raster` (open as `ds`) whose external mask (`dem.tif.msk`, in any case, as GDAL finds it) GDAL
-    does not read as its mask: one it cannot open (damaged, cut short) is dropped without a word, so the
-    voids it marks ship as elevations; one of another size GDAL opens and fails its first read of with
-    a raw "Access window out of range"."""
+def external_masks(root: Path) -> dict[tuple[Path, str], list[Path]]:
+    """The `.msk` files under `root` by folder and lower-case name: listed once per download, not once per raster."""
+    found: dict[tuple[Path, str], list[Path]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.name.lower().endswith(".msk"):
+            found.setdefault((path.parent, path.name.lower()), []).append(path)
+    return found
+
+
+def check_mask(ds, raster: Path, rel: str, masks: dict[tuple[Path, str], list[Path]]) -> None:
+    """Fail `raster` (open as `ds`) whose external mask (`dem.tif.msk`, in any case, as GDAL finds it; `masks`:
+    `external_masks` of its download) GDAL does not read as its mask: one it cannot open (damaged, cut short) is
+    dropped without a word, so the voids it marks ship as elevations; one of another size GDAL opens and fails
+    its first read of with a raw "Access window out of range"."""
     read = {Path(f).name for f in ds.files}
-    for mask in sorted(p for p in raster.parent.iterdir() if p.name.lower() == f"{raster.name}.msk".lower()):
+    for mask in masks.get((raster.parent, f"{raster.name}.msk".lower()), []):
         if mask.name not in read:
             raise FileFailure(
                 "convert",
