@@ -938,35 +938,37 @@ def _with_mask(folder: Path, size: tuple[int, int]) -> None:
     (folder / "other").rmdir()
 
 
-@pytest.mark.parametrize("size", [(80, 60), (40, 60), (80, 30), (20, 15), (39, 30), (40, 31)])
-def test_an_external_mask_of_another_size_fails_the_file(tmp_path, size):
-    """GDAL reads `dem.tif.msk` whatever its size: a larger one gave its top left corner as the raster's mask
-    (a tile shipped with the wrong voids, or all void), a smaller one a raw "Access window out of range"."""
+def _mask_folder(tmp_path: Path, size: tuple[int, int] = (40, 30)) -> Path:
     folder = tmp_path / "in"
     folder.mkdir()
     _with_mask(folder, size)
-    with pytest.raises(
-        FileFailure,
-        match=rf"dem.tif: its mask dem.tif.msk is {size[0]}×{size[1]} pixels where the raster is 40×30.*"
-        r"exclude: \['dem.tif.msk'\]",
-    ) as failed:
+    return folder
+
+
+def _fails_at_convert(tmp_path: Path, folder: Path, match: str) -> None:
+    with pytest.raises(FileFailure, match=match) as failed:
         _convert_folder(tmp_path, folder)
     assert failed.value.step == "convert"
 
 
-def test_an_external_mask_of_the_rasters_size_marks_its_voids(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    _with_mask(folder, (40, 30))
+def _top_half_is_void(tmp_path: Path, folder: Path) -> bool:
     outputs, _ = _convert_folder(tmp_path, folder)
     with rasterio.open(outputs["dem.tif"]) as cog:
         valid = cog.dataset_mask() > 0
-    assert not valid[:15].any() and valid[15:].all()
+    return not valid[:15].any() and valid[15:].all()
 
 
-def _good_mask_bytes(folder: Path) -> bytes:
-    _with_mask(folder, (40, 30))
-    return (folder / "dem.tif.msk").read_bytes()
+@pytest.mark.parametrize("size", [(80, 60), (40, 60), (80, 30), (20, 15), (39, 30), (40, 31)])
+def test_an_external_mask_of_another_size_fails_the_file(tmp_path, size):
+    """GDAL reads `dem.tif.msk` whatever its size: a larger one gave its top left corner as the raster's mask
+    (a tile shipped with the wrong voids, or all void), a smaller one a raw "Access window out of range"."""
+    folder = _mask_folder(tmp_path, size)
+    match = rf"dem.tif: its mask dem.tif.msk is {size[0]}×{size[1]} pixels where the raster is 40×30.*"
+    _fails_at_convert(tmp_path, folder, match + r"exclude: \['dem.tif.msk'\]")
+
+
+def test_an_external_mask_of_the_rasters_size_marks_its_voids(tmp_path):
+    assert _top_half_is_void(tmp_path, _mask_folder(tmp_path))
 
 
 _UNREAD_MASKS = {
@@ -983,30 +985,19 @@ MASK_NAMES = ["dem.tif.msk", "dem.tif.MSK", "DEM.TIF.MSK", "dem.Tif.msk"]  # GDA
 def test_an_external_mask_gdal_cannot_open_fails_the_file(tmp_path, case, name):
     """GDAL drops a `dem.tif.msk` it cannot open without a word: the voids it marks shipped as elevations
     (the raster has no nodata of its own)."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    good = _good_mask_bytes(folder)
+    folder = _mask_folder(tmp_path)
+    good = (folder / "dem.tif.msk").read_bytes()
     (folder / "dem.tif.msk").unlink()
     (folder / name).write_bytes(_UNREAD_MASKS[case](good))
-    with pytest.raises(
-        FileFailure,
-        match=rf"dem.tif: its mask {re.escape(name)} is not read with it: GDAL cannot open it.*"
-        rf"exclude: \['{re.escape(name)}'\]",
-    ) as failed:
-        _convert_folder(tmp_path, folder)
-    assert failed.value.step == "convert"
+    match = rf"dem.tif: its mask {re.escape(name)} is not read with it: GDAL cannot open it.*"
+    _fails_at_convert(tmp_path, folder, match + rf"exclude: \['{re.escape(name)}'\]")
 
 
 @pytest.mark.parametrize("name", MASK_NAMES[1:])
 def test_an_external_mask_named_in_another_case_marks_its_voids(tmp_path, name):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    _with_mask(folder, (40, 30))
+    folder = _mask_folder(tmp_path)
     (folder / "dem.tif.msk").rename(folder / name)
-    outputs, _ = _convert_folder(tmp_path, folder)
-    with rasterio.open(outputs["dem.tif"]) as cog:
-        valid = cog.dataset_mask() > 0
-    assert not valid[:15].any() and valid[15:].all()
+    assert _top_half_is_void(tmp_path, folder)
 
 
 @pytest.mark.parametrize("case", list(_CONTRADICTING_PAM))
