@@ -1380,6 +1380,41 @@ def test_bytes_an_archive_does_not_account_for_are_refused(tmp_path, name, data)
     assert refused.value.step == "unpack" and str(refused.value).startswith(name)
 
 
+def _comment_holding_an_end_record(members: dict[str, bytes], before: bytes = b"", after: bytes = b"") -> bytes:
+    """A zip whose comment holds a bare end-of-central-directory record of no member (a note's bytes, a zip
+    tool's marker): zipfile and unzip take it for the end record and read an empty archive."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+        zf.comment = before + b"PK\x05\x06" + bytes(18) + after
+    return data.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _comment_holding_an_end_record({"dem.tif": b"d" * 5000}),
+        _comment_holding_an_end_record({"dem.tif": b"d" * 5000}, before=b"made by tool 1.0 "),
+        _comment_holding_an_end_record({"n.tif": b"n" * 300, "s.tif": b"s" * 300}, after=b"\0\0"),
+    ],
+)
+def test_a_zip_whose_comment_hides_its_members_is_refused(tmp_path, data):
+    # zipfile read no member and unpacked nothing, exit 0: "no raster in it" named no cause
+    (tmp_path / "dem.zip").write_bytes(data)
+    with pytest.raises(FileFailure, match=r"^dem.zip: [\d,]+ bytes before its first member .*does not account for"):
+        unpack([tmp_path / "dem.zip"], tmp_path / "x", LIMITS)
+
+
+def test_an_empty_zip_with_or_without_a_comment_is_unpacked_empty(tmp_path):
+    for i, comment in enumerate([b"", b"no files here"]):
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as zf:
+            zf.comment = comment
+        (tmp_path / f"e{i}.zip").write_bytes(data.getvalue())
+        assert unpack([tmp_path / f"e{i}.zip"], tmp_path / f"x{i}", LIMITS) == {}
+
+
 def test_joined_volumes_with_bytes_after_the_archive_are_refused(tmp_path):
     data = _7z({"dem.tif": os.urandom(9000)}) + _7z({"other.tif": os.urandom(3000)})
     with pytest.raises(FileFailure, match="bytes after its end"):

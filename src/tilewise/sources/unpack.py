@@ -246,7 +246,8 @@ def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
 def _unzip(path: Path, target: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
-        _refuse_unaccounted(path, min((i.header_offset for i in infos), default=0), _after_zip_end(path))
+        # no member: all before the directory is unaccounted (an end record in a comment hides the real one)
+        _refuse_unaccounted(path, min((i.header_offset for i in infos), default=zf.start_dir), _after_zip_end(path))
         _refuse_unlisted(path, infos, zf.start_dir)
         names = [_zip_name(i) for i in infos]
         for info, name in zip(infos, names, strict=True):
