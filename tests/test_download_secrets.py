@@ -143,6 +143,11 @@ def test_a_body_under_the_identity_transfer_coding_is_the_file(http, tmp_path):
         ("https://h/a?API_KEY=k1,b", "https://h/a?API_KEY=***"),
         ("https://h/download?path=%2Fdem&files=dem.zip", "https://h/download?path=%2Fdem&files=dem.zip"),
         ("https://h/a.zip?monkey=1&keys=2 by a@b.org",) * 2,
+        *(
+            (f"https://h/dem.zip?tile=7&{name}=S3CR3T.x&v=2", f"https://h/dem.zip?tile=7&{name}=***&v=2")
+            for name in ["api-key", "X-Api-Key", "auth_token", "AuthToken", "id_token", "refresh_token", "jwt"]
+            + ["access_key", "secret_key", "client_secret", "passwd", "pwd"]
+        ),
     ],
 )
 def test_a_urls_secrets_and_only_they_are_masked(text, shown):

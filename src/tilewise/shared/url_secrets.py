@@ -4,7 +4,8 @@ and record that may name a URL.
 A URL's user info (`https://user:pass@host/…`, or a token as the user name) and the value of a query
 parameter that signs or authorises the request (Azure SAS `sig`, S3's `X-Amz-Signature`,
 `X-Amz-Credential`, `X-Amz-Security-Token`, GCS's `X-Goog-Signature` and `X-Goog-Credential`,
-`token`, `access_token`, `api_key`, `apikey`, `key`, `password`, `secret`) are written `***`. A
+`token`, `access_token` and the other OAuth tokens, `jwt`, `api_key` in its spellings, `key`, `access_key`,
+`secret_key`, `client_secret`, `password`, `passwd`, `pwd`, `secret`) are written `***`. A
 download's errors and records (shared/download.py), a tile's failure and a county's (biomass), the
 failure report and every log line of a job (`Masking`) pass through `masked`: a signed href, a
 presigned redirect or a password in a file list never reaches a log, a manifest or a report.
@@ -27,10 +28,22 @@ _SECRET_PARAMS = (
     "x-goog-credential",
     "token",
     "access_token",
+    "auth_token",
+    "authtoken",
+    "id_token",
+    "refresh_token",
+    "jwt",
     "api_key",
+    "api-key",
+    "x-api-key",
     "apikey",
     "key",
+    "access_key",
+    "secret_key",
+    "client_secret",
     "password",
+    "passwd",
+    "pwd",
     "secret",
 )
 # a value ends at `&`, `#`, a blank or a quote; a `:`, `,`, `;` or `)` before a blank or the end is the
