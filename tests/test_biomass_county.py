@@ -220,6 +220,40 @@ def test_an_scl_on_a_coarser_grid_aligned_with_the_bands_is_accepted(tmp_path, g
     assert result["ndvi_mean_unitless"].iloc[0] == pytest.approx(NDVI, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("scl_pixel", "shift"),
+    [(20, (20, 0)), (20, (0, -20)), (20, (40, -60)), (20, (1020, -1020)), (60, (60, -120)), (20, (-20, 40))],
+)
+def test_an_scl_of_another_extent_than_the_bands_is_looked_up_under_each_band_cell(tmp_path, scl_pixel, shift):
+    """An SCL on the bands' grid whose origin lies east or south of theirs (a clip of its own, cut on its
+    own 20 m grid) crashed the county ("could not broadcast"); each band cell takes the scene class under
+    its centre, and no data where the SCL does not reach."""
+    tile = s2_tile(tmp_path, pixel={"SCL": scl_pixel}, shift={"SCL": shift})
+    with rasterio.open(tile.bands["SCL"]) as ds:
+        st, sshape = ds.transform, ds.shape
+    rng = np.random.default_rng(sum(shift) + scl_pixel)
+    scl = rng.choice(np.array([4, 9], np.uint8), sshape)  # clear or cloud, cell by cell
+    write_band(tile.bands["SCL"], scl, ds.crs, st)
+    with rasterio.open(tile.bands["B04"]) as ds:
+        bt = ds.transform
+    # a parcel on whole band cells inside the bands, over the SCL's west and north edges where they lie there
+    x0 = max(bt.c + 500, st.c + 250)
+    y1 = min(bt.f - 400, st.f - 200)
+    local = shapely.box(x0 - 500, y1 - 400, x0, y1)
+    parcel = to_crs(shapely.segmentize(local, 10), 32614, 4326)
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[parcel], crs=4326)
+    [p] = process_county(inputs(*rasters(tmp_path), [tile], parcels))[0].to_dict("records")
+    x = np.arange(x0 - 500 + 5, x0, 10)
+    y = np.arange(y1 - 5, y1 - 400, -10)
+    cols, rows = np.floor((x - st.c) / st.a).astype(int), np.floor((y - st.f) / st.e).astype(int)
+    cols, rows = np.meshgrid(cols, rows)
+    reached = (rows >= 0) & (rows < sshape[0]) & (cols >= 0) & (cols < sshape[1])
+    clear = np.zeros(rows.shape, bool)
+    clear[reached] = scl[rows[reached], cols[reached]] == 4
+    assert p["s2_data_pixels_count"] == pytest.approx(reached.sum(), abs=0.5)
+    assert p["s2_clear_pixels_count"] == pytest.approx(clear.sum(), abs=0.5)
+
+
 # in the overlap of 14SNJ (x 499,980–609,780) and 14SPJ (600,000–709,800), nearer 14SNJ's centre
 OVERLAP_PARCEL = to_crs(shapely.box(603_000, 4_350_000, 604_000, 4_350_500), 32614, 4326)
 

@@ -590,16 +590,18 @@ def _declared_nodata_as_zero(array: np.ndarray, value) -> np.ndarray:
 
 
 def _scl_on_grid(scl, mosaic) -> np.ndarray:
-    """The scene classification mosaic brought onto the band mosaic's grid (nearest)."""
-    f = int(round(scl.transform.a / mosaic.transform.a))  # a whole number: raster_checks.check_s2_grids
-    up = np.repeat(np.repeat(scl.array, f, axis=0), f, axis=1)
-    # align: offset of the band mosaic's origin inside the upsampled SCL mosaic
-    c0 = int(round((mosaic.transform.c - scl.transform.c) / mosaic.transform.a))
-    r0 = int(round((mosaic.transform.f - scl.transform.f) / mosaic.transform.e))
-    out = np.zeros(mosaic.array.shape, dtype=scl.array.dtype)
-    h = min(out.shape[0], up.shape[0] - r0)
-    w = min(out.shape[1], up.shape[1] - c0)
-    out[:h, :w] = up[r0 : r0 + h, c0 : c0 + w]
+    """The scene classification mosaic brought onto the band mosaic's grid (nearest): each band cell takes
+    the SCL cell under its centre, 0 (no data) where the SCL mosaic does not reach. The SCL file may cover
+    another extent than the bands (on their grid: raster_checks.check_s2_grids), so its mosaic can start
+    east or south of theirs."""
+    t, st = mosaic.transform, scl.transform
+    h, w = mosaic.array.shape
+    cols = np.floor((t.c + t.a * (np.arange(w) + 0.5) - st.c) / st.a).astype(np.int64)
+    rows = np.floor((t.f + t.e * (np.arange(h) + 0.5) - st.f) / st.e).astype(np.int64)
+    ci = np.flatnonzero((cols >= 0) & (cols < scl.array.shape[1]))
+    ri = np.flatnonzero((rows >= 0) & (rows < scl.array.shape[0]))
+    out = np.zeros((h, w), dtype=scl.array.dtype)
+    out[np.ix_(ri, ci)] = scl.array[np.ix_(rows[ri], cols[ci])]
     return out
 
 
