@@ -254,6 +254,33 @@ def test_an_scl_of_another_extent_than_the_bands_is_looked_up_under_each_band_ce
     assert p["s2_clear_pixels_count"] == pytest.approx(clear.sum(), abs=0.5)
 
 
+@pytest.mark.parametrize(
+    ("shift", "where"),
+    [((1500, -1500), "bands"), ((1200, 0), "bands"), ((-1500, 1500), "scl"), ((0, 1200), "scl")],
+    ids=["scl-south-east", "scl-east", "scl-north-west", "scl-north"],
+)
+def test_parcels_one_of_a_tiles_files_does_not_reach_have_no_data_from_it(tmp_path, shift, where):
+    """Parcels inside a tile's footprint that its SCL file (or its bands) does not reach, the other files
+    reaching them: a group of parcels without a mosaic of one file crashed the county ("'NoneType' object
+    has no attribute 'bytes_read'"). They have no data from the tile, and the parcels it reaches theirs."""
+    tile = s2_tile(tmp_path, shift={"SCL": shift})
+    with rasterio.open(tile.bands["B04"]) as b, rasterio.open(tile.bands["SCL"]) as s:
+        one = b.transform if where == "bands" else s.transform  # the file that reaches the first parcel only
+        other = s.bounds if where == "bands" else b.bounds
+    outside = shapely.box(one.c + 200, one.f - 700, one.c + 700, one.f - 300)
+    assert not outside.intersects(shapely.box(*other))
+    both = shapely.box(other.left + 200, other.top - 700, other.left + 700, other.top - 300)
+    geoms = [to_crs(shapely.segmentize(g, 10), 32614, 4326) for g in (outside, both)]
+    for ids in (["out"], ["out", "in"]):  # alone, and in one group of parcels with one the files reach
+        parcels = gpd.GeoDataFrame({"parcel_id": ids}, geometry=geoms[: len(ids)], crs=4326)
+        result = process_county(inputs(*rasters(tmp_path), [tile], parcels))[0].set_index("parcel_id")
+        assert result.loc["out", "s2_data_pixels_count"] == result.loc["out", "s2_clear_pixels_count"] == 0
+        assert result.loc["out", "s2_coverage_fraction"] == 0 and math.isnan(result.loc["out", "ndvi_mean_unitless"])
+        assert (result["s2_pixel_area_m2"] == 100.0).all()
+    assert result.loc["in", "ndvi_mean_unitless"] == pytest.approx(NDVI, abs=1e-6)
+    assert result.loc["in", "s2_clear_fraction"] == pytest.approx(1.0, abs=0.01)
+
+
 # in the overlap of 14SNJ (x 499,980–609,780) and 14SPJ (600,000–709,800), nearer 14SNJ's centre
 OVERLAP_PARCEL = to_crs(shapely.box(603_000, 4_350_000, 604_000, 4_350_500), 32614, 4326)
 

@@ -526,7 +526,10 @@ def _s2_tile_stats(
             "from the ground; add the tile's SCL (scene classification) file"
         )
     out["s2_tile"], out["s2_date"] = tile.tile, tile.date
+    for column in (*S2_COUNTS, "s2_evi_outside_range_pixels_count"):
+        out[column] = 0.0  # parcels no file of the tile reaches have no data from it
     local, boxes, wkt, transform = _s2_boxes(geoms, tile, rows)
+    out["s2_pixel_area_m2"] = abs(transform.a * transform.e)
     groups = _groups(boxes, transform, GROUP_PX)
     with ExitStack() as stack:
         files = {band: stack.enter_context(rasterio.open(tile.bands[band])) for band in S2_BANDS}
@@ -535,8 +538,11 @@ def _s2_tile_stats(
         for idx, *mosaics in zip(groups, *readers, strict=True):
             read = dict(zip(S2_BANDS, mosaics, strict=True))
             for band, mosaic in read.items():
-                stats.add(tile.bands[band], mosaic)
-                bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
+                if mosaic is not None:
+                    stats.add(tile.bands[band], mosaic)
+                    bytes_per_parcel[rows[idx]] += mosaic.bytes_per_box
+            if any(mosaic is None for mosaic in read.values()):
+                continue  # the SCL (an extent of its own) or the bands do not reach these parcels: no data
             df = _s2_group(tile, read, local[idx], wkt, {band: ds.nodata for band, ds in files.items()})
             at = rows[idx]
             for name in df.attrs["layers"]:
@@ -546,8 +552,6 @@ def _s2_tile_stats(
             for column, values in zip(S2_COUNTS, (df["data_count"], df["ndvi_count"], df["data_sum"]), strict=True):
                 out.loc[at, column] = values.to_numpy()
             out.loc[at, "s2_evi_outside_range_pixels_count"] = (df["ndvi_count"] - df["evi_count"]).to_numpy()
-            grid = read[indices.INDEX_BANDS[-1]].transform
-            out.loc[at, "s2_pixel_area_m2"] = abs(grid.a * grid.e)
     return out
 
 
