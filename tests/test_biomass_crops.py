@@ -145,14 +145,16 @@ def test_double_crop_gives_both_crops_on_the_full_area_counted_once(kansas):
     ww, sb = 2 * 50.6 * 60 * 0.865 / 2000, 2 * 50.6 * 60 * 0.87 / 2000
     assert dbl.loc["first", "production_dry_short_tons_per_year"] == pytest.approx(ww)
     assert dbl.loc["second", "production_dry_short_tons_per_year"] == pytest.approx(sb)
-    assert dbl.loc["first", "residue_dry_short_tons_per_year"] == pytest.approx(ww * 1.22)  # Dai et al. 2016
+    assert dbl.loc["first", "residue_dry_short_tons_per_year"] == pytest.approx(
+        ww * (1 - 0.45) / 0.45, rel=1e-4
+    )  # Dai et al. 2016: HI 0.45
     assert np.isnan(dbl.loc["first", "residue_removable_dry_short_tons_per_year"])  # no sourced fraction
     assert np.isnan(dbl.loc["second", "residue_dry_short_tons_per_year"])  # soybean residue unconfirmed
     cols = crops.parcel_columns(areas, detail, 1, 2023)
     corn = 137 * 56 * 0.845 / 2000
     assert cols["cdl_crop_area_acres"][0] == pytest.approx(3.0)  # 2 + 1, the double crop once
     assert cols["crop_production_dry_short_tons_per_year"][0] == pytest.approx(ww + sb + corn)
-    assert cols["crop_residue_dry_short_tons_per_year"][0] == pytest.approx(ww * 1.22 + corn)
+    assert cols["crop_residue_dry_short_tons_per_year"][0] == pytest.approx(ww * (1 - 0.45) / 0.45 + corn, rel=1e-4)
     assert cols["crop_residue_unestimated_acres"][0] == pytest.approx(2.0)  # the soybean component
     assert cols["crop_residue_removable_unestimated_acres"][0] == pytest.approx(4.0)  # both components
     assert cols["crop_yield_state_table_acres"][0] == pytest.approx(1.0)
