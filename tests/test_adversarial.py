@@ -427,7 +427,8 @@ def test_joined_streams_grids_beside_an_arcinfo_grid_and_short_grids_through_the
         rasterio.shutil.copy(g / "src.tif", g / name, driver=driver)
         data = (g / name).read_bytes()
         (g / name).write_bytes(data[: len(data) * 2 // 3])
-    geotiff(g / "fine.tif", ramp(50, 60), from_origin(502000, 5600000, 10, 10), "EPSG:26912")
+    # 300 km north of beside.tif, another data type: never in one of Mapterhorn's downstream mosaics (test_mosaic)
+    geotiff(g / "fine.tif", ramp(50, 60), from_origin(502000, 5900000, 10, 10), "EPSG:26912")
     names = ["joined.tif.bz2", "joined2.tif.xz", "cover.zip", "shifted.asc", "cutnc.nc", "cutmap.map", "fine.tif"]
     # no recipe crs: the Arc/Info grid is in degrees (EPSG:4283), the GeoTIFFs tagged EPSG:26912
     make_entry(tmp_path / "catalog", "attack", [str(g / n) for n in names])

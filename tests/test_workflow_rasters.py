@@ -172,6 +172,8 @@ def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
     # scale 1 and offset 0 written out (a scale or offset of another value fails: test_rasters)
     props = dict(scales=(1.0,), offsets=(0.0,), units=("metre",), descriptions=("elevation",))
     props["tags"] = {"PRODUCER": "survey"}
+    # 50 km apart: rasters of other types and band counts in one source never meet in one of Mapterhorn's
+    # downstream mosaics (its aggregation tiles of 1 m rasters are zoom 12, ~6 km here: test_mosaic)
     # masked: int16 with a per-dataset mask over garbage, no nodata
     a = (np.arange(600 * 700).reshape(600, 700) % 3000).astype("int16")
     mask_a = np.full(a.shape, 255, "uint8")
@@ -184,21 +186,21 @@ def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
     mask_b[:50, :] = 0
     b[100:110, 100:110] = np.nan
     b[200:205, 200:205] = -32767
-    tiff(g / "nodata_mask.tif", b, from_origin(501000, 5600000, 1, 1), UTM, nodata=-32767, mask=mask_b, **props)
+    tiff(g / "nodata_mask.tif", b, from_origin(501000, 5550000, 1, 1), UTM, nodata=-32767, mask=mask_b, **props)
     # the same with its nodata an elevation's value, for `force`: forcing another nodata makes those pixels valid,
     # which -32767 pixels may not be (no elevation on the Earth: test_rasters)
     b_high = np.where(b == -32767, np.float32(8000), b)
-    tiff(g / "nodata_high.tif", b_high, from_origin(501000, 5600000, 1, 1), UTM, nodata=8000, mask=mask_b, **props)
+    tiff(g / "nodata_high.tif", b_high, from_origin(501000, 5550000, 1, 1), UTM, nodata=8000, mask=mask_b, **props)
     # float without nodata: NaN over a whole 512-column band (two empty slices) and a small patch
     c = elevation((600, 1100), 3)
     c[:, 512:1024] = np.nan
     c[:10, :10] = np.nan
-    tiff(g / "nan.tif", c, from_origin(502000, 5600000, 1, 1), UTM, **props)
+    tiff(g / "nan.tif", c, from_origin(502000, 5500000, 1, 1), UTM, **props)
     # gray + alpha
     e = np.stack([elevation((80, 80), 4, "uint16"), np.full((80, 80), 255, "uint16")])
     e[1, :20, :] = 0
-    tiff(g / "alpha.tif", e, from_origin(504000, 5600000, 1, 1), UTM, creation={"alpha": "yes"})
-    tiff(g / "small.tif", elevation((200, 300), 5), from_origin(505000, 5600000, 1, 1), UTM, **props)
+    tiff(g / "alpha.tif", e, from_origin(504000, 5450000, 1, 1), UTM, creation={"alpha": "yes"})
+    tiff(g / "small.tif", elevation((200, 300), 5), from_origin(505000, 5400000, 1, 1), UTM, **props)
     # rotated, masked garbage, no nodata
     d = np.full((64, 64), 7, "float32")
     mask_d = np.full(d.shape, 255, "uint8")

@@ -18,7 +18,7 @@ import rasterio
 from tilewise.shared.errors import FileFailure
 from tilewise.shared.file_md5 import file_md5
 from tilewise.shared.job import check_room
-from tilewise.sources import georeferencing, names, raster_describe, raster_find, raster_unread, rasters
+from tilewise.sources import georeferencing, mosaic, names, raster_describe, raster_find, raster_unread, rasters
 from tilewise.sources.catalog import FileEntry, sidecars_beside
 from tilewise.sources.chunk_job import ChunkJob, failing_as
 from tilewise.sources.names import collision_key, safe_name
@@ -249,6 +249,7 @@ def _stage(
             raise
     with written or rasterio.open(tmp) as cog:  # the nodata check left its blocks in GDAL's cache
         row, geom, crs = raster_describe.describe(cog)
+        row["mosaic"] = mosaic.key(cog)
     row["filename"] = name
     staged = f"{number:05d}-{name}"
     record = {**row, "crs": crs, "coverage_wkb": geom.wkb_hex, "bytes": tmp.stat().st_size}

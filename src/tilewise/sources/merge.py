@@ -29,7 +29,7 @@ from tilewise.shared.errors import TilewiseError
 from tilewise.shared.web_mercator import crs_from_text, epsg_places_alike, footprint_points
 from tilewise.sources import bounds_csv as bounds_file
 from tilewise.sources import coverage_gpkg as coverage_file
-from tilewise.sources import coverage_union, ledger, names, store_index
+from tilewise.sources import coverage_union, ledger, mosaic, names, store_index
 from tilewise.sources import failures_csv as failures_file
 from tilewise.sources import skipped_csv as skipped_file
 from tilewise.sources.catalog import archive_group, line_numbers
@@ -126,13 +126,18 @@ def _prefixed(m: Made) -> str:
     return safe_name("_".join([names.stem(archive_group(m.file)), *folders, m.name]))
 
 
+def _where_now(m: Made, staging: Path, store: Path) -> Path:
+    staged = staging / m.chunk / m.out["staged"]
+    return staged if staged.is_file() else store / m.name
+
+
 def place_in_store(made: list[Made], staging: Path, store: Path) -> None:
     """Move staged COGs into the store; a COG neither staged nor in the store as its ledger says
     was deleted or changed: remove that chunk's ledger (the next run prepares it again) and stop."""
     moves, lost = [], defaultdict(list)
     for m in made:
         staged = staging / m.chunk / m.out["staged"]
-        found = staged if staged.is_file() else store / m.name
+        found = _where_now(m, staging, store)
         try:
             size = found.stat().st_size
         except FileNotFoundError:
@@ -346,6 +351,8 @@ def merge_source(
         # GEOS unions without holding the GIL: it runs while the store and the reports are written
         union = pool.submit(union_coverage, outputs, crs, threads)
         check_names(made, lines, recipe_file, _recipe_of(ledgers), paths.store)
+        where = [_where_now(m, paths.staging, paths.store) for m in made]
+        mosaic.check(outputs, where, ledgers[0][1].source if ledgers else "")
         for pattern in unused_patterns(ledgers):
             log.warning("%s: exclude pattern %r matched no file of the source (a typo?)", recipe_file, pattern)
         place_in_store(made, paths.staging, paths.store)
