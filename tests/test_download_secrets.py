@@ -148,6 +148,20 @@ def test_a_body_under_the_identity_transfer_coding_is_the_file(http, tmp_path):
             for name in ["api-key", "X-Api-Key", "auth_token", "AuthToken", "id_token", "refresh_token", "jwt"]
             + ["access_key", "secret_key", "client_secret", "passwd", "pwd"]
         ),
+        # a password with a sub-delim RFC 3986 allows in user info, or an @ left unencoded (urlsplit's
+        # password runs to the last @, and so is what is sent)
+        ("https://user:it's@h/a.tif: HTTP 401", "https://***@h/a.tif: HTTP 401"),
+        ("https://user:p@ss@h/a.tif: HTTP 401", "https://***@h/a.tif: HTTP 401"),
+        ("'/vsicurl/ftp://a'b@c@h/x' not", "'/vsicurl/ftp://***@h/x' not"),
+        # a secret parameter by its last word, in any spelling: `_token`, `Token`, `-key`, `_secret`
+        ("https://h/a?auth_token=v1&b=2", "https://h/a?auth_token=***&b=2"),
+        ("https://h/a?private_token=v1", "https://h/a?private_token=***"),
+        ("https://h/a?x=1&sessionToken=v1", "https://h/a?x=1&sessionToken=***"),
+        ("https://h/a?client_secret=v1&id=3", "https://h/a?client_secret=***&id=3"),
+        ("https://h/a?api-key=v1 failed", "https://h/a?api-key=*** failed"),
+        ("https://h/a?AccessKey=v1&passwd=v2", "https://h/a?AccessKey=***&passwd=***"),
+        ("https://h/a?AWSAccessKeyId=AKIA&Signature=v2", "https://h/a?AWSAccessKeyId=AKIA&Signature=***"),
+        ("https://h/a?token_type=bearer&tokens=3&keyword=dem",) * 2,
     ],
 )
 def test_a_urls_secrets_and_only_they_are_masked(text, shown):
@@ -199,6 +213,19 @@ def test_a_countys_failure_names_no_signed_href(exc):
     status, reason, _ = outcomes.run_isolated(work)
     assert status == outcomes.FAILED and "B04.tif" in reason
     assert_no_secret(reason)
+
+
+@pytest.mark.parametrize(
+    "href", ["https://user:s3cret@h/B04.tif", "https://h/B04.tif?token=ghp_T0KEN", "https://h/B04.tif?sig=SIGNATURE"]
+)
+@pytest.mark.parametrize(
+    "exc", [lambda href: TilewiseError(f"{href}: HTTP 403 Forbidden"), lambda href: RuntimeError("not recognized")]
+)
+def test_a_tiles_failure_names_its_href_without_its_secrets(href, exc):
+    # an href of the index with a secret of its own: named in front of an error that does not name it
+    error = tiles._failure({"href": href, "product": "s2", "key": "k"}, exc(href))["error"]
+    assert "B04.tif" in error
+    assert_no_secret(error)
 
 
 def test_a_jobs_log_names_no_secret(tmp_path):

@@ -218,9 +218,9 @@ def prepare_tile(
 
 def _failure(row: dict, exc: Exception) -> dict:
     error = str(exc) if isinstance(exc, TilewiseError) else f"{type(exc).__name__}: {exc}"
-    error = masked(error)  # GDAL's and the download's errors name the signed href opened
     if row["href"] not in error:
         error = f"{row['href']}: {error}"
+    error = masked(error)  # GDAL's and the download's errors name the signed href opened; an href may hold a secret
     log.error("%s %s: %s", row["product"], row["key"], error, exc_info=not isinstance(exc, TilewiseError))
     return {"status": "failed", "error": error}
 

@@ -1,11 +1,12 @@
 """The secrets a URL may carry, and text with them masked: the one rule for every message, log line
 and record that may name a URL.
 
-A URL's user info (`https://user:pass@host/…`, or a token as the user name) and the value of a query
-parameter that signs or authorises the request (Azure SAS `sig`, S3's `X-Amz-Signature`,
-`X-Amz-Credential`, `X-Amz-Security-Token`, GCS's `X-Goog-Signature` and `X-Goog-Credential`,
-`token`, `access_token` and the other OAuth tokens, `jwt`, `api_key` in its spellings, `key`, `access_key`,
-`secret_key`, `client_secret`, `password`, `passwd`, `pwd`, `secret`) are written `***`. A
+A URL's user info (`https://user:pass@host/…`, or a token as the user name: all of it up to the
+last `@` before the path, as urlsplit reads the password that is sent) and the value of a query
+parameter that signs or authorises the request are written `***`: a parameter whose name's last word
+(after `_`, `-`, `.` or a capital) is one of `_SECRET_WORDS` (Azure SAS `sig`, S3's `X-Amz-Signature`,
+`X-Amz-Credential`, `X-Amz-Security-Token`, GCS's `X-Goog-Signature`, `token`, `access_token`,
+`auth_token`, `sessionToken`, `api_key`, `apikey`, `key`, `password`, `client_secret`, …). A
 download's errors and records (shared/download.py), a tile's failure and a county's (biomass), the
 failure report and every log line of a job (`Masking`) pass through `masked`: a signed href, a
 presigned redirect or a password in a file list never reaches a log, a manifest or a report.
@@ -17,47 +18,28 @@ import logging
 import re
 
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/?#@\s'\"]+@", re.IGNORECASE)
-_SECRET_PARAMS = (
-    "sig",
-    "signature",
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
-    "x-goog-signature",
-    "x-goog-credential",
-    "token",
-    "access_token",
-    "auth_token",
-    "authtoken",
-    "id_token",
-    "refresh_token",
-    "jwt",
-    "api_key",
-    "api-key",
-    "x-api-key",
-    "apikey",
-    "key",
-    "access_key",
-    "secret_key",
-    "client_secret",
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
+# user info runs to the last `@` before the path (RFC 3986 allows `'` in it; an unencoded `@` is the
+# password's too, as urlsplit reads it)
+_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/?#\s\"<>]*@", re.IGNORECASE)
+# the last word of a parameter's name that makes its value a secret (`monkey`, `keys`, `token_type` are not)
+_SECRET_WORDS = frozenset(
+    {"sig", "signature", "credential", "credentials", "token", "apikey", "key", "password", "passwd", "secret"}
 )
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # a value ends at `&`, `#`, a blank or a quote; a `:`, `,`, `;` or `)` before a blank or the end is the
 # text's, not the value's ("…&sig=abc: HTTP 403")
-_SECRET_QUERY = re.compile(
-    r"(?P<name>[?&](?:" + "|".join(re.escape(p) for p in _SECRET_PARAMS) + r"))=(?:[^&#\s'\":,;)]|[:,;)](?!\s|$))*",
-    re.IGNORECASE,
-)
+_QUERY_PARAM = re.compile(r"(?P<name>[?&][A-Za-z0-9_.-]+)=(?:[^&#\s'\":,;)]|[:,;)](?!\s|$))*")
+
+
+def _secret_param(match: re.Match) -> str:
+    words = _WORDS.findall(match["name"])
+    return f"{match['name']}={MASK}" if words and words[-1].lower() in _SECRET_WORDS else match[0]
 
 
 def masked(text: str) -> str:
     """`text` with the user info and the secret query values of every URL in it written `***`."""
     text = _USERINFO.sub(rf"\g<scheme>{MASK}@", text)
-    return _SECRET_QUERY.sub(rf"\g<name>={MASK}", text)
+    return _QUERY_PARAM.sub(_secret_param, text)
 
 
 class Masking(logging.Filter):
