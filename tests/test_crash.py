@@ -21,6 +21,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from tilewise.shared import locks
+from tilewise.shared.errors import TilewiseError
+
 from conftest import REPO, seed_demo_state
 from support.catalog import make_entry, md5, serve_tiles
 from support.crash import Killed, partial_files, resume, run_killed
@@ -220,6 +223,43 @@ def test_two_working_folders_sharing_an_output_folder_never_run_at_once(tmp_path
     done = subprocess.run(snakemake_cmd(REPO, tmp_path / "b", "--configfile", str(cfg)), capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     assert (tmp_path / "b" / "tar-store" / "twin.tar").is_file()
+
+
+@pytest.mark.parametrize("holder", ["a", "b"])
+@pytest.mark.parametrize("shared_name", ["tar-store", "work", "results"])
+def test_a_working_folders_own_output_folder_another_links_to_is_never_written_by_both(tmp_path, holder, shared_name):
+    """One working folder holds the output folder itself, another a symlink to it: whichever starts
+    second refuses (before, the one holding the real folder took no lock there, and both ran)."""
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    (tmp_path / "a" / shared_name).mkdir()
+    (tmp_path / "b" / shared_name).symlink_to(tmp_path / "a" / shared_name)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-c", _HOLD_RUN_LOCK, str(tmp_path / holder), shared_name]
+    held = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert held.stdout.readline().strip() == "held"
+        second = tmp_path / ("b" if holder == "a" else "a")
+        with pytest.raises(TilewiseError, match=f"is writing {tmp_path / 'a' / shared_name}.*Nothing was changed"):
+            locks.hold_run_lock(second, (shared_name,))
+    finally:
+        held.kill()
+        held.wait()
+
+
+def test_two_output_folders_of_one_working_folder_in_one_place_take_one_lock(tmp_path):
+    """`logs` a symlink to `work`, `benchmarks` and `reports` to one store: the run takes each place's
+    lock once (a second flock of its own on another descriptor would refuse the run itself)."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "store").mkdir()
+    (tmp_path / "logs").symlink_to(tmp_path / "work")
+    for name in ("benchmarks", "reports"):
+        (tmp_path / name).symlink_to(tmp_path / "store")
+    code = "import sys; from pathlib import Path; from tilewise.shared import locks; "
+    code += "locks.hold_run_lock(Path(sys.argv[1]), ('work', 'logs', 'benchmarks', 'reports')); print('held')"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "held", done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ They are `flock` locks on files under `.snakemake/`: the kernel releases them wh
 dies, so a killed run never leaves a stale one behind (unlike Snakemake's own lock files).
 
 - The run lock: one snakemake at a time per working folder, and per output folder that several working
-  folders share through a symlink. Snakemake's own lock is not atomic (two
-  runs started at once can both take it), so the Snakefile takes this one first: the second run
-  refuses before it reads or changes anything.
+  folders share through a symlink (the working folder that holds the folder itself takes it too).
+  Snakemake's own lock is not atomic (two runs started at once can both take it), so the Snakefile
+  takes this one first: the second run refuses before it reads or changes anything.
 - The job locks: one process at a time per job. After `kill -9` of snakemake alone, its jobs live on
   as orphans; the rerun's job with the same outputs waits for the orphan to end, then starts clean.
 """
@@ -26,7 +26,7 @@ from tilewise.shared.errors import TilewiseError
 log = logging.getLogger(__name__)
 RUN_LOCK = Path(".snakemake") / "tilewise-run.lock"
 JOB_LOCKS = Path(".snakemake") / "tilewise-jobs"
-SHARED_LOCK = ".tilewise-run.lock"  # in an output folder that lives outside the working folder
+SHARED_LOCK = ".tilewise-run.lock"  # in every output folder: another working folder may link to it
 _held = []  # open lock files: each lock lasts as long as its process
 
 
@@ -50,10 +50,11 @@ def _own(f, folder: Path | None = None) -> None:
 
 
 def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
-    """Take the working folder's run lock for the life of this process, or refuse. Of `output_folders`
-    (the top folders of its outputs), one that lives elsewhere (a symlink to a store that several
-    working folders share) gets a run lock of its own there: two runs in two working folders would
-    write the same outputs at once, each against its own records."""
+    """Take the working folder's run lock for the life of this process, or refuse. Each of
+    `output_folders` (the top folders of its outputs) that exists gets a run lock of its own, where it
+    really is: one folder reached from two working folders (a symlink to a shared store, or to the other
+    working folder's own folder) would be written by two runs at once, each against its own records. A
+    folder this working folder holds itself is locked too: it cannot tell whether another links to it."""
     _hold_or_refuse(
         _open(folder / RUN_LOCK),
         lambda holder: (
@@ -61,10 +62,12 @@ def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
             "the same jobs at once. Wait for it to end (a dry run, -n, is always allowed). Nothing was changed."
         ),
     )
+    held = set()  # two of its folders in one place (`logs` a symlink to `work`): one lock, or it refuses itself
     for name in output_folders:
         real = (folder / name).resolve()
-        if real == folder.resolve() / name or not real.is_dir():
+        if not real.is_dir() or real in held:
             continue
+        held.add(real)
         try:
             shared = _open(real / SHARED_LOCK)
         except OSError:
@@ -72,10 +75,10 @@ def hold_run_lock(folder: Path, output_folders: tuple[str, ...] = ()) -> None:
         _hold_or_refuse(
             shared,
             lambda holder, real=real, name=name: (
-                f"another snakemake ({holder}) is writing {real}, which "
-                f"{folder / name} leads to as well; two runs writing one output folder from two working folders "
-                "would each overwrite the other's outputs against its own records. Wait for it to end, or give "
-                f"this folder its own {name}/. Nothing was changed."
+                f"another snakemake ({holder}) is writing {real}, this run's {folder / name} too; two runs writing "
+                "one output folder from two working folders would each overwrite the other's outputs against its "
+                f"own records. Wait for it to end, or give one of the two working folders its own {name}/. Nothing "
+                "was changed."
             ),
             folder,
         )
