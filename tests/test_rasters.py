@@ -1836,7 +1836,7 @@ def test_a_reflectance_band_is_no_elevation_and_real_bathymetry_near_9999_is(tmp
 
 def _xyz(path: Path, values: tuple, holes: set, header=False, blank=False, sep=" ", newline="\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = ["X Y Z"] if header else []
+    rows = [header if isinstance(header, str) else "X Y Z"] if header else []
     for r in range(5):
         for c in range(6):
             if (r, c) not in holes:
@@ -1865,6 +1865,21 @@ def test_xyz_holes_gdal_fills_with_an_undeclared_zero_fail_the_download(tmp_path
         write_cog(Piece(path, "h.tif"), Recipe(crs="EPSG:25832"), tmp_path / name / "h.tif", tmp_path)
         with rasterio.open(tmp_path / name / "h.tif") as cog:
             assert describe(cog)[1].area == pytest.approx((30 - len(holes_)) * 100)
+
+
+@pytest.mark.parametrize(
+    ("header", "sep"), [('"X","Y","Z"', ","), ('"x" "y" "z"', " "), ('"X";"Y";"Z"', ";"), ('1 "y" 2', " ")]
+)
+def test_an_xyz_header_gdal_skips_is_not_counted_as_a_point(tmp_path, header, sep):
+    """GDAL takes a first line holding a letter or a quote anywhere for the header (spreadsheets and R
+    quote the column names): counted as a point, it hid one hole, which GDAL filled with 0 m."""
+    from tilewise.sources.raster_unread import UnreadableRasters
+
+    _xyz(tmp_path / "d" / "h.xyz", (0, 50), {(3, 2)}, header=header, sep=sep)
+    with pytest.raises(UnreadableRasters, match=r"h.xyz: this XYZ grid has 29 points for 30 cells"):
+        list(open_rasters(tmp_path / "d"))
+    for _, ds in open_rasters(_xyz(tmp_path / "full" / "h.xyz", (0, 50), set(), header=header, sep=sep).parent):
+        assert ds.nodata is None and ds.read(1).min() == 0 and ds.width * ds.height == 30
 
 
 @pytest.mark.parametrize("newline", ["\r", "\r\n", "\n\r"])

@@ -169,13 +169,13 @@ def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
     points, after_line, first = 0, True, b""
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
-            first = first or chunk[:200]
+            first = first or chunk[:4096]
             chars = np.frombuffer(chunk, dtype=np.uint8)
             ends = (chars == 10) | (chars == 13)  # LF, CRLF or CR alone (GDAL reads each)
             starts = ~ends & np.concatenate(([after_line], ends[:-1]))
             points += int(np.count_nonzero(starts))  # lines with something on them
             after_line = bool(ends[-1])
-    points -= first.lstrip()[:1].isalpha()  # a header line: "X Y Z"
+    points -= raw_headers.xyz_data_start(first) > 0  # a header line: "X Y Z", '"x","y","z"' (as GDAL finds it)
     cells = ds.width * ds.height
     if points >= cells:
         return None

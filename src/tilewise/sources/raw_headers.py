@@ -88,13 +88,19 @@ def xyz_no_number(path: Path) -> tuple[int, str] | None:
     spaces, tabs, semicolons and commas; a comma is the decimal point where semicolons separate."""
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
-        first = head.lstrip()[:1]
-        end = re.search(rb"\r\n?|\n", head)  # lines end in LF, CRLF or CR alone
-        start = end.end() if end and (first.isalpha() or first == b'"') else 0  # a header line: "X Y Z"
+        start = xyz_data_start(head)
         data = re.split(rb"[\r\n]", head[start:], maxsplit=1)[0]
         separators = b";" if b";" in data else b",;"
         f.seek(start)
         return _first_no_number(f, 1 + (start > 0), _NUMBER, separators)
+
+
+def xyz_data_start(head: bytes) -> int:
+    """Where an XYZ file's points start, from its first bytes: after its first line when that line holds a
+    letter or a `"` anywhere (GDAL's XYZ reader takes it for the header: `X Y Z`, `"x","y","z"`, `1 2 3a`),
+    else at 0. Lines end in LF, CRLF or CR alone."""
+    end = re.search(rb"\r\n?|\n", head)
+    return end.end() if end and re.search(rb'[A-Za-z"]', head[: end.start()]) else 0
 
 
 def _first_no_number(f: BinaryIO, line: int, value: bytes, separators: bytes) -> tuple[int, str] | None:
