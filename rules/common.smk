@@ -31,9 +31,18 @@ from tilewise.biomass.state_files import (
 )
 from tilewise.shared import locks
 from tilewise.shared.errors import TilewiseError
+from tilewise.shared.url_secrets import masked
 from tilewise.sources import changes_csv, store_index
 from tilewise.sources import tarball as tarball_file
 from tilewise.sources.plan import catalog_folder, plan_sources, record_chunk_counts
+
+
+def tell(text):
+    """A message of the main process on stderr, a URL's secrets written *** (`url_secrets.masked`): a
+    refusal or a refresh names the file list's lines, wget's names keep a URL's query.
+    """
+    print(masked(text), file=sys.stderr)
+
 
 # The top folders of every output path below (tests/test_hygiene.py checks that they are all here).
 OUTPUT_FOLDERS = (
@@ -54,7 +63,7 @@ if workflow.is_main_process and not workflow.output_settings.dryrun:
     try:
         locks.hold_run_lock(Path.cwd(), OUTPUT_FOLDERS)
     except TilewiseError as err:
-        sys.exit(f"tilewise: {err}")
+        sys.exit(masked(f"tilewise: {err}"))
 
 validate(config, "../config/schema.yaml")
 
@@ -113,13 +122,12 @@ try:
     BIOMASS = biomass_plan.BiomassSettings.from_config(config)
     POSTGIS = biomass_plan.postgis_settings(config)
 except TilewiseError as err:
-    sys.exit(f"tilewise: {err}")
+    sys.exit(masked(f"tilewise: {err}"))
 
 if not PLANS and not STATES:
-    print(
+    tell(
         "tilewise: nothing selected. Name a source (--config source=NAME catalog=FOLDER) or a state "
-        "(--config state=NAME); `make run` runs both demos.",
-        file=sys.stderr,
+        "(--config state=NAME); `make run` runs both demos."
     )
 
 
@@ -182,10 +190,7 @@ def damaged_chunks():
 
 def _say_prepared_again(source, found):
     for chunk, why in sorted(found.items()):
-        print(
-            f"tilewise: source {source}: chunk {chunk} is prepared again: {why}",
-            file=sys.stderr,
-        )
+        tell(f"tilewise: source {source}: chunk {chunk} is prepared again: {why}")
 
 
 DAMAGED = damaged_chunks() if workflow.is_main_process else {}
@@ -205,11 +210,10 @@ def damaged_products():
                 for p in (PUBLISHED_STATE, PUBLISHED, TARBALL, TARBALL_MD5, CHANGES)
             )
         ):
-            print(
+            tell(
                 f"tilewise: source {name}: the published state was lost with the work folder; "
                 f"taken back from {TARBALL.format(source=name)} and its changes file, "
-                "so the next changes file compares with that tarball",
-                file=sys.stderr,
+                "so the next changes file compares with that tarball"
             )
         catalog_files = [
             source_plan.source.folder / f for f in ("LICENSE.pdf", "metadata.json")
@@ -231,10 +235,7 @@ def damaged_products():
         }
         for step, why in whys.items():
             if why:
-                print(
-                    f"tilewise: source {name}: the {step} runs again: {why}",
-                    file=sys.stderr,
-                )
+                tell(f"tilewise: source {name}: the {step} runs again: {why}")
                 found[name, step] = why
     return found
 
@@ -254,16 +255,12 @@ def restore_tarballs():
                 *paths, state, Path(KEPT_TARBALL.format(source=name))
             )
         except OSError as exc:  # a full disk: the next run builds it anyway
-            print(
-                f"tilewise: source {name}: its tarball could not be restored: {exc}",
-                file=sys.stderr,
-            )
+            tell(f"tilewise: source {name}: its tarball could not be restored: {exc}")
             continue
         if restored:
-            print(
+            tell(
                 f"tilewise: source {name}: its tarball was not built; the previous one, its md5 and its "
-                f"changes file are back in {paths[0].parent} (the next run builds it again)",
-                file=sys.stderr,
+                f"changes file are back in {paths[0].parent} (the next run builds it again)"
             )
 
 
@@ -300,7 +297,7 @@ def refresh_sources():
             int(net) if net else settings.connections,
             source_plan.source.folder,
         )
-        print("\n".join(refresh.summary(name, result)), file=sys.stderr)
+        tell("\n".join(refresh.summary(name, result)))
         if not workflow.output_settings.dryrun:
             for chunk, entries in result.entries.items():
                 remote_state.write(paths[chunk][1], entries)
@@ -438,10 +435,9 @@ def source_targets():
         if (source_plan.source.folder / "LICENSE.pdf").is_file():
             targets += [p.format(source=name) for p in (TARBALL, TARBALL_MD5, CHANGES)]
         else:
-            print(
+            tell(
                 f"tilewise: {source_plan.source.folder / 'LICENSE.pdf'} is missing: source {name!r} is "
-                "prepared up to bounds.csv and coverage, without its tarball; add the license to build it",
-                file=sys.stderr,
+                "prepared up to bounds.csv and coverage, without its tarball; add the license to build it"
             )
     return targets
 
@@ -553,13 +549,10 @@ def stale_states():
             made_from.config_digests(config, name),
         )
         for why in whys[:12]:
-            print(f"tilewise: state {name}: {why}", file=sys.stderr)
+            tell(f"tilewise: state {name}: {why}")
         if whys:
             more = f" ({len(whys) - 12} more changes)" if len(whys) > 12 else ""
-            print(
-                f"tilewise: state {name} runs again from its index{more}",
-                file=sys.stderr,
-            )
+            tell(f"tilewise: state {name} runs again from its index{more}")
             found[name] = "; ".join(whys)
     return found
 
@@ -585,7 +578,7 @@ def national_again():
         )
     if why is None:
         return None
-    print(f"tilewise: {NATIONAL_SUMMARY} runs again: {why}", file=sys.stderr)
+    tell(f"tilewise: {NATIONAL_SUMMARY} runs again: {why}")
     return why
 
 
@@ -746,10 +739,7 @@ def damaged_results():
             if why:
                 found[state, what] = why
                 shown = f"county {what}" if what in counties else what
-                print(
-                    f"tilewise: state {state}: {shown} is published again: {why}",
-                    file=sys.stderr,
-                )
+                tell(f"tilewise: state {state}: {shown} is published again: {why}")
     return found
 
 
@@ -844,4 +834,4 @@ def print_run_end(snakemake_log, failed):
     if failed and logs:  # Snakemake hands over its log file(s); the last is this run's
         lines += ["", "What failed, and why:"] + failure_lines(Path(logs[-1]))
     if lines:
-        print("\n".join(["", "tilewise summary", *lines]), file=sys.stderr)
+        tell("\n".join(["", "tilewise summary", *lines]))

@@ -573,6 +573,23 @@ def test_no_secret_of_a_urls_query_reaches_a_prefixed_name(tmp_path, http):
     assert member == "files/pack_dem.tif"  # as from …/pack.zip without a query
 
 
+@pytest.mark.parametrize(
+    "urls",
+    [
+        ["https://u:S3CRETPW@h.example/a/dem.tif", "https://u:S3CRETPW@h.example/b/dem.tif"],  # one name twice
+        ["https://h.example/a/dem.tif?token=S3CRETPW", "https://h.example/b/dem.tif?token=S3CRETPW"],
+        ["gopher://u:S3CRETPW@h.example/dem.tif"],  # a scheme no download takes
+    ],
+    ids=["same-name", "same-name-token", "scheme"],
+)
+def test_a_file_list_the_plan_refuses_is_named_without_its_secrets(tmp_path, urls):
+    """The plan's refusal quotes the lines it refuses: their passwords and tokens were printed as they were."""
+    make_entry(tmp_path / "catalog", "leaky", urls)
+    done = run(tmp_path, tmp_path / "w", "leaky", check=False)
+    assert done.returncode != 0 and "file_list.txt:" in done.stderr and "h.example" in done.stderr, done.stderr[-2000:]
+    assert "S3CRETPW" not in done.stdout + done.stderr
+
+
 def test_two_urls_that_differ_only_in_a_secret_are_one_name_and_refused(tmp_path, http):
     from tilewise_demo.source import geotiff_bytes
 
