@@ -952,6 +952,38 @@ def test_an_ascii_grid_of_numbers_and_its_own_void_token_converts(tmp_path, case
         assert read[2, 3] == pytest.approx(expected, nan_ok=True)
 
 
+@pytest.mark.parametrize(
+    "key, null, token, zero",
+    [
+        ("grass", "null: *", "*", "0"),  # GRASS r.out.ascii's default void
+        ("grass", "null:*", "*", "-0.0"),
+        ("grass", "null: NA", "NA", "000"),
+        ("bijou", "NODATA_value NA", "NA", "0"),
+        ("dec", "NODATA_value *", "*", "0.0"),
+    ],
+)
+def test_a_void_token_that_is_no_number_beside_a_height_of_0_fails(tmp_path, key, null, token, zero):
+    """GDAL reads a void token that is no number as 0, and takes 0 for the grid's nodata: its heights of
+    0 m became voids too (a coast at sea level lost), exit 0. Without a 0, the grid converts."""
+    header, values = (GRASS_HEADER, GRASS_VALUES) if key == "grass" else _asc_parts("bijou")
+    if key == "dec":
+        values = np.char.add(values, ".25")
+    header = [h for h in header if h.split()[0].lower() != "nodata_value"] + [null]
+    values = _with_value(values, 2, 3, token)
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "dem.asc").write_bytes(_asc(header, _with_value(values, 4, 1, zero)))
+    line = len(header) + 5
+    with pytest.raises(
+        UnreadableRasters, match=rf"^dem.asc: .*void token {re.escape(repr(token))} is no number.*line {line}"
+    ):
+        _read_as_a_chunk_does(root)
+    (root / "dem.asc").write_bytes(_asc(header, values))
+    [read] = _read_as_a_chunk_does(root)
+    with rasterio.open(root / "dem.asc") as ds:
+        assert ds.read_masks(1)[2, 3] == 0 and ds.read_masks(1).sum() == 255 * (values.size - 1)
+
+
 def test_a_value_that_is_no_number_is_found_in_any_piece(tmp_path, monkeypatch):
     """Values cut across counting pieces are read whole: `1234.5` cut as `1234` and `.5` is no value
     twice, and a bad token at a piece's edge is found."""

@@ -139,6 +139,7 @@ def cut_short(ds, path: Path, rel: str) -> str | None:
             _header_not_plain(ds, path, rel)
             or _values_not_filling_the_grid(ds, path, rel)
             or _value_no_number(ds, path, rel)
+            or _zero_read_as_a_void(ds, path, rel)
         )
     if ds.driver == "GSAG":  # Surfer ASCII: one stream of values, as the ASCII grids
         return _value_no_number(ds, path, rel) or _values_not_filling_the_grid(ds, path, rel)
@@ -377,6 +378,20 @@ def _value_no_number(ds, path: Path, rel: str) -> str | None:
         "an elevation, without a word): write voids as the header's NODATA_value (GRASS: `null:`; XYZ: leave the "
         "point out) and values as decimal numbers, or drop the file with "
         f"`exclude: [{path.name!r}]` in the recipe (source.yaml)"
+    )
+
+
+def _zero_read_as_a_void(ds, path: Path, rel: str) -> str | None:
+    """A void token that is no number (GRASS r.out.ascii's `null: *`, `NODATA_value NA`) GDAL reads as 0,
+    its nodata: every height of 0 m is a void too, without a word. A grid without a 0 is read right."""
+    found = raw_headers.ascii_grid_zero_beside_a_void_token(path) if ds.nodata == 0 else None
+    if found is None:
+        return None
+    line, value, token = found
+    return (
+        f"{rel}: its header's void token {token!r} is no number, which GDAL reads as 0, so line {line}'s height "
+        f"{value!r} would ship as a void too: write the voids as a number no height takes (e.g. `-9999` in the "
+        f"header and for every {token!r}), or drop the file with `exclude: [{path.name!r}]` in the recipe (source.yaml)"
     )
 
 

@@ -53,11 +53,38 @@ def ascii_grid_no_number(path: Path, float_band: bool) -> tuple[int, str] | None
         start = _ascii_data_start(head)
         if start is None:
             return None
-        words = [line.split() for line in head[:start].splitlines()]
-        null = [w[1] for w in words if len(w) > 1 and w[0].rstrip(b":").lower() in (b"nodata_value", b"null")]
+        null = _void_tokens(head[:start])
         value = b"|".join([_NUMBER, *([_NAN] if float_band else []), *map(re.escape, null)])
         f.seek(start)
         return _first_no_number(f, head[:start].count(b"\n") + 1, value, b"")
+
+
+def _void_tokens(header: bytes) -> list[bytes]:
+    """The void token an ASCII grid's header gives (ESRI `NODATA_value`, GRASS `null:`, also `null:*`)."""
+    lines = header.decode("latin-1").splitlines()
+    pairs = [_key_value(line) for line in lines if line.split()]
+    return [value.encode("latin-1") for key, value in pairs if key.lower() in ("nodata_value", "null") and value]
+
+
+# a value that is 0 as GDAL reads it (0, -0.0, 000, 0,0, .0e5), a whole token
+_ZERO_TOKEN = re.compile(rb"(?<![^\s\x00])[+-]?(?:0+(?:[.,]0*)?|[.,]0+)(?:[eE][+-]?\d+)?(?![^\s\x00])")
+
+
+def ascii_grid_zero_beside_a_void_token(path: Path) -> tuple[int, str, str] | None:
+    """When an ESRI or GRASS ASCII grid's void token is no number (GRASS r.out.ascii's `null: *`,
+    `NODATA_value NA`), GDAL reads it as 0, its nodata: the first value of 0 after the header, as (line,
+    token, the void token), a height of 0 m GDAL reads as a void."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+        start = _ascii_data_start(head)
+        if start is None:
+            return None
+        null = _void_tokens(head[:start])
+        if not null or re.fullmatch(_NUMBER + b"|" + _NAN, null[0]):
+            return None
+        f.seek(start)
+        found = _first_token(f, head[:start].count(b"\n") + 1, _ZERO_TOKEN, b"")
+        return None if found is None else (*found, null[0].decode("latin-1"))
 
 
 def surfer_ascii_values(path: Path) -> int | None:
@@ -106,17 +133,25 @@ def xyz_data_start(head: bytes) -> int:
 def _first_no_number(f: BinaryIO, line: int, value: bytes, separators: bytes) -> tuple[int, str] | None:
     """The first token from here on (split at spaces and `separators`) that is not a `value` (a
     regular expression), as (line, token), read in pieces cut at spaces."""
-    gaps = bytes.maketrans(separators, b" " * len(separators))
     # a token (no space before it) that is no value up to its end
     bad = re.compile(rb"(?<![^\s\x00])(?!(?:" + value + rb")(?![^\s\x00]))[^\s\x00]+")
+    return _first_token(f, line, bad, separators, skip_plain=True)
+
+
+def _first_token(
+    f: BinaryIO, line: int, pattern: re.Pattern, separators: bytes, skip_plain: bool = False
+) -> tuple[int, str] | None:
+    """The first token matching `pattern` from here on (split at spaces and `separators`), as (line,
+    token), read in pieces cut at spaces; `skip_plain`: a piece of plain numbers holds none (`_plain`)."""
+    gaps = bytes.maketrans(separators, b" " * len(separators))
     carry = b""
     while True:
         piece = f.read(COUNT_BYTES)
         text = carry + piece.translate(gaps)
         cut = len(text) if not piece else max(text.rfind(c) for c in b" \t\n\r\v\f\x00") + 1
         text, carry = text[:cut], text[cut:]
-        if not _plain(text) and (token := bad.search(text)):
-            return line + text.count(b"\n", 0, token.start()), token.group().decode("latin-1")
+        if not (skip_plain and _plain(text)) and (found := pattern.search(text)):
+            return line + text.count(b"\n", 0, found.start()), found.group().decode("latin-1")
         line += text.count(b"\n")
         if not piece:
             return None
