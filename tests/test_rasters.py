@@ -1882,6 +1882,22 @@ def test_an_xyz_header_gdal_skips_is_not_counted_as_a_point(tmp_path, header, se
         assert ds.nodata is None and ds.read(1).min() == 0 and ds.width * ds.height == 30
 
 
+@pytest.mark.parametrize("tail", [" \n", "   \n  \n", " \r\n", "  "])
+def test_a_line_of_spaces_ending_an_xyz_is_no_point(tmp_path, tail):
+    """GDAL reads an XYZ ending in a line of spaces (an editor's last line): counted as a point, it hid one
+    hole, which GDAL filled with 0 m."""
+    from tilewise.sources.raster_unread import UnreadableRasters
+
+    path = _xyz(tmp_path / "d" / "h.xyz", (0, 50), {(1, 4)}, header=True)
+    path.write_bytes(path.read_bytes() + tail.encode())
+    with pytest.raises(UnreadableRasters, match=r"h.xyz: this XYZ grid has 29 points for 30 cells"):
+        list(open_rasters(path.parent))
+    full = _xyz(tmp_path / "full" / "h.xyz", (0, 50), set(), header=True)
+    full.write_bytes(full.read_bytes() + tail.encode())
+    for _, ds in open_rasters(full.parent):
+        assert ds.nodata is None and ds.read(1).min() == 0
+
+
 @pytest.mark.parametrize("newline", ["\r", "\r\n", "\n\r"])
 @pytest.mark.parametrize("holes", [set(), {(1, 1)}])
 def test_xyz_points_are_counted_whatever_ends_their_lines(tmp_path, newline, holes):

@@ -173,9 +173,12 @@ def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
             first = first or chunk[:4096]
             chars = np.frombuffer(chunk, dtype=np.uint8)
             ends = (chars == 10) | (chars == 13)  # LF, CRLF or CR alone (GDAL reads each)
-            starts = ~ends & np.concatenate(([after_line], ends[:-1]))
-            points += int(np.count_nonzero(starts))  # lines with something on them
-            after_line = bool(ends[-1])
+            solid = ~ends & (chars != 32) & ((chars < 9) | (chars > 13))  # not a blank: a line of spaces is none
+            is_end = ends[ends | solid]  # the ends and solid bytes in order: a line's first solid one follows an end
+            if is_end.size:
+                after = np.concatenate(([after_line], is_end[:-1]))
+                points += int(np.count_nonzero(~is_end & after))  # lines with something on them
+                after_line = bool(is_end[-1])
     points -= raw_headers.xyz_data_start(first) > 0  # a header line: "X Y Z", '"x","y","z"' (as GDAL finds it)
     cells = ds.width * ds.height
     if points >= cells:
