@@ -1882,6 +1882,17 @@ def test_an_xyz_header_gdal_skips_is_not_counted_as_a_point(tmp_path, header, se
         assert ds.nodata is None and ds.read(1).min() == 0 and ds.width * ds.height == 30
 
 
+@pytest.mark.parametrize("first", ["0e0", "0E+00", "0.0e1"])
+def test_an_xyz_whose_first_point_has_an_exponent_is_no_header(tmp_path, first):
+    """GDAL reads a first line whose only letter is an exponent's `e` as a point: skipped as a header, a
+    full grid of Byte values was refused for a hole it has not."""
+    path = _xyz(tmp_path / "d" / "h.xyz", (0, 50), set())
+    head, rest = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(head.rsplit(b" ", 1)[0] + b" " + first.encode() + b"\n" + rest)
+    for _, ds in open_rasters(path.parent):
+        assert ds.nodata is None and ds.read(1)[0, 0] == 0 and ds.width * ds.height == 30
+
+
 @pytest.mark.parametrize("tail", [" \n", "   \n  \n", " \r\n", "  "])
 def test_a_line_of_spaces_ending_an_xyz_is_no_point(tmp_path, tail):
     """GDAL reads an XYZ ending in a line of spaces (an editor's last line): counted as a point, it hid one

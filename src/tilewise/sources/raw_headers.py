@@ -125,9 +125,9 @@ def xyz_no_number(path: Path) -> tuple[int, str] | None:
 def xyz_data_start(head: bytes) -> int:
     """Where an XYZ file's points start, from its first bytes: after its first line when that line holds a
     letter or a `"` anywhere (GDAL's XYZ reader takes it for the header: `X Y Z`, `"x","y","z"`, `1 2 3a`),
-    else at 0. Lines end in LF, CRLF or CR alone."""
+    but for an exponent's `e` (`0 0 1e2` is a point), else at 0. Lines end in LF, CRLF or CR alone."""
     end = re.search(rb"\r\n?|\n", head)
-    return end.end() if end and re.search(rb'[A-Za-z"]', head[: end.start()]) else 0
+    return end.end() if end and re.search(rb'[A-DF-Za-df-z"]', head[: end.start()]) else 0
 
 
 def _first_no_number(f: BinaryIO, line: int, value: bytes, separators: bytes) -> tuple[int, str] | None:
