@@ -1110,14 +1110,31 @@ def test_an_ehdr_raster_without_byte_order_fails(tmp_path, suffix, dtype):
         _read_as_a_chunk_does(root)
 
 
+@pytest.mark.parametrize("order", ["BYTEORDER", "BYTEORDER 0", "BYTEORDER 1", "byteorder PC", "BYTEORDER X"])
+def test_an_ehdr_raster_whose_byte_order_says_none_gdal_knows_fails(tmp_path, order):
+    """GDAL reads I… or L… as little-endian and any other BYTEORDER (none given, a number, PC) as big-endian:
+    heights of 1 … 12 m written little-endian read as 256 … 3072 m, exit 0."""
+    root = tmp_path / "x"
+    root.mkdir()
+    _ehdr(root, ".bil", "int16", [order])
+    with pytest.raises(UnreadableRasters, match=r"^dem.bil: its dem.hdr gives BYTEORDER .*, which says no byte order"):
+        _read_as_a_chunk_does(root)
+
+
 @pytest.mark.parametrize("suffix, dtype", [(".bil", "int16"), (".flt", "float32"), (".bil", "uint8")])
-@pytest.mark.parametrize("order", ["BYTEORDER I", "byteorder LSBFIRST", "ByteOrder i", "none"])
+@pytest.mark.parametrize(
+    "order",
+    ["BYTEORDER I", "byteorder LSBFIRST", "ByteOrder i", "BYTEORDER L", "BYTEORDER M", "BYTEORDER MSBFIRST", "none"],
+)
 def test_an_ehdr_raster_with_its_byte_order_converts(tmp_path, suffix, dtype, order):
     root = tmp_path / "x"
     root.mkdir()
     heights = _ehdr(root, suffix, dtype, [] if order == "none" else [order])
     if order == "none" and dtype != "uint8":
         return  # the case above
+    big = order.split()[-1].upper().startswith("M")
+    if big:  # the file as the header says: big-endian
+        (root / f"dem{suffix}").write_bytes(heights.astype(np.dtype(dtype).newbyteorder(">")).tobytes())
     [read] = _read_as_a_chunk_does(root)
     assert np.array_equal(read, heights)
 

@@ -193,19 +193,23 @@ def _xyz_holes_without_nodata(ds, path: Path, rel: str) -> str | None:
 
 
 def _ehdr_without_byte_order(ds, rel: str) -> str | None:
-    """A BIL/BIP/BSQ or FLT of samples wider than a byte whose .hdr gives no byte order: GDAL reads it
-    big-endian, ESRI's default is the writer's machine (a PC: little-endian), so heights of 1 m read as
-    256 m without a word. Which order the file holds cannot be told from it."""
+    """A BIL/BIP/BSQ or FLT of samples wider than a byte whose .hdr gives no byte order (no BYTEORDER, or
+    one of no order GDAL knows: `BYTEORDER`, `BYTEORDER 0`, `X`): GDAL reads it big-endian, ESRI's default
+    is the writer's machine (a PC: little-endian), so heights of 1 m read as 256 m without a word. Which
+    order the file holds cannot be told from it."""
     if np.dtype(ds.dtypes[0]).itemsize == 1:
         return None
     hdr = next((Path(f) for f in ds.files if Path(f).suffix.lower() == ".hdr"), None)
     if hdr is None:
         return None
-    keys = {line.split()[0].lower() for line in hdr.read_text("latin-1").splitlines() if line.split()}
-    if "byteorder" in keys:
+    words = [line.split() for line in hdr.read_text("latin-1").splitlines()]
+    orders = [w[1] if len(w) > 1 else "" for w in words if w and w[0].lower() == "byteorder"]
+    # GDAL reads I…, L… (LSBFIRST) as little-endian and anything else as big-endian: M…, B… (BIG) say so too
+    if orders and orders[-1][:1].upper() in ("I", "L", "M", "B"):
         return None
+    given = f"gives BYTEORDER {orders[-1]!r}, which says no byte order," if orders else "gives no byte order"
     return (
-        f"{rel}: its {hdr.name} gives no byte order for its {ds.dtypes[0]} values, and GDAL reads them big-endian "
+        f"{rel}: its {hdr.name} {given} for its {ds.dtypes[0]} values, and GDAL reads them big-endian "
         "where a PC writes little-endian (1 m read as 256 m); add `BYTEORDER I` (little-endian, Intel) or "
         f"`BYTEORDER M` (big-endian) to {hdr.name} in the archive, whichever the producer wrote, or drop the raster "
         f"with `exclude: [{Path(ds.files[0]).name!r}]` in the recipe (source.yaml)"
