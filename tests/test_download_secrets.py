@@ -162,6 +162,7 @@ def test_a_body_under_the_identity_transfer_coding_is_the_file(http, tmp_path):
         ("https://h/a?AccessKey=v1&passwd=v2", "https://h/a?AccessKey=***&passwd=***"),
         ("https://h/a?AWSAccessKeyId=AKIA&Signature=v2", "https://h/a?AWSAccessKeyId=AKIA&Signature=***"),
         ("https://h/a?token_type=bearer&tokens=3&keyword=dem",) * 2,
+        ("https://h/a?authtoken=v1&apitoken=v2", "https://h/a?authtoken=***&apitoken=***"),  # one word
         ("https://h/get?object_key=tiles/a.tif&tileKey=N47",) * 2,  # a key that names a file
         ("https://h/a?X-Api-Key=v1&subscription-key=v2", "https://h/a?X-Api-Key=***&subscription-key=***"),
     ],

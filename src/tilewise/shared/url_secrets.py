@@ -4,10 +4,11 @@ and record that may name a URL.
 A URL's user info (`https://user:pass@host/…`, or a token as the user name: all of it up to the
 last `@` before the path, as urlsplit reads the password that is sent) and the value of a query
 parameter that signs or authorises the request are written `***`: a parameter whose name's last word
-(after `_`, `-`, `.` or a capital) is one of `_SECRET_WORDS`, or is `key` alone or after a word of
-access (`api_key`, `AccessKey`; not `object_key`, which names a file) (Azure SAS `sig`, S3's `X-Amz-Signature`,
-`X-Amz-Credential`, `X-Amz-Security-Token`, GCS's `X-Goog-Signature`, `token`, `access_token`,
-`auth_token`, `sessionToken`, `api_key`, `apikey`, `key`, `password`, `client_secret`, …). A
+(after `_`, `-`, `.` or a capital) is one of `_SECRET_WORDS` or ends in one of `_SECRET_ENDS`, or is
+`key` alone or after a word of access (`api_key`, `AccessKey`; not `object_key`, which names a file):
+Azure SAS `sig`, S3's `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, GCS's
+`X-Goog-Signature`, `token`, `access_token`, `auth_token`, `authtoken`, `sessionToken`, `jwt`,
+`api_key`, `apikey`, `key`, `password`, `pwd`, `client_secret`, …. A
 download's errors and records (shared/download.py), a tile's failure and a county's (biomass), the
 failure report and every log line of a job (`Masking`) pass through `masked`: a signed href, a
 presigned redirect or a password in a file list never reaches a log, a manifest or a report.
@@ -22,10 +23,20 @@ MASK = "***"
 # user info runs to the last `@` before the path (RFC 3986 allows `'` in it; an unencoded `@` is the
 # password's too, as urlsplit reads it)
 _USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/?#\s\"<>]*@", re.IGNORECASE)
-# the last word of a parameter's name that makes its value a secret (`monkey`, `keys`, `token_type` are not);
-# `key` alone or after a word of access (an object's or a tile's key names a file: `object_key`, `tileKey`)
-_SECRET_WORDS = frozenset(
-    {"sig", "signature", "credential", "credentials", "token", "apikey", "password", "passwd", "secret"}
+# the last word of a parameter's name that makes its value a secret (`monkey`, `keys`, `token_type` are not):
+# one of these, or ending in one of the next (`authtoken`, `accesskey` written as one word); `key` alone or
+# after a word of access (an object's or a tile's key names a file: `object_key`, `tileKey`)
+_SECRET_WORDS = frozenset({"sig", "jwt", "pwd"})
+_SECRET_ENDS = (
+    "token",
+    "secret",
+    "signature",
+    "credential",
+    "credentials",
+    "password",
+    "passwd",
+    "apikey",
+    "accesskey",
 )
 _KEY_OF = frozenset({"api", "access", "secret", "private", "auth", "client", "account", "subscription", "session"})
 _WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -37,7 +48,8 @@ _QUERY_PARAM = re.compile(r"(?P<name>[?&][A-Za-z0-9_.-]+)=(?:[^&#\s'\":,;)]|[:,;
 def _secret_param(match: re.Match) -> str:
     words = [w.lower() for w in _WORDS.findall(match["name"])]
     key = words[-1:] == ["key"] and (len(words) == 1 or words[-2] in _KEY_OF)
-    return f"{match['name']}={MASK}" if words and (words[-1] in _SECRET_WORDS or key) else match[0]
+    secret = words and (words[-1] in _SECRET_WORDS or words[-1].endswith(_SECRET_ENDS) or key)
+    return f"{match['name']}={MASK}" if secret else match[0]
 
 
 def masked(text: str) -> str:
