@@ -194,3 +194,16 @@ def test_a_rewrite_under_a_date_not_settled_at_the_download_is_prepared_again(tm
     run(tmp_path, scratch)
     assert md5(scratch / "tar-store" / "src.tar") == md5(work / "tar-store" / "src.tar")
     assert prepared_chunks(run(tmp_path, work, "refresh=True")) == []
+
+
+def test_a_refreshs_summary_names_no_secret_of_a_urls_query(tmp_path, http):
+    """wget's name keeps a URL's query: the summary a refresh prints named a changed file with its token."""
+    http.files["/tiles/dem.tif"] = geotiff_bytes(3)
+    make_entry(tmp_path / "catalog", "src", [http.url("tiles/dem.tif") + "?token=S3CRETTOK"])
+    work = tmp_path / "run"
+    run(tmp_path, work)
+    http.files["/tiles/dem.tif"] = geotiff_bytes(7)
+    proc = run(tmp_path, work, "refresh=True", "-n")
+    ours = [line for line in proc.stderr.splitlines() if line.startswith(("tilewise", "  dem.tif"))]
+    assert any("1 changed" in line for line in ours) and any("dem.tif?token=***" in line for line in ours), ours
+    assert not [line for line in ours if "S3CRETTOK" in line]  # Snakemake's own "Params have changed" names it
