@@ -386,6 +386,74 @@ def test_nan_and_inf_are_never_valid(tmp_path, nodata):
     assert geom.area == 600 * 512 - 16 - 8 - (6 if nodata == -9999 else 0)
 
 
+def _as_downstream_warps_it(cog: Path) -> np.ndarray:
+    """Mapterhorn's aggregation_reproject: gdalwarp to Web Mercator with `-dstnodata -9999`, the source's
+    own nodata (or none) as it declares it."""
+    from rasterio.warp import calculate_default_transform, reproject
+
+    with rasterio.open(cog) as ds:
+        transform, width, height = calculate_default_transform(ds.crs, "EPSG:3857", ds.width, ds.height, *ds.bounds)
+        out = np.full((height, width), -9999, "float32")
+        reproject(rasterio.band(ds, 1), out, dst_transform=transform, dst_crs="EPSG:3857", dst_nodata=-9999)
+    return out
+
+
+def _nan_holes(dtype: str, where: str) -> np.ndarray:
+    data = (np.arange(600 * 700).reshape(600, 700) % 977 / 3).astype(dtype)
+    if where == "hole":
+        data[200:260, 300:420] = np.nan
+    elif where == "collar":
+        data[:, :37], data[-20:, :] = np.nan, np.nan
+    elif where == "speckle":
+        data[np.random.default_rng(5).random(data.shape) < 0.01] = np.nan
+    return data
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("where", ["hole", "collar", "speckle"])
+@pytest.mark.parametrize("keep_original", [False, True])
+def test_nan_voids_without_a_declared_nodata_are_declared_in_the_cog(tmp_path, dtype, where, keep_original):
+    """NaN voids of a raster without nodata: Mapterhorn's downstream gdalwarp read them as data (NaN in
+    its tile, hiding a lower-priority source there). The COG declares NaN as its nodata; pixels are kept."""
+    data = _nan_holes(dtype, where)
+    src = _raster(tmp_path / "n.tif", data, from_origin(500000, 5600000, 1, 1))
+    written = write_output(Piece(src, "n.tif"), Recipe(keep_original=keep_original), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as cog:
+        assert cog.nodata is not None and math.isnan(cog.nodata)
+        read = cog.read(1)
+    assert np.array_equal(np.isnan(read), np.isnan(data))
+    assert np.allclose(read, data, atol=0.001, equal_nan=True)
+    assert not np.isnan(_as_downstream_warps_it(tmp_path / "o.tif")).any()
+    assert keep_original == ("NaN without a declared nodata" in (written.warning or ""))
+
+
+@pytest.mark.parametrize("nodata", [None, -9999.0])
+def test_a_float_raster_without_nan_voids_keeps_its_nodata_as_mapterhorn_does(tmp_path, nodata):
+    data = _nan_holes("float32", "none")
+    src = _raster(tmp_path / "n.tif", data, from_origin(500000, 5600000, 1, 1), nodata=nodata)
+    write_cog(Piece(src, "n.tif"), Recipe(), tmp_path / "o.tif", tmp_path)
+    with rasterio.open(tmp_path / "o.tif") as cog:
+        assert cog.nodata == nodata
+
+
+def test_only_the_slices_holding_nan_voids_declare_them(tmp_path):
+    data = _nan_holes("float32", "none")
+    data[550:, 600:] = np.nan  # in the last slice only
+    src = _raster(tmp_path / "n.tif", data, from_origin(500000, 5600000, 1, 1))
+    recipe = Recipe(slice_px=512)
+    declared = {}
+    for piece in plan_pieces(src, recipe):
+        write_cog(piece, recipe, tmp_path / piece.name, tmp_path)
+        with rasterio.open(tmp_path / piece.name) as cog:
+            declared[piece.name] = cog.nodata is not None and math.isnan(cog.nodata)
+    assert declared == {
+        "n_tile_0_0.tif": False,
+        "n_tile_0_512.tif": False,
+        "n_tile_512_0.tif": False,
+        "n_tile_512_512.tif": True,
+    }
+
+
 @pytest.mark.parametrize("nodata", [None, 0])
 def test_orientation_fix_of_a_raster_with_an_alpha_band(tmp_path, nodata):
     """The alpha band stays (gdalwarp's rule) and marks the fill; masked garbage never becomes data."""

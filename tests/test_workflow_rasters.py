@@ -265,7 +265,12 @@ def test_pixel_semantics_survive_every_recipe_path(tmp_path, http):
         with rasterio.open(store / "sliced" / name) as ds:
             window = rasterio.windows.Window(int(x), int(y), ds.width, ds.height)
             with rasterio.open(g / f"{stem}.tif") as src:
-                np.testing.assert_array_equal(ds.dataset_mask(), src.dataset_mask(window=window))
+                expected = src.dataset_mask(window=window)
+                if stem == "nan":  # its NaN voids, declared in the slices holding them (rasters.undeclared_nan)
+                    nan = np.isnan(src.read(1, window=window))
+                    assert (ds.nodata is not None and math.isnan(ds.nodata)) == nan.any(), name
+                    expected = np.where(nan, 0, expected)
+                np.testing.assert_array_equal(ds.dataset_mask(), expected)
                 assert ds.transform == src.window_transform(window)
         assert _props(store / "sliced" / name) == _props(g / f"{stem}.tif")
     assert _covered_m2(work, "sliced") == _valid(g / "masked.tif").sum() + _valid(g / "nan.tif").sum() + 200 * 300

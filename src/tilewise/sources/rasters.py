@@ -82,6 +82,25 @@ def effective_nodata(ds, recipe: Recipe) -> float | None:
     return ds.nodata
 
 
+NAN_SCAN_ROWS = 256  # rows of band 1 read at a time: memory stays flat on a 50,000-pixel-wide raster
+
+
+def undeclared_nan(ds, window: Window | None = None) -> bool:
+    """Whether band 1 of a float raster without nodata or a mask of its own holds NaN (in `window`). Such
+    voids are voids here (coverage), but Mapterhorn's downstream stage warps them as data: its gdalwarp
+    only knows a declared nodata, so a NaN void hides a lower-priority source under it. The COG then
+    declares NaN as its nodata (`gdal_translate -a_nodata nan`); the pixels stay as they are."""
+    if np.dtype(ds.dtypes[0]).kind != "f" or ds.nodata is not None or _has_real_mask(ds):
+        return False
+    area = window or Window(0, 0, ds.width, ds.height)
+    col, row, width, height = (int(v) for v in (area.col_off, area.row_off, area.width, area.height))
+    for top in range(row, row + height, NAN_SCAN_ROWS):
+        rows = Window(col, top, width, min(NAN_SCAN_ROWS, row + height - top))
+        if np.isnan(ds.read(1, window=rows)).any():
+            return True
+    return False
+
+
 def window_is_empty(piece: Piece, recipe: Recipe) -> bool:
     """A slice with no valid pixel (nodata, masked or NaN) is dropped; a raster that is not sliced never is."""
     if piece.window is None:
@@ -197,6 +216,8 @@ def _keep_original(raster: Path, dst: Path) -> str | None:
                 f"{raster.name} is not north-up (transform {tuple(ds.transform)[:6]}); drop `keep_original` and "
                 "set `fix_orientation: true` in the recipe to warp it",
             )
+        if undeclared_nan(ds):
+            return "its voids are NaN without a declared nodata, which Mapterhorn's downstream stage reads as data"
         wanted = _georeferencing(ds)
     shutil.copyfile(raster, dst)
     with rasterio.open(dst) as alone:  # without the sidecars that may have sat beside it
@@ -248,6 +269,8 @@ def _write_cog(piece: Piece, recipe: Recipe, dst: Path, scratch: Path, opened: D
                 f"(gdalwarp {piece.raster.name} north_up.tif) and list that file, or drop `slice_px` for this source",
             )
         nodata = effective_nodata(ds, recipe)
+        if nodata is None and undeclared_nan(ds, piece.window):
+            nodata = math.nan
         new_nodata = not _same_value(nodata, ds.nodata)
         if new_nodata and not _holds(ds.dtypes[0], nodata):
             raise FileFailure(
