@@ -49,14 +49,22 @@ def ascii_grid_no_number(path: Path, float_band: bool) -> tuple[int, str] | None
     token): GDAL reads `*`, `NA`, `--5`, `0x1A` as 0, `2345m` as 2345, `inf` as 3.4e38 and, in a grid
     of integers, `nan` as 0, all without a word. The header's own nodata/null token is a value."""
     with open(path, "rb") as f:
-        head = f.read(_HEAD_BYTES)
-        start = _ascii_data_start(head)
-        if start is None:
+        if (data := _to_ascii_grid_data(f)) is None:
             return None
-        null = _void_tokens(head[:start])
+        line, null = data
         value = b"|".join([_NUMBER, *([_NAN] if float_band else []), *map(re.escape, null)])
-        f.seek(start)
-        return _first_no_number(f, head[:start].count(b"\n") + 1, value, b"")
+        return _first_no_number(f, line, value, b"")
+
+
+def _to_ascii_grid_data(f: BinaryIO) -> tuple[int, list[bytes]] | None:
+    """Move `f`, an ASCII grid, to its first value: the number of that value's line and the header's void
+    tokens; None when no data is found."""
+    head = f.read(_HEAD_BYTES)
+    start = _ascii_data_start(head)
+    if start is None:
+        return None
+    f.seek(start)
+    return head[:start].count(b"\n") + 1, _void_tokens(head[:start])
 
 
 def _void_tokens(header: bytes) -> list[bytes]:
@@ -75,15 +83,12 @@ def ascii_grid_zero_beside_a_void_token(path: Path) -> tuple[int, str, str] | No
     `NODATA_value NA`), GDAL reads it as 0, its nodata: the first value of 0 after the header, as (line,
     token, the void token), a height of 0 m GDAL reads as a void."""
     with open(path, "rb") as f:
-        head = f.read(_HEAD_BYTES)
-        start = _ascii_data_start(head)
-        if start is None:
+        if (data := _to_ascii_grid_data(f)) is None:
             return None
-        null = _void_tokens(head[:start])
+        line, null = data
         if not null or re.fullmatch(_NUMBER + b"|" + _NAN, null[0]):
             return None
-        f.seek(start)
-        found = _first_token(f, head[:start].count(b"\n") + 1, _ZERO_TOKEN, b"")
+        found = _first_token(f, line, _ZERO_TOKEN, b"")
         return None if found is None else (*found, null[0].decode("latin-1"))
 
 
